@@ -1,10 +1,22 @@
 //! Manyfold's `std` runtime and the Python extension `manyfold._native`.
 //!
 //! # Layout
-//! - [`python`] (feature `python`): the PyO3 module. Each submodule binds one layer of the core
-//!   (`framing` today) and keeps Python objects at the edge: the work runs in Rust.
-//!
-//! The local graph runtime and the `manyfold-node` binary arrive with later issues.
+//! - [`route`]: route identity (`plane.layer.owner.family.stream.variant.vN`).
+//! - [`schema`]: typed, versioned schemas and their SHA-256 hash.
+//! - [`value`]: decoded payloads and keys.
+//! - [`envelope`]: host envelopes (core metadata + payload).
+//! - [`graph`]: the local graph runtime: routes, nodes, edges, mailboxes, scheduler, and the
+//!   built-in operators (`graph::ops`) over the `manyfold-core` kernels.
+//! - [`shared`]: the thread-safe handle used by real-time mode and the Python extension.
+//! - [`python`] (feature `python`): the PyO3 module. Each submodule binds one layer and keeps
+//!   Python objects at the edge: the work runs in Rust.
+
+pub mod envelope;
+pub mod graph;
+pub mod route;
+pub mod schema;
+pub mod shared;
+pub mod value;
 
 #[cfg(feature = "python")]
 pub mod python;

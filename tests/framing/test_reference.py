@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import reference_codec
+from framekit import reference_codec
 from manyfold.framing import FrameDecoder, crc32c, decode_datagram, encode_datagram, encode_frame
 
 reference = reference_codec()

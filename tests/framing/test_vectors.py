@@ -19,7 +19,7 @@ READ_LENS = [1, 2, 5, 64, 4096, None]
 
 def test_generator_reproduces_committed_vectors(reference):
     """The committed vectors are exactly what the third-party-codec generator produces."""
-    from conftest import ROOT
+    from framekit import ROOT
 
     committed = (ROOT / "framing" / "vectors" / "vectors.json").read_text()
     assert reference.render() == committed

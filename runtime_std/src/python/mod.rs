@@ -1,14 +1,25 @@
 //! The PyO3 extension module `manyfold._native`. Python users import the typed wrappers in the
 //! `manyfold` package, which re-export these objects.
+//!
+//! - `framing`: the frame layer (`encode_frame`, `FrameDecoder`, ...).
+//! - `route`: `Route`, `Plane`, `Layer`, `Variant`.
+//! - `convert`: Python objects <-> payload values, checked against schemas.
+//! - `graph`: `NativeGraph`, `Producer`, `Envelope` and friends.
 
 use pyo3::prelude::*;
 
+mod convert;
+mod errors;
 mod framing;
+mod graph;
+mod route;
 
 /// Native hot path of the manyfold package. Import `manyfold`, not this module.
 #[pymodule]
 #[pyo3(name = "_native")]
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     framing::register(m)?;
+    route::register(m)?;
+    graph::register(m)?;
     Ok(())
 }

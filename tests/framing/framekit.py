@@ -1,14 +1,11 @@
-"""Shared test helpers: the repository root and the frame vectors."""
+"""Shared helpers for frame tests: the repository root and the independent reference codec."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def load_module(path: Path, name: str):
@@ -20,16 +17,6 @@ def load_module(path: Path, name: str):
     return module
 
 
-@pytest.fixture(scope="session")
-def vectors() -> dict:
-    return json.loads((ROOT / "framing" / "vectors" / "vectors.json").read_text())
-
-
 def reference_codec():
     """The independent reference codec (the `cobs` package + crcmod) from the vector generator."""
     return load_module(ROOT / "framing" / "vectors" / "generate.py", "frame_vector_generator")
-
-
-@pytest.fixture(scope="session")
-def reference():
-    return reference_codec()

@@ -1,0 +1,63 @@
+"""The local graph runtime: typed routes, schemas, envelopes, operators, mailboxes and a
+deterministic scheduler, with the hot path in Rust.
+
+Start with :class:`Graph`; ``docs/graph.md`` walks through it.
+"""
+
+from manyfold.graph.errors import (
+    BackpressureError,
+    ClockModeError,
+    GraphError,
+    GuardError,
+    JoinRejectedError,
+    NotOwnerError,
+    OperatorConfigError,
+    OperatorError,
+    RejectedError,
+    RouteError,
+    SchemaCheckError,
+    SchemaMismatchError,
+    UnsafeCycleError,
+)
+from manyfold.graph.graph import (
+    Aggregate,
+    Counter,
+    Envelope,
+    EnvelopeId,
+    Graph,
+    JoinClass,
+    Layer,
+    Mailbox,
+    Node,
+    Overflow,
+    Plane,
+    Producer,
+    PublishReceipt,
+    Route,
+    RunReport,
+    Subscription,
+    TimeSource,
+    Variant,
+)
+from manyfold.graph.schema import (
+    BOOL,
+    BYTES,
+    FLOAT,
+    INT,
+    TEXT,
+    Pair,
+    Schema,
+    SchemaDefinitionError,
+    WindowResult,
+    schema,
+)
+
+__all__ = [
+    "BOOL", "BYTES", "FLOAT", "INT", "TEXT",
+    "Aggregate", "BackpressureError", "ClockModeError", "Counter", "Envelope", "EnvelopeId", "Graph",
+    "GraphError", "GuardError", "JoinClass", "JoinRejectedError", "Layer", "Mailbox", "Node",
+    "NotOwnerError", "OperatorConfigError", "OperatorError", "Overflow", "Pair", "Plane", "Producer",
+    "PublishReceipt", "RejectedError", "Route", "RouteError", "RunReport", "Schema",
+    "SchemaCheckError", "SchemaDefinitionError", "SchemaMismatchError", "Subscription", "TimeSource",
+    "UnsafeCycleError", "Variant", "WindowResult", "schema",
+]

@@ -1,0 +1,595 @@
+"""The local graph: typed routes, operators, mailboxes and a deterministic scheduler.
+
+The work runs in Rust (``manyfold-runtime`` over the ``manyfold-core`` kernels); this module is
+the typed, object-shaped API over it. See ``docs/graph.md`` for a guided tour.
+
+>>> g = Graph()
+>>> temp = g.route(Route(Plane.READ, Layer.LOGICAL, "sensor", "env", "temperature"), FLOAT)
+>>> avg = g.moving_average(temp, 3)
+>>> sensor = g.producer("sensor")
+>>> for v in (20.0, 21.0, 25.0):
+...     _ = sensor.publish(temp, v)
+>>> g.latest(avg.output).value
+22.0
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from manyfold._native import (
+    Counter,
+    Envelope,
+    EnvelopeId,
+    Layer,
+    NativeGraph,
+    Plane,
+    Producer,
+    PublishReceipt,
+    Route,
+    Subscription,
+    Variant,
+)
+from manyfold.graph.errors import OperatorConfigError, SchemaMismatchError
+from manyfold.graph.schema import (
+    FLOAT,
+    Schema,
+    SchemaDefinitionError,
+    as_schema,
+    field_schema,
+    pair_schema,
+    window_result_schema,
+)
+
+
+class Overflow(str, enum.Enum):
+    """What a full mailbox does with a new item."""
+
+    BLOCK = "block"
+    """Refuse the publish and tell the producer to wait (real backpressure)."""
+    DROP_OLDEST = "drop_oldest"
+    """Evict the oldest queued item (counted, and the next delivered item is tainted)."""
+    DROP_NEWEST = "drop_newest"
+    """Discard the new item (counted and tainted)."""
+    REJECT = "reject"
+    """Refuse the publish with RejectedError."""
+
+
+class Aggregate(str, enum.Enum):
+    """What a window emits."""
+
+    COUNT = "count"
+    SUM = "sum"
+    MEAN = "mean"
+    MIN = "min"
+    MAX = "max"
+
+
+class TimeSource(str, enum.Enum):
+    """Which time a time window uses."""
+
+    EVENT = "event"
+    """The envelope's event time; windows close when the watermark passes their end."""
+    PROCESSING = "processing"
+    """The graph clock on arrival; outputs carry processing-time and determinism taints."""
+
+
+class JoinClass(str, enum.Enum):
+    """How a join executes, and therefore how it can be distributed."""
+
+    LOCAL = "local"
+    """Both sides keyed alike and co-located: per-key buffers on both sides."""
+    LOOKUP = "lookup"
+    """The right side is a table (latest per key) that each left value looks up."""
+    BROADCAST_MIRROR = "broadcast_mirror"
+    """The right side is small and mirrored whole; each left value pairs with the mirror."""
+    REPARTITION = "repartition"
+    """The sides are keyed differently; both are re-keyed into partitions by a stable hash."""
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """A bounded buffer on an edge: the consumer runs later, when the scheduler delivers."""
+
+    capacity: int
+    overflow: Overflow = Overflow.BLOCK
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.capacity, int) or self.capacity < 1:
+            raise OperatorConfigError(f"a mailbox needs a capacity of at least 1, got {self.capacity!r}")
+        object.__setattr__(self, "overflow", Overflow(self.overflow))
+
+
+def _policy(mailbox: Mailbox | None, epoch_boundary: bool) -> tuple | None:
+    if mailbox is None and not epoch_boundary:
+        return None
+    if mailbox is None:
+        return (None, None, epoch_boundary)
+    return (mailbox.capacity, mailbox.overflow.value, epoch_boundary)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A graph node: a built-in operator (or a ``connect``) with its output route."""
+
+    name: str
+    kind: str
+    inputs: tuple[Route, ...]
+    output: Route
+    _graph: "Graph" = field(repr=False, compare=False)
+
+    def discharge(self, count: int | None = None) -> None:
+        """Release ``count`` buffered items (all when None). Capacitors only."""
+        if self.kind != "capacitor":
+            raise OperatorConfigError(f"node {self.name} is a {self.kind}; only capacitors discharge")
+        self._graph._native.demand(self.name, count)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What a scheduler run did."""
+
+    steps: int
+    idle: bool
+    """False when the step bound stopped the run with work left."""
+
+
+class Graph:
+    """A local graph. ``Graph()`` runs on a virtual clock that only moves when you advance it;
+    ``Graph(realtime=True)`` runs against the monotonic wall clock."""
+
+    def __init__(self, *, realtime: bool = False) -> None:
+        self._native = NativeGraph(realtime)
+        self._schemas: dict[Route, Schema] = {}
+        self._producers: dict[str, Producer] = {}
+        self._names: set[str] = set()
+        self._nodes: dict[str, Node] = {}
+
+    # -------------------------------------------------------------- routes and producers
+
+    def route(self, route: Route | str, schema: Schema | type, *, history: int = 8) -> Route:
+        """Declare ``route`` carrying ``schema``, keeping ``history`` envelopes for replay.
+        Declaring the same route again with the same schema returns it; another schema raises."""
+        route = Route.parse(route) if isinstance(route, str) else route
+        schema = as_schema(schema)
+        if history < 1:
+            raise OperatorConfigError(f"history must be at least 1 (the latest envelope), got {history}")
+        self._native.declare_route(route, schema.name, schema.version, schema.descriptor, history)
+        self._schemas.setdefault(route, schema)
+        return route
+
+    def schema_of(self, route: Route) -> Schema:
+        """The schema a declared route carries."""
+        try:
+            return self._schemas[route]
+        except KeyError:
+            from manyfold.graph.errors import RouteError
+
+            raise RouteError(f"route {route} is not declared in this graph") from None
+
+    @property
+    def routes(self) -> list[Route]:
+        """Declared routes, in declaration order."""
+        return list(self._schemas)
+
+    def producer(self, name: str) -> Producer:
+        """The producer called ``name``. It may publish on routes whose owner is ``name``."""
+        if name not in self._producers:
+            self._producers[name] = self._native.producer(name)
+        return self._producers[name]
+
+    def grant(self, producer: Producer, route: Route) -> None:
+        """Let ``producer`` publish on ``route`` although it does not own it."""
+        self._native.grant(producer, route)
+
+    def publish(
+        self,
+        route: Route,
+        value: Any,
+        *,
+        producer: Producer,
+        event_time_us: int | None = None,
+        timeout_s: float | None = None,
+    ) -> PublishReceipt:
+        """Publish ``value`` on ``route`` as ``producer`` (same as ``producer.publish``)."""
+        return producer.publish(route, value, event_time_us=event_time_us, timeout_s=timeout_s)
+
+    def publish_guarded(
+        self,
+        route: Route,
+        value: Any,
+        *,
+        producer: Producer,
+        not_before_epoch: int | None = None,
+        not_before_us: int | None = None,
+        expires_at_us: int | None = None,
+    ) -> int:
+        """Publish once the control epoch reaches ``not_before_epoch`` and the clock reaches
+        ``not_before_us``; expire (counted, never published) if still held at ``expires_at_us``.
+        Released envelopes carry the ``sched_gated`` taint. Returns the guard id."""
+        return self._native.publish_guarded(producer, route, value, not_before_epoch, not_before_us, expires_at_us)
+
+    # -------------------------------------------------------------- reading
+
+    def subscribe(
+        self,
+        route: Route,
+        callback: Callable[[Envelope], Any],
+        *,
+        mailbox: Mailbox | None = None,
+        name: str | None = None,
+    ) -> Subscription:
+        """Call ``callback(envelope)`` for each envelope on ``route`` (inline, or through a
+        mailbox delivered by the scheduler)."""
+        name = self._name(name, f"sub_{route.stream}")
+        try:
+            return self._native.subscribe(route, callback, name, _policy(mailbox, False))
+        except BaseException:
+            self._names.discard(name)
+            raise
+
+    def count(self, route: Route, *, name: str | None = None) -> Counter:
+        """A native counter of the envelopes on ``route`` (no Python call per envelope)."""
+        return self._native.count(route, self._name(name, f"count_{route.stream}"))
+
+    def latest(self, route: Route) -> Envelope | None:
+        """The most recent envelope on ``route``."""
+        return self._native.latest(route)
+
+    def replay(self, route: Route) -> list[Envelope]:
+        """The retained envelopes of ``route`` (at most its ``history``), oldest first."""
+        return self._native.replay(route)
+
+    # -------------------------------------------------------------- wiring
+
+    def _name(self, name: str | None, base: str) -> str:
+        if name is not None:
+            if name in self._names:
+                raise OperatorConfigError(f"the name {name!r} is already used by a node or edge")
+            self._names.add(name)
+            return name
+        for n in itertools.count(1):
+            candidate = base if n == 1 else f"{base}_{n}"
+            if candidate not in self._names:
+                self._names.add(candidate)
+                return candidate
+        raise AssertionError("unreachable")
+
+    def _add(
+        self,
+        kind: str,
+        sources: Sequence[Route],
+        output: Route | None,
+        out_schema: Schema,
+        name: str | None,
+        params: dict,
+        policies: Sequence[tuple | None] | None = None,
+    ) -> Node:
+        for s in sources:
+            self.schema_of(s)
+        name = self._name(name, f"{kind}_{sources[0].stream}")
+        try:
+            if output is None:
+                output = Route(Plane.READ, Layer.INTERNAL, name, sources[0].family, sources[0].stream, Variant.EVENT, 1)
+            declared = self._schemas.get(output)
+            if declared is not None and declared.hash != out_schema.hash:
+                raise SchemaMismatchError(
+                    f"node {name}: output {output} carries {declared.label} ({declared.type_name()}) "
+                    f"but the operator emits {out_schema.label} ({out_schema.type_name()})"
+                )
+            policies = policies or [None] * len(sources)
+            new_schema = None if declared is not None else (out_schema.name, out_schema.version, out_schema.descriptor)
+            self._native.add_operator(kind, name, [(s, p) for s, p in zip(sources, policies)], output, params, new_schema)
+        except BaseException:
+            self._names.discard(name)
+            raise
+        self._schemas.setdefault(output, out_schema)
+        node = Node(name, kind, tuple(sources), output, self)
+        self._nodes[name] = node
+        return node
+
+    def connect(
+        self,
+        source: Route,
+        sink: Route,
+        *,
+        mailbox: Mailbox | None = None,
+        epoch_boundary: bool = False,
+        name: str | None = None,
+    ) -> Node:
+        """Forward every envelope of ``source`` to ``sink`` (same schema), inline, through a
+        mailbox, or held to the next control epoch."""
+        self.schema_of(source), self.schema_of(sink)
+        name = self._name(name, f"forward_{source.stream}")
+        try:
+            self._native.connect(name, source, sink, _policy(mailbox, epoch_boundary))
+        except BaseException:
+            self._names.discard(name)
+            raise
+        node = Node(name, "forward", (source,), sink, self)
+        self._nodes[name] = node
+        return node
+
+    @staticmethod
+    def _input_policy(mailbox: Mailbox | None, epoch_boundary: bool) -> list:
+        return [_policy(mailbox, epoch_boundary)]
+
+    def map(
+        self,
+        source: Route,
+        fn: Callable[[Any], Any],
+        *,
+        schema: Schema | type | None = None,
+        output: Route | None = None,
+        deterministic: bool = True,
+        mailbox: Mailbox | None = None,
+        name: str | None = None,
+    ) -> Node:
+        """Apply ``fn`` to each value. The output carries ``schema`` (the input's by default).
+        Declare ``deterministic=False`` for functions that read clocks, randomness or the
+        outside world; their outputs then carry a determinism taint."""
+        if schema is not None:
+            out_schema = as_schema(schema)
+        elif output is not None and output in self._schemas:
+            out_schema = self._schemas[output]
+        else:
+            out_schema = self.schema_of(source)
+        return self._add("map", [source], output, out_schema, name, {"fn": fn, "deterministic": deterministic}, self._input_policy(mailbox, False))
+
+    def filter(
+        self,
+        source: Route,
+        predicate: Callable[[Any], bool],
+        *,
+        output: Route | None = None,
+        deterministic: bool = True,
+        mailbox: Mailbox | None = None,
+        name: str | None = None,
+    ) -> Node:
+        """Pass the values ``predicate`` accepts."""
+        return self._add("filter", [source], output, self.schema_of(source), name, {"fn": predicate, "deterministic": deterministic}, self._input_policy(mailbox, False))
+
+    def merge(self, sources: Sequence[Route], *, output: Route | None = None, name: str | None = None) -> Node:
+        """Interleave several routes of one schema in arrival order."""
+        if not sources:
+            raise OperatorConfigError("merge needs at least one source")
+        return self._add("merge", list(sources), output, self.schema_of(sources[0]), name, {})
+
+    def _key_schema(self, source: Route, key: str | Callable | None) -> Schema | None:
+        if isinstance(key, str):
+            try:
+                return field_schema(self.schema_of(source), key)
+            except SchemaDefinitionError as error:
+                raise SchemaMismatchError(f"key of a node on {source}: {error}") from None
+        return None
+
+    def count_window(
+        self,
+        source: Route,
+        *,
+        size: int,
+        step: int = 1,
+        aggregate: Aggregate = Aggregate.MEAN,
+        value: str | Callable | None = None,
+        key: str | Callable | None = None,
+        records: bool | None = None,
+        output: Route | None = None,
+        mailbox: Mailbox | None = None,
+        name: str | None = None,
+    ) -> Node:
+        """Aggregate the last ``size`` values (per ``key``), every ``step`` values. ``value``
+        and ``key`` are a record field name or a function (the whole payload by default).
+        Emits floats, or :class:`WindowResult` records when keyed (or ``records=True``)."""
+        records = key is not None if records is None else records
+        out_schema = window_result_schema(self._key_schema(source, key)) if records else FLOAT
+        params = {"size": size, "step": step, "aggregate": Aggregate(aggregate).value, "value": value, "key": key, "emit": "record" if records else "value"}
+        return self._add("count_window", [source], output, out_schema, name, params, self._input_policy(mailbox, False))
+
+    def moving_average(self, source: Route, window: int, *, output: Route | None = None, name: str | None = None) -> Node:
+        """The mean of the last ``window`` values, after each value (from the ``window``-th on)."""
+        return self.count_window(source, size=window, step=1, aggregate=Aggregate.MEAN, output=output, name=name or None)
+
+    def time_window(
+        self,
+        source: Route,
+        *,
+        width_us: int,
+        slide_us: int | None = None,
+        lateness_us: int = 0,
+        aggregate: Aggregate = Aggregate.MEAN,
+        value: str | Callable | None = None,
+        key: str | Callable | None = None,
+        time: TimeSource = TimeSource.EVENT,
+        output: Route | None = None,
+        mailbox: Mailbox | None = None,
+        name: str | None = None,
+    ) -> Node:
+        """Tumbling (``slide_us`` omitted) or sliding windows of ``width_us`` per ``key``,
+        emitting :class:`WindowResult` records when the watermark (largest event time minus
+        ``lateness_us``) passes a window's end. Values behind the watermark are late: dropped,
+        counted, and the next result carries a delivery taint."""
+        out_schema = window_result_schema(self._key_schema(source, key))
+        params = {
+            "width_us": width_us,
+            "slide_us": slide_us if slide_us is not None else width_us,
+            "lateness_us": lateness_us,
+            "aggregate": Aggregate(aggregate).value,
+            "value": value,
+            "key": key,
+            "time": TimeSource(time).value,
+            "emit": "record",
+        }
+        return self._add("time_window", [source], output, out_schema, name, params, self._input_policy(mailbox, False))
+
+    def join(
+        self,
+        left: Route,
+        right: Route,
+        *,
+        join_class: JoinClass,
+        key: str | Callable | None = None,
+        left_key: str | Callable | None = None,
+        right_key: str | Callable | None = None,
+        within_us: int | None = None,
+        capacity: int = 1024,
+        partitions: int = 4,
+        output: Route | None = None,
+        name: str | None = None,
+    ) -> Node:
+        """Join two routes into :class:`Pair` records. The class says how: ``LOCAL`` (keyed
+        buffers on both sides), ``LOOKUP`` (right side is a table), ``BROADCAST_MIRROR`` (right
+        side mirrored whole) or ``REPARTITION`` (re-keyed into ``partitions``). A join without a
+        key (other than a bounded broadcast mirror) pairs everything with everything and is
+        refused with JoinRejectedError."""
+        left_key = left_key if left_key is not None else key
+        right_key = right_key if right_key is not None else key
+        out_schema = pair_schema(self.schema_of(left), self.schema_of(right))
+        params = {
+            "class": JoinClass(join_class).value,
+            "left_key": left_key,
+            "right_key": right_key,
+            "within_us": within_us,
+            "capacity": capacity,
+            "partitions": partitions,
+        }
+        return self._add("join", [left, right], output, out_schema, name, params)
+
+    def rate_limit(self, source: Route, *, max_events: int, interval_us: int, output: Route | None = None, name: str | None = None) -> Node:
+        """A token bucket on event time: bursts of up to ``max_events``, refilled at
+        ``max_events`` per ``interval_us``. Values without a token are dropped (counted, and in
+        the publish receipt's ``dropped``); the next value through carries ``delivery_sampled``."""
+        return self._add("rate_limit", [source], output, self.schema_of(source), name, {"max_events": max_events, "interval_us": interval_us})
+
+    def capacitor(
+        self,
+        source: Route,
+        *,
+        capacity: int,
+        overflow: Overflow = Overflow.DROP_OLDEST,
+        demand: Route | None = None,
+        output: Route | None = None,
+        name: str | None = None,
+    ) -> Node:
+        """Buffer up to ``capacity`` values and release them on demand: ``node.discharge(n)``,
+        or a value on the ``demand`` route (an int count, anything else releases all)."""
+        sources = [source] + ([demand] if demand is not None else [])
+        return self._add("capacitor", sources, output, self.schema_of(source), name, {"capacity": capacity, "overflow": Overflow(overflow).value})
+
+    def resistor(self, source: Route, *, min_interval_us: int, output: Route | None = None, name: str | None = None) -> Node:
+        """At most one value per ``min_interval_us``: values arriving too soon are held, the
+        latest replacing earlier ones (counted, ``delivery_coalesced`` taint), and released
+        when the interval has passed."""
+        return self._add("resistor", [source], output, self.schema_of(source), name, {"min_interval_us": min_interval_us})
+
+    def deadband(self, source: Route, *, band: float, value: str | Callable | None = None, output: Route | None = None, name: str | None = None) -> Node:
+        """Pass a value only when it moved at least ``band`` from the last value passed."""
+        return self._add("deadband", [source], output, self.schema_of(source), name, {"band": band, "value": value})
+
+    def threshold(
+        self,
+        source: Route,
+        *,
+        above: float | None = None,
+        below: float | None = None,
+        inside: tuple[float, float] | None = None,
+        outside: tuple[float, float] | None = None,
+        value: str | Callable | None = None,
+        output: Route | None = None,
+        name: str | None = None,
+    ) -> Node:
+        """Pass values above, below, inside or outside limits (give exactly one)."""
+        given = [(m, v) for m, v in (("above", above), ("below", below), ("inside", inside), ("outside", outside)) if v is not None]
+        if len(given) != 1:
+            raise OperatorConfigError("threshold takes exactly one of above=, below=, inside=, outside=")
+        mode, limit = given[0]
+        low, high = (limit, None) if mode == "above" else (None, limit) if mode == "below" else limit
+        return self._add("threshold", [source], output, self.schema_of(source), name, {"mode": mode, "low": low, "high": high, "value": value})
+
+    def scale(self, source: Route, *, scale: float = 1.0, offset: float = 0.0, value: str | Callable | None = None, output: Route | None = None, name: str | None = None) -> Node:
+        """Emit ``value * scale + offset`` as a float (raw counts to engineering units)."""
+        return self._add("scale", [source], output, FLOAT, name, {"scale": scale, "offset": offset, "value": value})
+
+    # -------------------------------------------------------------- scheduling
+
+    @property
+    def now_us(self) -> int:
+        """The graph clock, in microseconds."""
+        return self._native.now_us
+
+    @property
+    def epoch(self) -> int:
+        """The current control epoch."""
+        return self._native.epoch
+
+    def run_until_idle(self, max_steps: int = 10_000_000) -> RunReport:
+        """Deliver everything that is due now (mailboxes, due timers, released guards)."""
+        return RunReport(*self._native.run_until_idle(max_steps))
+
+    def advance(self, by_us: int) -> RunReport:
+        """Move the virtual clock forward by ``by_us``, running everything due on the way."""
+        if by_us < 0:
+            raise OperatorConfigError(f"cannot advance by a negative time ({by_us} us)")
+        return RunReport(*self._native.advance_to(self.now_us + by_us))
+
+    def advance_to(self, time_us: int) -> RunReport:
+        """Move the virtual clock to ``time_us``, running everything due on the way."""
+        return RunReport(*self._native.advance_to(time_us))
+
+    def advance_epoch(self) -> RunReport:
+        """Start the next control epoch: release held edges and epoch-guarded work."""
+        return RunReport(*self._native.advance_epoch())
+
+    def run_realtime(self, seconds: float) -> int:
+        """Run a real-time graph against the wall clock for ``seconds`` (other threads may
+        publish meanwhile). Returns the scheduler steps taken."""
+        return self._native.run_realtime(seconds)
+
+    # -------------------------------------------------------------- looking
+
+    @property
+    def nodes(self) -> dict[str, Node]:
+        """Nodes by name."""
+        return dict(self._nodes)
+
+    def node_stats(self) -> list[dict]:
+        """Per node: kind, inputs, output, parameters and counters (raw; the query plane
+        turns these into typed objects)."""
+        return self._native.nodes()
+
+    def edge_stats(self) -> list[dict]:
+        """Per edge: source, target, policy and counters."""
+        return self._native.edges()
+
+    def mailbox_stats(self) -> list[dict]:
+        """Per mailbox: depth, capacity, overflow policy and counters."""
+        return self._native.mailboxes()
+
+    def scheduler_state(self) -> dict:
+        """Ready work, timers, gated and expired guards."""
+        return self._native.scheduler()
+
+
+__all__ = [
+    "Aggregate",
+    "Counter",
+    "Envelope",
+    "EnvelopeId",
+    "Graph",
+    "JoinClass",
+    "Layer",
+    "Mailbox",
+    "Node",
+    "Overflow",
+    "Plane",
+    "Producer",
+    "PublishReceipt",
+    "Route",
+    "RunReport",
+    "Subscription",
+    "TimeSource",
+    "Variant",
+]

@@ -1,0 +1,339 @@
+//! Event-time windows closed by watermarks: tumbling (`slide == width`) and sliding.
+//!
+//! Time is cut into panes of `slide_us`; window `k` covers `[k * slide, k * slide + width)`,
+//! that is panes `k .. k + width / slide`. A value goes into its pane's accumulator, and a
+//! window is emitted (if it saw any value) once the watermark reaches its end. A value whose
+//! windows have all been emitted is *late*: it is refused and counted, never silently merged.
+//!
+//! Memory is a fixed number of panes (the slot count). When a value arrives so far ahead that
+//! its pane's slot is still taken by a pane an open window needs, those windows are closed
+//! early and marked `forced`, so state stays bounded and the caller can taint the result.
+
+use crate::kernels::aggregate::Accumulator;
+
+/// Window geometry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSpec {
+    /// Window length.
+    pub width_us: i64,
+    /// Distance between window starts; equal to `width_us` for tumbling windows.
+    pub slide_us: i64,
+}
+
+impl WindowSpec {
+    /// Panes per window.
+    pub fn panes_per_window(&self) -> i64 {
+        self.width_us / self.slide_us
+    }
+}
+
+/// One slide-length slice of time and what arrived in it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pane {
+    /// `floor(time / slide)` for the values in it.
+    pub index: i64,
+    /// Their accumulator.
+    pub acc: Accumulator,
+}
+
+/// A closed window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowOutput {
+    /// Start of the window (inclusive).
+    pub start_us: i64,
+    /// End of the window (exclusive).
+    pub end_us: i64,
+    /// Everything the window saw.
+    pub acc: Accumulator,
+    /// First pane index of the window (for callers that keep per-pane lineage).
+    pub first_pane: i64,
+    /// True when the window was closed before the watermark reached its end, to free memory.
+    pub forced: bool,
+}
+
+/// Why a time window could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeWindowError {
+    /// Width or slide is not positive, or width is not a multiple of slide.
+    ConfigBadSpec,
+    /// Fewer pane slots than panes per window plus one.
+    ConfigTooFewPanes,
+}
+
+/// Outcome of inserting a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insert {
+    /// Added to the pane with this index.
+    Accepted {
+        /// Pane index.
+        pane: i64,
+    },
+    /// Refused: every window that would contain it was already emitted.
+    Late,
+}
+
+/// Event-time windows over pane slots `S`.
+#[derive(Debug, Clone)]
+pub struct TimeWindows<S> {
+    spec: WindowSpec,
+    panes: S,
+    /// The first window not yet emitted; `None` until the first value.
+    next_window: Option<i64>,
+    watermark_us: i64,
+    late: u64,
+    forced: u64,
+}
+
+impl<S: AsRef<[Option<Pane>]> + AsMut<[Option<Pane>]>> TimeWindows<S> {
+    /// Windows of `spec` over `panes` slots (at least panes-per-window + 1 of them).
+    pub fn new(spec: WindowSpec, mut panes: S) -> Result<Self, TimeWindowError> {
+        if spec.width_us <= 0 || spec.slide_us <= 0 || spec.width_us % spec.slide_us != 0 {
+            return Err(TimeWindowError::ConfigBadSpec);
+        }
+        if (panes.as_ref().len() as i64) < spec.panes_per_window() + 1 {
+            return Err(TimeWindowError::ConfigTooFewPanes);
+        }
+        for slot in panes.as_mut().iter_mut() {
+            *slot = None;
+        }
+        Ok(TimeWindows { spec, panes, next_window: None, watermark_us: i64::MIN, late: 0, forced: 0 })
+    }
+
+    /// The geometry.
+    pub fn spec(&self) -> WindowSpec {
+        self.spec
+    }
+
+    /// The highest watermark seen (`i64::MIN` before any).
+    pub fn watermark_us(&self) -> i64 {
+        self.watermark_us
+    }
+
+    /// Values refused as late.
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    /// Windows closed early to free memory.
+    pub fn forced(&self) -> u64 {
+        self.forced
+    }
+
+    /// Panes holding values.
+    pub fn open_panes(&self) -> usize {
+        self.panes.as_ref().iter().filter(|p| p.is_some()).count()
+    }
+
+    fn slot_of(&self, pane: i64) -> usize {
+        pane.rem_euclid(self.panes.as_ref().len() as i64) as usize
+    }
+
+    /// Adds `value` at event time `time_us`. May first emit windows early (`forced`) when the
+    /// value's pane slot is needed.
+    pub fn insert<F: FnMut(WindowOutput)>(&mut self, time_us: i64, value: f64, mut emit: F) -> Insert {
+        let pane = time_us.div_euclid(self.spec.slide_us);
+        // Windows before `first_open` are closed by the watermark, even with no data yet.
+        let first_open = if self.watermark_us == i64::MIN {
+            i64::MIN
+        } else {
+            self.watermark_us.saturating_sub(self.spec.width_us).div_euclid(self.spec.slide_us) + 1
+        };
+        let next = self.next_window.unwrap_or(first_open).max(first_open);
+        if pane < next {
+            self.late += 1;
+            return Insert::Late;
+        }
+        if self.next_window.is_none() {
+            // Start at the first window the watermark left open, not at this value's first
+            // window: an earlier value that is not behind the watermark is still accepted
+            // (runs of windows without data are skipped when they close).
+            self.next_window = Some(first_open);
+        }
+        let slot = self.slot_of(pane);
+        if let Some(held) = self.panes.as_ref()[slot] {
+            if held.index > pane {
+                // An older pane than the newest we hold, beyond what the slots can keep.
+                self.late += 1;
+                return Insert::Late;
+            }
+            if held.index < pane {
+                // Close every window that still needs the held pane, then it is free.
+                self.close_windows_through(held.index, true, &mut emit);
+            }
+        }
+        let entry = &mut self.panes.as_mut()[slot];
+        let target = entry.get_or_insert(Pane { index: pane, acc: Accumulator::default() });
+        target.acc.push(value);
+        Insert::Accepted { pane }
+    }
+
+    /// Raises the watermark to `watermark_us` and emits every window that ends at or before it.
+    pub fn advance<F: FnMut(WindowOutput)>(&mut self, watermark_us: i64, mut emit: F) {
+        if watermark_us <= self.watermark_us {
+            return;
+        }
+        self.watermark_us = watermark_us;
+        if self.next_window.is_none() {
+            return; // no data yet; `insert` starts after the watermark
+        }
+        // Last window whose end (k * slide + width) is <= watermark.
+        let last = (watermark_us.saturating_sub(self.spec.width_us)).div_euclid(self.spec.slide_us);
+        self.close_windows_through(last, false, &mut emit);
+    }
+
+    /// Emits windows `next_window ..= last` (skipping runs without data) and frees their first
+    /// panes. Bounded: each pass frees a pane or jumps past an empty run, so at most
+    /// `slots + 1` passes.
+    fn close_windows_through<F: FnMut(WindowOutput)>(&mut self, last: i64, forced: bool, emit: &mut F) {
+        let n = self.spec.panes_per_window();
+        let slide = self.spec.slide_us;
+        let Some(mut k) = self.next_window else { return };
+        while k <= last {
+            let Some(oldest) = self.oldest_pane() else {
+                k = last + 1;
+                break;
+            };
+            if oldest > k + n - 1 {
+                // Windows k .. oldest - n hold no data: skip them.
+                k = (oldest - n + 1).min(last + 1);
+                continue;
+            }
+            let mut acc = Accumulator::default();
+            for pane in k..k + n {
+                let slot = self.slot_of(pane);
+                if let Some(p) = self.panes.as_ref()[slot] {
+                    if p.index == pane {
+                        acc.merge(&p.acc);
+                    }
+                }
+            }
+            if acc.count > 0 {
+                if forced {
+                    self.forced += 1;
+                }
+                emit(WindowOutput {
+                    start_us: k.saturating_mul(slide),
+                    end_us: k.saturating_mul(slide).saturating_add(self.spec.width_us),
+                    acc,
+                    first_pane: k,
+                    forced,
+                });
+            }
+            // Pane k belongs to no later window.
+            let slot = self.slot_of(k);
+            if matches!(self.panes.as_ref()[slot], Some(p) if p.index == k) {
+                self.panes.as_mut()[slot] = None;
+            }
+            k += 1;
+        }
+        self.next_window = Some(k);
+    }
+
+    fn oldest_pane(&self) -> Option<i64> {
+        self.panes.as_ref().iter().flatten().map(|p| p.index).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(spec: WindowSpec, slots: usize, events: &[(i64, f64)], watermarks: &[i64]) -> (Vec<(i64, i64, u64, f64)>, u64) {
+        let mut w = TimeWindows::new(spec, vec![None; slots]).unwrap();
+        let mut out = Vec::new();
+        let mut collect = |o: WindowOutput| out.push((o.start_us, o.end_us, o.acc.count, o.acc.sum));
+        for (t, v) in events {
+            w.insert(*t, *v, &mut collect);
+        }
+        for wm in watermarks {
+            w.advance(*wm, &mut collect);
+        }
+        let late = w.late();
+        (out, late)
+    }
+
+    /// Tumbling windows of 10: values at 1, 5, 12, 3 give [0,10) = 1+5+3 and [10,20) = 12.
+    #[test]
+    fn tumbling_closes_on_watermark() {
+        let spec = WindowSpec { width_us: 10, slide_us: 10 };
+        let (out, late) = run(spec, 4, &[(1, 1.0), (5, 5.0), (12, 12.0), (3, 3.0)], &[9, 10, 20]);
+        assert_eq!(out, vec![(0, 10, 3, 9.0), (10, 20, 1, 12.0)]);
+        assert_eq!(late, 0);
+    }
+
+    /// Sliding width 10 slide 5: a value at 7 is in windows [0,10) and [5,15).
+    #[test]
+    fn sliding_counts_each_value_in_every_window() {
+        let spec = WindowSpec { width_us: 10, slide_us: 5 };
+        let (out, _) = run(spec, 4, &[(7, 1.0)], &[100]);
+        assert_eq!(out, vec![(0, 10, 1, 1.0), (5, 15, 1, 1.0)]);
+    }
+
+    /// A first value behind a watermark that arrived before any data is late too.
+    #[test]
+    fn watermark_before_data_makes_old_values_late() {
+        let spec = WindowSpec { width_us: 10, slide_us: 10 };
+        let mut w = TimeWindows::new(spec, vec![None; 3]).unwrap();
+        w.advance(25, |_| panic!("nothing to emit"));
+        assert_eq!(w.insert(12, 1.0, |_| {}), Insert::Late);
+        assert_eq!(w.insert(21, 1.0, |_| {}), Insert::Accepted { pane: 2 });
+    }
+
+    /// An earlier value within the watermark is accepted even when it precedes the first
+    /// value seen (the first value does not close the windows before its own).
+    #[test]
+    fn earlier_value_before_watermark_is_accepted() {
+        let spec = WindowSpec { width_us: 10, slide_us: 10 };
+        let mut w = TimeWindows::new(spec, vec![None; 5]).unwrap();
+        w.advance(12, |_| panic!("nothing to emit"));
+        assert_eq!(w.insert(25, 25.0, |_| panic!("nothing forced")), Insert::Accepted { pane: 2 });
+        assert_eq!(w.insert(12, 12.0, |_| panic!("nothing forced")), Insert::Accepted { pane: 1 });
+        assert_eq!(w.insert(3, 3.0, |_| panic!("nothing forced")), Insert::Late);
+        let mut out = Vec::new();
+        w.advance(30, |o| out.push((o.start_us, o.end_us, o.acc.count, o.acc.sum)));
+        assert_eq!(out, vec![(10, 20, 1, 12.0), (20, 30, 1, 25.0)]);
+        assert_eq!(w.late(), 1);
+    }
+
+    /// A value behind the emitted windows is late: refused and counted.
+    #[test]
+    fn late_values_are_refused() {
+        let spec = WindowSpec { width_us: 10, slide_us: 10 };
+        let mut w = TimeWindows::new(spec, vec![None; 3]).unwrap();
+        let mut out = Vec::new();
+        w.insert(5, 1.0, |o| out.push(o));
+        w.advance(10, |o| out.push(o));
+        assert_eq!(w.insert(9, 1.0, |o| out.push(o)), Insert::Late);
+        assert_eq!(w.late(), 1);
+        assert_eq!(out.len(), 1);
+    }
+
+    /// A value far ahead forces older windows out early (flagged) instead of growing memory.
+    #[test]
+    fn far_future_forces_early_close() {
+        let spec = WindowSpec { width_us: 10, slide_us: 10 };
+        let mut w = TimeWindows::new(spec, vec![None; 2]).unwrap();
+        let mut out = Vec::new();
+        w.insert(5, 1.0, |o| out.push(o));
+        w.insert(25, 2.0, |o| out.push(o)); // pane 2 needs pane 0's slot
+        assert_eq!(out.len(), 1);
+        assert!(out[0].forced);
+        assert_eq!(w.forced(), 1);
+        assert!(w.open_panes() <= 2);
+    }
+
+    /// A huge jump in the watermark is handled in bounded work (empty runs are skipped).
+    #[test]
+    fn sparse_time_is_cheap() {
+        let spec = WindowSpec { width_us: 10, slide_us: 1 };
+        let (out, _) = run(spec, 16, &[(0, 1.0), (1_000_000_000_000, 2.0)], &[i64::MAX]);
+        assert_eq!(out.len(), 20);
+    }
+
+    /// Bad geometry is refused.
+    #[test]
+    fn bad_spec() {
+        assert_eq!(TimeWindows::new(WindowSpec { width_us: 10, slide_us: 3 }, [None; 8]).err(), Some(TimeWindowError::ConfigBadSpec));
+        assert_eq!(TimeWindows::new(WindowSpec { width_us: 10, slide_us: 5 }, [None; 2]).err(), Some(TimeWindowError::ConfigTooFewPanes));
+    }
+}

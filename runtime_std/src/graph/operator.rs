@@ -1,0 +1,208 @@
+//! The operator interface: what a graph node implements.
+//!
+//! An operator sees one input envelope (or a timer, or a demand) at a time through
+//! [`Operator::on_input`] and answers by pushing outputs into an [`OpContext`]. It never touches
+//! the graph: the graph publishes the outputs on the node's output route, so identity, sequence
+//! numbers, taints and lineage are handled in one place.
+
+use std::any::Any;
+use std::fmt;
+
+use manyfold_core::envelope::{EnvelopeId, EventTime};
+use manyfold_core::taint::TaintSet;
+
+use crate::envelope::{Envelope, EnvelopeRef, Parents};
+use crate::value::Value;
+
+/// One value an operator emits.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The payload.
+    pub value: Value,
+    /// The envelopes it was derived from.
+    pub parents: Parents,
+    /// Parents not listed (over the lineage bound).
+    pub parents_elided: u32,
+    /// Its event time.
+    pub event_time: EventTime,
+    /// Its taints: normally the join of its parents' taints plus any the operator adds.
+    pub taints: TaintSet,
+}
+
+impl Output {
+    /// An output derived from one input: same event time, the input's taints plus `added`.
+    pub fn derived(value: Value, from: &Envelope, added: TaintSet) -> Output {
+        let mut parents = Parents::new();
+        parents.push(from.meta.id);
+        Output {
+            value,
+            parents,
+            parents_elided: 0,
+            event_time: from.meta.event_time,
+            taints: from.meta.taints.join(added),
+        }
+    }
+}
+
+/// What an operator can do while handling one input.
+pub struct OpContext<'a> {
+    /// The graph clock, in microseconds.
+    pub now_us: i64,
+    /// The current control epoch.
+    pub epoch: u64,
+    pub(crate) outputs: &'a mut Vec<Output>,
+    pub(crate) timers: &'a mut Vec<(i64, u64)>,
+    /// Inputs this operator lost (dropped as late, over capacity, rate limited) while handling
+    /// this input; the graph adds them to the publish receipt's `dropped`.
+    pub(crate) lost: &'a mut u64,
+}
+
+impl OpContext<'_> {
+    /// Reports that the operator lost `count` values (they will never be emitted), so the
+    /// publish that caused it does not report a clean success.
+    pub fn count_loss(&mut self, count: u64) {
+        *self.lost += count;
+    }
+
+    /// Emits a value on the node's output route.
+    pub fn emit(&mut self, output: Output) {
+        self.outputs.push(output);
+    }
+
+    /// Asks for [`Operator::on_timer`] with `token` once the clock reaches `at_us`.
+    pub fn set_timer(&mut self, at_us: i64, token: u64) {
+        self.timers.push((at_us, token));
+    }
+}
+
+/// A parameter value, for describing an operator in topology queries and manifests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A word or name.
+    Text(String),
+    /// A flag.
+    Bool(bool),
+}
+
+impl fmt::Display for Param {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Param::Int(v) => write!(f, "{v}"),
+            Param::Float(v) => write!(f, "{v}"),
+            Param::Text(v) => write!(f, "{v}"),
+            Param::Bool(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// An operator failed on an input (for example a Python callable raised). `cause` carries the
+/// original error object for bindings that re-raise it.
+pub struct OpFailure {
+    /// What went wrong, as a sentence.
+    pub message: String,
+    /// The original error, if any.
+    pub cause: Option<Box<dyn Any + Send>>,
+}
+
+impl OpFailure {
+    /// A failure with only a message.
+    pub fn new(message: impl Into<String>) -> OpFailure {
+        OpFailure { message: message.into(), cause: None }
+    }
+}
+
+impl fmt::Debug for OpFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OpFailure({:?})", self.message)
+    }
+}
+
+/// A graph node's behaviour.
+pub trait Operator: Send {
+    /// The operator's kind, e.g. `"count_window"`.
+    fn kind(&self) -> &'static str;
+
+    /// Handles one envelope arriving on input `port`.
+    fn on_input(&mut self, port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure>;
+
+    /// Handles a timer set with [`OpContext::set_timer`].
+    fn on_timer(&mut self, _token: u64, _ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        Ok(())
+    }
+
+    /// Handles a demand to release up to `count` buffered items (all when `None`).
+    fn on_demand(&mut self, _count: Option<usize>, _ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        Ok(())
+    }
+
+    /// The most outputs one input can cause (for flow planning).
+    fn max_burst(&self) -> usize {
+        1
+    }
+
+    /// Parameters, for topology queries and manifests.
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        Vec::new()
+    }
+
+    /// Counters (late values, drops, ...), for flow queries.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
+    /// The operator's watermark, for windows and joins.
+    fn watermark_us(&self) -> Option<i64> {
+        None
+    }
+
+    /// Items the operator buffers now, and the most it can buffer.
+    fn buffered(&self) -> Option<(usize, usize)> {
+        None
+    }
+
+    /// False when the operator's outputs are not a function of its inputs.
+    fn deterministic(&self) -> bool {
+        true
+    }
+}
+
+/// Collects the ids and joined taints of the envelopes an output is derived from, keeping at
+/// most `bound` ids and counting the rest.
+#[derive(Debug, Clone, Default)]
+pub struct Lineage {
+    /// Parent ids (at most the bound).
+    pub parents: Vec<EnvelopeId>,
+    /// Parents beyond the bound.
+    pub elided: u32,
+    /// Join of the parents' taints.
+    pub taints: TaintSet,
+}
+
+impl Lineage {
+    /// Adds one parent.
+    pub fn add(&mut self, id: EnvelopeId, taints: TaintSet, bound: usize) {
+        if self.parents.len() < bound {
+            self.parents.push(id);
+        } else {
+            self.elided = self.elided.saturating_add(1);
+        }
+        self.taints = self.taints.join(taints);
+    }
+
+    /// Adds everything `other` holds.
+    pub fn merge(&mut self, other: &Lineage, bound: usize) {
+        for id in &other.parents {
+            if self.parents.len() < bound {
+                self.parents.push(*id);
+            } else {
+                self.elided = self.elided.saturating_add(1);
+            }
+        }
+        self.elided = self.elided.saturating_add(other.elided);
+        self.taints = self.taints.join(other.taints);
+    }
+}

@@ -1,0 +1,1121 @@
+//! The built-in operators. Each wraps a `manyfold-core` kernel (the same code a board runs) and
+//! adds what a host graph needs: keys, lineage, taints and counters.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
+
+use manyfold_core::envelope::{EnvelopeId, EventTime};
+use manyfold_core::kernels::{
+    Aggregate, CountWindow, Deadband, Pane, RateLimiter, Resistor, ResistorAction, Scale, Threshold, TimeWindows,
+    WindowOutput, WindowSpec,
+};
+use manyfold_core::mailbox::{Mailbox, Offer, Overflow};
+use manyfold_core::taint::{Taint, TaintSet};
+
+use super::operator::{Lineage, OpContext, OpFailure, Operator, Output, Param};
+use crate::envelope::{EnvelopeRef, Parents};
+use crate::value::{Key, Value};
+
+/// A user function on values (a Python callable in the extension).
+pub type ValueFn = Box<dyn FnMut(&Value) -> Result<Value, OpFailure> + Send>;
+/// A user predicate on values.
+pub type PredicateFn = Box<dyn FnMut(&Value) -> Result<bool, OpFailure> + Send>;
+
+/// The most parents one output lists; more are counted in `parents_elided`.
+pub const LINEAGE_MAX: usize = 256;
+/// Default bound on distinct keys in keyed operators.
+pub const KEYS_MAX_DEFAULT: usize = 4096;
+
+fn aggregate_name(a: Aggregate) -> &'static str {
+    match a {
+        Aggregate::Count => "count",
+        Aggregate::Sum => "sum",
+        Aggregate::Mean => "mean",
+        Aggregate::Min => "min",
+        Aggregate::Max => "max",
+    }
+}
+
+fn overflow_name(o: Overflow) -> &'static str {
+    match o {
+        Overflow::Block => "block",
+        Overflow::DropOldest => "drop_oldest",
+        Overflow::DropNewest => "drop_newest",
+        Overflow::Reject => "reject",
+    }
+}
+
+fn parents_of(lineage: &Lineage) -> Parents {
+    lineage.parents.iter().copied().collect()
+}
+
+// ---------------------------------------------------------------------- extraction
+
+/// How an operator gets a number or a key out of a payload.
+pub enum Extract {
+    /// The payload itself.
+    Whole,
+    /// A record field, resolved against the input schema when the node is built.
+    Field {
+        /// Field position.
+        index: usize,
+        /// Field name, for messages.
+        name: String,
+    },
+    /// A user function.
+    Call(ValueFn),
+}
+
+impl Extract {
+    fn describe(&self) -> String {
+        match self {
+            Extract::Whole => "value".into(),
+            Extract::Field { name, .. } => format!("field {name}"),
+            Extract::Call(_) => "function".into(),
+        }
+    }
+
+    /// The extracted value.
+    pub fn apply<'a>(&mut self, value: &'a Value) -> Result<Cow<'a, Value>, OpFailure> {
+        match self {
+            Extract::Whole => Ok(Cow::Borrowed(value)),
+            Extract::Field { index, name } => value
+                .field(*index)
+                .map(Cow::Borrowed)
+                .ok_or_else(|| OpFailure::new(format!("payload has no field {name}"))),
+            Extract::Call(f) => f(value).map(Cow::Owned),
+        }
+    }
+
+    /// The extracted number.
+    pub fn number(&mut self, value: &Value) -> Result<f64, OpFailure> {
+        if let (Extract::Whole, Value::Float(x)) = (&*self, value) {
+            return Ok(*x);
+        }
+        let v = self.apply(value)?;
+        match v.as_f64() {
+            Some(x) => Ok(x),
+            None => {
+                let kind = v.kind();
+                Err(OpFailure::new(format!("{} is {kind}, not a number", self.describe())))
+            }
+        }
+    }
+
+    /// The extracted key.
+    pub fn key(&mut self, value: &Value) -> Result<Key, OpFailure> {
+        let v = self.apply(value)?;
+        match Key::from_value(&v) {
+            Some(k) => Ok(k),
+            None => {
+                let kind = v.kind();
+                Err(OpFailure::new(format!("{} is {kind}, which cannot be a key", self.describe())))
+            }
+        }
+    }
+}
+
+fn key_of(key: &mut Option<Extract>, value: &Value) -> Result<Key, OpFailure> {
+    match key {
+        None => Ok(Key::Unit),
+        Some(extract) => extract.key(value),
+    }
+}
+
+// ---------------------------------------------------------------------- forward, map, filter, merge
+
+/// Re-publishes each input on another route (what `connect` builds).
+pub struct Forward;
+
+impl Operator for Forward {
+    fn kind(&self) -> &'static str {
+        "forward"
+    }
+    fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        ctx.emit(Output::derived(input.value.clone(), input, TaintSet::EMPTY));
+        Ok(())
+    }
+}
+
+/// Applies a function to each value.
+pub struct Map {
+    /// The function.
+    pub f: ValueFn,
+    /// Declared deterministic; if not, outputs carry `DetNondeterministicOperator`.
+    pub deterministic: bool,
+}
+
+impl Operator for Map {
+    fn kind(&self) -> &'static str {
+        "map"
+    }
+    fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        let value = (self.f)(&input.value)?;
+        let added = if self.deterministic { TaintSet::EMPTY } else { TaintSet::of(Taint::DetNondeterministicOperator) };
+        ctx.emit(Output::derived(value, input, added));
+        Ok(())
+    }
+    fn deterministic(&self) -> bool {
+        self.deterministic
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        vec![("deterministic", Param::Bool(self.deterministic))]
+    }
+}
+
+/// Passes the values a predicate accepts.
+pub struct Filter {
+    /// The predicate.
+    pub f: PredicateFn,
+    /// Declared deterministic.
+    pub deterministic: bool,
+    /// Values refused so far.
+    pub refused: u64,
+}
+
+impl Operator for Filter {
+    fn kind(&self) -> &'static str {
+        "filter"
+    }
+    fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        if (self.f)(&input.value)? {
+            let added = if self.deterministic { TaintSet::EMPTY } else { TaintSet::of(Taint::DetNondeterministicOperator) };
+            ctx.emit(Output::derived(input.value.clone(), input, added));
+        } else {
+            self.refused += 1;
+        }
+        Ok(())
+    }
+    fn deterministic(&self) -> bool {
+        self.deterministic
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        vec![("deterministic", Param::Bool(self.deterministic))]
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("refused", self.refused)]
+    }
+}
+
+/// Interleaves its inputs in arrival order.
+pub struct Merge {
+    /// Number of inputs.
+    pub inputs: usize,
+}
+
+impl Operator for Merge {
+    fn kind(&self) -> &'static str {
+        "merge"
+    }
+    fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        ctx.emit(Output::derived(input.value.clone(), input, TaintSet::EMPTY));
+        Ok(())
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        vec![("inputs", Param::Int(self.inputs as i64))]
+    }
+}
+
+// ---------------------------------------------------------------------- scalar kernels
+
+/// Which scalar kernel a [`Scalar`] node runs.
+pub enum ScalarKernel {
+    /// Pass values that moved at least `band` since the last one passed.
+    Deadband(Deadband),
+    /// Pass values the threshold accepts.
+    Threshold(Threshold),
+    /// Emit `value * scale + offset` as a float.
+    Scale(Scale),
+}
+
+/// Deadband, threshold or scale-and-offset on one number per input.
+pub struct Scalar {
+    /// The kernel.
+    pub kernel: ScalarKernel,
+    /// Where the number comes from.
+    pub value: Extract,
+    /// Values not passed (deadband, threshold).
+    pub refused: u64,
+}
+
+impl Operator for Scalar {
+    fn kind(&self) -> &'static str {
+        match self.kernel {
+            ScalarKernel::Deadband(_) => "deadband",
+            ScalarKernel::Threshold(_) => "threshold",
+            ScalarKernel::Scale(_) => "scale",
+        }
+    }
+    fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        let x = self.value.number(&input.value)?;
+        let pass = match &mut self.kernel {
+            ScalarKernel::Deadband(d) => d.pass(x),
+            ScalarKernel::Threshold(t) => t.pass(x),
+            ScalarKernel::Scale(s) => {
+                ctx.emit(Output::derived(Value::Float(s.apply(x)), input, TaintSet::EMPTY));
+                return Ok(());
+            }
+        };
+        if pass {
+            ctx.emit(Output::derived(input.value.clone(), input, TaintSet::EMPTY));
+        } else {
+            self.refused += 1;
+        }
+        Ok(())
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        let mut p = vec![("value", Param::Text(self.value.describe()))];
+        match self.kernel {
+            ScalarKernel::Deadband(_) => {}
+            ScalarKernel::Threshold(t) => p.push(("threshold", Param::Text(format!("{t:?}").to_lowercase()))),
+            ScalarKernel::Scale(s) => {
+                p.push(("scale", Param::Float(s.scale)));
+                p.push(("offset", Param::Float(s.offset)));
+            }
+        }
+        p
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("refused", self.refused)]
+    }
+}
+
+// ---------------------------------------------------------------------- windows
+
+/// What a window emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowEmit {
+    /// The aggregate as a float.
+    Value,
+    /// A `WindowResult` record: key, start_us, end_us, count, value (optional float), forced.
+    Record,
+}
+
+fn window_value(emit: WindowEmit, key: &Key, start_us: i64, end_us: i64, count: u64, value: Option<f64>, forced: bool) -> Option<Value> {
+    match emit {
+        WindowEmit::Value => value.map(Value::Float),
+        WindowEmit::Record => Some(Value::Record(
+            vec![
+                key.to_value(),
+                Value::Int(start_us),
+                Value::Int(end_us),
+                Value::Int(i64::try_from(count).unwrap_or(i64::MAX)),
+                value.map_or(Value::Null, Value::Float),
+                Value::Bool(forced),
+            ]
+            .into(),
+        )),
+    }
+}
+
+type CountTag = (EnvelopeId, TaintSet, i64);
+type CountKernel = CountWindow<CountTag, Box<[Option<(f64, CountTag)>]>>;
+
+/// Count windows: the last `size` values (per key), emitted every `step` values.
+pub struct CountWindowOp {
+    size: usize,
+    step: usize,
+    aggregate: Aggregate,
+    emit: WindowEmit,
+    value: Extract,
+    key: Option<Extract>,
+    keys_max: usize,
+    windows: BTreeMap<Key, CountKernel>,
+    keys_refused: u64,
+    pending: TaintSet,
+}
+
+impl CountWindowOp {
+    /// A count window; `size >= 1` and `1 <= step <= size`.
+    pub fn new(size: usize, step: usize, aggregate: Aggregate, emit: WindowEmit, value: Extract, key: Option<Extract>) -> Result<Self, String> {
+        if size == 0 || step == 0 || step > size {
+            return Err(format!("a count window needs size >= 1 and 1 <= step <= size (got size {size}, step {step})"));
+        }
+        Ok(CountWindowOp { size, step, aggregate, emit, value, key, keys_max: KEYS_MAX_DEFAULT, windows: BTreeMap::new(), keys_refused: 0, pending: TaintSet::EMPTY })
+    }
+}
+
+impl Operator for CountWindowOp {
+    fn kind(&self) -> &'static str {
+        "count_window"
+    }
+    fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        let x = self.value.number(&input.value)?;
+        let key = key_of(&mut self.key, &input.value)?;
+        if self.key.is_some() && !self.windows.contains_key(&key) && self.windows.len() >= self.keys_max {
+            self.keys_refused += 1;
+            ctx.count_loss(1);
+            self.pending = self.pending.with(Taint::DeliveryDropped);
+            return Ok(());
+        }
+        let size = self.size;
+        let step = self.step;
+        let unkeyed_hit = self.key.is_none() && !self.windows.is_empty();
+        let window = if unkeyed_hit {
+            // Unkeyed windows (the common case) hold one entry: skip the map search.
+            match self.windows.iter_mut().next() {
+                Some((_, window)) => window,
+                None => return Ok(()),
+            }
+        } else {
+            self.windows.entry(key.clone()).or_insert_with(|| {
+                let slots: Box<[Option<(f64, CountTag)>]> = (0..size).map(|_| None).collect();
+                // Cannot fail: size and step were checked in `new`.
+                CountWindow::new(slots, step).unwrap_or_else(|_| unreachable!())
+            })
+        };
+        let tag = (input.meta.id, input.meta.taints, input.meta.event_time.time_us);
+        let Some(acc) = window.push(x, tag) else { return Ok(()) };
+        let mut parents = Parents::new();
+        let mut taints = std::mem::take(&mut self.pending);
+        let (mut first, mut last) = (i64::MAX, i64::MIN);
+        for (id, t, time) in window.tags() {
+            parents.push(*id);
+            taints = taints.join(*t);
+            first = first.min(*time);
+            last = last.max(*time);
+        }
+        if let Some(value) = window_value(self.emit, &key, first, last, acc.count, acc.result(self.aggregate), false) {
+            ctx.emit(Output {
+                value,
+                parents,
+                parents_elided: 0,
+                event_time: EventTime { time_us: last, domain: input.meta.event_time.domain },
+                taints,
+            });
+        }
+        Ok(())
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        vec![
+            ("size", Param::Int(self.size as i64)),
+            ("step", Param::Int(self.step as i64)),
+            ("aggregate", Param::Text(aggregate_name(self.aggregate).into())),
+            ("value", Param::Text(self.value.describe())),
+            ("key", Param::Text(self.key.as_ref().map_or("none".into(), Extract::describe))),
+        ]
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("keys", self.windows.len() as u64), ("keys_refused", self.keys_refused)]
+    }
+    fn buffered(&self) -> Option<(usize, usize)> {
+        Some((self.windows.len() * self.size, self.keys_max * self.size))
+    }
+}
+
+/// Event-time or processing-time windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeSource {
+    /// The envelope's event time; windows close when the watermark (largest event time seen
+    /// minus the allowed lateness) passes their end.
+    Event,
+    /// The graph clock at arrival; windows close on a timer. Outputs carry `TimeProcessing`
+    /// and `DetProcessingClock` taints.
+    Processing,
+}
+
+struct KeyWindows {
+    windows: TimeWindows<Box<[Option<Pane>]>>,
+    lineage: BTreeMap<i64, Lineage>,
+}
+
+/// Tumbling (`slide == width`) or sliding windows in time, per key.
+pub struct TimeWindowOp {
+    spec: WindowSpec,
+    lateness_us: i64,
+    aggregate: Aggregate,
+    emit: WindowEmit,
+    time: TimeSource,
+    value: Extract,
+    key: Option<Extract>,
+    panes: usize,
+    keys_max: usize,
+    keys: BTreeMap<Key, KeyWindows>,
+    watermark_us: i64,
+    late: u64,
+    forced: u64,
+    keys_refused: u64,
+    pending: TaintSet,
+    timer_at: Option<i64>,
+}
+
+impl TimeWindowOp {
+    /// Windows of `width_us` every `slide_us`; late values up to `lateness_us` behind the
+    /// largest event time are still accepted.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        width_us: i64,
+        slide_us: i64,
+        lateness_us: i64,
+        aggregate: Aggregate,
+        emit: WindowEmit,
+        time: TimeSource,
+        value: Extract,
+        key: Option<Extract>,
+    ) -> Result<Self, String> {
+        let spec = WindowSpec { width_us, slide_us };
+        if width_us <= 0 || slide_us <= 0 || width_us % slide_us != 0 {
+            return Err(format!(
+                "a time window needs width_us > 0, slide_us > 0 and width a multiple of slide (got width {width_us}, slide {slide_us})"
+            ));
+        }
+        if lateness_us < 0 {
+            return Err(format!("lateness_us must not be negative (got {lateness_us})"));
+        }
+        let per_window = (width_us / slide_us) as usize;
+        let panes = per_window + (lateness_us / slide_us) as usize + 2;
+        if panes > 100_000 {
+            return Err(format!("the window needs {panes} panes of state per key; use a larger slide or less lateness"));
+        }
+        Ok(TimeWindowOp {
+            spec,
+            lateness_us,
+            aggregate,
+            emit,
+            time,
+            value,
+            key,
+            panes,
+            keys_max: KEYS_MAX_DEFAULT,
+            keys: BTreeMap::new(),
+            watermark_us: i64::MIN,
+            late: 0,
+            forced: 0,
+            keys_refused: 0,
+            pending: TaintSet::EMPTY,
+            timer_at: None,
+        })
+    }
+
+    fn time_taints(&self) -> TaintSet {
+        match self.time {
+            TimeSource::Event => TaintSet::EMPTY,
+            TimeSource::Processing => TaintSet::of(Taint::TimeProcessing).with(Taint::DetProcessingClock),
+        }
+    }
+
+    fn emit_outputs(&mut self, key: &Key, outputs: Vec<WindowOutput>, domain_time: EventTime, ctx: &mut OpContext<'_>) {
+        let n = self.spec.panes_per_window();
+        let extra = self.time_taints();
+        for out in outputs {
+            let mut lineage = Lineage::default();
+            if let Some(state) = self.keys.get_mut(key) {
+                for pane in out.first_pane..out.first_pane + n {
+                    if let Some(l) = state.lineage.get(&pane) {
+                        lineage.merge(l, LINEAGE_MAX);
+                    }
+                }
+                // The window's first pane belongs to no later window.
+                state.lineage.remove(&out.first_pane);
+            }
+            let mut taints = lineage.taints.join(extra).join(std::mem::take(&mut self.pending));
+            if out.forced {
+                self.forced += 1;
+                taints = taints.with(Taint::SchedForcedClose);
+            }
+            if let Some(value) = window_value(self.emit, key, out.start_us, out.end_us, out.acc.count, out.acc.result(self.aggregate), out.forced) {
+                ctx.emit(Output {
+                    value,
+                    parents: parents_of(&lineage),
+                    parents_elided: lineage.elided,
+                    event_time: EventTime { time_us: out.end_us - 1, domain: domain_time.domain },
+                    taints,
+                });
+            }
+        }
+    }
+
+    fn advance_all(&mut self, watermark_us: i64, domain: EventTime, ctx: &mut OpContext<'_>) {
+        if watermark_us <= self.watermark_us {
+            return;
+        }
+        self.watermark_us = watermark_us;
+        let keys: Vec<Key> = self.keys.keys().cloned().collect();
+        for key in keys {
+            let mut closed = Vec::new();
+            if let Some(state) = self.keys.get_mut(&key) {
+                state.windows.advance(watermark_us, |o| closed.push(o));
+            }
+            self.emit_outputs(&key, closed, domain, ctx);
+        }
+    }
+
+    fn arm_timer(&mut self, ctx: &mut OpContext<'_>) {
+        if self.time != TimeSource::Processing {
+            return;
+        }
+        // The next window end after now.
+        let slide = self.spec.slide_us;
+        let next_end = (ctx.now_us.div_euclid(slide) + 1) * slide;
+        if self.timer_at.is_none_or(|t| t > next_end || t <= ctx.now_us) {
+            self.timer_at = Some(next_end);
+            ctx.set_timer(next_end, 0);
+        }
+    }
+}
+
+impl Operator for TimeWindowOp {
+    fn kind(&self) -> &'static str {
+        match self.time {
+            TimeSource::Event => "event_time_window",
+            TimeSource::Processing => "processing_time_window",
+        }
+    }
+    fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        let x = self.value.number(&input.value)?;
+        let key = key_of(&mut self.key, &input.value)?;
+        let time_us = match self.time {
+            TimeSource::Event => input.meta.event_time.time_us,
+            TimeSource::Processing => ctx.now_us,
+        };
+        if !self.keys.contains_key(&key) {
+            if self.keys.len() >= self.keys_max {
+                self.keys_refused += 1;
+                ctx.count_loss(1);
+                self.pending = self.pending.with(Taint::DeliveryDropped);
+                return Ok(());
+            }
+            let slots: Box<[Option<Pane>]> = vec![None; self.panes].into_boxed_slice();
+            let mut windows = TimeWindows::new(self.spec, slots).map_err(|e| OpFailure::new(format!("{e:?}")))?;
+            // A new key starts at the operator's watermark: its already-closed windows stay closed.
+            if self.watermark_us != i64::MIN {
+                windows.advance(self.watermark_us, |_| {});
+            }
+            self.keys.insert(key.clone(), KeyWindows { windows, lineage: BTreeMap::new() });
+        }
+        // Raise the watermark before inserting: the windows it closes end at or before
+        // `time - lateness`, so they never contain this value, and closing them first frees
+        // their panes instead of forcing them out early (and tainting them) to make room.
+        if self.time == TimeSource::Event {
+            let watermark = input.meta.event_time.time_us.saturating_sub(self.lateness_us);
+            self.advance_all(watermark, input.meta.event_time, ctx);
+        }
+        let mut forced = Vec::new();
+        let state = self.keys.get_mut(&key).ok_or_else(|| OpFailure::new("key state vanished"))?;
+        // A value behind the watermark of this operator is late even if this key is new.
+        let outcome = state.windows.insert(time_us, x, |o| forced.push(o));
+        match outcome {
+            manyfold_core::kernels::Insert::Accepted { pane } => {
+                state.lineage.entry(pane).or_default().add(input.meta.id, input.meta.taints, LINEAGE_MAX);
+            }
+            manyfold_core::kernels::Insert::Late => {
+                self.late += 1;
+                ctx.count_loss(1);
+                self.pending = self.pending.with(Taint::DeliveryDropped);
+            }
+        }
+        self.emit_outputs(&key, forced, input.meta.event_time, ctx);
+        self.arm_timer(ctx);
+        Ok(())
+    }
+    fn on_timer(&mut self, _token: u64, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        self.timer_at = None;
+        let domain = EventTime { time_us: ctx.now_us, domain: manyfold_core::envelope::ClockDomain::INGEST };
+        self.advance_all(ctx.now_us, domain, ctx);
+        if self.keys.values().any(|k| k.windows.open_panes() > 0) {
+            self.arm_timer(ctx);
+        }
+        Ok(())
+    }
+    fn max_burst(&self) -> usize {
+        self.panes
+    }
+    fn watermark_us(&self) -> Option<i64> {
+        (self.watermark_us != i64::MIN).then_some(self.watermark_us)
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        vec![
+            ("width_us", Param::Int(self.spec.width_us)),
+            ("slide_us", Param::Int(self.spec.slide_us)),
+            ("lateness_us", Param::Int(self.lateness_us)),
+            ("aggregate", Param::Text(aggregate_name(self.aggregate).into())),
+            ("value", Param::Text(self.value.describe())),
+            ("key", Param::Text(self.key.as_ref().map_or("none".into(), Extract::describe))),
+        ]
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("keys", self.keys.len() as u64),
+            ("late", self.late),
+            ("forced", self.forced),
+            ("keys_refused", self.keys_refused),
+        ]
+    }
+    fn buffered(&self) -> Option<(usize, usize)> {
+        let open: usize = self.keys.values().map(|k| k.windows.open_panes()).sum();
+        Some((open, self.keys_max * self.panes))
+    }
+}
+
+// ---------------------------------------------------------------------- rate limiter, capacitor, resistor
+
+/// A token bucket on event time: bursts of up to `max_events`, refilled at `max_events` per
+/// `interval_us` (so a long run averages at most `max_events` per interval, while two bursts
+/// can meet at an interval's edge). Values without a token are dropped (counted), and the next
+/// value that passes carries `DeliverySampled`.
+pub struct RateLimit {
+    limiter: RateLimiter,
+    max_events: u64,
+    interval_us: u64,
+    dropped: u64,
+    pending: TaintSet,
+}
+
+impl RateLimit {
+    /// A limiter of `max_events` per `interval_us`.
+    pub fn new(max_events: u64, interval_us: u64) -> Result<Self, String> {
+        if max_events == 0 || interval_us == 0 {
+            return Err("a rate limiter needs max_events >= 1 and interval_us >= 1".into());
+        }
+        Ok(RateLimit { limiter: RateLimiter::new(max_events, interval_us), max_events, interval_us, dropped: 0, pending: TaintSet::EMPTY })
+    }
+}
+
+impl Operator for RateLimit {
+    fn kind(&self) -> &'static str {
+        "rate_limit"
+    }
+    fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        if self.limiter.admit(input.meta.event_time.time_us) {
+            let added = std::mem::take(&mut self.pending);
+            ctx.emit(Output::derived(input.value.clone(), input, added));
+        } else {
+            self.dropped += 1;
+            ctx.count_loss(1);
+            self.pending = self.pending.with(Taint::DeliverySampled);
+        }
+        Ok(())
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        vec![("max_events", Param::Int(self.max_events as i64)), ("interval_us", Param::Int(self.interval_us as i64))]
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("dropped", self.dropped)]
+    }
+}
+
+/// A bounded buffer released on demand: input port 0 is data, port 1 (optional) is a demand
+/// route whose values say how many to release (an int), or all.
+pub struct Capacitor {
+    buffer: Mailbox<EnvelopeRef, Box<[Option<EnvelopeRef>]>>,
+    pending: TaintSet,
+}
+
+impl Capacitor {
+    /// A capacitor holding `capacity` items with an overflow policy (`Block` behaves as
+    /// `Reject`: an operator cannot push back on its producer).
+    pub fn new(capacity: usize, overflow: Overflow) -> Result<Self, String> {
+        if capacity == 0 {
+            return Err("a capacitor needs a capacity of at least 1".into());
+        }
+        let overflow = if overflow == Overflow::Block { Overflow::Reject } else { overflow };
+        let slots: Box<[Option<EnvelopeRef>]> = (0..capacity).map(|_| None).collect();
+        Ok(Capacitor { buffer: Mailbox::new(slots, overflow), pending: TaintSet::EMPTY })
+    }
+
+    fn release(&mut self, count: Option<usize>, ctx: &mut OpContext<'_>) {
+        let n = count.unwrap_or(usize::MAX).min(self.buffer.depth());
+        for _ in 0..n {
+            if let Some(env) = self.buffer.take() {
+                let added = std::mem::take(&mut self.pending);
+                ctx.emit(Output::derived(env.value.clone(), &env, added));
+            }
+        }
+    }
+}
+
+impl Operator for Capacitor {
+    fn kind(&self) -> &'static str {
+        "capacitor"
+    }
+    fn on_input(&mut self, port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        if port == 1 {
+            let count = match input.value {
+                Value::Int(n) if n >= 0 => Some(n as usize),
+                _ => None,
+            };
+            self.release(count, ctx);
+            return Ok(());
+        }
+        match self.buffer.offer(input.clone()) {
+            Offer::Accepted => {}
+            _ => {
+                self.pending = self.pending.with(Taint::DeliveryDropped);
+                ctx.count_loss(1);
+            }
+        }
+        Ok(())
+    }
+    fn on_demand(&mut self, count: Option<usize>, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        self.release(count, ctx);
+        Ok(())
+    }
+    fn max_burst(&self) -> usize {
+        self.buffer.capacity()
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        vec![
+            ("capacity", Param::Int(self.buffer.capacity() as i64)),
+            ("overflow", Param::Text(overflow_name(self.buffer.overflow()).into())),
+        ]
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let c = self.buffer.counters();
+        vec![
+            ("accepted", c.accepted),
+            ("released", c.delivered),
+            ("dropped", c.dropped()),
+            ("rejected", c.rejected),
+        ]
+    }
+    fn buffered(&self) -> Option<(usize, usize)> {
+        Some((self.buffer.depth(), self.buffer.capacity()))
+    }
+}
+
+/// At most one output per `min_interval_us` of graph time; a value arriving too soon is held
+/// (a newer one replaces it, counted as coalesced) and released when the interval has passed.
+pub struct ResistorOp {
+    kernel: Resistor,
+    min_interval_us: i64,
+    held: Option<EnvelopeRef>,
+    coalesced: u64,
+    pending: TaintSet,
+    timer_at: Option<i64>,
+}
+
+impl ResistorOp {
+    /// A resistor with the given minimum interval.
+    pub fn new(min_interval_us: i64) -> Result<Self, String> {
+        if min_interval_us <= 0 {
+            return Err(format!("a resistor needs min_interval_us >= 1 (got {min_interval_us})"));
+        }
+        Ok(ResistorOp { kernel: Resistor::new(min_interval_us), min_interval_us, held: None, coalesced: 0, pending: TaintSet::EMPTY, timer_at: None })
+    }
+}
+
+impl Operator for ResistorOp {
+    fn kind(&self) -> &'static str {
+        "resistor"
+    }
+    fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        match self.kernel.offer(ctx.now_us) {
+            ResistorAction::Emit { replaced } => {
+                if replaced {
+                    self.coalesced += 1;
+                    self.held = None;
+                    self.pending = self.pending.with(Taint::DeliveryCoalesced);
+                }
+                let added = std::mem::take(&mut self.pending);
+                ctx.emit(Output::derived(input.value.clone(), input, added));
+            }
+            ResistorAction::Hold { release_at_us, replaced } => {
+                if replaced {
+                    self.coalesced += 1;
+                    self.pending = self.pending.with(Taint::DeliveryCoalesced);
+                }
+                self.held = Some(input.clone());
+                if self.timer_at != Some(release_at_us) {
+                    self.timer_at = Some(release_at_us);
+                    ctx.set_timer(release_at_us, 0);
+                }
+            }
+        }
+        Ok(())
+    }
+    fn on_timer(&mut self, _token: u64, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        self.timer_at = None;
+        if self.kernel.release(ctx.now_us) {
+            if let Some(env) = self.held.take() {
+                let added = std::mem::take(&mut self.pending);
+                ctx.emit(Output::derived(env.value.clone(), &env, added));
+            }
+        }
+        Ok(())
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        vec![("min_interval_us", Param::Int(self.min_interval_us))]
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("coalesced", self.coalesced)]
+    }
+    fn buffered(&self) -> Option<(usize, usize)> {
+        Some((usize::from(self.held.is_some()), 1))
+    }
+}
+
+// ---------------------------------------------------------------------- joins
+
+/// How a join is executed, and so how it would be distributed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinClass {
+    /// Both sides keyed alike and co-located: per-key buffers on both sides.
+    Local,
+    /// The right side is a table (latest per key); each left value looks its key up.
+    Lookup,
+    /// The right side is small and mirrored whole; each left value pairs with the mirror.
+    BroadcastMirror,
+    /// The sides are keyed differently and re-keyed into `partitions` by a stable hash.
+    Repartition,
+}
+
+impl JoinClass {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            JoinClass::Local => "local",
+            JoinClass::Lookup => "lookup",
+            JoinClass::BroadcastMirror => "broadcast_mirror",
+            JoinClass::Repartition => "repartition",
+        }
+    }
+}
+
+/// A join's plan: class, keys, bounds.
+pub struct JoinSpec {
+    /// The class.
+    pub class: JoinClass,
+    /// Key of left values.
+    pub left_key: Option<Extract>,
+    /// Key of right values.
+    pub right_key: Option<Extract>,
+    /// Pair only values whose event times are at most this far apart.
+    pub within_us: Option<i64>,
+    /// Items kept per key and side (local, repartition), keys in the table (lookup), or items
+    /// in the mirror (broadcast).
+    pub capacity: usize,
+    /// Partitions (repartition only).
+    pub partitions: usize,
+}
+
+#[derive(Default)]
+struct SideBuffers {
+    left: BTreeMap<Key, VecDeque<EnvelopeRef>>,
+    right: BTreeMap<Key, VecDeque<EnvelopeRef>>,
+    items: u64,
+}
+
+/// A keyed join of two inputs (port 0 left, port 1 right) emitting `Pair(left, right)`
+/// records.
+pub struct Join {
+    spec: JoinSpec,
+    partitions: Vec<SideBuffers>,
+    table: BTreeMap<Key, EnvelopeRef>,
+    mirror: VecDeque<(Key, EnvelopeRef)>,
+    matched: u64,
+    unmatched: u64,
+    evicted: u64,
+    refused: u64,
+    watermark_us: i64,
+}
+
+impl Join {
+    /// Plans a join, refusing plans that would pair everything with everything without bound.
+    pub fn plan(spec: JoinSpec, name: &str) -> Result<Join, String> {
+        let keyed = spec.left_key.is_some() && spec.right_key.is_some();
+        if spec.capacity == 0 {
+            return Err(format!("join {name}: capacity must be at least 1"));
+        }
+        match spec.class {
+            JoinClass::BroadcastMirror => {}
+            _ if !keyed => {
+                return Err(format!(
+                    "join {name} ({}) has no key on {}: every left value would pair with every right value \
+                     (an unbounded all-to-all join). Give both sides a key, or declare a broadcast mirror \
+                     with a capacity if the right side is small.",
+                    spec.class.name(),
+                    if spec.left_key.is_none() && spec.right_key.is_none() { "either side" } else if spec.left_key.is_none() { "the left side" } else { "the right side" }
+                ))
+            }
+            JoinClass::Repartition if spec.partitions == 0 => {
+                return Err(format!("join {name}: a repartition join needs at least 1 partition"))
+            }
+            _ => {}
+        }
+        let partitions = match spec.class {
+            JoinClass::Repartition => spec.partitions,
+            _ => 1,
+        };
+        Ok(Join {
+            partitions: (0..partitions).map(|_| SideBuffers::default()).collect(),
+            spec,
+            table: BTreeMap::new(),
+            mirror: VecDeque::new(),
+            matched: 0,
+            unmatched: 0,
+            evicted: 0,
+            refused: 0,
+            watermark_us: i64::MIN,
+        })
+    }
+
+    fn pair(left: &EnvelopeRef, right: &EnvelopeRef) -> Output {
+        let mut parents = Parents::new();
+        parents.push(left.meta.id);
+        parents.push(right.meta.id);
+        let later = if left.meta.event_time.time_us >= right.meta.event_time.time_us { left } else { right };
+        Output {
+            value: Value::Record(vec![left.value.clone(), right.value.clone()].into()),
+            parents,
+            parents_elided: 0,
+            event_time: later.meta.event_time,
+            taints: left.meta.taints.join(right.meta.taints),
+        }
+    }
+
+    fn within(&self, a: &EnvelopeRef, b: &EnvelopeRef) -> bool {
+        self.spec.within_us.is_none_or(|w| (a.meta.event_time.time_us - b.meta.event_time.time_us).abs() <= w)
+    }
+
+    fn buffered_join(&mut self, port: usize, key: Key, input: &EnvelopeRef, ctx: &mut OpContext<'_>) {
+        let p = (key.stable_hash() % self.partitions.len() as u64) as usize;
+        let capacity = self.spec.capacity;
+        let within_us = self.spec.within_us;
+        let now_t = input.meta.event_time.time_us;
+        let mut matches = Vec::new();
+        {
+            let part = &self.partitions[p];
+            let other = if port == 0 { &part.right } else { &part.left };
+            if let Some(items) = other.get(&key) {
+                for item in items {
+                    if self.within(input, item) {
+                        matches.push(item.clone());
+                    }
+                }
+            }
+        }
+        for other in &matches {
+            let (l, r) = if port == 0 { (input, other) } else { (other, input) };
+            ctx.emit(Join::pair(l, r));
+        }
+        if matches.is_empty() {
+            self.unmatched += 1;
+        } else {
+            self.matched += matches.len() as u64;
+        }
+        let part = &mut self.partitions[p];
+        let side = if port == 0 { &mut part.left } else { &mut part.right };
+        let items = side.entry(key).or_default();
+        items.push_back(input.clone());
+        part.items += 1;
+        // Bounded per key: by capacity, and by time when the join has a window.
+        while items.len() > capacity
+            || within_us.is_some_and(|w| items.front().is_some_and(|f| now_t - f.meta.event_time.time_us > w))
+        {
+            items.pop_front();
+            self.evicted += 1;
+        }
+    }
+}
+
+impl Operator for Join {
+    fn kind(&self) -> &'static str {
+        "join"
+    }
+    fn on_input(&mut self, port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        self.watermark_us = self.watermark_us.max(input.meta.event_time.time_us);
+        let key = if port == 0 { key_of(&mut self.spec.left_key, &input.value)? } else { key_of(&mut self.spec.right_key, &input.value)? };
+        match self.spec.class {
+            JoinClass::Local | JoinClass::Repartition => self.buffered_join(port, key, input, ctx),
+            JoinClass::Lookup => {
+                if port == 1 {
+                    if !self.table.contains_key(&key) && self.table.len() >= self.spec.capacity {
+                        self.refused += 1;
+                    } else {
+                        self.table.insert(key, input.clone());
+                    }
+                } else if let Some(right) = self.table.get(&key).cloned() {
+                    if self.within(input, &right) {
+                        self.matched += 1;
+                        ctx.emit(Join::pair(input, &right));
+                    } else {
+                        self.unmatched += 1;
+                    }
+                } else {
+                    self.unmatched += 1;
+                }
+            }
+            JoinClass::BroadcastMirror => {
+                if port == 1 {
+                    if self.spec.right_key.is_some() {
+                        self.mirror.retain(|(k, _)| *k != key);
+                    }
+                    self.mirror.push_back((key, input.clone()));
+                    while self.mirror.len() > self.spec.capacity {
+                        self.mirror.pop_front();
+                        self.evicted += 1;
+                    }
+                } else {
+                    let keyed = self.spec.left_key.is_some() && self.spec.right_key.is_some();
+                    let mut any = false;
+                    let matches: Vec<EnvelopeRef> =
+                        self.mirror.iter().filter(|(k, _)| !keyed || *k == key).map(|(_, e)| e.clone()).collect();
+                    for right in &matches {
+                        if self.within(input, right) {
+                            any = true;
+                            self.matched += 1;
+                            ctx.emit(Join::pair(input, right));
+                        }
+                    }
+                    if !any {
+                        self.unmatched += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    fn max_burst(&self) -> usize {
+        match self.spec.class {
+            JoinClass::Lookup => 1,
+            _ => self.spec.capacity,
+        }
+    }
+    fn watermark_us(&self) -> Option<i64> {
+        (self.watermark_us != i64::MIN).then_some(self.watermark_us)
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        let mut p = vec![
+            ("class", Param::Text(self.spec.class.name().into())),
+            ("left_key", Param::Text(self.spec.left_key.as_ref().map_or("none".into(), Extract::describe))),
+            ("right_key", Param::Text(self.spec.right_key.as_ref().map_or("none".into(), Extract::describe))),
+            ("capacity", Param::Int(self.spec.capacity as i64)),
+        ];
+        if let Some(w) = self.spec.within_us {
+            p.push(("within_us", Param::Int(w)));
+        }
+        if self.spec.class == JoinClass::Repartition {
+            p.push(("partitions", Param::Int(self.spec.partitions as i64)));
+        }
+        p
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let mut c = vec![("matched", self.matched), ("unmatched", self.unmatched), ("evicted", self.evicted), ("refused", self.refused)];
+        if self.spec.class == JoinClass::Repartition {
+            const NAMES: [&str; 8] = [
+                "partition_0_items",
+                "partition_1_items",
+                "partition_2_items",
+                "partition_3_items",
+                "partition_4_items",
+                "partition_5_items",
+                "partition_6_items",
+                "partition_7_items",
+            ];
+            for (i, part) in self.partitions.iter().enumerate().take(NAMES.len()) {
+                c.push((NAMES[i], part.items));
+            }
+        }
+        c
+    }
+    fn buffered(&self) -> Option<(usize, usize)> {
+        let held: usize = self
+            .partitions
+            .iter()
+            .map(|p| p.left.values().map(VecDeque::len).sum::<usize>() + p.right.values().map(VecDeque::len).sum::<usize>())
+            .sum::<usize>()
+            + self.table.len()
+            + self.mirror.len();
+        Some((held, self.spec.capacity * KEYS_MAX_DEFAULT))
+    }
+}

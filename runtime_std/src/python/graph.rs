@@ -1,0 +1,1327 @@
+//! The graph binding: `NativeGraph`, `Producer`, `Envelope`, `EnvelopeId`, `Subscription`,
+//! `Counter` and `PublishReceipt`. The typed Python API in `manyfold.graph` builds on these.
+//!
+//! Locking: the graph lives in a [`SharedGraph`]. A call takes the lock (releasing the GIL
+//! while it waits, so a real-time loop running Python callbacks can finish), marks the thread
+//! as dispatching this graph, and runs. Python code running inside the graph (subscribers,
+//! map functions) may publish to the same graph: those publishes are queued and run, in order,
+//! right after the current dispatch. Other calls into the same graph from inside it are
+//! refused with a clear error instead of deadlocking.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use pyo3::buffer::PyBuffer;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use manyfold_core::envelope::{EnvelopeId, PayloadRef, ProducerRef, RouteIdx};
+use manyfold_core::kernels::{Aggregate, Deadband, Scale, Threshold};
+use manyfold_core::mailbox::Overflow;
+use manyfold_core::taint::TaintSet;
+
+use super::convert::{schema_type, to_py, to_value};
+use super::errors::{from_graph, graph_error};
+use super::route::PyRoute;
+use crate::envelope::EnvelopeRef;
+use crate::graph::ops::{
+    Capacitor, CountWindowOp, Extract, Filter, Join, JoinClass, JoinSpec, Map, Merge, RateLimit, ResistorOp, Scalar,
+    ScalarKernel, TimeSource, TimeWindowOp, WindowEmit,
+};
+use crate::graph::{
+    CountingSubscriber, EdgePolicy, Graph, GraphError, Guard, MailboxSpec, OpFailure, Operator, ProducerIdx,
+    PublishOptions, RouteOptions, RouteProducer, Subscriber, SubscriptionIdx, Target, RUN_STEPS_MAX_DEFAULT,
+};
+use crate::route::Route;
+use crate::schema::{Schema, SchemaType};
+use crate::shared::SharedGraph;
+use crate::value::Value;
+
+/// The most queued re-entrant publishes run after one dispatch; a callback loop that keeps
+/// publishing into its own graph beyond this is reported instead of spinning forever.
+const DEFERRED_RUN_MAX: usize = 1_000_000;
+
+thread_local! {
+    /// Graphs (by address) this thread is dispatching right now.
+    static DISPATCHING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+fn is_dispatching(graph: usize) -> bool {
+    DISPATCHING.with(|d| d.borrow().contains(&graph))
+}
+
+struct DispatchMark(usize);
+
+impl DispatchMark {
+    fn new(graph: usize) -> DispatchMark {
+        DISPATCHING.with(|d| d.borrow_mut().push(graph));
+        DispatchMark(graph)
+    }
+}
+
+impl Drop for DispatchMark {
+    fn drop(&mut self) {
+        DISPATCHING.with(|d| {
+            let mut d = d.borrow_mut();
+            if let Some(pos) = d.iter().rposition(|g| *g == self.0) {
+                d.remove(pos);
+            }
+        });
+    }
+}
+
+pub(crate) struct RouteEntry {
+    pub idx: RouteIdx,
+    pub schema: Arc<Schema>,
+    pub py_route: Py<PyRoute>,
+}
+
+struct Deferred {
+    producer: ProducerIdx,
+    route: RouteIdx,
+    value: Value,
+    options: PublishOptions,
+}
+
+#[derive(Default)]
+struct Names {
+    producers: Vec<String>,
+    nodes: Vec<String>,
+}
+
+pub(crate) struct Inner {
+    shared: SharedGraph,
+    names: RwLock<Names>,
+    routes: RwLock<HashMap<Route, Arc<RouteEntry>>>,
+    by_index: RwLock<Vec<Arc<RouteEntry>>>,
+    deferred: Mutex<VecDeque<Deferred>>,
+}
+
+impl Inner {
+    fn key(&self) -> usize {
+        self as *const Inner as usize
+    }
+
+    fn entry(&self, py: Python<'_>, route: &PyRoute) -> PyResult<Arc<RouteEntry>> {
+        self.routes.read().get(&route.inner).cloned().ok_or_else(|| {
+            graph_error(
+                py,
+                "route_unknown",
+                &format!("route {} is not declared in this graph; declare it with graph.route(route, schema)", route.inner),
+            )
+        })
+    }
+
+    fn entry_at(&self, idx: RouteIdx) -> Option<Arc<RouteEntry>> {
+        self.by_index.read().get(idx.0 as usize).cloned()
+    }
+
+    /// Locks the graph for a call from Python. Refuses calls made from code running inside
+    /// this graph's dispatch (they would deadlock).
+    fn lock(&self, py: Python<'_>, what: &str) -> PyResult<MutexGuard<'_, Graph>> {
+        if is_dispatching(self.key()) {
+            return Err(graph_error(
+                py,
+                "clock_mode",
+                &format!(
+                    "{what} cannot be called from a subscriber or operator running inside the same graph; \
+                     use the envelope passed to you, or do it after the publish returns"
+                ),
+            ));
+        }
+        Ok(match self.shared.try_lock() {
+            Some(guard) => guard,
+            None => py.detach(|| self.shared.lock()),
+        })
+    }
+
+    /// Runs queued re-entrant publishes, in order, until none are left.
+    fn run_deferred(&self, graph: &mut Graph) {
+        for _ in 0..DEFERRED_RUN_MAX {
+            let Some(item) = self.deferred.lock().pop_front() else { return };
+            let checked = graph.check_admission(item.route);
+            let result = checked.and_then(|_| graph.publish(item.producer, item.route, item.value, &item.options));
+            if let Err(e) = result {
+                graph.note_failure("queued publish", format!("a publish queued from inside the graph failed: {e}"));
+            }
+        }
+        let left = self.deferred.lock().len();
+        if left > 0 {
+            self.deferred.lock().clear();
+            graph.note_failure("queued publish", format!("callbacks kept publishing into their own graph; {left} queued publishes were dropped"));
+        }
+    }
+
+    /// Runs `f` on the locked graph as a dispatch, then queued publishes, then raises the first
+    /// failure of user code, if any.
+    fn dispatch<R>(&self, py: Python<'_>, what: &str, f: impl FnOnce(&mut Graph) -> Result<R, GraphError>) -> PyResult<R> {
+        let mut graph = self.lock(py, what)?;
+        let result = {
+            let _mark = DispatchMark::new(self.key());
+            let r = f(&mut graph);
+            self.run_deferred(&mut graph);
+            r
+        };
+        let (failures, _more) = graph.take_failures();
+        drop(graph);
+        self.shared.notify();
+        if let Some(first) = failures.into_iter().next() {
+            return Err(operator_error(py, first));
+        }
+        result.map_err(|e| from_graph(py, &e))
+    }
+}
+
+fn operator_error(py: Python<'_>, failure: crate::graph::Failure) -> PyErr {
+    let message = format!("{} failed: {}", failure.origin, failure.message);
+    let err = match py
+        .import("manyfold.graph.errors")
+        .and_then(|m| m.getattr("OperatorError"))
+        .and_then(|cls| cls.call1((message.clone(), failure.origin.clone())))
+    {
+        Ok(instance) => PyErr::from_value(instance),
+        Err(e) => return e,
+    };
+    if let Some(cause) = failure.cause {
+        if let Ok(original) = cause.downcast::<PyErr>() {
+            err.set_cause(py, Some(*original));
+        }
+    }
+    err
+}
+
+fn py_failure(err: PyErr) -> OpFailure {
+    OpFailure { message: err.to_string(), cause: Some(Box::new(err)) }
+}
+
+// ---------------------------------------------------------------------- envelope objects
+
+/// The identity of an envelope: its route and sequence number, printed `route@seq`.
+#[pyclass(module = "manyfold.graph", name = "EnvelopeId", frozen, eq, hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PyEnvelopeId {
+    route: Route,
+    seq: u64,
+}
+
+#[pymethods]
+impl PyEnvelopeId {
+    #[new]
+    fn new(route: &PyRoute, seq: u64) -> PyEnvelopeId {
+        PyEnvelopeId { route: route.inner.clone(), seq }
+    }
+    /// The route.
+    #[getter]
+    fn route(&self) -> PyRoute {
+        PyRoute { inner: self.route.clone() }
+    }
+    /// Per-route sequence number (from 1).
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+    fn __str__(&self) -> String {
+        format!("{}@{}", self.route, self.seq)
+    }
+    fn __repr__(&self) -> String {
+        format!("EnvelopeId('{}@{}')", self.route, self.seq)
+    }
+}
+
+fn envelope_id(inner: &Inner, id: EnvelopeId) -> PyEnvelopeId {
+    let route = inner.entry_at(id.route).map(|e| Python::attach(|py| e.py_route.borrow(py).inner.clone()));
+    PyEnvelopeId { route: route.unwrap_or_else(|| "debug.internal.unknown.unknown.unknown.event.v1".parse().unwrap_or_else(|_| unreachable!())), seq: id.seq }
+}
+
+/// One event: closed metadata (identity, producer, times, epoch, taints, parents, payload
+/// reference) and its value.
+#[pyclass(module = "manyfold.graph", name = "Envelope", frozen)]
+pub struct PyEnvelope {
+    env: EnvelopeRef,
+    entry: Arc<RouteEntry>,
+    inner: Arc<Inner>,
+}
+
+impl PyEnvelope {
+    fn new(env: EnvelopeRef, entry: Arc<RouteEntry>, inner: Arc<Inner>) -> PyEnvelope {
+        PyEnvelope { env, entry, inner }
+    }
+}
+
+#[pymethods]
+impl PyEnvelope {
+    /// The route it was published on.
+    #[getter]
+    fn route(&self, py: Python<'_>) -> Py<PyRoute> {
+        self.entry.py_route.clone_ref(py)
+    }
+    /// Per-route sequence number.
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.env.meta.id.seq
+    }
+    /// Its identity.
+    #[getter]
+    fn id(&self, py: Python<'_>) -> PyEnvelopeId {
+        PyEnvelopeId { route: self.entry.py_route.borrow(py).inner.clone(), seq: self.env.meta.id.seq }
+    }
+    /// The payload, as the route's schema type (a dataclass instance for records).
+    #[getter]
+    fn value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.env.value, &self.entry.schema.ty)
+    }
+    /// Who produced it: `("producer", name)`, `("node", name)` or `("runtime", "")`.
+    #[getter]
+    fn producer(&self) -> (&'static str, String) {
+        let names = self.inner.names.read();
+        match self.env.meta.producer {
+            ProducerRef::External(p) => ("producer", names.producers.get(p as usize).cloned().unwrap_or_default()),
+            ProducerRef::Node(n) => ("node", names.nodes.get(n as usize).cloned().unwrap_or_default()),
+            ProducerRef::Runtime => ("runtime", String::new()),
+        }
+    }
+    /// When the event happened, in microseconds of its clock domain.
+    #[getter]
+    fn event_time_us(&self) -> i64 {
+        self.env.meta.event_time.time_us
+    }
+    /// The clock domain of the event time (0 ingest, 1 device, 2 control epoch).
+    #[getter]
+    fn clock_domain(&self) -> u16 {
+        self.env.meta.event_time.domain.0
+    }
+    /// When the runtime took it in, in microseconds of the graph clock.
+    #[getter]
+    fn ingest_time_us(&self) -> i64 {
+        self.env.meta.ingest_time_us
+    }
+    /// The control epoch it was produced in.
+    #[getter]
+    fn control_epoch(&self) -> Option<u64> {
+        self.env.meta.control_epoch
+    }
+    /// Taints as a bitset (see `manyfold.graph.Taint`).
+    #[getter]
+    fn taint_bits(&self) -> u32 {
+        self.env.meta.taints.0
+    }
+    /// Names of its taints, in bit order.
+    #[getter]
+    fn taint_names(&self) -> Vec<&'static str> {
+        self.env.meta.taints.iter().map(|t| t.name()).collect()
+    }
+    /// The envelopes it was derived from.
+    #[getter]
+    fn parents(&self) -> Vec<PyEnvelopeId> {
+        self.env.meta.parents.iter().map(|id| envelope_id(&self.inner, *id)).collect()
+    }
+    /// Parents not listed (over the lineage bound).
+    #[getter]
+    fn parents_elided(&self) -> u32 {
+        self.env.parents_elided
+    }
+    /// `("inline", length)` or `("lazy", length, digest_hex)`.
+    #[getter]
+    fn payload_ref<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        match self.env.meta.payload {
+            PayloadRef::Inline { len } => PyTuple::new(py, [("inline").into_pyobject(py)?.into_any(), len.into_pyobject(py)?.into_any()]),
+            PayloadRef::Lazy { len, digest } => {
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                PyTuple::new(py, [("lazy").into_pyobject(py)?.into_any(), len.into_pyobject(py)?.into_any(), hex.into_pyobject(py)?.into_any()])
+            }
+        }
+    }
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let value = self.value(py).and_then(|v| v.repr().map(|r| r.to_string())).unwrap_or_else(|_| "?".into());
+        format!("Envelope({}@{}, value={value})", self.entry.py_route.borrow(py).inner, self.env.meta.id.seq)
+    }
+}
+
+// ---------------------------------------------------------------------- producers
+
+/// What a publish did: the new envelope's id, and what it cost downstream.
+#[pyclass(module = "manyfold.graph", name = "PublishReceipt", frozen)]
+pub struct PyReceipt {
+    /// The new envelope's sequence number (0 when deferred).
+    #[pyo3(get)]
+    seq: u64,
+    /// Items this publish caused to be dropped in mailboxes downstream (0: nothing lost).
+    #[pyo3(get)]
+    dropped: u64,
+    /// Items refused by rejecting mailboxes downstream.
+    #[pyo3(get)]
+    rejected: u64,
+    /// True when the publish was made from inside the graph and runs after the current dispatch.
+    #[pyo3(get)]
+    deferred: bool,
+}
+
+#[pymethods]
+impl PyReceipt {
+    /// True when nothing was dropped or refused downstream.
+    #[getter]
+    fn complete(&self) -> bool {
+        self.dropped == 0 && self.rejected == 0
+    }
+    fn __repr__(&self) -> String {
+        format!("PublishReceipt(seq={}, dropped={}, rejected={}, deferred={})", self.seq, self.dropped, self.rejected, self.deferred)
+    }
+}
+
+/// A named producer: publishes on routes it owns (the route's owner segment is its name) or
+/// was granted.
+#[pyclass(module = "manyfold.graph", name = "Producer", frozen)]
+pub struct PyProducer {
+    inner: Arc<Inner>,
+    index: ProducerIdx,
+    /// The producer's name.
+    #[pyo3(get)]
+    name: String,
+}
+
+fn publish_options(event_time_us: Option<i64>, clock_domain: Option<u16>, taint_bits: u32) -> PublishOptions {
+    PublishOptions {
+        event_time_us,
+        clock_domain: clock_domain.map(manyfold_core::envelope::ClockDomain),
+        taints: TaintSet(taint_bits),
+    }
+}
+
+#[pymethods]
+impl PyProducer {
+    /// Publishes `value` on `route`. Raises BackpressureError when a blocking mailbox
+    /// downstream is full; with `timeout_s`, waits up to that long for room first.
+    #[pyo3(signature = (route, value, *, event_time_us = None, clock_domain = None, taint_bits = 0, timeout_s = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn publish(
+        &self,
+        py: Python<'_>,
+        route: &PyRoute,
+        value: &Bound<'_, PyAny>,
+        event_time_us: Option<i64>,
+        clock_domain: Option<u16>,
+        taint_bits: u32,
+        timeout_s: Option<f64>,
+    ) -> PyResult<PyReceipt> {
+        let entry = self.inner.entry(py, route)?;
+        let value = to_value(value, &entry.schema.ty, &entry.schema.name)
+            .map_err(|m| graph_error(py, "schema_check", &format!("cannot publish on {}: {m}", route.inner)))?;
+        let options = publish_options(event_time_us, clock_domain, taint_bits);
+        if is_dispatching(self.inner.key()) {
+            self.inner.deferred.lock().push_back(Deferred { producer: self.index, route: entry.idx, value, options });
+            return Ok(PyReceipt { seq: 0, dropped: 0, rejected: 0, deferred: true });
+        }
+        let deadline = timeout_s.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        let (producer, idx) = (self.index, entry.idx);
+        loop {
+            let mut value_slot = Some(value.clone());
+            let attempt = self.inner.dispatch(py, "publish", |g| {
+                g.publish(producer, idx, value_slot.take().unwrap_or(Value::Null), &options)
+            });
+            match (attempt, deadline) {
+                (Err(e), Some(deadline)) if e.is_instance_of::<pyo3::exceptions::PyException>(py) && is_backpressure(py, &e) => {
+                    if Instant::now() >= deadline {
+                        return Err(e);
+                    }
+                    let inner = self.inner.clone();
+                    py.detach(move || {
+                        let mut g = inner.shared.lock();
+                        inner.shared.wait_until(&mut g, deadline.min(Instant::now() + Duration::from_millis(50)));
+                    });
+                }
+                (Err(e), _) => return Err(e),
+                (Ok(r), _) => return Ok(PyReceipt { seq: r.id.seq, dropped: r.dropped, rejected: r.rejected, deferred: false }),
+            }
+        }
+    }
+
+    /// Publishes every value of `values` on `route` in one call; returns how many were
+    /// published. `values` is any iterable (a list of floats, say) or, for float routes, a
+    /// buffer of doubles (`array('d')`, a NumPy float64 array). Every value is checked first:
+    /// a value of the wrong type publishes nothing. A mailbox that refuses stops the batch
+    /// there; the error is raised after the values before it were published.
+    fn publish_many(&self, py: Python<'_>, route: &PyRoute, values: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let entry = self.inner.entry(py, route)?;
+        let mut converted = Vec::new();
+        let doubles = if entry.schema.ty == SchemaType::Float && !values.is_instance_of::<PyList>() && !values.is_instance_of::<PyTuple>() {
+            PyBuffer::<f64>::get(values).ok()
+        } else {
+            None
+        };
+        if let Some(buffer) = doubles {
+            converted = buffer.to_vec(py)?.into_iter().map(Value::Float).collect();
+        } else {
+            for (i, item) in values.try_iter()?.enumerate() {
+                let item = item?;
+                // The path is only built for the error message.
+                let value = to_value(&item, &entry.schema.ty, "").map_err(|_| {
+                    let m = to_value(&item, &entry.schema.ty, &format!("{}[{i}]", entry.schema.name)).err().unwrap_or_default();
+                    graph_error(py, "schema_check", &format!("cannot publish on {}: {m}", route.inner))
+                })?;
+                converted.push(value);
+            }
+        }
+        let (producer, idx) = (self.index, entry.idx);
+        let mut error = None;
+        let count = self.inner.dispatch(py, "publish_many", |g| {
+            let (n, e) = g.publish_many(producer, idx, converted);
+            error = e;
+            Ok(n)
+        })?;
+        match error {
+            Some(e) => Err(from_graph(py, &e)),
+            None => Ok(count),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Producer({:?})", self.name)
+    }
+}
+
+fn is_backpressure(py: Python<'_>, err: &PyErr) -> bool {
+    err.value(py).getattr("kind").and_then(|k| k.extract::<String>()).map(|k| k == "must_wait").unwrap_or(false)
+}
+
+// ---------------------------------------------------------------------- subscriptions
+
+struct PySubscriber {
+    callback: Py<PyAny>,
+    entry: Arc<RouteEntry>,
+    inner: Weak<Inner>,
+}
+
+impl Subscriber for PySubscriber {
+    fn deliver(&mut self, envelope: &EnvelopeRef) -> Result<(), OpFailure> {
+        let Some(inner) = self.inner.upgrade() else { return Ok(()) };
+        Python::attach(|py| {
+            let env = PyEnvelope::new(envelope.clone(), self.entry.clone(), inner);
+            self.callback.call1(py, (env,)).map(drop).map_err(py_failure)
+        })
+    }
+}
+
+/// A subscription: `cancel()` stops it.
+#[pyclass(module = "manyfold.graph", name = "Subscription", frozen)]
+pub struct PySubscription {
+    inner: Arc<Inner>,
+    index: SubscriptionIdx,
+    /// Its name (also its edge's name).
+    #[pyo3(get)]
+    name: String,
+}
+
+#[pymethods]
+impl PySubscription {
+    /// Stops delivering to this subscription.
+    fn cancel(&self, py: Python<'_>) -> PyResult<()> {
+        let index = self.index;
+        self.inner.dispatch(py, "cancel", |g| g.unsubscribe(index))
+    }
+}
+
+/// A native subscriber that counts envelopes without calling Python.
+#[pyclass(module = "manyfold.graph", name = "Counter", frozen)]
+pub struct PyCounter {
+    count: Arc<AtomicU64>,
+    /// Its subscription name.
+    #[pyo3(get)]
+    name: String,
+}
+
+#[pymethods]
+impl PyCounter {
+    /// Envelopes counted so far.
+    #[getter]
+    fn value(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+// ---------------------------------------------------------------------- parameters
+
+fn policy_of(py: Python<'_>, spec: &Bound<'_, PyAny>) -> PyResult<EdgePolicy> {
+    if spec.is_none() {
+        return Ok(EdgePolicy::INLINE);
+    }
+    let (capacity, overflow, epoch_boundary): (Option<usize>, Option<String>, bool) = spec.extract()?;
+    let mailbox = match capacity {
+        None => None,
+        Some(capacity) => Some(MailboxSpec { capacity, overflow: overflow_of(py, overflow.as_deref().unwrap_or("block"))? }),
+    };
+    Ok(EdgePolicy { mailbox, epoch_boundary })
+}
+
+fn overflow_of(py: Python<'_>, word: &str) -> PyResult<Overflow> {
+    Ok(match word {
+        "block" => Overflow::Block,
+        "drop_oldest" => Overflow::DropOldest,
+        "drop_newest" => Overflow::DropNewest,
+        "reject" => Overflow::Reject,
+        other => {
+            return Err(graph_error(py, "operator_config", &format!("unknown overflow policy {other:?}; expected block, drop_oldest, drop_newest or reject")))
+        }
+    })
+}
+
+fn aggregate_of(py: Python<'_>, word: &str) -> PyResult<Aggregate> {
+    Ok(match word {
+        "count" => Aggregate::Count,
+        "sum" => Aggregate::Sum,
+        "mean" => Aggregate::Mean,
+        "min" => Aggregate::Min,
+        "max" => Aggregate::Max,
+        other => return Err(graph_error(py, "operator_config", &format!("unknown aggregate {other:?}; expected count, sum, mean, min or max"))),
+    })
+}
+
+struct Params<'py> {
+    dict: Bound<'py, PyDict>,
+    node: String,
+}
+
+impl<'py> Params<'py> {
+    fn get(&self, key: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+        Ok(self.dict.get_item(key)?.filter(|v| !v.is_none()))
+    }
+    fn req<T: for<'a> FromPyObject<'a, 'py>>(&self, key: &str) -> PyResult<T> {
+        let py = self.dict.py();
+        match self.get(key)? {
+            Some(v) => v.extract::<T>().map_err(|_| graph_error(py, "operator_config", &format!("node {}: parameter {key} has the wrong type", self.node))),
+            None => Err(graph_error(py, "operator_config", &format!("node {}: parameter {key} is required", self.node))),
+        }
+    }
+    fn opt<T: for<'a> FromPyObject<'a, 'py>>(&self, key: &str) -> PyResult<Option<T>> {
+        let py = self.dict.py();
+        match self.get(key)? {
+            Some(v) => v.extract::<T>().map(Some).map_err(|_| graph_error(py, "operator_config", &format!("node {}: parameter {key} has the wrong type", self.node))),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A permissive conversion for values returned by key and value functions.
+fn any_to_value(obj: &Bound<'_, PyAny>) -> Result<Value, String> {
+    for ty in [SchemaType::Bool, SchemaType::Int, SchemaType::Float, SchemaType::Text, SchemaType::Bytes] {
+        if let Ok(v) = to_value(obj, &ty, "result") {
+            return Ok(v);
+        }
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    Err(format!("a key or value function returned {}, expected a number, text, bytes, bool or None", obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()))
+}
+
+fn callable_fn(callable: Py<PyAny>, input: SchemaType, output: Option<SchemaType>) -> Box<dyn FnMut(&Value) -> Result<Value, OpFailure> + Send> {
+    Box::new(move |v: &Value| {
+        Python::attach(|py| {
+            let arg = to_py(py, v, &input).map_err(py_failure)?;
+            let out = callable.bind(py).call1((arg,)).map_err(py_failure)?;
+            match &output {
+                Some(ty) => to_value(&out, ty, "result").map_err(|m| OpFailure::new(format!("the function returned a value that does not fit the output route: {m}"))),
+                None => any_to_value(&out).map_err(OpFailure::new),
+            }
+        })
+    })
+}
+
+/// Resolves a `value` or `key` parameter: None (the payload), a field name, or a callable.
+fn extract_of(py: Python<'_>, param: Option<Bound<'_, PyAny>>, input: &Schema, node: &str, numeric: bool) -> PyResult<Extract> {
+    let Some(param) = param else {
+        if numeric && !matches!(input.ty, SchemaType::Float | SchemaType::Int) {
+            return Err(graph_error(
+                py,
+                "schema_mismatch",
+                &format!("node {node}: its input carries {} which is not a number; name a numeric field with value=\"field\"", input.label()),
+            ));
+        }
+        return Ok(Extract::Whole);
+    };
+    if let Ok(field) = param.extract::<String>() {
+        let SchemaType::Record(record) = &input.ty else {
+            return Err(graph_error(py, "schema_mismatch", &format!("node {node}: its input carries {}, which has no field {field:?}", input.label())));
+        };
+        let Some((index, ty)) = record.field(&field) else {
+            let names: Vec<&str> = record.fields.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(graph_error(py, "schema_mismatch", &format!("node {node}: {} has no field {field:?} (fields: {})", input.label(), names.join(", "))));
+        };
+        let base = match ty {
+            SchemaType::Optional(inner) => inner.as_ref(),
+            other => other,
+        };
+        if numeric && !matches!(base, SchemaType::Float | SchemaType::Int) {
+            return Err(graph_error(py, "schema_mismatch", &format!("node {node}: field {field} of {} is not a number", input.label())));
+        }
+        return Ok(Extract::Field { index, name: field });
+    }
+    if param.is_callable() {
+        return Ok(Extract::Call(callable_fn(param.unbind(), input.ty.clone(), None)));
+    }
+    Err(graph_error(py, "operator_config", &format!("node {node}: a key or value must be None, a field name or a callable")))
+}
+
+fn expect_same_schema(py: Python<'_>, node: &str, input: &RouteEntry, output: &OutputSpec) -> PyResult<()> {
+    if input.schema.hash != output.schema.hash {
+        let (a, b) = (input.py_route.borrow(py).inner.to_string(), output.name.clone());
+        return Err(graph_error(
+            py,
+            "schema_mismatch",
+            &format!("node {node}: input {a} carries {} but output {b} carries {}; they must match", input.schema.label(), output.schema.label()),
+        ));
+    }
+    Ok(())
+}
+
+/// The output route of a node being built: its printed name and schema.
+struct OutputSpec {
+    name: String,
+    schema: Arc<Schema>,
+}
+
+fn expect_output(py: Python<'_>, node: &str, output: &OutputSpec, ok: bool, wanted: &str) -> PyResult<()> {
+    if !ok {
+        return Err(graph_error(py, "schema_mismatch", &format!("node {node}: output {} carries {}, but this operator emits {wanted}", output.name, output.schema.label())));
+    }
+    Ok(())
+}
+
+fn is_record_named(schema: &Schema, name: &str) -> bool {
+    matches!(&schema.ty, SchemaType::Record(r) if r.name == name)
+}
+
+fn build_operator(py: Python<'_>, kind: &str, params: &Params<'_>, inputs: &[Arc<RouteEntry>], output: &OutputSpec) -> PyResult<Box<dyn Operator>> {
+    let node = params.node.as_str();
+    let config = |m: String| graph_error(py, "operator_config", &format!("node {node}: {m}"));
+    let first = inputs.first().ok_or_else(|| config("an operator needs at least one input".into()))?;
+    let need_inputs = |n: usize| -> PyResult<()> {
+        if inputs.len() != n {
+            return Err(config(format!("{kind} takes {n} input(s), got {}", inputs.len())));
+        }
+        Ok(())
+    };
+    let emit_of = |word: Option<String>| -> PyResult<WindowEmit> {
+        match word.as_deref().unwrap_or("value") {
+            "value" => Ok(WindowEmit::Value),
+            "record" => Ok(WindowEmit::Record),
+            other => Err(config(format!("emit must be value or record, got {other:?}"))),
+        }
+    };
+    Ok(match kind {
+        "map" => {
+            need_inputs(1)?;
+            let f: Py<PyAny> = params.req("fn")?;
+            let deterministic = params.opt::<bool>("deterministic")?.unwrap_or(true);
+            Box::new(Map { f: callable_fn(f, first.schema.ty.clone(), Some(output.schema.ty.clone())), deterministic })
+        }
+        "filter" => {
+            need_inputs(1)?;
+            expect_same_schema(py, node, first, output)?;
+            let f: Py<PyAny> = params.req("fn")?;
+            let input = first.schema.ty.clone();
+            let deterministic = params.opt::<bool>("deterministic")?.unwrap_or(true);
+            let predicate = Box::new(move |v: &Value| {
+                Python::attach(|py| {
+                    let arg = to_py(py, v, &input).map_err(py_failure)?;
+                    f.bind(py).call1((arg,)).and_then(|r| r.is_truthy()).map_err(py_failure)
+                })
+            });
+            Box::new(Filter { f: predicate, deterministic, refused: 0 })
+        }
+        "merge" => {
+            for input in inputs {
+                expect_same_schema(py, node, input, output)?;
+            }
+            Box::new(Merge { inputs: inputs.len() })
+        }
+        "count_window" | "time_window" => {
+            need_inputs(1)?;
+            let emit = emit_of(params.opt("emit")?)?;
+            match emit {
+                WindowEmit::Value => expect_output(py, node, output, output.schema.ty == SchemaType::Float, "float")?,
+                WindowEmit::Record => expect_output(py, node, output, is_record_named(&output.schema, "WindowResult"), "WindowResult records")?,
+            }
+            let aggregate = aggregate_of(py, &params.opt::<String>("aggregate")?.unwrap_or_else(|| "mean".into()))?;
+            let value = extract_of(py, params.get("value")?, &first.schema, node, true)?;
+            let key = match params.get("key")? {
+                None => None,
+                Some(k) => Some(extract_of(py, Some(k), &first.schema, node, false)?),
+            };
+            if kind == "count_window" {
+                let size: usize = params.req("size")?;
+                let step: usize = params.opt("step")?.unwrap_or(1);
+                Box::new(CountWindowOp::new(size, step, aggregate, emit, value, key).map_err(config)?)
+            } else {
+                let width_us: i64 = params.req("width_us")?;
+                let slide_us: i64 = params.opt("slide_us")?.unwrap_or(width_us);
+                let lateness_us: i64 = params.opt("lateness_us")?.unwrap_or(0);
+                let time = match params.opt::<String>("time")?.as_deref().unwrap_or("event") {
+                    "event" => TimeSource::Event,
+                    "processing" => TimeSource::Processing,
+                    other => return Err(config(format!("time must be event or processing, got {other:?}"))),
+                };
+                Box::new(TimeWindowOp::new(width_us, slide_us, lateness_us, aggregate, emit, time, value, key).map_err(config)?)
+            }
+        }
+        "rate_limit" => {
+            need_inputs(1)?;
+            expect_same_schema(py, node, first, output)?;
+            Box::new(RateLimit::new(params.req("max_events")?, params.req("interval_us")?).map_err(config)?)
+        }
+        "capacitor" => {
+            if inputs.is_empty() || inputs.len() > 2 {
+                return Err(config("a capacitor takes a data input and an optional demand input".into()));
+            }
+            expect_same_schema(py, node, first, output)?;
+            let overflow = overflow_of(py, &params.opt::<String>("overflow")?.unwrap_or_else(|| "drop_oldest".into()))?;
+            Box::new(Capacitor::new(params.req("capacity")?, overflow).map_err(config)?)
+        }
+        "resistor" => {
+            need_inputs(1)?;
+            expect_same_schema(py, node, first, output)?;
+            Box::new(ResistorOp::new(params.req("min_interval_us")?).map_err(config)?)
+        }
+        "deadband" | "threshold" | "scale" => {
+            need_inputs(1)?;
+            let value = extract_of(py, params.get("value")?, &first.schema, node, true)?;
+            let kernel = match kind {
+                "deadband" => {
+                    expect_same_schema(py, node, first, output)?;
+                    ScalarKernel::Deadband(Deadband::new(params.req("band")?))
+                }
+                "threshold" => {
+                    expect_same_schema(py, node, first, output)?;
+                    let mode: String = params.req("mode")?;
+                    let low: Option<f64> = params.opt("low")?;
+                    let high: Option<f64> = params.opt("high")?;
+                    let missing = |what: &str| config(format!("threshold {mode} needs {what}"));
+                    ScalarKernel::Threshold(match mode.as_str() {
+                        "above" => Threshold::Above(low.ok_or_else(|| missing("low"))?),
+                        "below" => Threshold::Below(high.ok_or_else(|| missing("high"))?),
+                        "inside" => Threshold::Inside(low.ok_or_else(|| missing("low"))?, high.ok_or_else(|| missing("high"))?),
+                        "outside" => Threshold::Outside(low.ok_or_else(|| missing("low"))?, high.ok_or_else(|| missing("high"))?),
+                        other => return Err(config(format!("threshold mode must be above, below, inside or outside, got {other:?}"))),
+                    })
+                }
+                _ => {
+                    expect_output(py, node, output, output.schema.ty == SchemaType::Float, "float")?;
+                    ScalarKernel::Scale(Scale { scale: params.opt("scale")?.unwrap_or(1.0), offset: params.opt("offset")?.unwrap_or(0.0) })
+                }
+            };
+            Box::new(Scalar { kernel, value, refused: 0 })
+        }
+        "join" => {
+            need_inputs(2)?;
+            expect_output(py, node, output, is_record_named(&output.schema, "Pair"), "Pair records")?;
+            let class = match params.req::<String>("class")?.as_str() {
+                "local" => JoinClass::Local,
+                "lookup" => JoinClass::Lookup,
+                "broadcast_mirror" => JoinClass::BroadcastMirror,
+                "repartition" => JoinClass::Repartition,
+                other => return Err(config(format!("join class must be local, lookup, broadcast_mirror or repartition, got {other:?}"))),
+            };
+            let left_key = match params.get("left_key")? {
+                None => None,
+                Some(k) => Some(extract_of(py, Some(k), &inputs[0].schema, node, false)?),
+            };
+            let right_key = match params.get("right_key")? {
+                None => None,
+                Some(k) => Some(extract_of(py, Some(k), &inputs[1].schema, node, false)?),
+            };
+            let capacity: usize = params.opt("capacity")?.unwrap_or(1024);
+            let partitions: usize = params.opt("partitions")?.unwrap_or(4);
+            if capacity == 0 || partitions == 0 {
+                return Err(config(format!("a join needs capacity >= 1 and partitions >= 1 (got capacity {capacity}, partitions {partitions})")));
+            }
+            let spec = JoinSpec {
+                class,
+                left_key,
+                right_key,
+                within_us: params.opt("within_us")?,
+                capacity,
+                partitions,
+            };
+            Box::new(Join::plan(spec, node).map_err(|m| graph_error(py, "join_rejected", &m))?)
+        }
+        other => return Err(config(format!("unknown operator kind {other:?}"))),
+    })
+}
+
+// ---------------------------------------------------------------------- the graph
+
+/// The native local graph. Use `manyfold.graph.Graph`, which wraps it with typed methods.
+#[pyclass(module = "manyfold._native", name = "NativeGraph", frozen)]
+pub struct NativeGraph {
+    inner: Arc<Inner>,
+}
+
+fn route_repr(py: Python<'_>, inner: &Inner, idx: RouteIdx) -> Py<PyAny> {
+    match inner.entry_at(idx) {
+        Some(e) => e.py_route.clone_ref(py).into_any(),
+        None => py.None(),
+    }
+}
+
+#[pymethods]
+impl NativeGraph {
+    #[new]
+    #[pyo3(signature = (realtime = false))]
+    fn new(realtime: bool) -> NativeGraph {
+        let graph = if realtime { Graph::new_wall() } else { Graph::new_virtual() };
+        NativeGraph {
+            inner: Arc::new(Inner {
+                shared: SharedGraph::new(graph),
+                names: RwLock::new(Names::default()),
+                routes: RwLock::new(HashMap::new()),
+                by_index: RwLock::new(Vec::new()),
+                deferred: Mutex::new(VecDeque::new()),
+            }),
+        }
+    }
+
+    /// Declares `route` with a schema (name, version, descriptor); returns its index.
+    #[pyo3(signature = (route, schema_name, schema_version, descriptor, history = 8, clock_domain = 0))]
+    fn declare_route(
+        &self,
+        py: Python<'_>,
+        route: Bound<'_, PyRoute>,
+        schema_name: &str,
+        schema_version: u32,
+        descriptor: &Bound<'_, PyAny>,
+        history: usize,
+        clock_domain: u16,
+    ) -> PyResult<u32> {
+        let ty = schema_type(descriptor)?;
+        let schema = Arc::new(Schema::new(schema_name, schema_version, ty));
+        let key = route.borrow().inner.clone();
+        let options = RouteOptions { history, clock_domain: manyfold_core::envelope::ClockDomain(clock_domain) };
+        let idx = self.inner.dispatch(py, "route", |g| g.declare_route(key.clone(), schema.clone(), options))?;
+        let mut by_index = self.inner.by_index.write();
+        if by_index.len() == idx.0 as usize {
+            let entry = Arc::new(RouteEntry { idx, schema, py_route: route.unbind() });
+            by_index.push(entry.clone());
+            self.inner.routes.write().insert(key, entry);
+        }
+        Ok(idx.0)
+    }
+
+    /// The schema hash (hex) of a declared route.
+    fn schema_hash_of(&self, py: Python<'_>, route: &PyRoute) -> PyResult<String> {
+        Ok(self.inner.entry(py, route)?.schema.hash.hex())
+    }
+
+    /// A producer called `name` (the same object state for the same name).
+    fn producer(&self, py: Python<'_>, name: &str) -> PyResult<PyProducer> {
+        let index = self.inner.dispatch(py, "producer", |g| g.producer(name))?;
+        let mut names = self.inner.names.write();
+        if names.producers.len() == index.0 as usize {
+            names.producers.push(name.into());
+        }
+        drop(names);
+        Ok(PyProducer { inner: self.inner.clone(), index, name: name.into() })
+    }
+
+    /// Lets `producer` publish on `route` although it does not own it.
+    fn grant(&self, py: Python<'_>, producer: &PyProducer, route: &PyRoute) -> PyResult<()> {
+        let entry = self.inner.entry(py, route)?;
+        let index = producer.index;
+        self.inner.dispatch(py, "grant", |g| g.grant(index, entry.idx))
+    }
+
+    /// Calls `callback(envelope)` for each envelope of `route`.
+    #[pyo3(signature = (route, callback, name, policy = None))]
+    fn subscribe(&self, py: Python<'_>, route: &PyRoute, callback: Py<PyAny>, name: &str, policy: Option<Bound<'_, PyAny>>) -> PyResult<PySubscription> {
+        let entry = self.inner.entry(py, route)?;
+        let policy = match policy {
+            Some(p) => policy_of(py, &p)?,
+            None => EdgePolicy::INLINE,
+        };
+        let sink = Box::new(PySubscriber { callback, entry: entry.clone(), inner: Arc::downgrade(&self.inner) });
+        let index = self.inner.dispatch(py, "subscribe", |g| g.subscribe(name, entry.idx, sink, policy))?;
+        Ok(PySubscription { inner: self.inner.clone(), index, name: name.into() })
+    }
+
+    /// A native counter of the envelopes on `route`.
+    fn count(&self, py: Python<'_>, route: &PyRoute, name: &str) -> PyResult<PyCounter> {
+        let entry = self.inner.entry(py, route)?;
+        let counter = CountingSubscriber::default();
+        let count = counter.count.clone();
+        self.inner.dispatch(py, "count", |g| g.subscribe(name, entry.idx, Box::new(counter), EdgePolicy::INLINE))?;
+        Ok(PyCounter { count, name: name.into() })
+    }
+
+    /// Adds an operator node. When `output` is not declared yet, `output_schema` (name,
+    /// version, descriptor) declares it, after the operator's configuration was accepted.
+    #[pyo3(signature = (kind, name, inputs, output, params, output_schema = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn add_operator(
+        &self,
+        py: Python<'_>,
+        kind: &str,
+        name: &str,
+        inputs: &Bound<'_, PyList>,
+        output: Bound<'_, PyRoute>,
+        params: Bound<'_, PyDict>,
+        output_schema: Option<(String, u32, Bound<'_, PyAny>)>,
+    ) -> PyResult<u32> {
+        let mut input_entries = Vec::new();
+        let mut edges = Vec::new();
+        for item in inputs.iter() {
+            let (route, policy): (Bound<'_, PyRoute>, Bound<'_, PyAny>) = item.extract()?;
+            let entry = self.inner.entry(py, &route.borrow())?;
+            edges.push((entry.idx, policy_of(py, &policy)?));
+            input_entries.push(entry);
+        }
+        let out_route = output.borrow().inner.clone();
+        let existing = self.inner.routes.read().get(&out_route).cloned();
+        let spec = match (&existing, output_schema) {
+            (Some(entry), _) => OutputSpec { name: out_route.to_string(), schema: entry.schema.clone() },
+            (None, Some((schema_name, version, descriptor))) => {
+                OutputSpec { name: out_route.to_string(), schema: Arc::new(Schema::new(&schema_name, version, schema_type(&descriptor)?)) }
+            }
+            (None, None) => return Err(self.inner.entry(py, &output.borrow()).err().unwrap_or_else(|| graph_error(py, "route_unknown", "output route is not declared"))),
+        };
+        let op = build_operator(py, kind, &Params { dict: params, node: name.into() }, &input_entries, &spec)?;
+        let schema = spec.schema.clone();
+        let (idx, node) = self.inner.dispatch(py, "add operator", |g| {
+            let idx = match &existing {
+                Some(entry) => entry.idx,
+                None => g.declare_route(out_route.clone(), schema.clone(), RouteOptions::default())?,
+            };
+            Ok((idx, g.add_node(name, op, &edges, idx)?))
+        })?;
+        if existing.is_none() {
+            let mut by_index = self.inner.by_index.write();
+            if by_index.len() == idx.0 as usize {
+                let entry = Arc::new(RouteEntry { idx, schema: spec.schema, py_route: output.unbind() });
+                by_index.push(entry.clone());
+                self.inner.routes.write().insert(out_route, entry);
+            }
+        }
+        self.inner.names.write().nodes.push(name.into());
+        Ok(node.0)
+    }
+
+    /// Forwards `source` to `sink` through a `forward` node.
+    #[pyo3(signature = (name, source, sink, policy = None))]
+    fn connect(&self, py: Python<'_>, name: &str, source: &PyRoute, sink: &PyRoute, policy: Option<Bound<'_, PyAny>>) -> PyResult<u32> {
+        let (a, b) = (self.inner.entry(py, source)?, self.inner.entry(py, sink)?);
+        let policy = match policy {
+            Some(p) => policy_of(py, &p)?,
+            None => EdgePolicy::INLINE,
+        };
+        let node = self.inner.dispatch(py, "connect", |g| g.connect(name, a.idx, b.idx, policy))?;
+        self.inner.names.write().nodes.push(name.into());
+        Ok(node.0)
+    }
+
+    /// The latest envelope of `route`, or None.
+    fn latest(&self, py: Python<'_>, route: &PyRoute) -> PyResult<Option<PyEnvelope>> {
+        let entry = self.inner.entry(py, route)?;
+        let env = self.inner.dispatch(py, "latest", |g| g.latest(entry.idx))?;
+        Ok(env.map(|e| PyEnvelope::new(e, entry, self.inner.clone())))
+    }
+
+    /// The retained history of `route`, oldest first.
+    fn replay(&self, py: Python<'_>, route: &PyRoute) -> PyResult<Vec<PyEnvelope>> {
+        let entry = self.inner.entry(py, route)?;
+        let envs = self.inner.dispatch(py, "replay", |g| g.replay(entry.idx))?;
+        Ok(envs.into_iter().map(|e| PyEnvelope::new(e, entry.clone(), self.inner.clone())).collect())
+    }
+
+    /// Runs the scheduler until nothing is due; returns (steps, idle).
+    #[pyo3(signature = (steps_max = RUN_STEPS_MAX_DEFAULT))]
+    fn run_until_idle(&self, py: Python<'_>, steps_max: u64) -> PyResult<(u64, bool)> {
+        let r = self.inner.dispatch(py, "run_until_idle", |g| Ok(g.run_until_idle(steps_max)))?;
+        Ok((r.steps, r.idle))
+    }
+
+    /// Moves a virtual clock to `time_us`, running everything due on the way.
+    fn advance_to(&self, py: Python<'_>, time_us: i64) -> PyResult<(u64, bool)> {
+        let r = self.inner.dispatch(py, "advance_to", |g| g.advance_to(time_us))?;
+        Ok((r.steps, r.idle))
+    }
+
+    /// The clock, in microseconds.
+    #[getter]
+    fn now_us(&self, py: Python<'_>) -> PyResult<i64> {
+        Ok(self.inner.lock(py, "now_us")?.now_us())
+    }
+
+    /// True on a virtual clock.
+    #[getter]
+    fn is_virtual(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.inner.lock(py, "is_virtual")?.is_virtual())
+    }
+
+    /// The control epoch.
+    #[getter]
+    fn epoch(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.inner.lock(py, "epoch")?.epoch())
+    }
+
+    /// Starts the next control epoch.
+    fn advance_epoch(&self, py: Python<'_>) -> PyResult<(u64, bool)> {
+        let r = self.inner.dispatch(py, "advance_epoch", |g| Ok(g.advance_epoch()))?;
+        Ok((r.steps, r.idle))
+    }
+
+    /// Runs against the wall clock for `seconds` (real-time graphs), releasing the GIL while
+    /// idle. Returns the scheduler steps taken.
+    fn run_realtime(&self, py: Python<'_>, seconds: f64) -> PyResult<u64> {
+        if self.inner.lock(py, "run_realtime")?.is_virtual() {
+            return Err(graph_error(py, "clock_mode", "run_realtime needs a real-time graph: Graph(realtime=True)"));
+        }
+        if is_dispatching(self.inner.key()) {
+            return Err(graph_error(py, "clock_mode", "run_realtime cannot be called from inside the graph"));
+        }
+        let inner = self.inner.clone();
+        let duration = Duration::from_secs_f64(seconds.max(0.0));
+        let steps = py.detach(move || {
+            let key = inner.key();
+            let _mark = DispatchMark::new(key);
+            inner.shared.run_realtime(duration, RUN_STEPS_MAX_DEFAULT, |g| inner.run_deferred(g))
+        });
+        let (failures, _) = self.inner.shared.lock().take_failures();
+        if let Some(first) = failures.into_iter().next() {
+            return Err(operator_error(py, first));
+        }
+        Ok(steps)
+    }
+
+    /// Submits a guarded publish; returns its guard id.
+    #[pyo3(signature = (producer, route, value, not_before_epoch = None, not_before_us = None, expires_at_us = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn publish_guarded(
+        &self,
+        py: Python<'_>,
+        producer: &PyProducer,
+        route: &PyRoute,
+        value: &Bound<'_, PyAny>,
+        not_before_epoch: Option<u64>,
+        not_before_us: Option<i64>,
+        expires_at_us: Option<i64>,
+    ) -> PyResult<u64> {
+        let entry = self.inner.entry(py, route)?;
+        let value = to_value(value, &entry.schema.ty, &entry.schema.name)
+            .map_err(|m| graph_error(py, "schema_check", &format!("cannot publish on {}: {m}", route.inner)))?;
+        let guard = Guard { not_before_epoch, not_before_us, expires_at_us };
+        let index = producer.index;
+        self.inner.dispatch(py, "publish_guarded", |g| g.publish_guarded(index, entry.idx, value, PublishOptions::default(), guard))
+    }
+
+    /// Asks a node (a capacitor) to release `count` buffered items, or all.
+    #[pyo3(signature = (node, count = None))]
+    fn demand(&self, py: Python<'_>, node: &str, count: Option<usize>) -> PyResult<()> {
+        self.inner.dispatch(py, "demand", |g| {
+            let idx = g.node_index(node).ok_or_else(|| GraphError::NameInvalid(format!("no node called {node}")))?;
+            g.demand(idx, count)
+        })
+    }
+
+    /// Every node, as dicts (the typed API wraps them).
+    fn nodes<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let (nodes, edges) = {
+            let g = self.inner.lock(py, "nodes")?;
+            (g.nodes(), g.edges())
+        };
+        nodes
+            .into_iter()
+            .map(|n| {
+                let d = PyDict::new(py);
+                d.set_item("name", &n.name)?;
+                d.set_item("kind", n.kind)?;
+                let inputs: Vec<Py<PyAny>> = n.inputs.iter().map(|e| route_repr(py, &self.inner, edges[e.0 as usize].source)).collect();
+                d.set_item("inputs", inputs)?;
+                let input_edges: Vec<&str> = n.inputs.iter().map(|e| edges[e.0 as usize].name.as_str()).collect();
+                d.set_item("input_edges", input_edges)?;
+                d.set_item("output", route_repr(py, &self.inner, n.output))?;
+                let params = PyDict::new(py);
+                for (k, v) in &n.params {
+                    match v {
+                        crate::graph::Param::Int(i) => params.set_item(k, i)?,
+                        crate::graph::Param::Float(f) => params.set_item(k, f)?,
+                        crate::graph::Param::Text(t) => params.set_item(k, t)?,
+                        crate::graph::Param::Bool(b) => params.set_item(k, b)?,
+                    }
+                }
+                d.set_item("params", params)?;
+                let counters = PyDict::new(py);
+                for (k, v) in &n.counters {
+                    counters.set_item(k, v)?;
+                }
+                d.set_item("counters", counters)?;
+                d.set_item("processed", n.processed)?;
+                d.set_item("emitted", n.emitted)?;
+                d.set_item("failures", n.failures)?;
+                d.set_item("watermark_us", n.watermark_us)?;
+                d.set_item("buffered", n.buffered)?;
+                d.set_item("deterministic", n.deterministic)?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// Every edge, as dicts.
+    fn edges<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let (edges, nodes, subs): (Vec<_>, Vec<String>, Vec<Option<String>>) = {
+            let g = self.inner.lock(py, "edges")?;
+            let edges = g.edges();
+            let subs = edges
+                .iter()
+                .map(|e| match e.target {
+                    Target::Subscription(s) => g.subscription(s).map(|(n, _, _)| n.to_string()),
+                    _ => None,
+                })
+                .collect();
+            (edges, g.nodes().into_iter().map(|n| n.name).collect(), subs)
+        };
+        edges
+            .into_iter()
+            .zip(subs)
+            .map(|(e, sub)| {
+                let d = PyDict::new(py);
+                d.set_item("name", &e.name)?;
+                d.set_item("source", route_repr(py, &self.inner, e.source))?;
+                match e.target {
+                    Target::Node { node, port } => {
+                        d.set_item("target_kind", "node")?;
+                        d.set_item("target", &nodes[node.0 as usize])?;
+                        d.set_item("port", port)?;
+                    }
+                    Target::Subscription(_) => {
+                        d.set_item("target_kind", "subscription")?;
+                        d.set_item("target", sub)?;
+                        d.set_item("port", 0)?;
+                    }
+                }
+                d.set_item("mailbox_capacity", e.policy.mailbox.map(|m| m.capacity))?;
+                d.set_item("overflow", e.policy.mailbox.map(|m| overflow_word(m.overflow)))?;
+                d.set_item("epoch_boundary", e.policy.epoch_boundary)?;
+                d.set_item("delivered", e.delivered)?;
+                d.set_item("held", e.held)?;
+                d.set_item("held_dropped", e.held_dropped)?;
+                d.set_item("active", e.active)?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// Every mailbox, as dicts.
+    fn mailboxes<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let mailboxes = self.inner.lock(py, "mailboxes")?.mailboxes();
+        mailboxes
+            .into_iter()
+            .map(|m| {
+                let d = PyDict::new(py);
+                d.set_item("name", &m.name)?;
+                d.set_item("depth", m.depth)?;
+                d.set_item("capacity", m.capacity)?;
+                d.set_item("overflow", overflow_word(m.overflow))?;
+                d.set_item("accepted", m.counters.accepted)?;
+                d.set_item("delivered", m.counters.delivered)?;
+                d.set_item("dropped_oldest", m.counters.dropped_oldest)?;
+                d.set_item("dropped_newest", m.counters.dropped_newest)?;
+                d.set_item("rejected", m.counters.rejected)?;
+                d.set_item("blocked", m.counters.blocked)?;
+                d.set_item("depth_max", m.counters.depth_max)?;
+                d.set_item("stalled", m.stalled)?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// Scheduler state: ready items, timers, gated guards and expired guards.
+    fn scheduler<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (ready, timers, gated, (expired, expired_total), epoch, now) = {
+            let g = self.inner.lock(py, "scheduler")?;
+            (g.ready_count(), g.timer_count(), g.gated(), g.expired(), g.epoch(), g.now_us())
+        };
+        let d = PyDict::new(py);
+        d.set_item("ready", ready)?;
+        d.set_item("timers", timers)?;
+        d.set_item("epoch", epoch)?;
+        d.set_item("now_us", now)?;
+        let gated: Vec<_> = gated
+            .iter()
+            .map(|g| (g.id, route_repr(py, &self.inner, g.route), g.guard.not_before_epoch, g.guard.not_before_us, g.guard.expires_at_us, g.submitted_us))
+            .collect();
+        d.set_item("gated", gated)?;
+        let expired: Vec<_> = expired.iter().map(|e| (e.id, route_repr(py, &self.inner, e.route), e.expired_at_us)).collect();
+        d.set_item("expired", expired)?;
+        d.set_item("expired_total", expired_total)?;
+        Ok(d)
+    }
+
+    /// Per route: (route, schema hash hex, producer kind, producer name, seq, taint bits).
+    fn routes<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        let rows: Vec<(RouteIdx, String, String, String, u64, u32)> = {
+            let g = self.inner.lock(py, "routes")?;
+            let names: Vec<String> = g.nodes().into_iter().map(|n| n.name).collect();
+            g.routes()
+                .map(|(idx, route, schema)| {
+                    let (kind, name) = match g.route_producer(idx).unwrap_or(RouteProducer::External) {
+                        RouteProducer::External => ("external".to_string(), route.owner().to_string()),
+                        RouteProducer::Node(n) => ("node".to_string(), names[n.0 as usize].clone()),
+                    };
+                    (idx, schema.hash.hex(), kind, name, g.route_seq(idx).unwrap_or(0), g.route_taints(idx).map(|t| t.0).unwrap_or(0))
+                })
+                .collect()
+        };
+        rows.into_iter()
+            .map(|(idx, hash, kind, name, seq, taints)| {
+                PyTuple::new(
+                    py,
+                    [
+                        route_repr(py, &self.inner, idx),
+                        hash.into_pyobject(py)?.into_any().unbind(),
+                        kind.into_pyobject(py)?.into_any().unbind(),
+                        name.into_pyobject(py)?.into_any().unbind(),
+                        seq.into_pyobject(py)?.into_any().unbind(),
+                        taints.into_pyobject(py)?.into_any().unbind(),
+                    ],
+                )
+            })
+            .collect()
+    }
+}
+
+fn overflow_word(o: Overflow) -> &'static str {
+    match o {
+        Overflow::Block => "block",
+        Overflow::DropOldest => "drop_oldest",
+        Overflow::DropNewest => "drop_newest",
+        Overflow::Reject => "reject",
+    }
+}
+
+/// SHA-256 schema hash of a descriptor (the same function the graph uses).
+#[pyfunction]
+fn schema_hash<'py>(py: Python<'py>, name: &str, version: u32, descriptor: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    let schema = Schema::new(name, version, schema_type(descriptor)?);
+    Ok(pyo3::types::PyBytes::new(py, &schema.hash.0))
+}
+
+/// The canonical CBOR bytes the schema hash is computed over.
+#[pyfunction]
+fn schema_descriptor_cbor<'py>(py: Python<'py>, name: &str, version: u32, descriptor: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    let schema = Schema::new(name, version, schema_type(descriptor)?);
+    Ok(pyo3::types::PyBytes::new(py, &schema.descriptor_cbor()))
+}
+
+pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeGraph>()?;
+    m.add_class::<PyProducer>()?;
+    m.add_class::<PyEnvelope>()?;
+    m.add_class::<PyEnvelopeId>()?;
+    m.add_class::<PyReceipt>()?;
+    m.add_class::<PySubscription>()?;
+    m.add_class::<PyCounter>()?;
+    m.add_function(wrap_pyfunction!(schema_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(schema_descriptor_cbor, m)?)?;
+    Ok(())
+}
