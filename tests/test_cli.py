@@ -10,9 +10,9 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "manyfold", *args], capture_output=True, text=True, timeout=120)
 
 
-def test_demo_reports_arrivals_and_rejections():
-    """`manyfold demo` runs, accounts for every reading, and accepts nothing corrupted."""
-    result = run("demo", "--messages", "120", "--seed", "3")
+def test_frames_demo_reports_arrivals_and_rejections():
+    """`manyfold demo frames` runs, accounts for every reading, and accepts nothing corrupted."""
+    result = run("demo", "frames", "--messages", "120", "--seed", "3")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Accounting" in out and "arrived intact" in out
@@ -21,13 +21,28 @@ def test_demo_reports_arrivals_and_rejections():
 
 
 def test_demo_is_deterministic():
-    """The same seed prints the same report."""
-    assert run("demo", "--seed", "11").stdout == run("demo", "--seed", "11").stdout
+    """The same seed prints the same report (frames and greenhouse)."""
+    assert run("demo", "frames", "--seed", "11").stdout == run("demo", "frames", "--seed", "11").stdout
+    first = run("demo", "--seed", "5")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == run("demo", "--seed", "5").stdout
+
+
+def test_greenhouse_demo_answers_the_five_questions():
+    """`manyfold demo` prints the greenhouse report with all five answers."""
+    result = run("demo")
+    assert result.returncode == 0, result.stderr
+    for heading in (
+        "1. Which routes exist", "2. Where the buffers, windows and guards are", "3. What explains the last fan command",
+        "4. Which taints were added or repaired", "5. Which payloads were opened, and why",
+    ):
+        assert heading in result.stdout
+    assert "Last command: fan speed" in result.stdout
 
 
 def test_bad_arguments_are_sentences_not_tracebacks():
     """An invalid rate exits 2 with a message naming the problem."""
-    result = run("demo", "--drop-rate", "2")
+    result = run("demo", "frames", "--drop-rate", "2")
     assert result.returncode == 2
     assert "between 0 and 1" in result.stderr
     assert "Traceback" not in result.stderr

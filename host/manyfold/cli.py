@@ -39,12 +39,19 @@ def _positive_int(text: str) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from manyfold.demos.frames import render_frame_demo, run_frame_demo
-
     console = Console()
-    result = run_frame_demo(messages=args.messages, seed=args.seed, drop_rate=args.drop_rate, flip_rate=args.flip_rate)
-    render_frame_demo(result, console)
-    return 0 if result.corrupted_but_accepted == 0 else 1
+    if args.which == "frames":
+        from manyfold.demos.frames import render_frame_demo, run_frame_demo
+
+        result = run_frame_demo(messages=args.messages, seed=args.seed, drop_rate=args.drop_rate, flip_rate=args.flip_rate)
+        render_frame_demo(result, console)
+        return 0 if result.corrupted_but_accepted == 0 else 1
+    from manyfold.examples import greenhouse
+
+    if console.width < 140:  # the tables carry full route names
+        console = Console(width=140)
+    greenhouse.report(greenhouse.run(greenhouse.build(seed=args.seed)), console)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,10 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     demo = sub.add_parser("demo", help="run the demonstration and print its report")
-    demo.add_argument("--messages", type=_positive_int, default=200, help="readings to send (default 200)")
-    demo.add_argument("--seed", type=int, default=7, help="fault injection seed (default 7)")
-    demo.add_argument("--drop-rate", type=_rate, default=0.002, help="probability a byte is lost (default 0.002)")
-    demo.add_argument("--flip-rate", type=_rate, default=0.002, help="probability a byte has a bit flipped (default 0.002)")
+    demo.add_argument(
+        "which", nargs="?", choices=("greenhouse", "frames"), default="greenhouse",
+        help="greenhouse (default): a local graph that explains itself; frames: the wire frame layer over a lossy link",
+    )
+    demo.add_argument("--messages", type=_positive_int, default=200, help="frames demo: readings to send (default 200)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed of the scenario (default 7)")
+    demo.add_argument("--drop-rate", type=_rate, default=0.002, help="frames demo: probability a byte is lost (default 0.002)")
+    demo.add_argument("--flip-rate", type=_rate, default=0.002, help="frames demo: probability a byte has a bit flipped (default 0.002)")
     demo.set_defaults(func=cmd_demo)
     return parser
 

@@ -20,7 +20,7 @@ fn main() {
     let input = g.declare_route(route("sensor", "temperature"), float.clone(), RouteOptions::default()).unwrap();
     let output = g.declare_route(route("avg", "temperature"), float, RouteOptions::default()).unwrap();
     let op = CountWindowOp::new(3, 1, Aggregate::Mean, WindowEmit::Value, Extract::Whole, None).unwrap();
-    g.add_node("avg", Box::new(op), &[(input, EdgePolicy::INLINE)], output).unwrap();
+    g.add_node("avg", Box::new(op), &[(input, EdgePolicy::INLINE)], &[output]).unwrap();
     let counter = CountingSubscriber::default();
     let count = counter.count.clone();
     g.subscribe("count", output, Box::new(counter), EdgePolicy::INLINE).unwrap();

@@ -25,7 +25,9 @@ from manyfold.graph.graph import (
     Envelope,
     EnvelopeId,
     Graph,
+    Idempotency,
     JoinClass,
+    LinkCapabilities,
     Layer,
     Mailbox,
     Node,
@@ -38,7 +40,9 @@ from manyfold.graph.graph import (
     Subscription,
     TimeSource,
     Variant,
+    WriteBinding,
 )
+from manyfold.graph.taints import Taint, TaintDomain, taints_from_bits, taints_of
 from manyfold.graph.schema import (
     BOOL,
     BYTES,
@@ -60,4 +64,5 @@ __all__ = [
     "PublishReceipt", "RejectedError", "Route", "RouteError", "RunReport", "Schema",
     "SchemaCheckError", "SchemaDefinitionError", "SchemaMismatchError", "Subscription", "TimeSource",
     "UnsafeCycleError", "Variant", "WindowResult", "schema",
+    "Idempotency", "LinkCapabilities", "Taint", "TaintDomain", "WriteBinding", "taints_from_bits", "taints_of",
 ]

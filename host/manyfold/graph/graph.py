@@ -35,7 +35,9 @@ from manyfold._native import (
     Variant,
 )
 from manyfold.graph.errors import OperatorConfigError, SchemaMismatchError
+from manyfold.graph.taints import Taint
 from manyfold.graph.schema import (
+    BYTES,
     FLOAT,
     Schema,
     SchemaDefinitionError,
@@ -112,21 +114,70 @@ def _policy(mailbox: Mailbox | None, epoch_boundary: bool) -> tuple | None:
     return (mailbox.capacity, mailbox.overflow.value, epoch_boundary)
 
 
+class Idempotency(str, enum.Enum):
+    """Where a retried write is safe to repeat (declared by a write binding)."""
+
+    ABSOLUTE_VALUE = "absolute_value"
+    """The desired value is absolute (a setpoint): applying it twice equals applying it once."""
+    REQUEST_ID = "request_id"
+    """The device deduplicates by request id."""
+    UNKNOWN = "unknown"
+    """Not known: such a binding may not retry."""
+
+
+@dataclass(frozen=True)
+class LinkCapabilities:
+    """What a link crossing promises. Each missing property becomes a taint on every envelope
+    that crosses: unordered -> ``order_possibly_out_of_order``, unreliable ->
+    ``delivery_dropped``, unauthenticated -> ``trust_unverified``."""
+
+    ordered: bool = True
+    reliable: bool = True
+    authenticated: bool = True
+
+    def taints(self) -> list[Taint]:
+        missing = []
+        if not self.ordered:
+            missing.append(Taint.ORDER_POSSIBLY_OUT_OF_ORDER)
+        if not self.reliable:
+            missing.append(Taint.DELIVERY_DROPPED)
+        if not self.authenticated:
+            missing.append(Taint.TRUST_UNVERIFIED)
+        return missing
+
+
 @dataclass(frozen=True)
 class Node:
-    """A graph node: a built-in operator (or a ``connect``) with its output route."""
+    """A graph node: a built-in operator (or a ``connect``) with its output routes."""
 
     name: str
     kind: str
     inputs: tuple[Route, ...]
-    output: Route
+    outputs: tuple[Route, ...]
     _graph: "Graph" = field(repr=False, compare=False)
+
+    @property
+    def output(self) -> Route:
+        """The (first) output route."""
+        return self.outputs[0]
 
     def discharge(self, count: int | None = None) -> None:
         """Release ``count`` buffered items (all when None). Capacitors only."""
         if self.kind != "capacitor":
             raise OperatorConfigError(f"node {self.name} is a {self.kind}; only capacitors discharge")
         self._graph._native.demand(self.name, count)
+
+
+@dataclass(frozen=True)
+class WriteBinding:
+    """The routes and node of a write binding."""
+
+    request: Route
+    desired: Route
+    reported: Route
+    effective: Route
+    ack: Route
+    node: Node
 
 
 @dataclass(frozen=True)
@@ -151,14 +202,16 @@ class Graph:
 
     # -------------------------------------------------------------- routes and producers
 
-    def route(self, route: Route | str, schema: Schema | type, *, history: int = 8) -> Route:
-        """Declare ``route`` carrying ``schema``, keeping ``history`` envelopes for replay.
-        Declaring the same route again with the same schema returns it; another schema raises."""
+    def route(self, route: Route | str, schema: Schema | type, *, history: int = 8, retain: int = 256, audit: bool = False) -> Route:
+        """Declare ``route`` carrying ``schema``. ``history`` envelopes are kept for replay,
+        ``retain`` (at least ``history``) for lineage queries; ``audit=True`` records every
+        publish and delivery in the route audit (opens, drops and refusals are always
+        recorded). Declaring the same route again with the same schema returns it."""
         route = Route.parse(route) if isinstance(route, str) else route
         schema = as_schema(schema)
         if history < 1:
             raise OperatorConfigError(f"history must be at least 1 (the latest envelope), got {history}")
-        self._native.declare_route(route, schema.name, schema.version, schema.descriptor, history)
+        self._native.declare_route(route, schema.name, schema.version, schema.descriptor, history, max(retain, history), audit)
         self._schemas.setdefault(route, schema)
         return route
 
@@ -240,6 +293,10 @@ class Graph:
         """The most recent envelope on ``route``."""
         return self._native.latest(route)
 
+    def envelope(self, route: Route, seq: int) -> Envelope | None:
+        """The envelope ``route@seq`` if the route still retains it (see ``retain``)."""
+        return self._native.envelope(route, seq)
+
     def replay(self, route: Route) -> list[Envelope]:
         """The retained envelopes of ``route`` (at most its ``history``), oldest first."""
         return self._native.replay(route)
@@ -268,6 +325,7 @@ class Graph:
         name: str | None,
         params: dict,
         policies: Sequence[tuple | None] | None = None,
+        extra_outputs: Sequence[tuple[Route, Schema]] = (),
     ) -> Node:
         for s in sources:
             self.schema_of(s)
@@ -275,20 +333,24 @@ class Graph:
         try:
             if output is None:
                 output = Route(Plane.READ, Layer.INTERNAL, name, sources[0].family, sources[0].stream, Variant.EVENT, 1)
-            declared = self._schemas.get(output)
-            if declared is not None and declared.hash != out_schema.hash:
-                raise SchemaMismatchError(
-                    f"node {name}: output {output} carries {declared.label} ({declared.type_name()}) "
-                    f"but the operator emits {out_schema.label} ({out_schema.type_name()})"
-                )
+            outputs = [(output, out_schema), *extra_outputs]
+            plan = []
+            for route, schema in outputs:
+                declared = self._schemas.get(route)
+                if declared is not None and declared.hash != schema.hash:
+                    raise SchemaMismatchError(
+                        f"node {name}: output {route} carries {declared.label} ({declared.type_name()}) "
+                        f"but the operator emits {schema.label} ({schema.type_name()})"
+                    )
+                plan.append((route, None if declared is not None else (schema.name, schema.version, schema.descriptor)))
             policies = policies or [None] * len(sources)
-            new_schema = None if declared is not None else (out_schema.name, out_schema.version, out_schema.descriptor)
-            self._native.add_operator(kind, name, [(s, p) for s, p in zip(sources, policies)], output, params, new_schema)
+            self._native.add_operator(kind, name, [(s, p) for s, p in zip(sources, policies)], plan, params)
         except BaseException:
             self._names.discard(name)
             raise
-        self._schemas.setdefault(output, out_schema)
-        node = Node(name, kind, tuple(sources), output, self)
+        for route, schema in outputs:
+            self._schemas.setdefault(route, schema)
+        node = Node(name, kind, tuple(sources), tuple(r for r, _ in outputs), self)
         self._nodes[name] = node
         return node
 
@@ -299,18 +361,21 @@ class Graph:
         *,
         mailbox: Mailbox | None = None,
         epoch_boundary: bool = False,
+        link: LinkCapabilities | None = None,
         name: str | None = None,
     ) -> Node:
         """Forward every envelope of ``source`` to ``sink`` (same schema), inline, through a
-        mailbox, or held to the next control epoch."""
+        mailbox, or held to the next control epoch. ``link`` declares what the crossing cannot
+        promise; the forwarded envelopes carry the matching taints."""
         self.schema_of(source), self.schema_of(sink)
         name = self._name(name, f"forward_{source.stream}")
+        link_taints = [t.value for t in link.taints()] if link is not None else []
         try:
-            self._native.connect(name, source, sink, _policy(mailbox, epoch_boundary))
+            self._native.connect(name, source, sink, _policy(mailbox, epoch_boundary), link_taints)
         except BaseException:
             self._names.discard(name)
             raise
-        node = Node(name, "forward", (source,), sink, self)
+        node = Node(name, "forward", (source,), (sink,), self)
         self._nodes[name] = node
         return node
 
@@ -513,6 +578,83 @@ class Graph:
         """Emit ``value * scale + offset`` as a float (raw counts to engineering units)."""
         return self._add("scale", [source], output, FLOAT, name, {"scale": scale, "offset": offset, "value": value})
 
+    def repair(
+        self,
+        source: Route,
+        *,
+        clears: Iterable[Taint],
+        proof: str,
+        adds: Iterable[Taint] = (),
+        output: Route | None = None,
+        name: str | None = None,
+    ) -> Node:
+        """Clear taints the node can prove no longer hold (``proof`` says why, and is shown in
+        queries), optionally adding the taints that describe the repair. Absorbing taints
+        (``det_nonreplayable``) cannot be cleared."""
+        params = {"clears": [Taint(t).value for t in clears], "adds": [Taint(t).value for t in adds], "proof": proof}
+        return self._add("repair", [source], output, self.schema_of(source), name, params)
+
+    def resequence(self, source: Route, *, delay_us: int, capacity: int = 1024, output: Route | None = None, name: str | None = None) -> Node:
+        """Put events back in event-time order, waiting ``delay_us`` of event time for
+        stragglers: clears ``order_possibly_out_of_order``, adds ``order_resequenced``. Events
+        older than what was already emitted are late: dropped, counted and tainted."""
+        return self._add("resequence", [source], output, self.schema_of(source), name, {"delay_us": delay_us, "capacity": capacity})
+
+    def open_payloads(self, source: Route, *, output: Route | None = None, name: str | None = None) -> Node:
+        """Open the lazy payload of every envelope reaching this node and emit its bytes. Put
+        it after a filter so payloads are opened only on demand; each open is recorded
+        against this node."""
+        return self._add("open_payload", [source], output, BYTES, name, {})
+
+    def open_payload(self, envelope: Envelope, *, consumer: str) -> bytes:
+        """Open an envelope's lazy payload for ``consumer`` (cached, checked against its
+        declared digest, recorded in payload demand and the route audit)."""
+        return self._native.open_payload(envelope.route, envelope.seq, consumer)
+
+    def write_binding(
+        self,
+        owner: str,
+        family: str,
+        stream: str,
+        schema: Schema | type,
+        *,
+        retry_max: int = 0,
+        retry_interval_us: int = 0,
+        idempotency: Idempotency = Idempotency.UNKNOWN,
+        writers: Sequence[Producer] = (),
+        name: str | None = None,
+    ) -> "WriteBinding":
+        """Declare the routes of a device setting and the node that keeps them coherent:
+        ``write.logical.<owner>.<family>.<stream>.request`` (written by ``writers``),
+        ``write.shadow...desired`` and ``...effective`` (produced by the binding), and
+        ``...reported`` and ``...ack`` (published by the device, producer ``owner``). Retries
+        (``retry_max`` every ``retry_interval_us``) need a declared idempotency boundary."""
+        schema = as_schema(schema)
+        from manyfold.graph.schema import INT
+
+        def r(layer: Layer, variant: Variant) -> Route:
+            return Route(Plane.WRITE, layer, owner, family, stream, variant, schema.version)
+
+        request = self.route(r(Layer.LOGICAL, Variant.REQUEST), schema, audit=True)
+        reported = self.route(r(Layer.SHADOW, Variant.REPORTED), schema, audit=True)
+        ack = self.route(r(Layer.SHADOW, Variant.ACK), INT, audit=True)
+        desired, effective = r(Layer.SHADOW, Variant.DESIRED), r(Layer.SHADOW, Variant.EFFECTIVE)
+        for route in (desired, effective):
+            self.route(route, schema, audit=True)
+        params = {"retry_max": retry_max, "retry_interval_us": retry_interval_us, "idempotency": Idempotency(idempotency).value}
+        node = self._add(
+            "write_binding", [request, reported, ack], desired, schema, name or f"{owner}_{stream}_binding", params,
+            extra_outputs=[(effective, schema)],
+        )
+        for writer in writers:
+            self.grant(writer, request)
+        return WriteBinding(request, desired, reported, effective, ack, node)
+
+    def lineage(self, envelope: Envelope, *, nodes_max: int = 10_000) -> tuple[list[Envelope], list[EnvelopeId]]:
+        """Every ancestor of ``envelope`` still retained (breadth first, itself first), and the
+        ids of ancestors no longer retained. ``manyfold.query.lineage`` gives the typed view."""
+        return self._native.lineage(envelope.route, envelope.seq, nodes_max)
+
     # -------------------------------------------------------------- scheduling
 
     @property
@@ -575,6 +717,9 @@ class Graph:
 
 __all__ = [
     "Aggregate",
+    "Idempotency",
+    "LinkCapabilities",
+    "WriteBinding",
     "Counter",
     "Envelope",
     "EnvelopeId",

@@ -32,6 +32,8 @@ pub enum GraphError {
     GuardInvalid(String),
     /// The graph cannot do this in its current clock mode.
     ClockMode(String),
+    /// A lazy payload could not be opened (source gone or failing, digest mismatch).
+    PayloadOpen(String),
 }
 
 impl GraphError {
@@ -50,7 +52,8 @@ impl GraphError {
             | GraphError::MustWait(m)
             | GraphError::Rejected(m)
             | GraphError::GuardInvalid(m)
-            | GraphError::ClockMode(m) => m,
+            | GraphError::ClockMode(m)
+            | GraphError::PayloadOpen(m) => m,
         }
     }
 
@@ -70,6 +73,7 @@ impl GraphError {
             GraphError::Rejected(_) => "rejected",
             GraphError::GuardInvalid(_) => "guard_invalid",
             GraphError::ClockMode(_) => "clock_mode",
+            GraphError::PayloadOpen(_) => "payload_open",
         }
     }
 }

@@ -17,9 +17,11 @@
 //! Every queue is bounded, and every loss is counted where it happens and carried downstream
 //! as a delivery taint.
 
+pub mod audit;
 pub mod error;
 pub mod operator;
 pub mod ops;
+pub mod payload;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
@@ -33,11 +35,13 @@ use manyfold_core::mailbox::{Mailbox, MailboxCounters, Offer, Overflow};
 use manyfold_core::taint::{Taint, TaintSet};
 
 use crate::envelope::{Envelope, EnvelopeRef, Parents};
-use crate::route::{check_segment, Route};
+use crate::route::{check_segment, Layer, Route};
 use crate::schema::Schema;
 use crate::value::Value;
 
+pub use audit::{AuditEntry, AuditKind, AuditLog};
 pub use error::GraphError;
+pub use payload::{OpenRecord, PayloadOpener, Payloads, RouteDemand};
 pub use operator::{Lineage, OpContext, OpFailure, Operator, Output, Param};
 
 /// Index of a node.
@@ -85,13 +89,21 @@ pub enum Clock {
 pub struct RouteOptions {
     /// Envelopes kept for replay (at least 1: the latest).
     pub history: usize,
+    /// Envelopes kept for lineage queries (at least `history`): a lineage walk can reach this
+    /// far back on this route.
+    pub retain: usize,
+    /// Record publishes and deliveries on this route in the audit log.
+    pub audit: bool,
     /// Clock domain of event times published without one.
     pub clock_domain: ClockDomain,
 }
 
+/// Default envelopes kept per route for lineage.
+pub const RETAIN_DEFAULT: usize = 256;
+
 impl Default for RouteOptions {
     fn default() -> Self {
-        RouteOptions { history: 8, clock_domain: ClockDomain::INGEST }
+        RouteOptions { history: 8, retain: RETAIN_DEFAULT, audit: false, clock_domain: ClockDomain::INGEST }
     }
 }
 
@@ -222,15 +234,19 @@ pub struct Failure {
     pub cause: Option<Box<dyn std::any::Any + Send>>,
 }
 
-struct RouteState {
+pub(crate) struct RouteState {
     route: Route,
     schema: Arc<Schema>,
     options: RouteOptions,
     seq: u64,
-    history: VecDeque<EnvelopeRef>,
+    /// The last `max(history, retain)` envelopes: replay reads the newest `history` of them,
+    /// lineage reads all.
+    retained: VecDeque<EnvelopeRef>,
     consumers: Vec<EdgeIdx>,
     producer: RouteProducer,
     taints_seen: TaintSet,
+    /// Ephemeral routes stamp `DetNonReplayable` on every envelope.
+    ephemeral: bool,
     /// Blocking or rejecting mailboxes reachable inline, cached per topology version.
     admission: Option<(u64, Vec<MailboxIdx>)>,
 }
@@ -258,16 +274,26 @@ struct MailboxState {
     pending_taints: TaintSet,
     /// Publishes refused before reaching the mailbox because it was full (block or reject).
     refused_publishes: u64,
+    /// Graph time the mailbox was created, full since (if full), and full in total.
+    created_us: i64,
+    full_since_us: Option<i64>,
+    full_us: i64,
+    /// Wall time spent delivering its items to the consumer.
+    busy_ns: u64,
 }
 
 struct NodeState {
     name: String,
     op: Box<dyn Operator>,
     inputs: Vec<EdgeIdx>,
-    output: RouteIdx,
+    outputs: Vec<RouteIdx>,
     processed: u64,
     emitted: u64,
     failures: u64,
+    /// Union of the taints of the envelopes it consumed and of those it emitted: their
+    /// difference says which taints the node added and which it repaired.
+    taints_in: TaintSet,
+    taints_out: TaintSet,
 }
 
 struct SubscriptionState {
@@ -340,6 +366,12 @@ pub struct MailboxInfo {
     pub counters: MailboxCounters,
     /// Items waiting at its edge because it was full during a burst.
     pub stalled: usize,
+    /// Graph time since the mailbox was created.
+    pub span_us: i64,
+    /// Graph time it spent full (blocking or dropping), up to now.
+    pub full_us: i64,
+    /// Wall time spent running its consumer on delivered items.
+    pub busy_ns: u64,
 }
 
 /// A snapshot of one edge.
@@ -374,8 +406,8 @@ pub struct NodeInfo {
     pub kind: &'static str,
     /// Input edges.
     pub inputs: Vec<EdgeIdx>,
-    /// Output route.
-    pub output: RouteIdx,
+    /// Output routes (by output port).
+    pub outputs: Vec<RouteIdx>,
     /// Parameters.
     pub params: Vec<(&'static str, Param)>,
     /// Operator counters.
@@ -392,6 +424,10 @@ pub struct NodeInfo {
     pub buffered: Option<(usize, usize)>,
     /// Declared deterministic.
     pub deterministic: bool,
+    /// Taints its outputs carried that none of its inputs did.
+    pub taints_added: TaintSet,
+    /// Taints its inputs carried that none of its outputs did.
+    pub taints_removed: TaintSet,
 }
 
 /// The local graph.
@@ -423,6 +459,8 @@ pub struct Graph {
     rejected_total: u64,
     scratch_outputs: Vec<Output>,
     scratch_timers: Vec<(i64, u64)>,
+    payloads: Payloads,
+    audit: AuditLog,
 }
 
 fn idx(i: usize) -> u32 {
@@ -468,6 +506,8 @@ impl Graph {
             rejected_total: 0,
             scratch_outputs: Vec::new(),
             scratch_timers: Vec::new(),
+            payloads: Payloads::default(),
+            audit: AuditLog::default(),
         }
     }
 
@@ -479,6 +519,10 @@ impl Graph {
             Clock::Virtual { now_us } => now_us,
             Clock::Wall { origin } => i64::try_from(origin.elapsed().as_micros()).unwrap_or(i64::MAX),
         }
+    }
+
+    fn now_us_const(&self) -> i64 {
+        self.now_us()
     }
 
     /// True on a virtual clock.
@@ -556,12 +600,14 @@ impl Graph {
             )));
         }
         let index = RouteIdx(idx(self.routes.len()));
+        let history = options.history.max(1);
         self.routes.push(RouteState {
+            ephemeral: route.layer() == Layer::Ephemeral,
             route: route.clone(),
             schema,
-            options: RouteOptions { history: options.history.max(1), ..options },
+            options: RouteOptions { history, retain: options.retain.max(history), ..options },
             seq: 0,
-            history: VecDeque::new(),
+            retained: VecDeque::new(),
             consumers: Vec::new(),
             producer: RouteProducer::External,
             taints_seen: TaintSet::EMPTY,
@@ -678,10 +724,11 @@ impl Graph {
                     continue;
                 }
                 if let Target::Node { node, .. } = edge.target {
-                    let out = self.nodes[node.0 as usize].output;
-                    if seen.insert(out) {
-                        previous.insert(out, (r, node));
-                        frontier.push_back(out);
+                    for out in &self.nodes[node.0 as usize].outputs {
+                        if seen.insert(*out) {
+                            previous.insert(*out, (r, node));
+                            frontier.push_back(*out);
+                        }
                     }
                 }
             }
@@ -705,6 +752,10 @@ impl Graph {
                 queue: Mailbox::new(slots, spec.overflow),
                 pending_taints: TaintSet::EMPTY,
                 refused_publishes: 0,
+                created_us: self.now_us_const(),
+                full_since_us: None,
+                full_us: 0,
+                busy_ns: 0,
             });
             mb
         });
@@ -727,33 +778,44 @@ impl Graph {
     }
 
     /// Adds a node running `op`, fed by `inputs` (route and edge policy per input port), that
-    /// publishes on `output`. Refuses an output route someone else produces, and an inline
-    /// feedback loop.
+    /// publishes on `outputs` (one route per output port). Refuses an output route someone
+    /// else produces, and an inline feedback loop.
     pub fn add_node(
         &mut self,
         name: &str,
         op: Box<dyn Operator>,
         inputs: &[(RouteIdx, EdgePolicy)],
-        output: RouteIdx,
+        outputs: &[RouteIdx],
     ) -> Result<NodeIdx, GraphError> {
         self.check_name("node", name)?;
-        let out_state = self.route_state(output)?;
-        if let RouteProducer::Node(other) = out_state.producer {
-            return Err(GraphError::NotOwner(format!(
-                "route {} is already produced by node {}; a route has one producing node",
-                out_state.route, self.nodes[other.0 as usize].name
-            )));
+        if outputs.is_empty() {
+            return Err(GraphError::OperatorConfig(format!("node {name} needs at least one output route")));
         }
-        if out_state.seq > 0 {
-            return Err(GraphError::NotOwner(format!(
-                "route {} already carries envelopes from external producers; give node {name} its own output route",
-                out_state.route
-            )));
+        for (i, output) in outputs.iter().enumerate() {
+            let out_state = self.route_state(*output)?;
+            if let RouteProducer::Node(other) = out_state.producer {
+                return Err(GraphError::NotOwner(format!(
+                    "route {} is already produced by node {}; a route has one producing node",
+                    out_state.route, self.nodes[other.0 as usize].name
+                )));
+            }
+            if out_state.seq > 0 {
+                return Err(GraphError::NotOwner(format!(
+                    "route {} already carries envelopes from external producers; give node {name} its own output route",
+                    out_state.route
+                )));
+            }
+            if outputs[..i].contains(output) {
+                return Err(GraphError::OperatorConfig(format!("node {name} lists output {} twice", out_state.route)));
+            }
         }
-        for (i, (input, policy)) in inputs.iter().enumerate() {
+        for (input, policy) in inputs {
             self.route_state(*input)?;
-            if policy.is_inline() {
-                if let Some(path) = self.inline_path(output, *input) {
+            if !policy.is_inline() {
+                continue;
+            }
+            for output in outputs {
+                if let Some(path) = self.inline_path(*output, *input) {
                     return Err(GraphError::UnsafeCycle(format!(
                         "node {name} would close a feedback loop without a mailbox or control-epoch boundary: \
                          {} -> [{name}] -> {}; put a mailbox or an epoch boundary on one of its edges",
@@ -762,17 +824,18 @@ impl Graph {
                     )));
                 }
             }
-            let _ = i;
         }
         let node = NodeIdx(idx(self.nodes.len()));
         self.nodes.push(NodeState {
             name: name.into(),
             op,
             inputs: Vec::new(),
-            output,
+            outputs: outputs.to_vec(),
             processed: 0,
             emitted: 0,
             failures: 0,
+            taints_in: TaintSet::EMPTY,
+            taints_out: TaintSet::EMPTY,
         });
         self.by_node.insert(name.into(), node);
         for (port, (input, policy)) in inputs.iter().enumerate() {
@@ -780,14 +843,30 @@ impl Graph {
             let edge = self.new_edge(edge_name, *input, Target::Node { node, port }, *policy)?;
             self.nodes[node.0 as usize].inputs.push(edge);
         }
-        self.routes[output.0 as usize].producer = RouteProducer::Node(node);
+        for output in outputs {
+            self.routes[output.0 as usize].producer = RouteProducer::Node(node);
+        }
         self.topology_version += 1;
         Ok(node)
     }
 
     /// Forwards every envelope of `source` to `sink` (a `forward` node named `name`). The two
-    /// routes must carry the same schema.
+    /// routes must carry the same schema. `link_taints` are what the crossing cannot promise
+    /// (a link without ordering adds `OrderPossiblyOutOfOrder`, and so on); every forwarded
+    /// envelope carries them.
     pub fn connect(&mut self, name: &str, source: RouteIdx, sink: RouteIdx, policy: EdgePolicy) -> Result<NodeIdx, GraphError> {
+        self.connect_over(name, source, sink, policy, TaintSet::EMPTY)
+    }
+
+    /// [`Graph::connect`] across a link that adds `link_taints`.
+    pub fn connect_over(
+        &mut self,
+        name: &str,
+        source: RouteIdx,
+        sink: RouteIdx,
+        policy: EdgePolicy,
+        link_taints: TaintSet,
+    ) -> Result<NodeIdx, GraphError> {
         let (a, b) = (self.route_state(source)?, self.route_state(sink)?);
         if a.schema.hash != b.schema.hash {
             return Err(GraphError::SchemaMismatch(format!(
@@ -800,7 +879,7 @@ impl Graph {
                 b.schema.hash.short()
             )));
         }
-        self.add_node(name, Box::new(ops::Forward), &[(source, policy)], sink)
+        self.add_node(name, Box::new(ops::Forward { added: link_taints }), &[(source, policy)], &[sink])
     }
 
     /// Delivers every envelope of `route` to `sink` (inline or through a mailbox).
@@ -883,9 +962,10 @@ impl Graph {
                     }
                 } else if !edge.policy.epoch_boundary {
                     if let Target::Node { node, .. } = edge.target {
-                        let out = self.nodes[node.0 as usize].output;
-                        if seen.insert(out) {
-                            frontier.push(out);
+                        for out in &self.nodes[node.0 as usize].outputs {
+                            if seen.insert(*out) {
+                                frontier.push(*out);
+                            }
                         }
                     }
                 }
@@ -905,17 +985,22 @@ impl Graph {
                 continue;
             }
             state.refused_publishes += 1;
+            let reason = format!("mailbox {} full", state.name);
+            let overflow = state.queue.overflow();
+            let capacity = state.queue.capacity();
+            let mailbox_name = state.name.clone();
+            let now = self.now_us();
+            self.audit.push(now, EnvelopeId { route, seq: 0 }, AuditKind::Refused { producer: String::new(), reason });
             let route_name = &self.routes[route.0 as usize].route;
-            return Err(match state.queue.overflow() {
+            let state = (mailbox_name, capacity);
+            return Err(match overflow {
                 Overflow::Block => GraphError::MustWait(format!(
                     "mailbox {} is full ({} items) and blocks: wait for the scheduler to drain it, then publish on {route_name} again",
-                    state.name,
-                    state.queue.capacity()
+                    state.0, state.1
                 )),
                 _ => GraphError::Rejected(format!(
                     "mailbox {} is full ({} items) and rejects: the publish on {route_name} was refused",
-                    state.name,
-                    state.queue.capacity()
+                    state.0, state.1
                 )),
             });
         }
@@ -930,7 +1015,12 @@ impl Graph {
         value: Value,
         options: &PublishOptions,
     ) -> Result<PublishReceipt, GraphError> {
-        self.check_owner(producer, route)?;
+        if let Err(e) = self.check_owner(producer, route) {
+            let now = self.now_us();
+            let who = self.producer_name(producer).to_string();
+            self.audit.push(now, EnvelopeId { route, seq: 0 }, AuditKind::Refused { producer: who, reason: "not the owner".into() });
+            return Err(e);
+        }
         let state = &self.routes[route.0 as usize];
         state.schema.check(&value).map_err(|e| {
             GraphError::SchemaCheck(format!("cannot publish on {}: {}", state.route, e.0))
@@ -947,11 +1037,26 @@ impl Graph {
         value: Value,
         options: &PublishOptions,
     ) -> Result<PublishReceipt, GraphError> {
+        let len = match value {
+            Value::Float(_) | Value::Int(_) => 9,
+            ref other => u32::try_from(other.size_hint()).unwrap_or(u32::MAX),
+        };
+        self.publish_with_payload(producer, route, value, PayloadRef::Inline { len }, options)
+    }
+
+    fn publish_with_payload(
+        &mut self,
+        producer: ProducerIdx,
+        route: RouteIdx,
+        value: Value,
+        payload: PayloadRef,
+        options: &PublishOptions,
+    ) -> Result<PublishReceipt, GraphError> {
         let (lost, rejected) = (self.lost_total, self.rejected_total);
         let now = self.now_us();
         let domain = options.clock_domain.unwrap_or(self.routes[route.0 as usize].options.clock_domain);
         let event_time = EventTime { time_us: options.event_time_us.unwrap_or(now), domain };
-        let env = self.record(route, value, ProducerRef::External(producer.0), event_time, options.taints, Parents::new(), 0);
+        let env = self.record(route, value, payload, ProducerRef::External(producer.0), event_time, options.taints, Parents::new(), 0);
         self.producers[producer.0 as usize].published += 1;
         let id = env.meta.id;
         self.fan_out(route, env);
@@ -995,6 +1100,101 @@ impl Graph {
             count += 1;
         }
         (count, None)
+    }
+
+    /// Publishes a lazy envelope on a bulk route: its value is the metadata (the route's schema),
+    /// published now with the payload's declared length and SHA-256; the bytes only when
+    /// someone opens them (`open` produces them on demand).
+    pub fn publish_lazy_value(
+        &mut self,
+        producer: ProducerIdx,
+        route: RouteIdx,
+        meta: Value,
+        len: u64,
+        digest: manyfold_core::envelope::Digest,
+        open: PayloadOpener,
+        options: &PublishOptions,
+    ) -> Result<PublishReceipt, GraphError> {
+        self.check_owner(producer, route)?;
+        let state = &self.routes[route.0 as usize];
+        state.schema.check(&meta).map_err(|e| GraphError::SchemaCheck(format!("cannot publish on {}: {}", state.route, e.0)))?;
+        self.check_admission(route)?;
+        // The source must be registered before downstream nodes (which may open it) run, so
+        // the envelope id is predicted from the route's sequence number.
+        let id = EnvelopeId { route, seq: self.routes[route.0 as usize].seq + 1 };
+        self.payloads.add_source(id, len, digest, open);
+        self.publish_with_payload(producer, route, meta, PayloadRef::Lazy { len, digest }, options)
+    }
+
+    /// Opens the payload of a lazy envelope for `consumer` (cached; recorded in payload demand,
+    /// lineage and the audit log). Inline payloads are returned as their value's bytes only
+    /// for bytes routes; other inline values have no separate payload to open.
+    pub fn open_payload(&mut self, id: EnvelopeId, consumer: &str) -> Result<Arc<[u8]>, GraphError> {
+        let label = format!("{}@{}", self.route_state(id.route)?.route, id.seq);
+        let now = self.now_us();
+        let origin = self.payloads.origin(id);
+        let result = self.payloads.open(id, consumer, now, &label);
+        if result.is_ok() {
+            if let Some(record) = self.payloads.records().last().filter(|r| r.id == origin).cloned() {
+                self.audit.push(now, origin, AuditKind::Opened { consumer: record.consumer, bytes: record.bytes, cache_hit: record.cache_hit });
+            }
+        }
+        result.map_err(GraphError::PayloadOpen)
+    }
+
+    /// Payload demand on a route.
+    pub fn payload_demand(&self, route: RouteIdx) -> RouteDemand {
+        self.payloads.demand(route)
+    }
+
+    /// Opens of one envelope's payload.
+    pub fn payload_opens(&self, id: EnvelopeId) -> Vec<OpenRecord> {
+        self.payloads.opens_of(id)
+    }
+
+    /// Bounds the payload cache.
+    pub fn set_payload_cache_bytes(&mut self, bytes: usize) {
+        self.payloads.set_cache_bytes_max(bytes);
+    }
+
+    /// Audit entries of a route, oldest first.
+    pub fn audit_of(&self, route: RouteIdx) -> Vec<AuditEntry> {
+        self.audit.of_route(route)
+    }
+
+    /// A retained envelope by id (for lineage), if still kept.
+    pub fn envelope(&self, id: EnvelopeId) -> Option<EnvelopeRef> {
+        let state = self.routes.get(id.route.0 as usize)?;
+        let first = state.retained.front()?.meta.id.seq;
+        let offset = id.seq.checked_sub(first)?;
+        state.retained.get(usize::try_from(offset).ok()?).cloned()
+    }
+
+    /// Walks lineage back from `id`: every ancestor envelope still retained, breadth first,
+    /// and the ids it could not find (forgotten), visiting at most `nodes_max` envelopes.
+    pub fn lineage(&self, id: EnvelopeId, nodes_max: usize) -> (Vec<EnvelopeRef>, Vec<EnvelopeId>) {
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        let mut seen = BTreeSet::from([id]);
+        let mut frontier = VecDeque::from([id]);
+        // Bounded by nodes_max visits.
+        while let Some(next) = frontier.pop_front() {
+            if found.len() >= nodes_max {
+                break;
+            }
+            match self.envelope(next) {
+                None => missing.push(next),
+                Some(env) => {
+                    for parent in env.meta.parents.iter() {
+                        if seen.insert(*parent) {
+                            frontier.push_back(*parent);
+                        }
+                    }
+                    found.push(env);
+                }
+            }
+        }
+        (found, missing)
     }
 
     /// Submits a publish that waits for its guard (epoch or time) and expires at its deadline.
@@ -1065,10 +1265,12 @@ impl Graph {
         released
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &mut self,
         route: RouteIdx,
         value: Value,
+        payload: PayloadRef,
         producer: ProducerRef,
         event_time: EventTime,
         taints: TaintSet,
@@ -1079,10 +1281,7 @@ impl Graph {
         let epoch = self.epoch;
         let state = &mut self.routes[route.0 as usize];
         state.seq += 1;
-        let len = match value {
-            Value::Float(_) | Value::Int(_) => 9,
-            ref other => u32::try_from(other.size_hint()).unwrap_or(u32::MAX),
-        };
+        let taints = if state.ephemeral { taints.with(Taint::DetNonReplayable) } else { taints };
         let fresh = Envelope {
             meta: Meta {
                 id: EnvelopeId { route, seq: state.seq },
@@ -1092,14 +1291,14 @@ impl Graph {
                 control_epoch: Some(epoch),
                 taints,
                 parents,
-                payload: PayloadRef::Inline { len },
+                payload,
             },
             value,
             parents_elided,
         };
-        // Reuse the allocation of the envelope leaving the history when nobody else holds it:
-        // a steady stream then publishes without touching the allocator.
-        let evicted = if state.history.len() >= state.options.history { state.history.pop_front() } else { None };
+        // Reuse the allocation of the envelope leaving the retained ring when nobody else holds
+        // it: a steady stream then publishes without touching the allocator.
+        let evicted = if state.retained.len() >= state.options.retain { state.retained.pop_front() } else { None };
         let env = match evicted {
             Some(mut old) => match Arc::get_mut(&mut old) {
                 Some(slot) => {
@@ -1110,8 +1309,12 @@ impl Graph {
             },
             None => Arc::new(fresh),
         };
-        state.history.push_back(env.clone());
+        state.retained.push_back(env.clone());
         state.taints_seen = state.taints_seen.join(taints);
+        if state.options.audit {
+            let id = env.meta.id;
+            self.audit.push(now, id, AuditKind::Published { producer });
+        }
         env
     }
 
@@ -1144,16 +1347,25 @@ impl Graph {
     }
 
     fn offer_mailbox(&mut self, mb: MailboxIdx, env: EnvelopeRef) {
+        let now = self.now_us();
         let state = &mut self.mailboxes[mb.0 as usize];
-        match state.queue.offer(env) {
+        let outcome = state.queue.offer(env);
+        if state.queue.free() == 0 && state.full_since_us.is_none() {
+            state.full_since_us = Some(now);
+        }
+        match outcome {
             Offer::Accepted => {}
-            Offer::AcceptedEvicting(_) | Offer::DroppedNewest(_) => {
+            Offer::AcceptedEvicting(lost) | Offer::DroppedNewest(lost) => {
                 state.pending_taints = state.pending_taints.with(Taint::DeliveryDropped);
                 self.lost_total += 1;
+                let mailbox = state.name.clone();
+                self.audit.push(now, lost.meta.id, AuditKind::Dropped { mailbox });
             }
-            Offer::Rejected(_) => {
+            Offer::Rejected(lost) => {
                 state.pending_taints = state.pending_taints.with(Taint::DeliveryDropped);
                 self.rejected_total += 1;
+                let mailbox = state.name.clone();
+                self.audit.push(now, lost.meta.id, AuditKind::Dropped { mailbox });
             }
             Offer::MustWait(env) => {
                 // A burst from inside one publish: hold it at the edge, bounded by the burst.
@@ -1177,7 +1389,16 @@ impl Graph {
             return;
         }
         state.delivered += 1;
-        match state.target {
+        let target = state.target;
+        if self.routes[env.meta.id.route.0 as usize].options.audit {
+            let consumer = match target {
+                Target::Subscription(sub) => format!("subscription {}", self.subscriptions[sub.0 as usize].name),
+                Target::Node { node, .. } => format!("node {}", self.nodes[node.0 as usize].name),
+            };
+            let now = self.now_us();
+            self.audit.push(now, env.meta.id, AuditKind::Delivered { consumer });
+        }
+        match target {
             Target::Subscription(sub) => {
                 let s = &mut self.subscriptions[sub.0 as usize];
                 if let Err(failure) = s.sink.deliver(env) {
@@ -1186,7 +1407,7 @@ impl Graph {
                 }
             }
             Target::Node { node, port } => {
-                self.run_node(node, |op, ctx| op.on_input(port, env, ctx));
+                self.run_node(node, env.meta.taints, |op, ctx| op.on_input(port, env, ctx));
             }
         }
     }
@@ -1204,7 +1425,7 @@ impl Graph {
         }
     }
 
-    fn run_node<F>(&mut self, node: NodeIdx, f: F)
+    fn run_node<F>(&mut self, node: NodeIdx, input_taints: TaintSet, f: F)
     where
         F: FnOnce(&mut dyn Operator, &mut OpContext<'_>) -> Result<(), OpFailure>,
     {
@@ -1212,15 +1433,28 @@ impl Graph {
         let mut timers = std::mem::take(&mut self.scratch_timers);
         let now_us = self.now_us();
         let epoch = self.epoch;
-        let state = &mut self.nodes[node.0 as usize];
+        let Graph { nodes, payloads, audit, routes, .. } = self;
+        let state = &mut nodes[node.0 as usize];
         state.processed += 1;
+        state.taints_in = state.taints_in.join(input_taints);
         let mut lost = 0u64;
         let result = {
-            let mut ctx = OpContext { now_us, epoch, outputs: &mut outputs, timers: &mut timers, lost: &mut lost };
+            let mut ctx = OpContext {
+                now_us,
+                epoch,
+                outputs: &mut outputs,
+                timers: &mut timers,
+                lost: &mut lost,
+                node_name: &state.name,
+                payloads,
+                audit,
+                routes,
+            };
             f(state.op.as_mut(), &mut ctx)
         };
         self.lost_total += lost;
         if let Err(failure) = result {
+            let state = &mut self.nodes[node.0 as usize];
             state.failures += 1;
             let origin = format!("node {}", state.name);
             self.keep_failure(origin, failure);
@@ -1228,11 +1462,29 @@ impl Graph {
         for (at, token) in timers.drain(..) {
             self.push_timer(at, TimerTarget::Node(node, token));
         }
-        let output = self.nodes[node.0 as usize].output;
         self.nodes[node.0 as usize].emitted += outputs.len() as u64;
         for out in outputs.drain(..) {
-            let env = self.record(output, out.value, ProducerRef::Node(node.0), out.event_time, out.taints, out.parents, out.parents_elided);
-            self.fan_out(output, env);
+            let state = &mut self.nodes[node.0 as usize];
+            let Some(route) = state.outputs.get(out.port).copied() else {
+                let origin = format!("node {}", state.name);
+                let message = format!("emitted on output port {} but has {} outputs", out.port, state.outputs.len());
+                self.keep_failure(origin, OpFailure::new(message));
+                continue;
+            };
+            state.taints_out = state.taints_out.join(out.taints);
+            let lazy = out.payload_from.and_then(|from| self.payloads.lazy_ref(from));
+            let payload = match lazy {
+                Some((_, len, digest)) => PayloadRef::Lazy { len, digest },
+                None => match out.value {
+                    Value::Float(_) | Value::Int(_) => PayloadRef::Inline { len: 9 },
+                    ref other => PayloadRef::Inline { len: u32::try_from(other.size_hint()).unwrap_or(u32::MAX) },
+                },
+            };
+            let env = self.record(route, out.value, payload, ProducerRef::Node(node.0), out.event_time, out.taints, out.parents, out.parents_elided);
+            if let Some((origin, _, _)) = lazy {
+                self.payloads.alias(env.meta.id, origin);
+            }
+            self.fan_out(route, env);
         }
         self.scratch_outputs = outputs;
         self.scratch_timers = timers;
@@ -1243,7 +1495,7 @@ impl Graph {
         if node.0 as usize >= self.nodes.len() {
             return Err(GraphError::NameInvalid(format!("no node with index {}", node.0)));
         }
-        self.run_node(node, |op, ctx| op.on_demand(count, ctx));
+        self.run_node(node, TaintSet::EMPTY, |op, ctx| op.on_demand(count, ctx));
         self.drain_queue();
         Ok(())
     }
@@ -1267,7 +1519,7 @@ impl Graph {
                 steps += 1;
                 progressed = true;
                 match target {
-                    TimerTarget::Node(node, token) => self.run_node(node, |op, ctx| op.on_timer(token, ctx)),
+                    TimerTarget::Node(node, token) => self.run_node(node, TaintSet::EMPTY, |op, ctx| op.on_timer(token, ctx)),
                     TimerTarget::Guards => {}
                 }
                 self.drain_queue();
@@ -1298,8 +1550,14 @@ impl Graph {
                     tainted.meta.taints = tainted.meta.taints.join(pending);
                     Arc::new(tainted)
                 };
+                if let Some(since) = self.mailboxes[m].full_since_us.take() {
+                    let now = self.now_us();
+                    self.mailboxes[m].full_us += now - since;
+                }
+                let started = Instant::now();
                 self.deliver(edge, &env);
                 self.drain_queue();
+                self.mailboxes[m].busy_ns += u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 steps += 1;
                 progressed = true;
             }
@@ -1316,12 +1574,14 @@ impl Graph {
 
     /// The latest envelope of a route.
     pub fn latest(&self, route: RouteIdx) -> Result<Option<EnvelopeRef>, GraphError> {
-        Ok(self.route_state(route)?.history.back().cloned())
+        Ok(self.route_state(route)?.retained.back().cloned())
     }
 
-    /// The retained history of a route, oldest first.
+    /// The replay history of a route (its newest `history` envelopes), oldest first.
     pub fn replay(&self, route: RouteIdx) -> Result<Vec<EnvelopeRef>, GraphError> {
-        Ok(self.route_state(route)?.history.iter().cloned().collect())
+        let state = self.route_state(route)?;
+        let skip = state.retained.len().saturating_sub(state.options.history);
+        Ok(state.retained.iter().skip(skip).cloned().collect())
     }
 
     /// Failures since the last call, and how many were not kept.
@@ -1340,7 +1600,7 @@ impl Graph {
                 name: n.name.clone(),
                 kind: n.op.kind(),
                 inputs: n.inputs.clone(),
-                output: n.output,
+                outputs: n.outputs.clone(),
                 params: n.op.params(),
                 counters: n.op.counters(),
                 processed: n.processed,
@@ -1349,6 +1609,8 @@ impl Graph {
                 watermark_us: n.op.watermark_us(),
                 buffered: n.op.buffered(),
                 deterministic: n.op.deterministic(),
+                taints_added: TaintSet(n.taints_out.0 & !n.taints_in.0),
+                taints_removed: TaintSet(n.taints_in.0 & !n.taints_out.0),
             })
             .collect()
     }
@@ -1396,6 +1658,9 @@ impl Graph {
                     c
                 },
                 stalled: self.edges[m.edge.0 as usize].stalled.len(),
+                span_us: self.now_us() - m.created_us,
+                full_us: m.full_us + m.full_since_us.map_or(0, |since| self.now_us() - since),
+                busy_ns: m.busy_ns,
             })
             .collect()
     }

@@ -11,12 +11,16 @@ use std::fmt;
 use manyfold_core::envelope::{EnvelopeId, EventTime};
 use manyfold_core::taint::TaintSet;
 
+use super::audit::{AuditKind, AuditLog};
+use super::payload::Payloads;
 use crate::envelope::{Envelope, EnvelopeRef, Parents};
 use crate::value::Value;
 
 /// One value an operator emits.
 #[derive(Debug, Clone)]
 pub struct Output {
+    /// The output port (index into the node's output routes); 0 for single-output nodes.
+    pub port: usize,
     /// The payload.
     pub value: Value,
     /// The envelopes it was derived from.
@@ -27,19 +31,28 @@ pub struct Output {
     pub event_time: EventTime,
     /// Its taints: normally the join of its parents' taints plus any the operator adds.
     pub taints: TaintSet,
+    /// When the value passes a lazy envelope through unchanged: that envelope, so the output
+    /// carries the same lazy payload (opened from the same source).
+    pub payload_from: Option<EnvelopeId>,
 }
 
 impl Output {
-    /// An output derived from one input: same event time, the input's taints plus `added`.
+    /// An output derived from one input: same event time, the input's taints plus `added`,
+    /// and the input's lazy payload if it has one.
     pub fn derived(value: Value, from: &Envelope, added: TaintSet) -> Output {
         let mut parents = Parents::new();
         parents.push(from.meta.id);
         Output {
+            port: 0,
             value,
             parents,
             parents_elided: 0,
             event_time: from.meta.event_time,
             taints: from.meta.taints.join(added),
+            payload_from: match from.meta.payload {
+                manyfold_core::envelope::PayloadRef::Lazy { .. } => Some(from.meta.id),
+                manyfold_core::envelope::PayloadRef::Inline { .. } => None,
+            },
         }
     }
 }
@@ -55,6 +68,10 @@ pub struct OpContext<'a> {
     /// Inputs this operator lost (dropped as late, over capacity, rate limited) while handling
     /// this input; the graph adds them to the publish receipt's `dropped`.
     pub(crate) lost: &'a mut u64,
+    pub(crate) node_name: &'a str,
+    pub(crate) payloads: &'a mut Payloads,
+    pub(crate) audit: &'a mut AuditLog,
+    pub(crate) routes: &'a [super::RouteState],
 }
 
 impl OpContext<'_> {
@@ -67,6 +84,29 @@ impl OpContext<'_> {
     /// Emits a value on the node's output route.
     pub fn emit(&mut self, output: Output) {
         self.outputs.push(output);
+    }
+
+    /// Opens the lazy payload of `id` on behalf of this node (cached, checked against its
+    /// digest, recorded as demand by this node).
+    pub fn open_payload(&mut self, id: EnvelopeId) -> Result<std::sync::Arc<[u8]>, OpFailure> {
+        let label = match self.routes.get(id.route.0 as usize) {
+            Some(r) => format!("{}@{}", r.route, id.seq),
+            None => format!("route #{}@{}", id.route.0, id.seq),
+        };
+        let consumer = format!("node {}", self.node_name);
+        let origin = self.payloads.origin(id);
+        let result = self.payloads.open(id, &consumer, self.now_us, &label);
+        if result.is_ok() {
+            if let Some(record) = self.payloads.records().last().filter(|r| r.id == origin).cloned() {
+                self.audit.push(self.now_us, origin, AuditKind::Opened { consumer: record.consumer, bytes: record.bytes, cache_hit: record.cache_hit });
+            }
+        }
+        result.map_err(OpFailure::new)
+    }
+
+    /// The name of the node running.
+    pub fn node_name(&self) -> &str {
+        self.node_name
     }
 
     /// Asks for [`Operator::on_timer`] with `token` once the clock reaches `at_us`.

@@ -124,16 +124,27 @@ fn key_of(key: &mut Option<Extract>, value: &Value) -> Result<Key, OpFailure> {
 
 // ---------------------------------------------------------------------- forward, map, filter, merge
 
-/// Re-publishes each input on another route (what `connect` builds).
-pub struct Forward;
+/// Re-publishes each input on another route (what `connect` builds). `added` are the taints
+/// of the crossing (a link that cannot keep order adds `OrderPossiblyOutOfOrder`).
+pub struct Forward {
+    /// Taints every forwarded envelope gains.
+    pub added: TaintSet,
+}
 
 impl Operator for Forward {
     fn kind(&self) -> &'static str {
         "forward"
     }
     fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
-        ctx.emit(Output::derived(input.value.clone(), input, TaintSet::EMPTY));
+        ctx.emit(Output::derived(input.value.clone(), input, self.added));
         Ok(())
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        if self.added.is_empty() {
+            return Vec::new();
+        }
+        let names: Vec<&str> = self.added.iter().map(|t| t.name()).collect();
+        vec![("link_taints", Param::Text(names.join(",")))]
     }
 }
 
@@ -377,11 +388,13 @@ impl Operator for CountWindowOp {
         }
         if let Some(value) = window_value(self.emit, &key, first, last, acc.count, acc.result(self.aggregate), false) {
             ctx.emit(Output {
+                port: 0,
                 value,
                 parents,
                 parents_elided: 0,
                 event_time: EventTime { time_us: last, domain: input.meta.event_time.domain },
                 taints,
+                payload_from: None,
             });
         }
         Ok(())
@@ -515,11 +528,13 @@ impl TimeWindowOp {
             }
             if let Some(value) = window_value(self.emit, key, out.start_us, out.end_us, out.acc.count, out.acc.result(self.aggregate), out.forced) {
                 ctx.emit(Output {
+                    port: 0,
                     value,
                     parents: parents_of(&lineage),
                     parents_elided: lineage.elided,
                     event_time: EventTime { time_us: out.end_us - 1, domain: domain_time.domain },
                     taints,
+                    payload_from: None,
                 });
             }
         }
@@ -955,11 +970,18 @@ impl Join {
         parents.push(right.meta.id);
         let later = if left.meta.event_time.time_us >= right.meta.event_time.time_us { left } else { right };
         Output {
+            port: 0,
             value: Value::Record(vec![left.value.clone(), right.value.clone()].into()),
             parents,
             parents_elided: 0,
             event_time: later.meta.event_time,
             taints: left.meta.taints.join(right.meta.taints),
+            // A pair carries the left side's lazy payload (a camera frame joined with its
+            // zone's state is still that frame), so it can be opened further down.
+            payload_from: match left.meta.payload {
+                manyfold_core::envelope::PayloadRef::Lazy { .. } => Some(left.meta.id),
+                manyfold_core::envelope::PayloadRef::Inline { .. } => None,
+            },
         }
     }
 
@@ -1117,5 +1139,375 @@ impl Operator for Join {
             + self.table.len()
             + self.mirror.len();
         Some((held, self.spec.capacity * KEYS_MAX_DEFAULT))
+    }
+}
+
+// ---------------------------------------------------------------------- repairs
+
+/// A repair: clears taints it has a proof for, and may add the taints that describe the repair
+/// (`OrderResequenced` after a resequencer). Absorbing taints cannot be cleared.
+pub struct Repair {
+    clears: TaintSet,
+    adds: TaintSet,
+    proof: String,
+    repaired: u64,
+}
+
+impl Repair {
+    /// A repair clearing `clears` and adding `adds`, justified by `proof`.
+    pub fn new(clears: TaintSet, adds: TaintSet, proof: &str) -> Result<Self, String> {
+        if proof.trim().is_empty() {
+            return Err("a repair must name its proof (why the cleared taints no longer hold)".into());
+        }
+        if let Some(absorbing) = clears.iter().find(|t| t.is_absorbing()) {
+            return Err(format!("cannot clear {}: it is absorbing (no repair makes a non-replayable input replayable)", absorbing.name()));
+        }
+        if clears.is_empty() {
+            return Err("a repair must clear at least one taint".into());
+        }
+        Ok(Repair { clears, adds, proof: proof.trim().into(), repaired: 0 })
+    }
+}
+
+impl Operator for Repair {
+    fn kind(&self) -> &'static str {
+        "repair"
+    }
+    fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        let mut out = Output::derived(input.value.clone(), input, TaintSet::EMPTY);
+        if input.meta.taints.0 & self.clears.0 != 0 {
+            self.repaired += 1;
+        }
+        out.taints = input.meta.taints.repair(self.clears).join(self.adds);
+        ctx.emit(out);
+        Ok(())
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        let names = |t: TaintSet| t.iter().map(|x| x.name()).collect::<Vec<_>>().join(",");
+        vec![("clears", Param::Text(names(self.clears))), ("adds", Param::Text(names(self.adds))), ("proof", Param::Text(self.proof.clone()))]
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("repaired", self.repaired)]
+    }
+}
+
+/// Puts events back in event-time order: holds each until the watermark (largest event time
+/// seen minus `delay_us`) passes it, then emits in order. Outputs no longer carry
+/// `OrderPossiblyOutOfOrder` and carry `OrderResequenced` instead (the proof: ordered by event
+/// time after waiting `delay_us` for stragglers). An event older than what was already emitted
+/// is late: dropped, counted, and the next output carries `DeliveryDropped`.
+pub struct Resequence {
+    delay_us: i64,
+    capacity: usize,
+    buffer: BTreeMap<(i64, u64), EnvelopeRef>,
+    arrivals: u64,
+    emitted_up_to: i64,
+    watermark_us: i64,
+    late: u64,
+    forced: u64,
+    pending: TaintSet,
+}
+
+impl Resequence {
+    /// A resequencer waiting `delay_us` of event time, holding at most `capacity` events.
+    pub fn new(delay_us: i64, capacity: usize) -> Result<Self, String> {
+        if delay_us < 0 || capacity == 0 {
+            return Err(format!("a resequencer needs delay_us >= 0 and capacity >= 1 (got {delay_us}, {capacity})"));
+        }
+        Ok(Resequence { delay_us, capacity, buffer: BTreeMap::new(), arrivals: 0, emitted_up_to: i64::MIN, watermark_us: i64::MIN, late: 0, forced: 0, pending: TaintSet::EMPTY })
+    }
+
+    fn release(&mut self, up_to: i64, ctx: &mut OpContext<'_>) {
+        // Bounded by the buffer's size.
+        while let Some((&(time, arrival), _)) = self.buffer.iter().next() {
+            if time > up_to && self.buffer.len() <= self.capacity {
+                break;
+            }
+            let Some(env) = self.buffer.remove(&(time, arrival)) else { break };
+            if time > up_to {
+                self.forced += 1;
+            }
+            self.emitted_up_to = self.emitted_up_to.max(time);
+            let mut out = Output::derived(env.value.clone(), &env, TaintSet::EMPTY);
+            out.taints = env.meta.taints.repair(TaintSet::of(Taint::OrderPossiblyOutOfOrder)).with(Taint::OrderResequenced).join(std::mem::take(&mut self.pending));
+            ctx.emit(out);
+        }
+    }
+}
+
+impl Operator for Resequence {
+    fn kind(&self) -> &'static str {
+        "resequence"
+    }
+    fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        let time = input.meta.event_time.time_us;
+        if time < self.emitted_up_to {
+            self.late += 1;
+            self.pending = self.pending.with(Taint::DeliveryDropped);
+            ctx.count_loss(1);
+            return Ok(());
+        }
+        self.arrivals += 1;
+        self.buffer.insert((time, self.arrivals), input.clone());
+        self.watermark_us = self.watermark_us.max(time.saturating_sub(self.delay_us));
+        self.release(self.watermark_us, ctx);
+        Ok(())
+    }
+    fn max_burst(&self) -> usize {
+        self.capacity
+    }
+    fn watermark_us(&self) -> Option<i64> {
+        (self.watermark_us != i64::MIN).then_some(self.watermark_us)
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        vec![
+            ("delay_us", Param::Int(self.delay_us)),
+            ("capacity", Param::Int(self.capacity as i64)),
+            ("proof", Param::Text(format!("ordered by event time after waiting {} us for stragglers", self.delay_us))),
+        ]
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("late", self.late), ("forced", self.forced), ("held", self.buffer.len() as u64)]
+    }
+    fn buffered(&self) -> Option<(usize, usize)> {
+        Some((self.buffer.len(), self.capacity))
+    }
+}
+
+// ---------------------------------------------------------------------- payloads
+
+/// Opens the lazy payload of each input (on downstream demand: it runs only for the envelopes
+/// that reach it) and emits the bytes. The open is recorded against this node.
+pub struct OpenPayload {
+    opened: u64,
+}
+
+impl OpenPayload {
+    /// An opener.
+    pub fn new() -> Self {
+        OpenPayload { opened: 0 }
+    }
+}
+
+impl Default for OpenPayload {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Operator for OpenPayload {
+    fn kind(&self) -> &'static str {
+        "open_payload"
+    }
+    fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        let bytes = ctx.open_payload(input.meta.id)?;
+        self.opened += 1;
+        let mut out = Output::derived(Value::Bytes(bytes), input, TaintSet::EMPTY);
+        out.payload_from = None;
+        ctx.emit(out);
+        Ok(())
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("opened", self.opened)]
+    }
+}
+
+// ---------------------------------------------------------------------- write bindings
+
+/// Where a retried write is safe to repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotency {
+    /// The desired value is absolute (a setpoint): applying it twice equals applying it once.
+    AbsoluteValue,
+    /// The device deduplicates by request id.
+    RequestId,
+    /// Not known: the binding refuses to retry.
+    Unknown,
+}
+
+impl Idempotency {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Idempotency::AbsoluteValue => "absolute_value",
+            Idempotency::RequestId => "request_id",
+            Idempotency::Unknown => "unknown",
+        }
+    }
+}
+
+/// The state of a write binding, for queries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteState {
+    /// The last desired value.
+    pub desired: Option<Value>,
+    /// The last reported value.
+    pub reported: Option<Value>,
+    /// A desired value not yet confirmed by a matching report.
+    pub pending: bool,
+    /// Sends of the current desired value (1 + retries).
+    pub attempts: u32,
+    /// The device acknowledged the current request.
+    pub acked: bool,
+    /// Retries ran out without confirmation.
+    pub failed: bool,
+}
+
+/// The coherence contract of a device setting. Inputs: 0 request, 1 reported, 2 ack.
+/// Outputs: 0 desired, 1 effective.
+///
+/// - A request sets the desired value (emitted with `CoherenceWritePending`) and arms a retry.
+/// - A report equal to the pending desired value confirms it: effective is emitted clean.
+/// - A report that differs while a write is pending is stale: effective carries
+///   `CoherenceStaleReported` and `CoherenceWritePending`.
+/// - A report nobody asked for (no write pending, differs from desired) is an unmatched echo:
+///   effective carries `CoherenceEchoUnmatched`.
+/// - Without an ack or confirmation, desired is sent again every `retry_interval_us`, at most
+///   `retry_max` more times (only with a declared idempotency boundary); then the write fails
+///   and the next effective value carries `SchedExpired`.
+pub struct WriteBinding {
+    retry_max: u32,
+    retry_interval_us: i64,
+    idempotency: Idempotency,
+    state: WriteState,
+    request: Option<EnvelopeRef>,
+    timer_at: Option<i64>,
+    pending_taints: TaintSet,
+    requests: u64,
+    retries: u64,
+    confirmations: u64,
+    stale_reports: u64,
+    unmatched_echoes: u64,
+    acks: u64,
+    failures: u64,
+}
+
+impl WriteBinding {
+    /// A binding retrying up to `retry_max` times every `retry_interval_us`.
+    pub fn new(retry_max: u32, retry_interval_us: i64, idempotency: Idempotency) -> Result<Self, String> {
+        if retry_max > 0 && idempotency == Idempotency::Unknown {
+            return Err("a write binding that retries must declare its idempotency boundary (absolute_value or request_id); retrying an unknown write may apply it twice".into());
+        }
+        if retry_max > 0 && retry_interval_us <= 0 {
+            return Err(format!("retry_interval_us must be at least 1 (got {retry_interval_us})"));
+        }
+        Ok(WriteBinding {
+            retry_max,
+            retry_interval_us,
+            idempotency,
+            state: WriteState { desired: None, reported: None, pending: false, attempts: 0, acked: false, failed: false },
+            request: None,
+            timer_at: None,
+            pending_taints: TaintSet::EMPTY,
+            requests: 0,
+            retries: 0,
+            confirmations: 0,
+            stale_reports: 0,
+            unmatched_echoes: 0,
+            acks: 0,
+            failures: 0,
+        })
+    }
+
+    /// The binding's state now.
+    pub fn state(&self) -> &WriteState {
+        &self.state
+    }
+
+    fn send_desired(&mut self, ctx: &mut OpContext<'_>) {
+        let Some(request) = self.request.clone() else { return };
+        let mut out = Output::derived(request.value.clone(), &request, TaintSet::of(Taint::CoherenceWritePending));
+        out.port = 0;
+        ctx.emit(out);
+        if self.retry_max > 0 {
+            let at = ctx.now_us + self.retry_interval_us;
+            self.timer_at = Some(at);
+            ctx.set_timer(at, self.requests);
+        }
+    }
+}
+
+impl Operator for WriteBinding {
+    fn kind(&self) -> &'static str {
+        "write_binding"
+    }
+    fn on_input(&mut self, port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        match port {
+            0 => {
+                self.requests += 1;
+                self.state.desired = Some(input.value.clone());
+                self.state.pending = true;
+                self.state.attempts = 1;
+                self.state.acked = false;
+                self.state.failed = false;
+                self.request = Some(input.clone());
+                self.send_desired(ctx);
+            }
+            1 => {
+                self.state.reported = Some(input.value.clone());
+                let matches = self.state.desired.as_ref() == Some(&input.value);
+                let mut added = std::mem::take(&mut self.pending_taints);
+                if self.state.pending && matches {
+                    self.state.pending = false;
+                    self.confirmations += 1;
+                } else if self.state.pending {
+                    self.stale_reports += 1;
+                    added = added.with(Taint::CoherenceStaleReported).with(Taint::CoherenceWritePending);
+                } else if !matches {
+                    self.unmatched_echoes += 1;
+                    added = added.with(Taint::CoherenceEchoUnmatched);
+                }
+                let mut out = Output::derived(input.value.clone(), input, added);
+                if let Some(request) = &self.request {
+                    out.parents.push(request.meta.id);
+                }
+                out.port = 1;
+                ctx.emit(out);
+            }
+            _ => {
+                self.acks += 1;
+                if self.state.pending {
+                    self.state.acked = true;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn on_timer(&mut self, token: u64, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        // A timer of an earlier request, or a write already confirmed or acknowledged: nothing to do.
+        if token != self.requests || !self.state.pending || self.state.acked {
+            return Ok(());
+        }
+        if self.state.attempts <= self.retry_max {
+            self.state.attempts += 1;
+            self.retries += 1;
+            self.send_desired(ctx);
+        } else {
+            self.failures += 1;
+            self.state.pending = false;
+            self.state.failed = true;
+            self.pending_taints = self.pending_taints.with(Taint::SchedExpired);
+        }
+        Ok(())
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        vec![
+            ("retry_max", Param::Int(i64::from(self.retry_max))),
+            ("retry_interval_us", Param::Int(self.retry_interval_us)),
+            ("idempotency", Param::Text(self.idempotency.name().into())),
+        ]
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("requests", self.requests),
+            ("retries", self.retries),
+            ("confirmations", self.confirmations),
+            ("stale_reports", self.stale_reports),
+            ("unmatched_echoes", self.unmatched_echoes),
+            ("acks", self.acks),
+            ("failures", self.failures),
+            ("pending", u64::from(self.state.pending)),
+            ("attempts", u64::from(self.state.attempts)),
+        ]
     }
 }

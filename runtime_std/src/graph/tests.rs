@@ -41,7 +41,7 @@ fn moving_average_with_lineage() {
     let input = g.declare_route(route("sensor", "temp"), float(), RouteOptions::default()).unwrap();
     let output = g.declare_route(route("avg", "temp_avg"), float(), RouteOptions::default()).unwrap();
     let op = CountWindowOp::new(3, 1, Aggregate::Mean, WindowEmit::Value, Extract::Whole, None).unwrap();
-    g.add_node("avg", Box::new(op), &[(input, EdgePolicy::INLINE)], output).unwrap();
+    g.add_node("avg", Box::new(op), &[(input, EdgePolicy::INLINE)], &[output]).unwrap();
     let seen = collect(&mut g, "sink", output, EdgePolicy::INLINE);
     let p = g.producer("sensor").unwrap();
     for v in [1.0, 2.0, 3.0, 7.0] {

@@ -20,17 +20,19 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use manyfold_core::envelope::{EnvelopeId, PayloadRef, ProducerRef, RouteIdx};
+
+use crate::graph::AuditKind;
 use manyfold_core::kernels::{Aggregate, Deadband, Scale, Threshold};
 use manyfold_core::mailbox::Overflow;
-use manyfold_core::taint::TaintSet;
+use manyfold_core::taint::{Taint, TaintSet};
 
 use super::convert::{schema_type, to_py, to_value};
 use super::errors::{from_graph, graph_error};
 use super::route::PyRoute;
 use crate::envelope::EnvelopeRef;
 use crate::graph::ops::{
-    Capacitor, CountWindowOp, Extract, Filter, Join, JoinClass, JoinSpec, Map, Merge, RateLimit, ResistorOp, Scalar,
-    ScalarKernel, TimeSource, TimeWindowOp, WindowEmit,
+    Capacitor, CountWindowOp, Extract, Filter, Idempotency, Join, JoinClass, JoinSpec, Map, Merge, OpenPayload,
+    RateLimit, Repair, Resequence, ResistorOp, Scalar, ScalarKernel, TimeSource, TimeWindowOp, WindowEmit, WriteBinding,
 };
 use crate::graph::{
     CountingSubscriber, EdgePolicy, Graph, GraphError, Guard, MailboxSpec, OpFailure, Operator, ProducerIdx,
@@ -95,6 +97,8 @@ struct Names {
 
 pub(crate) struct Inner {
     shared: SharedGraph,
+    after_dispatch: Mutex<Option<Py<PyAny>>>,
+    after_wanted: std::sync::atomic::AtomicBool,
     names: RwLock<Names>,
     routes: RwLock<HashMap<Route, Arc<RouteEntry>>>,
     by_index: RwLock<Vec<Arc<RouteEntry>>>,
@@ -171,6 +175,12 @@ impl Inner {
         self.shared.notify();
         if let Some(first) = failures.into_iter().next() {
             return Err(operator_error(py, first));
+        }
+        if self.after_wanted.swap(false, Ordering::AcqRel) && !is_dispatching(self.key()) {
+            let hook = self.after_dispatch.lock().as_ref().map(|h| h.clone_ref(py));
+            if let Some(hook) = hook {
+                hook.call0(py)?;
+            }
         }
         result.map_err(|e| from_graph(py, &e))
     }
@@ -478,6 +488,49 @@ impl PyProducer {
         }
     }
 
+    /// Publishes a lazy envelope: `value` is the metadata (the route's schema), the bytes are
+    /// produced by `open()` only when someone opens the payload; `length` and `sha256` (32
+    /// bytes) are declared now and checked at the open.
+    #[pyo3(signature = (route, value, *, length, sha256, open, event_time_us = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn publish_lazy(
+        &self,
+        py: Python<'_>,
+        route: &PyRoute,
+        value: &Bound<'_, PyAny>,
+        length: u64,
+        sha256: Vec<u8>,
+        open: Py<PyAny>,
+        event_time_us: Option<i64>,
+    ) -> PyResult<PyReceipt> {
+        let entry = self.inner.entry(py, route)?;
+        let value = to_value(value, &entry.schema.ty, &entry.schema.name)
+            .map_err(|m| graph_error(py, "schema_check", &format!("cannot publish on {}: {m}", route.inner)))?;
+        let digest: [u8; 32] = sha256
+            .try_into()
+            .map_err(|_| graph_error(py, "operator_config", "sha256 must be 32 bytes (hashlib.sha256(data).digest())"))?;
+        if is_dispatching(self.inner.key()) {
+            return Err(graph_error(py, "clock_mode", "publish_lazy cannot be called from inside the same graph"));
+        }
+        let opener: crate::graph::PayloadOpener = Box::new(move || {
+            Python::attach(|py| {
+                let out = open.bind(py).call0().map_err(|e| e.to_string())?;
+                out.extract::<Vec<u8>>().map_err(|_| "the payload source must return bytes".to_string())
+            })
+        });
+        let options = publish_options(event_time_us, None, 0);
+        let (producer, idx) = (self.index, entry.idx);
+        let mut value = Some(value);
+        let mut opener = Some(opener);
+        let r = self.inner.dispatch(py, "publish_lazy", |g| {
+            let meta = value.take().unwrap_or(Value::Null);
+            let state = g.schema(idx)?.clone();
+            state.check(&meta).map_err(|e| GraphError::SchemaCheck(e.0))?;
+            g.publish_lazy_value(producer, idx, meta, length, digest, opener.take().unwrap_or_else(|| Box::new(|| Err("gone".into()))), &options)
+        })?;
+        Ok(PyReceipt { seq: r.id.seq, dropped: r.dropped, rejected: r.rejected, deferred: false })
+    }
+
     fn __repr__(&self) -> String {
         format!("Producer({:?})", self.name)
     }
@@ -694,8 +747,30 @@ fn is_record_named(schema: &Schema, name: &str) -> bool {
     matches!(&schema.ty, SchemaType::Record(r) if r.name == name)
 }
 
-fn build_operator(py: Python<'_>, kind: &str, params: &Params<'_>, inputs: &[Arc<RouteEntry>], output: &OutputSpec) -> PyResult<Box<dyn Operator>> {
+fn taint_set(py: Python<'_>, names: &[String]) -> PyResult<TaintSet> {
+    let mut set = TaintSet::EMPTY;
+    for name in names {
+        let taint = Taint::from_name(name).ok_or_else(|| {
+            let all: Vec<&str> = Taint::ALL.iter().map(|t| t.name()).collect();
+            graph_error(py, "operator_config", &format!("unknown taint {name:?}; known taints: {}", all.join(", ")))
+        })?;
+        set = set.with(taint);
+    }
+    Ok(set)
+}
+
+fn build_operator(py: Python<'_>, kind: &str, params: &Params<'_>, inputs: &[Arc<RouteEntry>], outputs: &[OutputSpec]) -> PyResult<Box<dyn Operator>> {
     let node = params.node.as_str();
+    let output = &outputs[0];
+    let need_outputs = |n: usize| -> PyResult<()> {
+        if outputs.len() != n {
+            return Err(graph_error(py, "operator_config", &format!("node {node}: {kind} has {n} output(s), got {}", outputs.len())));
+        }
+        Ok(())
+    };
+    if !matches!(kind, "write_binding") {
+        need_outputs(1)?;
+    }
     let config = |m: String| graph_error(py, "operator_config", &format!("node {node}: {m}"));
     let first = inputs.first().ok_or_else(|| config("an operator needs at least one input".into()))?;
     let need_inputs = |n: usize| -> PyResult<()> {
@@ -847,6 +922,40 @@ fn build_operator(py: Python<'_>, kind: &str, params: &Params<'_>, inputs: &[Arc
             };
             Box::new(Join::plan(spec, node).map_err(|m| graph_error(py, "join_rejected", &m))?)
         }
+        "repair" => {
+            need_inputs(1)?;
+            expect_same_schema(py, node, first, output)?;
+            let clears = taint_set(py, &params.opt::<Vec<String>>("clears")?.unwrap_or_default())?;
+            let adds = taint_set(py, &params.opt::<Vec<String>>("adds")?.unwrap_or_default())?;
+            let proof: String = params.opt("proof")?.unwrap_or_default();
+            Box::new(Repair::new(clears, adds, &proof).map_err(config)?)
+        }
+        "resequence" => {
+            need_inputs(1)?;
+            expect_same_schema(py, node, first, output)?;
+            Box::new(Resequence::new(params.req("delay_us")?, params.opt("capacity")?.unwrap_or(1024)).map_err(config)?)
+        }
+        "open_payload" => {
+            need_inputs(1)?;
+            expect_output(py, node, output, output.schema.ty == SchemaType::Bytes, "bytes")?;
+            Box::new(OpenPayload::new())
+        }
+        "write_binding" => {
+            need_inputs(3)?;
+            need_outputs(2)?;
+            expect_same_schema(py, node, &inputs[0], &outputs[0])?;
+            expect_same_schema(py, node, &inputs[1], &outputs[1])?;
+            if inputs[0].schema.hash != inputs[1].schema.hash {
+                return Err(graph_error(py, "schema_mismatch", &format!("node {node}: request and reported routes must carry the same schema")));
+            }
+            let idempotency = match params.opt::<String>("idempotency")?.as_deref().unwrap_or("unknown") {
+                "absolute_value" => Idempotency::AbsoluteValue,
+                "request_id" => Idempotency::RequestId,
+                "unknown" => Idempotency::Unknown,
+                other => return Err(config(format!("idempotency must be absolute_value, request_id or unknown, got {other:?}"))),
+            };
+            Box::new(WriteBinding::new(params.opt("retry_max")?.unwrap_or(0), params.opt("retry_interval_us")?.unwrap_or(0), idempotency).map_err(config)?)
+        }
         other => return Err(config(format!("unknown operator kind {other:?}"))),
     })
 }
@@ -875,6 +984,8 @@ impl NativeGraph {
         NativeGraph {
             inner: Arc::new(Inner {
                 shared: SharedGraph::new(graph),
+                after_dispatch: Mutex::new(None),
+                after_wanted: std::sync::atomic::AtomicBool::new(false),
                 names: RwLock::new(Names::default()),
                 routes: RwLock::new(HashMap::new()),
                 by_index: RwLock::new(Vec::new()),
@@ -884,7 +995,8 @@ impl NativeGraph {
     }
 
     /// Declares `route` with a schema (name, version, descriptor); returns its index.
-    #[pyo3(signature = (route, schema_name, schema_version, descriptor, history = 8, clock_domain = 0))]
+    #[pyo3(signature = (route, schema_name, schema_version, descriptor, history = 8, retain = 256, audit = false, clock_domain = 0))]
+    #[allow(clippy::too_many_arguments)]
     fn declare_route(
         &self,
         py: Python<'_>,
@@ -893,12 +1005,14 @@ impl NativeGraph {
         schema_version: u32,
         descriptor: &Bound<'_, PyAny>,
         history: usize,
+        retain: usize,
+        audit: bool,
         clock_domain: u16,
     ) -> PyResult<u32> {
         let ty = schema_type(descriptor)?;
         let schema = Arc::new(Schema::new(schema_name, schema_version, ty));
         let key = route.borrow().inner.clone();
-        let options = RouteOptions { history, clock_domain: manyfold_core::envelope::ClockDomain(clock_domain) };
+        let options = RouteOptions { history, retain, audit, clock_domain: manyfold_core::envelope::ClockDomain(clock_domain) };
         let idx = self.inner.dispatch(py, "route", |g| g.declare_route(key.clone(), schema.clone(), options))?;
         let mut by_index = self.inner.by_index.write();
         if by_index.len() == idx.0 as usize {
@@ -954,19 +1068,17 @@ impl NativeGraph {
         Ok(PyCounter { count, name: name.into() })
     }
 
-    /// Adds an operator node. When `output` is not declared yet, `output_schema` (name,
-    /// version, descriptor) declares it, after the operator's configuration was accepted.
-    #[pyo3(signature = (kind, name, inputs, output, params, output_schema = None))]
-    #[allow(clippy::too_many_arguments)]
+    /// Adds an operator node. `outputs` lists `(route, schema)` per output port; `schema` is
+    /// `(name, version, descriptor)` for routes not declared yet (declared only after the
+    /// operator's configuration was accepted) or None.
     fn add_operator(
         &self,
         py: Python<'_>,
         kind: &str,
         name: &str,
         inputs: &Bound<'_, PyList>,
-        output: Bound<'_, PyRoute>,
+        outputs: &Bound<'_, PyList>,
         params: Bound<'_, PyDict>,
-        output_schema: Option<(String, u32, Bound<'_, PyAny>)>,
     ) -> PyResult<u32> {
         let mut input_entries = Vec::new();
         let mut edges = Vec::new();
@@ -976,45 +1088,63 @@ impl NativeGraph {
             edges.push((entry.idx, policy_of(py, &policy)?));
             input_entries.push(entry);
         }
-        let out_route = output.borrow().inner.clone();
-        let existing = self.inner.routes.read().get(&out_route).cloned();
-        let spec = match (&existing, output_schema) {
-            (Some(entry), _) => OutputSpec { name: out_route.to_string(), schema: entry.schema.clone() },
-            (None, Some((schema_name, version, descriptor))) => {
-                OutputSpec { name: out_route.to_string(), schema: Arc::new(Schema::new(&schema_name, version, schema_type(&descriptor)?)) }
-            }
-            (None, None) => return Err(self.inner.entry(py, &output.borrow()).err().unwrap_or_else(|| graph_error(py, "route_unknown", "output route is not declared"))),
-        };
-        let op = build_operator(py, kind, &Params { dict: params, node: name.into() }, &input_entries, &spec)?;
-        let schema = spec.schema.clone();
-        let (idx, node) = self.inner.dispatch(py, "add operator", |g| {
-            let idx = match &existing {
-                Some(entry) => entry.idx,
-                None => g.declare_route(out_route.clone(), schema.clone(), RouteOptions::default())?,
+        let mut specs = Vec::new();
+        let mut plan = Vec::new();
+        for item in outputs.iter() {
+            let (route, schema): (Bound<'_, PyRoute>, Option<(String, u32, Bound<'_, PyAny>)>) = item.extract()?;
+            let key = route.borrow().inner.clone();
+            let existing = self.inner.routes.read().get(&key).cloned();
+            let spec = match (&existing, schema) {
+                (Some(entry), _) => OutputSpec { name: key.to_string(), schema: entry.schema.clone() },
+                (None, Some((schema_name, version, descriptor))) => {
+                    OutputSpec { name: key.to_string(), schema: Arc::new(Schema::new(&schema_name, version, schema_type(&descriptor)?)) }
+                }
+                (None, None) => return Err(graph_error(py, "route_unknown", &format!("output route {key} is not declared"))),
             };
-            Ok((idx, g.add_node(name, op, &edges, idx)?))
+            plan.push((key, existing, route));
+            specs.push(spec);
+        }
+        if specs.is_empty() {
+            return Err(graph_error(py, "operator_config", &format!("node {name} needs an output route")));
+        }
+        let op = build_operator(py, kind, &Params { dict: params, node: name.into() }, &input_entries, &specs)?;
+        let schemas: Vec<Arc<Schema>> = specs.iter().map(|s| s.schema.clone()).collect();
+        let (indices, node) = self.inner.dispatch(py, "add operator", |g| {
+            let mut indices = Vec::new();
+            for ((key, existing, _), schema) in plan.iter().zip(&schemas) {
+                indices.push(match existing {
+                    Some(entry) => entry.idx,
+                    None => g.declare_route(key.clone(), schema.clone(), RouteOptions::default())?,
+                });
+            }
+            let node = g.add_node(name, op, &edges, &indices)?;
+            Ok((indices, node))
         })?;
-        if existing.is_none() {
-            let mut by_index = self.inner.by_index.write();
-            if by_index.len() == idx.0 as usize {
-                let entry = Arc::new(RouteEntry { idx, schema: spec.schema, py_route: output.unbind() });
-                by_index.push(entry.clone());
-                self.inner.routes.write().insert(out_route, entry);
+        for ((key, existing, route), (idx, schema)) in plan.into_iter().zip(indices.into_iter().zip(schemas)) {
+            if existing.is_none() {
+                let mut by_index = self.inner.by_index.write();
+                if by_index.len() == idx.0 as usize {
+                    let entry = Arc::new(RouteEntry { idx, schema, py_route: route.unbind() });
+                    by_index.push(entry.clone());
+                    self.inner.routes.write().insert(key, entry);
+                }
             }
         }
         self.inner.names.write().nodes.push(name.into());
         Ok(node.0)
     }
 
-    /// Forwards `source` to `sink` through a `forward` node.
-    #[pyo3(signature = (name, source, sink, policy = None))]
-    fn connect(&self, py: Python<'_>, name: &str, source: &PyRoute, sink: &PyRoute, policy: Option<Bound<'_, PyAny>>) -> PyResult<u32> {
+    /// Forwards `source` to `sink` through a `forward` node; `link_taints` (taint names) are
+    /// what the crossing cannot promise.
+    #[pyo3(signature = (name, source, sink, policy = None, link_taints = Vec::new()))]
+    fn connect(&self, py: Python<'_>, name: &str, source: &PyRoute, sink: &PyRoute, policy: Option<Bound<'_, PyAny>>, link_taints: Vec<String>) -> PyResult<u32> {
         let (a, b) = (self.inner.entry(py, source)?, self.inner.entry(py, sink)?);
         let policy = match policy {
             Some(p) => policy_of(py, &p)?,
             None => EdgePolicy::INLINE,
         };
-        let node = self.inner.dispatch(py, "connect", |g| g.connect(name, a.idx, b.idx, policy))?;
+        let taints = taint_set(py, &link_taints)?;
+        let node = self.inner.dispatch(py, "connect", |g| g.connect_over(name, a.idx, b.idx, policy, taints))?;
         self.inner.names.write().nodes.push(name.into());
         Ok(node.0)
     }
@@ -1023,6 +1153,13 @@ impl NativeGraph {
     fn latest(&self, py: Python<'_>, route: &PyRoute) -> PyResult<Option<PyEnvelope>> {
         let entry = self.inner.entry(py, route)?;
         let env = self.inner.dispatch(py, "latest", |g| g.latest(entry.idx))?;
+        Ok(env.map(|e| PyEnvelope::new(e, entry, self.inner.clone())))
+    }
+
+    /// The envelope `route@seq` if it is still retained.
+    fn envelope(&self, py: Python<'_>, route: &PyRoute, seq: u64) -> PyResult<Option<PyEnvelope>> {
+        let entry = self.inner.entry(py, route)?;
+        let env = self.inner.lock(py, "envelope")?.envelope(EnvelopeId { route: entry.idx, seq });
         Ok(env.map(|e| PyEnvelope::new(e, entry, self.inner.clone())))
     }
 
@@ -1123,6 +1260,96 @@ impl NativeGraph {
         })
     }
 
+    /// Opens the payload of envelope `route@seq` for `consumer`; returns the bytes.
+    fn open_payload<'py>(&self, py: Python<'py>, route: &PyRoute, seq: u64, consumer: &str) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        let entry = self.inner.entry(py, route)?;
+        let bytes = self.inner.dispatch(py, "open_payload", |g| g.open_payload(EnvelopeId { route: entry.idx, seq }, consumer))?;
+        Ok(pyo3::types::PyBytes::new(py, &bytes))
+    }
+
+    /// Payload demand on `route`: (metadata_events, opens, cache_hits, bytes_materialized,
+    /// failures, {consumer: opens}).
+    fn payload_demand<'py>(&self, py: Python<'py>, route: &PyRoute) -> PyResult<Bound<'py, PyDict>> {
+        let entry = self.inner.entry(py, route)?;
+        let d = self.inner.lock(py, "payload_demand")?.payload_demand(entry.idx);
+        let out = PyDict::new(py);
+        out.set_item("metadata_events", d.metadata_events)?;
+        out.set_item("opens", d.opens)?;
+        out.set_item("cache_hits", d.cache_hits)?;
+        out.set_item("bytes_materialized", d.bytes_materialized)?;
+        out.set_item("failures", d.failures)?;
+        let by = PyDict::new(py);
+        for (k, v) in d.by_consumer {
+            by.set_item(k, v)?;
+        }
+        out.set_item("by_consumer", by)?;
+        Ok(out)
+    }
+
+    /// Opens of one envelope's payload: list of (consumer, bytes, cache_hit, time_us).
+    fn payload_opens(&self, py: Python<'_>, route: &PyRoute, seq: u64) -> PyResult<Vec<(String, u64, bool, i64)>> {
+        let entry = self.inner.entry(py, route)?;
+        let g = self.inner.lock(py, "payload_opens")?;
+        let origin = EnvelopeId { route: entry.idx, seq };
+        Ok(g.payload_opens(origin).into_iter().map(|r| (r.consumer, r.bytes, r.cache_hit, r.time_us)).collect())
+    }
+
+    /// Lineage of `route@seq`: (ancestor envelopes found, breadth first, including itself;
+    /// ids that were no longer retained).
+    #[pyo3(signature = (route, seq, nodes_max = 10_000))]
+    fn lineage(&self, py: Python<'_>, route: &PyRoute, seq: u64, nodes_max: usize) -> PyResult<(Vec<PyEnvelope>, Vec<PyEnvelopeId>)> {
+        let entry = self.inner.entry(py, route)?;
+        let (found, missing) = self.inner.lock(py, "lineage")?.lineage(EnvelopeId { route: entry.idx, seq }, nodes_max);
+        let found = found
+            .into_iter()
+            .filter_map(|env| self.inner.entry_at(env.meta.id.route).map(|e| PyEnvelope::new(env, e, self.inner.clone())))
+            .collect();
+        let missing = missing.into_iter().map(|id| envelope_id(&self.inner, id)).collect();
+        Ok((found, missing))
+    }
+
+    /// Audit entries of `route`: (order, time_us, seq, kind, who, detail).
+    fn audit(&self, py: Python<'_>, route: &PyRoute) -> PyResult<Vec<(u64, i64, u64, &'static str, String, String)>> {
+        let entry = self.inner.entry(py, route)?;
+        let entries = self.inner.lock(py, "audit")?.audit_of(entry.idx);
+        let names = self.inner.names.read();
+        Ok(entries
+            .into_iter()
+            .map(|e| {
+                let (kind, who, detail) = match e.kind {
+                    AuditKind::Published { producer } => (
+                        "published",
+                        match producer {
+                            ProducerRef::External(p) => format!("producer {}", names.producers.get(p as usize).cloned().unwrap_or_default()),
+                            ProducerRef::Node(n) => format!("node {}", names.nodes.get(n as usize).cloned().unwrap_or_default()),
+                            ProducerRef::Runtime => "runtime".into(),
+                        },
+                        String::new(),
+                    ),
+                    AuditKind::Delivered { consumer } => ("delivered", consumer, String::new()),
+                    AuditKind::Opened { consumer, bytes, cache_hit } => {
+                        ("opened", consumer, format!("{bytes} bytes{}", if cache_hit { ", cache hit" } else { "" }))
+                    }
+                    AuditKind::Dropped { mailbox } => ("dropped", format!("mailbox {mailbox}"), String::new()),
+                    AuditKind::Refused { producer, reason } => ("refused", producer, reason),
+                };
+                (e.order, e.time_us, e.id.seq, kind, who, detail)
+            })
+            .collect())
+    }
+
+    /// Registers `hook()` to run after a dispatch in which `request_after_dispatch()` was called
+    /// (outside the graph's lock, so it may query and publish). Query services use it.
+    fn set_after_dispatch(&self, hook: Py<PyAny>) {
+        *self.inner.after_dispatch.lock() = Some(hook);
+    }
+
+    /// Asks for the after-dispatch hook to run when the current dispatch ends. Safe to call
+    /// from inside the graph.
+    fn request_after_dispatch(&self) {
+        self.inner.after_wanted.store(true, Ordering::Release);
+    }
+
     /// Every node, as dicts (the typed API wraps them).
     fn nodes<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let (nodes, edges) = {
@@ -1139,7 +1366,10 @@ impl NativeGraph {
                 d.set_item("inputs", inputs)?;
                 let input_edges: Vec<&str> = n.inputs.iter().map(|e| edges[e.0 as usize].name.as_str()).collect();
                 d.set_item("input_edges", input_edges)?;
-                d.set_item("output", route_repr(py, &self.inner, n.output))?;
+                let outputs: Vec<Py<PyAny>> = n.outputs.iter().map(|r| route_repr(py, &self.inner, *r)).collect();
+                d.set_item("outputs", outputs)?;
+                d.set_item("taints_added", n.taints_added.iter().map(|t| t.name()).collect::<Vec<_>>())?;
+                d.set_item("taints_removed", n.taints_removed.iter().map(|t| t.name()).collect::<Vec<_>>())?;
                 let params = PyDict::new(py);
                 for (k, v) in &n.params {
                     match v {
@@ -1230,6 +1460,10 @@ impl NativeGraph {
                 d.set_item("blocked", m.counters.blocked)?;
                 d.set_item("depth_max", m.counters.depth_max)?;
                 d.set_item("stalled", m.stalled)?;
+                d.set_item("edge", m.edge.0)?;
+                d.set_item("span_us", m.span_us)?;
+                d.set_item("full_us", m.full_us)?;
+                d.set_item("busy_ns", m.busy_ns)?;
                 Ok(d)
             })
             .collect()

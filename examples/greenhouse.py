@@ -1,0 +1,10 @@
+"""The greenhouse example: a local graph that explains itself. Run: python examples/greenhouse.py
+
+The code lives in the installed package (manyfold.examples.greenhouse) so that `manyfold demo`
+runs it on any machine; this script is the entry point for people reading the repository.
+"""
+
+from manyfold.examples.greenhouse import main
+
+if __name__ == "__main__":
+    main()

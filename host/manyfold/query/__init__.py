@@ -1,0 +1,55 @@
+"""The query plane: the graph answers questions about itself with typed objects.
+
+Each function takes a :class:`~manyfold.graph.Graph` and returns a frozen dataclass;
+serialization (``to_dict()``, ``to_json()``, ``to_cbor()``) happens only at the boundary. The
+same questions can be asked over the graph's own routes through a :class:`QueryService`.
+
+- :func:`topology`: routes (owner, schema, producer, consumers), nodes, edges and their policies
+- :func:`flow`: mailboxes and edges: depth, capacity, drops, and busy/blocked/idle per second
+- :func:`watermarks`: per window, join and resequencer
+- :func:`scheduler`: ready work, timers, gated and expired guards
+- :func:`taints`: per route: taints, which nodes, mailboxes or links add them, which repair them
+- :func:`lineage`: the inputs, payloads opened and control epochs behind an envelope
+- :func:`payload_demand`: metadata events, opens, cache hits, bytes, and who caused each open
+- :func:`route_audit`: who produced, consumed, wrote and opened what, in order
+"""
+
+from manyfold.query.model import (
+    AuditRecord,
+    EdgeFlow,
+    EdgeInfo,
+    ExpiredWork,
+    Flow,
+    GatedWork,
+    Lineage,
+    LineageStep,
+    MailboxFlow,
+    NodeInfo,
+    PayloadDemand,
+    PayloadOpen,
+    RouteAudit,
+    RouteInfo,
+    RouteTaints,
+    SchedulerState,
+    TaintOrigin,
+    Topology,
+    Watermark,
+)
+from manyfold.query.queries import (
+    flow,
+    lineage,
+    payload_demand,
+    route_audit,
+    scheduler,
+    taints,
+    topology,
+    watermarks,
+)
+from manyfold.query.service import QueryRequest, QueryResponse, QueryService
+
+__all__ = [
+    "AuditRecord", "EdgeFlow", "EdgeInfo", "ExpiredWork", "Flow", "GatedWork", "Lineage", "LineageStep",
+    "MailboxFlow", "NodeInfo", "PayloadDemand", "PayloadOpen", "QueryRequest", "QueryResponse", "QueryService",
+    "RouteAudit", "RouteInfo", "RouteTaints", "SchedulerState", "TaintOrigin", "Topology", "Watermark",
+    "flow", "lineage", "payload_demand", "route_audit", "scheduler", "taints", "topology", "watermarks",
+]
