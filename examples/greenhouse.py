@@ -4,7 +4,13 @@ The code lives in the installed package (manyfold.examples.greenhouse) so that `
 runs it on any machine; this script is the entry point for people reading the repository.
 """
 
-from manyfold.examples.greenhouse import main
+from manyfold.examples.greenhouse import build, main
+
+
+def build_graph():
+    """The greenhouse graph, for `manyfold compile examples/greenhouse.py`."""
+    return build().graph
+
 
 if __name__ == "__main__":
     main()

@@ -54,6 +54,125 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_graph_file(path: str):
+    """Run FILE.py and return the graph it builds: a module-level ``graph`` (a Graph), or a
+    ``build_graph()`` function returning one."""
+    import runpy
+    from pathlib import Path
+
+    from manyfold.graph import Graph
+
+    file = Path(path)
+    if not file.is_file():
+        raise CliError(f"{path}: no such file")
+    try:
+        namespace = runpy.run_path(str(file), run_name="manyfold_compile")
+    except Exception as error:  # the user's file failed: say where, not a traceback of ours
+        raise CliError(f"{path} raised {type(error).__name__}: {error}") from None
+    graph = namespace.get("graph")
+    if graph is None and callable(namespace.get("build_graph")):
+        graph = namespace["build_graph"]()
+    if not isinstance(graph, Graph):
+        raise CliError(f"{path} must define `graph` (a manyfold.graph.Graph) or a `build_graph()` function returning one")
+    return graph
+
+
+def _read_manifest(path: str):
+    from manyfold.graph.errors import ManifestError
+    from manyfold.manifest import Manifest
+
+    try:
+        return Manifest.read(path)
+    except ManifestError as error:
+        raise CliError(str(error)) from None
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from manyfold import manifest
+
+    m = manifest.compile(_load_graph_file(args.file))
+    if args.output:
+        m.write(args.output, cbor=args.cbor)
+        print(f"wrote {args.output} (manifest {m.id[:16]}, {len(m.routes)} routes, {len(m.nodes)} nodes, {len(m.edges)} edges)", file=sys.stderr)
+    elif args.cbor:
+        sys.stdout.buffer.write(m.to_cbor())
+    else:
+        sys.stdout.write(m.to_json())
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from manyfold import manifest
+
+    m = _read_manifest(args.manifest)
+    violations = manifest.validate(m)
+    for v in violations:
+        print(v)
+    if violations:
+        print(f"{args.manifest}: {len(violations)} problem(s) found", file=sys.stderr)
+        return 1
+    print(f"{args.manifest}: valid ({len(manifest.RULES)} checks, manifest {m.id[:16]})")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from manyfold import manifest
+
+    d = manifest.diff(_read_manifest(args.old), _read_manifest(args.new))
+    for change in d.changes:
+        print(change)
+    if d.empty:
+        print("no differences")
+    else:
+        print("compatible" if d.compatible else "INCOMPATIBLE: consumers of the old manifest may break")
+    return 0 if d.compatible else 1
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    m = _read_manifest(args.manifest)
+    console = Console()
+    if not console.is_terminal:  # files and pipes get full route names on one line
+        console = Console(width=200)
+    console.print(f"[bold]{m.format}[/] manifest {m.id} (loads with manyfold {m.compatible})")
+    t = Table(title="routes")
+    for c in ("route", "schema", "partition", "history/retain", "writers"):
+        t.add_column(c, overflow="fold")
+    for r in m.routes:
+        s = m.schema(r.schema)
+        t.add_row(str(r.route), f"{s.name}@{s.version}", r.partition, f"{r.history}/{r.retain}", ", ".join(r.writers))
+    console.print(t)
+    t = Table(title="nodes")
+    for c in ("node", "kind", "partition", "inputs", "outputs", "params"):
+        t.add_column(c, overflow="fold")
+    edges = {e.name: e for e in m.edges}
+    for n in m.nodes:
+        ins = ", ".join(f"{edges[i].source}" + (f" [{edges[i].policy.kind} {edges[i].policy.capacity or ''}]" if edges[i].policy.kind != "inline" else "") for i in n.inputs)
+        params = ", ".join(f"{k}={v['ref'] if isinstance(v, dict) else v}" for k, v in sorted(n.params.items()))
+        t.add_row(n.name, n.kind, n.partition, ins, ", ".join(map(str, n.outputs)), params)
+    console.print(t)
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from manyfold import manifest
+    from manyfold.graph.errors import ManifestError
+
+    m = _read_manifest(args.manifest)
+    if args.output.endswith(".dot"):
+        with open(args.output, "w") as f:
+            f.write(manifest.to_dot(m))
+    else:
+        try:
+            manifest.render_svg(m, args.output)
+        except ManifestError as error:
+            raise CliError(str(error)) from None
+    print(f"wrote {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from manyfold import __version__
 
@@ -72,6 +191,30 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--drop-rate", type=_rate, default=0.002, help="frames demo: probability a byte is lost (default 0.002)")
     demo.add_argument("--flip-rate", type=_rate, default=0.002, help="frames demo: probability a byte has a bit flipped (default 0.002)")
     demo.set_defaults(func=cmd_demo)
+
+    compile_ = sub.add_parser("compile", help="compile FILE.py's graph into a manifest")
+    compile_.add_argument("file", help="a Python file defining `graph` (a Graph) or `build_graph()`")
+    compile_.add_argument("-o", "--output", help="write here (JSON, or CBOR for .cbor) instead of stdout")
+    compile_.add_argument("--cbor", action="store_true", help="write deterministic CBOR instead of canonical JSON")
+    compile_.set_defaults(func=cmd_compile)
+
+    validate = sub.add_parser("validate", help="check a manifest against every validation rule")
+    validate.add_argument("manifest")
+    validate.set_defaults(func=cmd_validate)
+
+    diff = sub.add_parser("diff", help="semantic diff of two manifests, and whether the change is compatible")
+    diff.add_argument("old")
+    diff.add_argument("new")
+    diff.set_defaults(func=cmd_diff)
+
+    show = sub.add_parser("show", help="print a manifest's routes and nodes")
+    show.add_argument("manifest")
+    show.set_defaults(func=cmd_show)
+
+    graph = sub.add_parser("graph", help="draw a manifest (SVG with Graphviz, or .dot)")
+    graph.add_argument("manifest")
+    graph.add_argument("-o", "--output", required=True, help="graph.svg (needs Graphviz's dot) or graph.dot")
+    graph.set_defaults(func=cmd_graph)
     return parser
 
 

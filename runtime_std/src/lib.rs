@@ -7,12 +7,14 @@
 //! - [`envelope`]: host envelopes (core metadata + payload).
 //! - [`graph`]: the local graph runtime: routes, nodes, edges, mailboxes, scheduler, and the
 //!   built-in operators (`graph::ops`) over the `manyfold-core` kernels.
+//! - [`manifest`]: loading a graph manifest (deterministic CBOR) into a graph.
 //! - [`shared`]: the thread-safe handle used by real-time mode and the Python extension.
 //! - [`python`] (feature `python`): the PyO3 module. Each submodule binds one layer and keeps
 //!   Python objects at the edge: the work runs in Rust.
 
 pub mod envelope;
 pub mod graph;
+pub mod manifest;
 pub mod route;
 pub mod schema;
 pub mod shared;

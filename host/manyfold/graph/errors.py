@@ -85,6 +85,13 @@ class ClockModeError(GraphError):
     kind = "clock_mode"
 
 
+class ManifestError(GraphError, ValueError):
+    """A manifest is malformed, of an unknown version, inconsistent, or needs a function that
+    was not supplied. The message names the field, record or function."""
+
+    kind = "manifest"
+
+
 class OperatorError(GraphError):
     """User code inside the graph (a map, filter, key function or subscriber) raised.
 
@@ -113,6 +120,9 @@ _BY_KIND = {
     "rejected": RejectedError,
     "guard_invalid": GuardError,
     "clock_mode": ClockModeError,
+    "manifest": ManifestError,
+    "callable_missing": ManifestError,
+    "payload_open": GraphError,
 }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,11 +129,13 @@ class Idempotency(str, enum.Enum):
 class LinkCapabilities:
     """What a link crossing promises. Each missing property becomes a taint on every envelope
     that crosses: unordered -> ``order_possibly_out_of_order``, unreliable ->
-    ``delivery_dropped``, unauthenticated -> ``trust_unverified``."""
+    ``delivery_dropped``, unauthenticated -> ``trust_unverified``, not durable (no replay after
+    a crash) -> ``det_nonreplayable``."""
 
     ordered: bool = True
     reliable: bool = True
     authenticated: bool = True
+    durable: bool = True
 
     def taints(self) -> list[Taint]:
         missing = []
@@ -143,7 +145,42 @@ class LinkCapabilities:
             missing.append(Taint.DELIVERY_DROPPED)
         if not self.authenticated:
             missing.append(Taint.TRUST_UNVERIFIED)
+        if not self.durable:
+            missing.append(Taint.DET_NONREPLAYABLE)
         return missing
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A named part of the graph, placed on one runtime (a board, an edge node, this process).
+    ``with partition:`` puts the routes and nodes declared inside it into it."""
+
+    name: str
+    profile: str = "local"
+    """embedded-lite, local, edge or service."""
+    placement: tuple[tuple[str, str], ...] = ()
+    """Placement constraints, e.g. (("board", "lm3s6965evb"),)."""
+    _graph: "Graph | None" = field(default=None, repr=False, compare=False)
+
+    def __enter__(self) -> "Partition":
+        assert self._graph is not None
+        self._graph._partition_stack.append(self.name)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        assert self._graph is not None
+        self._graph._partition_stack.pop()
+
+
+@dataclass(frozen=True)
+class Link:
+    """A declared link between two partitions and what it can keep."""
+
+    name: str
+    a: str
+    b: str
+    transport: str
+    capabilities: LinkCapabilities
 
 
 @dataclass(frozen=True)
@@ -195,24 +232,73 @@ class Graph:
 
     def __init__(self, *, realtime: bool = False) -> None:
         self._native = NativeGraph(realtime)
+        self.realtime = realtime
         self._schemas: dict[Route, Schema] = {}
         self._producers: dict[str, Producer] = {}
         self._names: set[str] = set()
         self._nodes: dict[str, Node] = {}
+        # Structure the runtime does not need but manifests describe.
+        self._callables: dict[str, Callable] = {}
+        self._partitions: dict[str, Partition] = {"main": Partition("main", "local", (), self)}
+        self._partition_stack: list[str] = ["main"]
+        self._route_partition: dict[Route, str] = {}
+        self._node_partition: dict[str, str] = {}
+        self._links: dict[str, Link] = {}
+        self._fences: dict[Route, str] = {}
+        self.query_exposure: dict | None = None
+
+    # -------------------------------------------------------------- partitions and links
+
+    def partition(self, name: str, *, profile: str = "local", **placement: str) -> Partition:
+        """Declare (or get) a partition; ``with g.partition("board_a", profile="embedded-lite",
+        board="lm3s6965evb"):`` places what is declared inside it."""
+        if name not in self._partitions:
+            self._partitions[name] = Partition(name, profile, tuple(sorted((k, str(v)) for k, v in placement.items())), self)
+        return self._partitions[name]
+
+    def link(self, name: str, a: Partition | str, b: Partition | str, *, transport: str = "tcp", capabilities: LinkCapabilities = LinkCapabilities()) -> Link:
+        """Declare a link between two partitions and what it can keep."""
+        a_name = a.name if isinstance(a, Partition) else a
+        b_name = b.name if isinstance(b, Partition) else b
+        for p in (a_name, b_name):
+            if p not in self._partitions:
+                raise OperatorConfigError(f"link {name}: partition {p!r} is not declared")
+        self._links[name] = Link(name, a_name, b_name, transport, capabilities)
+        return self._links[name]
+
+    @property
+    def current_partition(self) -> str:
+        return self._partition_stack[-1]
 
     # -------------------------------------------------------------- routes and producers
 
-    def route(self, route: Route | str, schema: Schema | type, *, history: int = 8, retain: int = 256, audit: bool = False) -> Route:
+    def route(
+        self,
+        route: Route | str,
+        schema: Schema | type,
+        *,
+        history: int = 8,
+        retain: int = 256,
+        audit: bool = False,
+        fence: str | None = None,
+    ) -> Route:
         """Declare ``route`` carrying ``schema``. ``history`` envelopes are kept for replay,
         ``retain`` (at least ``history``) for lineage queries; ``audit=True`` records every
         publish and delivery in the route audit (opens, drops and refusals are always
-        recorded). Declaring the same route again with the same schema returns it."""
+        recorded). ``fence`` (``"epoch"`` or ``"token"``) declares how writes to owned state on
+        this route are fenced against stale owners. Declaring the same route again with the
+        same schema returns it."""
         route = Route.parse(route) if isinstance(route, str) else route
         schema = as_schema(schema)
         if history < 1:
             raise OperatorConfigError(f"history must be at least 1 (the latest envelope), got {history}")
+        if fence not in (None, "epoch", "token"):
+            raise OperatorConfigError(f"fence must be 'epoch', 'token' or None, got {fence!r}")
         self._native.declare_route(route, schema.name, schema.version, schema.descriptor, history, max(retain, history), audit)
         self._schemas.setdefault(route, schema)
+        self._route_partition.setdefault(route, self.current_partition)
+        if fence is not None:
+            self._fences[route] = fence
         return route
 
     def schema_of(self, route: Route) -> Schema:
@@ -344,15 +430,43 @@ class Graph:
                     )
                 plan.append((route, None if declared is not None else (schema.name, schema.version, schema.descriptor)))
             policies = policies or [None] * len(sources)
-            self._native.add_operator(kind, name, [(s, p) for s, p in zip(sources, policies)], plan, params)
+            params, callables = self._function_refs(name, params)
+            self._native.add_operator(kind, name, [(s, p) for s, p in zip(sources, policies)], plan, params, callables)
         except BaseException:
             self._names.discard(name)
             raise
+        self._callables.update(callables)
+        self._node_partition[name] = self.current_partition
         for route, schema in outputs:
             self._schemas.setdefault(route, schema)
+            self._route_partition.setdefault(route, self.current_partition)
         node = Node(name, kind, tuple(sources), tuple(r for r, _ in outputs), self)
         self._nodes[name] = node
         return node
+
+    def _function_refs(self, node: str, params: dict) -> tuple[dict, dict]:
+        """Replace functions in ``params`` by ``{"ref": name}``: manifests refer to user code
+        by name. The name is ``fn.__manyfold_name__``, or ``module.qualname`` for importable
+        functions, or ``<node>.<parameter>`` for lambdas and local functions."""
+        plain, callables = {}, {}
+        for key, value in params.items():
+            if callable(value):
+                name = getattr(value, "__manyfold_name__", None)
+                if name is None:
+                    qualname = getattr(value, "__qualname__", "")
+                    module = getattr(value, "__module__", None)
+                    if module and qualname and "<" not in qualname and module != "__main__":
+                        name = f"{module}.{qualname}"
+                    else:
+                        name = f"{node}.{key}"
+                existing = self._callables.get(name)
+                if existing is not None and existing is not value:
+                    name = f"{node}.{key}"
+                callables[name] = value
+                plain[key] = {"ref": name}
+            else:
+                plain[key] = value
+        return plain, callables
 
     def connect(
         self,
@@ -377,6 +491,8 @@ class Graph:
             raise
         node = Node(name, "forward", (source,), (sink,), self)
         self._nodes[name] = node
+        self._node_partition[name] = self.current_partition
+        self._route_partition.setdefault(sink, self.current_partition)
         return node
 
     @staticmethod
@@ -716,6 +832,8 @@ class Graph:
 
 
 __all__ = [
+    "Link",
+    "Partition",
     "Aggregate",
     "Idempotency",
     "LinkCapabilities",

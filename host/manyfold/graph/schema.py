@@ -22,6 +22,7 @@ in every process and on every machine; two routes can be connected only when the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -51,12 +52,12 @@ class Schema:
     python_type: type | None = None
     """The Python class values of this schema are (a dataclass, or the scalar type)."""
 
-    @property
+    @functools.cached_property
     def hash(self) -> bytes:
-        """SHA-256 of the canonical descriptor (32 bytes)."""
+        """SHA-256 of the canonical descriptor (32 bytes), computed once by the Rust core."""
         return _native_schema_hash(self.name, self.version, self.descriptor)
 
-    @property
+    @functools.cached_property
     def hash_hex(self) -> str:
         return self.hash.hex()
 

@@ -55,6 +55,7 @@ class QueryService:
         self._correlation = 0
         graph.subscribe(self.request_route, self._on_request, name=f"{owner}_query_service")
         graph._native.set_after_dispatch(self._answer_pending)
+        graph.query_exposure = {"service": owner, "kinds": list(KINDS), "request_route": self.request_route}
 
     def _on_request(self, envelope) -> None:
         # Inside the dispatch the graph cannot be read: note the request, answer right after.

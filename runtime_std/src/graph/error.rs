@@ -34,6 +34,8 @@ pub enum GraphError {
     ClockMode(String),
     /// A lazy payload could not be opened (source gone or failing, digest mismatch).
     PayloadOpen(String),
+    /// An operator refers to a user function that was not supplied.
+    CallableMissing(String),
 }
 
 impl GraphError {
@@ -53,7 +55,8 @@ impl GraphError {
             | GraphError::Rejected(m)
             | GraphError::GuardInvalid(m)
             | GraphError::ClockMode(m)
-            | GraphError::PayloadOpen(m) => m,
+            | GraphError::PayloadOpen(m)
+            | GraphError::CallableMissing(m) => m,
         }
     }
 
@@ -74,6 +77,7 @@ impl GraphError {
             GraphError::GuardInvalid(_) => "guard_invalid",
             GraphError::ClockMode(_) => "clock_mode",
             GraphError::PayloadOpen(_) => "payload_open",
+            GraphError::CallableMissing(_) => "callable_missing",
         }
     }
 }

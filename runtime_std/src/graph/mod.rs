@@ -19,6 +19,7 @@
 
 pub mod audit;
 pub mod error;
+pub mod factory;
 pub mod operator;
 pub mod ops;
 pub mod payload;
@@ -294,6 +295,8 @@ struct NodeState {
     /// difference says which taints the node added and which it repaired.
     taints_in: TaintSet,
     taints_out: TaintSet,
+    /// The factory kind and parameters it was built from (kept for manifests).
+    spec: Option<(String, factory::ParamMap)>,
 }
 
 struct SubscriptionState {
@@ -836,6 +839,7 @@ impl Graph {
             failures: 0,
             taints_in: TaintSet::EMPTY,
             taints_out: TaintSet::EMPTY,
+            spec: None,
         });
         self.by_node.insert(name.into(), node);
         for (port, (input, policy)) in inputs.iter().enumerate() {
@@ -848,6 +852,41 @@ impl Graph {
         }
         self.topology_version += 1;
         Ok(node)
+    }
+
+    /// Adds a node built by [`factory::build`] from `params`, and keeps the parameters so the
+    /// node can be written to a manifest exactly as it was described.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_node_described(
+        &mut self,
+        name: &str,
+        kind: &str,
+        op: Box<dyn Operator>,
+        inputs: &[(RouteIdx, EdgePolicy)],
+        outputs: &[RouteIdx],
+        params: factory::ParamMap,
+    ) -> Result<NodeIdx, GraphError> {
+        let node = self.add_node(name, op, inputs, outputs)?;
+        self.nodes[node.0 as usize].spec = Some((kind.to_string(), params));
+        Ok(node)
+    }
+
+    /// The factory kind and parameters a node was described with (factory-built nodes and
+    /// `connect`).
+    pub fn node_spec(&self, node: NodeIdx) -> Option<(&str, &factory::ParamMap)> {
+        self.nodes.get(node.0 as usize).and_then(|n| n.spec.as_ref()).map(|(k, p)| (k.as_str(), p))
+    }
+
+    /// A route's settings.
+    pub fn route_options(&self, route: RouteIdx) -> Result<RouteOptions, GraphError> {
+        Ok(self.route_state(route)?.options)
+    }
+
+    /// Producers granted `route` (besides its owner), by name, sorted.
+    pub fn route_writers(&self, route: RouteIdx) -> Vec<String> {
+        let mut names: Vec<String> = self.producers.iter().filter(|p| p.grants.contains(&route)).map(|p| p.name.clone()).collect();
+        names.sort();
+        names
     }
 
     /// Forwards every envelope of `source` to `sink` (a `forward` node named `name`). The two
@@ -879,7 +918,12 @@ impl Graph {
                 b.schema.hash.short()
             )));
         }
-        self.add_node(name, Box::new(ops::Forward { added: link_taints }), &[(source, policy)], &[sink])
+        let mut spec = factory::ParamMap::new();
+        if !link_taints.is_empty() {
+            let names = link_taints.iter().map(|t| factory::ParamValue::Text(t.name().into())).collect();
+            spec.insert("link_taints".into(), factory::ParamValue::List(names));
+        }
+        self.add_node_described(name, "forward", Box::new(ops::Forward { added: link_taints }), &[(source, policy)], &[sink], spec)
     }
 
     /// Delivers every envelope of `route` to `sink` (inline or through a mailbox).

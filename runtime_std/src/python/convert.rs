@@ -67,6 +67,22 @@ pub fn schema_type(descriptor: &Bound<'_, PyAny>) -> PyResult<SchemaType> {
     })
 }
 
+/// The same type with every record type replaced by its interned copy, so values of a schema
+/// built outside Python (a loaded manifest) convert to the Python classes registered for it.
+pub fn intern(ty: SchemaType) -> SchemaType {
+    match ty {
+        SchemaType::List(inner) => SchemaType::List(Box::new(intern(*inner))),
+        SchemaType::Optional(inner) => SchemaType::Optional(Box::new(intern(*inner))),
+        SchemaType::Record(record) => {
+            let fields = record.fields.iter().map(|(n, t)| (n.clone(), intern(t.clone()))).collect();
+            let record = RecordType { name: record.name.clone(), fields };
+            let mut reg = registry();
+            SchemaType::Record(reg.interned.entry(record.clone()).or_insert_with(|| Arc::new(record)).clone())
+        }
+        other => other,
+    }
+}
+
 fn type_of(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
 }

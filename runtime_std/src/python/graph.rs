@@ -22,20 +22,17 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use manyfold_core::envelope::{EnvelopeId, PayloadRef, ProducerRef, RouteIdx};
 
 use crate::graph::AuditKind;
-use manyfold_core::kernels::{Aggregate, Deadband, Scale, Threshold};
 use manyfold_core::mailbox::Overflow;
 use manyfold_core::taint::{Taint, TaintSet};
 
-use super::convert::{schema_type, to_py, to_value};
+use super::convert::{intern, schema_type, to_py, to_value};
 use super::errors::{from_graph, graph_error};
 use super::route::PyRoute;
 use crate::envelope::EnvelopeRef;
-use crate::graph::ops::{
-    Capacitor, CountWindowOp, Extract, Filter, Idempotency, Join, JoinClass, JoinSpec, Map, Merge, OpenPayload,
-    RateLimit, Repair, Resequence, ResistorOp, Scalar, ScalarKernel, TimeSource, TimeWindowOp, WindowEmit, WriteBinding,
-};
+use crate::graph::factory::{self, Callables, ParamMap, ParamValue, PortSpec};
+use crate::graph::ops::{PredicateFn, ValueFn};
 use crate::graph::{
-    CountingSubscriber, EdgePolicy, Graph, GraphError, Guard, MailboxSpec, OpFailure, Operator, ProducerIdx,
+    CountingSubscriber, EdgePolicy, Graph, GraphError, Guard, MailboxSpec, OpFailure, ProducerIdx,
     PublishOptions, RouteOptions, RouteProducer, Subscriber, SubscriptionIdx, Target, RUN_STEPS_MAX_DEFAULT,
 };
 use crate::route::Route;
@@ -604,58 +601,15 @@ fn policy_of(py: Python<'_>, spec: &Bound<'_, PyAny>) -> PyResult<EdgePolicy> {
     let (capacity, overflow, epoch_boundary): (Option<usize>, Option<String>, bool) = spec.extract()?;
     let mailbox = match capacity {
         None => None,
-        Some(capacity) => Some(MailboxSpec { capacity, overflow: overflow_of(py, overflow.as_deref().unwrap_or("block"))? }),
+        Some(capacity) => Some(MailboxSpec {
+            capacity,
+            overflow: factory::overflow_of(overflow.as_deref().unwrap_or("block")).map_err(|e| from_graph(py, &e))?,
+        }),
     };
     Ok(EdgePolicy { mailbox, epoch_boundary })
 }
 
-fn overflow_of(py: Python<'_>, word: &str) -> PyResult<Overflow> {
-    Ok(match word {
-        "block" => Overflow::Block,
-        "drop_oldest" => Overflow::DropOldest,
-        "drop_newest" => Overflow::DropNewest,
-        "reject" => Overflow::Reject,
-        other => {
-            return Err(graph_error(py, "operator_config", &format!("unknown overflow policy {other:?}; expected block, drop_oldest, drop_newest or reject")))
-        }
-    })
-}
 
-fn aggregate_of(py: Python<'_>, word: &str) -> PyResult<Aggregate> {
-    Ok(match word {
-        "count" => Aggregate::Count,
-        "sum" => Aggregate::Sum,
-        "mean" => Aggregate::Mean,
-        "min" => Aggregate::Min,
-        "max" => Aggregate::Max,
-        other => return Err(graph_error(py, "operator_config", &format!("unknown aggregate {other:?}; expected count, sum, mean, min or max"))),
-    })
-}
-
-struct Params<'py> {
-    dict: Bound<'py, PyDict>,
-    node: String,
-}
-
-impl<'py> Params<'py> {
-    fn get(&self, key: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-        Ok(self.dict.get_item(key)?.filter(|v| !v.is_none()))
-    }
-    fn req<T: for<'a> FromPyObject<'a, 'py>>(&self, key: &str) -> PyResult<T> {
-        let py = self.dict.py();
-        match self.get(key)? {
-            Some(v) => v.extract::<T>().map_err(|_| graph_error(py, "operator_config", &format!("node {}: parameter {key} has the wrong type", self.node))),
-            None => Err(graph_error(py, "operator_config", &format!("node {}: parameter {key} is required", self.node))),
-        }
-    }
-    fn opt<T: for<'a> FromPyObject<'a, 'py>>(&self, key: &str) -> PyResult<Option<T>> {
-        let py = self.dict.py();
-        match self.get(key)? {
-            Some(v) => v.extract::<T>().map(Some).map_err(|_| graph_error(py, "operator_config", &format!("node {}: parameter {key} has the wrong type", self.node))),
-            None => Ok(None),
-        }
-    }
-}
 
 /// A permissive conversion for values returned by key and value functions.
 fn any_to_value(obj: &Bound<'_, PyAny>) -> Result<Value, String> {
@@ -683,70 +637,6 @@ fn callable_fn(callable: Py<PyAny>, input: SchemaType, output: Option<SchemaType
     })
 }
 
-/// Resolves a `value` or `key` parameter: None (the payload), a field name, or a callable.
-fn extract_of(py: Python<'_>, param: Option<Bound<'_, PyAny>>, input: &Schema, node: &str, numeric: bool) -> PyResult<Extract> {
-    let Some(param) = param else {
-        if numeric && !matches!(input.ty, SchemaType::Float | SchemaType::Int) {
-            return Err(graph_error(
-                py,
-                "schema_mismatch",
-                &format!("node {node}: its input carries {} which is not a number; name a numeric field with value=\"field\"", input.label()),
-            ));
-        }
-        return Ok(Extract::Whole);
-    };
-    if let Ok(field) = param.extract::<String>() {
-        let SchemaType::Record(record) = &input.ty else {
-            return Err(graph_error(py, "schema_mismatch", &format!("node {node}: its input carries {}, which has no field {field:?}", input.label())));
-        };
-        let Some((index, ty)) = record.field(&field) else {
-            let names: Vec<&str> = record.fields.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(graph_error(py, "schema_mismatch", &format!("node {node}: {} has no field {field:?} (fields: {})", input.label(), names.join(", "))));
-        };
-        let base = match ty {
-            SchemaType::Optional(inner) => inner.as_ref(),
-            other => other,
-        };
-        if numeric && !matches!(base, SchemaType::Float | SchemaType::Int) {
-            return Err(graph_error(py, "schema_mismatch", &format!("node {node}: field {field} of {} is not a number", input.label())));
-        }
-        return Ok(Extract::Field { index, name: field });
-    }
-    if param.is_callable() {
-        return Ok(Extract::Call(callable_fn(param.unbind(), input.ty.clone(), None)));
-    }
-    Err(graph_error(py, "operator_config", &format!("node {node}: a key or value must be None, a field name or a callable")))
-}
-
-fn expect_same_schema(py: Python<'_>, node: &str, input: &RouteEntry, output: &OutputSpec) -> PyResult<()> {
-    if input.schema.hash != output.schema.hash {
-        let (a, b) = (input.py_route.borrow(py).inner.to_string(), output.name.clone());
-        return Err(graph_error(
-            py,
-            "schema_mismatch",
-            &format!("node {node}: input {a} carries {} but output {b} carries {}; they must match", input.schema.label(), output.schema.label()),
-        ));
-    }
-    Ok(())
-}
-
-/// The output route of a node being built: its printed name and schema.
-struct OutputSpec {
-    name: String,
-    schema: Arc<Schema>,
-}
-
-fn expect_output(py: Python<'_>, node: &str, output: &OutputSpec, ok: bool, wanted: &str) -> PyResult<()> {
-    if !ok {
-        return Err(graph_error(py, "schema_mismatch", &format!("node {node}: output {} carries {}, but this operator emits {wanted}", output.name, output.schema.label())));
-    }
-    Ok(())
-}
-
-fn is_record_named(schema: &Schema, name: &str) -> bool {
-    matches!(&schema.ty, SchemaType::Record(r) if r.name == name)
-}
-
 fn taint_set(py: Python<'_>, names: &[String]) -> PyResult<TaintSet> {
     let mut set = TaintSet::EMPTY;
     for name in names {
@@ -759,205 +649,103 @@ fn taint_set(py: Python<'_>, names: &[String]) -> PyResult<TaintSet> {
     Ok(set)
 }
 
-fn build_operator(py: Python<'_>, kind: &str, params: &Params<'_>, inputs: &[Arc<RouteEntry>], outputs: &[OutputSpec]) -> PyResult<Box<dyn Operator>> {
-    let node = params.node.as_str();
-    let output = &outputs[0];
-    let need_outputs = |n: usize| -> PyResult<()> {
-        if outputs.len() != n {
-            return Err(graph_error(py, "operator_config", &format!("node {node}: {kind} has {n} output(s), got {}", outputs.len())));
-        }
-        Ok(())
-    };
-    if !matches!(kind, "write_binding") {
-        need_outputs(1)?;
+/// The output route of a node being built: its printed name and schema.
+struct OutputSpec {
+    name: String,
+    schema: Arc<Schema>,
+}
+
+/// The user functions passed with an operator (or a manifest load), by name.
+struct PyCallables<'py> {
+    map: Bound<'py, PyDict>,
+}
+
+impl Callables for PyCallables<'_> {
+    fn value_fn(&mut self, name: &str, input: &SchemaType, output: Option<&SchemaType>) -> Option<ValueFn> {
+        let f = self.map.get_item(name).ok().flatten()?;
+        Some(callable_fn(f.unbind(), input.clone(), output.cloned()))
     }
-    let config = |m: String| graph_error(py, "operator_config", &format!("node {node}: {m}"));
-    let first = inputs.first().ok_or_else(|| config("an operator needs at least one input".into()))?;
-    let need_inputs = |n: usize| -> PyResult<()> {
-        if inputs.len() != n {
-            return Err(config(format!("{kind} takes {n} input(s), got {}", inputs.len())));
+
+    fn predicate(&mut self, name: &str, input: &SchemaType) -> Option<PredicateFn> {
+        let f = self.map.get_item(name).ok().flatten()?.unbind();
+        let input = input.clone();
+        Some(Box::new(move |v: &Value| {
+            Python::attach(|py| {
+                let arg = to_py(py, v, &input).map_err(py_failure)?;
+                f.bind(py).call1((arg,)).and_then(|r| r.is_truthy()).map_err(py_failure)
+            })
+        }))
+    }
+}
+
+/// Converts Python parameters: None, bool, int, float, str, lists, and `{"ref": name}` for a
+/// function reference.
+fn param_value(py: Python<'_>, key: &str, v: &Bound<'_, PyAny>) -> PyResult<ParamValue> {
+    if v.is_none() {
+        return Ok(ParamValue::Null);
+    }
+    if let Ok(b) = v.cast::<pyo3::types::PyBool>() {
+        return Ok(ParamValue::Bool(b.is_true()));
+    }
+    if let Ok(i) = v.extract::<i64>() {
+        if v.is_instance_of::<pyo3::types::PyInt>() {
+            return Ok(ParamValue::Int(i));
         }
-        Ok(())
-    };
-    let emit_of = |word: Option<String>| -> PyResult<WindowEmit> {
-        match word.as_deref().unwrap_or("value") {
-            "value" => Ok(WindowEmit::Value),
-            "record" => Ok(WindowEmit::Record),
-            other => Err(config(format!("emit must be value or record, got {other:?}"))),
+    }
+    if let Ok(f) = v.cast::<pyo3::types::PyFloat>() {
+        return Ok(ParamValue::Float(f.value()));
+    }
+    if let Ok(t) = v.extract::<String>() {
+        return Ok(ParamValue::Text(t));
+    }
+    if let Ok(d) = v.cast::<PyDict>() {
+        if let Some(name) = d.get_item("ref")? {
+            return Ok(ParamValue::Ref(name.extract()?));
         }
-    };
-    Ok(match kind {
-        "map" => {
-            need_inputs(1)?;
-            let f: Py<PyAny> = params.req("fn")?;
-            let deterministic = params.opt::<bool>("deterministic")?.unwrap_or(true);
-            Box::new(Map { f: callable_fn(f, first.schema.ty.clone(), Some(output.schema.ty.clone())), deterministic })
+    }
+    if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
+        let mut items = Vec::new();
+        for item in v.try_iter()? {
+            items.push(param_value(py, key, &item?)?);
         }
-        "filter" => {
-            need_inputs(1)?;
-            expect_same_schema(py, node, first, output)?;
-            let f: Py<PyAny> = params.req("fn")?;
-            let input = first.schema.ty.clone();
-            let deterministic = params.opt::<bool>("deterministic")?.unwrap_or(true);
-            let predicate = Box::new(move |v: &Value| {
-                Python::attach(|py| {
-                    let arg = to_py(py, v, &input).map_err(py_failure)?;
-                    f.bind(py).call1((arg,)).and_then(|r| r.is_truthy()).map_err(py_failure)
-                })
-            });
-            Box::new(Filter { f: predicate, deterministic, refused: 0 })
-        }
-        "merge" => {
-            for input in inputs {
-                expect_same_schema(py, node, input, output)?;
+        return Ok(ParamValue::List(items));
+    }
+    Err(graph_error(py, "operator_config", &format!("parameter {key} has an unsupported type {}", v.get_type().name()?)))
+}
+
+fn param_to_py<'py>(py: Python<'py>, v: &ParamValue) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        ParamValue::Null => py.None().into_bound(py),
+        ParamValue::Bool(b) => pyo3::types::PyBool::new(py, *b).to_owned().into_any(),
+        ParamValue::Int(i) => i.into_pyobject(py)?.into_any(),
+        ParamValue::Float(f) => pyo3::types::PyFloat::new(py, *f).into_any(),
+        ParamValue::Text(t) => pyo3::types::PyString::new(py, t).into_any(),
+        ParamValue::List(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(param_to_py(py, item)?)?;
             }
-            Box::new(Merge { inputs: inputs.len() })
+            list.into_any()
         }
-        "count_window" | "time_window" => {
-            need_inputs(1)?;
-            let emit = emit_of(params.opt("emit")?)?;
-            match emit {
-                WindowEmit::Value => expect_output(py, node, output, output.schema.ty == SchemaType::Float, "float")?,
-                WindowEmit::Record => expect_output(py, node, output, is_record_named(&output.schema, "WindowResult"), "WindowResult records")?,
-            }
-            let aggregate = aggregate_of(py, &params.opt::<String>("aggregate")?.unwrap_or_else(|| "mean".into()))?;
-            let value = extract_of(py, params.get("value")?, &first.schema, node, true)?;
-            let key = match params.get("key")? {
-                None => None,
-                Some(k) => Some(extract_of(py, Some(k), &first.schema, node, false)?),
-            };
-            if kind == "count_window" {
-                let size: usize = params.req("size")?;
-                let step: usize = params.opt("step")?.unwrap_or(1);
-                Box::new(CountWindowOp::new(size, step, aggregate, emit, value, key).map_err(config)?)
-            } else {
-                let width_us: i64 = params.req("width_us")?;
-                let slide_us: i64 = params.opt("slide_us")?.unwrap_or(width_us);
-                let lateness_us: i64 = params.opt("lateness_us")?.unwrap_or(0);
-                let time = match params.opt::<String>("time")?.as_deref().unwrap_or("event") {
-                    "event" => TimeSource::Event,
-                    "processing" => TimeSource::Processing,
-                    other => return Err(config(format!("time must be event or processing, got {other:?}"))),
-                };
-                Box::new(TimeWindowOp::new(width_us, slide_us, lateness_us, aggregate, emit, time, value, key).map_err(config)?)
-            }
+        ParamValue::Ref(name) => {
+            let d = PyDict::new(py);
+            d.set_item("ref", name)?;
+            d.into_any()
         }
-        "rate_limit" => {
-            need_inputs(1)?;
-            expect_same_schema(py, node, first, output)?;
-            Box::new(RateLimit::new(params.req("max_events")?, params.req("interval_us")?).map_err(config)?)
-        }
-        "capacitor" => {
-            if inputs.is_empty() || inputs.len() > 2 {
-                return Err(config("a capacitor takes a data input and an optional demand input".into()));
-            }
-            expect_same_schema(py, node, first, output)?;
-            let overflow = overflow_of(py, &params.opt::<String>("overflow")?.unwrap_or_else(|| "drop_oldest".into()))?;
-            Box::new(Capacitor::new(params.req("capacity")?, overflow).map_err(config)?)
-        }
-        "resistor" => {
-            need_inputs(1)?;
-            expect_same_schema(py, node, first, output)?;
-            Box::new(ResistorOp::new(params.req("min_interval_us")?).map_err(config)?)
-        }
-        "deadband" | "threshold" | "scale" => {
-            need_inputs(1)?;
-            let value = extract_of(py, params.get("value")?, &first.schema, node, true)?;
-            let kernel = match kind {
-                "deadband" => {
-                    expect_same_schema(py, node, first, output)?;
-                    ScalarKernel::Deadband(Deadband::new(params.req("band")?))
-                }
-                "threshold" => {
-                    expect_same_schema(py, node, first, output)?;
-                    let mode: String = params.req("mode")?;
-                    let low: Option<f64> = params.opt("low")?;
-                    let high: Option<f64> = params.opt("high")?;
-                    let missing = |what: &str| config(format!("threshold {mode} needs {what}"));
-                    ScalarKernel::Threshold(match mode.as_str() {
-                        "above" => Threshold::Above(low.ok_or_else(|| missing("low"))?),
-                        "below" => Threshold::Below(high.ok_or_else(|| missing("high"))?),
-                        "inside" => Threshold::Inside(low.ok_or_else(|| missing("low"))?, high.ok_or_else(|| missing("high"))?),
-                        "outside" => Threshold::Outside(low.ok_or_else(|| missing("low"))?, high.ok_or_else(|| missing("high"))?),
-                        other => return Err(config(format!("threshold mode must be above, below, inside or outside, got {other:?}"))),
-                    })
-                }
-                _ => {
-                    expect_output(py, node, output, output.schema.ty == SchemaType::Float, "float")?;
-                    ScalarKernel::Scale(Scale { scale: params.opt("scale")?.unwrap_or(1.0), offset: params.opt("offset")?.unwrap_or(0.0) })
-                }
-            };
-            Box::new(Scalar { kernel, value, refused: 0 })
-        }
-        "join" => {
-            need_inputs(2)?;
-            expect_output(py, node, output, is_record_named(&output.schema, "Pair"), "Pair records")?;
-            let class = match params.req::<String>("class")?.as_str() {
-                "local" => JoinClass::Local,
-                "lookup" => JoinClass::Lookup,
-                "broadcast_mirror" => JoinClass::BroadcastMirror,
-                "repartition" => JoinClass::Repartition,
-                other => return Err(config(format!("join class must be local, lookup, broadcast_mirror or repartition, got {other:?}"))),
-            };
-            let left_key = match params.get("left_key")? {
-                None => None,
-                Some(k) => Some(extract_of(py, Some(k), &inputs[0].schema, node, false)?),
-            };
-            let right_key = match params.get("right_key")? {
-                None => None,
-                Some(k) => Some(extract_of(py, Some(k), &inputs[1].schema, node, false)?),
-            };
-            let capacity: usize = params.opt("capacity")?.unwrap_or(1024);
-            let partitions: usize = params.opt("partitions")?.unwrap_or(4);
-            if capacity == 0 || partitions == 0 {
-                return Err(config(format!("a join needs capacity >= 1 and partitions >= 1 (got capacity {capacity}, partitions {partitions})")));
-            }
-            let spec = JoinSpec {
-                class,
-                left_key,
-                right_key,
-                within_us: params.opt("within_us")?,
-                capacity,
-                partitions,
-            };
-            Box::new(Join::plan(spec, node).map_err(|m| graph_error(py, "join_rejected", &m))?)
-        }
-        "repair" => {
-            need_inputs(1)?;
-            expect_same_schema(py, node, first, output)?;
-            let clears = taint_set(py, &params.opt::<Vec<String>>("clears")?.unwrap_or_default())?;
-            let adds = taint_set(py, &params.opt::<Vec<String>>("adds")?.unwrap_or_default())?;
-            let proof: String = params.opt("proof")?.unwrap_or_default();
-            Box::new(Repair::new(clears, adds, &proof).map_err(config)?)
-        }
-        "resequence" => {
-            need_inputs(1)?;
-            expect_same_schema(py, node, first, output)?;
-            Box::new(Resequence::new(params.req("delay_us")?, params.opt("capacity")?.unwrap_or(1024)).map_err(config)?)
-        }
-        "open_payload" => {
-            need_inputs(1)?;
-            expect_output(py, node, output, output.schema.ty == SchemaType::Bytes, "bytes")?;
-            Box::new(OpenPayload::new())
-        }
-        "write_binding" => {
-            need_inputs(3)?;
-            need_outputs(2)?;
-            expect_same_schema(py, node, &inputs[0], &outputs[0])?;
-            expect_same_schema(py, node, &inputs[1], &outputs[1])?;
-            if inputs[0].schema.hash != inputs[1].schema.hash {
-                return Err(graph_error(py, "schema_mismatch", &format!("node {node}: request and reported routes must carry the same schema")));
-            }
-            let idempotency = match params.opt::<String>("idempotency")?.as_deref().unwrap_or("unknown") {
-                "absolute_value" => Idempotency::AbsoluteValue,
-                "request_id" => Idempotency::RequestId,
-                "unknown" => Idempotency::Unknown,
-                other => return Err(config(format!("idempotency must be absolute_value, request_id or unknown, got {other:?}"))),
-            };
-            Box::new(WriteBinding::new(params.opt("retry_max")?.unwrap_or(0), params.opt("retry_interval_us")?.unwrap_or(0), idempotency).map_err(config)?)
-        }
-        other => return Err(config(format!("unknown operator kind {other:?}"))),
     })
+}
+
+fn param_map(py: Python<'_>, params: &Bound<'_, PyDict>) -> PyResult<ParamMap> {
+    let mut map = ParamMap::new();
+    for (k, v) in params.iter() {
+        let key: String = k.extract()?;
+        let value = param_value(py, &key, &v)?;
+        // Absent and null mean the same; keeping only set parameters keeps manifests short.
+        if value != ParamValue::Null {
+            map.insert(key, value);
+        }
+    }
+    Ok(map)
 }
 
 // ---------------------------------------------------------------------- the graph
@@ -1070,7 +858,9 @@ impl NativeGraph {
 
     /// Adds an operator node. `outputs` lists `(route, schema)` per output port; `schema` is
     /// `(name, version, descriptor)` for routes not declared yet (declared only after the
-    /// operator's configuration was accepted) or None.
+    /// operator's configuration was accepted) or None. Function parameters are `{"ref": name}`
+    /// and `callables` maps each name to the Python function.
+    #[pyo3(signature = (kind, name, inputs, outputs, params, callables = None))]
     fn add_operator(
         &self,
         py: Python<'_>,
@@ -1079,6 +869,7 @@ impl NativeGraph {
         inputs: &Bound<'_, PyList>,
         outputs: &Bound<'_, PyList>,
         params: Bound<'_, PyDict>,
+        callables: Option<Bound<'_, PyDict>>,
     ) -> PyResult<u32> {
         let mut input_entries = Vec::new();
         let mut edges = Vec::new();
@@ -1107,7 +898,14 @@ impl NativeGraph {
         if specs.is_empty() {
             return Err(graph_error(py, "operator_config", &format!("node {name} needs an output route")));
         }
-        let op = build_operator(py, kind, &Params { dict: params, node: name.into() }, &input_entries, &specs)?;
+        let param_map = param_map(py, &params)?;
+        let input_ports: Vec<PortSpec<'_>> = input_entries
+            .iter()
+            .map(|e| PortSpec { route: e.py_route.borrow(py).inner.to_string(), schema: &e.schema })
+            .collect();
+        let output_ports: Vec<PortSpec<'_>> = specs.iter().map(|o| PortSpec { route: o.name.clone(), schema: &o.schema }).collect();
+        let mut registry = PyCallables { map: callables.unwrap_or_else(|| PyDict::new(py)) };
+        let op = factory::build(kind, name, &param_map, &input_ports, &output_ports, &mut registry).map_err(|e| from_graph(py, &e))?;
         let schemas: Vec<Arc<Schema>> = specs.iter().map(|s| s.schema.clone()).collect();
         let (indices, node) = self.inner.dispatch(py, "add operator", |g| {
             let mut indices = Vec::new();
@@ -1117,7 +915,7 @@ impl NativeGraph {
                     None => g.declare_route(key.clone(), schema.clone(), RouteOptions::default())?,
                 });
             }
-            let node = g.add_node(name, op, &edges, &indices)?;
+            let node = g.add_node_described(name, kind, op, &edges, &indices, param_map.clone())?;
             Ok((indices, node))
         })?;
         for ((key, existing, route), (idx, schema)) in plan.into_iter().zip(indices.into_iter().zip(schemas)) {
@@ -1348,6 +1146,107 @@ impl NativeGraph {
     /// from inside the graph.
     fn request_after_dispatch(&self) {
         self.inner.after_wanted.store(true, Ordering::Release);
+    }
+
+    /// What the graph was built from, for manifests: routes (route, history, retain, audit,
+    /// clock domain, writers), nodes (name, kind, params, input edges, outputs) and edges
+    /// (name, source, target node, port, policy), in creation order.
+    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let g = self.inner.lock(py, "describe")?;
+        let out = PyDict::new(py);
+        let routes = PyList::empty(py);
+        for (idx, _, _) in g.routes() {
+            let o = g.route_options(idx).map_err(|e| from_graph(py, &e))?;
+            let d = PyDict::new(py);
+            d.set_item("route", route_repr(py, &self.inner, idx))?;
+            d.set_item("history", o.history)?;
+            d.set_item("retain", o.retain)?;
+            d.set_item("audit", o.audit)?;
+            d.set_item("clock_domain", o.clock_domain.0)?;
+            d.set_item("writers", g.route_writers(idx))?;
+            routes.append(d)?;
+        }
+        out.set_item("routes", routes)?;
+        let edges_info = g.edges();
+        let nodes = PyList::empty(py);
+        for (i, n) in g.nodes().into_iter().enumerate() {
+            let d = PyDict::new(py);
+            d.set_item("name", &n.name)?;
+            let spec = g.node_spec(crate::graph::NodeIdx(i as u32));
+            d.set_item("kind", spec.map_or(n.kind, |(kind, _)| kind))?;
+            let params = PyDict::new(py);
+            if let Some((_, spec)) = spec {
+                for (k, v) in spec {
+                    params.set_item(k, param_to_py(py, v)?)?;
+                }
+            }
+            d.set_item("params", params)?;
+            d.set_item("described", g.node_spec(crate::graph::NodeIdx(i as u32)).is_some())?;
+            let inputs: Vec<&str> = n.inputs.iter().map(|e| edges_info[e.0 as usize].name.as_str()).collect();
+            d.set_item("inputs", inputs)?;
+            let outputs: Vec<Py<PyAny>> = n.outputs.iter().map(|r| route_repr(py, &self.inner, *r)).collect();
+            d.set_item("outputs", outputs)?;
+            nodes.append(d)?;
+        }
+        out.set_item("nodes", nodes)?;
+        let names: Vec<String> = g.nodes().into_iter().map(|n| n.name).collect();
+        let edges = PyList::empty(py);
+        for e in edges_info {
+            let Target::Node { node, port } = e.target else { continue };
+            let d = PyDict::new(py);
+            d.set_item("name", &e.name)?;
+            d.set_item("source", route_repr(py, &self.inner, e.source))?;
+            d.set_item("target", &names[node.0 as usize])?;
+            d.set_item("port", port)?;
+            let policy = PyDict::new(py);
+            match (e.policy.mailbox, e.policy.epoch_boundary) {
+                (Some(m), _) => {
+                    policy.set_item("kind", "mailbox")?;
+                    policy.set_item("capacity", m.capacity)?;
+                    policy.set_item("overflow", overflow_word(m.overflow))?;
+                }
+                (None, true) => policy.set_item("kind", "epoch_boundary")?,
+                (None, false) => policy.set_item("kind", "inline")?,
+            }
+            d.set_item("policy", policy)?;
+            edges.append(d)?;
+        }
+        out.set_item("edges", edges)?;
+        Ok(out)
+    }
+
+    /// Builds this (empty) graph from manifest CBOR; `callables` maps function names to
+    /// Python functions. Returns (schemas, routes, nodes, edges) built.
+    fn load_manifest(&self, py: Python<'_>, manifest: &[u8], callables: Bound<'_, PyDict>) -> PyResult<(usize, usize, usize, usize)> {
+        let inner = self.inner.clone();
+        let mut registry = PyCallables { map: callables };
+        let mut declared = Vec::new();
+        let mut nodes = Vec::new();
+        let report = {
+            let mut g = self.inner.lock(py, "load_manifest")?;
+            if g.routes().next().is_some() {
+                return Err(graph_error(py, "operator_config", "a manifest loads into an empty graph"));
+            }
+            let mut resolve = |schema: Schema| -> Arc<Schema> { Arc::new(Schema { ty: intern(schema.ty.clone()), ..schema }) };
+            let mut on_route = |idx: RouteIdx, route: &Route, schema: &Arc<Schema>| declared.push((idx, route.clone(), schema.clone()));
+            let mut on_node = |name: &str| nodes.push(name.to_string());
+            crate::manifest::load(&mut g, manifest, &mut resolve, &mut registry, &mut on_route, &mut on_node)
+                .map_err(|e| graph_error(py, "manifest", &e.0))?
+        };
+        for (idx, route, schema) in declared {
+            let py_route = Py::new(py, PyRoute { inner: route.clone() })?;
+            let entry = Arc::new(RouteEntry { idx, schema, py_route });
+            inner.by_index.write().push(entry.clone());
+            inner.routes.write().insert(route, entry);
+        }
+        let producers: Vec<String> = {
+            let g = self.inner.lock(py, "load_manifest")?;
+            (0..).map_while(|i| { let n = g.producer_name(ProducerIdx(i)); (n != "?").then(|| n.to_string()) }).collect()
+        };
+        let mut names = self.inner.names.write();
+        names.nodes.extend(nodes);
+        names.producers = producers;
+        Ok((report.schemas, report.routes, report.nodes, report.edges))
     }
 
     /// Every node, as dicts (the typed API wraps them).

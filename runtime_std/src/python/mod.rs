@@ -8,6 +8,7 @@
 
 use pyo3::prelude::*;
 
+mod cbor;
 mod convert;
 mod errors;
 mod framing;
@@ -21,5 +22,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     framing::register(m)?;
     route::register(m)?;
     graph::register(m)?;
+    m.add_function(wrap_pyfunction!(cbor::canonical_cbor, m)?)?;
     Ok(())
 }

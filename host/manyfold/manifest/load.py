@@ -1,0 +1,137 @@
+"""Load a manifest into a new graph: the Rust runtime builds it; Python adds its view."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Optional
+
+from manyfold.graph import Graph, Node, Schema
+from manyfold.graph.errors import ManifestError
+from manyfold.graph.graph import Link, LinkCapabilities, Partition
+from manyfold.graph.schema import Pair, WindowResult
+from manyfold.manifest.compile import plain_type
+from manyfold.manifest.model import Manifest, SchemaRecord
+
+_BUILTIN_RECORDS = {"WindowResult": WindowResult, "Pair": Pair}
+_SCALAR_PY = {"bool": bool, "int": int, "float": float, "text": str, "bytes": bytes}
+
+
+def _import(path: str | None) -> type | None:
+    if not path:
+        return None
+    module, _, qualname = path.rpartition(".")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return None
+    return obj if isinstance(obj, type) else None
+
+
+def _with_classes(descriptor: Any, hint: type | None, made: dict) -> tuple:
+    """A Python descriptor (tuples with classes) for a manifest type; record classes come from
+    the hint when its fields match, a built-in class, or a dataclass made for the purpose."""
+    if isinstance(descriptor, str):
+        return (descriptor,)
+    tag = descriptor[0]
+    if tag in ("list", "optional"):
+        return (tag, _with_classes(descriptor[1], None, made))
+    name, fields = descriptor[1], descriptor[2]
+    hints = {}
+    if hint is not None and dataclasses.is_dataclass(hint):
+        hints = {f.name: f.type for f in dataclasses.fields(hint)}
+    children = tuple((fname, _with_classes(ftype, _nested_hint(hint, fname), made)) for fname, ftype in fields)
+    key = (name, tuple(f for f, _ in fields))
+    cls = hint if hint is not None and list(hints) == [f for f, _ in fields] else made.get(key) or _BUILTIN_RECORDS.get(name)
+    if cls is None:
+        if key not in made:
+            made[key] = dataclasses.make_dataclass(name, [(f, Optional[Any]) for f, _ in fields], frozen=True)
+        cls = made[key]
+    return ("record", name, children, cls)
+
+
+def _collect_classes(cls: type | None, known: dict) -> None:
+    """Index a dataclass and the dataclasses in its fields by (name, field names)."""
+    if cls is None or not dataclasses.is_dataclass(cls):
+        return
+    key = (cls.__name__, tuple(f.name for f in dataclasses.fields(cls)))
+    if key in known:
+        return
+    known[key] = cls
+    for f in dataclasses.fields(cls):
+        _collect_classes(_nested_hint(cls, f.name), known)
+
+
+def _nested_hint(hint: type | None, field: str) -> type | None:
+    if hint is None or not dataclasses.is_dataclass(hint):
+        return None
+    try:
+        import typing
+
+        t = typing.get_type_hints(hint).get(field)
+    except Exception:
+        return None
+    return t if isinstance(t, type) and dataclasses.is_dataclass(t) else None
+
+
+def _schema(record: SchemaRecord, made: dict) -> Schema:
+    cls = _import(record.python)
+    try:
+        descriptor = _with_classes(record.type, cls, made)
+        schema = Schema(record.name, record.version, descriptor, cls if descriptor[0] == "record" else _SCALAR_PY.get(descriptor[0]))
+        digest = schema.hash_hex
+    except (TypeError, IndexError, ValueError) as error:
+        raise ManifestError(f"schema {record.name}@{record.version}: invalid type descriptor {record.type!r} ({error})") from None
+    if plain_type(descriptor) != record.type or digest != record.hash:
+        raise ManifestError(f"schema {record.name}@{record.version}: its type does not hash to the recorded {record.hash[:16]}...")
+    return schema
+
+
+def load(
+    manifest: Manifest | bytes | str | Path,
+    *,
+    callables: Mapping[str, Callable] | None = None,
+    realtime: bool | None = None,
+) -> Graph:
+    """Build a new graph from a manifest. The Rust runtime reads the manifest's CBOR and builds
+    routes, nodes and edges with the built-in operators; functions referred to by name must be
+    in ``callables`` (a :class:`ManifestError` names any that is missing)."""
+    m = Manifest.coerce(manifest)
+    callables = dict(callables or {})
+    missing = sorted({ref for n in m.nodes for ref in n.function_refs()} - set(callables))
+    if missing:
+        users = {ref: [n.name for n in m.nodes if ref in n.function_refs()] for ref in missing}
+        detail = "; ".join(f"{ref!r} (used by {', '.join(users[ref])})" for ref in missing)
+        raise ManifestError(f"the manifest refers to functions that were not supplied: {detail}. Pass them as callables={{name: function}}")
+    g = Graph(realtime=(m.settings.clock == "realtime") if realtime is None else realtime)
+    # Record classes found by importing the schemas' Python paths come first, so a record
+    # nested in another schema (a Pair's left side, say) gets its real class too.
+    made: dict = {}
+    for record in m.schemas:
+        _collect_classes(_import(record.python), made)
+    schemas = {s.hash: _schema(s, made) for s in m.schemas}
+    g._native.load_manifest(m.to_cbor(), callables)
+    g._callables.update(callables)
+    for p in m.partitions:
+        g._partitions[p.name] = Partition(p.name, p.profile, tuple(sorted(p.placement.items())), g)
+    for link in m.links:
+        caps = LinkCapabilities(link.ordered, link.reliable, link.authenticated, link.durable)
+        g._links[link.name] = Link(link.name, link.between[0], link.between[1], link.transport, caps)
+    for r in m.routes:
+        g._schemas[r.route] = schemas[r.schema]
+        g._route_partition[r.route] = r.partition
+        if r.fence:
+            g._fences[r.route] = r.fence
+    inputs_of = {e.name: e.source for e in m.edges}
+    for n in m.nodes:
+        g._names.add(n.name)
+        g._node_partition[n.name] = n.partition
+        g._nodes[n.name] = Node(n.name, n.kind, tuple(inputs_of[e] for e in n.inputs), n.outputs, g)
+    if m.query:
+        request = next((r.route for r in m.routes if r.route.plane.word == "query" and r.route.variant.word == "query_request"), None)
+        g.query_exposure = {"service": m.query.service, "kinds": list(m.query.kinds), "request_route": request}
+    return g
