@@ -1,10 +1,9 @@
 //! Manyfold's `no_std`, heap-free core.
 //!
 //! This crate holds what must behave identically on a Cortex-M board, in an edge node and inside
-//! the Python extension: envelopes and taints, operator kernels, mailbox policies, and (with
-//! the embedded work) the partition image format, the link protocol and a step-driven executor.
-//! Storage is a type parameter, so a board fixes every capacity at build time while a host
-//! passes boxed slices.
+//! the Python extension: envelopes and taints, operator kernels, mailbox policies, the partition
+//! image format, the link protocol and a step-driven executor. Storage is a type parameter, so a
+//! board fixes every capacity at build time while a host passes boxed slices.
 //!
 //! # Layout
 //! - [`framing`]: the wire frame layer, re-exported from `manyfold-framing`.
@@ -15,6 +14,14 @@
 //!   payload reference.
 //! - [`kernels`]: operator arithmetic: aggregates, count and event-time windows, rate limiter,
 //!   resistor, deadband, threshold, scale/offset.
+//! - [`link`]: the link protocol v1 (docs/wire.md section 2): messages and their CBOR, and the
+//!   session/keepalive state machine.
+//! - [`image`]: partition images (section 3) decoded into fixed-capacity tables.
+//! - [`exec`]: the step executor, `step(now_us, inbox, outbox)`.
+//! - [`device`]: frames in, frames out: decoder, link state, executor and upload in one object
+//!   that the firmware and the simulation drive; [`device::board`] holds a board's capacities.
+//!
+//! Feature `upload` adds partition upload (SHA-256 checked); `fast-crc` the 16 KiB CRC table.
 //!
 //! # Rules
 //! No heap, no `unsafe`, no panics on any input; every loop is bounded by its input or by a
@@ -25,8 +32,14 @@
 
 pub use manyfold_framing as framing;
 
+#[doc(hidden)]
+pub mod cbor; // the CBOR subset of links and images; public only for the sealed page items
+pub mod device;
 pub mod envelope;
+pub mod exec;
+pub mod image;
 pub mod kernels;
+pub mod link;
 pub mod mailbox;
 pub mod ring;
 pub mod taint;

@@ -102,9 +102,49 @@ impl<T, S: AsRef<[Option<T>]> + AsMut<[Option<T>]>> Ring<T, S> {
     }
 }
 
+/// Slot storage with its capacity in the type (`N`) and a length chosen at run time (at most
+/// `N`): a board reserves `N` slots per queue, and a partition image declares how many of them a
+/// given mailbox or window uses.
+#[derive(Debug, Clone)]
+pub struct Slots<T, const N: usize> {
+    items: [Option<T>; N],
+    len: usize,
+}
+
+impl<T, const N: usize> Slots<T, N> {
+    /// `len` empty slots (at most `N`; more are cut to `N`).
+    pub fn new(len: usize) -> Self {
+        Slots { items: [const { None }; N], len: len.min(N) }
+    }
+}
+
+impl<T, const N: usize> AsRef<[Option<T>]> for Slots<T, N> {
+    fn as_ref(&self) -> &[Option<T>] {
+        self.items.get(..self.len).unwrap_or(&[])
+    }
+}
+
+impl<T, const N: usize> AsMut<[Option<T>]> for Slots<T, N> {
+    fn as_mut(&mut self) -> &mut [Option<T>] {
+        // `len <= N` by construction; `get_mut` keeps the path panic-free anyway.
+        self.items.get_mut(..self.len).unwrap_or(&mut [])
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Ring;
+    use super::{Ring, Slots};
+
+    /// Slots expose only their chosen length, so a ring over them is bounded by it.
+    #[test]
+    fn slots_bound_the_ring() {
+        let mut ring: Ring<u8, Slots<u8, 4>> = Ring::new(Slots::new(2));
+        assert_eq!(ring.capacity(), 2);
+        assert_eq!(ring.push_back(1), Ok(()));
+        assert_eq!(ring.push_back(2), Ok(()));
+        assert_eq!(ring.push_back(3), Err(3));
+        assert_eq!(Slots::<u8, 4>::new(9).as_ref().len(), 4);
+    }
 
     /// A full ring hands the item back, and order is FIFO across the wrap-around.
     #[test]

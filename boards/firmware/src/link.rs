@@ -1,4 +1,4 @@
-//! The serial link as the service sees it: a byte port, plus a receive ring so that bytes that
+//! The serial link as the device sees it: a byte port, plus a receive ring so that bytes that
 //! arrive while a reply is being sent are kept, not lost in the UART's small FIFO.
 
 /// A polled serial port (a board's UART).
@@ -9,10 +9,11 @@ pub trait SerialPort {
     fn try_write(&mut self, byte: u8) -> bool;
 }
 
-/// Bytes of received data the link holds beyond the UART's own buffer: more than one whole
-/// frame of the largest message, so a peer that sends one request and then waits never loses
-/// data while the reply goes out.
-const RX_RING_LEN: usize = 512;
+/// Bytes of received data the link holds beyond the UART's own buffer: one whole frame of the
+/// largest message (263 bytes for 256), so a peer that sends one request and then waits never
+/// loses data while the reply goes out. Bytes beyond it are counted (`dropped`) and the frame
+/// they break is counted by the decoder.
+const RX_RING_LEN: usize = 264;
 
 /// Most bytes taken from the UART in one poll, so that a peer sending without pause cannot keep
 /// the firmware in the receive loop.

@@ -5,9 +5,13 @@
 //! ([`board`]), the descriptor `boards/<board>/board.toml` and the linker script
 //! `boards/<board>/link.x`. Build with `boards/build.sh BOARD`.
 //!
-//! For now it runs the echo/describe service ([`service`]) over UART0 with the v1 frame layer
-//! (COBS + CRC-32C, docs/wire.md): poll the UART, feed the frame decoder, answer each message.
-//! No heap; all buffers are fixed arrays sized from the board's `max_message`.
+//! The firmware runs the partition image found in the board's partition region with
+//! `manyfold-core`'s device: the link protocol v1 (docs/wire.md section 2) over UART0 and the
+//! v1 frame layer, the step executor, and the image decoder (section 3). Free-running, its time
+//! is the SysTick millisecond clock; in lockstep, the host's steps. With an empty or invalid
+//! image it still answers: the describe says why nothing runs. No heap; every buffer is a fixed
+//! array sized from the board's `max_message`, and every table has the capacity of
+//! `manyfold_core::device::board`.
 //!
 //! `unsafe` is confined to [`board`]; the rest of the crate is checked safe code.
 #![no_std]
@@ -17,17 +21,50 @@
 #[allow(unsafe_code)]
 mod board;
 mod link;
-mod service;
-mod text;
 
-use manyfold_framing::{decoder_buffer_len, FrameDecoder};
+use manyfold_core::device::board::BoardDevice;
+use manyfold_core::device::Tx;
+use manyfold_core::link::LinkTimers;
+use manyfold_framing::{decoder_buffer_len, frame_len_max, FrameDecoder};
 
-use board::config::{CLOCK_HZ, MAX_MESSAGE};
-use link::Link;
-use service::Service;
+use board::config::{CLOCK_HZ, MAX_MESSAGE, NAME};
+use link::{Link, SerialPort};
 
-/// Received bytes handled per pass of the main loop.
-const CHUNK_LEN: usize = 32;
+/// Received bytes taken from the UART ring per pass of the main loop.
+const CHUNK_LEN: usize = 16;
+
+/// In lockstep, time moves only when the host steps it. A host that vanished would leave the
+/// board frozen, so after this long without a byte from the host (board clock) the board
+/// returns to free-running on its own.
+const LOCKSTEP_LEASE_MS: u64 = 30_000;
+
+/// How often the stack high-water mark is measured (the scan reads up to 32 KiB of RAM).
+const STACK_SCAN_MS: u64 = 250;
+
+impl<P: SerialPort> Tx for Link<P> {
+    fn write(&mut self, bytes: &[u8]) -> bool {
+        self.send(bytes);
+        true // the UART is drained by polling: a write always completes
+    }
+}
+
+/// Milliseconds since boot in 64 bits, from the 32-bit SysTick counter (which wraps after 49
+/// days); called often enough that it never misses a wrap.
+struct Clock {
+    last: u32,
+    high: u64,
+}
+
+impl Clock {
+    fn now_ms(&mut self) -> u64 {
+        let now = board::uptime_ms();
+        if now < self.last {
+            self.high += 1 << 32;
+        }
+        self.last = now;
+        self.high | u64::from(now)
+    }
+}
 
 /// The firmware after reset (called by the board layer once memory is initialized).
 pub(crate) fn run() -> ! {
@@ -37,30 +74,49 @@ pub(crate) fn run() -> ! {
     // frame, for example noise from the reset.
     link.send(&[0x00]);
 
-    let Ok(mut decoder) = FrameDecoder::new([0u8; decoder_buffer_len(MAX_MESSAGE)], MAX_MESSAGE)
-    else {
+    let mut clock = Clock { last: 0, high: 0 };
+    let mut store: &'static [u8] = board::partition();
+    let Ok(decoder) = FrameDecoder::new([0u8; decoder_buffer_len(MAX_MESSAGE)], MAX_MESSAGE) else {
         board::halt(); // unreachable: the buffer is sized for MAX_MESSAGE
     };
-    let mut service = Service::new();
-    let mut request = [0u8; MAX_MESSAGE];
-    let mut chunk = [0u8; CHUNK_LEN];
+    let mut device = BoardDevice::new(
+        NAME,
+        decoder,
+        [0u8; MAX_MESSAGE],
+        [0u8; frame_len_max(MAX_MESSAGE)],
+        LinkTimers::DEFAULT,
+    );
+    let us = |ms: u64| (ms as i64).saturating_mul(1000);
+    device.boot(&store, us(clock.now_ms()));
 
+    let mut chunk = [0u8; CHUNK_LEN];
+    let (mut from, mut to) = (0, 0);
+    let mut last_rx_ms = 0;
+    let mut last_scan_ms = 0;
     loop {
-        let n = link.receive(&mut chunk);
-        // Each piece ends at the first 0x00, so feeding it completes at most one frame: the
-        // request is copied out of the decoder, which then is free for `stats()` in the reply.
-        for piece in chunk[..n].split_inclusive(|b| *b == 0) {
-            let mut accepted = None;
-            decoder.feed(piece, |outcome| {
-                if let Ok(message) = outcome {
-                    let len = message.len().min(MAX_MESSAGE);
-                    request[..len].copy_from_slice(&message[..len]);
-                    accepted = Some(len);
-                }
-            });
-            if let Some(len) = accepted {
-                service.respond(&request[..len], &decoder.stats(), &mut link);
+        let now_ms = clock.now_ms();
+        if now_ms.wrapping_sub(last_scan_ms) >= STACK_SCAN_MS {
+            last_scan_ms = now_ms;
+            device.set_facts(now_ms as u32, board::stack_peak() as u32, link.dropped());
+        }
+        if device.busy() {
+            // A step (or a reset hello) is being carried out: finish it before reading the next
+            // message, so that the output does not depend on when bytes arrive.
+            device.poll(us(now_ms), &mut store, &mut link);
+            continue;
+        }
+        if from == to {
+            (from, to) = (0, link.receive(&mut chunk));
+            if to > 0 {
+                last_rx_ms = now_ms;
             }
         }
+        if from < to {
+            from += device.receive(us(now_ms), &chunk[from..to], &mut store, &mut link);
+        }
+        if device.exec().is_lockstep() && now_ms.wrapping_sub(last_rx_ms) >= LOCKSTEP_LEASE_MS {
+            device.leave_lockstep(us(now_ms));
+        }
+        device.poll(us(now_ms), &mut store, &mut link);
     }
 }

@@ -5,6 +5,7 @@
 //! - `route`: `Route`, `Plane`, `Layer`, `Variant`.
 //! - `convert`: Python objects <-> payload values, checked against schemas.
 //! - `graph`: `NativeGraph`, `Producer`, `Envelope` and friends.
+//! - `sim`: `SimDevice`, a board's device (manyfold-core) for `manyfold.sim`.
 
 use pyo3::prelude::*;
 
@@ -14,6 +15,7 @@ mod errors;
 mod framing;
 mod graph;
 mod route;
+mod sim;
 
 /// Native hot path of the manyfold package. Import `manyfold`, not this module.
 #[pymodule]
@@ -23,5 +25,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     route::register(m)?;
     graph::register(m)?;
     m.add_function(wrap_pyfunction!(cbor::canonical_cbor, m)?)?;
+    sim::register(m)?;
     Ok(())
 }

@@ -42,4 +42,4 @@ pub mod config {
 }
 
 pub use chip::Uart;
-pub use rt::{halt, partition_len, read_partition, stack_peak, start_millis, uptime_ms};
+pub use rt::{halt, partition, stack_peak, start_millis, uptime_ms};

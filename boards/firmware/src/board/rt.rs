@@ -1,5 +1,6 @@
 //! The Cortex-M runtime (ARMv7-M, shared by every board): vector table, reset handler, fault
-//! handlers, panic handler, the SysTick millisecond clock, and the partition region.
+//! handlers, panic handler, the SysTick millisecond clock, the stack high-water mark, and the
+//! partition region.
 //!
 //! Memory layout and the symbols used here (`__stack_top`, `__sbss`, `__ebss`, `__sdata`,
 //! `__edata`, `__sidata`, `__partition_start`, `__partition_end`) come from
@@ -201,23 +202,14 @@ fn partition_bounds() -> (usize, usize) {
     (start, end.max(start))
 }
 
-/// Size of the partition-image region, in bytes.
-pub fn partition_len() -> usize {
+/// The partition region as bytes. The region is flash (code memory on mps2) that the linker
+/// reserves and that nothing in this program writes, so it can be read as an ordinary slice;
+/// a loader or debugger writes it only while the firmware is not running.
+pub fn partition() -> &'static [u8] {
     let (start, end) = partition_bounds();
-    end - start
-}
-
-/// Copies partition-region bytes from `offset` into `out`; returns how many (fewer at the end of
-/// the region, 0 past it).
-pub fn read_partition(offset: usize, out: &mut [u8]) -> usize {
-    let (start, end) = partition_bounds();
-    let available = (end - start).saturating_sub(offset);
-    let n = out.len().min(available);
-    for (i, slot) in out.iter_mut().take(n).enumerate() {
-        // SAFETY: start + offset + i < end, so the byte lies inside PARTITION: readable flash
-        // (code memory on mps2) that the linker reserves and no Rust object occupies. It is
-        // read volatile because a loader or debugger, not this program, writes it.
-        *slot = unsafe { core::ptr::read_volatile((start + offset + i) as *const u8) };
-    }
-    n
+    // SAFETY: `start..end` is the PARTITION region of memory.x: readable memory for the whole
+    // run of the program, no Rust object occupies it, and the program never writes it, so a
+    // shared `'static` slice over it is never aliased by a mutable access. `start` is non-null
+    // and 1 KiB aligned (sections.x asserts it), and the length fits the address space.
+    unsafe { core::slice::from_raw_parts(start as *const u8, end - start) }
 }

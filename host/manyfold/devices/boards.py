@@ -1,0 +1,114 @@
+"""Board descriptors: what boards there are, their memory maps, UARTs and partition regions.
+
+Descriptors are the ``boards/<name>/board.toml`` files of a checkout of the repository (the
+firmware is built from there). They are found through ``MANYFOLD_BOARDS`` (a directory), else
+by walking up from the current directory and from this package to a ``boards/`` directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from manyfold.graph.errors import GraphError
+
+
+class BoardError(GraphError):
+    """A board is unknown, its descriptor is malformed, or a tool it needs is missing."""
+
+    kind = "board"
+
+
+@dataclass(frozen=True)
+class Region:
+    origin: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        return self.origin + self.size
+
+
+@dataclass(frozen=True)
+class Board:
+    """A board descriptor."""
+
+    name: str
+    cpu: str
+    target: str
+    max_message: int
+    clock_hz: int
+    flash: Region
+    ram: Region
+    partition: Region
+    uart_kind: str
+    uart_base: int
+    baud: int
+    qemu_machine: str | None
+    platformio: dict | None
+    directory: Path
+
+    @property
+    def emulated(self) -> bool:
+        """True for boards QEMU runs (the ones CI flashes)."""
+        return self.qemu_machine is not None
+
+    @property
+    def flashing(self) -> str:
+        return "qemu" if self.emulated else "platformio" if self.platformio else "none"
+
+
+def boards_dir() -> Path:
+    """The directory holding ``<board>/board.toml`` descriptors."""
+    env = os.environ.get("MANYFOLD_BOARDS")
+    if env:
+        return Path(env)
+    starts = [Path.cwd(), Path(__file__).resolve().parent]
+    for start in starts:
+        for folder in (start, *start.parents):
+            candidate = folder / "boards"
+            if any(candidate.glob("*/board.toml")):
+                return candidate
+    raise BoardError("no boards/ directory found: run from a checkout of the manyfold repository or set MANYFOLD_BOARDS")
+
+
+def _region(data: dict, key: str, where: Path) -> Region:
+    try:
+        table = data[key]
+        return Region(int(table["origin"]), int(table["size"]))
+    except (KeyError, TypeError, ValueError):
+        raise BoardError(f"{where}: [{key}] needs integer origin and size") from None
+
+
+def load_board(path: Path) -> Board:
+    """Read one descriptor."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise BoardError(f"{path}: {error}") from None
+    try:
+        uart = data["uart"]
+        return Board(
+            name=data["name"], cpu=data["cpu"], target=data["target"], max_message=int(data["max_message"]),
+            clock_hz=int(data["clock_hz"]), flash=_region(data, "flash", path), ram=_region(data, "ram", path),
+            partition=_region(data, "partition", path), uart_kind=uart["kind"], uart_base=int(uart["base"]),
+            baud=int(uart["baud"]), qemu_machine=data.get("qemu_machine"), platformio=data.get("platformio"),
+            directory=path.parent,
+        )
+    except KeyError as missing:
+        raise BoardError(f"{path}: missing {missing}") from None
+
+
+def all_boards() -> list[Board]:
+    """Every board descriptor, by name."""
+    return sorted((load_board(p) for p in boards_dir().glob("*/board.toml")), key=lambda b: b.name)
+
+
+def board(name: str) -> Board:
+    """The board called ``name``."""
+    boards = {b.name: b for b in all_boards()}
+    if name not in boards:
+        raise BoardError(f"unknown board {name!r}; known boards: {', '.join(sorted(boards))}")
+    return boards[name]

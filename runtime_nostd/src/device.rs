@@ -1,0 +1,583 @@
+//! A device end of a link, from bytes to bytes: frame decoder, link state machine, executor and
+//! partition upload, in one object that the board firmware and the simulation both drive.
+//!
+//! The firmware feeds it UART bytes and its millisecond clock; the simulation feeds it the
+//! bytes a host client wrote and a virtual clock. Both call the same code, so for the same
+//! input they write the same bytes. The caller provides the image storage ([`ImageStore`]) and
+//! the byte sink ([`Tx`]).
+//!
+//! # When the link layer looks at its timers
+//! Heartbeats and stale/down transitions are checked after each message has been handled
+//! completely (including a lockstep step finishing) and in [`Device::poll`] when idle. In
+//! lockstep, time moves only with steps, so these checks happen at the same points of the
+//! input on every host, and the output stays reproducible.
+
+use crate::exec::{Exec, Outbox, SendError};
+use crate::framing::{encode_frame, DecoderStats, FrameDecoder, FrameError};
+use crate::link::msg::{CAP_EVENTS, CAP_HEARTBEAT, CAP_LOCKSTEP, CAP_QUERIES, CAP_SOURCES, CAP_UPLOAD, HELLO_LOCKSTEP, HELLO_RESET, MAX_MESSAGE_MIN};
+#[cfg(feature = "upload")]
+use crate::link::{Ack, UploadBegin};
+use crate::link::{
+    Body, BoardInfo, Counters, Describe, Heartbeat, Hello, HelloOutcome, LinkAction, LinkMachine, LinkTimers, Message, Nack,
+    NackReason, Role, VERSION,
+};
+
+/// Where the partition image lives, and (optionally) room to stage an uploaded one.
+pub trait ImageStore {
+    /// The region holding the current image (its header, body, and anything after).
+    fn image(&self) -> &[u8];
+    /// True when uploads can be staged.
+    fn can_upload(&self) -> bool {
+        false
+    }
+    /// Prepares to stage `len` bytes; `Err(capacity)` when they do not fit.
+    fn begin(&mut self, len: usize) -> Result<(), usize> {
+        let _ = len;
+        Err(0)
+    }
+    /// Stages `data` at `offset`; false when it does not fit.
+    fn write(&mut self, offset: usize, data: &[u8]) -> bool {
+        let _ = (offset, data);
+        false
+    }
+    /// The staged bytes so far.
+    fn staged(&self) -> &[u8] {
+        &[]
+    }
+    /// Makes the staged image the current one.
+    fn commit(&mut self) {}
+    /// Forgets the staged bytes.
+    fn abort(&mut self) {}
+}
+
+/// A fixed image (the board's flash region): no uploads.
+impl ImageStore for &[u8] {
+    fn image(&self) -> &[u8] {
+        self
+    }
+}
+
+/// Where encoded frames go.
+pub trait Tx {
+    /// Writes `bytes`; false when there is no room (the frame is then lost, and counted).
+    fn write(&mut self, bytes: &[u8]) -> bool;
+}
+
+#[cfg(feature = "upload")]
+#[derive(Debug, Clone, Copy)]
+struct Upload {
+    total_len: u32,
+    sha256: [u8; 32],
+    received: u32,
+}
+
+/// The device: a frame decoder over buffer `B`, message and frame buffers `M` and `F`, and an
+/// executor with capacities `R, N, S, W, Q, P`.
+pub struct Device<B, M, F, const R: usize, const N: usize, const S: usize, const W: usize, const Q: usize, const P: usize> {
+    decoder: FrameDecoder<B>,
+    core: Core<M, F, R, N, S, W, Q, P>,
+}
+
+struct Core<M, F, const R: usize, const N: usize, const S: usize, const W: usize, const Q: usize, const P: usize> {
+    exec: Exec<R, N, S, W, Q, P>,
+    link: LinkMachine,
+    msg: M,
+    frame: F,
+    board: &'static str,
+    max_message: usize,
+    tx_max: usize,
+    stats_base: DecoderStats,
+    nacks: u32,
+    tx_lost: u32,
+    #[cfg(feature = "upload")]
+    upload: Option<Upload>,
+    facts: BoardInfo,
+    pending_hello: Option<(u32, Hello)>,
+}
+
+/// The executor's outbox while the core handles one message: ids, encoding, framing.
+struct Port<'a, T, M, F> {
+    link: &'a mut LinkMachine,
+    tx: &'a mut T,
+    msg: &'a mut M,
+    frame: &'a mut F,
+    tx_max: usize,
+    now_ms: u64,
+    nacks: &'a mut u32,
+    tx_lost: &'a mut u32,
+    counters: Counters,
+    facts: BoardInfo,
+}
+
+impl<T: Tx, M: AsMut<[u8]>, F: AsMut<[u8]>> Outbox for Port<'_, T, M, F> {
+    fn send(&mut self, body: &Body<'_>) -> Result<(), SendError> {
+        let message = Message { id: self.link.peek_tx_id(), body: *body };
+        let msg = self.msg.as_mut();
+        let limit = self.tx_max.min(msg.len());
+        let len = message.encode_from_device(&mut msg[..limit]).map_err(|_| SendError::TooLong)?;
+        let n = encode_frame(&msg[..len], self.frame.as_mut(), limit).map_err(|_| SendError::TooLong)?;
+        if !self.tx.write(&self.frame.as_mut()[..n]) {
+            *self.tx_lost = self.tx_lost.wrapping_add(1);
+            return Err(SendError::Full);
+        }
+        // The id is taken only once the message is out, so the host sees gaps only for loss.
+        self.link.take_tx_id(self.now_ms);
+        if matches!(body, Body::Nack(_)) {
+            *self.nacks = self.nacks.wrapping_add(1);
+        }
+        Ok(())
+    }
+
+    fn link_up(&self) -> bool {
+        self.link.is_up()
+    }
+
+    fn counters(&self) -> Counters {
+        Counters { nacks_tx: *self.nacks, messages_tx: self.link.counters().messages_tx, ..self.counters }
+    }
+
+    fn board(&self) -> BoardInfo {
+        self.facts
+    }
+}
+
+fn frame_nack(error: FrameError) -> (NackReason, u32) {
+    match error {
+        FrameError::DecodeBadCrc { .. } => (NackReason::FrameBadCrc, 0),
+        FrameError::DecodeShortBody { .. } => (NackReason::FrameShort, 0),
+        FrameError::DecodeOversize { max, .. } => (NackReason::FrameOversize, max.min(u32::MAX as usize) as u32),
+        _ => (NackReason::FrameBadCobs, 0),
+    }
+}
+
+/// The decoder's counts including the frame whose outcome is `outcome`.
+fn stats_after(mut stats: DecoderStats, outcome: &Result<&[u8], FrameError>) -> DecoderStats {
+    match outcome {
+        Ok(_) => stats.frames += 1,
+        Err(FrameError::DecodeBadCrc { .. }) => stats.crc_errors += 1,
+        Err(FrameError::DecodeShortBody { .. }) => stats.short_frames += 1,
+        Err(FrameError::DecodeOversize { .. }) => stats.oversize_frames += 1,
+        Err(_) => stats.cobs_errors += 1,
+    }
+    stats
+}
+
+fn since(now: u64, base: u64) -> u32 {
+    now.wrapping_sub(base) as u32
+}
+
+impl<B, M, F, const R: usize, const N: usize, const S: usize, const W: usize, const Q: usize, const P: usize> Device<B, M, F, R, N, S, W, Q, P>
+where
+    B: AsMut<[u8]>,
+    M: AsMut<[u8]>,
+    F: AsMut<[u8]>,
+{
+    /// A device named `board` reading frames with `decoder` (whose `max_message` is the
+    /// device's), with message and frame buffers `msg` (`max_message` bytes) and `frame`
+    /// (`frame_len_max(max_message)` bytes). Call [`Device::boot`] next.
+    ///
+    /// Infallible and built in place: on a board the device is most of the RAM, and a
+    /// `Result` around it would cost a copy of it on the stack.
+    pub fn new(board: &'static str, decoder: FrameDecoder<B>, msg: M, frame: F, timers: LinkTimers) -> Self {
+        let max_message = decoder.max_message();
+        Device {
+            decoder,
+            core: Core {
+                exec: Exec::new(),
+                link: LinkMachine::new(Role::Device, timers),
+                msg,
+                frame,
+                board,
+                max_message,
+                tx_max: max_message,
+                stats_base: DecoderStats::default(),
+                nacks: 0,
+                tx_lost: 0,
+                #[cfg(feature = "upload")]
+                upload: None,
+                facts: BoardInfo::default(),
+                pending_hello: None,
+            },
+        }
+    }
+
+    /// Loads the stored image and starts free-running at `now_us`. With no valid image the
+    /// device still talks: its describe says why nothing runs.
+    pub fn boot<I: ImageStore>(&mut self, store: &I, now_us: i64) {
+        let _ = self.core.exec.load(store.image(), now_us);
+        self.core.exec.set_free_running(now_us);
+    }
+
+    /// The executor.
+    pub fn exec(&self) -> &Exec<R, N, S, W, Q, P> {
+        &self.core.exec
+    }
+
+    /// The link state machine.
+    pub fn link(&self) -> &LinkMachine {
+        &self.core.link
+    }
+
+    /// Frames lost because the [`Tx`] had no room.
+    pub fn tx_lost(&self) -> u32 {
+        self.core.tx_lost
+    }
+
+    /// True while a lockstep step is being carried out: call [`Device::poll`] until it is not;
+    /// [`Device::receive`] takes no bytes meanwhile.
+    pub fn busy(&self) -> bool {
+        self.core.exec.busy() || self.core.pending_hello.is_some()
+    }
+
+    /// Leaves lockstep for free-running at `now_us` (the board's lockstep lease ran out: the
+    /// host went away without handing the clock back).
+    pub fn leave_lockstep(&mut self, now_us: i64) {
+        self.core.exec.set_free_running(now_us);
+    }
+
+    /// Sets the board facts reported by the `board` query.
+    pub fn set_facts(&mut self, uptime_ms: u32, stack_peak: u32, rx_dropped: u32) {
+        self.core.facts.uptime_ms = uptime_ms;
+        self.core.facts.stack_peak = stack_peak;
+        self.core.facts.rx_dropped = rx_dropped;
+    }
+
+    /// Handles received bytes up to the first complete frame that makes the device busy;
+    /// returns how many bytes were used (keep the rest for later).
+    pub fn receive<I: ImageStore, T: Tx>(&mut self, now_us: i64, bytes: &[u8], store: &mut I, tx: &mut T) -> usize {
+        let mut used = 0;
+        // Bounded: every pass uses at least one byte.
+        while used < bytes.len() && !self.busy() {
+            let rest = &bytes[used..];
+            let end = rest.iter().position(|b| *b == 0).map_or(rest.len(), |p| p + 1);
+            let stats = self.decoder.stats();
+            let core = &mut self.core;
+            // A piece ends at the first 0x00, so it completes at most one frame.
+            self.decoder.feed(&rest[..end], |outcome| {
+                let stats = stats_after(stats, &outcome);
+                core.on_frame(now_us, outcome, stats, store, tx);
+            });
+            used += end;
+        }
+        used
+    }
+
+    /// Runs what is due at `now_us` (free-running), or continues a lockstep step; sends
+    /// heartbeats when idle.
+    pub fn poll<I: ImageStore, T: Tx>(&mut self, now_us: i64, store: &mut I, tx: &mut T) {
+        let stats = self.decoder.stats();
+        if let Some((id, hello)) = self.core.pending_hello.take() {
+            self.core.finish_hello(now_us, id, hello, stats, store, tx);
+            self.core.tick(stats, tx);
+            return;
+        }
+        self.core.run(now_us, &[], stats, tx);
+        if !self.busy() {
+            self.core.tick(stats, tx);
+        }
+    }
+}
+
+impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: usize, const W: usize, const Q: usize, const P: usize> Core<M, F, R, N, S, W, Q, P> {
+    fn now_ms(&self) -> u64 {
+        (self.exec.time_us().max(0) / 1000) as u64
+    }
+
+    fn port<'a, T: Tx>(&'a mut self, stats: DecoderStats, tx: &'a mut T) -> (&'a mut Exec<R, N, S, W, Q, P>, Port<'a, T, M, F>) {
+        let now_ms = self.now_ms();
+        let base = self.stats_base;
+        let link_counters = self.link.counters();
+        let counters = Counters {
+            frames: since(stats.frames, base.frames),
+            frame_crc_errors: since(stats.crc_errors, base.crc_errors),
+            frame_cobs_errors: since(stats.cobs_errors, base.cobs_errors),
+            frame_short: since(stats.short_frames, base.short_frames),
+            frame_oversize: since(stats.oversize_frames, base.oversize_frames),
+            messages_rx: link_counters.messages_rx,
+            rx_gaps: link_counters.rx_gaps,
+            sessions: link_counters.sessions,
+            resumes: link_counters.resumes,
+            stale: link_counters.stale,
+            ..Counters::default()
+        };
+        let port = Port {
+            link: &mut self.link,
+            tx,
+            msg: &mut self.msg,
+            frame: &mut self.frame,
+            tx_max: self.tx_max,
+            now_ms,
+            nacks: &mut self.nacks,
+            tx_lost: &mut self.tx_lost,
+            counters,
+            facts: self.facts,
+        };
+        (&mut self.exec, port)
+    }
+
+    fn send<T: Tx>(&mut self, stats: DecoderStats, tx: &mut T, body: &Body<'_>) {
+        let (_, mut port) = self.port(stats, tx);
+        let _ = port.send(body);
+    }
+
+    fn nack<T: Tx>(&mut self, stats: DecoderStats, tx: &mut T, ref_id: Option<u32>, reason: NackReason, detail: u32) {
+        self.send(stats, tx, &Body::Nack(Nack { ref_id, reason, detail }));
+    }
+
+    /// Runs the executor over `inbox`; in lockstep, a finished step counts as hearing the host.
+    fn run<T: Tx>(&mut self, now_us: i64, inbox: &[Message<'_>], stats: DecoderStats, tx: &mut T) {
+        let (exec, mut port) = self.port(stats, tx);
+        let busy = exec.step(now_us, inbox, &mut port);
+        if !busy && self.exec.is_lockstep() {
+            let now_ms = self.now_ms();
+            self.link.heard(now_ms);
+        }
+    }
+
+    /// Link timers: heartbeats, stale and down.
+    fn tick<T: Tx>(&mut self, stats: DecoderStats, tx: &mut T) {
+        // While the link is not up, events to the host are counted as unsent and their routes
+        // tainted (`Exec::publish`); a resume taints every route to the host.
+        if self.link.poll(self.now_ms()) == LinkAction::SendHeartbeat {
+            let time_us = self.exec.time_us();
+            self.send(stats, tx, &Body::Heartbeat(Heartbeat { time_us }));
+        }
+    }
+
+    fn on_frame<I: ImageStore, T: Tx>(&mut self, now_us: i64, outcome: Result<&[u8], FrameError>, stats: DecoderStats, store: &mut I, tx: &mut T) {
+        match outcome {
+            Err(error) => {
+                let (reason, detail) = frame_nack(error);
+                self.nack(stats, tx, None, reason, detail);
+            }
+            Ok(bytes) => match Message::decode_for_device(bytes) {
+                Err(error) => {
+                    let id = Message::peek_id(bytes);
+                    if let (Some(id), Some(_)) = (id, self.link.session()) {
+                        let now_ms = self.now_ms();
+                        self.link.on_receive(now_ms, id);
+                    }
+                    self.nack(stats, tx, id, NackReason::from_decode(error), 0);
+                }
+                Ok(message) => self.on_message(now_us, message, stats, store, tx),
+            },
+        }
+        if !self.exec.busy() && self.pending_hello.is_none() {
+            self.tick(stats, tx);
+        }
+    }
+
+    fn on_message<I: ImageStore, T: Tx>(&mut self, now_us: i64, message: Message<'_>, stats: DecoderStats, store: &mut I, tx: &mut T) {
+        let id = message.id;
+        if let Body::Hello(h) = message.body {
+            if h.version != VERSION {
+                return self.nack(stats, tx, Some(id), NackReason::VersionUnsupported, VERSION);
+            }
+            if h.max_message < MAX_MESSAGE_MIN {
+                return self.nack(stats, tx, Some(id), NackReason::MaxMessageTooSmall, MAX_MESSAGE_MIN);
+            }
+            // Finished by `Device::poll`, outside the frame decoder's callback: a reset reloads
+            // the partition, which needs the stack that the callback's frames would take.
+            self.pending_hello = Some((id, h));
+            return;
+        }
+        if self.link.session().is_none() {
+            return self.nack(stats, tx, Some(id), NackReason::NoSession, 0);
+        }
+        let now_ms = self.now_ms();
+        self.link.on_receive(now_ms, id);
+        match message.body {
+            Body::Heartbeat(_) => {}
+            #[cfg(feature = "upload")]
+            Body::UploadBegin(_) | Body::UploadChunk(_) | Body::UploadCommit | Body::UploadAbort => {
+                self.on_upload(now_us, id, message.body, stats, store, tx)
+            }
+            #[cfg(not(feature = "upload"))]
+            Body::UploadBegin(_) | Body::UploadChunk(_) | Body::UploadCommit | Body::UploadAbort => {
+                let _ = store;
+                self.nack(stats, tx, Some(id), NackReason::UploadUnsupported, 0)
+            }
+            _ => self.run(now_us, core::slice::from_ref(&message), stats, tx),
+        }
+    }
+
+    #[cfg(feature = "upload")]
+    fn on_upload<I: ImageStore, T: Tx>(&mut self, now_us: i64, id: u32, body: Body<'_>, stats: DecoderStats, store: &mut I, tx: &mut T) {
+        match body {
+            Body::UploadBegin(b) => self.upload_begin(id, b, stats, store, tx),
+            Body::UploadChunk(c) => {
+                let Some(up) = self.upload.as_mut() else {
+                    return self.nack(stats, tx, Some(id), NackReason::UploadNotBegun, 0);
+                };
+                if c.offset != up.received || c.data.len() as u64 + u64::from(up.received) > u64::from(up.total_len) {
+                    let expected = up.received;
+                    return self.nack(stats, tx, Some(id), NackReason::UploadBadOffset, expected);
+                }
+                if !store.write(c.offset as usize, c.data) {
+                    return self.nack(stats, tx, Some(id), NackReason::UploadTooLarge, 0);
+                }
+                up.received += c.data.len() as u32;
+                let info = i64::from(up.received);
+                self.send(stats, tx, &Body::Ack(Ack { ref_id: id, info }));
+            }
+            Body::UploadCommit => self.upload_commit(now_us, id, stats, store, tx),
+            Body::UploadAbort => {
+                if self.upload.take().is_none() {
+                    return self.nack(stats, tx, Some(id), NackReason::UploadNotBegun, 0);
+                }
+                store.abort();
+                self.send(stats, tx, &Body::Ack(Ack { ref_id: id, info: 0 }));
+            }
+            _ => {}
+        }
+    }
+
+    /// The rest of a hello (see `on_message`): reset, mode, session, and the describe.
+    #[inline(never)]
+    fn finish_hello<I: ImageStore, T: Tx>(&mut self, now_us: i64, id: u32, h: Hello, stats: DecoderStats, store: &mut I, tx: &mut T) {
+        let reset = h.flags & HELLO_RESET != 0;
+        let lockstep = h.flags & HELLO_LOCKSTEP != 0;
+        if reset {
+            let start = if lockstep { h.time_us } else { now_us };
+            let _ = self.exec.load(store.image(), start);
+            self.exec.set_free_running(now_us);
+            #[cfg(feature = "upload")]
+            {
+                self.upload = None;
+            }
+            store.abort();
+        }
+        if lockstep {
+            self.exec.set_lockstep(h.time_us);
+        } else if self.exec.is_lockstep() {
+            self.exec.set_free_running(now_us);
+        }
+        let now_ms = self.now_ms();
+        if self.link.on_hello(now_ms, id, h.session, reset) == HelloOutcome::Resumed {
+            self.exec.taint_link_routes();
+        }
+        self.link.rebase(now_ms);
+        if reset {
+            // The counters of a reset session start with this hello.
+            self.link.reset_counters();
+            self.stats_base = DecoderStats { frames: stats.frames.saturating_sub(1), ..stats };
+            self.nacks = 0;
+        }
+        self.tx_max = (h.max_message as usize).min(self.max_message);
+        let name = self.exec.partition().name.clone();
+        let describe = self.describe(store, &name);
+        self.send(stats, tx, &Body::Describe(describe));
+    }
+
+    fn capabilities<I: ImageStore>(store: &I) -> u32 {
+        let mut caps = CAP_EVENTS | CAP_QUERIES | CAP_LOCKSTEP | CAP_SOURCES | CAP_HEARTBEAT;
+        if cfg!(feature = "upload") && store.can_upload() {
+            caps |= CAP_UPLOAD;
+        }
+        caps
+    }
+
+    fn describe<'a, I: ImageStore>(&self, store: &I, name: &'a str) -> Describe<'a> {
+        let part = self.exec.partition();
+        let (image_status, manifest_id) = match self.exec.status() {
+            Ok(()) => (0, Some(part.manifest_id)),
+            Err(e) => (e.code(), None),
+        };
+        Describe {
+            version: VERSION,
+            max_message: self.max_message as u32,
+            capabilities: Self::capabilities(store),
+            board: self.board,
+            image_status,
+            manifest_id,
+            partition: name,
+            session: self.link.session().unwrap_or(0),
+            // The mode in force now (a resume or the board's lockstep lease may have ended it).
+            flags: if self.exec.is_lockstep() { HELLO_LOCKSTEP } else { 0 },
+        }
+    }
+
+    #[cfg(feature = "upload")]
+    fn upload_begin<I: ImageStore, T: Tx>(&mut self, id: u32, b: UploadBegin, stats: DecoderStats, store: &mut I, tx: &mut T) {
+        if Self::capabilities(store) & CAP_UPLOAD == 0 {
+            return self.nack(stats, tx, Some(id), NackReason::UploadUnsupported, 0);
+        }
+        if let Err(capacity) = store.begin(b.total_len as usize) {
+            return self.nack(stats, tx, Some(id), NackReason::UploadTooLarge, capacity.min(u32::MAX as usize) as u32);
+        }
+        self.upload = Some(Upload { total_len: b.total_len, sha256: b.sha256, received: 0 });
+        self.send(stats, tx, &Body::Ack(Ack { ref_id: id, info: 0 }));
+    }
+
+    #[cfg(feature = "upload")]
+    fn upload_commit<I: ImageStore, T: Tx>(&mut self, now_us: i64, id: u32, stats: DecoderStats, store: &mut I, tx: &mut T) {
+        let Some(up) = self.upload else {
+            return self.nack(stats, tx, Some(id), NackReason::UploadNotBegun, 0);
+        };
+        if up.received != up.total_len {
+            return self.nack(stats, tx, Some(id), NackReason::UploadBadOffset, up.received);
+        }
+        if !digest_matches(store.staged(), &up.sha256) {
+            self.upload = None;
+            store.abort();
+            return self.nack(stats, tx, Some(id), NackReason::UploadDigestMismatch, 0);
+        }
+        self.upload = None;
+        let start = self.exec.time_us();
+        let lockstep = self.exec.is_lockstep();
+        match self.exec.load(store.staged(), start) {
+            Ok(()) => store.commit(),
+            Err(error) => {
+                // Keep running the image that was there.
+                let _ = self.exec.load(store.image(), start);
+                store.abort();
+                self.restore_mode(lockstep, now_us, start);
+                return self.nack(stats, tx, Some(id), NackReason::ImageInvalid, error.code().into());
+            }
+        }
+        self.restore_mode(lockstep, now_us, start);
+        self.send(stats, tx, &Body::Ack(Ack { ref_id: id, info: 0 }));
+    }
+
+    #[cfg(feature = "upload")]
+    fn restore_mode(&mut self, lockstep: bool, now_us: i64, start: i64) {
+        if lockstep {
+            self.exec.set_lockstep(start);
+        } else {
+            self.exec.set_free_running(now_us);
+        }
+    }
+}
+
+#[cfg(feature = "upload")]
+fn digest_matches(bytes: &[u8], expected: &[u8; 32]) -> bool {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).as_slice() == expected.as_slice()
+}
+
+
+/// The table capacities of a board build: the firmware and the simulation of a board use these,
+/// so an image a board refuses is refused by the simulation too.
+pub mod board {
+    use super::{Device, Exec};
+
+    /// Routes.
+    pub const ROUTES: usize = 16;
+    /// Nodes (and edges and mailboxes, one each per node).
+    pub const NODES: usize = 9;
+    /// Synthetic sources.
+    pub const SOURCES: usize = 4;
+    /// Window operators.
+    pub const WINDOWS: usize = 2;
+    /// Slots per mailbox.
+    pub const MAILBOX_DEPTH: usize = 2;
+    /// Values per count window, panes per time window.
+    pub const WINDOW_SLOTS: usize = 4;
+    /// Largest link message, bytes (`boards/<board>/board.toml`).
+    pub const MAX_MESSAGE: usize = 256;
+
+    /// The executor of a board.
+    pub type BoardExec = Exec<ROUTES, NODES, SOURCES, WINDOWS, MAILBOX_DEPTH, WINDOW_SLOTS>;
+    /// The device of a board over buffers `B` (decoder), `M` (message) and `F` (frame).
+    pub type BoardDevice<B, M, F> = Device<B, M, F, ROUTES, NODES, SOURCES, WINDOWS, MAILBOX_DEPTH, WINDOW_SLOTS>;
+}

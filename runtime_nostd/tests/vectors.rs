@@ -1,0 +1,217 @@
+//! The shared vectors in `runtime_nostd/vectors/` (written by `generate.py` with cbor2 and the
+//! Python image encoder) against this crate: every valid message decodes to the listed fields
+//! and re-encodes to the same bytes, every invalid one fails with the listed error, the
+//! greenhouse image loads with the board capacities, and each broken image is refused with the
+//! listed error.
+
+use manyfold_core::device::board::BoardExec;
+use manyfold_core::image::ImageError;
+use manyfold_core::link::{Body, Event, Message, NackReason, QueryKind, ReplyBody, Value};
+use manyfold_core::taint::Taint;
+use serde_json::{json, Value as J};
+
+fn load(name: &str) -> J {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `CamelCase` to `snake_case`, for comparing variant names with the spec's names.
+fn snake(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+fn value_json(v: &Value) -> J {
+    match v {
+        Value::Float(x) => json!({ "float": x }),
+        Value::Int(n) => json!({ "int": n }),
+        Value::Bool(b) => json!({ "bool": b }),
+    }
+}
+
+fn event_json(e: &Event) -> J {
+    json!({
+        "route": e.route, "seq": e.seq, "time_us": e.time_us, "epoch": e.epoch, "taints": e.taints.0,
+        "lineage": {"route": e.lineage.route, "first_seq": e.lineage.first_seq, "count": e.lineage.count},
+        "value": value_json(&e.value),
+    })
+}
+
+fn reason_name(r: NackReason) -> String {
+    snake(&format!("{r:?}"))
+}
+
+fn query_name(q: QueryKind) -> String {
+    snake(&format!("{q:?}"))
+}
+
+/// The fields of a decoded message, named as in the CDDL (the vectors' `fields`).
+fn fields_json(body: &Body<'_>) -> J {
+    match body {
+        Body::Hello(h) => json!({"version": h.version, "max_message": h.max_message, "session": h.session, "flags": h.flags, "time_us": h.time_us}),
+        Body::Describe(d) => json!({
+            "version": d.version, "max_message": d.max_message, "capabilities": d.capabilities, "board": d.board,
+            "image_status": d.image_status, "manifest_id": d.manifest_id.map(|m| hex(&m)).unwrap_or_default(),
+            "partition": d.partition, "session": d.session, "flags": d.flags,
+        }),
+        Body::Event(e) => event_json(e),
+        Body::Ack(a) => json!({"ref": a.ref_id, "info": a.info}),
+        Body::Nack(n) => json!({"ref": n.ref_id, "reason": reason_name(n.reason), "detail": n.detail}),
+        Body::Query(q) => json!({"what": q.what, "arg": q.arg}),
+        Body::Reply(r) => {
+            let mut d = json!({"ref": r.ref_id, "what": query_name(r.body.kind())});
+            let o = d.as_object_mut().unwrap();
+            let page = |total: u16, start: u16, items: Vec<J>| json!({"total": total, "start": start, "items": items});
+            let extra = match &r.body {
+                ReplyBody::Routes(p) => page(p.total, p.start, p.items.iter().map(|i| json!({"id": i.id, "schema": hex(&i.schema), "kind": i.kind, "link": i.link, "seq": i.seq})).collect()),
+                ReplyBody::Nodes(p) => page(p.total, p.start, p.items.iter().map(|i| json!({"op": i.op, "input": i.input, "output": i.output, "output2": i.output2, "capacity": i.capacity, "overflow": i.overflow})).collect()),
+                ReplyBody::Sources(p) => page(p.total, p.start, p.items.iter().map(|i| json!({"route": i.route, "waveform": i.waveform, "period_us": i.period_us, "phase_us": i.phase_us})).collect()),
+                ReplyBody::Flow(p) => page(p.total, p.start, p.items.iter().map(|i| json!({"node": i.node, "depth": i.depth, "capacity": i.capacity, "accepted": i.accepted, "delivered": i.delivered, "dropped": i.dropped, "refused": i.refused, "depth_max": i.depth_max})).collect()),
+                ReplyBody::Taints(p) => page(p.total, p.start, p.items.iter().map(|i| json!({"route": i.route, "seen": i.seen.0, "pending": i.pending.0})).collect()),
+                ReplyBody::Counters(c) => {
+                    let names = load("link.json")["counters"].clone();
+                    let values = [
+                        c.frames, c.frame_crc_errors, c.frame_cobs_errors, c.frame_short, c.frame_oversize, c.messages_rx,
+                        c.messages_tx, c.nacks_tx, c.rx_gaps, c.sessions, c.resumes, c.stale, c.events_in, c.events_out,
+                        c.events_unsent, c.mailbox_dropped, c.late, c.sampled, c.steps, c.source_events,
+                    ];
+                    let map: serde_json::Map<String, J> =
+                        names.as_array().unwrap().iter().zip(values).map(|(n, v)| (n.as_str().unwrap().to_string(), json!(v))).collect();
+                    json!({ "counters": map })
+                }
+                ReplyBody::Latest(e) => json!({"event": e.as_ref().map(event_json)}),
+                ReplyBody::Board(b) => {
+                    let c = &b.capacities;
+                    json!({
+                        "uptime_ms": b.uptime_ms, "stack_peak": b.stack_peak, "rx_dropped": b.rx_dropped, "lockstep": b.lockstep,
+                        "time_us": b.time_us,
+                        "capacities": {"routes": c.routes, "nodes": c.nodes, "sources": c.sources, "windows": c.windows, "mailbox_depth": c.mailbox_depth, "window_slots": c.window_slots},
+                    })
+                }
+            };
+            for (k, v) in extra.as_object().unwrap() {
+                o.insert(k.clone(), v.clone());
+            }
+            d
+        }
+        Body::Heartbeat(h) => json!({"time_us": h.time_us}),
+        Body::Step(s) => json!({"to_us": s.to_us, "epoch": s.epoch}),
+        Body::UploadBegin(b) => json!({"total_len": b.total_len, "sha256": hex(&b.sha256)}),
+        Body::UploadChunk(c) => json!({"offset": c.offset, "data": hex(c.data)}),
+        Body::UploadCommit | Body::UploadAbort | Body::Resume => json!({}),
+    }
+}
+
+/// Every valid vector decodes to its fields and kind, and re-encodes to its canonical bytes.
+#[test]
+fn valid_messages_decode_and_reencode() {
+    let v = load("link.json");
+    for case in v["messages"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let bytes = unhex(case["hex"].as_str().unwrap());
+        let m = Message::decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(m.id as u64, case["id"].as_u64().unwrap(), "{name}");
+        assert_eq!(snake(&format!("{:?}", m.body.kind())), case["kind"].as_str().unwrap(), "{name}");
+        assert_eq!(fields_json(&m.body), case["fields"], "{name}");
+        let mut out = [0u8; 4096];
+        let n = m.encode(&mut out).unwrap();
+        let canonical = case.get("canonical_hex").unwrap_or(&case["hex"]).as_str().unwrap();
+        assert_eq!(hex(&out[..n]), canonical, "{name}: re-encoding");
+    }
+}
+
+/// Every invalid vector fails to decode with its listed error (single-fault cases).
+#[test]
+fn invalid_messages_fail_with_their_error() {
+    let v = load("link.json");
+    for case in v["invalid"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let bytes = unhex(case["hex"].as_str().unwrap());
+        let err = Message::decode(&bytes).err().unwrap_or_else(|| panic!("{name}: decoded"));
+        assert_eq!(err.name(), case["error"].as_str().unwrap(), "{name}");
+    }
+}
+
+/// A device refuses the kinds only a device sends, without decoding them.
+#[test]
+fn device_refuses_device_kinds() {
+    let v = load("link.json");
+    for case in v["messages"].as_array().unwrap() {
+        let bytes = unhex(case["hex"].as_str().unwrap());
+        let result = Message::decode_for_device(&bytes);
+        match case["kind"].as_str().unwrap() {
+            "describe" | "ack" | "nack" | "reply" => assert_eq!(result.err().map(|e| e.name()), Some("decode_unexpected_kind")),
+            _ => assert!(result.is_ok()),
+        }
+    }
+}
+
+/// The names in the vectors are this crate's: taints by bit, nack reasons by code.
+#[test]
+fn names_match_the_crate() {
+    let v = load("link.json");
+    let taints: Vec<&str> = Taint::ALL.iter().map(|t| t.name()).collect();
+    let listed: Vec<&str> = v["taint_names"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(taints, listed);
+    for (i, name) in v["nack_reasons"].as_array().unwrap().iter().enumerate() {
+        let reason = NackReason::from_code(i as u64 + 1).unwrap();
+        assert_eq!(reason_name(reason), name.as_str().unwrap());
+    }
+    assert_eq!(NackReason::from_code(v["nack_reasons"].as_array().unwrap().len() as u64 + 1), None);
+    let images = load("images.json");
+    for (i, name) in images["image_errors"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(snake(&format!("{:?}", ImageError::ALL[i])), name.as_str().unwrap());
+    }
+}
+
+/// The greenhouse image loads on a board's executor, and each broken image is refused with
+/// its listed error.
+#[test]
+fn images_load_or_fail_with_their_error() {
+    let v = load("images.json");
+    let caps = &v["capacities"];
+    let c = BoardExec::capacities();
+    assert_eq!(
+        (c.routes, c.nodes, c.sources, c.windows, c.mailbox_depth, c.window_slots),
+        (
+            caps["routes"].as_u64().unwrap() as u16,
+            caps["nodes"].as_u64().unwrap() as u16,
+            caps["sources"].as_u64().unwrap() as u16,
+            caps["windows"].as_u64().unwrap() as u16,
+            caps["mailbox_depth"].as_u64().unwrap() as u16,
+            caps["window_slots"].as_u64().unwrap() as u16,
+        ),
+        "the vectors were made for the board capacities"
+    );
+    let g = &v["greenhouse"];
+    let mut exec = BoardExec::new();
+    exec.load(&unhex(g["hex"].as_str().unwrap()), 0).expect("the greenhouse image loads");
+    let p = exec.partition();
+    assert_eq!(p.name.as_str(), g["partition"].as_str().unwrap());
+    assert_eq!(hex(&p.manifest_id), g["manifest_id"].as_str().unwrap());
+    assert_eq!(p.routes.len() as u64, g["routes"].as_u64().unwrap());
+    assert_eq!(p.nodes.len() as u64, g["nodes"].as_u64().unwrap());
+    assert_eq!(p.sources.len() as u64, g["sources"].as_u64().unwrap());
+    assert_eq!(p.windows.len() as u64, g["windows"].as_u64().unwrap());
+    for case in v["invalid"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let mut exec = BoardExec::new();
+        let err = exec.load(&unhex(case["hex"].as_str().unwrap()), 0).err().unwrap_or_else(|| panic!("{name}: loaded"));
+        assert_eq!(snake(&format!("{err:?}")), case["error"].as_str().unwrap(), "{name}");
+        assert!(exec.partition().routes.is_empty(), "{name}: a refused image leaves no partition");
+    }
+}

@@ -1,0 +1,183 @@
+"""The link protocol with the firmware under QEMU, on both emulated boards: handshake, queries,
+nacks, free-running sources, recovery after the cable comes back, and lockstep runs that are
+byte-identical to manyfold.sim."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import manyfold.sim as sim
+from manyfold.devices import greenhouse as gh
+from manyfold.devices import messages as m
+from manyfold.devices.image import route_id
+from manyfold.devices.link import NackError, Timers
+from manyfold.framing import encode_frame
+
+SPEC = gh.greenhouse_spec()
+IMAGE = SPEC.encode()
+
+
+def test_handshake_shows_the_loaded_image(board, run_board, descriptor):
+    """The describe names the board and the image in its partition region (manifest id,
+    partition), and says what the firmware can do."""
+    with run_board(IMAGE) as b:
+        d = b.client(session=11).connect(lockstep=True, reset=True)
+    assert (d.board, d.max_message, d.version) == (board, descriptor["max_message"], 1)
+    assert (d.image_status_name, d.partition) == ("loaded", "greenhouse-sensors")
+    assert d.manifest_id == SPEC.image_id()
+    assert d.capabilities & m.CAP_LOCKSTEP and d.capabilities & m.CAP_SOURCES
+    assert not d.capabilities & m.CAP_UPLOAD, "the firmware's partition region is read-only"
+    assert (d.session, d.lockstep) == (11, True)
+
+
+def test_empty_region_is_described_not_crashed(run_board):
+    """Booted with nothing in its partition region, the board still answers: the describe says
+    why nothing runs, and events are refused."""
+    with run_board(None) as b:
+        c = b.client(session=1)
+        d = c.connect()
+        assert (d.image_status_name, d.manifest_id, d.partition) == ("header_empty", None, "")
+        with pytest.raises(NackError) as error:
+            c.send_event(0, 1.0)
+        assert error.value.reason == m.NackReason.NO_IMAGE
+        assert c.routes() == []
+
+
+def test_queries_show_topology_counters_and_latest(run_board):
+    """Queries answer with the partition's routes (by id), nodes, sources, mailbox flow,
+    counters and the latest event of a route."""
+    with run_board(IMAGE) as b:
+        c = b.client(session=2)
+        c.connect(lockstep=True, reset=True)
+        events = c.step(3_000_000)
+        assert [r.id for r in c.routes()] == [route_id(r.name) for r in SPEC.routes]
+        assert [n.op for n in c.nodes()] == [2, 3, 0, 2, 4, 1, 5, 7]
+        assert [s.route for s in c.sources()] == [SPEC.route_index(s.route) for s in SPEC.sources]
+        assert all(f.dropped == 0 for f in c.flow())
+        counters = c.counters_device()
+        assert counters["steps"] == 1 and counters["events_out"] == len(events) and counters["frame_crc_errors"] == 0
+        latest = c.latest(gh.Z1_TEMP_AVG)
+        assert latest == [e for e in events if e.route == SPEC.route_index(gh.Z1_TEMP_AVG)][-1]
+        board = c.board()
+        assert board.lockstep and board.time_us == 3_000_000 and board.rx_dropped == 0
+
+
+def test_refused_frames_and_messages_get_nacks(run_board):
+    """A corrupted frame, an oversize frame, an unknown kind and a kind only devices send each
+    get a nack, and the link goes on."""
+    corrupted = bytearray(encode_frame(m.encode(m.Message(50, m.Heartbeat(0))), 256))
+    corrupted[3] ^= 0x01
+    cases = [
+        (bytes(corrupted), (None, m.NackReason.FRAME_BAD_CRC)),
+        (bytes([7]) * 300 + b"\x00", (None, m.NackReason.FRAME_OVERSIZE)),
+        (encode_frame(bytes.fromhex("8218631832"), 256), (50, m.NackReason.DECODE_UNKNOWN_KIND)),  # kind 99, id 50
+        (encode_frame(m.encode(m.Message(51, m.Ack(0, 0))), 256), (51, m.NackReason.KIND_UNEXPECTED)),
+    ]
+    with run_board(IMAGE) as b:
+        c = b.client(session=3, record=True)
+        c.connect(lockstep=True, reset=True)
+        for frame, expected in cases:
+            # One at a time, as a host does: a burst larger than the board's receive ring
+            # would lose bytes (counted as rx_dropped).
+            seen = len(c.transcript)
+            c.port.write(frame)
+            deadline = time.monotonic() + 10
+            while len(c.transcript) == seen and time.monotonic() < deadline:
+                c.poll(0.05)
+            nack = m.decode(_message(c.transcript[seen])).body
+            assert (nack.ref, nack.reason) == expected
+        counters = c.counters_device()
+        assert (counters["frame_crc_errors"], counters["frame_oversize"], counters["nacks_tx"]) == (1, 1, 4)
+        assert c.board().rx_dropped == 0
+
+
+def _message(frame: bytes) -> bytes:
+    from manyfold.framing import FrameDecoder
+
+    return FrameDecoder(256).feed(frame)[0]
+
+
+def test_free_running_sources_follow_the_board_clock(run_board):
+    """Free-running, the board's sources run under SysTick: seeded events arrive in order, and
+    the board's clock moves."""
+    with run_board(IMAGE) as b:
+        c = b.client(session=4)
+        c.connect()
+        events = []
+        deadline = time.monotonic() + 10
+        while len([e for e in events if e.route == SPEC.route_index(gh.Z1_TEMP_AVG)]) < 6 and time.monotonic() < deadline:
+            events += c.poll(0.2)
+        avg = [e for e in events if e.route == SPEC.route_index(gh.Z1_TEMP_AVG)]
+        assert len(avg) >= 6
+        assert [e.seq for e in avg] == list(range(avg[0].seq, avg[0].seq + len(avg)))
+        times = [e.time_us for e in avg]
+        assert {b - a for a, b in zip(times, times[1:])} == {250_000}, "one value per source period, at exact times"
+        assert all("det_seeded_entropy" in e.taint_names for e in avg)
+        assert not c.board().lockstep
+
+
+def test_link_recovers_after_the_cable_comes_back(run_board):
+    """The host's connection drops for 5 s: the board goes stale and counts the events it could
+    not send; the client reconnects and resumes the session by itself, and the first events
+    after the gap say delivery_dropped."""
+    with run_board(IMAGE) as b:
+        timers = Timers(stale_s=2.0, down_s=3.0, reply_timeout_s=5.0)
+        c = b.client(session=5, timers=timers)
+        c.connect()
+        c.poll(1.0)
+        c.port.close()  # the cable is pulled: QEMU drops what the board sends
+        time.sleep(5.0)
+        later = c.poll(2.0)  # the client notices the dead port and reconnects by itself
+        assert (c.counters.reconnects, c.counters.resumes) == (1, 1)
+        first = {}
+        for e in later:
+            first.setdefault(e.route, e)
+        assert first and all("delivery_dropped" in e.taint_names for e in first.values())
+        counters = c.counters_device()
+        assert counters["stale"] >= 1 and counters["resumes"] == 1 and counters["events_unsent"] > 0
+
+
+def _trace() -> list:
+    """A lockstep trace over the greenhouse partition: steps, fan writes, queries (not the board
+    query: uptime and stack peak are the board's own)."""
+    trace: list = []
+    for t in range(250_000, 6_000_001, 250_000):
+        trace.append(m.Step(t))
+        if t == 2_000_000:
+            trace.append(m.Event(SPEC.route_index(gh.FAN_DESIRED), 1, t, 0, 0, m.Lineage(), 40.0))
+        if t == 2_100_000 or t == 3_000_000:
+            trace.append(m.Event(SPEC.route_index(gh.FAN_DESIRED), 2 if t < 3_000_000 else 3, t, 0, 0, m.Lineage(), 80.0))
+    trace += [
+        m.Step(15_000_000),
+        m.Query(m.QueryKind.ROUTES, 0),
+        m.Query(m.QueryKind.ROUTES, 12),
+        m.Query(m.QueryKind.NODES, 0),
+        m.Query(m.QueryKind.SOURCES, 0),
+        m.Query(m.QueryKind.COUNTERS, 0),
+        m.Query(m.QueryKind.FLOW, 0),
+        m.Query(m.QueryKind.TAINTS, 0),
+        m.Query(m.QueryKind.LATEST, SPEC.route_index(gh.Z1_HOT)),
+        m.Query(m.QueryKind.LATEST, 99),  # nacked: an answer like any other
+        m.Event(SPEC.route_index(gh.Z1_HOT), 1, 0, 0, 0, m.Lineage(), 1.0),  # nacked
+        m.Step(20_000_000),
+    ]
+    return trace
+
+
+def test_lockstep_trace_is_byte_identical_to_the_simulation(board, run_board):
+    """The same input trace, run on the emulated board in lockstep and in manyfold.sim
+    emulating the same board, produces byte-identical output frames."""
+    with run_board(IMAGE) as b:
+        c = b.client(session=6, record=True)
+        c.connect(lockstep=True, reset=True)
+        c.run_trace(_trace())
+        on_board = c.transcript
+    s = sim.open(IMAGE, board=board, session=6, record=True)
+    s.connect(lockstep=True, reset=True)
+    s.run_trace(_trace())
+    assert len(on_board) > 100
+    kinds = {m.decode(_message(f)).kind for f in on_board}
+    assert {m.Kind.DESCRIBE, m.Kind.EVENT, m.Kind.ACK, m.Kind.NACK, m.Kind.REPLY} <= kinds
+    assert on_board == s.transcript
