@@ -8,8 +8,8 @@ from manyfold.examples.greenhouse import build, main
 
 
 def build_graph():
-    """The greenhouse graph, for `manyfold compile examples/greenhouse.py`."""
-    return build().graph
+    """The greenhouse graph with its sensor board partition, for `manyfold compile examples/greenhouse.py`."""
+    return build(device=True).graph
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def test_demo_is_deterministic():
 
 
 def test_greenhouse_demo_answers_the_five_questions():
-    """`manyfold demo` prints the greenhouse report with all five answers."""
+    """`manyfold demo` prints the greenhouse report with all five answers, and the board's."""
     result = run("demo")
     assert result.returncode == 0, result.stderr
     for heading in (
@@ -38,6 +38,17 @@ def test_greenhouse_demo_answers_the_five_questions():
     ):
         assert heading in result.stdout
     assert "Last command: fan speed" in result.stdout
+    # The sensor partition ran on the host simulation, linked over the framed link.
+    assert "6. The sensor board: partition greenhouse-sensors on lm3s6965evb" in result.stdout
+    assert "(the host manifest), image loaded" in result.stdout
+    assert "0 CRC errors" in result.stdout
+
+
+def test_demo_on_an_unknown_board_is_a_sentence():
+    """`manyfold demo --board nope` names the boards there are."""
+    result = run("demo", "--board", "nope")
+    assert result.returncode == 2
+    assert "unknown board 'nope'; known boards: lm3s6965evb" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_bad_arguments_are_sentences_not_tracebacks():

@@ -50,7 +50,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if console.width < 140:  # the tables carry full route names
         console = Console(width=140)
-    greenhouse.report(greenhouse.run(greenhouse.build(seed=args.seed)), console)
+    from manyfold.devices.boards import BoardError
+    from manyfold.graph.errors import GraphError
+
+    try:
+        with console.status(f"starting the sensor board ({args.board})"):
+            gh, bridge, stop = greenhouse.with_board(args.seed, board=args.board)
+    except (BoardError, GraphError, OSError) as error:
+        raise CliError(str(error)) from None
+    try:
+        with console.status("running six minutes of greenhouse life"):
+            greenhouse.run(gh, bridge=bridge)
+        greenhouse.report(gh, console, bridge=bridge)
+    finally:
+        stop()
     return 0
 
 
@@ -173,6 +186,95 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_boards(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from manyfold.devices.boards import BoardError, all_boards
+
+    try:
+        boards = all_boards()
+    except BoardError as error:
+        raise CliError(str(error)) from None
+    if args.json:
+        import json
+
+        rows = [
+            {"name": b.name, "cpu": b.cpu, "target": b.target, "flashing": b.flashing, "qemu_machine": b.qemu_machine,
+             "flash_bytes": b.flash.size, "ram_bytes": b.ram.size, "partition_origin": b.partition.origin,
+             "partition_bytes": b.partition.size, "uart": b.uart_kind, "baud": b.baud}
+            for b in boards
+        ]  # fmt: skip
+        print(json.dumps(rows, indent=2))
+        return 0
+    t = Table(title="boards")
+    for column in ("board", "cpu", "flash / RAM", "partition region", "UART", "flashed by"):
+        t.add_column(column, no_wrap=True)
+    for b in boards:
+        how = f"QEMU ({b.qemu_machine})" if b.emulated else f"PlatformIO ({b.platformio['board']})" if b.platformio else "-"
+        t.add_row(
+            b.name, b.cpu, f"{b.flash.size // 1024} KiB / {b.ram.size // 1024} KiB",
+            f"{b.partition.origin:#010x}, {b.partition.size // 1024} KiB", f"{b.uart_kind} {b.baud} baud", how,
+        )  # fmt: skip
+    console = Console()
+    if not console.is_terminal or console.width < 150:  # one line per board
+        console = Console(width=150)
+    console.print(t)
+    return 0
+
+
+def cmd_flash(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from manyfold.devices.boards import BoardError
+    from manyfold.devices.flash import flash
+    from manyfold.graph.errors import ManifestError
+
+    console = Console(stderr=True)
+    m = _read_manifest(args.manifest)
+    out_dir = Path(args.out or Path(".manyfold") / "flash" / args.board)
+    status = console.status("")
+
+    def progress(step: str) -> None:
+        status.update(step + " ...")
+        console.print(f"[green]-[/] {step}")
+
+    try:
+        with status:
+            done = flash(m, args.board, args.partition, out_dir=out_dir, dry_run=args.dry_run, port=args.port, progress=progress)
+    except (BoardError, ManifestError, OSError) as error:
+        raise CliError(str(error)) from None
+    if done.plan is not None:
+        print(f"PlatformIO project: {done.plan.project}")
+        print(("would run: " if args.dry_run else "ran: ") + done.plan.command_line)
+        return 0
+    if done.running is None:
+        print(f"dry run: {done.image} is ready for the partition region of {done.board.name}")
+        return 0
+    d = done.describe
+    print(f"{d.board} runs partition {d.partition} of manifest {done.manifest_id} (verified by its describe)")
+    print(f"UART: {done.url}    try: manyfold query --port {done.url} topology", flush=True)
+    try:
+        if args.verify_only:
+            return 0
+        import signal
+
+        def stop_on_term(_signum, _frame):
+            raise KeyboardInterrupt  # `kill` stops the board as Ctrl-C does
+
+        signal.signal(signal.SIGTERM, stop_on_term)
+        console.print("the board runs until you press Ctrl-C")
+        done.running.process.wait()
+        raise CliError(f"QEMU exited ({done.running.process.returncode}): {done.running.log_text()[-300:]}")
+    except KeyboardInterrupt:
+        console.print(f"stopped {d.board}")
+        return 0
+    finally:
+        done.running.stop()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from manyfold import __version__
 
@@ -188,6 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--messages", type=_positive_int, default=200, help="frames demo: readings to send (default 200)")
     demo.add_argument("--seed", type=int, default=7, help="random seed of the scenario (default 7)")
+    demo.add_argument(
+        "--board", default="sim",
+        help="greenhouse demo: where the sensor partition runs: sim (default, the host simulation) or an emulated board (manyfold boards)",
+    )
     demo.add_argument("--drop-rate", type=_rate, default=0.002, help="frames demo: probability a byte is lost (default 0.002)")
     demo.add_argument("--flip-rate", type=_rate, default=0.002, help="frames demo: probability a byte has a bit flipped (default 0.002)")
     demo.set_defaults(func=cmd_demo)
@@ -215,6 +321,29 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("manifest")
     graph.add_argument("-o", "--output", required=True, help="graph.svg (needs Graphviz's dot) or graph.dot")
     graph.set_defaults(func=cmd_graph)
+
+    boards = sub.add_parser("boards", help="list the boards manyfold can flash")
+    boards.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    boards.set_defaults(func=cmd_boards)
+
+    flash = sub.add_parser(
+        "flash", help="put a manifest partition on a board (an emulated board runs in QEMU until Ctrl-C)",
+        description="Lower a partition of MANIFEST to a partition image and put it in the board's partition region "
+        "(no Rust is recompiled). Emulated boards boot in QEMU with their UART on a local TCP port, and the "
+        "handshake checks they run this manifest's partition; PlatformIO boards get a generated project and its upload.",
+    )  # fmt: skip
+    flash.add_argument("manifest", help="a compiled manifest (manyfold compile -o graph.json)")
+    flash.add_argument("--board", required=True, help="a board name (manyfold boards)")
+    flash.add_argument("--partition", required=True, help="the embedded-lite partition to flash")
+    flash.add_argument("--out", help="where the image (and PlatformIO project) go (default .manyfold/flash/BOARD)")
+    flash.add_argument("--dry-run", action="store_true", help="write the image (and the PlatformIO project) but do not run or upload")
+    flash.add_argument("--port", help="PlatformIO boards: the upload port")
+    flash.add_argument("--verify-only", action="store_true", help="emulated boards: stop the board after the handshake check")
+    flash.set_defaults(func=cmd_flash)
+
+    from manyfold.devices import commands as device_commands
+
+    device_commands.register(sub)  # query, ports, footprint
     return parser
 
 
@@ -229,7 +358,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`manyfold ... | head`): stop quietly, as other tools do.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Through the package's module, so that the CliError the board commands raise is this one.
+    from manyfold import cli
+
+    sys.exit(cli.main())

@@ -237,13 +237,17 @@ pub struct LoadReport {
     pub edges: usize,
 }
 
-/// Loads manifest `bytes` into `graph`. `resolve` turns each decoded schema into the shared
+/// Loads manifest `bytes` into `graph`: every route, and the nodes of `partitions` (all when
+/// `None`; a runtime hosting one partition builds only its nodes, and the routes other
+/// partitions produce arrive over links). `resolve` turns each decoded schema into the shared
 /// schema to use (the Python binding interns record types there); `callables` supplies the
 /// user functions nodes refer to. `on_route` is told each route declared (index, route,
 /// schema), `on_node` each node built (its name).
+#[allow(clippy::too_many_arguments)]
 pub fn load(
     graph: &mut Graph,
     bytes: &[u8],
+    partitions: Option<&[String]>,
     resolve: &mut dyn FnMut(Schema) -> Arc<Schema>,
     callables: &mut dyn Callables,
     on_route: &mut dyn FnMut(manyfold_core::envelope::RouteIdx, &Route, &Arc<Schema>),
@@ -343,6 +347,12 @@ pub fn load(
         let o = Obj::of(item, format!("nodes[{i}]"))?;
         let name = o.text("name")?;
         let kind = o.text("kind")?;
+        if let Some(wanted) = partitions {
+            let partition = if o.get("partition").is_some() { o.text("partition")? } else { "main" };
+            if !wanted.iter().any(|p| p == partition) {
+                continue;
+            }
+        }
         let mut inputs = Vec::new();
         for edge in o.array("inputs")? {
             let Cbor::Text(edge_name) = edge else { return Err(LoadError(format!("node {name}: inputs must be edge names"))) };

@@ -3,10 +3,12 @@ can cut: the link comes back with no user code, and the gap shows in counters an
 
 from __future__ import annotations
 
+import pytest
+
 import manyfold.sim as sim
 from manyfold.devices import greenhouse as gh
 from manyfold.devices import messages as m
-from manyfold.devices.link import LinkClient, Timers
+from manyfold.devices.link import FRAME_REFUSALS, LinkClient, NackError, Timers
 
 IMAGE = gh.greenhouse_spec().encode()
 
@@ -19,10 +21,17 @@ class Cable:
         self.port = port
         self.cut = False
         self.drop_frames: set[int] = set()
+        self.drop_next_kind: m.Kind | None = None
+        """Lose the next frame from the board whose message is of this kind."""
+        self.corrupt_next_write = False
+        """Flip a bit in the next frame from the host."""
         self._frames_seen = 0
         self._partial = bytearray()
 
     def write(self, data: bytes) -> int:
+        if self.corrupt_next_write and len(data) > 3:
+            self.corrupt_next_write = False
+            data = bytes([data[0], data[1], data[2] ^ 0x10]) + data[3:]
         if not self.cut:
             self.port.write(data)
         return len(data)
@@ -31,17 +40,25 @@ class Cable:
         data = self.port.read(n)
         if self.cut:
             return b""
-        if not self.drop_frames:
+        if not self.drop_frames and self.drop_next_kind is None:
             return data
         out = bytearray()
         for byte in data:
             self._partial.append(byte)
             if byte == 0:
-                if self._frames_seen not in self.drop_frames:
+                if self._frames_seen not in self.drop_frames and not self._drop_kind(bytes(self._partial)):
                     out += self._partial
                 self._frames_seen += 1 if len(self._partial) > 1 else 0
                 self._partial.clear()
         return bytes(out)
+
+    def _drop_kind(self, frame: bytes) -> bool:
+        if self.drop_next_kind is None or len(frame) < 2:
+            return False
+        if m.decode(_unframe(frame)).kind != self.drop_next_kind:
+            return False
+        self.drop_next_kind = None
+        return True
 
     def flush(self) -> None:
         pass
@@ -117,3 +134,55 @@ def _unframe(frame: bytes) -> bytes:
     from manyfold.framing import FrameDecoder
 
     return FrameDecoder(256).feed(frame)[0]
+
+
+def test_a_lost_answer_is_asked_for_again():
+    """A reply lost on the way: the client sends the query again (no reconnect), gets the answer,
+    and counts the resend and the gap in the board's ids."""
+    cable = Cable(sim.SimPort(IMAGE, "lm3s6965evb"))
+    c = client_over(cable)
+    c.connect(lockstep=True, reset=True)
+    c.step(1_000_000)
+    cable.drop_next_kind = m.Kind.REPLY
+    counters = c.counters_device()
+    assert counters["steps"] == 1
+    assert (c.counters.retries, c.counters.rx_gaps, c.counters.reconnects) == (1, 1, 0)
+
+
+def test_a_refused_request_frame_is_sent_again():
+    """A request damaged on the way is refused by the board (a nack without a ref); the client
+    sends it again, and the step is carried out once."""
+    cable = Cable(sim.SimPort(IMAGE, "lm3s6965evb"))
+    c = client_over(cable)
+    c.connect(lockstep=True, reset=True)
+    cable.corrupt_next_write = True
+    events = c.step(1_000_000)
+    assert events and (c.counters.retries, c.counters.nacks) == (1, 1)
+    counters = c.counters_device()
+    assert counters["steps"] == 1 and counters["nacks_tx"] == 1
+    assert counters["frame_crc_errors"] + counters["frame_cobs_errors"] + counters["frame_short"] == 1
+
+
+def test_an_event_whose_ack_was_lost_is_not_applied_twice():
+    """The ack of a host event is lost: the client sends the event again with the same seq; the
+    board refuses the copy (seq_not_increasing), which the client takes as the lost ack."""
+    cable = Cable(sim.SimPort(IMAGE, "lm3s6965evb"))
+    c = client_over(cable)
+    c.connect(lockstep=True, reset=True)
+    cable.drop_next_kind = m.Kind.ACK
+    ack = c.send_event(gh.FAN_DESIRED, 40.0, time_us=0)
+    assert isinstance(ack, m.Ack) and c.counters.retries == 1
+    counters = c.counters_device()
+    assert counters["events_in"] == 1 and counters["nacks_tx"] == 1
+
+
+def test_without_retries_a_refused_frame_is_an_error():
+    """With retries=0 the client reports the board's refusal of a damaged frame as a NackError."""
+    cable = Cable(sim.SimPort(IMAGE, "lm3s6965evb"))
+    c = client_over(cable)
+    c.timers.retries = 0
+    c.connect(lockstep=True, reset=True)
+    cable.corrupt_next_write = True
+    with pytest.raises(NackError) as error:
+        c.step(1_000_000)
+    assert error.value.reason in FRAME_REFUSALS and error.value.nack.ref is None

@@ -115,3 +115,43 @@ def test_cut_and_reconnect(echo_server):
             assert s.recv(4096) == b""  # the host side sees the cable go
         assert exchange(proxy.port, [b"after"], FrameDecoder()) == [b"after"]
         assert proxy.counts.cuts == 1 and proxy.counts.connections == 2
+
+
+def test_recording_keeps_both_sides_of_the_damage(echo_server):
+    """record=True keeps each direction's bytes before and after the faults: the clean side
+    decodes whole, and the damaged side is what the receiver got."""
+    with FaultProxy(echo_server, to_target=FaultConfig(flip_rate=0.02), seed=5, record=True) as proxy:
+        messages = [f"reading {i:04d}".encode() for i in range(100)]
+        decoder = FrameDecoder()
+        got = exchange(proxy.port, messages, decoder)
+        r = proxy.recording()
+    assert FrameDecoder().feed(bytes(r.to_target_in)) == messages
+    assert r.to_target_out != r.to_target_in and len(r.to_target_out) == len(r.to_target_in)
+    assert FrameDecoder().feed(bytes(r.to_target_out)) == got
+    assert r.to_host_in == r.to_host_out  # no faults configured on the way back
+    with FaultProxy(echo_server) as plain, pytest.raises(RuntimeError, match="record=True"):
+        plain.recording()
+
+
+def test_cut_can_keep_the_cable_out(echo_server):
+    """cut(hold_s) keeps the cable out: connections meanwhile are closed at once (and counted);
+    after the hold a connection relays again."""
+    with FaultProxy(echo_server) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=2) as s:
+            s.sendall(encode_frame(b"before"))
+            s.settimeout(2)
+            assert FrameDecoder().feed(s.recv(4096)) == [b"before"]
+            proxy.cut(hold_s=1.0)
+            assert s.recv(4096) == b""
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=2) as s:
+            s.settimeout(2)
+            assert s.recv(4096) == b"", "refused while the cable is out"
+        deadline = time.monotonic() + 10
+        got: list[bytes] = []
+        while not got and time.monotonic() < deadline:
+            try:
+                got = exchange(proxy.port, [b"after"], FrameDecoder(), deadline_s=0.5)
+            except OSError:  # reset: the cable is still out
+                pass
+        assert got == [b"after"]
+        assert proxy.counts.cuts == 1 and proxy.counts.refused >= 1

@@ -88,7 +88,7 @@ def test_compile_validate_show_diff_commands(tmp_path):
     out = tmp_path / "gh.json"
     result = run("compile", str(ROOT / "examples" / "greenhouse.py"), "-o", str(out))
     assert result.returncode == 0, result.stderr
-    assert out.read_text() == manifest.compile(greenhouse.build().graph).to_json()
+    assert out.read_text() == manifest.compile(greenhouse.build(device=True).graph).to_json()
     result = run("validate", str(out))
     assert result.returncode == 0 and "valid (8 checks" in result.stdout
     result = run("show", str(out))

@@ -4,6 +4,14 @@
 - ``manyfold.devices.messages``: the link protocol v1 messages (section 2).
 - ``manyfold.devices.link``: :class:`LinkClient`, the host end of a link over any pyserial port.
 - ``manyfold.devices.greenhouse``: the greenhouse sensor partition, the reference partition.
+- ``manyfold.devices.lower``: a manifest partition lowered to a partition image.
+- ``manyfold.devices.bridge``: :class:`DeviceBridge`, a host graph and a device joined by a link.
+- ``manyfold.devices.boards``: board descriptors (``boards/<board>/board.toml``).
+- ``manyfold.devices.flash``: ``flash`` a partition to an emulated board or through PlatformIO
+  (``manyfold.devices.platformio``).
+- ``manyfold.devices.qemu``: build the firmware and boot an emulated board (``start_board``).
+- ``manyfold.devices.footprint``: the firmware's flash and RAM with the greenhouse partition.
+- ``manyfold.devices.commands``: the ``query``, ``ports`` and ``footprint`` CLI commands.
 - ``manyfold.sim`` (a sibling module): the same device code in the extension, as a board.
 """
 

@@ -13,7 +13,13 @@ A :class:`LinkClient` runs over anything with pyserial's ``read(n)`` / ``write(b
   with no user code; the gap shows in :attr:`LinkClient.counters` (``reconnects``, ``resumes``,
   ``rx_gaps``) and as ``delivery_dropped`` on the next events;
 - gaps in the device's message ids (frames lost on the way) are counted and mark the next
-  event ``delivery_dropped`` too.
+  event ``delivery_dropped`` too;
+- on a lossy link, a query, step or event whose frame the device refused (a nack without a
+  ``ref``: bad CRC, bad COBS, short, oversize) or whose answer never came is sent again, up to
+  ``Timers.retries`` times, before the client reconnects (counted in ``retries``). Sending
+  again is safe: queries change nothing, a step to the time already reached does nothing, and
+  an event the device already took is refused as ``seq_not_increasing``, which the client then
+  takes as its ack.
 
 With ``record=True`` it keeps every message the device sent, as the frames they came in, in
 :attr:`LinkClient.transcript`: two runs of the same trace can be compared byte for byte.
@@ -24,6 +30,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import random
+import select
 import time
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable
@@ -61,6 +68,8 @@ class Timers:
     hello_retry_s: float = 0.5
     reply_timeout_s: float = 5.0
     reconnect_timeout_s: float = 15.0
+    retries: int = 2
+    """Times a query, step or event is sent again when its frame was refused or its answer lost."""
 
 
 @dataclass
@@ -76,6 +85,75 @@ class HostCounters:
     reconnects: int = 0
     resumes: int = 0
     stale: int = 0
+    nacks: int = 0
+    """Nacks received (refused requests, and frames the device could not read)."""
+    retries: int = 0
+    """Requests sent again because their frame was refused or their answer was lost."""
+
+
+FRAME_REFUSALS = frozenset(
+    {m.NackReason.FRAME_BAD_CRC, m.NackReason.FRAME_BAD_COBS, m.NackReason.FRAME_SHORT, m.NackReason.FRAME_OVERSIZE}
+)
+"""Nack reasons of frames the device could not read (their nack has no ``ref``)."""
+
+_RESENDABLE = (m.Query, m.Step, m.Event)
+
+
+def _lost_in_transit(nack: m.Nack) -> bool:
+    """True for the nack of a frame that arrived damaged (possibly the request just sent)."""
+    return nack.ref is None and nack.reason in FRAME_REFUSALS
+
+
+class SerialPort:
+    """A pyserial port (opened with ``timeout=0``) read without pyserial's polling delay.
+
+    pyserial's ``read(n)`` with a timeout returns only when ``n`` bytes came or the timeout
+    passed, so every read of a short answer would take the whole timeout. This waits with
+    ``select`` for the first byte (up to ``timeout`` seconds) and then takes what is there.
+    Everything else is the pyserial port's (``port.serial``).
+    """
+
+    def __init__(self, serial_port, timeout: float = 0.02) -> None:
+        self.serial = serial_port
+        self.timeout = timeout
+        self._fd = serial_port.fileno()
+
+    def read(self, n: int = 1) -> bytes:
+        ready, _, _ = select.select([self._fd], [], [], self.timeout)
+        if not ready:
+            return b""
+        return self.serial.read(n)  # raises when the peer closed the connection
+
+    def write(self, data: bytes) -> int | None:
+        return self.serial.write(data)
+
+    def flush(self) -> None:
+        self.serial.flush()
+
+    def close(self) -> None:
+        self.serial.close()
+
+    @property
+    def is_open(self) -> bool:
+        return self.serial.is_open
+
+    @property
+    def in_waiting(self) -> int:
+        return self.serial.in_waiting
+
+
+def open_serial(url: str, *, baudrate: int = 115_200, timeout: float = 0.02):
+    """Opens a pyserial URL or device (``/dev/ttyACM0``, ``socket://host:port``, ``loop://``)
+    at ``baudrate`` (the boards' UART: 8N1 at 115200), as a port whose reads wait at most
+    ``timeout`` seconds. Raises ``serial.SerialException`` when it cannot be opened."""
+    import serial
+
+    port = serial.serial_for_url(url, baudrate=baudrate, timeout=0)
+    try:
+        return SerialPort(port, timeout)
+    except (AttributeError, OSError, ValueError, serial.SerialException):
+        port.timeout = timeout  # no file descriptor to wait on (Windows, loop://): pyserial waits
+        return port
 
 
 class LinkState:
@@ -122,6 +200,7 @@ class LinkClient:
         self._flags = 0
         self.port_error: Exception | None = None
         """The last error the port raised (the link was then marked disconnected)."""
+        self._port_dead = False
         now = clock()
         self._last_rx = now
         self._last_tx = now
@@ -129,13 +208,14 @@ class LinkClient:
     # --- opening ---------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str, **kwargs) -> "LinkClient":
+    def open(cls, url: str, *, baudrate: int = 115_200, **kwargs) -> "LinkClient":
         """A client over the pyserial URL ``url`` (``/dev/ttyACM0``, ``socket://host:port``, ...),
-        which it reopens by itself when the link breaks."""
-        import serial
+        which it reopens by itself when the link breaks. ``baudrate`` matters for serial
+        devices only (the boards' UART runs 8N1 at 115200). Raises ``serial.SerialException``
+        when the port cannot be opened."""
 
         def reopen():
-            return serial.serial_for_url(url, timeout=0.02)
+            return open_serial(url, baudrate=baudrate)
 
         return cls(reopen(), reopen=reopen, **kwargs)
 
@@ -175,6 +255,8 @@ class LinkClient:
                 if answer is None:
                     continue
                 if isinstance(answer.body, m.Nack):
+                    if _lost_in_transit(answer.body):
+                        break  # a damaged frame (perhaps the hello): say hello again
                     raise NackError("the hello", answer.body)
                 if isinstance(answer.body, m.Describe):
                     self.describe = answer.body
@@ -183,6 +265,8 @@ class LinkClient:
                     return answer.body
             if self.clock() >= deadline:
                 raise LinkTimeout(f"no describe within {timeout_s} s")
+            if self._port_dead:
+                raise LinkTimeout("the port closed during the handshake")
 
     # --- the wire --------------------------------------------------------------------------------
 
@@ -191,6 +275,7 @@ class LinkClient:
             return self.port.read(n) or b""
         except Exception as error:  # a serial or socket error: the cable is gone
             self._broken(error)
+            time.sleep(0.01)  # as long as a read of a live port may wait: no busy loop on a dead one
             return b""
 
     def _write_port(self, data: bytes) -> None:
@@ -206,6 +291,7 @@ class LinkClient:
         if self.state in (LinkState.UP, LinkState.STALE):
             self.state = LinkState.DISCONNECTED
         self.port_error = error
+        self._port_dead = True
 
     def _send(self, body: m.Body) -> int:
         msg_id = self._next_id
@@ -233,6 +319,8 @@ class LinkClient:
         if self.record:
             self.transcript.append(encode_frame(data, self.max_message))
         self.counters.messages_rx += 1
+        if isinstance(message.body, m.Nack):
+            self.counters.nacks += 1
         self._last_rx = self.clock()
         if self.state == LinkState.STALE:
             self.state = LinkState.UP
@@ -270,12 +358,16 @@ class LinkClient:
             data = self._read_port(4096)
             if data:
                 self._feed(data)
-            elif self.clock() >= deadline:
+            elif self.clock() >= deadline or self._port_dead:
                 return None
 
     def _request(self, body: m.Body, what: str) -> m.Message:
-        """Sends a request and returns its answer; reconnects and retries once when none comes."""
-        for attempt in range(2):
+        """Sends a request and returns its answer. A query, step or event whose frame was
+        refused or whose answer did not come is sent again (``Timers.retries`` times); then,
+        with no answer, the client reconnects and tries once more."""
+        resends = 0
+        reconnected = False
+        while True:
             if self.state not in (LinkState.UP, LinkState.STALE):
                 self.reconnect()
             # Answers still queued belong to earlier requests (or are nacks of frames that were
@@ -283,14 +375,25 @@ class LinkClient:
             self._answers.clear()
             ref = self._send(body)
             answer = self._take_answer(ref, self.timers.reply_timeout_s)
+            resendable = isinstance(body, _RESENDABLE) and resends < self.timers.retries
             if answer is not None:
-                if isinstance(answer.body, m.Nack):
-                    raise NackError(what, answer.body)
-                return answer
-            if self._reopen is None or attempt == 1:
-                break
-            self.reconnect()
-        raise LinkTimeout(f"no answer to {what} within {self.timers.reply_timeout_s} s")
+                nack = answer.body
+                if not isinstance(nack, m.Nack):
+                    return answer
+                if resends and isinstance(body, m.Event) and nack.reason == m.NackReason.SEQ_NOT_INCREASING and nack.detail >= body.seq:
+                    # An earlier copy of this event was taken; its ack was lost on the way.
+                    return m.Message(answer.id, m.Ack(ref, 0))
+                if not (resendable and _lost_in_transit(nack)):
+                    raise NackError(what, nack)
+            elif not resendable:
+                if self._reopen is None or reconnected:
+                    raise LinkTimeout(f"no answer to {what} within {self.timers.reply_timeout_s} s")
+                reconnected = True
+                self.reconnect()
+                continue
+            # The request or its answer was damaged on the way: send it again.
+            resends += 1
+            self.counters.retries += 1
 
     # --- keepalive and reconnection --------------------------------------------------------------
 
@@ -336,6 +439,7 @@ class LinkClient:
                         raise LinkTimeout(f"could not reopen the port within {self.timers.reconnect_timeout_s} s") from None
                     time.sleep(0.1)  # the port is not back yet: try again shortly
                     continue
+                self._port_dead = False
             self._decoder = FrameDecoder(max_message=self.max_message)
             self._write_port(b"\x00")  # drop any half-sent frame at the device (docs/wire.md 1.3)
             try:
@@ -343,6 +447,8 @@ class LinkClient:
             except LinkTimeout:
                 if self.clock() >= deadline:
                     raise
+                if self._port_dead:
+                    time.sleep(0.1)  # the port closed again at once: the cable is still out
                 continue
             self.counters.resumes += 1
             self._gap_pending = True
@@ -476,4 +582,15 @@ class LinkClient:
         self.close()
 
 
-__all__ = ["HostCounters", "LinkClient", "LinkError", "LinkState", "LinkTimeout", "NackError", "Timers"]
+__all__ = [
+    "FRAME_REFUSALS",
+    "HostCounters",
+    "LinkClient",
+    "LinkError",
+    "LinkState",
+    "LinkTimeout",
+    "NackError",
+    "SerialPort",
+    "Timers",
+    "open_serial",
+]

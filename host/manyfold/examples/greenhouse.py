@@ -16,6 +16,7 @@ Run it with ``manyfold demo`` or ``python examples/greenhouse.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from manyfold.graph import (
     Overflow,
     Plane,
     Route,
+    SyntheticSource,
     Variant,
     schema,
     taints_of,
@@ -81,6 +83,24 @@ def fan_speed_from_frame(pixels: bytes) -> float:
     return round(min(100.0, 40.0 + sum(pixels[:512]) / 512 / 4.0), 1)
 
 
+DEVICE = "greenhouse-sensors"
+"""The embedded-lite partition: the sensor board (docs/embedded.md)."""
+
+
+@dataclass
+class DeviceSide:
+    """The device partition's routes as the host sees them, and the fan loop across the link."""
+
+    outputs: dict
+    """device route (printed) -> the host route it is forwarded to over the UART link."""
+    fan: object
+    """The host's write binding for the board's fan setpoint."""
+    desired_to_device: Route
+    """The device route the host's desired fan setpoint travels to."""
+    device_reported: Route
+    """The device route on which the board reports its fan setpoint."""
+
+
 @dataclass
 class Greenhouse:
     """The graph and the routes and nodes the report talks about."""
@@ -96,10 +116,107 @@ class Greenhouse:
     fan: object
     seed: int
     fan_commands: list
+    device: DeviceSide | None = None
 
 
-def build(seed: int = 7) -> Greenhouse:
-    """Declare the routes and wire the graph."""
+def _device_partition(g: Graph) -> DeviceSide:
+    """The sensor board: seeded synthetic sensors, scaling, windows, a deadband, a rate limiter,
+    a threshold and the fan actuator, as in ``manyfold.devices.greenhouse``; its outputs cross
+    a UART link (ordered, not reliable, not authenticated, not durable) to the host, and the
+    host's fan setpoint crosses back."""
+    from manyfold.devices import greenhouse as dev
+
+    board = g.partition(DEVICE, profile="embedded-lite", board="lm3s6965evb")
+    uart = LinkCapabilities(ordered=True, reliable=False, authenticated=False, durable=False)
+    g.link("uart", board, "main", transport="serial", capabilities=uart)
+    with board:
+        def r(text, source=None):
+            return g.route(Route.parse(text), FLOAT, source=source)
+
+        z1_raw = r(dev.Z1_TEMP_RAW, SyntheticSource(dev.TEMP_PERIOD_US, "triangle", 2700.0, 300.0, 48, 8.0, 1))
+        z2_raw = r(dev.Z2_TEMP_RAW, SyntheticSource(dev.TEMP_PERIOD_US, "triangle", 2150.0, 150.0, 64, 8.0, 2, 50_000))
+        h1_raw = r(dev.Z1_HUMIDITY_RAW, SyntheticSource(dev.HUMIDITY_PERIOD_US, "random_walk", 60.0, 15.0, 1, 1.5, 3, 100_000))
+        h2_raw = r(dev.Z2_HUMIDITY_RAW, SyntheticSource(dev.HUMIDITY_PERIOD_US, "triangle", 55.0, 10.0, 20, 0.0, 4, 150_000))
+        z1 = g.scale(z1_raw, scale=0.01, output=r(dev.Z1_TEMP), name="z1_celsius")
+        z1_avg = g.count_window(z1.output, size=4, output=r(dev.Z1_TEMP_AVG), name="z1_mean")
+        hot = g.threshold(z1_avg.output, above=dev.HOT_ABOVE_C, output=r(dev.Z1_HOT), name="z1_hot")
+        z2 = g.scale(z2_raw, scale=0.01, output=r(dev.Z2_TEMP), name="z2_celsius")
+        z2_avg = g.time_window(z2.output, width_us=2 * SECOND_US, slide_us=SECOND_US, records=False, output=r(dev.Z2_TEMP_AVG), name="z2_mean")
+        h1 = g.deadband(h1_raw, band=2.0, output=r(dev.Z1_HUMIDITY), name="h1_deadband")
+        h2 = g.rate_limit(h2_raw, max_events=1, interval_us=2 * SECOND_US, output=r(dev.Z2_HUMIDITY), name="h2_rate")
+        desired_in = r(dev.FAN_DESIRED)
+        fan_reported, fan_effective = r(dev.FAN_REPORTED), r(dev.FAN_EFFECTIVE)
+        g.actuator(desired_in, reported=fan_reported, effective=fan_effective, apply_us=200_000, name="fan_actuator")
+
+    # The host's side: every device output is forwarded over the link into a host route, and
+    # a hot zone 1 asks the board's fan to run.
+    outputs = {}
+    for out in (z1_avg.output, hot.output, z2_avg.output, h1.output, h2.output, fan_effective):
+        host_route = Route(Plane.READ, Layer.LOGICAL, "uplink", out.family, out.stream, out.variant, 1)
+        g.connect(out, g.route(host_route, FLOAT), link=uart, name=f"uplink_{out.family}_{out.stream}")
+        outputs[str(out)] = host_route
+    fan = g.write_binding("host", "fan", "setpoint", FLOAT, retry_max=2, retry_interval_us=2 * SECOND_US,
+                          idempotency=Idempotency.ABSOLUTE_VALUE, name="board_fan_binding")
+    g.connect(fan_reported, fan.reported, link=uart, name="uplink_fan_reported")
+    g.map(outputs[str(hot.output)], board_fan_speed, schema=FLOAT, output=fan.request, name="board_fan_control")
+    with board:
+        # The loop desired -> actuator -> reported -> binding -> desired closes here; the
+        # link's transmit queue (a mailbox) makes it safe, and the graph refuses it without.
+        g.connect(fan.desired, desired_in, link=uart, mailbox=Mailbox(4, Overflow.DROP_OLDEST), name="downlink_fan_desired")
+    return DeviceSide(outputs, fan, desired_in, fan_reported)
+
+
+def _fan_inbox(g: Graph, desired: Route) -> list:
+    """The simulated greenhouse fan's inbox: the commands it received, once each."""
+    commands: list = []
+
+    def fan_inbox(envelope) -> None:
+        # The fan applies each request once: a retry carries the same request (idempotent by
+        # value), so it is not a new command.
+        request = str(envelope.parents[0])
+        if not commands or commands[-1][2] != request:
+            commands.append((envelope.ingest_time_us, envelope.value, request))
+
+    g.subscribe(desired, fan_inbox, name="fan_device_inbox")
+    return commands
+
+
+def with_board(seed: int = 7, *, board: str = "sim"):
+    """The greenhouse with its sensor board: the full system graph is compiled, its device
+    partition lowered to an image and run by ``board`` (``sim``: the host simulation, the
+    default; or an emulated board's name), the host partition loaded from the same manifest,
+    and the two joined by a :class:`~manyfold.devices.bridge.DeviceBridge`. Returns
+    (greenhouse, bridge, stop) where ``stop()`` shuts the board down."""
+    from manyfold import manifest, sim
+    from manyfold.devices.bridge import DeviceBridge
+    from manyfold.devices.lower import partition_image
+
+    system = build(seed, device=True)
+    m = manifest.compile(system.graph)
+    image = partition_image(m, DEVICE)
+    host = manifest.load(m, callables=system.graph._callables, partitions=["main"])
+    stop = lambda: None  # noqa: E731 - replaced when a board process runs
+    if board == "sim":
+        client = sim.open(image, board="lm3s6965evb", session=seed)
+    else:
+        from manyfold.devices import qemu
+
+        running = qemu.start_board(board, qemu.build_firmware(board), image)
+        client, stop = running.client(), running.stop
+    client.connect(lockstep=True, reset=True)
+    gh = dataclasses.replace(system, graph=host, fan_commands=_fan_inbox(host, system.fan.desired))
+    bridge = DeviceBridge(m, DEVICE, host, client)
+    return gh, bridge, stop
+
+
+def board_fan_speed(mean_celsius: float) -> float:
+    """The board fan's speed (percent) for a hot zone 1 mean."""
+    return round(min(100.0, 50.0 + 10.0 * (mean_celsius - HOT_C)), 1)
+
+
+def build(seed: int = 7, *, device: bool = False) -> Greenhouse:
+    """Declare the routes and wire the graph; with ``device`` the sensor board's partition, the
+    UART link and the board's fan loop too."""
     g = Graph()
 
     def route(plane, layer, owner, family, stream, variant=Variant.META):
@@ -135,20 +252,12 @@ def build(seed: int = 7) -> Greenhouse:
     )
     g.resistor(speed.output, min_interval_us=30 * SECOND_US, output=fan.request, name="fan_pacing")
 
-    commands: list = []
-
-    def fan_inbox(envelope) -> None:
-        # The fan applies each request once: a retry carries the same request (idempotent by
-        # value), so it is not a new command.
-        request = str(envelope.parents[0])
-        if not commands or commands[-1][2] != request:
-            commands.append((envelope.ingest_time_us, envelope.value, request))
-
-    g.subscribe(fan.desired, fan_inbox, name="fan_device_inbox")
-    return Greenhouse(g, temperature_raw, temperature, humidity, camera, window.output, inspections.output, mist, fan, seed, commands)
+    commands = _fan_inbox(g, fan.desired)
+    device_side = _device_partition(g) if device else None
+    return Greenhouse(g, temperature_raw, temperature, humidity, camera, window.output, inspections.output, mist, fan, seed, commands, device_side)
 
 
-def run(gh: Greenhouse, *, minutes: int = 6) -> Greenhouse:
+def run(gh: Greenhouse, *, minutes: int = 6, bridge=None) -> Greenhouse:
     """Drive five minutes of greenhouse life on the virtual clock (deterministic per seed)."""
     g, rng = gh.graph, random.Random(gh.seed)
     probes, camera, fan_device, operator = (g.producer(n) for n in ("probes", "camera", "fan", "operator"))
@@ -190,12 +299,17 @@ def run(gh: Greenhouse, *, minutes: int = 6) -> Greenhouse:
         if step % 12 == 11:
             g.advance_epoch()  # one control epoch per minute
         g.advance(5 * SECOND_US)
+        if bridge is not None:
+            bridge.step(g.now_us)  # the board runs in lockstep with the host's clock
     g.run_until_idle()
+    if bridge is not None:
+        bridge.step(g.now_us)  # the setpoints produced by the last step reach the board too
     return gh
 
 
-def report(gh: Greenhouse, console) -> None:
-    """Print what the graph says about itself (rich)."""
+def report(gh: Greenhouse, console, *, bridge=None) -> None:
+    """Print what the graph says about itself (rich); with the sensor board's ``bridge``, what
+    the board says about itself too."""
     from rich.table import Table
 
     g = gh.graph
@@ -318,15 +432,81 @@ def report(gh: Greenhouse, console) -> None:
         f"({demand.cache_hits} from cache), {demand.bytes_materialized} bytes materialized; "
         f"opens by consumer: {demand.by_consumer}"
     )
+    if bridge is not None:
+        report_device(gh, bridge, console)
 
 
-def main() -> None:
+def report_device(gh: Greenhouse, bridge, console) -> None:
+    """Section 6: the sensor board's routes and taints, asked over the link, beside the host
+    routes they are forwarded to."""
+    from rich.table import Table
+
+    from manyfold.devices.image import route_id
+    from manyfold.devices.messages import taint_names
+
+    client = bridge.client
+    d = client.describe
+    console.rule(f"6. The sensor board: partition {d.partition} on {d.board}")
+    console.print(
+        f"Describe: manifest {d.manifest_id.hex()[:16] if d.manifest_id else None} "
+        f"({'the host manifest' if d.manifest_id and d.manifest_id.hex() == bridge.manifest.id else 'NOT the host manifest'}), "
+        f"image {d.image_status_name}, protocol v{d.version}, max message {d.max_message} B, lockstep {d.lockstep}."
+    )
+    host_taints = {rt.route: rt.taints for rt in query.taints(gh.graph)}
+    host_topo = query.topology(gh.graph)
+    device_taints = {t.route: t.seen for t in client.taints()}
+    names = {route_id(name): name for name in bridge.route_names}  # the device knows routes by id
+    t = Table(title="Device routes (asked over the link) and the host routes they feed or come from")
+    for column in ("device route / host route", "seq", "device taints", "host envelopes", "host taints beyond the device's"):
+        t.add_column(column, overflow="fold", no_wrap=column.endswith("route"))
+    from_host = {device_route: source for source, device_route in bridge.downlinks}
+    to_host = dict(gh.device.outputs)
+    to_host[str(gh.device.device_reported)] = gh.device.fan.reported
+    for index, info in enumerate(client.routes()):
+        name = names.get(info.id, f"#{info.id:08x}")
+        on_device = taint_names(device_taints.get(index, 0))
+        if name in to_host or name in from_host:
+            host_route = to_host.get(name) or from_host[name]
+            arrow = "->" if name in to_host else "<-"
+            added = sorted({x.value for x in host_taints.get(host_route, ())} - set(on_device))
+            t.add_row(f"{name}\n{arrow} {host_route}", str(info.seq), ", ".join(on_device) or "none",
+                      str(host_topo.route(host_route).envelopes), ", ".join(added) or "none")
+        else:
+            t.add_row(f"{name}\n   (on the board only)", str(info.seq), ", ".join(on_device) or "none", "", "")
+    console.print(t)
+    counters = client.counters_device()
+    flow = client.flow()
+    dropped = sum(f.dropped for f in flow)
+    fan = gh.graph.latest(gh.device.fan.desired)
+    reported = gh.graph.latest(gh.device.fan.reported)
+    console.print(
+        f"Link: {bridge.counts.events_from_device} events from the board, {bridge.counts.events_to_device} fan setpoints to it; "
+        f"board counters: {counters['frames']} frames, {counters['frame_crc_errors']} CRC errors, {counters['rx_gaps']} gaps, "
+        f"{counters['events_out']} events out, {counters['events_unsent']} unsent, {dropped} mailbox drops. "
+        f"Host counters: {client.counters.nacks} nacks, {client.counters.retries} retries, {client.counters.reconnects} reconnects."
+    )
+    console.print(
+        f"Board fan: host desired {fan.value if fan else None} %, board reported {reported.value if reported else None} % "
+        f"(the board applies a setpoint 200 ms after it arrives; the binding confirms when its report matches)."
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
     from rich.console import Console
 
+    parser = argparse.ArgumentParser(description="The greenhouse demo.")
+    parser.add_argument("--board", default="sim", help="sim (default) or an emulated board's name")
+    args = parser.parse_args(argv)
     console = Console()
     if console.width < 140:  # the tables carry full route names; narrower terminals wrap
         console = Console(width=140)
-    report(run(build()), console)
+    gh, bridge, stop = with_board(board=args.board)
+    try:
+        report(run(gh, bridge=bridge), console, bridge=bridge)
+    finally:
+        stop()
 
 
 if __name__ == "__main__":

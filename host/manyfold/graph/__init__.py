@@ -41,6 +41,7 @@ from manyfold.graph.graph import (
     Route,
     RunReport,
     Subscription,
+    SyntheticSource,
     TimeSource,
     Variant,
     WriteBinding,
@@ -67,5 +68,5 @@ __all__ = [
     "PublishReceipt", "RejectedError", "Route", "RouteError", "RunReport", "Schema",
     "SchemaCheckError", "SchemaDefinitionError", "SchemaMismatchError", "Subscription", "TimeSource",
     "UnsafeCycleError", "Variant", "WindowResult", "schema",
-    "Idempotency", "Link", "LinkCapabilities", "ManifestError", "Partition", "Taint", "TaintDomain", "WriteBinding", "taints_from_bits", "taints_of",
+    "Idempotency", "Link", "LinkCapabilities", "ManifestError", "Partition", "SyntheticSource", "Taint", "TaintDomain", "WriteBinding", "taints_from_bits", "taints_of",
 ]

@@ -15,6 +15,7 @@ the typed, object-shaped API over it. See ``docs/graph.md`` for a guided tour.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 from collections.abc import Callable, Iterable, Sequence
@@ -151,6 +152,32 @@ class LinkCapabilities:
 
 
 @dataclass(frozen=True)
+class SyntheticSource:
+    """A seeded synthetic sensor on a board: where a route's values come from on an emulated
+    board (``docs/wire.md`` section 3). The local runtime does not run sources; boards and
+    ``manyfold.sim`` do, from the partition image."""
+
+    period_us: int
+    waveform: str = "constant"
+    """``constant``, ``triangle`` or ``random_walk``."""
+    center: float = 0.0
+    amplitude: float = 0.0
+    cycle: int = 1
+    noise: float = 0.0
+    seed: int = 0
+    phase_us: int = 0
+
+    def __post_init__(self) -> None:
+        if self.waveform not in ("constant", "triangle", "random_walk"):
+            raise OperatorConfigError(f"waveform must be constant, triangle or random_walk, got {self.waveform!r}")
+        if self.period_us <= 0:
+            raise OperatorConfigError(f"a source needs period_us >= 1, got {self.period_us}")
+
+    def to_data(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class Partition:
     """A named part of the graph, placed on one runtime (a board, an edge node, this process).
     ``with partition:`` puts the routes and nodes declared inside it into it."""
@@ -245,6 +272,7 @@ class Graph:
         self._node_partition: dict[str, str] = {}
         self._links: dict[str, Link] = {}
         self._fences: dict[Route, str] = {}
+        self._sources: dict[Route, SyntheticSource] = {}
         self.query_exposure: dict | None = None
 
     # -------------------------------------------------------------- partitions and links
@@ -281,6 +309,7 @@ class Graph:
         retain: int = 256,
         audit: bool = False,
         fence: str | None = None,
+        source: SyntheticSource | None = None,
     ) -> Route:
         """Declare ``route`` carrying ``schema``. ``history`` envelopes are kept for replay,
         ``retain`` (at least ``history``) for lineage queries; ``audit=True`` records every
@@ -299,6 +328,8 @@ class Graph:
         self._route_partition.setdefault(route, self.current_partition)
         if fence is not None:
             self._fences[route] = fence
+        if source is not None:
+            self._sources[route] = source
         return route
 
     def schema_of(self, route: Route) -> Schema:
@@ -585,6 +616,7 @@ class Graph:
         value: str | Callable | None = None,
         key: str | Callable | None = None,
         time: TimeSource = TimeSource.EVENT,
+        records: bool = True,
         output: Route | None = None,
         mailbox: Mailbox | None = None,
         name: str | None = None,
@@ -593,7 +625,9 @@ class Graph:
         emitting :class:`WindowResult` records when the watermark (largest event time minus
         ``lateness_us``) passes a window's end. Values behind the watermark are late: dropped,
         counted, and the next result carries a delivery taint."""
-        out_schema = window_result_schema(self._key_schema(source, key))
+        if not records and key is not None:
+            raise OperatorConfigError("a keyed time window emits WindowResult records (records=True)")
+        out_schema = window_result_schema(self._key_schema(source, key)) if records else FLOAT
         params = {
             "width_us": width_us,
             "slide_us": slide_us if slide_us is not None else width_us,
@@ -602,7 +636,7 @@ class Graph:
             "value": value,
             "key": key,
             "time": TimeSource(time).value,
-            "emit": "record",
+            "emit": "record" if records else "value",
         }
         return self._add("time_window", [source], output, out_schema, name, params, self._input_policy(mailbox, False))
 
@@ -644,6 +678,13 @@ class Graph:
         ``max_events`` per ``interval_us``. Values without a token are dropped (counted, and in
         the publish receipt's ``dropped``); the next value through carries ``delivery_sampled``."""
         return self._add("rate_limit", [source], output, self.schema_of(source), name, {"max_events": max_events, "interval_us": interval_us})
+
+    def sample(self, source: Route, *, period_us: int, output: Route | None = None, name: str | None = None) -> Node:
+        """At most one value per ``period_us``, the latest winning: values within a period
+        replace the held one, and at the period's end (the next multiple of ``period_us`` on
+        the clock) it goes out, tainted ``delivery_coalesced`` when it replaced others. Runs
+        on devices as their ``latest`` operator."""
+        return self._add("sample", [source], output, self.schema_of(source), name, {"period_us": period_us})
 
     def capacitor(
         self,
@@ -715,6 +756,12 @@ class Graph:
         stragglers: clears ``order_possibly_out_of_order``, adds ``order_resequenced``. Events
         older than what was already emitted are late: dropped, counted and tainted."""
         return self._add("resequence", [source], output, self.schema_of(source), name, {"delay_us": delay_us, "capacity": capacity})
+
+    def actuator(self, desired: Route, *, reported: Route, effective: Route, apply_us: int = 0, name: str | None = None) -> Node:
+        """The device side of a setting: a desired value takes effect ``apply_us`` later and is
+        then published on ``reported`` and ``effective``. Boards run it; locally it simulates one."""
+        schema = self.schema_of(desired)
+        return self._add("actuator", [desired], reported, schema, name, {"apply_us": apply_us}, extra_outputs=[(effective, schema)])
 
     def open_payloads(self, source: Route, *, output: Route | None = None, name: str | None = None) -> Node:
         """Open the lazy payload of every envelope reaching this node and emit its bytes. Put
@@ -832,6 +879,7 @@ class Graph:
 
 
 __all__ = [
+    "SyntheticSource",
     "Link",
     "Partition",
     "Aggregate",

@@ -3,9 +3,12 @@
 The proxy listens on a local port and relays each connection to a target (an emulated board's
 UART socket). Bytes crossing it in each direction go through a seeded :class:`FaultInjector`
 (drops, bit flips, inserted noise), ``truncate_next_frame()`` cuts the next frame short, and
-``cut()`` drops both sides of the connection as if the cable were pulled; the host may then
-reconnect through the proxy and the proxy reconnects to the target. Every fault it makes is
-counted, so tests compare what was damaged with what the link noticed.
+``cut()`` drops both sides of the connection as if the cable were pulled (``cut(hold_s=5)``
+keeps it out for 5 s: connections meanwhile are closed at once); the host may then reconnect
+through the proxy and the proxy reconnects to the target. Every fault it makes is counted, so
+tests compare what was damaged with what the link noticed. With ``record=True`` it also keeps
+the bytes of each direction before and after the damage (:meth:`FaultProxy.recording`), so a
+test can decode both and account for every frame.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from __future__ import annotations
 import selectors
 import socket
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from manyfold.links.faults import FaultConfig, FaultInjector
 
@@ -30,6 +34,19 @@ class ProxyCounts:
     connections: int = 0
     cuts: int = 0
     truncations: int = 0
+    refused: int = 0
+    """Host connections closed at once because the cable was out (``cut(hold_s=...)``)."""
+
+
+@dataclass
+class ProxyRecording:
+    """The bytes that crossed the proxy in each direction, before (``_in``) and after
+    (``_out``) the faults, over all connections."""
+
+    to_target_in: bytearray = field(default_factory=bytearray)
+    to_target_out: bytearray = field(default_factory=bytearray)
+    to_host_in: bytearray = field(default_factory=bytearray)
+    to_host_out: bytearray = field(default_factory=bytearray)
 
 
 class FaultProxy:
@@ -43,6 +60,7 @@ class FaultProxy:
         to_host: FaultConfig = FaultConfig(),
         seed: int = 0,
         listen_host: str = "127.0.0.1",
+        record: bool = False,
     ) -> None:
         self.target = target
         self.inject_to_target = FaultInjector(to_target, seed=seed)
@@ -54,7 +72,9 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._pair: tuple[socket.socket, socket.socket] | None = None
         self._cut_requested = False
+        self._refuse_until = 0.0
         self._truncate_next = False
+        self._recording = ProxyRecording() if record else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"fault-proxy-{self.port}", daemon=True)
 
@@ -79,15 +99,31 @@ class FaultProxy:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def cut(self) -> None:
-        """Pull the cable: close the host and target sides of the current connection."""
+    def cut(self, hold_s: float = 0.0) -> None:
+        """Pull the cable: close the host and target sides of the current connection. For
+        ``hold_s`` seconds after, the cable stays out: host connections are closed at once."""
         with self._lock:
             self._cut_requested = True
+            self._refuse_until = time.monotonic() + hold_s
+
+    def recording(self) -> ProxyRecording:
+        """A copy of the bytes recorded so far (needs ``record=True``)."""
+        if self._recording is None:
+            raise RuntimeError("this proxy records nothing: create it with record=True")
+        with self._lock:
+            r = self._recording
+            return ProxyRecording(*(bytearray(b) for b in (r.to_target_in, r.to_target_out, r.to_host_in, r.to_host_out)))
 
     def truncate_next_frame(self) -> None:
         """Drop everything from the middle of the next host-to-target frame to its delimiter."""
         with self._lock:
             self._truncate_next = True
+
+    def _record(self, direction: str, clean: bytes, damaged: bytes) -> None:
+        if self._recording is not None:
+            with self._lock:
+                getattr(self._recording, f"{direction}_in").extend(clean)
+                getattr(self._recording, f"{direction}_out").extend(damaged)
 
     def _drop_pair(self) -> None:
         pair, self._pair = self._pair, None
@@ -123,6 +159,12 @@ class FaultProxy:
                         host, _addr = self._listener.accept()
                     except OSError:
                         continue
+                    with self._lock:
+                        refuse = time.monotonic() < self._refuse_until
+                    if refuse:  # the cable is out
+                        host.close()
+                        self.counts.refused += 1
+                        continue
                     if self._pair:  # one connection at a time: a new host replaces the old one
                         for s in self._pair:
                             sel.unregister(s)
@@ -135,6 +177,8 @@ class FaultProxy:
                     # Reads happen only after select says readable; writes may wait briefly.
                     host.settimeout(5)
                     board.settimeout(5)
+                    for s in (host, board):  # relay small chunks at once (no Nagle delay)
+                        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     self._pair = (host, board)
                     self.counts.connections += 1
                     sel.register(host, selectors.EVENT_READ, "host")
@@ -158,13 +202,14 @@ class FaultProxy:
                 if key.data == "host":
                     with self._lock:
                         truncate, self._truncate_next = self._truncate_next, False
-                    if truncate:
-                        data = self._truncate(data)
-                    data = self.inject_to_target.apply(data)
-                    self.counts.to_target_bytes += len(data)
+                    damaged = self.inject_to_target.apply(self._truncate(data) if truncate else data)
+                    self.counts.to_target_bytes += len(damaged)
+                    self._record("to_target", data, damaged)
                 else:
-                    data = self.inject_to_host.apply(data)
-                    self.counts.to_host_bytes += len(data)
+                    damaged = self.inject_to_host.apply(data)
+                    self.counts.to_host_bytes += len(damaged)
+                    self._record("to_host", data, damaged)
+                data = damaged
                 try:
                     sink.sendall(data)
                 except OSError:

@@ -67,6 +67,7 @@ def _compile(graph: Graph) -> Manifest:
             RouteRecord(
                 route, graph.schema_of(route).hash_hex, route_partition.get(route, "main"), r["history"], r["retain"],
                 r["audit"], r["clock_domain"], tuple(r["writers"]), graph._fences.get(route),
+                graph._sources[route].to_data() if route in graph._sources else None,
             )
         )
     nodes = [

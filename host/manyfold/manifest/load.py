@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Optional
 
 from manyfold.graph import Graph, Node, Schema
 from manyfold.graph.errors import ManifestError
-from manyfold.graph.graph import Link, LinkCapabilities, Partition
+from manyfold.graph.graph import Link, LinkCapabilities, Partition, SyntheticSource
 from manyfold.graph.schema import Pair, WindowResult
 from manyfold.manifest.compile import plain_type
 from manyfold.manifest.model import Manifest, SchemaRecord
@@ -96,15 +96,24 @@ def load(
     *,
     callables: Mapping[str, Callable] | None = None,
     realtime: bool | None = None,
+    partitions: Iterable[str] | None = None,
 ) -> Graph:
     """Build a new graph from a manifest. The Rust runtime reads the manifest's CBOR and builds
     routes, nodes and edges with the built-in operators; functions referred to by name must be
-    in ``callables`` (a :class:`ManifestError` names any that is missing)."""
+    in ``callables`` (a :class:`ManifestError` names any that is missing). With ``partitions``
+    only those partitions' nodes are built: the runtime hosting them receives the other
+    partitions' routes over links (their routes are declared, with no producer here)."""
     m = Manifest.coerce(manifest)
     callables = dict(callables or {})
-    missing = sorted({ref for n in m.nodes for ref in n.function_refs()} - set(callables))
+    wanted = None if partitions is None else sorted(set(partitions))
+    if wanted is not None:
+        unknown = sorted(set(wanted) - {p.name for p in m.partitions})
+        if unknown:
+            raise ManifestError(f"the manifest has no partition {', '.join(unknown)}")
+    nodes = [n for n in m.nodes if wanted is None or n.partition in wanted]
+    missing = sorted({ref for n in nodes for ref in n.function_refs()} - set(callables))
     if missing:
-        users = {ref: [n.name for n in m.nodes if ref in n.function_refs()] for ref in missing}
+        users = {ref: [n.name for n in nodes if ref in n.function_refs()] for ref in missing}
         detail = "; ".join(f"{ref!r} (used by {', '.join(users[ref])})" for ref in missing)
         raise ManifestError(f"the manifest refers to functions that were not supplied: {detail}. Pass them as callables={{name: function}}")
     g = Graph(realtime=(m.settings.clock == "realtime") if realtime is None else realtime)
@@ -114,7 +123,7 @@ def load(
     for record in m.schemas:
         _collect_classes(_import(record.python), made)
     schemas = {s.hash: _schema(s, made) for s in m.schemas}
-    g._native.load_manifest(m.to_cbor(), callables)
+    g._native.load_manifest(m.to_cbor(), callables, wanted)
     g._callables.update(callables)
     for p in m.partitions:
         g._partitions[p.name] = Partition(p.name, p.profile, tuple(sorted(p.placement.items())), g)
@@ -126,8 +135,10 @@ def load(
         g._route_partition[r.route] = r.partition
         if r.fence:
             g._fences[r.route] = r.fence
+        if r.source:
+            g._sources[r.route] = SyntheticSource(**r.source)
     inputs_of = {e.name: e.source for e in m.edges}
-    for n in m.nodes:
+    for n in nodes:
         g._names.add(n.name)
         g._node_partition[n.name] = n.partition
         g._nodes[n.name] = Node(n.name, n.kind, tuple(inputs_of[e] for e in n.inputs), n.outputs, g)

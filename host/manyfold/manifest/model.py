@@ -146,6 +146,9 @@ class RouteRecord:
     clock_domain: int
     writers: tuple[str, ...]
     fence: str | None
+    source: dict | None = None
+    """A synthetic source on a board: period_us, waveform, center, amplitude, cycle, noise,
+    seed, phase_us (optional field, added within v1)."""
 
     @property
     def owner(self) -> str:
@@ -156,7 +159,7 @@ class RouteRecord:
             "route": str(self.route), "schema": self.schema, "partition": self.partition, "history": self.history,
             "retain": self.retain, "audit": self.audit, "clock_domain": self.clock_domain,
             "writers": list(self.writers), "fence": self.fence,
-        }
+        } | ({"source": dict(sorted(self.source.items()))} if self.source else {})
 
     @staticmethod
     def from_data(d: dict, where: str) -> "RouteRecord":
@@ -165,7 +168,7 @@ class RouteRecord:
         return RouteRecord(
             route, _need(d, "schema", str, where), _need(d, "partition", str, where), _need(d, "history", int, where),
             _need(d, "retain", int, where), _need(d, "audit", bool, where), _opt(d, "clock_domain", int, where, 0),
-            tuple(_opt(d, "writers", list, where, [])), _opt(d, "fence", str, where),
+            tuple(_opt(d, "writers", list, where, [])), _opt(d, "fence", str, where), _opt(d, "source", dict, where),
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from manyfold.graph import Layer, Plane
+from manyfold.graph import Layer, Plane, Route
 from manyfold.manifest.model import Manifest, gc_paused
 
 #: Node kinds whose input and output carry the same schema.
@@ -56,15 +56,16 @@ def hidden_unbounded_queue(m: Manifest) -> list[Violation]:
     return out
 
 
-def _inline_successors(m: Manifest) -> dict[str, list[tuple[str, str]]]:
-    """route -> [(node, next route)] over inline edges."""
-    nodes = {n.name: n for n in m.nodes}
-    out: dict[str, list[tuple[str, str]]] = {}
+def _inline_successors(m: Manifest) -> dict[Route, list[tuple[str, Route]]]:
+    """route -> [(node, next route)] over inline edges (keyed by Route: no text on the hot path)."""
+    outputs = {n.name: n.outputs for n in m.nodes}
+    out: dict[Route, list[tuple[str, Route]]] = {}
     for e in m.edges:
-        if e.policy.kind != "inline" or e.target not in nodes:
+        if e.policy.kind != "inline":
             continue
-        for r in nodes[e.target].outputs:
-            out.setdefault(str(e.source), []).append((e.target, str(r)))
+        targets = outputs.get(e.target)
+        if targets:
+            out.setdefault(e.source, []).extend((e.target, r) for r in targets)
     return out
 
 
@@ -72,8 +73,8 @@ def unsafe_feedback_loop(m: Manifest) -> list[Violation]:
     """No cycle runs entirely over inline edges: a loop needs a mailbox or an epoch boundary."""
     succ = _inline_successors(m)
     out, reported = [], set()
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    for start in sorted(succ):
+    state: dict[Route, int] = {}  # 1: on the current path, 2: done
+    for start in sorted(succ, key=str):
         if start in state:
             continue
         # Depth-first with an explicit stack: long chains must not hit Python's recursion limit.
@@ -92,7 +93,7 @@ def unsafe_feedback_loop(m: Manifest) -> list[Violation]:
                 key = frozenset(loop)
                 if key not in reported:
                     reported.add(key)
-                    out.append(Violation("unsafe_feedback_loop", f"route {nxt}", "inline loop " + " -> ".join(loop) + "; put a mailbox or an epoch boundary on one of its edges"))
+                    out.append(Violation("unsafe_feedback_loop", f"route {nxt}", "inline loop " + " -> ".join(map(str, loop)) + "; put a mailbox or an epoch boundary on one of its edges"))
             elif nxt not in state:
                 state[nxt] = 1
                 path.append(nxt)
@@ -104,13 +105,13 @@ def cross_partition_join_without_plan(m: Manifest) -> list[Violation]:
     """A join whose inputs live in different partitions must say how data meets: repartition
     or broadcast mirror; local and lookup joins need both sides co-located, and a join without
     keys that is not a bounded broadcast mirror is all-to-all."""
-    routes = {str(r.route): r for r in m.routes}
+    routes = {r.route: r for r in m.routes}
     edges = {e.name: e for e in m.edges}
     out = []
     for n in m.nodes:
         if n.kind != "join":
             continue
-        parts = [routes[str(edges[i].source)].partition for i in n.inputs if i in edges and str(edges[i].source) in routes]
+        parts = [routes[edges[i].source].partition for i in n.inputs if i in edges and edges[i].source in routes]
         cls = n.params.get("class")
         keyed = n.params.get("left_key") is not None and n.params.get("right_key") is not None
         if not keyed and cls != "broadcast_mirror":
@@ -138,10 +139,10 @@ def payload_heavy_inspection(m: Manifest) -> list[Violation]:
 def write_without_fence(m: Manifest) -> list[Violation]:
     """Owned state (the state plane) written from outside the graph needs a fencing token or
     an epoch, so a stale owner's late write is rejected."""
-    produced = {str(r) for n in m.nodes for r in n.outputs}
+    produced = {r for n in m.nodes for r in n.outputs}
     out = []
     for r in m.routes:
-        if r.route.plane == Plane.STATE and str(r.route) not in produced and r.fence is None:
+        if r.route.plane == Plane.STATE and r.route not in produced and r.fence is None:
             out.append(Violation("write_without_fence", f"route {r.route}", "owned state written by producers without a fence; declare fence='epoch' or fence='token'"))
     return out
 
@@ -158,12 +159,12 @@ def retry_without_idempotency(m: Manifest) -> list[Violation]:
 def undeclared_link_loss(m: Manifest) -> list[Violation]:
     """An edge between partitions crosses a declared link, and declares every property that
     link cannot keep (so the routes past it carry the matching taints)."""
-    routes = {str(r.route): r for r in m.routes}
+    routes = {r.route: r for r in m.routes}
     nodes = {n.name: n for n in m.nodes}
     links = {link.name: link for link in m.links}
     out = []
     for e in m.edges:
-        src = routes.get(str(e.source))
+        src = routes.get(e.source)
         node = nodes.get(e.target)
         if src is None or node is None or src.partition == node.partition:
             continue
@@ -180,7 +181,7 @@ def undeclared_link_loss(m: Manifest) -> list[Violation]:
 
 def schema_mismatch(m: Manifest) -> list[Violation]:
     """Both ends of every edge and link crossing carry compatible schemas."""
-    routes = {str(r.route): r for r in m.routes}
+    routes = {r.route: r for r in m.routes}
     edges = {e.name: e for e in m.edges}
     hashes = {s.hash for s in m.schemas}
     out = []
@@ -188,8 +189,8 @@ def schema_mismatch(m: Manifest) -> list[Violation]:
         if r.schema not in hashes:
             out.append(Violation("schema_mismatch", f"route {r.route}", f"schema {r.schema[:16]}... is not in the manifest's schemas"))
     for n in m.nodes:
-        ins = [routes.get(str(edges[i].source)) for i in n.inputs if i in edges]
-        outs = [routes.get(str(r)) for r in n.outputs]
+        ins = [routes.get(edges[i].source) for i in n.inputs if i in edges]
+        outs = [routes.get(r) for r in n.outputs]
         if None in ins or None in outs:
             out.append(Violation("schema_mismatch", f"node {n.name}", "refers to a route that is not declared"))
             continue

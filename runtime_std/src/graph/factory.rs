@@ -292,7 +292,7 @@ pub fn overflow_word(o: Overflow) -> &'static str {
 /// The operator kinds this factory builds.
 pub const KINDS: &[&str] = &[
     "map", "filter", "merge", "count_window", "time_window", "rate_limit", "capacitor", "resistor", "deadband",
-    "threshold", "scale", "join", "repair", "resequence", "open_payload", "write_binding", "forward",
+    "threshold", "scale", "join", "repair", "resequence", "open_payload", "write_binding", "actuator", "sample", "forward",
 ];
 
 /// Builds the operator of node `node` of `kind` from its parameters, checking them against the
@@ -306,7 +306,7 @@ pub fn build(
     callables: &mut dyn Callables,
 ) -> Result<Box<dyn Operator>, GraphError> {
     let c = Ctx { kind, node, params };
-    let outputs_wanted = if kind == "write_binding" { 2 } else { 1 };
+    let outputs_wanted = if matches!(kind, "write_binding" | "actuator") { 2 } else { 1 };
     if outputs.len() != outputs_wanted {
         return Err(c.config(format!("{kind} has {outputs_wanted} output(s), got {}", outputs.len())));
     }
@@ -487,6 +487,17 @@ pub fn build(
             };
             let retry_max = u32::try_from(c.usize("retry_max")?.unwrap_or(0)).map_err(|_| c.config("retry_max is too large"))?;
             Box::new(WriteBinding::new(retry_max, c.int("retry_interval_us")?.unwrap_or(0), idempotency).map_err(|m| c.config(m))?)
+        }
+        "sample" => {
+            need_inputs(1)?;
+            same_schema(node, first, output)?;
+            Box::new(super::ops::Sample::new(c.req_int("period_us")?).map_err(|m| c.config(m))?)
+        }
+        "actuator" => {
+            need_inputs(1)?;
+            same_schema(node, first, &outputs[0])?;
+            same_schema(node, first, &outputs[1])?;
+            Box::new(super::ops::Actuator::new(c.int("apply_us")?.unwrap_or(0)).map_err(|m| c.config(m))?)
         }
         other => return Err(c.config(format!("unknown operator kind {other:?}; known kinds: {}", KINDS.join(", ")))),
     })

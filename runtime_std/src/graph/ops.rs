@@ -1511,3 +1511,140 @@ impl Operator for WriteBinding {
         ]
     }
 }
+
+// ---------------------------------------------------------------------- sampling
+
+/// At most one value per period, the latest winning: the first input of a period starts it,
+/// later ones replace the held value, and at the period's end (the next multiple of
+/// `period_us` on the clock) the held value goes out, tainted `delivery_coalesced` when it
+/// replaced others. The device's `latest` operator, as the local runtime runs it.
+pub struct Sample {
+    period_us: i64,
+    held: Option<EnvelopeRef>,
+    held_count: u64,
+    taints: TaintSet,
+    coalesced: u64,
+}
+
+impl Sample {
+    /// A sampler emitting at most once per `period_us`.
+    pub fn new(period_us: i64) -> Result<Self, String> {
+        if period_us <= 0 {
+            return Err(format!("period_us must be at least 1 (got {period_us})"));
+        }
+        Ok(Sample { period_us, held: None, held_count: 0, taints: TaintSet::EMPTY, coalesced: 0 })
+    }
+}
+
+impl Operator for Sample {
+    fn kind(&self) -> &'static str {
+        "sample"
+    }
+    fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        if self.held.is_none() {
+            // The next multiple of the period, as the device computes it.
+            let due = ctx.now_us.div_euclid(self.period_us).saturating_add(1).saturating_mul(self.period_us);
+            ctx.set_timer(due, 0);
+        } else {
+            self.coalesced += 1;
+            // The replaced value's taints stay with the one that goes out.
+            self.taints = self.taints.join(self.held.as_ref().map_or(TaintSet::EMPTY, |h| h.meta.taints));
+        }
+        self.held = Some(input.clone());
+        self.held_count += 1;
+        Ok(())
+    }
+    fn on_timer(&mut self, _token: u64, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        if let Some(env) = self.held.take() {
+            let mut added = std::mem::take(&mut self.taints);
+            if self.held_count > 1 {
+                added = added.with(Taint::DeliveryCoalesced);
+            }
+            self.held_count = 0;
+            ctx.emit(Output::derived(env.value.clone(), &env, added));
+        }
+        Ok(())
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        vec![("period_us", Param::Int(self.period_us))]
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("coalesced", self.coalesced)]
+    }
+    fn buffered(&self) -> Option<(usize, usize)> {
+        Some((usize::from(self.held.is_some()), 1))
+    }
+}
+
+// ---------------------------------------------------------------------- actuators
+
+/// A device actuator: a desired value (input 0) takes effect `apply_us` later; it is then
+/// reported (output 0) and in effect (output 1). This is the board side of a write binding,
+/// what the device runs; in the local runtime it simulates the device.
+pub struct Actuator {
+    apply_us: i64,
+    pending: VecDeque<(i64, EnvelopeRef)>,
+    applied: u64,
+}
+
+/// The most desired values an actuator holds while they take effect.
+pub const ACTUATOR_PENDING_MAX: usize = 16;
+
+impl Actuator {
+    /// An actuator taking `apply_us` to apply a value.
+    pub fn new(apply_us: i64) -> Result<Self, String> {
+        if apply_us < 0 {
+            return Err(format!("apply_us must not be negative (got {apply_us})"));
+        }
+        Ok(Actuator { apply_us, pending: VecDeque::new(), applied: 0 })
+    }
+
+    fn apply(&mut self, env: &EnvelopeRef, ctx: &mut OpContext<'_>) {
+        self.applied += 1;
+        for port in 0..2 {
+            let mut out = Output::derived(env.value.clone(), env, TaintSet::EMPTY);
+            out.port = port;
+            ctx.emit(out);
+        }
+    }
+}
+
+impl Operator for Actuator {
+    fn kind(&self) -> &'static str {
+        "actuator"
+    }
+    fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        if self.apply_us == 0 {
+            self.apply(input, ctx);
+            return Ok(());
+        }
+        if self.pending.len() >= ACTUATOR_PENDING_MAX {
+            self.pending.pop_front();
+            ctx.count_loss(1);
+        }
+        let due = ctx.now_us + self.apply_us;
+        self.pending.push_back((due, input.clone()));
+        ctx.set_timer(due, 0);
+        Ok(())
+    }
+    fn on_timer(&mut self, _token: u64, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
+        // Bounded by the pending queue's capacity.
+        while let Some((due, env)) = self.pending.front().cloned() {
+            if due > ctx.now_us {
+                break;
+            }
+            self.pending.pop_front();
+            self.apply(&env, ctx);
+        }
+        Ok(())
+    }
+    fn params(&self) -> Vec<(&'static str, Param)> {
+        vec![("apply_us", Param::Int(self.apply_us))]
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("applied", self.applied), ("pending", self.pending.len() as u64)]
+    }
+    fn buffered(&self) -> Option<(usize, usize)> {
+        Some((self.pending.len(), ACTUATOR_PENDING_MAX))
+    }
+}

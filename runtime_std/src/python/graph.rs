@@ -1216,8 +1216,16 @@ impl NativeGraph {
     }
 
     /// Builds this (empty) graph from manifest CBOR; `callables` maps function names to
-    /// Python functions. Returns (schemas, routes, nodes, edges) built.
-    fn load_manifest(&self, py: Python<'_>, manifest: &[u8], callables: Bound<'_, PyDict>) -> PyResult<(usize, usize, usize, usize)> {
+    /// Python functions; `partitions` limits the nodes built to those partitions. Returns
+    /// (schemas, routes, nodes, edges) read.
+    #[pyo3(signature = (manifest, callables, partitions = None))]
+    fn load_manifest(
+        &self,
+        py: Python<'_>,
+        manifest: &[u8],
+        callables: Bound<'_, PyDict>,
+        partitions: Option<Vec<String>>,
+    ) -> PyResult<(usize, usize, usize, usize)> {
         let inner = self.inner.clone();
         let mut registry = PyCallables { map: callables };
         let mut declared = Vec::new();
@@ -1230,7 +1238,7 @@ impl NativeGraph {
             let mut resolve = |schema: Schema| -> Arc<Schema> { Arc::new(Schema { ty: intern(schema.ty.clone()), ..schema }) };
             let mut on_route = |idx: RouteIdx, route: &Route, schema: &Arc<Schema>| declared.push((idx, route.clone(), schema.clone()));
             let mut on_node = |name: &str| nodes.push(name.to_string());
-            crate::manifest::load(&mut g, manifest, &mut resolve, &mut registry, &mut on_route, &mut on_node)
+            crate::manifest::load(&mut g, manifest, partitions.as_deref(), &mut resolve, &mut registry, &mut on_route, &mut on_node)
                 .map_err(|e| graph_error(py, "manifest", &e.0))?
         };
         for (idx, route, schema) in declared {

@@ -1,0 +1,137 @@
+"""Flashing a manifest partition to a board.
+
+``flash(manifest, board, partition)`` lowers the partition to a partition image (no Rust is
+recompiled: the firmware is the same for every partition and reads its partition region at
+boot), writes the image file, and then:
+
+- on an emulated board, builds the firmware if needed (``boards/build.sh``, incremental), boots
+  it in QEMU with the image in the board's partition region and its UART on a local TCP port,
+  and verifies through the describe handshake that the board runs this manifest's partition;
+- on a real board flashed through PlatformIO, writes the PlatformIO project that uploads the
+  image to the partition region and runs its upload (or, with ``dry_run``, stops before it).
+
+Each step is reported to ``progress`` as it starts, so a command line can show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from manyfold.devices import messages as m
+from manyfold.devices.boards import Board, BoardError, board as find_board
+from manyfold.devices.lower import partition_image
+from manyfold.manifest.model import Manifest
+
+Progress = Callable[[str], None]
+
+
+class FlashError(BoardError):
+    """The board does not run what was flashed (or could not be flashed)."""
+
+
+@dataclass
+class Flashed:
+    """What :func:`flash` did."""
+
+    board: Board
+    partition: str
+    manifest_id: str
+    image: Path
+    image_bytes: int
+    running: object | None = None
+    """The :class:`~manyfold.devices.qemu.RunningBoard` (emulated boards); stop it when done."""
+    describe: m.Describe | None = None
+    """The board's answer to the handshake (emulated boards)."""
+    plan: object | None = None
+    """The :class:`~manyfold.devices.platformio.UploadPlan` (PlatformIO boards)."""
+    uploaded: bool = False
+
+    @property
+    def url(self) -> str | None:
+        """The pyserial URL of the emulated board's UART."""
+        return self.running.url if self.running is not None else None
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def verify(describe: m.Describe, manifest: Manifest, partition: str) -> None:
+    """Raises :class:`FlashError` unless ``describe`` says the board runs ``partition`` of
+    ``manifest``."""
+    if describe.image_status_name != "loaded":
+        raise FlashError(f"the board did not load the partition image: {describe.image_status_name}")
+    got = describe.manifest_id.hex() if describe.manifest_id else None
+    if got != manifest.id:
+        raise FlashError(f"the board runs manifest {got}, not {manifest.id}")
+    if describe.partition != partition:
+        raise FlashError(f"the board runs partition {describe.partition!r}, not {partition!r}")
+
+
+def flash(
+    manifest: Manifest,
+    board: str | Board,
+    partition: str,
+    *,
+    out_dir: Path,
+    dry_run: bool = False,
+    port: str | None = None,
+    progress: Progress = _quiet,
+) -> Flashed:
+    """Put ``partition`` of ``manifest`` on ``board``; see the module docs."""
+    b = board if isinstance(board, Board) else find_board(board)
+    if b.flashing == "none":
+        raise BoardError(f"board {b.name} is neither emulated nor flashed through PlatformIO")
+    record = next((p for p in manifest.partitions if p.name == partition), None)
+    if record is None:
+        raise BoardError(f"the manifest has no partition {partition!r}; it has {', '.join(p.name for p in manifest.partitions)}")
+    if record.profile != "embedded-lite":
+        raise BoardError(f"partition {partition} has the {record.profile} profile; boards run embedded-lite partitions")
+
+    progress(f"lowering partition {partition} of manifest {manifest.id[:16]}")
+    image = partition_image(manifest, partition)
+    if len(image) > b.partition.size:
+        raise BoardError(f"the partition image has {len(image)} bytes; {b.name}'s partition region holds {b.partition.size}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    image_path = out_dir / f"{partition}.bin"
+    image_path.write_bytes(image)
+    done = Flashed(b, partition, manifest.id, image_path, len(image))
+    region = f"{b.partition.origin:#010x}..{b.partition.end:#010x}"
+    progress(f"wrote {image_path} ({len(image)} of {b.partition.size} bytes of the partition region {region})")
+
+    if b.emulated:
+        if dry_run:
+            return done
+        from manyfold.devices import qemu
+
+        progress(f"building the firmware for {b.name} (boards/build.sh; the first build takes about a minute)")
+        elf = qemu.build_firmware(b)
+        progress(f"booting {b.name} in QEMU with the image at {b.partition.origin:#x}")
+        done.running = qemu.start_board(b, elf, image_path, log=out_dir / "qemu.log")
+        try:
+            progress("handshake: checking the board runs this manifest's partition")
+            client = done.running.client()
+            try:
+                done.describe = client.connect()
+            finally:
+                client.close()  # QEMU serves one client at a time: leave the UART free
+            verify(done.describe, manifest, partition)
+        except BaseException:
+            done.running.stop()
+            raise
+        return done
+
+    from manyfold.devices import platformio
+
+    progress(f"writing the PlatformIO project for {b.name} ({b.platformio['board']}, {b.platformio.get('upload_protocol', 'stlink')})")
+    done.plan = platformio.plan_upload(b, image_path, out_dir / "platformio", port=port)
+    if not dry_run:
+        progress(f"uploading with {done.plan.command_line}")
+        platformio.upload(done.plan)
+        done.uploaded = True
+    return done
+
+
+__all__ = ["FlashError", "Flashed", "flash", "verify"]

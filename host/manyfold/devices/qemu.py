@@ -1,0 +1,340 @@
+"""Emulated boards: build the firmware and boot it in QEMU with a partition image.
+
+:func:`start_board` runs ``qemu-system-arm`` for an emulated board (one whose descriptor has a
+``qemu_machine``) with the firmware ELF and, optionally, a partition image in the board's
+partition region (QEMU's generic loader). UART0 is a TCP server on a free local port: the
+returned :class:`RunningBoard` gives its pyserial URL (``socket://127.0.0.1:PORT``), the QEMU
+process and the port. By the time it returns, the firmware has booted (its boot 0x00 was
+received), so any client may connect to the URL, one at a time::
+
+    from manyfold.devices import qemu
+    from manyfold.devices.greenhouse import greenhouse_spec
+
+    elf = qemu.build_firmware("lm3s6965evb")
+    with qemu.start_board("lm3s6965evb", elf, greenhouse_spec().encode()) as board:
+        client = board.client()          # a LinkClient on board.url
+        print(client.connect())
+
+:func:`build_firmware` runs ``boards/build.sh``; :func:`missing_tools` names what is not
+installed. Every failure is a :class:`~manyfold.devices.boards.BoardError` with one sentence
+(and the tail of the build or QEMU output where that helps).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from manyfold.devices.boards import Board, BoardError, board as find_board, boards_dir
+from manyfold.devices.link import LinkClient, Timers, open_serial
+
+QEMU = "qemu-system-arm"
+APT_PACKAGES = "qemu-system-arm gcc-arm-none-eabi rustc-web cargo-web rust-web-src"
+BUILD_TIMEOUT_S = 900.0
+"""A cold build compiles ``core`` from source (about 45 s per board; slow machines take longer)."""
+BOOT_TIMEOUT_S = 15.0
+"""QEMU listening, connected, and the firmware's boot 0x00 received."""
+REPLY_TIMEOUT_S = 10.0
+"""The reply timeout of the clients :meth:`RunningBoard.client` makes (an emulated CPU on a
+busy machine can be slow)."""
+
+BINUTILS = ("arm-none-eabi-ld", "arm-none-eabi-nm", "arm-none-eabi-readelf", "arm-none-eabi-size")
+
+
+def missing_tools(*, build: bool = True, run: bool = True) -> list[str]:
+    """The tools that are not installed: for building the firmware (``build``: Debian's rustc
+    and cargo, the Rust library source, the ARM binutils) and for running it (``run``: QEMU).
+    An empty list means all are there."""
+    missing: list[str] = []
+    if run and shutil.which(QEMU) is None:
+        missing.append(QEMU)
+    if build:
+        missing += [tool for tool in BINUTILS if shutil.which(tool) is None]
+        rustc = os.environ.get("MANYFOLD_RUSTC", "/usr/bin/rustc")
+        cargo = os.environ.get("MANYFOLD_CARGO", "/usr/bin/cargo")
+        missing += [path for path in (rustc, cargo) if not os.access(path, os.X_OK)]
+        if os.access(rustc, os.X_OK):
+            try:
+                sysroot = subprocess.run(
+                    [rustc, "--print", "sysroot"], capture_output=True, text=True, timeout=60
+                ).stdout.strip()
+            except (OSError, subprocess.TimeoutExpired):
+                sysroot = ""
+            if not sysroot or not (Path(sysroot) / "lib/rustlib/src/rust/library/core").is_dir():
+                missing.append(f"the Rust library source in {sysroot or 'the rustc sysroot'}")
+    return missing
+
+
+def _missing_sentence(missing: list[str], what: str) -> str:
+    return f"{what} needs {', '.join(missing)} (Debian: apt-get install {APT_PACKAGES})"
+
+
+def _emulated(board: str | Board) -> Board:
+    b = board if isinstance(board, Board) else find_board(board)
+    if not b.emulated:
+        emulated = ", ".join(x.name for x in _all_emulated())
+        raise BoardError(f"board {b.name} has no emulator (no qemu_machine in its board.toml); emulated boards: {emulated}")
+    return b
+
+
+def _all_emulated() -> list[Board]:
+    from manyfold.devices.boards import all_boards
+
+    return [b for b in all_boards() if b.emulated]
+
+
+def firmware_path(board: str | Board) -> Path:
+    """Where ``boards/build.sh`` puts the board's ELF: ``boards/out/<board>/firmware.elf``."""
+    name = board.name if isinstance(board, Board) else board
+    return boards_dir() / "out" / name / "firmware.elf"
+
+
+def build_firmware(board: str | Board, *, timeout_s: float = BUILD_TIMEOUT_S) -> Path:
+    """Builds the firmware for an emulated ``board`` with ``boards/build.sh`` (cargo rebuilds
+    only what changed: a few seconds when nothing did) and returns the ELF's path."""
+    b = _emulated(board)
+    missing = missing_tools(build=True, run=False)
+    if missing:
+        raise BoardError(_missing_sentence(missing, f"building the firmware for {b.name}"))
+    script = boards_dir() / "build.sh"
+    try:
+        result = subprocess.run(["bash", str(script), b.name], capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise BoardError(f"boards/build.sh {b.name} took longer than {timeout_s:g} s") from None
+    if result.returncode != 0:
+        raise BoardError(f"boards/build.sh {b.name} failed:\n{result.stderr[-4000:]}")
+    elf = firmware_path(b)
+    if not elf.is_file():
+        raise BoardError(f"boards/build.sh {b.name} did not produce {elf}")
+    return elf
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningBoard:
+    """An emulated board running in QEMU, with UART0 on ``url`` (``socket://127.0.0.1:PORT``).
+
+    ``process`` is the QEMU process and ``port`` the TCP port. The board has booted; connect
+    with :meth:`client` (or any pyserial client: QEMU serves one connection at a time, and
+    drops what the board sends while none is connected). :meth:`stop` (or leaving the
+    ``with`` block) closes the clients made here and kills QEMU.
+    """
+
+    board: str
+    url: str
+    process: subprocess.Popen
+    port: int
+    log: Path
+    reply_timeout_s: float = REPLY_TIMEOUT_S
+    _clients: list[LinkClient] = field(default_factory=list, repr=False)
+    _tmp: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+
+    def client(self, *, connect_timeout_s: float = BOOT_TIMEOUT_S, **kwargs) -> LinkClient:
+        """A :class:`LinkClient` on the board's UART (``kwargs`` go to it; its reply timeout is
+        ``reply_timeout_s`` unless ``timers`` are given). Waits up to ``connect_timeout_s``
+        for QEMU to take the connection (it serves one client at a time: the last may still
+        be closing)."""
+        import serial
+
+        kwargs.setdefault("timers", Timers(reply_timeout_s=self.reply_timeout_s))
+        deadline = time.monotonic() + connect_timeout_s
+        while True:
+            try:
+                client = LinkClient.open(self.url, **kwargs)
+                break
+            except serial.SerialException as error:
+                if not self.running:
+                    raise BoardError(f"{self.board}: QEMU exited ({self.process.returncode}):\n{self.log_text()}") from None
+                if time.monotonic() > deadline:
+                    raise BoardError(f"{self.board}: cannot connect to {self.url}: {error}") from None
+                time.sleep(0.05)  # QEMU is taking the previous client's close
+        self._clients.append(client)
+        return client
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def log_text(self) -> str:
+        """The end of QEMU's output (it is empty unless QEMU complained)."""
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+    def stop(self) -> None:
+        """Closes the clients made by :meth:`client` and kills QEMU."""
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+        if self.process.poll() is None:
+            self.process.kill()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    close = stop
+
+    def __enter__(self) -> "RunningBoard":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_board(
+    board: str | Board,
+    firmware: str | Path,
+    image: bytes | str | Path | None = None,
+    *,
+    log: str | Path | None = None,
+    boot_timeout_s: float = BOOT_TIMEOUT_S,
+    reply_timeout_s: float = REPLY_TIMEOUT_S,
+) -> RunningBoard:
+    """Boots ``firmware`` (an ELF) on the emulated ``board`` in QEMU, with ``image`` (bytes, or
+    the path of a file) in the board's partition region, or the region empty (None). Returns
+    once the firmware has booted. ``log`` is where QEMU's output goes (default: a temporary
+    file, removed by :meth:`RunningBoard.stop`)."""
+    b = _emulated(board)
+    if shutil.which(QEMU) is None:
+        raise BoardError(_missing_sentence([QEMU], f"running {b.name}"))
+    firmware = Path(firmware)
+    if not firmware.is_file():
+        raise BoardError(f"no firmware at {firmware}: build it with boards/build.sh {b.name}")
+    tmp = tempfile.TemporaryDirectory(prefix=f"manyfold-{b.name}-")
+    try:
+        image_path: Path | None = None
+        if image is not None:
+            if isinstance(image, (bytes, bytearray)):
+                image_path = Path(tmp.name) / "partition.bin"
+                image_path.write_bytes(bytes(image))
+            else:
+                image_path = Path(image)
+                if not image_path.is_file():
+                    raise BoardError(f"no partition image at {image_path}")
+            size = image_path.stat().st_size
+            if size > b.partition.size:
+                raise BoardError(f"the partition image has {size} bytes; {b.name}'s partition region holds {b.partition.size}")
+        log_path = Path(log) if log is not None else Path(tmp.name) / "qemu.log"
+        # A free port can be taken between probing and QEMU's bind: try a few.
+        for _ in range(3):
+            running = _launch(b, firmware, image_path, log_path, boot_timeout_s, reply_timeout_s, tmp)
+            if running is not None:
+                return running
+        tail = log_path.read_text(errors="replace")[-4000:] if log_path.exists() else ""
+        raise BoardError(f"QEMU did not start {b.name}:\n{tail}")
+    except BaseException:
+        tmp.cleanup()
+        raise
+
+
+def _launch(
+    b: Board, firmware: Path, image: Path | None, log: Path, boot_timeout_s: float, reply_timeout_s: float, tmp
+) -> RunningBoard | None:
+    """One attempt on a free port; None when QEMU exited at once (the port was taken)."""
+    import serial
+
+    tcp_port = _free_port()
+    # nodelay=on: QEMU writes the UART's bytes to the socket one by one; with Nagle's algorithm
+    # each reply then waits for the host's delayed ACK (about 40 ms on Linux) before its rest.
+    command = [
+        QEMU,
+        "-machine", b.qemu_machine,
+        "-nographic",
+        "-monitor", "none",
+        "-serial", f"tcp:127.0.0.1:{tcp_port},server=on,wait=on,nodelay=on",
+        "-kernel", str(firmware),
+    ]  # fmt: skip
+    if image is not None:
+        command += ["-device", f"loader,file={image},addr={b.partition.origin:#x},force-raw=on"]
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent()
+        )
+    running = RunningBoard(b.name, f"socket://127.0.0.1:{tcp_port}", process, tcp_port, log, reply_timeout_s, _tmp=tmp)
+    deadline = time.monotonic() + boot_timeout_s
+    try:
+        # QEMU (wait=on) starts the CPU when the first client connects. That client waits for
+        # the firmware's boot 0x00 (bytes sent before it may be lost: the UART drops what
+        # arrives before its init), then lets go, so that any client can connect.
+        while True:
+            if process.poll() is not None:
+                return None  # exited early (port taken, bad arguments): the log says why
+            try:
+                boot = open_serial(running.url)
+                break
+            except serial.SerialException:
+                if time.monotonic() > deadline:
+                    raise BoardError(f"no connection to QEMU on port {tcp_port} within {boot_timeout_s:g} s:\n{running.log_text()}") from None
+                time.sleep(0.02)  # poll interval while QEMU starts listening
+        try:
+            while b"\x00" not in _read_boot(boot, running):
+                if time.monotonic() > deadline:
+                    raise BoardError(f"{b.name} sent no boot byte within {boot_timeout_s:g} s:\n{running.log_text()}")
+                if process.poll() is not None:
+                    raise BoardError(f"QEMU exited while {b.name} booted:\n{running.log_text()}")
+        finally:
+            boot.close()
+    except BaseException:
+        running._tmp = None  # the caller cleans the directory up
+        running.stop()
+        raise
+    return running
+
+
+def _die_with_parent():
+    """On Linux, from the main thread: a preexec function that makes QEMU get SIGKILL when this
+    process dies, so a killed host leaves no emulator spinning. (The kernel ties this to the
+    thread that started QEMU, so other threads do not set it.)"""
+    import sys
+    import threading
+
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    pr_set_pdeathsig, sigkill = 1, 9
+
+    def preexec() -> None:
+        libc.prctl(pr_set_pdeathsig, sigkill, 0, 0, 0)
+
+    return preexec
+
+
+def _read_boot(port, running: RunningBoard) -> bytes:
+    import serial
+
+    try:
+        return port.read(64) or b""
+    except serial.SerialException as error:
+        raise BoardError(f"QEMU closed {running.board}'s UART while it booted ({error}):\n{running.log_text()}") from None
+
+
+__all__ = [
+    "APT_PACKAGES",
+    "BOOT_TIMEOUT_S",
+    "BUILD_TIMEOUT_S",
+    "QEMU",
+    "REPLY_TIMEOUT_S",
+    "RunningBoard",
+    "build_firmware",
+    "firmware_path",
+    "missing_tools",
+    "start_board",
+]

@@ -1,0 +1,107 @@
+"""`manyfold boards` and `manyfold flash` without a board: listing, PlatformIO dry runs, and
+the sentences bad input gets. (Flashing the emulated boards is in tests/boards/test_flash.py.)"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from manyfold import manifest
+from manyfold.examples import greenhouse
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "manyfold", *args], capture_output=True, text=True, timeout=120, cwd=cwd or ROOT)
+
+
+@pytest.fixture(scope="module")
+def manifest_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("flash") / "greenhouse.json"
+    manifest.compile(greenhouse.build(device=True).graph).write(path)
+    return path
+
+
+def test_boards_lists_emulated_and_real_boards():
+    """`manyfold boards --json` lists both QEMU boards and the PlatformIO board with their regions."""
+    result = run("boards", "--json")
+    assert result.returncode == 0, result.stderr
+    boards = {b["name"]: b for b in json.loads(result.stdout)}
+    assert boards["lm3s6965evb"]["flashing"] == "qemu" and boards["mps2-an386"]["flashing"] == "qemu"
+    assert boards["nucleo-f401re"]["flashing"] == "platformio"
+    assert boards["nucleo-f401re"]["partition_origin"] == 0x0807_C000
+    table = run("boards")
+    assert table.returncode == 0 and "PlatformIO (nucleo_f401re)" in table.stdout
+
+
+def test_platformio_dry_run_writes_the_project_and_command(manifest_file, tmp_path):
+    """Flashing the Nucleo as a dry run writes the image, a PlatformIO project uploading it to the
+    partition sector, and prints the upload command without running it."""
+    out = tmp_path / "nucleo"
+    result = run("flash", str(manifest_file), "--board", "nucleo-f401re", "--partition", greenhouse.DEVICE,
+                 "--out", str(out), "--dry-run", "--port", "/dev/ttyACM0")
+    assert result.returncode == 0, result.stderr
+    image = out / f"{greenhouse.DEVICE}.bin"
+    from manyfold.devices.lower import partition_image
+
+    assert image.read_bytes() == partition_image(manifest.Manifest.read(manifest_file), greenhouse.DEVICE)
+    ini = (out / "platformio" / "platformio.ini").read_text()
+    for line in ("[env:nucleo_f401re]", "platform = ststm32", "board = nucleo_f401re", "upload_protocol = stlink",
+                 "board_upload.offset_address = 0x0807c000", f"custom_partition_image = {image.resolve()}", "upload_port = /dev/ttyACM0"):
+        assert line in ini.splitlines(), line
+    assert "PROG_PATH=image" in (out / "platformio" / "manyfold_prebuilt.py").read_text()
+    expected = f"would run: pio run -d {out / 'platformio'} -e nucleo_f401re -t upload --upload-port /dev/ttyACM0"
+    assert expected in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("pio") is not None, reason="PlatformIO is installed here: a real upload would be attempted")
+def test_upload_without_platformio_is_a_sentence(manifest_file, tmp_path):
+    """Without `pio`, a real upload is refused with the way to install it."""
+    result = run("flash", str(manifest_file), "--board", "nucleo-f401re", "--partition", greenhouse.DEVICE, "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "pip install platformio" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--board", "nope", "--partition", greenhouse.DEVICE), "unknown board 'nope'; known boards: lm3s6965evb"),
+        (("--board", "lm3s6965evb", "--partition", "attic"), "no partition 'attic'; it has greenhouse-sensors, main"),
+        (("--board", "lm3s6965evb", "--partition", "main"), "partition main has the local profile"),
+    ],
+)
+def test_bad_flash_requests_are_sentences(manifest_file, tmp_path, args, message):
+    """Unknown boards and partitions, and host partitions, exit 2 with one sentence."""
+    result = run("flash", str(manifest_file), *args, "--out", str(tmp_path), "--dry-run")
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_flash_of_a_missing_manifest_is_a_sentence(tmp_path):
+    """A manifest path that does not exist is named."""
+    result = run("flash", str(tmp_path / "none.json"), "--board", "lm3s6965evb", "--partition", "x")
+    assert result.returncode == 2 and "none.json" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_verify_refuses_a_board_running_another_manifest():
+    """The handshake check fails when the board's image came from another manifest."""
+    from manyfold import sim
+    from manyfold.devices.flash import FlashError, verify
+    from manyfold.devices.lower import partition_image
+
+    ours = manifest.compile(greenhouse.build(7, device=True).graph)
+    g = greenhouse.build(7, device=True).graph
+    g.route(greenhouse.Route.parse("read.raw.extra.x.y.meta.v1"), greenhouse.FLOAT)  # another manifest
+    theirs = manifest.compile(g)
+    describe = sim.open(partition_image(theirs, greenhouse.DEVICE)).connect()
+    verify(describe, theirs, greenhouse.DEVICE)
+    with pytest.raises(FlashError, match=f"runs manifest {theirs.id}, not {ours.id}"):
+        verify(describe, ours, greenhouse.DEVICE)
+    with pytest.raises(FlashError, match="runs partition 'greenhouse-sensors', not 'other'"):
+        verify(describe, theirs, "other")
