@@ -3,6 +3,7 @@
 #
 #   boards/build.sh lm3s6965evb
 #   boards/build.sh mps2-an386
+#   boards/build.sh nucleo-f401re
 #
 # Toolchain (Debian packages rustc-web cargo-web rust-web-src gcc-arm-none-eabi): Debian's rustc
 # builds `core` for the target from source (-Zbuild-std, allowed by RUSTC_BOOTSTRAP=1) and binutils'

@@ -202,7 +202,8 @@ def cmd_boards(args: argparse.Namespace) -> int:
         rows = [
             {"name": b.name, "cpu": b.cpu, "target": b.target, "flashing": b.flashing, "qemu_machine": b.qemu_machine,
              "flash_bytes": b.flash.size, "ram_bytes": b.ram.size, "partition_origin": b.partition.origin,
-             "partition_bytes": b.partition.size, "uart": b.uart_kind, "baud": b.baud}
+             "partition_bytes": b.partition.size, "uart": b.uart_kind, "baud": b.baud,
+             "qemu_stand_in": b.qemu_stand_in.machine if b.qemu_stand_in else None}
             for b in boards
         ]  # fmt: skip
         print(json.dumps(rows, indent=2))
@@ -212,13 +213,15 @@ def cmd_boards(args: argparse.Namespace) -> int:
         t.add_column(column, no_wrap=True)
     for b in boards:
         how = f"QEMU ({b.qemu_machine})" if b.emulated else f"PlatformIO ({b.platformio['board']})" if b.platformio else "-"
+        if b.qemu_stand_in:
+            how += f"; tested on QEMU {b.qemu_stand_in.machine}"
         t.add_row(
             b.name, b.cpu, f"{b.flash.size // 1024} KiB / {b.ram.size // 1024} KiB",
             f"{b.partition.origin:#010x}, {b.partition.size // 1024} KiB", f"{b.uart_kind} {b.baud} baud", how,
         )  # fmt: skip
     console = Console()
-    if not console.is_terminal or console.width < 150:  # one line per board
-        console = Console(width=150)
+    if not console.is_terminal or console.width < 180:  # one line per board
+        console = Console(width=180)
     console.print(t)
     return 0
 
@@ -243,11 +246,13 @@ def cmd_flash(args: argparse.Namespace) -> int:
 
     try:
         with status:
-            done = flash(m, args.board, args.partition, out_dir=out_dir, dry_run=args.dry_run, port=args.port, progress=progress)
+            done = flash(m, args.board, args.partition, out_dir=out_dir, dry_run=args.dry_run, port=args.port,
+                         partition_only=args.partition_only, progress=progress)
     except (BoardError, ManifestError, OSError) as error:
         raise CliError(str(error)) from None
     if done.plan is not None:
         print(f"PlatformIO project: {done.plan.project}")
+        print(f"programs: {done.plan.program}")
         print(("would run: " if args.dry_run else "ran: ") + done.plan.command_line)
         return 0
     if done.running is None:
@@ -338,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     flash.add_argument("--out", help="where the image (and PlatformIO project) go (default .manyfold/flash/BOARD)")
     flash.add_argument("--dry-run", action="store_true", help="write the image (and the PlatformIO project) but do not run or upload")
     flash.add_argument("--port", help="PlatformIO boards: the upload port")
+    flash.add_argument(
+        "--partition-only", action="store_true",
+        help="PlatformIO boards: upload only the partition image (the board already runs the firmware)",
+    )
     flash.add_argument("--verify-only", action="store_true", help="emulated boards: stop the board after the handshake check")
     flash.set_defaults(func=cmd_flash)
 

@@ -49,7 +49,7 @@ def test_board_feature_is_required(toolchain):
     base = ["/usr/bin/cargo", "build", "--release", "-Zbuild-std=core", "--target", "thumbv7m-none-eabi",
             "--target-dir", str(firmware / "target")]  # fmt: skip
     for features, expected in (
-        ([], "select a board"),
+        ([], "select exactly one board"),
         (["--features", "board-lm3s6965evb,board-mps2-an386"], "select exactly one board"),
     ):
         result = subprocess.run(

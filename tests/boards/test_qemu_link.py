@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import BOARDS
 
 import manyfold.sim as sim
 from manyfold.devices import greenhouse as gh
@@ -166,9 +167,11 @@ def _trace() -> list:
     return trace
 
 
+@pytest.mark.parametrize("board", [*BOARDS, "nucleo-f401re"])
 def test_lockstep_trace_is_byte_identical_to_the_simulation(board, run_board):
     """The same input trace, run on the emulated board in lockstep and in manyfold.sim
-    emulating the same board, produces byte-identical output frames."""
+    emulating the same board, produces byte-identical output frames (the Nucleo's STM32 build
+    runs on its QEMU stand-in)."""
     with run_board(IMAGE) as b:
         c = b.client(session=6, record=True)
         c.connect(lockstep=True, reset=True)

@@ -35,35 +35,41 @@ def test_boards_lists_emulated_and_real_boards():
     boards = {b["name"]: b for b in json.loads(result.stdout)}
     assert boards["lm3s6965evb"]["flashing"] == "qemu" and boards["mps2-an386"]["flashing"] == "qemu"
     assert boards["nucleo-f401re"]["flashing"] == "platformio"
-    assert boards["nucleo-f401re"]["partition_origin"] == 0x0807_C000
+    assert boards["nucleo-f401re"]["partition_origin"] == 0x0806_0000
+    assert boards["nucleo-f401re"]["qemu_stand_in"] == "netduinoplus2" and boards["lm3s6965evb"]["qemu_stand_in"] is None
     table = run("boards")
     assert table.returncode == 0 and "PlatformIO (nucleo_f401re)" in table.stdout
 
 
-def test_platformio_dry_run_writes_the_project_and_command(manifest_file, tmp_path):
-    """Flashing the Nucleo as a dry run writes the image, a PlatformIO project uploading it to the
-    partition sector, and prints the upload command without running it."""
+def test_platformio_partition_only_dry_run_writes_the_project_and_command(manifest_file, tmp_path):
+    """Flashing only the partition to the Nucleo, as a dry run, writes the image and a PlatformIO
+    project whose OpenOCD command programs it at the partition sector, and prints the upload
+    command without running it. (The firmware-and-partition upload, which needs the cross
+    toolchain, is in tests/boards/test_nucleo.py.)"""
     out = tmp_path / "nucleo"
     result = run("flash", str(manifest_file), "--board", "nucleo-f401re", "--partition", greenhouse.DEVICE,
-                 "--out", str(out), "--dry-run", "--port", "/dev/ttyACM0")
+                 "--out", str(out), "--dry-run", "--partition-only", "--port", "/dev/ttyACM0")
     assert result.returncode == 0, result.stderr
     image = out / f"{greenhouse.DEVICE}.bin"
     from manyfold.devices.lower import partition_image
 
     assert image.read_bytes() == partition_image(manifest.Manifest.read(manifest_file), greenhouse.DEVICE)
-    ini = (out / "platformio" / "platformio.ini").read_text()
-    for line in ("[env:nucleo_f401re]", "platform = ststm32", "board = nucleo_f401re", "upload_protocol = stlink",
-                 "board_upload.offset_address = 0x0807c000", f"custom_partition_image = {image.resolve()}", "upload_port = /dev/ttyACM0"):
-        assert line in ini.splitlines(), line
-    assert "PROG_PATH=image" in (out / "platformio" / "manyfold_prebuilt.py").read_text()
-    expected = f"would run: pio run -d {out / 'platformio'} -e nucleo_f401re -t upload --upload-port /dev/ttyACM0"
+    ini = (out / "platformio" / "platformio.ini").read_text().splitlines()
+    for line in ("[env:nucleo_f401re]", "platform = ststm32", "board = nucleo_f401re", "upload_protocol = custom",
+                 "platform_packages = tool-openocd", "upload_port = /dev/ttyACM0"):
+        assert line in ini, line
+    command = next(line for line in ini if line.startswith("upload_command = "))
+    assert "-f interface/stlink.cfg -f target/stm32f4x.cfg" in command
+    assert command.endswith(f'-c "program {{{image.resolve()}}} 0x08060000 verify reset exit"'), command
+    expected = f"would run: pio run -d {out / 'platformio'} -e nucleo_f401re -t nobuild -t upload --upload-port /dev/ttyACM0"
     assert expected in result.stdout
 
 
 @pytest.mark.skipif(shutil.which("pio") is not None, reason="PlatformIO is installed here: a real upload would be attempted")
 def test_upload_without_platformio_is_a_sentence(manifest_file, tmp_path):
     """Without `pio`, a real upload is refused with the way to install it."""
-    result = run("flash", str(manifest_file), "--board", "nucleo-f401re", "--partition", greenhouse.DEVICE, "--out", str(tmp_path))
+    result = run("flash", str(manifest_file), "--board", "nucleo-f401re", "--partition", greenhouse.DEVICE,
+                 "--out", str(tmp_path), "--partition-only")
     assert result.returncode == 2
     assert "pip install platformio" in result.stderr and "Traceback" not in result.stderr
 

@@ -32,6 +32,15 @@ class Region:
 
 
 @dataclass(frozen=True)
+class QemuStandIn:
+    """A QEMU machine close enough to a real board to boot its firmware (``[qemu_stand_in]``)."""
+
+    machine: str
+    serial_index: int
+    """Which of the machine's serial ports (``-serial`` options, in order) is the board's UART."""
+
+
+@dataclass(frozen=True)
 class Board:
     """A board descriptor."""
 
@@ -49,6 +58,19 @@ class Board:
     qemu_machine: str | None
     platformio: dict | None
     directory: Path
+    qemu_stand_in: QemuStandIn | None = None
+    """For a real board QEMU does not model: a sibling machine that runs its firmware, used by
+    the tests as a smoke test (``flash`` still treats the board as real hardware)."""
+
+    @property
+    def qemu_target(self) -> tuple[str, int] | None:
+        """The QEMU machine that can boot this board's firmware and the index of the serial
+        port that is the board's UART: the board's own machine, else its stand-in, else None."""
+        if self.qemu_machine is not None:
+            return self.qemu_machine, 0
+        if self.qemu_stand_in is not None:
+            return self.qemu_stand_in.machine, self.qemu_stand_in.serial_index
+        return None
 
     @property
     def emulated(self) -> bool:
@@ -82,6 +104,16 @@ def _region(data: dict, key: str, where: Path) -> Region:
         raise BoardError(f"{where}: [{key}] needs integer origin and size") from None
 
 
+def _stand_in(data: dict, where: Path) -> QemuStandIn | None:
+    table = data.get("qemu_stand_in")
+    if table is None:
+        return None
+    try:
+        return QemuStandIn(str(table["machine"]), int(table.get("serial_index", 0)))
+    except (KeyError, TypeError, ValueError):
+        raise BoardError(f"{where}: [qemu_stand_in] needs machine = \"...\" and an integer serial_index") from None
+
+
 def load_board(path: Path) -> Board:
     """Read one descriptor."""
     try:
@@ -95,7 +127,7 @@ def load_board(path: Path) -> Board:
             clock_hz=int(data["clock_hz"]), flash=_region(data, "flash", path), ram=_region(data, "ram", path),
             partition=_region(data, "partition", path), uart_kind=uart["kind"], uart_base=int(uart["base"]),
             baud=int(uart["baud"]), qemu_machine=data.get("qemu_machine"), platformio=data.get("platformio"),
-            directory=path.parent,
+            directory=path.parent, qemu_stand_in=_stand_in(data, path),
         )
     except KeyError as missing:
         raise BoardError(f"{path}: missing {missing}") from None

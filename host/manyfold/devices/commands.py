@@ -537,7 +537,7 @@ def register(subparsers) -> None:
 
     fp = subparsers.add_parser(
         "footprint",
-        help="flash and RAM the firmware uses on an emulated board",
+        help="flash and RAM the firmware uses on a board QEMU can run",
         description=(
             "Build the firmware for BOARD if needed (boards/build.sh; cargo rebuilds only what "
             "changed), run the greenhouse sensor partition on it under QEMU, and print the bytes "
@@ -548,7 +548,7 @@ def register(subparsers) -> None:
             "ARM binutils, and Debian's rustc/cargo with the Rust library source to build."
         ),
     )
-    fp.add_argument("--board", required=True, metavar="NAME", help="an emulated board: lm3s6965evb or mps2-an386")
+    fp.add_argument("--board", required=True, metavar="NAME", help="lm3s6965evb, mps2-an386, or nucleo-f401re (run on its QEMU stand-in, netduinoplus2)")
     fp.add_argument("--elf", metavar="PATH", help="measure this firmware ELF instead of building boards/out/NAME/firmware.elf")
     fp.add_argument("--json", action="store_true", help='print {"flash_bytes": ..., "ram_bytes": ..., "elf": ...} and the parts')
     fp.set_defaults(func=cmd_footprint)

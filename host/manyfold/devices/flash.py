@@ -7,8 +7,10 @@ boot), writes the image file, and then:
 - on an emulated board, builds the firmware if needed (``boards/build.sh``, incremental), boots
   it in QEMU with the image in the board's partition region and its UART on a local TCP port,
   and verifies through the describe handshake that the board runs this manifest's partition;
-- on a real board flashed through PlatformIO, writes the PlatformIO project that uploads the
-  image to the partition region and runs its upload (or, with ``dry_run``, stops before it).
+- on a real board flashed through PlatformIO, builds the firmware likewise and writes the
+  PlatformIO project that uploads firmware and image together (one Intel HEX file), or with
+  ``partition_only`` the image alone to the partition region, and runs its upload (or, with
+  ``dry_run``, stops before it).
 
 Each step is reported to ``progress`` as it starts, so a command line can show it.
 """
@@ -78,6 +80,7 @@ def flash(
     out_dir: Path,
     dry_run: bool = False,
     port: str | None = None,
+    partition_only: bool = False,
     progress: Progress = _quiet,
 ) -> Flashed:
     """Put ``partition`` of ``manifest`` on ``board``; see the module docs."""
@@ -123,10 +126,15 @@ def flash(
             raise
         return done
 
-    from manyfold.devices import platformio
+    from manyfold.devices import platformio, qemu
 
-    progress(f"writing the PlatformIO project for {b.name} ({b.platformio['board']}, {b.platformio.get('upload_protocol', 'stlink')})")
-    done.plan = platformio.plan_upload(b, image_path, out_dir / "platformio", port=port)
+    firmware = None
+    if not partition_only:
+        progress(f"building the firmware for {b.name} (boards/build.sh; the first build takes about a minute)")
+        firmware = qemu.build_firmware(b)
+    what = "the partition image" if partition_only else "the firmware and the partition image"
+    progress(f"writing the PlatformIO project for {b.name} ({b.platformio['board']}): OpenOCD programs {what}")
+    done.plan = platformio.plan_upload(b, image_path, out_dir / "platformio", firmware=firmware, port=port)
     if not dry_run:
         progress(f"uploading with {done.plan.command_line}")
         platformio.upload(done.plan)

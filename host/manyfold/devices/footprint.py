@@ -106,11 +106,12 @@ def stack_peak(board: str, elf: str | Path, *, timeout_s: float = 60.0) -> int:
 
 
 def measure(board: str, elf: str | Path | None = None, *, build: bool = True) -> Footprint:
-    """Measures the firmware of an emulated ``board``: ``elf`` (default ``boards/out/<board>/
+    """Measures the firmware of ``board`` (emulated, or run on its QEMU stand-in): ``elf`` (default ``boards/out/<board>/
     firmware.elf``, built first with ``boards/build.sh`` when ``build`` and the build tools are
     there: cargo rebuilds only what changed)."""
     from manyfold.devices import qemu
 
+    qemu.bootable(board)
     if elf is None:
         if build and not qemu.missing_tools(build=True, run=False):
             elf = qemu.build_firmware(board)

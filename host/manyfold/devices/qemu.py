@@ -75,11 +75,16 @@ def _missing_sentence(missing: list[str], what: str) -> str:
     return f"{what} needs {', '.join(missing)} (Debian: apt-get install {APT_PACKAGES})"
 
 
-def _emulated(board: str | Board) -> Board:
+def bootable(board: str | Board) -> Board:
+    """The board ``board`` names, if QEMU can boot it (an emulated board, or a real one with a
+    ``[qemu_stand_in]``); else a :class:`BoardError` naming the emulated boards."""
     b = board if isinstance(board, Board) else find_board(board)
-    if not b.emulated:
+    if b.qemu_target is None:
         emulated = ", ".join(x.name for x in _all_emulated())
-        raise BoardError(f"board {b.name} has no emulator (no qemu_machine in its board.toml); emulated boards: {emulated}")
+        raise BoardError(
+            f"QEMU cannot run board {b.name} (no qemu_machine or [qemu_stand_in] in its board.toml); "
+            f"emulated boards: {emulated}"
+        )
     return b
 
 
@@ -96,9 +101,9 @@ def firmware_path(board: str | Board) -> Path:
 
 
 def build_firmware(board: str | Board, *, timeout_s: float = BUILD_TIMEOUT_S) -> Path:
-    """Builds the firmware for an emulated ``board`` with ``boards/build.sh`` (cargo rebuilds
-    only what changed: a few seconds when nothing did) and returns the ELF's path."""
-    b = _emulated(board)
+    """Builds the firmware for ``board`` (emulated or real) with ``boards/build.sh`` (cargo
+    rebuilds only what changed: a few seconds when nothing did) and returns the ELF's path."""
+    b = board if isinstance(board, Board) else find_board(board)
     missing = missing_tools(build=True, run=False)
     if missing:
         raise BoardError(_missing_sentence(missing, f"building the firmware for {b.name}"))
@@ -203,11 +208,13 @@ def start_board(
     boot_timeout_s: float = BOOT_TIMEOUT_S,
     reply_timeout_s: float = REPLY_TIMEOUT_S,
 ) -> RunningBoard:
-    """Boots ``firmware`` (an ELF) on the emulated ``board`` in QEMU, with ``image`` (bytes, or
-    the path of a file) in the board's partition region, or the region empty (None). Returns
-    once the firmware has booted. ``log`` is where QEMU's output goes (default: a temporary
-    file, removed by :meth:`RunningBoard.stop`)."""
-    b = _emulated(board)
+    """Boots ``firmware`` on ``board`` in QEMU (its own machine, or for a real board its
+    ``[qemu_stand_in]``), with ``image`` (bytes, or the path of a file) in the board's partition
+    region, or the region empty (None). ``firmware`` is an ELF, or an Intel HEX file such as the
+    one a PlatformIO upload writes (firmware and partition image together; pass no ``image``
+    then). Returns once the firmware has booted. ``log`` is where QEMU's output goes (default: a
+    temporary file, removed by :meth:`RunningBoard.stop`)."""
+    b = bootable(board)
     if shutil.which(QEMU) is None:
         raise BoardError(_missing_sentence([QEMU], f"running {b.name}"))
     firmware = Path(firmware)
@@ -249,14 +256,16 @@ def _launch(
     tcp_port = _free_port()
     # nodelay=on: QEMU writes the UART's bytes to the socket one by one; with Nagle's algorithm
     # each reply then waits for the host's delayed ACK (about 40 ms on Linux) before its rest.
-    command = [
-        QEMU,
-        "-machine", b.qemu_machine,
-        "-nographic",
-        "-monitor", "none",
-        "-serial", f"tcp:127.0.0.1:{tcp_port},server=on,wait=on,nodelay=on",
-        "-kernel", str(firmware),
-    ]  # fmt: skip
+    machine, serial_index = b.qemu_target
+    command = [QEMU, "-machine", machine, "-nographic", "-monitor", "none"]
+    # The board's UART is the machine's serial port `serial_index`: the ones before it go nowhere.
+    command += ["-serial", "null"] * serial_index
+    command += ["-serial", f"tcp:127.0.0.1:{tcp_port},server=on,wait=on,nodelay=on"]
+    if firmware.suffix.lower() == ".hex":
+        # Intel HEX carries its addresses; the core reads its vector table from them at reset.
+        command += ["-device", f"loader,file={firmware}"]
+    else:
+        command += ["-kernel", str(firmware)]
     if image is not None:
         command += ["-device", f"loader,file={image},addr={b.partition.origin:#x},force-raw=on"]
     with open(log, "ab") as out:

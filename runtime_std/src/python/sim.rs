@@ -94,9 +94,10 @@ fn board_name(board: &str) -> PyResult<&'static str> {
     match board {
         "lm3s6965evb" => Ok("lm3s6965evb"),
         "mps2-an386" => Ok("mps2-an386"),
+        "nucleo-f401re" => Ok("nucleo-f401re"),
         "sim" => Ok("sim"),
         other => Err(PyValueError::new_err(format!(
-            "unknown board {other:?}: the simulation emulates lm3s6965evb, mps2-an386 or sim"
+            "unknown board {other:?}: the simulation emulates lm3s6965evb, mps2-an386, nucleo-f401re or sim"
         ))),
     }
 }
