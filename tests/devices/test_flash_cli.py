@@ -111,3 +111,21 @@ def test_verify_refuses_a_board_running_another_manifest():
         verify(describe, ours, greenhouse.DEVICE)
     with pytest.raises(FlashError, match="runs partition 'greenhouse-sensors', not 'other'"):
         verify(describe, theirs, "other")
+
+
+def test_firmware_upload_without_the_cross_tools_is_a_sentence(manifest_file, tmp_path):
+    """Without the cross toolchain and no firmware built before, flashing the Nucleo names the
+    missing tools and points at --partition-only."""
+    boards = tmp_path / "boards"
+    (boards / "nucleo-f401re").mkdir(parents=True)
+    shutil.copy(ROOT / "boards" / "nucleo-f401re" / "board.toml", boards / "nucleo-f401re" / "board.toml")
+    env = {"PATH": str(tmp_path), "MANYFOLD_BOARDS": str(boards), "MANYFOLD_RUSTC": str(tmp_path / "rustc"),
+           "MANYFOLD_CARGO": str(tmp_path / "cargo"), "HOME": str(tmp_path)}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "manyfold", "flash", str(manifest_file), "--board", "nucleo-f401re",
+         "--partition", greenhouse.DEVICE, "--out", str(tmp_path / "out"), "--dry-run"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout
+    assert "building the firmware for nucleo-f401re needs" in result.stderr and "apt-get install" in result.stderr
+    assert "--partition-only" in result.stderr and "Traceback" not in result.stderr

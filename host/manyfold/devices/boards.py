@@ -8,11 +8,16 @@ by walking up from the current directory and from this package to a ``boards/`` 
 from __future__ import annotations
 
 import os
-import tomllib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from manyfold.graph.errors import GraphError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI (a dependency there)
+    import tomli as tomllib
 
 
 class BoardError(GraphError):

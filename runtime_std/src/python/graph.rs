@@ -224,7 +224,7 @@ impl PyEnvelopeId {
     /// The route.
     #[getter]
     fn route(&self) -> PyRoute {
-        PyRoute { inner: self.route.clone() }
+        PyRoute::from(self.route.clone())
     }
     /// Per-route sequence number (from 1).
     #[getter]
@@ -1242,7 +1242,7 @@ impl NativeGraph {
                 .map_err(|e| graph_error(py, "manifest", &e.0))?
         };
         for (idx, route, schema) in declared {
-            let py_route = Py::new(py, PyRoute { inner: route.clone() })?;
+            let py_route = Py::new(py, PyRoute::from(route.clone()))?;
             let entry = Arc::new(RouteEntry { idx, schema, py_route });
             inner.by_index.write().push(entry.clone());
             inner.routes.write().insert(route, entry);

@@ -81,10 +81,23 @@ py_word_enum!(PyVariant, Variant, "Variant", "Which surface of a stream a route 
 /// A route's identity: plane, layer, owner, family, stream, variant and version, printed as
 /// `plane.layer.owner.family.stream.variant.vN`. Owner, family and stream are lowercase
 /// identifiers, so the printed form is unambiguous and `Route.parse(str(r)) == r`.
-#[pyclass(module = "manyfold.graph", name = "Route", frozen, eq, hash, ord)]
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[pyclass(module = "manyfold.graph", name = "Route", frozen, eq, ord)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PyRoute {
     pub inner: Route,
+    /// The hash of `inner`, computed once: routes are dictionary keys all over the host (the
+    /// manifest compiler and validator look each one up several times), and hashing the three
+    /// strings on every lookup cost a tenth of a 10k-route compile.
+    hash: u64,
+}
+
+impl From<Route> for PyRoute {
+    fn from(inner: Route) -> PyRoute {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        inner.hash(&mut hasher);
+        PyRoute { hash: hasher.finish(), inner }
+    }
 }
 
 #[pymethods]
@@ -102,14 +115,18 @@ impl PyRoute {
         version: u32,
     ) -> PyResult<PyRoute> {
         Route::new(plane.into(), layer.into(), owner, family, stream, variant.into(), version)
-            .map(|inner| PyRoute { inner })
+            .map(PyRoute::from)
             .map_err(|e| graph_error(py, "route", &e.0))
+    }
+
+    fn __hash__(&self) -> u64 {
+        self.hash
     }
 
     /// Parses `plane.layer.owner.family.stream.variant.vN`.
     #[staticmethod]
     fn parse(py: Python<'_>, text: &str) -> PyResult<PyRoute> {
-        text.parse::<Route>().map(|inner| PyRoute { inner }).map_err(|e| graph_error(py, "route", &e.0))
+        text.parse::<Route>().map(PyRoute::from).map_err(|e| graph_error(py, "route", &e.0))
     }
 
     /// A copy with some parts replaced.
@@ -136,7 +153,7 @@ impl PyRoute {
             variant.map_or(r.variant(), Into::into),
             version.unwrap_or(r.version()),
         )
-        .map(|inner| PyRoute { inner })
+        .map(PyRoute::from)
         .map_err(|e| graph_error(py, "route", &e.0))
     }
 
