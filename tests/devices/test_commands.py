@@ -22,8 +22,8 @@ SPEC = gh.greenhouse_spec()
 IMAGE = SPEC.encode()
 
 
-def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "manyfold", *args], capture_output=True, text=True, timeout=120, env=env)
+def run(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "manyfold", *args], capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
 
 
 def error_of(result: subprocess.CompletedProcess) -> str:
@@ -76,23 +76,49 @@ def test_query_latest_by_index_and_by_name():
         assert r["event"] is None or (r["event"]["route"] == 2 and "det_seeded_entropy" in r["event"]["taints"])
 
 
+RAW, CELSIUS = "read.raw.demo.probe.counts.meta.v1", "read.logical.demo.probe.celsius.meta.v1"
+
+
+def _demo_spec() -> im.PartitionSpec:
+    return im.PartitionSpec(
+        name="demo", routes=[im.RouteSpec(RAW), im.RouteSpec(CELSIUS)],
+        sources=[im.Source(RAW, period_us=100_000, center=2000.0)],
+        operators=[im.Scale(RAW, CELSIUS, 0.01, -2.0)], to_host=[CELSIUS],
+    )  # fmt: skip
+
+
 def test_query_names_routes_from_an_image_file(tmp_path):
     """--image labels the device's routes with the names in a partition image file; without it,
     routes of an unknown partition are shown by id only."""
-    raw, celsius = "read.raw.demo.probe.counts.meta.v1", "read.logical.demo.probe.celsius.meta.v1"
-    spec = im.PartitionSpec(
-        name="demo", routes=[im.RouteSpec(raw), im.RouteSpec(celsius)], sources=[im.Source(raw, period_us=100_000, center=2000.0)],
-        operators=[im.Scale(raw, celsius, 0.01, -2.0)], to_host=[celsius],
-    )  # fmt: skip
+    spec = _demo_spec()
     path = tmp_path / "demo.bin"
     path.write_bytes(spec.encode())
     with serve_sim(spec.encode()) as url:
         named = json.loads(run("query", "--port", url, "topology", "--json", "--image", str(path)).stdout)
-        unnamed = json.loads(run("query", "--port", url, "topology", "--json").stdout)
-    assert [r["name"] for r in named["routes"]] == [raw, celsius]
+        unnamed = json.loads(run("query", "--port", url, "topology", "--json", cwd=tmp_path).stdout)
+    assert [r["name"] for r in named["routes"]] == [RAW, CELSIUS]
     assert [r["name"] for r in unnamed["routes"]] == [None, None]
     (tmp_path / "junk.bin").write_bytes(b"not an image")
     assert "is not a partition image" in error_of(run("query", "--port", url, "topology", "--image", str(tmp_path / "junk.bin")))
+
+
+def test_query_finds_the_image_flash_wrote(tmp_path):
+    """Without --image, query names the routes from the image `manyfold flash` left under
+    .manyfold/flash/ for the board's manifest and partition; images of other manifests and
+    files that are not images there are passed over."""
+    flashed = tmp_path / ".manyfold" / "flash" / "lm3s6965evb"
+    flashed.mkdir(parents=True)
+    (flashed / "aaa-junk.bin").write_bytes(b"not an image")
+    # The same partition name in another manifest (sorted before the right one): not used.
+    other = im.PartitionSpec("demo", [im.RouteSpec("read.raw.demo.probe.other.meta.v1")])
+    (flashed / "bbb-other.bin").write_bytes(other.encode())
+    spec = _demo_spec()
+    with serve_sim(spec.encode()) as url:
+        before = json.loads(run("query", "--port", url, "topology", "--json", cwd=tmp_path).stdout)
+        (flashed / "demo.bin").write_bytes(spec.encode())
+        after = json.loads(run("query", "--port", url, "topology", "--json", cwd=tmp_path).stdout)
+    assert [r["name"] for r in before["routes"]] == [None, None]
+    assert [r["name"] for r in after["routes"]] == [RAW, CELSIUS]
 
 
 def test_unknown_routes_are_sentences():

@@ -407,6 +407,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     if args.image:
         names = _names_from_image(args.image)
     client = open_board(args.port, args.timeout)
+    if names is None:
+        names = _names_from_flashed(client.describe)
     try:
         result = run_query(client, args.port, args.what, args.route, names)
     except LinkTimeout:
@@ -420,6 +422,32 @@ def cmd_query(args: argparse.Namespace) -> int:
     else:
         _render_query(_console(), args.what, result)
     return 0
+
+
+FLASHED_IMAGES = ".manyfold/flash/*/*.bin"
+"""Where ``manyfold flash`` writes partition images by default (relative to the current directory)."""
+FLASHED_IMAGES_MAX = 64
+"""Images looked at, at most: the directory grows by one per board and partition flashed."""
+
+
+def _names_from_flashed(describe) -> dict[int, str] | None:
+    """Route names from the image ``manyfold flash`` wrote for the board's manifest and
+    partition, when one is under ``.manyfold/flash/`` here; None when none matches."""
+    from pathlib import Path
+
+    from manyfold.devices.image import ImageSpecError, read_image
+
+    if describe is None or not describe.manifest_id:
+        return None
+    for path in sorted(Path.cwd().glob(FLASHED_IMAGES))[:FLASHED_IMAGES_MAX]:
+        try:
+            data = path.read_bytes()
+            info = read_image(data)
+        except (OSError, ImageSpecError, ValueError, IndexError, KeyError, TypeError):
+            continue  # not an image of ours (or unreadable): the next one may be
+        if info.manifest_id == describe.manifest_id and info.partition == describe.partition:
+            return known_route_names(data)
+    return None
 
 
 def _names_from_image(path: str) -> dict[int, str]:
@@ -516,7 +544,11 @@ def register(subparsers) -> None:
     query.add_argument("route", nargs="?", metavar="ROUTE", help="for latest: a route index or a printed route name")
     query.add_argument("--json", action="store_true", help="print JSON instead of tables")
     query.add_argument("--timeout", type=_positive_float, default=QUERY_TIMEOUT_S, metavar="S", help=f"seconds to wait for each answer (default {QUERY_TIMEOUT_S:g})")
-    query.add_argument("--image", metavar="FILE", help="a partition image whose route names label the device's routes")
+    query.add_argument(
+        "--image", metavar="FILE",
+        help="a partition image whose route names label the device's routes (default: the image "
+        "`manyfold flash` wrote under .manyfold/flash/ for the board's manifest and partition, if any)",
+    )
     query.set_defaults(func=cmd_query)
 
     ports = subparsers.add_parser(
