@@ -39,7 +39,7 @@ def test_greenhouse_demo_answers_the_five_questions():
         assert heading in result.stdout
     assert "Last command: fan speed" in result.stdout
     # The sensor partition ran on the host simulation, linked over the framed link.
-    assert "6. The sensor board: partition greenhouse-sensors on lm3s6965evb" in result.stdout
+    assert "6. The sensor board: partition greenhouse-sensors on lm3s6965evb (host simulation)" in result.stdout
     assert "(the host manifest), image loaded" in result.stdout
     assert "0 CRC errors" in result.stdout
 

@@ -41,6 +41,8 @@ class DeviceBridge:
     client: LinkClient
     producer: str = "greenhouse"
     counts: BridgeCounts = field(default_factory=BridgeCounts)
+    where: str = ""
+    """Where the device runs, for reports: "host simulation", "QEMU lm3s6965evb", ..."""
 
     def __post_init__(self) -> None:
         spec = partition_spec(self.manifest, self.partition)

@@ -198,14 +198,17 @@ def with_board(seed: int = 7, *, board: str = "sim"):
     stop = lambda: None  # noqa: E731 - replaced when a board process runs
     if board == "sim":
         client = sim.open(image, board="lm3s6965evb", session=seed)
+        where = "host simulation"
     else:
         from manyfold.devices import qemu
 
-        running = qemu.start_board(board, qemu.build_firmware(board), image)
+        b = qemu.bootable(board)
+        running = qemu.start_board(b, qemu.build_firmware(b), image)
         client, stop = running.client(), running.stop
+        where = f"QEMU {b.qemu_machine}" if b.emulated else f"QEMU stand-in {b.qemu_target[0]}"
     client.connect(lockstep=True, reset=True)
     gh = dataclasses.replace(system, graph=host, fan_commands=_fan_inbox(host, system.fan.desired))
-    bridge = DeviceBridge(m, DEVICE, host, client)
+    bridge = DeviceBridge(m, DEVICE, host, client, where=where)
     return gh, bridge, stop
 
 
@@ -446,7 +449,8 @@ def report_device(gh: Greenhouse, bridge, console) -> None:
 
     client = bridge.client
     d = client.describe
-    console.rule(f"6. The sensor board: partition {d.partition} on {d.board}")
+    where = f" ({bridge.where})" if bridge.where else ""
+    console.rule(f"6. The sensor board: partition {d.partition} on {d.board}{where}")
     console.print(
         f"Describe: manifest {d.manifest_id.hex()[:16] if d.manifest_id else None} "
         f"({'the host manifest' if d.manifest_id and d.manifest_id.hex() == bridge.manifest.id else 'NOT the host manifest'}), "
