@@ -109,6 +109,14 @@ def elf_symbols(elf: Path) -> dict[str, int]:
     return symbols
 
 
+def load_segments(elf: Path) -> list[tuple[int, int]]:
+    """The ELF's loadable segments as (physical address, file size)."""
+    out = subprocess.run(
+        ["arm-none-eabi-readelf", "-lW", str(elf)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    return [(int(f[3], 16), int(f[4], 16)) for f in (line.split() for line in out.splitlines()) if f[:1] == ["LOAD"]]
+
+
 # --- running a board -----------------------------------------------------------------------------
 
 

@@ -1,8 +1,8 @@
 """The NUCLEO-F401RE, a real board: its firmware builds with the STM32 USART driver, keeps the
-partition sector to itself, fits the budget, and the file its PlatformIO upload programs boots
-on the board's QEMU stand-in (netduinoplus2, an STM32F405 with the same USART2 and memory map)
-and runs the flashed partition. (The lockstep trace on the stand-in, byte-identical to
-manyfold.sim, is in test_qemu_link.py.)
+partition sector to itself, and the file its PlatformIO upload programs boots on the board's
+QEMU stand-in (netduinoplus2, an STM32F405 with the same USART2 and memory map) and runs the
+flashed partition. (The lockstep trace on the stand-in, byte-identical to
+manyfold.sim, is in test_qemu_link.py, its flash and RAM budget in test_firmware.py.)
 
 The stand-in is a smoke test of the driver, the memory map and the upload file, not of the
 STM32F401 itself: no real board is reachable here (docs/embedded.md)."""
@@ -13,28 +13,21 @@ import subprocess
 import sys
 
 import pytest
-from conftest import FLASH_BUDGET, RAM_BUDGET, elf_symbols
+from conftest import elf_symbols, load_segments
 
 from manyfold import manifest
-from manyfold.devices import footprint, qemu
-from manyfold.devices import greenhouse as gh
+from manyfold.devices import qemu
 from manyfold.devices.boards import BoardError
 from manyfold.devices.flash import verify
 from manyfold.examples import greenhouse
 
 BOARD = "nucleo-f401re"
 SECTOR_7 = (0x0806_0000, 0x0808_0000)  # RM0368: the last flash sector, 128 KiB
-IMAGE = gh.greenhouse_spec().encode()
 
 
 @pytest.fixture
 def board() -> str:
     return BOARD
-
-
-def _load_segments(elf) -> list[tuple[int, int]]:
-    out = subprocess.run(["arm-none-eabi-readelf", "-lW", str(elf)], capture_output=True, text=True, check=True, timeout=60)
-    return [(int(f[3], 16), int(f[4], 16)) for f in (line.split() for line in out.stdout.splitlines()) if f[:1] == ["LOAD"]]
 
 
 def test_partition_sector_holds_nothing_else(elf, descriptor):
@@ -45,18 +38,9 @@ def test_partition_sector_holds_nothing_else(elf, descriptor):
     assert symbols["__partition_start"] == descriptor["partition"]["origin"] == SECTOR_7[0]
     assert symbols["__partition_end"] - symbols["__partition_start"] == descriptor["partition"]["size"]
     assert symbols["__stack_top"] == descriptor["ram"]["origin"] + descriptor["ram"]["size"]
-    segments = [(phys, size) for phys, size in _load_segments(elf) if size]
+    segments = [(phys, size) for phys, size in load_segments(elf) if size]
     assert min(phys for phys, _ in segments) == descriptor["flash"]["origin"]
     assert all(phys + size <= SECTOR_7[0] for phys, size in segments), segments
-
-
-def test_flash_and_ram_fit_the_budget(elf):
-    """With the greenhouse partition running on the stand-in, the STM32 build also fits 32 KiB
-    of flash and 8 KiB of RAM (static data plus the measured stack peak)."""
-    fp = footprint.measure(BOARD, elf)
-    print(f"{BOARD}: flash {fp.flash_bytes} B, static RAM {fp.data + fp.bss} B, stack peak {fp.stack_peak} B")
-    assert fp.flash_bytes <= FLASH_BUDGET, fp
-    assert 0 < fp.stack_peak and fp.ram_bytes <= RAM_BUDGET, fp
 
 
 def test_upload_file_boots_and_runs_the_flashed_partition(elf, tmp_path):

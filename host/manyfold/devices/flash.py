@@ -130,18 +130,8 @@ def flash(
 
     firmware = None
     if not partition_only:
-        missing = qemu.missing_tools(build=True, run=False)
-        if missing and qemu.firmware_path(b).is_file():
-            firmware = qemu.firmware_path(b)
-            progress(f"using the firmware built before, {firmware} (building needs {', '.join(missing)})")
-        elif missing:
-            raise BoardError(
-                f"building the firmware for {b.name} needs {', '.join(missing)} (Debian: apt-get install "
-                f"{qemu.APT_PACKAGES}); with the firmware already on the board, --partition-only uploads the image alone"
-            )
-        else:
-            progress(f"building the firmware for {b.name} (boards/build.sh; the first build takes about a minute)")
-            firmware = qemu.build_firmware(b)
+        progress(f"building the firmware for {b.name} (boards/build.sh, or the one built before without the build tools)")
+        firmware = qemu.firmware(b, hint="; with the firmware already on the board, --partition-only uploads the image alone")
     what = "the partition image" if partition_only else "the firmware and the partition image"
     progress(f"writing the PlatformIO project for {b.name} ({b.platformio['board']}): OpenOCD programs {what}")
     done.plan = platformio.plan_upload(b, image_path, out_dir / "platformio", firmware=firmware, port=port)

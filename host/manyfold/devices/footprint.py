@@ -106,23 +106,14 @@ def stack_peak(board: str, elf: str | Path, *, timeout_s: float = 60.0) -> int:
 
 
 def measure(board: str, elf: str | Path | None = None, *, build: bool = True) -> Footprint:
-    """Measures the firmware of ``board`` (emulated, or run on its QEMU stand-in): ``elf`` (default ``boards/out/<board>/
-    firmware.elf``, built first with ``boards/build.sh`` when ``build`` and the build tools are
-    there: cargo rebuilds only what changed)."""
+    """Measures the firmware of ``board`` (emulated, or run on its QEMU stand-in): ``elf``
+    (default: :func:`manyfold.devices.qemu.firmware`, built first with ``boards/build.sh`` when
+    ``build`` and the build tools are there; cargo rebuilds only what changed)."""
     from manyfold.devices import qemu
 
     qemu.bootable(board)
     if elf is None:
-        if build and not qemu.missing_tools(build=True, run=False):
-            elf = qemu.build_firmware(board)
-        else:
-            elf = qemu.firmware_path(board)
-            if not elf.is_file():
-                missing = qemu.missing_tools(build=True, run=False)
-                raise BoardError(
-                    f"no firmware for {board} at {elf}, and building it needs {', '.join(missing)} "
-                    f"(Debian: apt-get install {qemu.APT_PACKAGES})"
-                )
+        elf = qemu.firmware(board, build=build)
     missing = qemu.missing_tools(build=False, run=True) + [t for t in ("arm-none-eabi-size",) if shutil.which(t) is None]
     if missing:
         raise BoardError(f"measuring {board}'s footprint needs {', '.join(missing)} (Debian: apt-get install {qemu.APT_PACKAGES})")

@@ -22,6 +22,8 @@ from typing import Union
 
 import cbor2
 
+from manyfold.graph.taints import Taint
+
 VERSION = 1
 MAX_MESSAGE_MIN = 64
 NAME_LEN_MAX = 32
@@ -37,17 +39,9 @@ CAP_UPLOAD = 1 << 3
 CAP_SOURCES = 1 << 4
 CAP_HEARTBEAT = 1 << 5
 
-TAINT_NAMES = (
-    "time_estimated", "time_repaired", "time_processing", "time_unknown",
-    "order_keyed", "order_resequenced", "order_possibly_out_of_order",
-    "delivery_sampled", "delivery_coalesced", "delivery_dropped", "delivery_duplicated",
-    "det_seeded_entropy", "det_processing_clock", "det_external_lookup",
-    "det_nondeterministic_operator", "det_nonreplayable",
-    "sched_gated", "sched_expired", "sched_forced_close",
-    "trust_unverified", "trust_tamper_suspect",
-    "coherence_write_pending", "coherence_stale_reported", "coherence_echo_unmatched",
-)  # fmt: skip
-"""Taint names by bit: bit ``i`` of an event's ``taints`` is ``TAINT_NAMES[i]``."""
+TAINT_NAMES = tuple(t.value for t in Taint)
+"""Taint names by bit: bit ``i`` of an event's ``taints`` is ``TAINT_NAMES[i]`` (the bit order of
+:class:`~manyfold.graph.taints.Taint`, the same on the host graph and on the wire)."""
 
 DELIVERY_DROPPED = 1 << TAINT_NAMES.index("delivery_dropped")
 

@@ -120,6 +120,20 @@ def build_firmware(board: str | Board, *, timeout_s: float = BUILD_TIMEOUT_S) ->
     return elf
 
 
+def firmware(board: str | Board, *, build: bool = True, hint: str = "") -> Path:
+    """The firmware ELF for ``board``: built (incrementally) with :func:`build_firmware` when
+    ``build`` and the build tools are there, else the one built before. Without either, a
+    :class:`BoardError` names the missing tools, followed by ``hint``."""
+    b = board if isinstance(board, Board) else find_board(board)
+    missing = missing_tools(build=True, run=False)
+    if build and not missing:
+        return build_firmware(b)
+    elf = firmware_path(b)
+    if not elf.is_file():
+        raise BoardError(_missing_sentence(missing, f"building the firmware for {b.name}") + hint)
+    return elf
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

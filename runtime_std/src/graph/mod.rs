@@ -470,6 +470,17 @@ fn idx(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
+/// The payload reference of a value carried with its envelope: its encoded length (a float or
+/// an integer is 9 bytes of CBOR at most, without asking).
+#[inline]
+fn inline_payload(value: &Value) -> PayloadRef {
+    let len = match value {
+        Value::Float(_) | Value::Int(_) => 9,
+        other => u32::try_from(other.size_hint()).unwrap_or(u32::MAX),
+    };
+    PayloadRef::Inline { len }
+}
+
 impl Graph {
     /// An empty graph on a virtual clock starting at 0.
     pub fn new_virtual() -> Graph {
@@ -1065,12 +1076,15 @@ impl Graph {
             self.audit.push(now, EnvelopeId { route, seq: 0 }, AuditKind::Refused { producer: who, reason: "not the owner".into() });
             return Err(e);
         }
-        let state = &self.routes[route.0 as usize];
-        state.schema.check(&value).map_err(|e| {
-            GraphError::SchemaCheck(format!("cannot publish on {}: {}", state.route, e.0))
-        })?;
+        self.check_value(route, &value)?;
         self.check_admission(route)?;
         self.publish_unchecked(producer, route, value, options)
+    }
+
+    /// Checks `value` against the schema of `route`.
+    fn check_value(&self, route: RouteIdx, value: &Value) -> Result<(), GraphError> {
+        let state = &self.routes[route.0 as usize];
+        state.schema.check(value).map_err(|e| GraphError::SchemaCheck(format!("cannot publish on {}: {}", state.route, e.0)))
     }
 
     /// Publishes a value already checked against the route's schema and ownership.
@@ -1081,11 +1095,8 @@ impl Graph {
         value: Value,
         options: &PublishOptions,
     ) -> Result<PublishReceipt, GraphError> {
-        let len = match value {
-            Value::Float(_) | Value::Int(_) => 9,
-            ref other => u32::try_from(other.size_hint()).unwrap_or(u32::MAX),
-        };
-        self.publish_with_payload(producer, route, value, PayloadRef::Inline { len }, options)
+        let payload = inline_payload(&value);
+        self.publish_with_payload(producer, route, value, payload, options)
     }
 
     fn publish_with_payload(
@@ -1128,10 +1139,8 @@ impl Graph {
         // The topology cannot change during this call, so an empty admission set stays empty.
         let gated = !self.admission_set(route).is_empty();
         for value in values {
-            let state = &self.routes[route.0 as usize];
-            if let Err(e) = state.schema.check(&value) {
-                let msg = format!("cannot publish on {}: {}", state.route, e.0);
-                return (count, Some(GraphError::SchemaCheck(msg)));
+            if let Err(e) = self.check_value(route, &value) {
+                return (count, Some(e));
             }
             if gated {
                 if let Err(e) = self.check_admission(route) {
@@ -1160,8 +1169,7 @@ impl Graph {
         options: &PublishOptions,
     ) -> Result<PublishReceipt, GraphError> {
         self.check_owner(producer, route)?;
-        let state = &self.routes[route.0 as usize];
-        state.schema.check(&meta).map_err(|e| GraphError::SchemaCheck(format!("cannot publish on {}: {}", state.route, e.0)))?;
+        self.check_value(route, &meta)?;
         self.check_admission(route)?;
         // The source must be registered before downstream nodes (which may open it) run, so
         // the envelope id is predicted from the route's sequence number.
@@ -1251,8 +1259,7 @@ impl Graph {
         guard: Guard,
     ) -> Result<u64, GraphError> {
         self.check_owner(producer, route)?;
-        let state = &self.routes[route.0 as usize];
-        state.schema.check(&value).map_err(|e| GraphError::SchemaCheck(format!("cannot publish on {}: {}", state.route, e.0)))?;
+        self.check_value(route, &value)?;
         let now = self.now_us();
         if let Some(expiry) = guard.expires_at_us {
             if expiry <= now {
@@ -1519,10 +1526,7 @@ impl Graph {
             let lazy = out.payload_from.and_then(|from| self.payloads.lazy_ref(from));
             let payload = match lazy {
                 Some((_, len, digest)) => PayloadRef::Lazy { len, digest },
-                None => match out.value {
-                    Value::Float(_) | Value::Int(_) => PayloadRef::Inline { len: 9 },
-                    ref other => PayloadRef::Inline { len: u32::try_from(other.size_hint()).unwrap_or(u32::MAX) },
-                },
+                None => inline_payload(&out.value),
             };
             let env = self.record(route, out.value, payload, ProducerRef::Node(node.0), out.event_time, out.taints, out.parents, out.parents_elided);
             if let Some((origin, _, _)) = lazy {
