@@ -1,4 +1,4 @@
-//! The CBOR subset shared by link messages and partition images, over minicbor's token API.
+//! The CBOR subset shared by link messages and partition images: a reader and a writer.
 //!
 //! Both formats use only definite-length arrays, unsigned and negative integers, floats, byte
 //! and text strings, `true`/`false` and `null`: no maps (so there is no key order to agree on),
@@ -8,10 +8,9 @@
 //!
 //! [`Reader`] reads the subset straight from the bytes (a general decoder costs about 1 KiB
 //! more flash on a board) and reports what went wrong as a [`Bad`], which each layer maps into
-//! its own flat error enum; nothing in it panics on any input. [`Writer`] encodes with minicbor.
+//! its own flat error enum; nothing in it panics on any input. [`Writer`] encodes into a fixed
+//! buffer.
 
-use minicbor::encode::write::Cursor;
-use minicbor::Encoder;
 
 /// Why a CBOR item could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +65,8 @@ impl<'b> Reader<'b> {
         self.at
     }
 
-    fn take(&mut self, n: usize) -> Result<&'b [u8], Bad> {
+    /// The next `n` raw bytes (fields that are not CBOR items).
+    pub fn take(&mut self, n: usize) -> Result<&'b [u8], Bad> {
         let end = self.at.checked_add(n).ok_or(Bad::Cbor)?;
         let bytes = self.input.get(self.at..end).ok_or(Bad::Cbor)?;
         self.at = end;
@@ -226,6 +226,11 @@ impl<'b> Reader<'b> {
         Ok(false)
     }
 
+    /// True when every input byte was read (optional trailing fields are absent).
+    pub fn at_end(&self) -> bool {
+        self.at == self.input.len()
+    }
+
     /// Succeeds when every input byte was read.
     pub fn finish(&self) -> Result<(), Bad> {
         if self.at == self.input.len() {
@@ -250,6 +255,36 @@ fn f16_to_f64(bits: u16) -> f64 {
     sign * magnitude
 }
 
+/// `x` as an IEEE 754 binary16 when that is exact (every NaN becomes the quiet NaN 0x7e00).
+pub fn f64_to_f16_exact(x: f64) -> Option<u16> {
+    if x.is_nan() {
+        return Some(0x7e00);
+    }
+    let bits = x.to_bits();
+    let sign = ((bits >> 48) as u16) & 0x8000;
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    let mantissa = bits & ((1 << 52) - 1);
+    if exponent == 0x7ff {
+        return Some(sign | 0x7c00); // infinity
+    }
+    if exponent == 0 {
+        // Zero; a binary64 subnormal is far below binary16's range.
+        return (mantissa == 0).then_some(sign);
+    }
+    let e = exponent - 1023;
+    if e > 15 || e < -24 {
+        return None;
+    }
+    if e >= -14 {
+        // A normal binary16: 10 mantissa bits, the other 42 must be zero.
+        return (mantissa & ((1 << 42) - 1) == 0).then_some(sign | (((e + 15) as u16) << 10) | (mantissa >> 42) as u16);
+    }
+    // A subnormal binary16: value = m * 2^-24 with m in 1..=1023.
+    let full = (1u64 << 52) | mantissa;
+    let shift = (28 - e) as u32;
+    (full & ((1u64 << shift) - 1) == 0).then_some(sign | (full >> shift) as u16)
+}
+
 /// 2^e for the small exponents binary16 needs, without `powi` (not in `core`).
 fn pow2(e: i32) -> f64 {
     let bits = ((1023 + e) as u64) << 52;
@@ -260,71 +295,151 @@ fn pow2(e: i32) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NoRoom;
 
-/// An encoder over a fixed buffer; [`Writer::len`] is the bytes written.
+/// An encoder over a fixed buffer; [`Writer::done`] says whether everything fit.
+///
+/// Written by hand, like [`Reader`]: every item is a head (RFC 8949 section 3: major type and
+/// argument in the shortest form) and its payload. Running out of room is sticky: the writer
+/// stops writing and [`Writer::done`] reports it, so encoders need no error path per item
+/// (on a 32 KiB board, each `?` costs flash).
 pub struct Writer<'a> {
-    e: Encoder<Cursor<&'a mut [u8]>>,
+    out: &'a mut [u8],
+    at: usize,
+    full: bool,
 }
 
 impl<'a> Writer<'a> {
     pub fn new(buf: &'a mut [u8]) -> Self {
-        Writer { e: Encoder::new(Cursor::new(buf)) }
+        Writer { out: buf, at: 0, full: false }
     }
 
+    /// Bytes written so far (everything, when [`Writer::done`] succeeds).
     pub fn len(&self) -> usize {
-        self.e.writer().position()
+        self.at
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.at == 0
     }
 
-    pub fn array(&mut self, n: u64) -> Result<&mut Self, NoRoom> {
-        self.e.array(n).map_err(|_| NoRoom)?;
-        Ok(self)
+    /// The length written, or `NoRoom` when something did not fit (or [`Writer::fail`]).
+    pub fn done(&self) -> Result<usize, NoRoom> {
+        if self.full {
+            Err(NoRoom)
+        } else {
+            Ok(self.at)
+        }
     }
 
-    pub fn u64(&mut self, n: u64) -> Result<&mut Self, NoRoom> {
-        self.e.u64(n).map_err(|_| NoRoom)?;
-        Ok(self)
+    /// Marks the encoding as failed (something that cannot be written).
+    pub fn fail(&mut self) {
+        self.full = true;
     }
 
-    pub fn i64(&mut self, n: i64) -> Result<&mut Self, NoRoom> {
-        self.e.i64(n).map_err(|_| NoRoom)?;
-        Ok(self)
+    /// Bytes that already are CBOR items (or raw fields), copied as they are.
+    // Not inlined: every item of every encoder calls it, and one copy of it is what keeps the
+    // encoders small on a board.
+    #[inline(never)]
+    pub fn raw(&mut self, bytes: &[u8]) -> &mut Self {
+        let end = self.at.saturating_add(bytes.len());
+        match self.out.get_mut(self.at..end) {
+            Some(slot) if !self.full => {
+                slot.copy_from_slice(bytes);
+                self.at = end;
+            }
+            _ => self.full = true,
+        }
+        self
     }
 
-    /// Always the 9-byte form, so that a value has one encoding.
-    pub fn f64(&mut self, x: f64) -> Result<&mut Self, NoRoom> {
-        self.e.f64(x).map_err(|_| NoRoom)?;
-        Ok(self)
+    /// A head of major type `major` with argument `n`, in the shortest form.
+    #[inline(never)]
+    fn head(&mut self, major: u8, n: u64) -> &mut Self {
+        let m = major << 5;
+        let be = n.to_be_bytes();
+        match n {
+            0..=23 => self.raw(&[m | n as u8]),
+            24..=0xff => self.raw(&[m | 24, n as u8]),
+            0x100..=0xffff => self.raw(&[m | 25, be[6], be[7]]),
+            0x1_0000..=0xffff_ffff => self.raw(&[m | 26, be[4], be[5], be[6], be[7]]),
+            _ => self.raw(&[m | 27]).raw(&be),
+        }
     }
 
-    pub fn bool(&mut self, b: bool) -> Result<&mut Self, NoRoom> {
-        self.e.bool(b).map_err(|_| NoRoom)?;
-        Ok(self)
+    pub fn array(&mut self, n: u64) -> &mut Self {
+        self.head(4, n)
     }
 
-    pub fn bytes(&mut self, b: &[u8]) -> Result<&mut Self, NoRoom> {
-        self.e.bytes(b).map_err(|_| NoRoom)?;
-        Ok(self)
+    pub fn u64(&mut self, n: u64) -> &mut Self {
+        self.head(0, n)
     }
 
-    pub fn str(&mut self, s: &str) -> Result<&mut Self, NoRoom> {
-        self.e.str(s).map_err(|_| NoRoom)?;
-        Ok(self)
+    pub fn i64(&mut self, n: i64) -> &mut Self {
+        if n >= 0 {
+            self.head(0, n as u64)
+        } else {
+            // Major type 1 encodes -1 - n.
+            self.head(1, !(n as u64))
+        }
     }
 
-    pub fn null(&mut self) -> Result<&mut Self, NoRoom> {
-        self.e.null().map_err(|_| NoRoom)?;
-        Ok(self)
+    /// Always the 9-byte form, so that a value has one encoding (link v1, images).
+    pub fn f64(&mut self, x: f64) -> &mut Self {
+        self.raw(&[0xfb]).raw(&x.to_bits().to_be_bytes())
     }
 
-    /// Bytes that already are CBOR items, copied as they are.
-    pub fn raw(&mut self, bytes: &[u8]) -> Result<&mut Self, NoRoom> {
-        use minicbor::encode::Write;
-        self.e.writer_mut().write_all(bytes).map_err(|_| NoRoom)?;
-        Ok(self)
+    /// The shortest of the 16-, 32- and 64-bit forms that holds `x` exactly (NaN as the
+    /// 16-bit quiet NaN `f9 7e 00`): the link v1.1 value encoding.
+    pub fn float_shortest(&mut self, x: f64) -> &mut Self {
+        if let Some(half) = f64_to_f16_exact(x) {
+            let [a, b] = half.to_be_bytes();
+            return self.raw(&[0xf9, a, b]);
+        }
+        if let Some(single) = f64_to_f32_exact(x) {
+            return self.raw(&[0xfa]).raw(&single.to_be_bytes());
+        }
+        self.f64(x)
     }
+
+    pub fn bool(&mut self, b: bool) -> &mut Self {
+        self.raw(&[if b { 0xf5 } else { 0xf4 }])
+    }
+
+    pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.head(2, b.len() as u64).raw(b)
+    }
+
+    pub fn str(&mut self, s: &str) -> &mut Self {
+        self.head(3, s.len() as u64).raw(s.as_bytes())
+    }
+
+    pub fn null(&mut self) -> &mut Self {
+        self.raw(&[0xf6])
+    }
+}
+
+/// The bits of `x` as an IEEE 754 binary32 when that is exact (finite, non-NaN values whose
+/// exponent and mantissa fit; callers try binary16 first, which covers zeros, infinities and NaN).
+/// Bit arithmetic, not a float conversion: a board has no FPU for doubles.
+pub fn f64_to_f32_exact(x: f64) -> Option<u32> {
+    let bits = x.to_bits();
+    let sign = ((bits >> 32) as u32) & 0x8000_0000;
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    let mantissa = bits & ((1 << 52) - 1);
+    if exponent == 0 || exponent == 0x7ff {
+        return None;
+    }
+    let e = exponent - 1023;
+    if e > 127 || e < -149 {
+        return None;
+    }
+    if e >= -126 {
+        // A normal binary32: 23 mantissa bits, the other 29 must be zero.
+        return (mantissa & ((1 << 29) - 1) == 0).then_some(sign | (((e + 127) as u32) << 23) | (mantissa >> 29) as u32);
+    }
+    // A subnormal binary32: value = m * 2^-149 with m in 1..2^23.
+    let full = (1u64 << 52) | mantissa;
+    let shift = (-97 - e) as u32;
+    (full & ((1u64 << shift) - 1) == 0).then_some(sign | (full >> shift) as u32)
 }
 
 #[cfg(test)]
@@ -345,12 +460,59 @@ mod tests {
         assert_eq!(Reader::new(&[0xf9, 0x3e]).f64(), Err(Bad::Cbor));
     }
 
+    /// The shortest float form is exact and round-trips through the reader, for every
+    /// binary16 value and for values that need 32 or 64 bits.
+    #[test]
+    fn shortest_floats_round_trip() {
+        for half in 0..=u16::MAX {
+            let x = f16_to_f64(half);
+            let mut buf = [0u8; 9];
+            let mut w = Writer::new(&mut buf);
+            w.float_shortest(x);
+            let n = w.len();
+            if x.is_nan() {
+                assert_eq!(&buf[..n], &[0xf9, 0x7e, 0x00]);
+                continue;
+            }
+            assert_eq!(n, 3, "{half:#06x} ({x}) fits 16 bits");
+            assert_eq!(Reader::new(&buf[..n]).f64().unwrap().to_bits(), x.to_bits());
+        }
+        for (x, len) in [(2048.5, 5), (0.1, 9), (1e300, 9), (16777216.0, 5), (65504.0, 3), (65520.0, 5), (-0.0, 3)] {
+            let mut buf = [0u8; 9];
+            let mut w = Writer::new(&mut buf);
+            w.float_shortest(x);
+            let n = w.len();
+            assert_eq!(n, len, "{x}");
+            assert_eq!(Reader::new(&buf[..n]).f64().unwrap().to_bits(), f64::to_bits(x));
+        }
+    }
+
+    /// The bitwise binary32 check agrees with a float conversion, subnormals included.
+    #[test]
+    fn single_floats_are_exact_or_refused() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut check = |x: f64| {
+            let exact = x.is_finite() && x != 0.0 && f64::from(x as f32) == x;
+            assert_eq!(f64_to_f32_exact(x).map(f32::from_bits), exact.then_some(x as f32), "{x:e}");
+        };
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            check(f64::from_bits(seed));
+            check(f64::from(f32::from_bits(seed as u32)));
+        }
+        for x in [f64::from(f32::MIN_POSITIVE) / 8.0, 1.401298464324817e-45, 3.4028234663852886e38, 2048.5, 0.1] {
+            check(x);
+        }
+    }
+
     /// Floats are always written in the 9-byte form, integers in the shortest.
     #[test]
     fn one_encoding_per_value() {
         let mut buf = [0u8; 32];
         let mut w = Writer::new(&mut buf);
-        w.f64(1.0).unwrap().u64(23).unwrap().u64(24).unwrap().i64(-1).unwrap();
+        w.f64(1.0).u64(23).u64(24).i64(-1);
         let n = w.len();
         assert_eq!(&buf[..n], &[0xfb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0x17, 0x18, 0x18, 0x20]);
     }

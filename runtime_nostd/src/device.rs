@@ -6,20 +6,29 @@
 //! input they write the same bytes. The caller provides the image storage ([`ImageStore`]) and
 //! the byte sink ([`Tx`]).
 //!
+//! The device speaks link protocol v1.1 ([`crate::link::v11`]): it answers a hello of an older
+//! version with a refusal in the layout every version reads (`version_unsupported`, detail 2),
+//! packs the events it sends into batches of compact events (flushed before any other message
+//! and at the end of each call), and keeps the references that let those events be short
+//! ([`crate::link::refs::TxTime`], and each route's `announced` flag).
+//!
 //! # When the link layer looks at its timers
 //! Heartbeats and stale/down transitions are checked after each message has been handled
 //! completely (including a lockstep step finishing) and in [`Device::poll`] when idle. In
 //! lockstep, time moves only with steps, so these checks happen at the same points of the
 //! input on every host, and the output stays reproducible.
 
+use crate::cbor::Writer;
 use crate::exec::{Exec, Outbox, SendError};
 use crate::framing::{encode_frame, DecoderStats, FrameDecoder, FrameError};
-use crate::link::msg::{CAP_EVENTS, CAP_HEARTBEAT, CAP_LOCKSTEP, CAP_QUERIES, CAP_SOURCES, CAP_UPLOAD, HELLO_LOCKSTEP, HELLO_RESET, MAX_MESSAGE_MIN};
+use crate::link::msg::{CAP_EVENTS, CAP_HEARTBEAT, CAP_LOCKSTEP, CAP_QUERIES, CAP_SOURCES, CAP_UPLOAD, DESCRIBE_RESET, HELLO_LOCKSTEP, HELLO_RESET};
+use crate::link::refs::TxTime;
+use crate::link::v11::{self, RouteCtx};
 #[cfg(feature = "upload")]
 use crate::link::{Ack, UploadBegin};
 use crate::link::{
-    Body, BoardInfo, Counters, Describe, Heartbeat, Hello, HelloOutcome, LinkAction, LinkMachine, LinkTimers, Message, Nack,
-    NackReason, Role, VERSION,
+    Body, BoardInfo, Counters, Describe, Event, Heartbeat, Hello, HelloOutcome, LinkAction, LinkMachine, LinkTimers,
+    Message, Nack, NackReason, Role,
 };
 
 /// Where the partition image lives, and (optionally) room to stage an uploaded one.
@@ -93,9 +102,13 @@ struct Core<M, F, const R: usize, const N: usize, const S: usize, const W: usize
     upload: Option<Upload>,
     facts: BoardInfo,
     pending_hello: Option<(u32, Hello)>,
+    /// The time references of the events sent (docs/wire.md 2.6).
+    time: TxTime,
+    /// Bytes of compact events waiting in `msg` for their frame.
+    batch: usize,
 }
 
-/// The executor's outbox while the core handles one message: ids, encoding, framing.
+/// The executor's outbox while the core handles one message: encoding, batching, framing.
 struct Port<'a, T, M, F> {
     link: &'a mut LinkMachine,
     tx: &'a mut T,
@@ -105,27 +118,87 @@ struct Port<'a, T, M, F> {
     now_ms: u64,
     nacks: &'a mut u32,
     tx_lost: &'a mut u32,
+    time: &'a mut TxTime,
+    batch: &'a mut usize,
     counters: Counters,
     facts: BoardInfo,
 }
 
-impl<T: Tx, M: AsMut<[u8]>, F: AsMut<[u8]>> Outbox for Port<'_, T, M, F> {
-    fn send(&mut self, body: &Body<'_>) -> Result<(), SendError> {
-        let message = Message { id: self.link.peek_tx_id(), body: *body };
-        let msg = self.msg.as_mut();
-        let limit = self.tx_max.min(msg.len());
-        let len = message.encode_from_device(&mut msg[..limit]).map_err(|_| SendError::TooLong)?;
-        let n = encode_frame(&msg[..len], self.frame.as_mut(), limit).map_err(|_| SendError::TooLong)?;
+impl<T: Tx, M: AsMut<[u8]>, F: AsMut<[u8]>> Port<'_, T, M, F> {
+    /// The largest message this link carries (the smaller of both ends' limits).
+    fn limit(&mut self) -> usize {
+        self.tx_max.min(self.msg.as_mut().len())
+    }
+
+    /// Frames the first `len` bytes of the message buffer and writes them out.
+    fn frame_out(&mut self, len: usize) -> Result<(), SendError> {
+        let limit = self.limit();
+        let n = encode_frame(&self.msg.as_mut()[..len], self.frame.as_mut(), limit).map_err(|_| SendError::TooLong)?;
         if !self.tx.write(&self.frame.as_mut()[..n]) {
+            // The frame is lost: counted here, and the host sees the gap in the seqs.
             *self.tx_lost = self.tx_lost.wrapping_add(1);
             return Err(SendError::Full);
         }
-        // The id is taken only once the message is out, so the host sees gaps only for loss.
         self.link.take_tx_id(self.now_ms);
+        Ok(())
+    }
+
+    /// Sends the waiting batch of events, if any.
+    fn flush(&mut self) -> Result<(), SendError> {
+        match core::mem::take(self.batch) {
+            0 => Ok(()),
+            len => self.frame_out(len),
+        }
+    }
+
+    /// Flushes the events, then writes one answer (or heartbeat) and sends it; the latest
+    /// reply `latest` (ref, event, epoch in force) instead of `body` when given.
+    fn answer(&mut self, body: &Body<'_>, latest: Option<(u32, Option<(Event, RouteCtx)>, u32)>) -> Result<(), SendError> {
+        // A lost batch is counted by `frame_out`; the answer still goes.
+        let _ = self.flush();
+        let limit = self.limit();
+        let mut w = Writer::new(&mut self.msg.as_mut()[..limit]);
+        match latest {
+            Some((ref_id, event, epoch_now)) => v11::write_latest(&mut w, ref_id, event, self.time, epoch_now),
+            None => v11::write_from_device(&mut w, body, self.time),
+        }
+        let len = w.done().map_err(|_| SendError::TooLong)?;
+        self.frame_out(len)?;
         if matches!(body, Body::Nack(_)) {
             *self.nacks = self.nacks.wrapping_add(1);
         }
         Ok(())
+    }
+}
+
+impl<T: Tx, M: AsMut<[u8]>, F: AsMut<[u8]>> Outbox for Port<'_, T, M, F> {
+    fn send(&mut self, body: &Body<'_>) -> Result<(), SendError> {
+        match body {
+            Body::Event(e) => self.send_event(e, RouteCtx::default()),
+            _ => self.answer(body, None),
+        }
+    }
+
+    fn send_event(&mut self, event: &Event, ctx: RouteCtx) -> Result<(), SendError> {
+        let limit = self.limit();
+        // At most two tries: into the waiting batch, then into an empty one.
+        for _ in 0..2 {
+            let at = *self.batch;
+            let mut w = Writer::new(&mut self.msg.as_mut()[at..limit]);
+            if v11::write_event(&mut w, event, ctx, self.time).is_ok() {
+                *self.batch = at + w.len();
+                return Ok(());
+            }
+            if at == 0 {
+                return Err(SendError::TooLong);
+            }
+            self.flush()?;
+        }
+        Err(SendError::TooLong)
+    }
+
+    fn send_latest(&mut self, ref_id: u32, latest: Option<(Event, RouteCtx)>, epoch_now: u32) -> Result<(), SendError> {
+        self.answer(&Body::Resume, Some((ref_id, latest, epoch_now)))
     }
 
     fn link_up(&self) -> bool {
@@ -197,8 +270,17 @@ where
                 upload: None,
                 facts: BoardInfo::default(),
                 pending_hello: None,
+                time: TxTime::default(),
+                batch: 0,
             },
         }
+        .with_byte_ids()
+    }
+
+    fn with_byte_ids(mut self) -> Self {
+        // v1.1 request ids are one byte.
+        self.core.link.set_id_mask(0xff);
+        self
     }
 
     /// Loads the stored image and starts free-running at `now_us`. With no valid image the
@@ -259,6 +341,9 @@ where
             });
             used += end;
         }
+        if !self.busy() {
+            self.core.flush(self.decoder.stats(), tx);
+        }
         used
     }
 
@@ -274,6 +359,9 @@ where
         self.core.run(now_us, &[], stats, tx);
         if !self.busy() {
             self.core.tick(stats, tx);
+            // A step's events wait for its end (its ack flushes them); free-running, each
+            // poll's events go out at its end.
+            self.core.flush(stats, tx);
         }
     }
 }
@@ -309,10 +397,18 @@ impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: us
             now_ms,
             nacks: &mut self.nacks,
             tx_lost: &mut self.tx_lost,
+            time: &mut self.time,
+            batch: &mut self.batch,
             counters,
             facts: self.facts,
         };
         (&mut self.exec, port)
+    }
+
+    /// Sends the waiting batch of events.
+    fn flush<T: Tx>(&mut self, stats: DecoderStats, tx: &mut T) {
+        let (_, mut port) = self.port(stats, tx);
+        let _ = port.flush();
     }
 
     fn send<T: Tx>(&mut self, stats: DecoderStats, tx: &mut T, body: &Body<'_>) {
@@ -350,9 +446,9 @@ impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: us
                 let (reason, detail) = frame_nack(error);
                 self.nack(stats, tx, None, reason, detail);
             }
-            Ok(bytes) => match Message::decode_for_device(bytes) {
+            Ok(bytes) => match v11::decode_for_device(bytes) {
                 Err(error) => {
-                    let id = Message::peek_id(bytes);
+                    let id = v11::peek_id(bytes);
                     if let (Some(id), Some(_)) = (id, self.link.session()) {
                         let now_ms = self.now_ms();
                         self.link.on_receive(now_ms, id);
@@ -370,11 +466,12 @@ impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: us
     fn on_message<I: ImageStore, T: Tx>(&mut self, now_us: i64, message: Message<'_>, stats: DecoderStats, store: &mut I, tx: &mut T) {
         let id = message.id;
         if let Body::Hello(h) = message.body {
-            if h.version != VERSION {
-                return self.nack(stats, tx, Some(id), NackReason::VersionUnsupported, VERSION);
+            // Any newer host speaks v1.1 with us; an older one gets a refusal it can read.
+            if h.version < v11::VERSION {
+                return self.nack(stats, tx, Some(id), NackReason::VersionUnsupported, v11::VERSION);
             }
-            if h.max_message < MAX_MESSAGE_MIN {
-                return self.nack(stats, tx, Some(id), NackReason::MaxMessageTooSmall, MAX_MESSAGE_MIN);
+            if h.max_message < v11::MAX_MESSAGE_MIN {
+                return self.nack(stats, tx, Some(id), NackReason::MaxMessageTooSmall, v11::MAX_MESSAGE_MIN);
             }
             // Finished by `Device::poll`, outside the frame decoder's callback: a reset reloads
             // the partition, which needs the stack that the callback's frames would take.
@@ -387,7 +484,8 @@ impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: us
         let now_ms = self.now_ms();
         self.link.on_receive(now_ms, id);
         match message.body {
-            Body::Heartbeat(_) => {}
+            // The host reports the largest device time it has received (docs/wire.md 2.6).
+            Body::Heartbeat(h) => self.time.acked(h.time_us),
             #[cfg(feature = "upload")]
             Body::UploadBegin(_) | Body::UploadChunk(_) | Body::UploadCommit | Body::UploadAbort => {
                 self.on_upload(now_us, id, message.body, stats, store, tx)
@@ -397,7 +495,12 @@ impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: us
                 let _ = store;
                 self.nack(stats, tx, Some(id), NackReason::UploadUnsupported, 0)
             }
-            _ => self.run(now_us, core::slice::from_ref(&message), stats, tx),
+            _ => {
+                if let Body::Step(s) = message.body {
+                    self.time.acked(s.seen_us);
+                }
+                self.run(now_us, core::slice::from_ref(&message), stats, tx)
+            }
         }
     }
 
@@ -426,19 +529,23 @@ impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: us
                     return self.nack(stats, tx, Some(id), NackReason::UploadNotBegun, 0);
                 }
                 store.abort();
-                self.send(stats, tx, &Body::Ack(Ack { ref_id: id, info: 0 }));
+                self.send(stats, tx, &Body::Ack(Ack { ref_id: id, info: self.exec.time_us() }));
             }
             _ => {}
         }
     }
 
     /// The rest of a hello (see `on_message`): reset, mode, session, and the describe.
+    ///
+    /// Time (docs/wire.md 2.5): a reset restarts the partition at the hello's `time_us` in
+    /// lockstep, else at the device's time; no other hello moves the device's time. Entering or
+    /// leaving lockstep keeps time continuous.
     #[inline(never)]
     fn finish_hello<I: ImageStore, T: Tx>(&mut self, now_us: i64, id: u32, h: Hello, stats: DecoderStats, store: &mut I, tx: &mut T) {
-        let reset = h.flags & HELLO_RESET != 0;
         let lockstep = h.flags & HELLO_LOCKSTEP != 0;
-        if reset {
-            let start = if lockstep { h.time_us } else { now_us };
+        let outcome = self.link.on_hello(self.now_ms(), id, h.session, h.flags & HELLO_RESET != 0);
+        if outcome == HelloOutcome::Reset {
+            let start = if lockstep { h.time_us } else { self.exec.time_us() };
             let _ = self.exec.load(store.image(), start);
             self.exec.set_free_running(now_us);
             #[cfg(feature = "upload")]
@@ -448,16 +555,18 @@ impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: us
             store.abort();
         }
         if lockstep {
-            self.exec.set_lockstep(h.time_us);
+            self.exec.enter_lockstep();
         } else if self.exec.is_lockstep() {
             self.exec.set_free_running(now_us);
         }
-        let now_ms = self.now_ms();
-        if self.link.on_hello(now_ms, id, h.session, reset) == HelloOutcome::Resumed {
+        // Every describe starts the host's references again: it must ask for the routes anew
+        // before their events go short.
+        self.exec.unannounce_routes();
+        if outcome == HelloOutcome::Resumed {
             self.exec.taint_link_routes();
         }
-        self.link.rebase(now_ms);
-        if reset {
+        self.link.rebase(self.now_ms());
+        if outcome == HelloOutcome::Reset {
             // The counters of a reset session start with this hello.
             self.link.reset_counters();
             self.stats_base = DecoderStats { frames: stats.frames.saturating_sub(1), ..stats };
@@ -465,7 +574,7 @@ impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: us
         }
         self.tx_max = (h.max_message as usize).min(self.max_message);
         let name = self.exec.partition().name.clone();
-        let describe = self.describe(store, &name);
+        let describe = self.describe(store, &name, id);
         self.send(stats, tx, &Body::Describe(describe));
     }
 
@@ -477,14 +586,20 @@ impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: us
         caps
     }
 
-    fn describe<'a, I: ImageStore>(&self, store: &I, name: &'a str) -> Describe<'a> {
+    fn describe<'a, I: ImageStore>(&self, store: &I, name: &'a str, hello_id: u32) -> Describe<'a> {
         let part = self.exec.partition();
         let (image_status, manifest_id) = match self.exec.status() {
             Ok(()) => (0, Some(part.manifest_id)),
             Err(e) => (e.code(), None),
         };
+        // The mode in force now (a resume or the board's lockstep lease may have ended it), and
+        // whether the session was opened by a reset (the session id is the reset token).
+        let mut flags = if self.exec.is_lockstep() { HELLO_LOCKSTEP } else { 0 };
+        if self.link.opened_by_reset() {
+            flags |= DESCRIBE_RESET;
+        }
         Describe {
-            version: VERSION,
+            version: v11::VERSION,
             max_message: self.max_message as u32,
             capabilities: Self::capabilities(store),
             board: self.board,
@@ -492,8 +607,10 @@ impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: us
             manifest_id,
             partition: name,
             session: self.link.session().unwrap_or(0),
-            // The mode in force now (a resume or the board's lockstep lease may have ended it).
-            flags: if self.exec.is_lockstep() { HELLO_LOCKSTEP } else { 0 },
+            flags,
+            ref_id: Some(hello_id),
+            time_us: self.exec.time_us(),
+            epoch: self.exec.epoch(),
         }
     }
 
@@ -506,7 +623,7 @@ impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: us
             return self.nack(stats, tx, Some(id), NackReason::UploadTooLarge, capacity.min(u32::MAX as usize) as u32);
         }
         self.upload = Some(Upload { total_len: b.total_len, sha256: b.sha256, received: 0 });
-        self.send(stats, tx, &Body::Ack(Ack { ref_id: id, info: 0 }));
+        self.send(stats, tx, &Body::Ack(Ack { ref_id: id, info: self.exec.time_us() }));
     }
 
     #[cfg(feature = "upload")]
@@ -531,18 +648,18 @@ impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: us
                 // Keep running the image that was there.
                 let _ = self.exec.load(store.image(), start);
                 store.abort();
-                self.restore_mode(lockstep, now_us, start);
+                self.restore_mode(lockstep, now_us);
                 return self.nack(stats, tx, Some(id), NackReason::ImageInvalid, error.code().into());
             }
         }
-        self.restore_mode(lockstep, now_us, start);
-        self.send(stats, tx, &Body::Ack(Ack { ref_id: id, info: 0 }));
+        self.restore_mode(lockstep, now_us);
+        self.send(stats, tx, &Body::Ack(Ack { ref_id: id, info: self.exec.time_us() }));
     }
 
     #[cfg(feature = "upload")]
-    fn restore_mode(&mut self, lockstep: bool, now_us: i64, start: i64) {
+    fn restore_mode(&mut self, lockstep: bool, now_us: i64) {
         if lockstep {
-            self.exec.set_lockstep(start);
+            self.exec.enter_lockstep();
         } else {
             self.exec.set_free_running(now_us);
         }

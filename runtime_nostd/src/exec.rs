@@ -32,6 +32,7 @@ use crate::image::{
 };
 use crate::kernels::{Aggregate, Insert, WindowOutput};
 use crate::link::msg::{Capacities, PAGE_LEN_MAX};
+use crate::link::v11::RouteCtx;
 use crate::link::{
     Ack, Body, BoardInfo, Counters, Event, FlowInfo, Items, Lineage, Message, Nack, NackReason, NodeInfo, Page,
     PageItem, Query, QueryKind, Reply, ReplyBody, RouteInfo, SourceInfo, TaintInfo, Value,
@@ -51,10 +52,22 @@ pub enum SendError {
     Full,
 }
 
-/// Where the executor's messages go: the link layer gives each an id, encodes and frames it.
+/// Where the executor's messages go: the link layer encodes and frames them.
 pub trait Outbox {
     /// Sends one message.
     fn send(&mut self, body: &Body<'_>) -> Result<(), SendError>;
+    /// Sends an event on a route to the host; `ctx` says what the host already knows of the
+    /// route, so the link can leave it out (docs/wire.md 2.6).
+    fn send_event(&mut self, event: &Event, ctx: RouteCtx) -> Result<(), SendError> {
+        let _ = ctx;
+        self.send(&Body::Event(*event))
+    }
+    /// Answers a `latest` query with the route's last event, if any; `epoch_now` is the
+    /// control epoch in force (the reply names the event's epoch only when it differs).
+    fn send_latest(&mut self, ref_id: u32, latest: Option<(Event, RouteCtx)>, epoch_now: u32) -> Result<(), SendError> {
+        let _ = epoch_now;
+        self.send(&Body::Reply(Reply { ref_id, body: ReplyBody::Latest(latest.map(|(e, _)| e)) }))
+    }
     /// True when events on routes to the host may be sent now.
     fn link_up(&self) -> bool {
         true
@@ -216,11 +229,12 @@ struct Sink<'a, O, const Q: usize> {
 
 impl<O: Outbox, const Q: usize> Sink<'_, O, Q> {
     /// Publishes on a route: stamps seq and taints, records it as the latest, sends it to the
-    /// host if it is a link route, and offers it to every consumer's mailbox. `host` carries
-    /// the seq and epoch of a host event.
-    fn emit(&mut self, out: Out, host: Option<(u32, u32)>) {
+    /// host if it is a link route, and offers it to every consumer's mailbox. `host_seq` is
+    /// the seq of a host event.
+    fn emit(&mut self, out: Out, host_seq: Option<u32>) {
         let Some(route) = self.routes.get_mut(usize::from(out.route)) else { return };
-        let (seq, epoch) = host.unwrap_or((route.seq.wrapping_add(1), self.epoch));
+        let seq = host_seq.unwrap_or(route.seq.wrapping_add(1));
+        let epoch = self.epoch;
         route.seq = seq;
         let taints = out.taints.join(core::mem::take(&mut route.pending));
         route.seen = route.seen.join(taints);
@@ -235,7 +249,8 @@ impl<O: Outbox, const Q: usize> Sink<'_, O, Q> {
                 lineage: out.lineage,
                 value: to_value(route.kind, out.value),
             };
-            if self.outbox.link_up() && self.outbox.send(&Body::Event(event)).is_ok() {
+            let ctx = RouteCtx { announced: route.announced, declared: route.declared() };
+            if self.outbox.link_up() && self.outbox.send_event(&event, ctx).is_ok() {
                 self.counters.events_out = self.counters.events_out.wrapping_add(1);
             } else {
                 // Not sent: count it, and the host will see delivery_dropped on the next one.
@@ -310,17 +325,31 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
         self.step.is_some()
     }
 
-    /// Enters lockstep; time becomes at least `time_us`.
-    pub fn set_lockstep(&mut self, time_us: i64) {
+    /// Enters lockstep at the executor's time: from now on time moves only with steps. (A
+    /// reset hello chooses the start time with [`Exec::load`]; no other hello moves time.)
+    pub fn enter_lockstep(&mut self) {
         self.lockstep = true;
-        self.now_us = self.now_us.max(time_us);
     }
 
-    /// Leaves lockstep: time follows the caller's clock from here, without going back.
+    /// Leaves lockstep: time follows the caller's clock from here, continuing from where it
+    /// was: no jump and no catch-up (the offset to the caller's clock may be negative).
     pub fn set_free_running(&mut self, board_now_us: i64) {
         self.lockstep = false;
         self.step = None;
-        self.offset_us = self.now_us.saturating_sub(board_now_us).max(0);
+        self.offset_us = self.now_us.saturating_sub(board_now_us);
+    }
+
+    /// The control epoch in force (set by steps; 0 after a load).
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// Forgets which routes the host knows (a new or resumed session): their next events go
+    /// in full form until a routes reply announces them again.
+    pub fn unannounce_routes(&mut self) {
+        for route in self.part.routes.iter_mut() {
+            route.announced = false;
+        }
     }
 
     /// Marks the next event of every route to the host with `delivery_dropped`: the link was
@@ -639,13 +668,22 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
             // Host events were lost before this one.
             taints = taints.with(Taint::DeliveryDropped);
         }
+        // An event time is its producer's, but never ahead of the device: a time from the
+        // device's future is taken at the device's time, and says so.
+        let mut time_us = e.time_us;
+        if time_us > self.now_us {
+            time_us = self.now_us;
+            taints = taints.with(Taint::TimeRepaired);
+        }
         self.counters.events_in = self.counters.events_in.wrapping_add(1);
-        let out = Out { route: e.route, value, time_us: e.time_us, taints, lineage: e.lineage };
+        // The device records a host event with the epoch in force and no lineage: its parents
+        // live in the host's graph, linked by (route, seq).
+        let out = Out { route: e.route, value, time_us, taints, lineage: Lineage::default() };
         let Partition { routes, nodes, .. } = &mut self.part;
         let mut sink = Sink { routes, consumers: nodes, counters: &mut self.counters, epoch: self.epoch, outbox };
-        sink.emit(out, Some((e.seq, e.epoch)));
+        sink.emit(out, Some(e.seq));
         self.sweep(outbox);
-        ack(outbox, id, 0);
+        ack(outbox, id, self.now_us);
     }
 
     // --- queries --------------------------------------------------------------------------------
@@ -662,16 +700,28 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
         let part = &self.part;
         let start = u16::try_from(q.arg).unwrap_or(u16::MAX);
         match kind {
-            QueryKind::Routes => send_page(outbox, id, part.routes.len(), start, |p| ReplyBody::Routes(p), &|i| {
-                let r = &part.routes[i];
-                RouteInfo { id: r.id, schema: r.schema, kind: r.kind as u8, link: r.link, seq: r.seq }
-            }),
-            QueryKind::Nodes => send_page(outbox, id, part.nodes.len(), start, |p| ReplyBody::Nodes(p), &|i| node_info(&part.nodes[i])),
-            QueryKind::Sources => send_page(outbox, id, part.sources.len(), start, |p| ReplyBody::Sources(p), &|i| {
-                let s = &part.sources[i];
-                SourceInfo { route: s.route, waveform: s.waveform as u8, period_us: clamp_u32(s.period_us), phase_us: clamp_u32(s.phase_us) }
-            }),
-            QueryKind::Flow => send_page(outbox, id, part.nodes.len(), start, |p| ReplyBody::Flow(p), &|i| {
+            QueryKind::Routes => {
+                let sent = send_page(outbox, id, part.routes.len(), start, |p| ReplyBody::Routes(p), &|i| {
+                    let r = &part.routes[i];
+                    RouteInfo { id: r.id, schema: r.schema, kind: r.kind as u8, link: r.link, seq: r.seq, taints: Some(r.declared()) }
+                });
+                // The host now holds these routes' references: their events may go short.
+                let from = usize::from(start);
+                for route in self.part.routes.iter_mut().skip(from).take(sent) {
+                    route.announced = true;
+                }
+            }
+            QueryKind::Nodes => {
+                send_page(outbox, id, part.nodes.len(), start, |p| ReplyBody::Nodes(p), &|i| node_info(&part.nodes[i]));
+            }
+            QueryKind::Sources => {
+                send_page(outbox, id, part.sources.len(), start, |p| ReplyBody::Sources(p), &|i| {
+                    let s = &part.sources[i];
+                    SourceInfo { route: s.route, waveform: s.waveform as u8, period_us: clamp_u32(s.period_us), phase_us: clamp_u32(s.phase_us) }
+                });
+            }
+            QueryKind::Flow => {
+                send_page(outbox, id, part.nodes.len(), start, |p| ReplyBody::Flow(p), &|i| {
                 let mb = &part.nodes[i].mailbox;
                 let c = mb.counters();
                 FlowInfo {
@@ -684,13 +734,22 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
                     refused: (c.blocked + c.rejected) as u32,
                     depth_max: c.depth_max as u16,
                 }
-            }),
-            QueryKind::Taints => send_page(outbox, id, part.routes.len(), start, |p| ReplyBody::Taints(p), &|i| {
-                let r = &part.routes[i];
-                TaintInfo { route: i as u16, seen: r.seen, pending: r.pending }
-            }),
+                });
+            }
+            QueryKind::Taints => {
+                send_page(outbox, id, part.routes.len(), start, |p| ReplyBody::Taints(p), &|i| {
+                    let r = &part.routes[i];
+                    TaintInfo { route: i as u16, seen: r.seen, pending: r.pending }
+                });
+            }
             QueryKind::Latest => match part.routes.get(q.arg as usize) {
-                Some(r) => reply(outbox, id, ReplyBody::Latest(r.latest_event(q.arg as u16))),
+                Some(r) => {
+                    // Only a route whose every event reaches the host keeps the host's sequence
+                    // reference current: the others' latest goes in full form.
+                    let ctx = RouteCtx { announced: r.announced && r.link & LINK_TO_HOST != 0, declared: r.declared() };
+                    let latest = r.latest_event(q.arg as u16).map(|e| (e, ctx));
+                    let _ = outbox.send_latest(id, latest, self.epoch);
+                }
                 None => nack(outbox, id, NackReason::QueryBadArg, q.arg),
             },
             QueryKind::Counters => {
@@ -763,7 +822,7 @@ fn reply<O: Outbox>(outbox: &mut O, ref_id: u32, body: ReplyBody<'_>) {
 }
 
 /// Sends a page of a table from `start`, with as many items as fit the link's `max_message`
-/// (at most `PAGE_LEN_MAX`; the host asks again from `start + count`).
+/// (at most `PAGE_LEN_MAX`; the host asks again from `start + count`). Returns the items sent.
 fn send_page<'a, O: Outbox, T: PageItem + 'a>(
     outbox: &mut O,
     ref_id: u32,
@@ -771,7 +830,7 @@ fn send_page<'a, O: Outbox, T: PageItem + 'a>(
     start: u16,
     wrap: impl Fn(Page<'_, T>) -> ReplyBody<'_>,
     item: &'a dyn Fn(usize) -> T,
-) {
+) -> usize {
     let total = total.min(u16::MAX.into()) as u16;
     let start = start.min(total);
     let mut count = (total - start).min(PAGE_LEN_MAX);
@@ -781,7 +840,8 @@ fn send_page<'a, O: Outbox, T: PageItem + 'a>(
         let page = Page { total, start, items: Items::Lazy { count, get: &get } };
         match outbox.send(&Body::Reply(Reply { ref_id, body: wrap(page) })) {
             Err(SendError::TooLong) if count > 0 => count -= 1,
-            _ => return,
+            Ok(()) => return count.into(),
+            Err(_) => return 0,
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::kernels::{Aggregate, CountWindow, Deadband, Pane, RateLimiter, Scale,
 use crate::link::{Event, Lineage, Value};
 use crate::mailbox::{Mailbox, Overflow};
 use crate::ring::Slots;
-use crate::taint::TaintSet;
+use crate::taint::{Taint, TaintSet};
 
 /// The first 4 bytes of every image.
 pub const MAGIC: [u8; 4] = *b"MFPI";
@@ -197,6 +197,13 @@ pub struct Route {
     pub pending: TaintSet,
     /// The last event (meaningful once `seq > 0`).
     pub latest: Latest,
+    /// Every event of the route carries `det_seeded_entropy` by construction (it is fed by a
+    /// source with noise): its declared taints (see [`Route::declared`]). A flag, not a set: it
+    /// is the only taint a device declares, and a board holds one per route.
+    pub seeded: bool,
+    /// The route's row went to the host in a routes reply this session (link v1.1): the host
+    /// holds its references, so its events may go in short form.
+    pub announced: bool,
 }
 
 /// What a route keeps of its last event (its seq is the route's `seq`). Kept compact: a board
@@ -216,6 +223,16 @@ pub struct Latest {
 }
 
 impl Route {
+    /// The taints every event of the route carries by construction; the link leaves them out
+    /// of compact events (docs/wire.md 2.6).
+    pub fn declared(&self) -> TaintSet {
+        if self.seeded {
+            TaintSet::of(Taint::DetSeededEntropy)
+        } else {
+            TaintSet::EMPTY
+        }
+    }
+
     /// The last event, if the route had one.
     pub fn latest_event(&self, index: u16) -> Option<Event> {
         if self.seq == 0 {
@@ -664,6 +681,8 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
                 seen: TaintSet::EMPTY,
                 pending: TaintSet::EMPTY,
                 latest: Latest::default(),
+                seeded: false,
+                announced: false,
             };
             self.routes.push(route).map_err(|_| ImageError::LoadTooManyRoutes)?;
         }
@@ -703,6 +722,11 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
                 return Err(ImageError::CheckKindMismatch);
             }
             self.set_producer(route, Producer::Source(i as u16))?;
+            if noise > 0.0 {
+                if let Some(r) = self.routes.get_mut(usize::from(route)) {
+                    r.seeded = true;
+                }
+            }
             let source = Source {
                 route,
                 waveform,
@@ -955,8 +979,21 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
     }
 
     /// One input per node, topological order, and value kinds.
-    fn check_graph(&self) -> Result<(), ImageError> {
+    /// Checks each node's wiring and kinds, in table order (topological), and gives every
+    /// route its declared taints on the way: a node passes its input's on to its outputs
+    /// (sources with noise declared theirs as they were read).
+    fn check_graph(&mut self) -> Result<(), ImageError> {
         for (i, node) in self.nodes.iter().enumerate() {
+            let seeded = self.routes.get(usize::from(node.input)).is_some_and(|r| r.seeded);
+            let second = match node.op {
+                Op::WriteBinding { reported, .. } => reported,
+                _ => node.output,
+            };
+            for out in [node.output, second] {
+                if let Some(route) = self.routes.get_mut(usize::from(out)) {
+                    route.seeded |= seeded;
+                }
+            }
             let input = self.routes.get(usize::from(node.input)).ok_or(ImageError::CheckNodeInputs)?;
             if let Producer::Node(j) = input.producer {
                 if usize::from(j) >= i {

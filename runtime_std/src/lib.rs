@@ -1,6 +1,8 @@
 //! Manyfold's `std` runtime and the Python extension `manyfold._native`.
 //!
 //! # Layout
+//! - [`devlink`]: the host end of a device link (serial, socket, simulation), blocking, over
+//!   the core's host role.
 //! - [`route`]: route identity (`plane.layer.owner.family.stream.variant.vN`).
 //! - [`schema`]: typed, versioned schemas and their SHA-256 hash.
 //! - [`value`]: decoded payloads and keys.
@@ -12,6 +14,7 @@
 //! - [`python`] (feature `python`): the PyO3 module. Each submodule binds one layer and keeps
 //!   Python objects at the edge: the work runs in Rust.
 
+pub mod devlink;
 pub mod envelope;
 pub mod graph;
 pub mod manifest;

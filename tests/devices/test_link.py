@@ -3,11 +3,12 @@ can cut: the link comes back with no user code, and the gap shows in counters an
 
 from __future__ import annotations
 
+import oracle_v11
 import pytest
 
 import manyfold.sim as sim
 from manyfold.devices import greenhouse as gh
-from manyfold.devices import messages as m
+from manyfold.devices import protocol as m
 from manyfold.devices.link import FRAME_REFUSALS, LinkClient, NackError, Timers
 
 IMAGE = gh.greenhouse_spec().encode()
@@ -55,7 +56,7 @@ class Cable:
     def _drop_kind(self, frame: bytes) -> bool:
         if self.drop_next_kind is None or len(frame) < 2:
             return False
-        if m.decode(_unframe(frame)).kind != self.drop_next_kind:
+        if oracle_v11.kind_of(_unframe(frame)) != self.drop_next_kind:
             return False
         self.drop_next_kind = None
         return True
@@ -101,22 +102,34 @@ def test_link_recovers_after_the_cable_comes_back():
     assert all("delivery_dropped" in e.taint_names for e in first_per_route.values())
     assert any("delivery_dropped" not in e.taint_names for e in after), "a taint marks the gap, not all that follows"
     counters = c.counters_device()
-    assert counters["stale"] == 1 and counters["resumes"] == 1 and counters["sessions"] == 1
-    assert counters["events_unsent"] > 0
+    assert counters.stale == 1 and counters.resumes == 1 and counters.sessions == 1
+    assert counters.events_unsent > 0
 
 
 def test_lost_device_frames_are_detected():
-    """A frame lost between the board and the host shows as a gap in the board's ids: counted,
-    and the next event says delivery_dropped."""
+    """A frame of events lost between the board and the host shows as a gap in the seqs of the
+    routes it carried: counted, and the next event of each of those routes (only) says
+    delivery_dropped."""
+    reference = sim.open(IMAGE, board="mps2-an386", session=99)
+    reference.connect(lockstep=True, reset=True)
+    everything = reference.step(6_000_000)
     cable = Cable(sim.SimPort(IMAGE, "mps2-an386"))
     c = client_over(cable, record=True)
     c.connect(lockstep=True, reset=True)
-    cable.drop_frames = {4}  # the fifth frame from now: an event of the step
-    events = c.step(2_000_000)
-    assert c.counters.rx_gaps == 1
-    marked = [e for e in events if "delivery_dropped" in e.taint_names]
-    assert len(marked) == 1
-    assert events.index(marked[0]) == 4, "the event after the lost one"
+    cable.drop_frames = {0}  # the step's first frame: a batch of events
+    events = c.step(6_000_000)
+    received = {(e.route, e.seq) for e in events}
+    lost = [e for e in everything if (e.route, e.seq) not in received]
+    assert lost and len(events) + len(lost) == len(everything)
+    assert c.counters.rx_gaps >= 1
+    hit = {e.route for e in lost}
+    for route in {e.route for e in events}:
+        mine = [e for e in events if e.route == route]
+        marked = [e for e in mine if "delivery_dropped" in e.taint_names]
+        if route in hit and any(e.seq > max(x.seq for x in lost if x.route == route) for e in mine):
+            assert marked == [mine[0]], f"route {route}: the first event after the loss says so"
+        else:
+            assert not marked, f"route {route} lost nothing"
 
 
 def test_trace_runs_take_nacks_as_answers():
@@ -124,8 +137,8 @@ def test_trace_runs_take_nacks_as_answers():
     the transcript."""
     c = sim.open(IMAGE, board="lm3s6965evb", session=3, record=True)
     c.connect(lockstep=True, reset=True)
-    c.run_trace([m.Step(500_000), m.Query(m.QueryKind.LATEST, 99), m.Heartbeat(0), m.Step(1_000_000)])
-    kinds = [m.decode(bytes(_unframe(f))).kind for f in c.transcript]
+    c.run_trace([m.Step(500_000), m.Query(m.QueryKind.LATEST, 99), m.Heartbeat(), m.Step(1_000_000)])
+    kinds = [oracle_v11.kind_of(_unframe(f)) for f in c.transcript]
     assert kinds[0] == m.Kind.DESCRIBE
     assert m.Kind.NACK in kinds and kinds.count(m.Kind.ACK) == 2
 
@@ -137,16 +150,16 @@ def _unframe(frame: bytes) -> bytes:
 
 
 def test_a_lost_answer_is_asked_for_again():
-    """A reply lost on the way: the client sends the query again (no reconnect), gets the answer,
-    and counts the resend and the gap in the board's ids."""
+    """A reply lost on the way: the client sends the query again, with its id (no reconnect),
+    and gets the answer."""
     cable = Cable(sim.SimPort(IMAGE, "lm3s6965evb"))
     c = client_over(cable)
     c.connect(lockstep=True, reset=True)
     c.step(1_000_000)
     cable.drop_next_kind = m.Kind.REPLY
     counters = c.counters_device()
-    assert counters["steps"] == 1
-    assert (c.counters.retries, c.counters.rx_gaps, c.counters.reconnects) == (1, 1, 0)
+    assert counters.steps == 1 and counters.rx_gaps == 0, "a resend is not a gap in the host's ids"
+    assert (c.counters.retries, c.counters.reconnects) == (1, 0)
 
 
 def test_a_refused_request_frame_is_sent_again():
@@ -159,8 +172,8 @@ def test_a_refused_request_frame_is_sent_again():
     events = c.step(1_000_000)
     assert events and (c.counters.retries, c.counters.nacks) == (1, 1)
     counters = c.counters_device()
-    assert counters["steps"] == 1 and counters["nacks_tx"] == 1
-    assert counters["frame_crc_errors"] + counters["frame_cobs_errors"] + counters["frame_short"] == 1
+    assert counters.steps == 1 and counters.nacks_tx == 1
+    assert counters.frame_crc_errors + counters.frame_cobs_errors + counters.frame_short == 1
 
 
 def test_an_event_whose_ack_was_lost_is_not_applied_twice():
@@ -173,7 +186,7 @@ def test_an_event_whose_ack_was_lost_is_not_applied_twice():
     ack = c.send_event(gh.FAN_DESIRED, 40.0, time_us=0)
     assert isinstance(ack, m.Ack) and c.counters.retries == 1
     counters = c.counters_device()
-    assert counters["events_in"] == 1 and counters["nacks_tx"] == 1
+    assert counters.events_in == 1 and counters.nacks_tx == 1
 
 
 def test_without_retries_a_refused_frame_is_an_error():

@@ -7,7 +7,7 @@ import pytest
 
 import manyfold.sim as sim
 from manyfold.devices import greenhouse as gh
-from manyfold.devices import messages as m
+from manyfold.devices import protocol as m
 from manyfold.devices.image import route_id
 from manyfold.devices.link import NackError
 
@@ -70,6 +70,7 @@ def test_fan_setpoint_is_desired_reported_effective():
     events = c.step(1_200_000)
     assert [e.value for e in on(events, gh.FAN_REPORTED)] == [40.0]
     assert [(e.value, e.taint_names) for e in on(events, gh.FAN_EFFECTIVE)] == [(40.0, [])]
+    c.step(1_300_000)
     c.send_event(gh.FAN_DESIRED, 80.0, time_us=1_300_000)
     pending = on(c.events(), gh.FAN_EFFECTIVE)
     assert [(e.value, e.taint_names) for e in pending] == [(40.0, ["coherence_write_pending"])]
@@ -94,8 +95,8 @@ def test_queries_show_topology_counters_flow_and_taints():
     assert (binding.input, binding.output, binding.output2) == tuple(SPEC.route_index(r) for r in (gh.FAN_DESIRED, gh.FAN_EFFECTIVE, gh.FAN_REPORTED))
     assert [s.period_us for s in c.sources()] == [250_000, 250_000, 500_000, 500_000]
     counters = c.counters_device()
-    assert counters["steps"] == 1 and counters["source_events"] == 21 + 20 + 10 + 10 and counters["nacks_tx"] == 0
-    assert counters["sampled"] > 0, "the zone 2 humidity rate limiter drops values"
+    assert counters.steps == 1 and counters.source_events == 21 + 20 + 10 + 10 and counters.nacks_tx == 0
+    assert counters.sampled > 0, "the zone 2 humidity rate limiter drops values"
     flow = c.flow()
     assert all(f.dropped == 0 and f.depth == 0 for f in flow)
     assert flow[0].accepted == 21, "zone 1 temperature at 0, 0.25, ... 5 s"
@@ -117,7 +118,7 @@ def test_free_running_sim_follows_its_clock():
     assert c.port.now_us() >= 3_000_000
     assert c.state == "up"
     counters = c.counters_device()
-    assert counters["stale"] == 0 and counters["messages_rx"] >= 3, "the host's heartbeats arrived"
+    assert counters.stale == 0 and counters.messages_rx >= 3, "the host's heartbeats arrived"
 
 
 def test_empty_region_is_described_not_crashed():

@@ -1,8 +1,11 @@
 """Devices: boards and simulated boards running partition images.
 
-- ``manyfold.devices.image``: partition images from a typed spec (``docs/wire.md`` section 3).
-- ``manyfold.devices.messages``: the link protocol v1 messages (section 2).
-- ``manyfold.devices.link``: :class:`LinkClient`, the host end of a link over any pyserial port.
+- ``manyfold.devices.image``: partition images from a typed spec (``docs/wire.md`` section 3),
+  written with ``manyfold.devices.cbor64``.
+- ``manyfold.devices.protocol``: the link protocol's typed objects and codes (section 2), from
+  the Rust core.
+- ``manyfold.devices.link``: :class:`LinkClient`, the host end of a link over any pyserial port
+  (the protocol runs in Rust: ``manyfold-core``'s host role).
 - ``manyfold.devices.greenhouse``: the greenhouse sensor partition, the reference partition.
 - ``manyfold.devices.lower``: a manifest partition lowered to a partition image.
 - ``manyfold.devices.bridge``: :class:`DeviceBridge`, a host graph and a device joined by a link.

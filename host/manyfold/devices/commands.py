@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from manyfold.cli import CliError
-from manyfold.devices import messages as m
+from manyfold.devices import protocol as m
 from manyfold.devices.link import LinkClient, LinkError, LinkTimeout, NackError, Timers
 
 QUERIES = ("topology", "flow", "taints", "latest", "counters", "board")
@@ -129,7 +129,7 @@ class Probe:
                 "board": d.board,
                 "partition": d.partition,
                 "manifest_id": d.manifest_id.hex() if d.manifest_id else None,
-                "protocol": d.version,
+                "protocol": d.protocol,
                 "image_status": d.image_status_name,
                 "max_message": d.max_message,
                 "capabilities": _capabilities(d.capabilities),
@@ -196,7 +196,7 @@ def _header(client: LinkClient, url: str) -> dict:
         "board": d.board,
         "partition": d.partition,
         "manifest_id": d.manifest_id.hex() if d.manifest_id else None,
-        "protocol": d.version,
+        "protocol": d.protocol,
         "image_status": d.image_status_name,
     }
 
@@ -248,7 +248,7 @@ def flow(client: LinkClient) -> dict:
 
 
 def _fields(obj, skip: Sequence[str] = ()) -> dict:
-    return {k: v for k, v in vars(obj).items() if k not in skip}
+    return {k: v for k, v in obj.to_dict().items() if k not in skip}
 
 
 def taints(client: LinkClient, names: dict[int, str] | None = None) -> dict:
@@ -270,11 +270,7 @@ def taints(client: LinkClient, names: dict[int, str] | None = None) -> dict:
 
 
 def _event_json(e: m.Event) -> dict:
-    return {
-        "route": e.route, "seq": e.seq, "time_us": e.time_us, "epoch": e.epoch, "value": e.value,
-        "taints": e.taint_names,
-        "lineage": {"route": e.lineage.route, "first_seq": e.lineage.first_seq, "count": e.lineage.count},
-    }  # fmt: skip
+    return e.to_dict()
 
 
 def latest(client: LinkClient, route: str, names: dict[int, str] | None = None) -> dict:
@@ -301,13 +297,12 @@ def latest(client: LinkClient, route: str, names: dict[int, str] | None = None) 
 
 def counters(client: LinkClient) -> dict:
     """The device's counters (docs/wire.md 2.4), by name."""
-    return {"device": client.counters_device()}
+    return {"device": client.counters_device().to_dict()}
 
 
 def board_facts(client: LinkClient) -> dict:
     """Uptime, stack peak, receive losses, mode, time and capacities (the board's own)."""
-    b = client.board()
-    return {"board_facts": {**_fields(b, skip=("capacities",)), "capacities": _fields(b.capacities)}}
+    return {"board_facts": client.board().to_dict()}
 
 
 def run_query(client: LinkClient, url: str, what: str, route: str | None = None, names: dict[int, str] | None = None) -> dict:

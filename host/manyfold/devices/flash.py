@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from manyfold.devices import messages as m
+from manyfold.devices import protocol as m
 from manyfold.devices.boards import Board, BoardError, board as find_board
 from manyfold.devices.lower import partition_image
 from manyfold.manifest.model import Manifest

@@ -34,7 +34,7 @@ from typing import Union
 
 import cbor2
 
-from manyfold.devices.messages import cbor
+from manyfold.devices.cbor64 import cbor
 from manyfold.framing import crc32c
 
 MAGIC = b"MFPI"

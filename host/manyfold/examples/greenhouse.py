@@ -445,7 +445,7 @@ def report_device(gh: Greenhouse, bridge, console) -> None:
     from rich.table import Table
 
     from manyfold.devices.image import route_id
-    from manyfold.devices.messages import taint_names
+    from manyfold.devices.protocol import taint_names
 
     client = bridge.client
     d = client.describe

@@ -23,6 +23,9 @@ pub enum LinkError {
     DecodeTooLong,
     /// Bytes follow the message's array.
     DecodeTrailingBytes,
+    /// (v1.1) A short-form event that this end has no reference to expand (a `latest` reply
+    /// for a route whose row it never received).
+    DecodeNoReference,
     /// The message does not fit the output buffer (or the link's `max_message`).
     EncodeTooLong,
     /// A kind this end does not send (a device asked to encode a hello, say).
@@ -41,6 +44,7 @@ impl LinkError {
             LinkError::DecodeBadField => "decode_bad_field",
             LinkError::DecodeTooLong => "decode_too_long",
             LinkError::DecodeTrailingBytes => "decode_trailing_bytes",
+            LinkError::DecodeNoReference => "decode_no_reference",
             LinkError::EncodeTooLong => "encode_too_long",
             LinkError::EncodeUnexpectedKind => "encode_unexpected_kind",
         }

@@ -8,7 +8,7 @@
 //! lengths, no trailing bytes) and never panics; [`Message::encode`] writes the one encoding of
 //! a message.
 
-use crate::cbor::{Bad, NoRoom, Reader, Writer};
+use crate::cbor::{Bad, Reader, Writer};
 use crate::taint::TaintSet;
 
 use super::LinkError;
@@ -86,6 +86,9 @@ impl Kind {
 pub const HELLO_LOCKSTEP: u8 = 1 << 0;
 /// `hello.flags` bit: restart the partition from its image, and the link ids from 0.
 pub const HELLO_RESET: u8 = 1 << 1;
+/// `describe.flags` bit (v1.1): the session in force was opened by a reset hello (the session id
+/// is the reset token: a second reset hello with it is a retry and does not reset again).
+pub const DESCRIBE_RESET: u8 = 1 << 1;
 
 /// `describe.capabilities` bit: events on link routes.
 pub const CAP_EVENTS: u32 = 1 << 0;
@@ -158,8 +161,15 @@ pub struct Describe<'a> {
     pub partition: &'a str,
     /// The session now in force.
     pub session: u32,
-    /// The hello flags now in force (lockstep or not).
+    /// [`HELLO_LOCKSTEP`] when the device is in lockstep now, [`DESCRIBE_RESET`] when this
+    /// session was opened by a reset hello.
     pub flags: u8,
+    /// (v1.1) The id of the hello this answers; `None` in v1, whose describe names no request.
+    pub ref_id: Option<u32>,
+    /// (v1.1) The device's time, in microseconds; 0 in v1.
+    pub time_us: i64,
+    /// (v1.1) The control epoch in force; 0 in v1.
+    pub epoch: u32,
 }
 
 /// `event`: one event on a route, with its metadata.
@@ -283,6 +293,7 @@ impl NackReason {
             LinkError::DecodeBadArity => NackReason::DecodeBadArity,
             LinkError::DecodeBadField => NackReason::DecodeBadField,
             LinkError::DecodeTooLong | LinkError::EncodeTooLong | LinkError::EncodeUnexpectedKind => NackReason::DecodeTooLong,
+            LinkError::DecodeNoReference => NackReason::DecodeBadField,
             LinkError::DecodeTrailingBytes => NackReason::DecodeTrailingBytes,
         }
     }
@@ -354,11 +365,11 @@ pub struct Query {
 pub trait PageItem: item::Item {}
 
 mod item {
-    use crate::cbor::{Bad, NoRoom, Reader, Writer};
+    use crate::cbor::{Bad, Reader, Writer};
 
     /// The encoding of a page item (private: the CBOR helpers are crate-internal).
     pub trait Item: Sized {
-        fn write(&self, w: &mut Writer<'_>) -> Result<(), NoRoom>;
+        fn write(&self, w: &mut Writer<'_>);
         fn read(r: &mut Reader<'_>) -> Result<Self, Bad>;
     }
 }
@@ -450,6 +461,9 @@ pub struct RouteInfo {
     pub link: u8,
     /// The route's last sequence number.
     pub seq: u32,
+    /// (v1.1) The route's declared taints: what every event of the route carries by
+    /// construction (`det_seeded_entropy` downstream of a seeded source). `None` in v1.
+    pub taints: Option<TaintSet>,
 }
 
 /// A node in the topology.
@@ -563,7 +577,7 @@ pub struct Counters {
 pub const COUNTERS_LEN: u64 = 20;
 
 impl Counters {
-    fn fields(&self) -> [u32; COUNTERS_LEN as usize] {
+    pub(super) fn fields(&self) -> [u32; COUNTERS_LEN as usize] {
         [
             self.frames,
             self.frame_crc_errors,
@@ -588,7 +602,7 @@ impl Counters {
         ]
     }
 
-    fn from_fields(f: [u32; COUNTERS_LEN as usize]) -> Counters {
+    pub(super) fn from_fields(f: [u32; COUNTERS_LEN as usize]) -> Counters {
         Counters {
             frames: f[0],
             frame_crc_errors: f[1],
@@ -708,6 +722,8 @@ pub struct Step {
     pub to_us: i64,
     /// The control epoch from now on.
     pub epoch: u32,
+    /// (v1.1) The largest device time the host has received (its time reference); 0 in v1.
+    pub seen_us: i64,
 }
 
 /// `upload_begin`: an image of `total_len` bytes with this SHA-256 follows in chunks.
@@ -794,66 +810,64 @@ pub struct Message<'a> {
 
 // --- encoding ---------------------------------------------------------------------------------
 
-fn write_value(w: &mut Writer<'_>, value: Value) -> Result<(), NoRoom> {
+pub(super) fn write_value(w: &mut Writer<'_>, value: Value) {
     match value {
-        Value::Float(x) => w.f64(x)?,
-        Value::Int(n) => w.i64(n)?,
-        Value::Bool(b) => w.bool(b)?,
+        Value::Float(x) => w.f64(x),
+        Value::Int(n) => w.i64(n),
+        Value::Bool(b) => w.bool(b),
     };
-    Ok(())
 }
 
 /// The 7 event fields after `[kind, id]` (also the body of a `latest` reply).
-fn write_event_fields(w: &mut Writer<'_>, e: &Event) -> Result<(), NoRoom> {
-    w.u64(e.route.into())?.u64(e.seq.into())?.i64(e.time_us)?.u64(e.epoch.into())?.u64(e.taints.0.into())?;
-    w.array(3)?.u64(e.lineage.route.into())?.u64(e.lineage.first_seq.into())?.u64(e.lineage.count.into())?;
+fn write_event_fields(w: &mut Writer<'_>, e: &Event) {
+    w.u64(e.route.into()).u64(e.seq.into()).i64(e.time_us).u64(e.epoch.into()).u64(e.taints.0.into());
+    w.array(3).u64(e.lineage.route.into()).u64(e.lineage.first_seq.into()).u64(e.lineage.count.into());
     write_value(w, e.value)
 }
 
-fn write_page<T: PageItem>(w: &mut Writer<'_>, page: &Page<'_, T>) -> Result<(), NoRoom> {
-    w.u64(page.total.into())?.u64(page.start.into())?.array(page.items.len().into())?;
+pub(super) fn write_page<T: PageItem>(w: &mut Writer<'_>, page: &Page<'_, T>) {
+    w.u64(page.total.into()).u64(page.start.into()).array(page.items.len().into());
     match page.items {
         Items::Lazy { count, get } => {
             for i in 0..count {
-                get(i).write(w)?;
+                get(i).write(w);
             }
         }
         // Decoded items are written back as they came (they were checked when decoded).
         Items::Raw { bytes, .. } => {
-            w.raw(bytes)?;
+            w.raw(bytes);
         }
     }
-    Ok(())
 }
 
 /// Kinds a device sends (and events). Returns false, writing nothing, for the other kinds.
-fn write_answer(w: &mut Writer<'_>, id: u32, body: &Body<'_>) -> Result<bool, NoRoom> {
+fn write_answer(w: &mut Writer<'_>, id: u32, body: &Body<'_>) -> bool {
     let kind = body.kind() as u64;
     let id = u64::from(id);
     match body {
         Body::Describe(d) => {
-            w.array(11)?.u64(kind)?.u64(id)?.u64(d.version.into())?.u64(d.max_message.into())?;
-            w.u64(d.capabilities.into())?.str(d.board)?.u64(d.image_status.into())?;
+            w.array(11).u64(kind).u64(id).u64(d.version.into()).u64(d.max_message.into());
+            w.u64(d.capabilities.into()).str(d.board).u64(d.image_status.into());
             match &d.manifest_id {
-                Some(m) => w.bytes(m)?,
-                None => w.bytes(&[])?,
+                Some(m) => w.bytes(m),
+                None => w.bytes(&[]),
             };
-            w.str(d.partition)?.u64(d.session.into())?.u64(d.flags.into())?;
+            w.str(d.partition).u64(d.session.into()).u64(d.flags.into());
         }
         Body::Event(e) => {
-            w.array(9)?.u64(kind)?.u64(id)?;
-            write_event_fields(w, e)?;
+            w.array(9).u64(kind).u64(id);
+            write_event_fields(w, e);
         }
         Body::Ack(a) => {
-            w.array(4)?.u64(kind)?.u64(id)?.u64(a.ref_id.into())?.i64(a.info)?;
+            w.array(4).u64(kind).u64(id).u64(a.ref_id.into()).i64(a.info);
         }
         Body::Nack(n) => {
-            w.array(5)?.u64(kind)?.u64(id)?;
+            w.array(5).u64(kind).u64(id);
             match n.ref_id {
-                Some(r) => w.u64(r.into())?,
-                None => w.null()?,
+                Some(r) => w.u64(r.into()),
+                None => w.null(),
             };
-            w.u64(n.reason as u64)?.u64(n.detail.into())?;
+            w.u64(n.reason as u64).u64(n.detail.into());
         }
         Body::Reply(r) => {
             let fields: u64 = match r.body {
@@ -862,69 +876,68 @@ fn write_answer(w: &mut Writer<'_>, id: u32, body: &Body<'_>) -> Result<bool, No
                 ReplyBody::Board(_) => 6,
                 _ => 3,
             };
-            w.array(4 + fields)?.u64(kind)?.u64(id)?.u64(r.ref_id.into())?.u64(r.body.kind() as u64)?;
+            w.array(4 + fields).u64(kind).u64(id).u64(r.ref_id.into()).u64(r.body.kind() as u64);
             match &r.body {
-                ReplyBody::Routes(p) => write_page(w, p)?,
-                ReplyBody::Nodes(p) => write_page(w, p)?,
-                ReplyBody::Sources(p) => write_page(w, p)?,
-                ReplyBody::Flow(p) => write_page(w, p)?,
-                ReplyBody::Taints(p) => write_page(w, p)?,
+                ReplyBody::Routes(p) => write_page(w, p),
+                ReplyBody::Nodes(p) => write_page(w, p),
+                ReplyBody::Sources(p) => write_page(w, p),
+                ReplyBody::Flow(p) => write_page(w, p),
+                ReplyBody::Taints(p) => write_page(w, p),
                 ReplyBody::Counters(c) => {
                     for field in c.fields() {
-                        w.u64(field.into())?;
+                        w.u64(field.into());
                     }
                 }
                 ReplyBody::Latest(None) => {
-                    w.null()?;
+                    w.null();
                 }
                 ReplyBody::Latest(Some(e)) => {
-                    w.array(7)?;
-                    write_event_fields(w, e)?;
+                    w.array(7);
+                    write_event_fields(w, e);
                 }
                 ReplyBody::Board(b) => {
-                    w.u64(b.uptime_ms.into())?.u64(b.stack_peak.into())?.u64(b.rx_dropped.into())?;
-                    w.bool(b.lockstep)?.i64(b.time_us)?;
+                    w.u64(b.uptime_ms.into()).u64(b.stack_peak.into()).u64(b.rx_dropped.into());
+                    w.bool(b.lockstep).i64(b.time_us);
                     let c = &b.capacities;
-                    w.array(6)?.u64(c.routes.into())?.u64(c.nodes.into())?.u64(c.sources.into())?;
-                    w.u64(c.windows.into())?.u64(c.mailbox_depth.into())?.u64(c.window_slots.into())?;
+                    w.array(6).u64(c.routes.into()).u64(c.nodes.into()).u64(c.sources.into());
+                    w.u64(c.windows.into()).u64(c.mailbox_depth.into()).u64(c.window_slots.into());
                 }
             }
         }
         Body::Heartbeat(h) => {
-            w.array(3)?.u64(kind)?.u64(id)?.i64(h.time_us)?;
+            w.array(3).u64(kind).u64(id).i64(h.time_us);
         }
-        _ => return Ok(false),
+        _ => return false,
     }
-    Ok(true)
+    true
 }
 
 /// Kinds only a host sends.
-fn write_request(w: &mut Writer<'_>, id: u32, body: &Body<'_>) -> Result<(), NoRoom> {
+fn write_request(w: &mut Writer<'_>, id: u32, body: &Body<'_>) {
     let kind = body.kind() as u64;
     let id = u64::from(id);
     match body {
         Body::Hello(h) => {
-            w.array(7)?.u64(kind)?.u64(id)?.u64(h.version.into())?.u64(h.max_message.into())?;
-            w.u64(h.session.into())?.u64(h.flags.into())?.i64(h.time_us)?;
+            w.array(7).u64(kind).u64(id).u64(h.version.into()).u64(h.max_message.into());
+            w.u64(h.session.into()).u64(h.flags.into()).i64(h.time_us);
         }
         Body::Query(q) => {
-            w.array(4)?.u64(kind)?.u64(id)?.u64(q.what.into())?.u64(q.arg.into())?;
+            w.array(4).u64(kind).u64(id).u64(q.what.into()).u64(q.arg.into());
         }
         Body::Step(s) => {
-            w.array(4)?.u64(kind)?.u64(id)?.i64(s.to_us)?.u64(s.epoch.into())?;
+            w.array(4).u64(kind).u64(id).i64(s.to_us).u64(s.epoch.into());
         }
         Body::UploadBegin(b) => {
-            w.array(4)?.u64(kind)?.u64(id)?.u64(b.total_len.into())?.bytes(&b.sha256)?;
+            w.array(4).u64(kind).u64(id).u64(b.total_len.into()).bytes(&b.sha256);
         }
         Body::UploadChunk(c) => {
-            w.array(4)?.u64(kind)?.u64(id)?.u64(c.offset.into())?.bytes(c.data)?;
+            w.array(4).u64(kind).u64(id).u64(c.offset.into()).bytes(c.data);
         }
         Body::UploadCommit | Body::UploadAbort | Body::Resume => {
-            w.array(2)?.u64(kind)?.u64(id)?;
+            w.array(2).u64(kind).u64(id);
         }
         _ => {}
     }
-    Ok(())
 }
 
 impl Message<'_> {
@@ -932,11 +945,10 @@ impl Message<'_> {
     /// fit (pass `&mut buf[..max_message]` to enforce the link's limit).
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, LinkError> {
         let mut w = Writer::new(out);
-        let too_long = |_| LinkError::EncodeTooLong;
-        if !write_answer(&mut w, self.id, &self.body).map_err(too_long)? {
-            write_request(&mut w, self.id, &self.body).map_err(too_long)?;
+        if !write_answer(&mut w, self.id, &self.body) {
+            write_request(&mut w, self.id, &self.body);
         }
-        Ok(w.len())
+        w.done().map_err(|_| LinkError::EncodeTooLong)
     }
 
     /// Encodes a message a device sends: events and the device kinds (describe, ack, nack,
@@ -944,17 +956,16 @@ impl Message<'_> {
     /// carry code to encode them.
     pub fn encode_from_device(&self, out: &mut [u8]) -> Result<usize, LinkError> {
         let mut w = Writer::new(out);
-        match write_answer(&mut w, self.id, &self.body) {
-            Ok(true) => Ok(w.len()),
-            Ok(false) => Err(LinkError::EncodeUnexpectedKind),
-            Err(_) => Err(LinkError::EncodeTooLong),
+        if !write_answer(&mut w, self.id, &self.body) {
+            return Err(LinkError::EncodeUnexpectedKind);
         }
+        w.done().map_err(|_| LinkError::EncodeTooLong)
     }
 }
 
 // --- decoding ---------------------------------------------------------------------------------
 
-fn read_value(r: &mut Reader<'_>) -> Result<Value, Bad> {
+pub(super) fn read_value(r: &mut Reader<'_>) -> Result<Value, Bad> {
     use crate::cbor::Peek;
     match r.peek()? {
         Peek::Bool => Ok(Value::Bool(r.bool()?)),
@@ -975,7 +986,7 @@ fn read_event_fields(r: &mut Reader<'_>) -> Result<Event, Bad> {
     Ok(Event { route, seq, time_us, epoch, taints, lineage, value })
 }
 
-fn read_name<'b>(r: &mut Reader<'b>) -> Result<&'b str, Bad> {
+pub(super) fn read_name<'b>(r: &mut Reader<'b>) -> Result<&'b str, Bad> {
     let s = r.str()?;
     if s.len() > NAME_LEN_MAX {
         return Err(Bad::TooLong);
@@ -983,7 +994,7 @@ fn read_name<'b>(r: &mut Reader<'b>) -> Result<&'b str, Bad> {
     Ok(s)
 }
 
-fn read_page<'b, T: PageItem>(r: &mut Reader<'b>, input: &'b [u8]) -> Result<Page<'b, T>, Bad> {
+pub(super) fn read_page<'b, T: PageItem>(r: &mut Reader<'b>, input: &'b [u8]) -> Result<Page<'b, T>, Bad> {
     let total = r.u16()?;
     let start = r.u16()?;
     let count = r.array_max(PAGE_LEN_MAX.into())? as u16;
@@ -1071,7 +1082,7 @@ impl<'a> Message<'a> {
             Kind::Event => Body::Event(read_event_fields(r)?),
             Kind::Query => Body::Query(Query { what: r.u8()?, arg: r.u32()? }),
             Kind::Heartbeat => Body::Heartbeat(Heartbeat { time_us: r.i64()? }),
-            Kind::Step => Body::Step(Step { to_us: r.i64()?, epoch: r.u32()? }),
+            Kind::Step => Body::Step(Step { to_us: r.i64()?, epoch: r.u32()?, seen_us: 0 }),
             Kind::UploadBegin => Body::UploadBegin(UploadBegin { total_len: r.u32()?, sha256: r.bytes_exact()? }),
             Kind::UploadChunk => Body::UploadChunk(UploadChunk { offset: r.u32()?, data: r.bytes()? }),
             Kind::UploadCommit => Body::UploadCommit,
@@ -1107,6 +1118,9 @@ impl<'a> Message<'a> {
                     partition,
                     session: r.u32()?,
                     flags: r.u8()?,
+                    ref_id: None,
+                    time_us: 0,
+                    epoch: 0,
                 })
             }
             Kind::Ack => Body::Ack(Ack { ref_id: r.u32()?, info: r.i64()? }),
@@ -1194,28 +1208,36 @@ impl<'a> Message<'a> {
 impl PageItem for RouteInfo {}
 
 impl item::Item for RouteInfo {
-    fn write(&self, w: &mut Writer<'_>) -> Result<(), NoRoom> {
-        w.array(5)?.u64(self.id.into())?.bytes(&self.schema)?.u64(self.kind.into())?;
-        w.u64(self.link.into())?.u64(self.seq.into())?;
-        Ok(())
+    fn write(&self, w: &mut Writer<'_>) {
+        w.array(if self.taints.is_some() { 6 } else { 5 });
+        w.u64(self.id.into()).bytes(&self.schema).u64(self.kind.into());
+        w.u64(self.link.into()).u64(self.seq.into());
+        if let Some(t) = self.taints {
+            w.u64(t.0.into());
+        }
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, Bad> {
-        r.array_of(5)?;
-        Ok(RouteInfo { id: r.u32()?, schema: r.bytes_exact()?, kind: r.u8()?, link: r.u8()?, seq: r.u32()? })
+        // v1 items have 5 fields; v1.1 items add the declared taints.
+        let fields = r.array()?;
+        if fields != 5 && fields != 6 {
+            return Err(Bad::Shape);
+        }
+        let (id, schema, kind, link, seq) = (r.u32()?, r.bytes_exact()?, r.u8()?, r.u8()?, r.u32()?);
+        let taints = if fields == 6 { Some(TaintSet(r.u32()?)) } else { None };
+        Ok(RouteInfo { id, schema, kind, link, seq, taints })
     }
 }
 
 impl PageItem for NodeInfo {}
 
 impl item::Item for NodeInfo {
-    fn write(&self, w: &mut Writer<'_>) -> Result<(), NoRoom> {
-        w.array(6)?.u64(self.op.into())?.u64(self.input.into())?.u64(self.output.into())?;
+    fn write(&self, w: &mut Writer<'_>) {
+        w.array(6).u64(self.op.into()).u64(self.input.into()).u64(self.output.into());
         match self.output2 {
-            Some(o) => w.u64(o.into())?,
-            None => w.null()?,
+            Some(o) => w.u64(o.into()),
+            None => w.null(),
         };
-        w.u64(self.capacity.into())?.u64(self.overflow.into())?;
-        Ok(())
+        w.u64(self.capacity.into()).u64(self.overflow.into());
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, Bad> {
         r.array_of(6)?;
@@ -1230,10 +1252,9 @@ impl item::Item for NodeInfo {
 impl PageItem for SourceInfo {}
 
 impl item::Item for SourceInfo {
-    fn write(&self, w: &mut Writer<'_>) -> Result<(), NoRoom> {
-        w.array(4)?.u64(self.route.into())?.u64(self.waveform.into())?;
-        w.u64(self.period_us.into())?.u64(self.phase_us.into())?;
-        Ok(())
+    fn write(&self, w: &mut Writer<'_>) {
+        w.array(4).u64(self.route.into()).u64(self.waveform.into());
+        w.u64(self.period_us.into()).u64(self.phase_us.into());
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, Bad> {
         r.array_of(4)?;
@@ -1244,11 +1265,10 @@ impl item::Item for SourceInfo {
 impl PageItem for FlowInfo {}
 
 impl item::Item for FlowInfo {
-    fn write(&self, w: &mut Writer<'_>) -> Result<(), NoRoom> {
-        w.array(8)?.u64(self.node.into())?.u64(self.depth.into())?.u64(self.capacity.into())?;
-        w.u64(self.accepted.into())?.u64(self.delivered.into())?.u64(self.dropped.into())?;
-        w.u64(self.refused.into())?.u64(self.depth_max.into())?;
-        Ok(())
+    fn write(&self, w: &mut Writer<'_>) {
+        w.array(8).u64(self.node.into()).u64(self.depth.into()).u64(self.capacity.into());
+        w.u64(self.accepted.into()).u64(self.delivered.into()).u64(self.dropped.into());
+        w.u64(self.refused.into()).u64(self.depth_max.into());
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, Bad> {
         r.array_of(8)?;
@@ -1268,9 +1288,8 @@ impl item::Item for FlowInfo {
 impl PageItem for TaintInfo {}
 
 impl item::Item for TaintInfo {
-    fn write(&self, w: &mut Writer<'_>) -> Result<(), NoRoom> {
-        w.array(3)?.u64(self.route.into())?.u64(self.seen.0.into())?.u64(self.pending.0.into())?;
-        Ok(())
+    fn write(&self, w: &mut Writer<'_>) {
+        w.array(3).u64(self.route.into()).u64(self.seen.0.into()).u64(self.pending.0.into());
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, Bad> {
         r.array_of(3)?;

@@ -66,7 +66,11 @@ pub enum LinkAction {
 /// How a hello changed a device's session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HelloOutcome {
-    /// A new session (another session id, or a reset): ids start again.
+    /// A new session opened by a reset hello: the partition restarts, ids and counters start
+    /// again. The session id is the reset token: a second reset hello with the same session is
+    /// a retry (its describe was lost) and is `Refreshed` or `Resumed` instead.
+    Reset,
+    /// A new session without a reset (another session id): the partition runs on.
     NewSession,
     /// The same session, back after the link was stale or down: a gap to report.
     Resumed,
@@ -103,6 +107,8 @@ pub struct LinkMachine {
     hello_at_ms: Option<u64>,
     next_tx_id: u32,
     expected_rx_id: Option<u32>,
+    id_mask: u32,
+    opened_by_reset: bool,
     gap_pending: bool,
     counters: LinkCounters,
 }
@@ -120,9 +126,21 @@ impl LinkMachine {
             hello_at_ms: None,
             next_tx_id: 0,
             expected_rx_id: None,
+            id_mask: u32::MAX,
+            opened_by_reset: false,
             gap_pending: false,
             counters: LinkCounters::default(),
         }
+    }
+
+    /// Peer ids wrap at `mask + 1` (`0xff` in v1.1, whose ids are one byte; `u32::MAX` in v1).
+    pub fn set_id_mask(&mut self, mask: u32) {
+        self.id_mask = mask;
+    }
+
+    /// True when the session in force was opened by a reset hello.
+    pub fn opened_by_reset(&self) -> bool {
+        self.opened_by_reset
     }
 
     /// The state.
@@ -143,6 +161,11 @@ impl LinkMachine {
     /// The timers.
     pub fn timers(&self) -> LinkTimers {
         self.timers
+    }
+
+    /// New timers, from now on.
+    pub fn set_timers(&mut self, timers: LinkTimers) {
+        self.timers = timers;
     }
 
     /// True when events may be sent (the peer was heard from recently).
@@ -170,17 +193,19 @@ impl LinkMachine {
         core::mem::take(&mut self.gap_pending)
     }
 
-    /// Any message with id `id` arrived from the peer at `now_ms`.
+    /// Any message with id `id` arrived from the peer at `now_ms`. An id other than the one
+    /// after the last is a gap (messages were lost), except the last id again: a resend.
     pub fn on_receive(&mut self, now_ms: u64, id: u32) {
         self.counters.messages_rx = self.counters.messages_rx.wrapping_add(1);
         self.last_rx_ms = now_ms;
         if let Some(expected) = self.expected_rx_id {
-            if id != expected {
+            let resend = id == expected.wrapping_sub(1) & self.id_mask;
+            if id != expected && !resend {
                 self.counters.rx_gaps = self.counters.rx_gaps.wrapping_add(1);
                 self.gap_pending = true;
             }
         }
-        self.expected_rx_id = Some(id.wrapping_add(1));
+        self.expected_rx_id = Some(id.wrapping_add(1) & self.id_mask);
         if self.state == LinkState::Stale {
             self.state = LinkState::Up;
         }
@@ -202,7 +227,10 @@ impl LinkMachine {
     /// (Device) a hello with id `id` arrived; call instead of [`Self::on_receive`].
     pub fn on_hello(&mut self, now_ms: u64, id: u32, session: u32, reset: bool) -> HelloOutcome {
         self.counters.messages_rx = self.counters.messages_rx.wrapping_add(1);
-        let outcome = if reset || self.session != Some(session) {
+        let same = self.session == Some(session);
+        let outcome = if reset && !(same && self.opened_by_reset) {
+            HelloOutcome::Reset
+        } else if !same {
             HelloOutcome::NewSession
         } else if self.state == LinkState::Up {
             HelloOutcome::Refreshed
@@ -210,11 +238,14 @@ impl LinkMachine {
             HelloOutcome::Resumed
         };
         match outcome {
+            HelloOutcome::Reset => {
+                self.counters.sessions = self.counters.sessions.wrapping_add(1);
+                self.next_tx_id = 0;
+                self.opened_by_reset = true;
+            }
             HelloOutcome::NewSession => {
                 self.counters.sessions = self.counters.sessions.wrapping_add(1);
-                if reset {
-                    self.next_tx_id = 0;
-                }
+                self.opened_by_reset = false;
             }
             HelloOutcome::Resumed => {
                 self.counters.resumes = self.counters.resumes.wrapping_add(1);
@@ -223,7 +254,7 @@ impl LinkMachine {
             HelloOutcome::Refreshed => {}
         }
         self.session = Some(session);
-        self.expected_rx_id = Some(id.wrapping_add(1));
+        self.expected_rx_id = Some(id.wrapping_add(1) & self.id_mask);
         self.last_rx_ms = now_ms;
         self.state = LinkState::Up;
         outcome
@@ -242,18 +273,38 @@ impl LinkMachine {
         self.hello_at_ms = None;
     }
 
-    /// (Host) the describe with id `id` arrived: the session is up.
-    pub fn on_describe(&mut self, now_ms: u64, id: u32) {
-        let resumed = self.counters.sessions > 0;
+    /// (Host) the describe arrived at `now_ms`: the session is up. `resumed` when it answers a
+    /// hello that resumed the session after the link was stale or down (counted in `resumes`,
+    /// and a gap to report); else a new session (counted in `sessions`). `id` is the describe's
+    /// own id in v1 (the device's ids follow it), `None` in v1.1 (device messages have none).
+    pub fn on_describe(&mut self, now_ms: u64, id: Option<u32>, resumed: bool) {
         self.counters.messages_rx = self.counters.messages_rx.wrapping_add(1);
         if resumed {
             self.counters.resumes = self.counters.resumes.wrapping_add(1);
             self.gap_pending = true;
+        } else {
+            self.counters.sessions = self.counters.sessions.wrapping_add(1);
         }
-        self.counters.sessions = self.counters.sessions.wrapping_add(1);
-        self.expected_rx_id = Some(id.wrapping_add(1));
+        self.expected_rx_id = id.map(|id| id.wrapping_add(1) & self.id_mask);
         self.last_rx_ms = now_ms;
         self.state = LinkState::Up;
+    }
+
+    /// (Host) a message without an id arrived (v1.1 device messages): the peer is alive.
+    pub fn on_receive_unnumbered(&mut self, now_ms: u64) {
+        self.counters.messages_rx = self.counters.messages_rx.wrapping_add(1);
+        self.last_rx_ms = now_ms;
+        if self.state == LinkState::Stale {
+            self.state = LinkState::Up;
+        }
+    }
+
+    /// (Host) the port is gone or the host gives up on the session: back to handshaking.
+    pub fn drop_session(&mut self) {
+        if self.session.is_some() {
+            self.state = LinkState::Handshaking;
+            self.hello_at_ms = None;
+        }
     }
 
     /// What is due at `now_ms`. Call often; each call does at most one thing.
@@ -306,7 +357,7 @@ mod tests {
     fn device_lifecycle() {
         let mut d = LinkMachine::new(Role::Device, T);
         assert_eq!(d.poll(0), LinkAction::Idle);
-        assert_eq!(d.on_hello(0, 0, 7, true), HelloOutcome::NewSession);
+        assert_eq!(d.on_hello(0, 0, 7, true), HelloOutcome::Reset);
         assert!(d.is_up());
         assert_eq!(d.take_tx_id(0), 0);
         assert_eq!(d.poll(50), LinkAction::Idle);
@@ -333,6 +384,8 @@ mod tests {
         let mut d = LinkMachine::new(Role::Device, T);
         d.on_hello(0, 0, 1, true);
         d.on_receive(10, 1);
+        d.on_receive(11, 1);
+        assert_eq!(d.counters().rx_gaps, 0, "the same id again is a resend, not a gap");
         d.on_receive(20, 5);
         assert_eq!(d.counters().rx_gaps, 1);
         assert!(d.take_gap());
@@ -341,6 +394,32 @@ mod tests {
         d.on_receive(410, 6);
         assert_eq!(d.state(), LinkState::Up);
         assert_eq!(d.counters().rx_gaps, 1);
+    }
+
+    /// The session id is the reset token: a reset hello repeated with the same session (its
+    /// describe was lost) does not reset again; a reset with a new session does.
+    #[test]
+    fn reset_is_idempotent_per_session() {
+        let mut d = LinkMachine::new(Role::Device, T);
+        assert_eq!(d.on_hello(0, 0, 7, true), HelloOutcome::Reset);
+        assert!(d.opened_by_reset());
+        assert_eq!(d.on_hello(10, 1, 7, true), HelloOutcome::Refreshed);
+        assert_eq!(d.on_hello(20, 2, 8, false), HelloOutcome::NewSession);
+        assert!(!d.opened_by_reset());
+        assert_eq!(d.on_hello(30, 3, 8, true), HelloOutcome::Reset, "a session not opened by a reset can be reset");
+        assert_eq!(d.counters().sessions, 3);
+    }
+
+    /// One-byte ids (v1.1) wrap without counting a gap.
+    #[test]
+    fn byte_ids_wrap() {
+        let mut d = LinkMachine::new(Role::Device, T);
+        d.set_id_mask(0xff);
+        d.on_hello(0, 254, 1, true);
+        d.on_receive(1, 255);
+        d.on_receive(2, 0);
+        d.on_receive(3, 1);
+        assert_eq!(d.counters().rx_gaps, 0);
     }
 
     /// A host retries its hello, goes up on the describe, and after a long silence goes back to
@@ -352,11 +431,11 @@ mod tests {
         assert_eq!(h.poll(0), LinkAction::SendHello { session: 42 });
         assert_eq!(h.poll(10), LinkAction::Idle);
         assert_eq!(h.poll(50), LinkAction::SendHello { session: 42 });
-        h.on_describe(60, 0);
+        h.on_describe(60, Some(0), false);
         assert!(h.is_up());
         assert_eq!(h.poll(2000), LinkAction::SendHello { session: 42 });
         assert_eq!(h.state(), LinkState::Handshaking);
-        h.on_describe(2010, 0);
+        h.on_describe(2010, Some(0), true);
         assert_eq!(h.counters().resumes, 1);
         assert!(h.take_gap());
     }

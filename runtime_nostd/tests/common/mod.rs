@@ -2,6 +2,8 @@
 //! tests cross-check the crate's decoder), a partition-image builder, and a recording outbox.
 #![allow(dead_code)]
 
+pub mod pair;
+
 use manyfold_core::exec::{Outbox, SendError};
 use manyfold_core::framing::crc32c;
 use manyfold_core::link::{Body, BoardInfo, Counters, Message};

@@ -6,11 +6,14 @@
 //! - `convert`: Python objects <-> payload values, checked against schemas.
 //! - `graph`: `NativeGraph`, `Producer`, `Envelope` and friends.
 //! - `sim`: `SimDevice`, a board's device (manyfold-core) for `manyfold.sim`.
+//! - `devlink`: `HostClient`, the host end of a device link (the core's host role), and the
+//!   typed objects of the link protocol (`Event`, `Describe`, page items, counters).
 
 use pyo3::prelude::*;
 
 mod cbor;
 mod convert;
+mod devlink;
 mod errors;
 mod framing;
 mod graph;
@@ -26,5 +29,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     graph::register(m)?;
     m.add_function(wrap_pyfunction!(cbor::canonical_cbor, m)?)?;
     sim::register(m)?;
+    devlink::register(m)?;
     Ok(())
 }

@@ -1,10 +1,11 @@
-"""Link protocol v1 messages (``docs/wire.md`` section 2) on the host side.
+"""An independent codec of link protocol v1 (``docs/wire.md`` section 2), written from the spec
+in Python: the test oracle of the Rust core's v1 codec (``oracle_v11`` builds on it for v1.1).
+It is not part of the ``manyfold`` package, whose host end runs the Rust core.
 
-Every message is a CBOR array ``[kind, id, fields...]``. This module encodes the messages a host
-sends with a small deterministic CBOR writer (integers in their shortest form, floats always as
-64-bit), and decodes what a device sends with ``cbor2`` plus the shape checks of the spec, so it
-is an implementation independent of the Rust one (the shared vectors in
-``runtime_nostd/vectors/link.json`` hold both to the same bytes).
+Every message is a CBOR array ``[kind, id, fields...]``. This module encodes with a small
+deterministic CBOR writer (integers in their shortest form, floats always as 64-bit), and
+decodes with ``cbor2`` plus the shape checks of the spec (the shared vectors in
+``runtime_nostd/vectors/link.json`` hold both codecs to the same bytes).
 
 >>> m = Message(7, Query(QueryKind.COUNTERS, 0))
 >>> encode(m).hex()
@@ -178,6 +179,12 @@ class Describe:
     partition: str
     session: int
     flags: int
+    ref: int | None = None
+    """(v1.1) The hello it answers."""
+    time_us: int = 0
+    """(v1.1) The device's time."""
+    epoch: int = 0
+    """(v1.1) The control epoch in force."""
 
     @property
     def image_status_name(self) -> str:
@@ -229,6 +236,8 @@ class RouteInfo:
     kind: int
     link: int
     seq: int
+    taints: int | None = None
+    """(v1.1) The route's declared taints."""
 
 
 @dataclass(frozen=True)
@@ -322,6 +331,8 @@ class Heartbeat:
 class Step:
     to_us: int
     epoch: int = 0
+    seen_us: int = 0
+    """(v1.1) The largest device time the host received."""
 
 
 @dataclass(frozen=True)
@@ -562,10 +573,11 @@ def _page(what: QueryKind, f: list) -> Page:
     parsed = []
     for raw in items:
         if what == QueryKind.ROUTES:
-            r = _array(raw, 5, "route item")
+            r = _array(raw, 6 if isinstance(raw, list) and len(raw) == 6 else 5, "route item")
             if not isinstance(r[1], bytes) or len(r[1]) != 8:
                 _fail("decode_bad_field", "a route's schema is 8 bytes")
-            parsed.append(RouteInfo(_uint(r[0], 32), r[1], _uint(r[2], 8), _uint(r[3], 8), _uint(r[4], 32)))
+            taints = _uint(r[5], 32) if len(r) == 6 else None
+            parsed.append(RouteInfo(_uint(r[0], 32), r[1], _uint(r[2], 8), _uint(r[3], 8), _uint(r[4], 32), taints))
         elif what == QueryKind.NODES:
             r = _array(raw, 6, "node item")
             out2 = None if r[3] is None else _uint(r[3], 16)

@@ -1,0 +1,194 @@
+//! The host role (`link::host::HostLink`) against the device role, both `manyfold-core`'s, over
+//! an in-memory cable: the v1.1 handshake and route table, compact events and their
+//! references, version refusal, the reset token, resends with the same id, and losses shown
+//! as taints.
+
+mod common;
+
+use common::pair::{split_frames, Got, Pair};
+use common::*;
+use manyfold_core::framing::FrameDecoder;
+use manyfold_core::link::host::{HostConfig, Phase};
+use manyfold_core::link::msg::DESCRIBE_RESET;
+use manyfold_core::link::{Body, Event, Lineage, NackReason, Query, QueryKind, Step, Value};
+use manyfold_core::taint::{Taint, TaintSet};
+
+/// One noisy source every 100 ms sent to the host, and its value scaled, sent too.
+fn sensor() -> Img {
+    let mut img = Img::new();
+    let raw = img.outbound(FLOAT);
+    img.source(raw, 1, 100_000, 0, 7, 20.0, 2.0, 8, 0.5);
+    let scaled = img.outbound(FLOAT);
+    img.op(2, raw, scaled, vec![f(10.0), f(0.0)]);
+    img
+}
+
+fn step(pair: &mut Pair, to_us: i64) -> Vec<Event> {
+    assert!(matches!(pair.request(Body::Step(Step { to_us, epoch: 0, seen_us: 0 })), Got::Ack(_)));
+    pair.events()
+}
+
+fn message_of(frame: &[u8]) -> Vec<u8> {
+    let mut d = FrameDecoder::with_max_message(256).unwrap();
+    let mut out = Vec::new();
+    d.feed(frame, |m| out.push(m.unwrap().to_vec()));
+    out.remove(0)
+}
+
+/// A v1.1 host opens a session, reads the route table (with each route's declared taints), and
+/// then receives compact events that decode to what the device recorded.
+#[test]
+fn handshake_reads_routes_then_events_go_short() {
+    let mut p = Pair::new(sensor().build(), HostConfig::DEFAULT);
+    p.connect(7, true, true);
+    assert_eq!(p.host.phase(), Phase::Ready);
+    assert_eq!(p.host.version(), 2);
+    let (version, resumed, flags, time_us) = p.sink.describes[0];
+    assert_eq!((version, resumed, time_us), (2, false, 0));
+    assert!(flags & DESCRIBE_RESET != 0, "the session was opened by a reset");
+    let seeded = TaintSet::of(Taint::DetSeededEntropy);
+    assert_eq!(p.sink.routes.iter().map(|r| r.taints).collect::<Vec<_>>(), [Some(seeded), Some(seeded)]);
+    let events = step(&mut p, 1_000_000);
+    assert_eq!(events.len(), 22, "11 readings at 0, 0.1, ... 1 s, and their scaled values");
+    let raw: Vec<&Event> = events.iter().filter(|e| e.route == 0).collect();
+    assert_eq!(raw.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=11).collect::<Vec<_>>());
+    assert_eq!(raw.iter().map(|e| e.time_us).collect::<Vec<_>>(), (0..=10).map(|i| i * 100_000).collect::<Vec<_>>());
+    assert!(events.iter().all(|e| e.taints == seeded));
+    let scaled = events.iter().find(|e| e.route == 1).unwrap();
+    assert_eq!(scaled.lineage, Lineage { route: 0, first_seq: scaled.seq, count: 1 });
+    // What the host holds is what the device recorded.
+    match p.request(Body::Query(Query { what: QueryKind::Latest as u8, arg: 1 })) {
+        Got::Latest(Some(e)) => assert_eq!(e, *events.iter().rev().find(|e| e.route == 1).unwrap()),
+        other => panic!("{other:?}"),
+    }
+    // Every event frame after the route table is a batch of short events.
+    let batches: Vec<Vec<u8>> = p.sink.messages.iter().filter(|m| m[0] < 0x80).cloned().collect();
+    assert!(!batches.is_empty() && batches.iter().all(|m| m[0] & 0x40 == 0), "short form");
+    assert!(batches.iter().any(|m| m.len() > 20), "several events to a frame");
+}
+
+/// A single reading on the wire: 16 bytes with its frame, a `latest` query and its reply 32.
+#[test]
+fn a_reading_costs_sixteen_bytes() {
+    let mut img = Img::new();
+    let raw = img.outbound(FLOAT);
+    img.source(raw, 0, 60_000_000, 60_000_000, 1, 2048.5, 0.0, 1, 0.0);
+    let mut p = Pair::new(img.build(), HostConfig::DEFAULT);
+    p.connect(1, true, true);
+    // A step acknowledges the device time the host has seen: from 59 s, 60 s is close enough.
+    step(&mut p, 59_000_000);
+    let before = p.device_frames.len();
+    let events = step(&mut p, 60_000_000);
+    assert_eq!(events.len(), 1);
+    let frames = &p.device_frames[before..];
+    assert_eq!(message_of(&frames[1])[0], 0xe4, "the event, then the step's ack (then a heartbeat: a minute passed)");
+    assert_eq!(frames[0].len(), 16, "{:02x?}", frames[0]);
+    let before = p.device_frames.len();
+    let sent_before = p.host.counters().messages_tx;
+    assert!(matches!(p.request(Body::Query(Query { what: QueryKind::Latest as u8, arg: 0 })), Got::Latest(Some(_))));
+    assert_eq!(p.host.counters().messages_tx, sent_before + 1);
+    let reply = &p.device_frames[before];
+    assert!(reply.len() + 10 <= 32, "query frame 10 bytes, reply {} bytes", reply.len());
+}
+
+/// Events lost on the way show as a gap in their route's seqs: counted, and the route's next
+/// event says delivery_dropped; the other routes' events do not.
+#[test]
+fn lost_events_taint_the_next_event_of_their_route() {
+    let mut p = Pair::new(sensor().build(), HostConfig { max_message: 128, ..HostConfig::DEFAULT });
+    p.connect(3, true, true);
+    step(&mut p, 500_000);
+    // The next step's first event frame is lost (128-byte messages: a dozen events to a frame).
+    let n = p.device_frames.len();
+    p.lose_to_host = vec![n];
+    let events = step(&mut p, 1_500_000);
+    let lost = message_of(&p.device_frames[n]);
+    assert!(lost[0] < 0x80, "an event batch was lost");
+    assert!(p.host.counters().rx_gaps >= 1);
+    for route in [0u16, 1] {
+        let mine: Vec<&Event> = events.iter().filter(|e| e.route == route).collect();
+        let first = mine[0];
+        assert!(first.taints.contains(Taint::DeliveryDropped), "route {route}: {first:?}");
+        assert!(mine[1..].iter().all(|e| !e.taints.contains(Taint::DeliveryDropped)));
+    }
+}
+
+/// A v1-only host is refused by a v1.1 device with a nack it can read (version_unsupported,
+/// the device's version); the device stays ready for a v1.1 host.
+#[test]
+fn a_v1_host_is_refused_with_a_reason() {
+    let mut p = Pair::new(sensor().build(), HostConfig { version_max: 1, ..HostConfig::DEFAULT });
+    p.connect(5, false, false);
+    assert_eq!(p.host.phase(), Phase::Closed);
+    let nack = p.sink.failed_connects[0].expect("a refusal");
+    assert_eq!((nack.reason, nack.detail), (NackReason::VersionUnsupported, 2));
+    let raw = message_of(p.device_frames.last().unwrap());
+    assert_eq!(raw[0], 0x85, "the refusal has the v1 layout: [5, id, ref, reason, detail]");
+}
+
+/// The session id is the reset token: when the describe of a reset hello is lost, the hello's
+/// resend does not reset the device again, so no two events share a (route, seq).
+#[test]
+fn a_lost_describe_does_not_reset_twice() {
+    let mut p = Pair::new(sensor().build(), HostConfig::DEFAULT);
+    let n = p.device_frames.len();
+    p.lose_to_host = vec![n]; // the describe
+    let now = p.now_ms();
+    p.host.connect(now, 11, false, true, 0, true, &mut p.sink);
+    p.advance(700_000, 50_000); // free-running; the host says hello again after 500 ms
+    assert_eq!(p.host.phase(), Phase::Ready);
+    let events = p.events();
+    assert!(events.len() >= 4);
+    match p.request(Body::Query(Query { what: QueryKind::Counters as u8, arg: 0 })) {
+        Got::Counters(c) => assert_eq!(c.sessions, 1, "one reset"),
+        other => panic!("{other:?}"),
+    }
+    let mut seqs: Vec<(u16, u32)> = events.iter().map(|e| (e.route, e.seq)).collect();
+    seqs.sort();
+    seqs.dedup();
+    assert_eq!(seqs.len(), events.len(), "no (route, seq) twice");
+}
+
+/// A damaged request is refused (a nack without a ref) and sent again with the same id: the
+/// device counts no gap, and the step is carried out once.
+#[test]
+fn a_damaged_request_is_resent_with_its_id() {
+    let mut p = Pair::new(sensor().build(), HostConfig::DEFAULT);
+    p.connect(9, true, true);
+    let sent = split_frames(&[]).len();
+    let _ = sent;
+    p.damage_to_device = vec![p.host.counters().messages_tx as usize];
+    let events = step(&mut p, 1_000_000);
+    assert_eq!(events.len(), 22);
+    assert_eq!((p.host.counters().retries, p.host.counters().nacks), (1, 1));
+    match p.request(Body::Query(Query { what: QueryKind::Counters as u8, arg: 0 })) {
+        Got::Counters(c) => {
+            assert_eq!((c.steps, c.rx_gaps, c.nacks_tx), (1, 0, 1));
+            assert_eq!(c.frame_crc_errors + c.frame_cobs_errors + c.frame_short, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A host event's time ahead of the device's is taken at the device's time, marked
+/// time_repaired; its ack carries the device's time.
+#[test]
+fn host_events_from_the_future_are_repaired() {
+    let mut img = Img::new();
+    let desired = img.inbound(FLOAT);
+    let out = img.outbound(FLOAT);
+    img.op(2, desired, out, vec![f(1.0), f(0.0)]);
+    let mut p = Pair::new(img.build(), HostConfig::DEFAULT);
+    p.connect(4, true, true);
+    step(&mut p, 2_000_000);
+    let e = Event { route: 0, seq: 1, time_us: 9_000_000, epoch: 0, taints: TaintSet::EMPTY, lineage: Lineage::default(), value: Value::Float(1.5) };
+    match p.request(Body::Event(e)) {
+        Got::Ack(a) => assert_eq!(a.info, 2_000_000),
+        other => panic!("{other:?}"),
+    }
+    let out = p.events();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].time_us, 2_000_000);
+    assert!(out[0].taints.contains(Taint::TimeRepaired));
+    assert_eq!(out[0].lineage, Lineage { route: 0, first_seq: 1, count: 1 });
+}
