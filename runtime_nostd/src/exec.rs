@@ -668,13 +668,10 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
             // Host events were lost before this one.
             taints = taints.with(Taint::DeliveryDropped);
         }
-        // An event time is its producer's, but never ahead of the device: a time from the
-        // device's future is taken at the device's time, and says so.
-        let mut time_us = e.time_us;
-        if time_us > self.now_us {
-            time_us = self.now_us;
-            taints = taints.with(Taint::TimeRepaired);
-        }
+        // An event's time is its producer's (the host's, in the device's time base): kept as it
+        // is, and it never moves the device's clock. Operators that read event time see it as
+        // such: a time window counts a value behind a closed window as late.
+        let time_us = e.time_us;
         self.counters.events_in = self.counters.events_in.wrapping_add(1);
         // The device records a host event with the epoch in force and no lineage: its parents
         // live in the host's graph, linked by (route, seq).

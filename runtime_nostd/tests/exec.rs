@@ -17,7 +17,7 @@ const ABOVE: u64 = 0;
 fn start(img: &Img) -> X {
     let mut x = X::new();
     x.load(&img.build(), 0).expect("the test image loads");
-    x.set_lockstep(0);
+    x.enter_lockstep();
     x
 }
 
@@ -38,7 +38,7 @@ fn send(x: &mut X, rec: &mut Recorder, id: u32, body: Body<'_>) {
 }
 
 fn step(x: &mut X, rec: &mut Recorder, id: u32, to_us: i64) {
-    send(x, rec, id, Body::Step(Step { to_us, epoch: 0 }));
+    send(x, rec, id, Body::Step(Step { to_us, epoch: 0, seen_us: 0 }));
 }
 
 fn floats(events: &[Event]) -> Vec<f64> {
@@ -65,7 +65,8 @@ fn last_nack(rec: &Recorder) -> (Option<u32>, NackReason, u32) {
     }
 }
 
-/// Feeds float values on route `input` (seq 1, 2, ...) at times 1000, 2000, ...
+/// Feeds float values on route `input` (seq 1, 2, ...) at event times 1000, 2000, ... (host
+/// event times are the host's: they need not follow the device's clock).
 fn feed(x: &mut X, rec: &mut Recorder, input: u64, values: &[f64]) {
     for (i, v) in values.iter().enumerate() {
         let seq = x.partition().routes[input as usize].seq + 1;
@@ -357,7 +358,7 @@ fn bad_host_events_are_nacked() {
     send(&mut x, &mut rec, 5, event(input, 1, 0, Value::Float(1.0)));
     assert_eq!(last_nack(&rec), (Some(5), NackReason::SeqNotIncreasing, 1));
     send(&mut x, &mut rec, 6, Body::Resume);
-    send(&mut x, &mut rec, 7, Body::Step(Step { to_us: 10, epoch: 0 }));
+    send(&mut x, &mut rec, 7, Body::Step(Step { to_us: 10, epoch: 0, seen_us: 0 }));
     assert_eq!(last_nack(&rec), (Some(7), NackReason::NotLockstep, 0));
     send(&mut x, &mut rec, 8, Body::Heartbeat(manyfold_core::link::Heartbeat { time_us: 0 }));
     assert_eq!(last_nack(&rec).1, NackReason::KindUnexpected, "heartbeats belong to the link layer");
@@ -502,9 +503,9 @@ fn long_steps_are_bounded_and_equivalent() {
     img.source(out, 1, 100, 0, 0, 0.0, 1.0, 8, 0.0);
     let mut x = start(&img);
     let mut rec = Recorder::new();
-    assert!(x.step(0, &[Message { id: 1, body: Body::Step(Step { to_us: 10_000, epoch: 3 }) }], &mut rec));
+    assert!(x.step(0, &[Message { id: 1, body: Body::Step(Step { to_us: 10_000, epoch: 3, seen_us: 0 }) }], &mut rec));
     assert!(x.busy());
-    x.step(0, &[Message { id: 2, body: Body::Step(Step { to_us: 20_000, epoch: 0 }) }], &mut rec);
+    x.step(0, &[Message { id: 2, body: Body::Step(Step { to_us: 20_000, epoch: 0, seen_us: 0 }) }], &mut rec);
     let mut calls = 2;
     while x.step(0, &[], &mut rec) {
         calls += 1;
@@ -522,6 +523,6 @@ fn long_steps_are_bounded_and_equivalent() {
     step(&mut y, &mut again, 1, 5_000);
     step(&mut y, &mut again, 1, 10_000);
     assert_eq!(floats(&again.events()), floats(&events));
-    send(&mut y, &mut again, 3, Body::Step(Step { to_us: 9_000, epoch: 0 }));
+    send(&mut y, &mut again, 3, Body::Step(Step { to_us: 9_000, epoch: 0, seen_us: 0 }));
     assert_eq!(last_nack(&again), (Some(3), NackReason::StepBackwards, 0));
 }

@@ -1,9 +1,10 @@
 //! Property tests of the decoders and the device on arbitrary input (proptest; raise the case
 //! count with PROPTEST_CASES).
 //!
-//! What they prove: no bytes make the message decoder, the image decoder or the device panic;
-//! every message that decodes re-encodes to bytes that decode to the same message; a device fed
-//! garbage only ever sends valid frames of valid messages.
+//! What they prove: no bytes make the message decoders (v1, and v1.1 both ways), the image
+//! decoder, the device or the host role panic; every v1 message that decodes re-encodes to bytes
+//! that decode to the same message; a device fed garbage only ever sends valid frames of valid
+//! v1.1 messages.
 
 mod common;
 
@@ -11,8 +12,41 @@ use common::*;
 use manyfold_core::device::board::{BoardDevice, BoardExec};
 use manyfold_core::device::Tx;
 use manyfold_core::framing::{decoder_buffer_len, frame_len_max, FrameDecoder};
-use manyfold_core::link::{LinkTimers, Message};
+use manyfold_core::link::host::{Answer, HostConfig, HostLink, HostSink};
+use manyfold_core::link::refs::RxTime;
+use manyfold_core::link::v11::{self, EventSink, Expanded, RouteRefs};
+use manyfold_core::link::{Describe, Event, LinkTimers, Message};
+use manyfold_core::taint::TaintSet;
 use proptest::prelude::*;
+
+/// A host that holds references for every route (seq 100, no declared taints) and counts events.
+struct Refs(usize);
+
+impl RouteRefs for Refs {
+    fn seq_ref(&self, _route: u16) -> Option<u32> {
+        Some(100)
+    }
+    fn declared(&self, route: u16) -> Option<TaintSet> {
+        (route % 2 == 0).then_some(TaintSet::EMPTY)
+    }
+}
+
+impl EventSink for Refs {
+    fn event(&mut self, _e: Expanded) {
+        self.0 += 1;
+    }
+}
+
+/// A sink that keeps nothing.
+struct Nothing;
+
+impl HostSink for Nothing {
+    fn write(&mut self, _bytes: &[u8]) {}
+    fn event(&mut self, _event: &Event) {}
+    fn described(&mut self, _describe: &Describe<'_>, _resumed: bool) {}
+    fn connect_failed(&mut self, _answer: Answer<'_>) {}
+    fn answer(&mut self, _id: u32, _answer: Answer<'_>) {}
+}
 
 struct Out(Vec<u8>);
 
@@ -58,6 +92,11 @@ proptest! {
     #[test]
     fn message_decoder_never_panics(bytes in cborish()) {
         let _ = Message::decode_for_device(&bytes);
+        let _ = v11::decode_for_device(&bytes);
+        let _ = v11::peek_id(&bytes);
+        let mut time = RxTime::default();
+        time.reset(1_000_000);
+        let _ = v11::decode_from_device(&bytes, &mut Refs(0), &mut time, 0);
         if let Ok(m) = Message::decode(&bytes) {
             let mut out = [0u8; 512];
             let n = m.encode(&mut out).expect("a decoded message fits twice its size");
@@ -129,9 +168,33 @@ proptest! {
         let mut host = FrameDecoder::with_max_message(256).unwrap();
         let mut bad = 0;
         host.feed(&out.0, |m| match m {
-            Ok(msg) => { if Message::decode(msg).is_err() { bad += 1 } }
+            // Without references (no routes were asked for): every event is full form.
+            Ok(msg) => { if v11::decode_from_device(msg, &mut Refs(0), &mut RxTime::default(), 0).is_err() { bad += 1 } }
             Err(_) => bad += 1,
         });
         prop_assert_eq!(bad, 0);
+    }
+
+    /// The host role fed arbitrary bytes (and frames of arbitrary messages) at any time never
+    /// panics, whatever phase it is in.
+    #[test]
+    fn host_never_panics(chunks in prop::collection::vec(prop_oneof![
+        cborish(),
+        cborish().prop_map(|m| {
+            let mut f = vec![0u8; frame_len_max(m.len())];
+            match manyfold_core::framing::encode_frame(&m, &mut f, 4096) { Ok(n) => f[..n].to_vec(), Err(_) => vec![0] }
+        }),
+    ], 0..12), times in prop::collection::vec(0u64..20_000, 0..12), version in 1u32..=2) {
+        let decoder = FrameDecoder::new(vec![0u8; decoder_buffer_len(256)], 256).unwrap();
+        let config = HostConfig { version_max: version, ..HostConfig::DEFAULT };
+        let mut host: HostLink<_, _, _, 16> = HostLink::new(config, decoder, vec![0u8; 256], vec![0u8; frame_len_max(256)]);
+        let mut now = 0u64;
+        host.connect(now, 7, true, true, 0, true, &mut Nothing);
+        for (i, chunk) in chunks.iter().enumerate() {
+            host.receive(now, chunk, &mut Nothing);
+            now += times.get(i).copied().unwrap_or(100);
+            host.poll(now, &mut Nothing);
+            let _ = host.request(now, &manyfold_core::link::Body::Resume, &mut Nothing);
+        }
     }
 }

@@ -170,10 +170,10 @@ fn a_damaged_request_is_resent_with_its_id() {
     }
 }
 
-/// A host event's time ahead of the device's is taken at the device's time, marked
-/// time_repaired; its ack carries the device's time.
+/// A host event keeps its own time (the host's, in the device's time base) and gets no lineage
+/// on the device; its ack carries the device's time.
 #[test]
-fn host_events_from_the_future_are_repaired() {
+fn host_events_keep_their_time() {
     let mut img = Img::new();
     let desired = img.inbound(FLOAT);
     let out = img.outbound(FLOAT);
@@ -181,14 +181,18 @@ fn host_events_from_the_future_are_repaired() {
     let mut p = Pair::new(img.build(), HostConfig::DEFAULT);
     p.connect(4, true, true);
     step(&mut p, 2_000_000);
-    let e = Event { route: 0, seq: 1, time_us: 9_000_000, epoch: 0, taints: TaintSet::EMPTY, lineage: Lineage::default(), value: Value::Float(1.5) };
+    let lineage = Lineage { route: 9, first_seq: 9, count: 9 };
+    let e = Event { route: 0, seq: 1, time_us: 1_500_000, epoch: 5, taints: TaintSet::EMPTY, lineage, value: Value::Float(1.5) };
     match p.request(Body::Event(e)) {
         Got::Ack(a) => assert_eq!(a.info, 2_000_000),
         other => panic!("{other:?}"),
     }
     let out = p.events();
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].time_us, 2_000_000);
-    assert!(out[0].taints.contains(Taint::TimeRepaired));
+    assert_eq!((out[0].time_us, out[0].epoch, out[0].taints), (1_500_000, 0, TaintSet::EMPTY));
     assert_eq!(out[0].lineage, Lineage { route: 0, first_seq: 1, count: 1 });
+    match p.request(Body::Query(Query { what: QueryKind::Latest as u8, arg: 0 })) {
+        Got::Latest(Some(e)) => assert_eq!((e.lineage, e.epoch), (Lineage::default(), 0), "recorded without lineage, in the epoch in force"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from manyfold._native import SimDevice
 from manyfold.devices import image as im
 from manyfold.devices.greenhouse import greenhouse_spec
-from manyfold.devices.messages import image_status_name
+from manyfold.devices.protocol import image_status_name
 
 
 def test_greenhouse_image_is_deterministic_and_loads():

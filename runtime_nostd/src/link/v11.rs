@@ -350,7 +350,8 @@ pub fn decode_for_device(bytes: &[u8]) -> Result<Message<'_>, LinkError> {
 pub fn peek_id(bytes: &[u8]) -> Option<u32> {
     match bytes.first()? {
         b if b >> 5 == 4 => super::Message::peek_id(bytes),
-        b if *b > KIND_BASE && *b <= kind_byte(Kind::Resume) => bytes.get(1).map(|id| u32::from(*id)),
+        // Any kind byte, known or not, is followed by the id.
+        b if *b >= KIND_BASE => bytes.get(1).map(|id| u32::from(*id)),
         _ => None,
     }
 }
