@@ -3,6 +3,9 @@
 - ``link.json``: link messages (docs/wire.md section 2) encoded with ``cbor2``, a third-party
   CBOR library, from their CBOR arrays; each with the fields a decoder must find, named as in the
   CDDL. Invalid messages come with the error a decoder must report.
+- ``link_v11.json``: link protocol v1.1 messages (section 2, version 2 on the wire), encoded
+  by ``oracle_v11`` (a Python codec written from the spec), with the references a host holds
+  before reading each one, the forms a device must choose for an event, and invalid messages.
 - ``images.json``: partition images (section 3): the greenhouse partition encoded by
   ``manyfold.devices.image``, and images broken one rule at a time (built by editing the
   greenhouse body's CBOR array), each with the error a device must report.
@@ -250,7 +253,7 @@ def link_vectors() -> dict:
 def image_vectors() -> dict:
     from manyfold.devices.greenhouse import greenhouse_spec
     from manyfold.devices.image import read_image, with_header
-    from manyfold.devices.messages import cbor
+    from manyfold.devices.cbor64 import cbor
 
     spec = greenhouse_spec()
     image = spec.encode()
@@ -317,8 +320,257 @@ def image_vectors() -> dict:
     }
 
 
+
+
+# --- link protocol v1.1 (wire version 2) ----------------------------------------------------------
+# Encoded with oracle_v11 (this directory), a Python codec written from docs/wire.md, not with
+# the Rust core. Device messages that carry short-form events come with the references a host
+# holds before reading them ("refs"); "forms" give the sender's references and the bytes a
+# device must choose for an event.
+
+SEEDED = 1 << TAINT_NAMES.index("det_seeded_entropy")
+DROPPED = 1 << TAINT_NAMES.index("delivery_dropped")
+
+
+def _v11():
+    sys.path.insert(0, str(HERE))
+    import oracle
+    import oracle_v11
+
+    return oracle, oracle_v11
+
+
+def _event_fields(e) -> dict:
+    return {
+        "route": e.route, "seq": e.seq, "time_us": e.time_us, "epoch": e.epoch, "taints": e.taints,
+        "lineage": {"route": e.lineage.route, "first_seq": e.lineage.first_seq, "count": e.lineage.count},
+        "value": value_json(e.value),
+    }  # fmt: skip
+
+
+def _fields_v11(o, body) -> dict:
+    """A decoded v1.1 message's fields, named as in docs/wire.md."""
+    if isinstance(body, o.Describe):
+        return {
+            "ref": body.ref, "version": body.version, "max_message": body.max_message, "capabilities": body.capabilities,
+            "board": body.board, "image_status": body.image_status, "manifest_id": (body.manifest_id or b"").hex(),
+            "partition": body.partition, "session": body.session, "flags": body.flags, "time_us": body.time_us,
+            "epoch": body.epoch,
+        }  # fmt: skip
+    if isinstance(body, o.Event):
+        return _event_fields(body)
+    if isinstance(body, o.Ack):
+        return {"ref": body.ref, "info": body.info}
+    if isinstance(body, o.Nack):
+        return {"ref": body.ref, "reason": body.reason.name.lower(), "detail": body.detail}
+    if isinstance(body, o.Heartbeat):
+        return {"time_us": body.time_us}
+    if isinstance(body, o.Hello):
+        return {"version": body.version, "max_message": body.max_message, "session": body.session, "flags": body.flags, "time_us": body.time_us}
+    if isinstance(body, o.Query):
+        return {"what": body.what, "arg": body.arg}
+    if isinstance(body, o.Step):
+        return {"to_us": body.to_us, "epoch": body.epoch, "seen_us": body.seen_us}
+    if isinstance(body, o.UploadBegin):
+        return {"total_len": body.total_len, "sha256": body.sha256.hex()}
+    if isinstance(body, o.UploadChunk):
+        return {"offset": body.offset, "data": body.data.hex()}
+    if isinstance(body, o.Reply):
+        d = {"ref": body.ref, "what": body.what.name.lower()}
+        b = body.body
+        if isinstance(b, o.Page):
+            items = []
+            for item in b.items:
+                entry = dict(vars(item))
+                if isinstance(item, o.RouteInfo):
+                    entry["schema"] = item.schema.hex()
+                items.append(entry)
+            d.update(total=b.total, start=b.start, items=items)
+        elif body.what == o.QueryKind.COUNTERS:
+            d["counters"] = dict(b)
+        elif body.what == o.QueryKind.LATEST:
+            d["event"] = None if b is None else _event_fields(b)
+        else:
+            d.update(
+                uptime_ms=b.uptime_ms, stack_peak=b.stack_peak, rx_dropped=b.rx_dropped, lockstep=b.lockstep,
+                time_us=b.time_us, capacities=dict(vars(b.capacities)),
+            )  # fmt: skip
+        return d
+    return {}
+
+
+def _refs_json(refs) -> dict:
+    return {
+        "routes": {str(i): {"seq": r.seq, "declared": r.declared} for i, r in sorted(refs.routes.items())},
+        "time_us": refs.time_us,
+        "epoch": refs.epoch,
+    }
+
+
+def _refs(o11, routes: dict, time_us, epoch=0):
+    refs = o11.Refs(time_us=time_us, epoch=epoch)
+    for i, (seq, declared) in routes.items():
+        refs.routes[i] = o11.RouteRef(seq, declared)
+    return refs
+
+
+def link_v11_vectors() -> dict:
+    o, o11 = _v11()
+    E, L = o.Event, o.Lineage
+    head = lambda kind, ref: bytes([0xE0 + kind, ref])  # noqa: E731
+    c = o.cbor
+
+    device = []
+
+    def dev(name: str, data: bytes, refs=None) -> None:
+        before = _refs_json(refs) if refs is not None else None
+        decoded = o11.decode_device(data, refs if refs is not None else o11.Refs())
+        entry = {"name": name, "hex": data.hex()}
+        if before is not None:
+            entry["refs"] = before
+        out = []
+        for m in decoded:
+            if isinstance(m, tuple):
+                out.append({"kind": "missing", "route": m[1]})
+            else:
+                out.append({"kind": m.kind.name.lower(), "fields": _fields_v11(o, m.body)})
+        entry["decoded"] = out
+        device.append(entry)
+
+    describe = head(2, 7) + c(2) + c(256) + c(55) + c("lm3s6965evb") + c(0) + c(MANIFEST) + c("greenhouse-sensors") + c(7) + c(3) + c(1_500_000) + c(4)
+    dev("describe_loaded", describe)
+    dev("describe_empty_region", head(2, 0) + c(2) + c(256) + c(55) + c("mps2-an386") + c(1) + c(b"") + c("") + c(0) + c(0) + c(0) + c(0))
+    dev("ack_step", head(4, 3) + c(3_000_000))
+    dev("ack_negative_time", head(4, 200) + c(-1))
+    dev("nack_with_ref", c([5, 0, 4, 16, 99]))
+    dev("nack_without_ref", c([5, 0, None, 8, 0]))
+    dev("heartbeat", bytes([0xE8]) + c(123_456_789))
+    routes = [[0xAE8856EC, SCHEMA, 0, 1, 12, SEEDED], [7, SCHEMA, 2, 2, 0, 0]]
+    dev("reply_routes", head(7, 11) + c(0) + c(14) + c(0) + c(routes), o11.Refs())
+    dev("reply_nodes", head(7, 12) + c(1) + c(8) + c(7) + c([[7, 11, 13, 12, 2, 1]]))
+    dev("reply_sources", head(7, 12) + c(2) + c(4) + c(0) + c([[0, 1, 250_000, 0], [4, 1, 250_000, 50_000]]))
+    dev("reply_counters", head(7, 13) + c(3) + b"".join(c(i) for i in range(20)))
+    dev("reply_flow", head(7, 14) + c(4) + c(8) + c(2) + c([[2, 0, 2, 15, 15, 1, 0, 2]]))
+    dev("reply_taints", head(7, 15) + c(5) + c(14) + c(10) + c([[10, 128, 512]]))
+    dev("reply_empty_page", head(7, 18) + c(0) + c(14) + c(14) + c([]))
+    dev("reply_board", head(7, 17) + c(7) + c(1000) + c(8008) + c(0) + c(True) + c(21_000_000) + c([16, 9, 4, 2, 2, 4]))
+    dev("reply_latest_none", head(7, 16) + c(6))
+    # A latest reply in short form (the route was announced) and one of another epoch, in full.
+    reading = E(0, 60_000, 60_000_000, 4, SEEDED, L(), 0x1234_5678)
+    dev("reply_latest_short", head(7, 16) + c(6) + o11.encode_event(reading, short=True, taints=False), _refs(o11, {0: (59_999, SEEDED)}, 59_000_000, 4))
+    old = E(13, 1, 3_200_000, 2, 0, L(11, 1, 1), 40.0)
+    dev("reply_latest_full_other_epoch", head(7, 16) + c(6) + o11.encode_event(old, short=False, taints=True) + c(2), _refs(o11, {}, 9_000_000, 5))
+    # Batches of compact events.
+    dev("event_reading_short", o11.encode_event(reading, short=True, taints=False), _refs(o11, {0: (59_999, SEEDED)}, 59_000_000, 4))
+    batch = [
+        E(0, 60_001, 60_001_000, 4, SEEDED, L(), 24.5),                          # f16 value
+        E(1, 1, 60_001_000, 4, SEEDED | DROPPED, L(0, 60_001, 1), 2048.5),       # taints differ: T; f32
+        E(2, 70_000, 60_000_250, 4, 0, L(1, 1, 4), 0.1),                        # not a whole ms: full; f64
+        E(20, 65_536, 59_990_000, 4, 0, L(), True),                             # route escape, seq wraps
+        E(3, 5, 60_002_000, 4, 0, L(3, 9, 2), -7),                              # int; lineage ahead of seq
+    ]
+    refs = _refs(o11, {0: (60_000, SEEDED), 1: (0, SEEDED), 2: (69_999, 0), 20: (65_535, 0), 3: (4, 0)}, 60_000_000, 4)
+    forms = [(True, False), (True, True), (False, True), (True, False), (True, False)]
+    dev("event_batch_mixed", b"".join(o11.encode_event(e, short=s, taints=t) for e, (s, t) in zip(batch, forms)), refs)
+    lone = E(5, 9, 61_000_000, 0, 0, L(), 1.0)
+    dev("event_without_references_is_missing", o11.encode_event(lone, short=True, taints=False) + o11.encode_event(reading, short=False, taints=True), _refs(o11, {}, 60_000_000))
+
+    host = []
+
+    def hst(name: str, msg_id: int, body) -> None:
+        data = o11.encode_host(msg_id, body)
+        m = o11.decode_host(data)
+        host.append({"name": name, "hex": data.hex(), "kind": m.kind.name.lower(), "id": m.id, "fields": _fields_v11(o, m.body)})
+
+    hst("hello_v1_1_lockstep_reset", 0, o.Hello(2, 256, 7, 3, 0))
+    hst("event_full_with_taints", 5, E(0, 3, 2_000_000, 0, DROPPED, L(), 40.0))
+    hst("event_full_clean", 6, E(17, 1, -5, 0, 0, L(), False))
+    hst("query_latest", 8, o.Query(6, 13))
+    hst("heartbeat_seen", 9, o.Heartbeat(59_000_000))
+    hst("step", 21, o.Step(3_500_000, 2, 3_250_000))
+    hst("upload_begin", 22, o.UploadBegin(1344, SHA))
+    hst("upload_chunk", 23, o.UploadChunk(240, bytes(range(16))))
+    hst("upload_commit", 24, o.UploadCommit())
+    hst("upload_abort", 25, o.UploadAbort())
+    hst("resume", 255, o.Resume())
+
+    # The device's choice of form: the same event under different references.
+    form_cases = []
+    e = E(0, 60_000, 60_000_000, 0, SEEDED, L(), 0x1234_5678)
+
+    def form(name: str, event, announced: bool, declared: int, sent_us: int, acked_us: int) -> None:
+        t, a = event.time_us, acked_us
+        short = announced and t >= 0 and t % 1000 == 0 and sent_us - 32_768_000 <= t <= a + 32_767_000
+        taints = not announced or event.taints != declared
+        form_cases.append({
+            "name": name, "event": _event_fields(event), "announced": announced, "declared": declared,
+            "sent_us": sent_us, "acked_us": acked_us, "hex": o11.encode_event(event, short=short, taints=taints).hex(),
+        })  # fmt: skip
+
+    form("unannounced_route_full_with_taints", e, False, SEEDED, 59_000_000, 59_000_000)
+    form("announced_short_without_declared_taints", e, True, SEEDED, 59_000_000, 59_000_000)
+    form("announced_other_taints", replace_taints(e, SEEDED | DROPPED), True, SEEDED, 59_000_000, 59_000_000)
+    form("not_a_whole_millisecond", replace_time(e, 60_000_001), True, SEEDED, 59_000_000, 59_000_000)
+    form("too_far_ahead_of_acknowledged", e, True, SEEDED, 60_000_000, 27_233_000)
+    form("just_ahead_of_acknowledged", e, True, SEEDED, 60_000_000, 27_233_001)
+    form("too_far_behind_sent", e, True, SEEDED, 92_768_001, 60_000_000)
+    form("just_behind_sent", e, True, SEEDED, 92_768_000, 60_000_000)
+    form("negative_time", replace_time(e, -1000), True, SEEDED, -1000, -1000)
+
+    invalid_device = [
+        ("empty", "", "decode_bad_cbor"),
+        ("event_cut_short", "006000", "decode_bad_cbor"),
+        ("event_seq_zero", "40000000", "decode_bad_field"),
+        ("event_route_escape_below_15", "4f0e0100f5", "decode_bad_field"),
+        ("event_lineage_count_zero", "5001000000" + "f5", "decode_bad_field"),
+        ("event_value_text", "4001006161", "decode_bad_field"),
+        ("batch_second_head_above_0x7f", "400100f5" + "c0", "decode_bad_field"),
+        ("unknown_kind", "ef00", "decode_unknown_kind"),
+        ("host_kind_from_device", "e60000", "decode_unexpected_kind"),
+        ("ack_trailing_byte", "e4000000", "decode_trailing_bytes"),
+        ("latest_without_references", "e70006" + o11.encode_event(lone, short=True, taints=False).hex(), "decode_no_reference"),
+    ]
+    invalid_host = [
+        ("event_short_form", "e300" + o11.encode_event(lone, short=True, taints=False).hex(), "decode_bad_field"),
+        ("event_with_lineage", "e300" + o11.encode_event(E(0, 1, 0, 0, 0, L(0, 1, 1), 1.0), short=False, taints=False).hex(), "decode_bad_field"),
+        ("step_cut_short", "e90801", "decode_bad_cbor"),
+        ("device_kind_from_host", "e40a00", "decode_unexpected_kind"),
+        ("unknown_kind", "ef09", "decode_unknown_kind"),
+        ("hello_missing_field", cbor2.dumps([1, 0, 2, 256, 7, 3]).hex(), "decode_bad_arity"),
+        ("v1_query_array", cbor2.dumps([6, 1, 6, 0]).hex(), "decode_unknown_kind"),
+    ]
+    for group, decode in ((invalid_device, lambda d: o11.decode_device(d, _refs(o11, {}, 0))), (invalid_host, o11.decode_host)):
+        for name, hexdata, error in group:
+            try:
+                decode(bytes.fromhex(hexdata))
+            except o.LinkDecodeError as got:
+                assert got.kind == error, (name, got.kind, error)
+            else:
+                raise AssertionError(f"{name} decoded")
+    return {
+        "version": 2,
+        "device": device,
+        "host": host,
+        "forms": form_cases,
+        "invalid_device": [{"name": n, "hex": h, "error": e} for n, h, e in invalid_device],
+        "invalid_host": [{"name": n, "hex": h, "error": e} for n, h, e in invalid_host],
+    }
+
+
+def replace_taints(e, taints):
+    import dataclasses
+
+    return dataclasses.replace(e, taints=taints)
+
+
+def replace_time(e, time_us):
+    import dataclasses
+
+    return dataclasses.replace(e, time_us=time_us)
+
+
 def main() -> None:
-    for name, data in (("link.json", link_vectors()), ("images.json", image_vectors())):
+    for name, data in (("link.json", link_vectors()), ("link_v11.json", link_v11_vectors()), ("images.json", image_vectors())):
         (HERE / name).write_text(json.dumps(data, indent=1) + "\n")
 
 

@@ -458,7 +458,8 @@ def _event_fields(e: Event) -> list:
 
 def _page_item(item: object) -> list:
     if isinstance(item, RouteInfo):
-        return [item.id, item.schema, item.kind, item.link, item.seq]
+        extra = [] if item.taints is None else [item.taints]
+        return [item.id, item.schema, item.kind, item.link, item.seq, *extra]
     if isinstance(item, NodeInfo):
         return [item.op, item.input, item.output, item.output2, item.capacity, item.overflow]
     if isinstance(item, SourceInfo):

@@ -141,7 +141,7 @@ def encode_event(e: Event, *, short: bool, taints: bool) -> bytes:
     return bytes(out) + encode_value(e.value)
 
 
-def _read_event(s: Stream, refs: Refs, *, update: bool = True) -> Event | tuple[str, int]:
+def _read_event(s: Stream, refs: Refs, *, update: bool = True, declared_default: int | None = None) -> Event | tuple[str, int]:
     head = s.raw(1)[0]
     if head & 0x80:
         fail("decode_bad_field", "an event head is below 0x80")
@@ -173,9 +173,9 @@ def _read_event(s: Stream, refs: Refs, *, update: bool = True) -> Event | tuple[
         seq = nearest(ref.seq, low[0])
         time_us = nearest(refs.time_us // 1000, low[1]) * 1000
     if taints is None:
-        if ref.declared is None:
+        taints = ref.declared if ref.declared is not None else declared_default
+        if taints is None:
             return ("missing", route)
-        taints = ref.declared
     lin = Lineage() if lineage is None else Lineage(lineage[0], seq + lineage[1], lineage[2])
     if update:
         refs.seen(time_us)
@@ -208,9 +208,7 @@ def decode_device(data: bytes, refs: Refs) -> list:
         _end(s)
         refs.seen(t)
         return [Message(0, Heartbeat(t))]
-    if not KIND_BASE < first <= KIND_BASE + 14:
-        fail("decode_not_array", f"first byte {first:#04x}")
-    kind = Kind(first - KIND_BASE)
+    kind = _kind(first)
     s = Stream(data, 2)
     ref = data[1] if len(data) > 1 else fail("decode_bad_cbor", "cut short")
     if kind == Kind.DESCRIBE:
@@ -234,6 +232,16 @@ def decode_device(data: bytes, refs: Refs) -> list:
         fail("decode_unexpected_kind", kind.name.lower())
     _end(s)
     return [Message(0, body)]
+
+
+def _kind(first: int) -> Kind:
+    """The kind of a message that starts with a kind byte (0xe0 and above)."""
+    if first < KIND_BASE:
+        fail("decode_not_array", f"first byte {first:#04x} is no kind")
+    try:
+        return Kind(first - KIND_BASE)
+    except ValueError:
+        fail("decode_unknown_kind", f"kind {first - KIND_BASE}")
 
 
 def _end(s: Stream) -> None:
@@ -297,12 +305,19 @@ def decode_host(data: bytes) -> Message:
     """A host message as a v1.1 device reads it."""
     data = bytes(data)
     if data and data[0] >> 5 == 4:
+        # Only the hello keeps the v1 layout from the host.
+        if len(data) > 1 and data[1] != Kind.HELLO:
+            fail("decode_unknown_kind", "a v1.1 host sends arrays only as hellos")
         return v1.decode(data)
-    if len(data) < 2 or not KIND_BASE < data[0] <= KIND_BASE + 14:
-        fail("decode_not_array", "not a v1.1 host message")
-    kind, msg_id, s = Kind(data[0] - KIND_BASE), data[1], Stream(data, 2)
+    if not data:
+        fail("decode_bad_cbor", "empty")
+    kind = _kind(data[0])
+    if len(data) < 2:
+        fail("decode_bad_cbor", "cut short before the id")
+    msg_id, s = data[1], Stream(data, 2)
     if kind == Kind.EVENT:
-        e = _read_event(s, Refs(routes={}), update=False)
+        # A host event without a taints field has none (host routes declare none).
+        e = _read_event(s, Refs(routes={}), update=False, declared_default=0)
         if isinstance(e, tuple) or e.lineage.count:
             fail("decode_bad_field", "a host event is full form, without lineage")
         body = e

@@ -1,11 +1,12 @@
-"""Helpers shared by the device tests: paths, the vectors, and message-to-JSON mapping."""
+"""Helpers shared by the device tests: paths, the vectors, and message-to-JSON mapping (of the
+v1 oracle's messages: ``runtime_nostd/vectors/oracle.py``)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from manyfold.devices import messages as m
+import oracle as m
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "runtime_nostd" / "vectors"
@@ -58,6 +59,8 @@ def fields_json(body: m.Body) -> dict:
                 entry = dict(vars(item))
                 if isinstance(item, m.RouteInfo):
                     entry["schema"] = item.schema.hex()
+                    if item.taints is None:
+                        del entry["taints"]
                 items.append(entry)
             d.update(total=b.total, start=b.start, items=items)
         elif body.what == m.QueryKind.COUNTERS:

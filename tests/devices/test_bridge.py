@@ -39,7 +39,7 @@ def test_every_device_event_reaches_its_host_route(ran):
         assert device_seq[route_id(device_route)] > 0
         assert topo.route(host_route).envelopes == device_seq[route_id(device_route)], device_route
     assert bridge.counts.unknown_routes == 0
-    assert bridge.counts.events_from_device == bridge.client.counters_device()["events_out"]
+    assert bridge.counts.events_from_device == bridge.client.counters_device().events_out
 
 
 def test_the_fan_loop_crosses_the_link_both_ways(ran):

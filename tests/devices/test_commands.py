@@ -46,7 +46,7 @@ def test_query_topology_as_json():
         result = run("query", "--port", url, "topology", "--json")
     assert result.returncode == 0, result.stderr
     r = json.loads(result.stdout)
-    assert (r["board"], r["partition"], r["manifest_id"], r["protocol"]) == ("lm3s6965evb", "greenhouse-sensors", SPEC.image_id().hex(), 1)
+    assert (r["board"], r["partition"], r["manifest_id"], r["protocol"]) == ("lm3s6965evb", "greenhouse-sensors", SPEC.image_id().hex(), "1.1")
     assert [route["name"] for route in r["routes"]] == [route.name for route in SPEC.routes]
     assert [route["id"] for route in r["routes"]] == [f"{im.route_id(route.name):08x}" for route in SPEC.routes]
     assert r["routes"][SPEC.route_index(gh.FAN_DESIRED)]["direction"] == "from host"
@@ -162,7 +162,7 @@ def test_ports_probes_urls():
     assert list(by_port) == [board, silent, closed]
     answer = by_port[board]["answer"]
     assert by_port[board]["status"] == "answered"
-    assert (answer["board"], answer["partition"], answer["manifest_id"], answer["protocol"]) == ("mps2-an386", "greenhouse-sensors", SPEC.image_id().hex(), 1)
+    assert (answer["board"], answer["partition"], answer["manifest_id"], answer["protocol"]) == ("mps2-an386", "greenhouse-sensors", SPEC.image_id().hex(), "1.1")
     assert (by_port[silent]["status"], by_port[silent]["answer"]) == ("no answer", None)
     assert by_port[closed]["status"] == "cannot open: connection refused"
 

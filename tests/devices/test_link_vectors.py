@@ -1,5 +1,7 @@
-"""The shared link and image vectors (runtime_nostd/vectors/) against the Python codec and,
-through the extension, against the device code the boards run."""
+"""The shared link and image vectors (runtime_nostd/vectors/) against the independent Python
+oracles (``oracle`` for v1, ``oracle_v11`` for v1.1) and, through the extension, against the
+device code the boards run. (The Rust codecs are held to the same vectors by
+runtime_nostd/tests/vectors.rs.)"""
 
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ from devkit import VECTORS, fields_json, load_vectors
 from hypothesis import given
 from hypothesis import strategies as st
 
+import oracle as m
+import oracle_v11
+
 from manyfold._native import SimDevice
-from manyfold.devices import messages as m
+from manyfold.devices import protocol
 
 
 def _generator():
@@ -25,7 +30,7 @@ def _generator():
 def test_generator_reproduces_committed_vectors():
     """The committed vector files are exactly what generate.py writes (cbor2 + the image encoder)."""
     gen = _generator()
-    for name, data in (("link.json", gen.link_vectors()), ("images.json", gen.image_vectors())):
+    for name, data in (("link.json", gen.link_vectors()), ("link_v11.json", gen.link_v11_vectors()), ("images.json", gen.image_vectors())):
         assert json.dumps(data, indent=1) + "\n" == (VECTORS / name).read_text(), name
 
 
@@ -48,12 +53,35 @@ def test_invalid_message_fails_with_its_error(case):
 
 
 def test_names_match_the_vectors():
-    """Taint names, nack reasons, counters and image errors are the ones the Rust crate uses."""
+    """Taint names, nack reasons, counters and image errors of the vectors are the ones of the
+    oracle and of the Rust core (through the extension's tables)."""
     v = load_vectors("link.json")
-    assert list(m.TAINT_NAMES) == v["taint_names"]
-    assert [r.name.lower() for r in m.NackReason] == v["nack_reasons"]
-    assert list(m.COUNTER_NAMES) == v["counters"]
+    assert list(m.TAINT_NAMES) == v["taint_names"] == list(protocol.TAINT_NAMES)
+    assert [r.name.lower() for r in m.NackReason] == v["nack_reasons"] == [r.name.lower() for r in protocol.NackReason]
+    assert list(m.COUNTER_NAMES) == v["counters"] == list(protocol.DeviceCounters().to_dict())
     assert list(m.IMAGE_ERRORS) == load_vectors("images.json")["image_errors"]
+    assert [protocol.image_status_name(i + 1) for i in range(len(m.IMAGE_ERRORS))] == list(m.IMAGE_ERRORS)
+
+
+@pytest.mark.parametrize("case", load_vectors("link_v11.json")["host"], ids=lambda c: c["name"])
+def test_v11_host_message_round_trips_in_the_oracle(case):
+    """A v1.1 host vector decodes (as a device reads it) and re-encodes to its bytes."""
+    message = oracle_v11.decode_host(bytes.fromhex(case["hex"]))
+    assert message.kind.name.lower() == case["kind"] and message.id == case["id"]
+    assert oracle_v11.encode_host(message.id, message.body).hex() == case["hex"]
+
+
+@pytest.mark.parametrize("case", load_vectors("link_v11.json")["forms"], ids=lambda c: c["name"])
+def test_v11_short_forms_expand_to_the_event(case):
+    """A form vector, read by a host holding the references the sender assumed (its route's
+    seq and declared taints, and any time between acked and sent), is the vector's event."""
+    data = bytes.fromhex(case["hex"])
+    e = case["event"]
+    for x in {case["acked_us"], case["sent_us"], (case["acked_us"] + case["sent_us"]) // 2}:
+        refs = oracle_v11.Refs(time_us=x)
+        refs.routes[e["route"]] = oracle_v11.RouteRef(e["seq"] - 1, case["declared"] if case["announced"] else None)
+        (got,) = oracle_v11.decode_device(data, refs)
+        assert (got.body.seq, got.body.time_us, got.body.taints) == (e["seq"], e["time_us"], e["taints"]), x
 
 
 @pytest.mark.parametrize("case", load_vectors("images.json")["invalid"], ids=lambda c: c["name"])

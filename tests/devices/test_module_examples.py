@@ -6,15 +6,16 @@ import doctest
 
 import pytest
 
+import manyfold.devices.cbor64
 import manyfold.devices.greenhouse
 import manyfold.devices.image
-import manyfold.devices.messages
+import manyfold.devices.protocol
 import manyfold.sim
 
 
 @pytest.mark.parametrize(
     "module",
-    [manyfold.devices.messages, manyfold.devices.image, manyfold.devices.greenhouse, manyfold.sim],
+    [manyfold.devices.protocol, manyfold.devices.cbor64, manyfold.devices.image, manyfold.devices.greenhouse, manyfold.sim],
     ids=lambda m: m.__name__,
 )
 def test_docstring_examples(module):

@@ -485,8 +485,8 @@ def report_device(gh: Greenhouse, bridge, console) -> None:
     reported = gh.graph.latest(gh.device.fan.reported)
     console.print(
         f"Link: {bridge.counts.events_from_device} events from the board, {bridge.counts.events_to_device} fan setpoints to it; "
-        f"board counters: {counters['frames']} frames, {counters['frame_crc_errors']} CRC errors, {counters['rx_gaps']} gaps, "
-        f"{counters['events_out']} events out, {counters['events_unsent']} unsent, {dropped} mailbox drops. "
+        f"board counters: {counters.frames} frames, {counters.frame_crc_errors} CRC errors, {counters.rx_gaps} gaps, "
+        f"{counters.events_out} events out, {counters.events_unsent} unsent, {dropped} mailbox drops. "
         f"Host counters: {client.counters.nacks} nacks, {client.counters.retries} retries, {client.counters.reconnects} reconnects."
     )
     console.print(
