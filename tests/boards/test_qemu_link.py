@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import time
 
+import oracle_v11
 import pytest
 from conftest import BOARDS
 
 import manyfold.sim as sim
 from manyfold.devices import greenhouse as gh
-from manyfold.devices import messages as m
+from manyfold.devices import protocol as m
 from manyfold.devices.image import route_id
 from manyfold.devices.link import NackError, Timers
 from manyfold.framing import encode_frame
@@ -25,12 +26,12 @@ def test_handshake_shows_the_loaded_image(board, run_board, descriptor):
     partition), and says what the firmware can do."""
     with run_board(IMAGE) as b:
         d = b.client(session=11).connect(lockstep=True, reset=True)
-    assert (d.board, d.max_message, d.version) == (board, descriptor["max_message"], 1)
+    assert (d.board, d.max_message, d.version, d.protocol) == (board, descriptor["max_message"], 2, "1.1")
     assert (d.image_status_name, d.partition) == ("loaded", "greenhouse-sensors")
     assert d.manifest_id == SPEC.image_id()
     assert d.capabilities & m.CAP_LOCKSTEP and d.capabilities & m.CAP_SOURCES
     assert not d.capabilities & m.CAP_UPLOAD, "the firmware's partition region is read-only"
-    assert (d.session, d.lockstep) == (11, True)
+    assert (d.session, d.lockstep, d.reset) == (11, True, True)
 
 
 def test_empty_region_is_described_not_crashed(run_board):
@@ -58,7 +59,7 @@ def test_queries_show_topology_counters_and_latest(run_board):
         assert [s.route for s in c.sources()] == [SPEC.route_index(s.route) for s in SPEC.sources]
         assert all(f.dropped == 0 for f in c.flow())
         counters = c.counters_device()
-        assert counters["steps"] == 1 and counters["events_out"] == len(events) and counters["frame_crc_errors"] == 0
+        assert counters.steps == 1 and counters.events_out == len(events) and counters.frame_crc_errors == 0
         latest = c.latest(gh.Z1_TEMP_AVG)
         assert latest == [e for e in events if e.route == SPEC.route_index(gh.Z1_TEMP_AVG)][-1]
         board = c.board()
@@ -68,13 +69,13 @@ def test_queries_show_topology_counters_and_latest(run_board):
 def test_refused_frames_and_messages_get_nacks(run_board):
     """A corrupted frame, an oversize frame, an unknown kind and a kind only devices send each
     get a nack, and the link goes on."""
-    corrupted = bytearray(encode_frame(m.encode(m.Message(50, m.Heartbeat(0))), 256))
-    corrupted[3] ^= 0x01
+    corrupted = bytearray(encode_frame(oracle_v11.encode_host(50, oracle_v11.Heartbeat(0x1111_1111)), 256))
+    corrupted[4] ^= 0x01
     cases = [
         (bytes(corrupted), (None, m.NackReason.FRAME_BAD_CRC)),
         (bytes([7]) * 300 + b"\x00", (None, m.NackReason.FRAME_OVERSIZE)),
-        (encode_frame(bytes.fromhex("8218631832"), 256), (50, m.NackReason.DECODE_UNKNOWN_KIND)),  # kind 99, id 50
-        (encode_frame(m.encode(m.Message(51, m.Ack(0, 0))), 256), (51, m.NackReason.KIND_UNEXPECTED)),
+        (encode_frame(bytes.fromhex("8218631832"), 256), (50, m.NackReason.DECODE_UNKNOWN_KIND)),  # [kind 99, id 50]
+        (encode_frame(bytes.fromhex("e43300"), 256), (51, m.NackReason.KIND_UNEXPECTED)),  # an ack, id 51
     ]
     with run_board(IMAGE) as b:
         c = b.client(session=3, record=True)
@@ -87,10 +88,10 @@ def test_refused_frames_and_messages_get_nacks(run_board):
             deadline = time.monotonic() + 10
             while len(c.transcript) == seen and time.monotonic() < deadline:
                 c.poll(0.05)
-            nack = m.decode(_message(c.transcript[seen])).body
-            assert (nack.ref, nack.reason) == expected
+            (nack,) = oracle_v11.decode_device(_message(c.transcript[seen]), oracle_v11.Refs())
+            assert (nack.body.ref, nack.body.reason) == expected
         counters = c.counters_device()
-        assert (counters["frame_crc_errors"], counters["frame_oversize"], counters["nacks_tx"]) == (1, 1, 4)
+        assert (counters.frame_crc_errors, counters.frame_oversize, counters.nacks_tx) == (1, 1, 4)
         assert c.board().rx_dropped == 0
 
 
@@ -137,31 +138,34 @@ def test_link_recovers_after_the_cable_comes_back(run_board):
             first.setdefault(e.route, e)
         assert first and all("delivery_dropped" in e.taint_names for e in first.values())
         counters = c.counters_device()
-        assert counters["stale"] >= 1 and counters["resumes"] == 1 and counters["events_unsent"] > 0
+        assert counters.stale >= 1 and counters.resumes == 1 and counters.events_unsent > 0
 
 
 def _trace() -> list:
     """A lockstep trace over the greenhouse partition: steps, fan writes, queries (not the board
     query: uptime and stack peak are the board's own)."""
     trace: list = []
+    q = lambda kind, arg=0: m.Query(int(kind), arg)  # noqa: E731
     for t in range(250_000, 6_000_001, 250_000):
         trace.append(m.Step(t))
         if t == 2_000_000:
             trace.append(m.Event(SPEC.route_index(gh.FAN_DESIRED), 1, t, 0, 0, m.Lineage(), 40.0))
         if t == 2_100_000 or t == 3_000_000:
             trace.append(m.Event(SPEC.route_index(gh.FAN_DESIRED), 2 if t < 3_000_000 else 3, t, 0, 0, m.Lineage(), 80.0))
+        if t == 4_000_000:
+            # The route table: from here on the board's events go in short form.
+            trace += [q(m.QueryKind.ROUTES, 0), q(m.QueryKind.ROUTES, 8)]
     trace += [
         m.Step(15_000_000),
-        m.Query(m.QueryKind.ROUTES, 0),
-        m.Query(m.QueryKind.ROUTES, 12),
-        m.Query(m.QueryKind.NODES, 0),
-        m.Query(m.QueryKind.SOURCES, 0),
-        m.Query(m.QueryKind.COUNTERS, 0),
-        m.Query(m.QueryKind.FLOW, 0),
-        m.Query(m.QueryKind.TAINTS, 0),
-        m.Query(m.QueryKind.LATEST, SPEC.route_index(gh.Z1_HOT)),
-        m.Query(m.QueryKind.LATEST, 99),  # nacked: an answer like any other
+        q(m.QueryKind.NODES),
+        q(m.QueryKind.SOURCES),
+        q(m.QueryKind.COUNTERS),
+        q(m.QueryKind.FLOW),
+        q(m.QueryKind.TAINTS),
+        q(m.QueryKind.LATEST, SPEC.route_index(gh.Z1_HOT)),
+        q(m.QueryKind.LATEST, 99),  # nacked: an answer like any other
         m.Event(SPEC.route_index(gh.Z1_HOT), 1, 0, 0, 0, m.Lineage(), 1.0),  # nacked
+        m.Heartbeat(),
         m.Step(20_000_000),
     ]
     return trace
@@ -180,7 +184,9 @@ def test_lockstep_trace_is_byte_identical_to_the_simulation(board, run_board):
     s = sim.open(IMAGE, board=board, session=6, record=True)
     s.connect(lockstep=True, reset=True)
     s.run_trace(_trace())
-    assert len(on_board) > 100
-    kinds = {m.decode(_message(f)).kind for f in on_board}
+    assert len(on_board) > 50
+    kinds = {oracle_v11.kind_of(_message(f)) for f in on_board}
     assert {m.Kind.DESCRIBE, m.Kind.EVENT, m.Kind.ACK, m.Kind.NACK, m.Kind.REPLY} <= kinds
+    short = [f for f in on_board if _message(f)[0] < 0x80 and not _message(f)[0] & 0x40]
+    assert short, "the trace covers short-form events (after the route table)"
     assert on_board == s.transcript
