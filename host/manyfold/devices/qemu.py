@@ -72,14 +72,14 @@ def _all_emulated() -> list[Board]:
     return [b for b in all_boards() if b.emulated]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 UART_HOST = "127.0.0.1"
 """Where QEMU serves a board's UART: local connections only."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((UART_HOST, 0))
+        return s.getsockname()[1]
 
 
 def check_uart_port(port: int) -> None:
