@@ -26,14 +26,23 @@ def _rate(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
+def _int_within(text: str, low: int, high: int | None, what: str) -> int:
+    """``text`` as an integer in ``low..high`` (no upper bound when ``high`` is None)."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _int_within(text, 1, None, "a positive integer")
+
+
+def _tcp_port(text: str) -> int:
+    return _int_within(text, 1, 65535, "a TCP port (1 to 65535)")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -247,7 +256,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
     try:
         with status:
             done = flash(m, args.board, args.partition, out_dir=out_dir, dry_run=args.dry_run, port=args.port,
-                         partition_only=args.partition_only, progress=progress)
+                         partition_only=args.partition_only, uart_port=args.uart_port, progress=progress)
     except (BoardError, ManifestError, OSError) as error:
         raise CliError(str(error)) from None
     if done.plan is not None:
@@ -348,6 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="PlatformIO boards: upload only the partition image (the board already runs the firmware)",
     )
     flash.add_argument("--verify-only", action="store_true", help="emulated boards: stop the board after the handshake check")
+    flash.add_argument(
+        "--uart-port", type=_tcp_port, metavar="N",
+        help="emulated boards: serve the UART on TCP port N of 127.0.0.1 (default: a free port)",
+    )
     flash.set_defaults(func=cmd_flash)
 
     from manyfold.devices import commands as device_commands

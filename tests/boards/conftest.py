@@ -9,7 +9,8 @@ booting are ``manyfold.devices.qemu`` (``build_firmware``, ``start_board``), whi
 ``manyfold footprint`` and ``manyfold flash`` use too.
 
 The tests skip, with the reason, when the cross toolchain or QEMU is missing, unless the
-environment sets ``MANYFOLD_REQUIRE_QEMU=1``: then a missing tool fails them.
+environment sets ``MANYFOLD_REQUIRE_QEMU=1``: then a missing tool fails them, and any other
+skip here fails the run (``tests/conftest.py``).
 """
 
 from __future__ import annotations

@@ -65,11 +65,15 @@ def test_platformio_partition_only_dry_run_writes_the_project_and_command(manife
     assert expected in result.stdout
 
 
-@pytest.mark.skipif(shutil.which("pio") is not None, reason="PlatformIO is installed here: a real upload would be attempted")
 def test_upload_without_platformio_is_a_sentence(manifest_file, tmp_path):
-    """Without `pio`, a real upload is refused with the way to install it."""
-    result = run("flash", str(manifest_file), "--board", "nucleo-f401re", "--partition", greenhouse.DEVICE,
-                 "--out", str(tmp_path), "--partition-only")
+    """Without `pio` on PATH, a real upload is refused with the way to install it."""
+    import os
+
+    result = subprocess.run(
+        [sys.executable, "-m", "manyfold", "flash", str(manifest_file), "--board", "nucleo-f401re", "--partition",
+         greenhouse.DEVICE, "--out", str(tmp_path / "out"), "--partition-only"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=dict(os.environ, PATH=str(tmp_path)),
+    )  # fmt: skip
     assert result.returncode == 2
     assert "pip install platformio" in result.stderr and "Traceback" not in result.stderr
 
@@ -129,3 +133,40 @@ def test_firmware_upload_without_the_cross_tools_is_a_sentence(manifest_file, tm
     assert result.returncode == 2, result.stdout
     assert "building the firmware for nucleo-f401re needs" in result.stderr and "apt-get install" in result.stderr
     assert "--partition-only" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "65536", "uart"])
+def test_uart_port_outside_the_tcp_range_is_refused(manifest_file, value):
+    """`--uart-port` takes a TCP port 1..65535; anything else is a usage error naming the value."""
+    result = run("flash", str(manifest_file), "--board", "lm3s6965evb", "--partition", greenhouse.DEVICE, "--uart-port", value)
+    assert result.returncode == 2
+    assert f"argument --uart-port: expected a TCP port (1 to 65535), got {value if value == 'uart' else int(value)}" in result.stderr.replace("'", "")
+
+
+def test_a_taken_uart_port_is_refused_before_anything_is_built(manifest_file, tmp_path):
+    """A `--uart-port` another program listens on is refused with one sentence, before the
+    firmware build (here the cross tools are hidden, so reaching the build would say so)."""
+    import os
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        env = dict(os.environ, PATH=str(tmp_path), MANYFOLD_RUSTC=str(tmp_path / "rustc"), MANYFOLD_CARGO=str(tmp_path / "cargo"))
+        result = subprocess.run(
+            [sys.executable, "-m", "manyfold", "flash", str(manifest_file), "--board", "lm3s6965evb", "--partition",
+             greenhouse.DEVICE, "--out", str(tmp_path / "out"), "--uart-port", str(port)],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert f"manyfold flash: UART port {port} is taken (another program holds 127.0.0.1:{port})" in result.stderr
+    assert "needs" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_uart_port_on_a_real_board_is_refused(manifest_file, tmp_path):
+    """A real board's UART is its serial port: `--uart-port` with the Nucleo is refused."""
+    result = run("flash", str(manifest_file), "--board", "nucleo-f401re", "--partition", greenhouse.DEVICE,
+                 "--out", str(tmp_path), "--dry-run", "--partition-only", "--uart-port", "4444")  # fmt: skip
+    assert result.returncode == 2
+    assert "board nucleo-f401re is real hardware: a UART port applies only to emulated boards" in result.stderr

@@ -1,8 +1,9 @@
 """Board descriptors: what boards there are, their memory maps, UARTs and partition regions.
 
-Descriptors are the ``boards/<name>/board.toml`` files of a checkout of the repository (the
-firmware is built from there). They are found through ``MANYFOLD_BOARDS`` (a directory), else
-by walking up from the current directory and from this package to a ``boards/`` directory.
+Descriptors are the ``boards/<name>/board.toml`` files. The package carries them, with the
+firmware's sources, in ``manyfold/_sources/boards`` (in a checkout, a symlink to the repository's
+``boards/``), so they are found from any directory; ``MANYFOLD_BOARDS`` names another directory
+of descriptors. :mod:`manyfold.devices.firmware` builds the firmware from the same place.
 """
 
 from __future__ import annotations
@@ -87,18 +88,21 @@ class Board:
         return "qemu" if self.emulated else "platformio" if self.platformio else "none"
 
 
+PACKAGE_SOURCES = Path(__file__).resolve().parent.parent / "_sources"
+"""The firmware's sources the package carries (``boards/``, the crates it builds from); in a
+checkout its entries are symlinks into the repository."""
+
+
 def boards_dir() -> Path:
-    """The directory holding ``<board>/board.toml`` descriptors."""
+    """The directory holding ``<board>/board.toml`` descriptors: ``MANYFOLD_BOARDS``, else the
+    package's own (in a checkout, the repository's ``boards/``)."""
     env = os.environ.get("MANYFOLD_BOARDS")
     if env:
         return Path(env)
-    starts = [Path.cwd(), Path(__file__).resolve().parent]
-    for start in starts:
-        for folder in (start, *start.parents):
-            candidate = folder / "boards"
-            if any(candidate.glob("*/board.toml")):
-                return candidate
-    raise BoardError("no boards/ directory found: run from a checkout of the manyfold repository or set MANYFOLD_BOARDS")
+    packaged = (PACKAGE_SOURCES / "boards").resolve()
+    if not any(packaged.glob("*/board.toml")):
+        raise BoardError(f"the manyfold package has no board descriptors in {packaged}: reinstall it, or set MANYFOLD_BOARDS")
+    return packaged
 
 
 def _region(data: dict, key: str, where: Path) -> Region:

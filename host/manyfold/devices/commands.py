@@ -566,8 +566,8 @@ def register(subparsers) -> None:
         "footprint",
         help="flash and RAM the firmware uses on a board QEMU can run",
         description=(
-            "Build the firmware for BOARD if needed (boards/build.sh; cargo rebuilds only what "
-            "changed), run the greenhouse sensor partition on it under QEMU, and print the bytes "
+            "Build the firmware for BOARD if needed (in a checkout boards/build.sh, where cargo "
+            "rebuilds only what changed; installed, once into ~/.cache/manyfold/firmware), run the greenhouse sensor partition on it under QEMU, and print the bytes "
             "used. Flash = .text + .data of the ELF (arm-none-eabi-size); the partition image has "
             "its own region and is not counted. RAM = .data + .bss + the stack peak the board "
             "measured after lockstep steps, a fan write, every query and a reset hello (the "
@@ -576,7 +576,7 @@ def register(subparsers) -> None:
         ),
     )
     fp.add_argument("--board", required=True, metavar="NAME", help="lm3s6965evb, mps2-an386, or nucleo-f401re (run on its QEMU stand-in, netduinoplus2)")
-    fp.add_argument("--elf", metavar="PATH", help="measure this firmware ELF instead of building boards/out/NAME/firmware.elf")
+    fp.add_argument("--elf", metavar="PATH", help="measure this firmware ELF instead of building the board's own")
     fp.add_argument("--json", action="store_true", help='print {"flash_bytes": ..., "ram_bytes": ..., "elf": ...} and the parts')
     fp.set_defaults(func=cmd_footprint)
 

@@ -4,9 +4,11 @@
 recompiled: the firmware is the same for every partition and reads its partition region at
 boot), writes the image file, and then:
 
-- on an emulated board, builds the firmware if needed (``boards/build.sh``, incremental), boots
-  it in QEMU with the image in the board's partition region and its UART on a local TCP port,
-  and verifies through the describe handshake that the board runs this manifest's partition;
+- on an emulated board, builds the firmware if needed (:mod:`manyfold.devices.firmware`: in a
+  checkout ``boards/build.sh``, incremental; installed, once into the user cache), boots it in
+  QEMU with the image in the board's partition region and its UART on a local TCP port (a free
+  one, or ``uart_port``), and verifies through the describe handshake that the board runs this
+  manifest's partition;
 - on a real board flashed through PlatformIO, builds the firmware likewise and writes the
   PlatformIO project that uploads firmware and image together (one Intel HEX file), or with
   ``partition_only`` the image alone to the partition region, and runs its upload (or, with
@@ -60,6 +62,13 @@ def _quiet(_: str) -> None:
     pass
 
 
+def _where_built(b: Board) -> str:
+    from manyfold.devices.firmware import home
+
+    where = home(b)
+    return f"once, into {where.elf.parent}" if where.cached else "boards/build.sh"
+
+
 def verify(describe: m.Describe, manifest: Manifest, partition: str) -> None:
     """Raises :class:`FlashError` unless ``describe`` says the board runs ``partition`` of
     ``manifest``."""
@@ -81,12 +90,20 @@ def flash(
     dry_run: bool = False,
     port: str | None = None,
     partition_only: bool = False,
+    uart_port: int | None = None,
     progress: Progress = _quiet,
 ) -> Flashed:
-    """Put ``partition`` of ``manifest`` on ``board``; see the module docs."""
+    """Put ``partition`` of ``manifest`` on ``board``; see the module docs. An emulated board
+    serves its UART on TCP port ``uart_port`` of 127.0.0.1 (default: a free port)."""
     b = board if isinstance(board, Board) else find_board(board)
     if b.flashing == "none":
         raise BoardError(f"board {b.name} is neither emulated nor flashed through PlatformIO")
+    if uart_port is not None:
+        if not b.emulated:
+            raise BoardError(f"board {b.name} is real hardware: a UART port applies only to emulated boards")
+        from manyfold.devices import qemu
+
+        qemu.check_uart_port(uart_port)  # before the build, which can take a minute
     record = next((p for p in manifest.partitions if p.name == partition), None)
     if record is None:
         raise BoardError(f"the manifest has no partition {partition!r}; it has {', '.join(p.name for p in manifest.partitions)}")
@@ -109,10 +126,10 @@ def flash(
             return done
         from manyfold.devices import qemu
 
-        progress(f"building the firmware for {b.name} (boards/build.sh; the first build takes about a minute)")
+        progress(f"building the firmware for {b.name} ({_where_built(b)}; the first build takes about a minute)")
         elf = qemu.build_firmware(b)
         progress(f"booting {b.name} in QEMU with the image at {b.partition.origin:#x}")
-        done.running = qemu.start_board(b, elf, image_path, log=out_dir / "qemu.log")
+        done.running = qemu.start_board(b, elf, image_path, log=out_dir / "qemu.log", uart_port=uart_port)
         try:
             progress("handshake: checking the board runs this manifest's partition")
             client = done.running.client()
@@ -130,7 +147,7 @@ def flash(
 
     firmware = None
     if not partition_only:
-        progress(f"building the firmware for {b.name} (boards/build.sh, or the one built before without the build tools)")
+        progress(f"building the firmware for {b.name} ({_where_built(b)}, or the one built before without the build tools)")
         firmware = qemu.firmware(b, hint="; with the firmware already on the board, --partition-only uploads the image alone")
     what = "the partition image" if partition_only else "the firmware and the partition image"
     progress(f"writing the PlatformIO project for {b.name} ({b.platformio['board']}): OpenOCD programs {what}")

@@ -15,14 +15,16 @@ received), so any client may connect to the URL, one at a time::
         client = board.client()          # a LinkClient on board.url
         print(client.connect())
 
-:func:`build_firmware` runs ``boards/build.sh``; :func:`missing_tools` names what is not
-installed. Every failure is a :class:`~manyfold.devices.boards.BoardError` with one sentence
-(and the tail of the build or QEMU output where that helps).
+The firmware comes from :mod:`manyfold.devices.firmware` (:func:`build_firmware`,
+:func:`firmware`, :func:`missing_tools`; re-exported here): built in a checkout with
+``boards/build.sh``, or once into the user cache for an installed package. Every failure is a
+:class:`~manyfold.devices.boards.BoardError` with one sentence (and the tail of the build or
+QEMU output where that helps).
 """
 
 from __future__ import annotations
 
-import os
+import errno
 import shutil
 import socket
 import subprocess
@@ -31,48 +33,24 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from manyfold.devices.boards import Board, BoardError, board as find_board, boards_dir
+from manyfold.devices.boards import Board, BoardError, board as find_board
+from manyfold.devices.firmware import (
+    APT_PACKAGES,
+    BUILD_TIMEOUT_S,
+    QEMU,
+    build_firmware,
+    firmware,
+    firmware_path,
+    missing_sentence,
+    missing_tools,
+)
 from manyfold.devices.link import LinkClient, Timers, open_serial
 
-QEMU = "qemu-system-arm"
-APT_PACKAGES = "qemu-system-arm gcc-arm-none-eabi rustc-web cargo-web rust-web-src"
-BUILD_TIMEOUT_S = 900.0
-"""A cold build compiles ``core`` from source (about 45 s per board; slow machines take longer)."""
 BOOT_TIMEOUT_S = 15.0
 """QEMU listening, connected, and the firmware's boot 0x00 received."""
 REPLY_TIMEOUT_S = 10.0
 """The reply timeout of the clients :meth:`RunningBoard.client` makes (an emulated CPU on a
 busy machine can be slow)."""
-
-BINUTILS = ("arm-none-eabi-ld", "arm-none-eabi-nm", "arm-none-eabi-readelf", "arm-none-eabi-size")
-
-
-def missing_tools(*, build: bool = True, run: bool = True) -> list[str]:
-    """The tools that are not installed: for building the firmware (``build``: Debian's rustc
-    and cargo, the Rust library source, the ARM binutils) and for running it (``run``: QEMU).
-    An empty list means all are there."""
-    missing: list[str] = []
-    if run and shutil.which(QEMU) is None:
-        missing.append(QEMU)
-    if build:
-        missing += [tool for tool in BINUTILS if shutil.which(tool) is None]
-        rustc = os.environ.get("MANYFOLD_RUSTC", "/usr/bin/rustc")
-        cargo = os.environ.get("MANYFOLD_CARGO", "/usr/bin/cargo")
-        missing += [path for path in (rustc, cargo) if not os.access(path, os.X_OK)]
-        if os.access(rustc, os.X_OK):
-            try:
-                sysroot = subprocess.run(
-                    [rustc, "--print", "sysroot"], capture_output=True, text=True, timeout=60
-                ).stdout.strip()
-            except (OSError, subprocess.TimeoutExpired):
-                sysroot = ""
-            if not sysroot or not (Path(sysroot) / "lib/rustlib/src/rust/library/core").is_dir():
-                missing.append(f"the Rust library source in {sysroot or 'the rustc sysroot'}")
-    return missing
-
-
-def _missing_sentence(missing: list[str], what: str) -> str:
-    return f"{what} needs {', '.join(missing)} (Debian: apt-get install {APT_PACKAGES})"
 
 
 def bootable(board: str | Board) -> Board:
@@ -94,50 +72,35 @@ def _all_emulated() -> list[Board]:
     return [b for b in all_boards() if b.emulated]
 
 
-def firmware_path(board: str | Board) -> Path:
-    """Where ``boards/build.sh`` puts the board's ELF: ``boards/out/<board>/firmware.elf``."""
-    name = board.name if isinstance(board, Board) else board
-    return boards_dir() / "out" / name / "firmware.elf"
-
-
-def build_firmware(board: str | Board, *, timeout_s: float = BUILD_TIMEOUT_S) -> Path:
-    """Builds the firmware for ``board`` (emulated or real) with ``boards/build.sh`` (cargo
-    rebuilds only what changed: a few seconds when nothing did) and returns the ELF's path."""
-    b = board if isinstance(board, Board) else find_board(board)
-    missing = missing_tools(build=True, run=False)
-    if missing:
-        raise BoardError(_missing_sentence(missing, f"building the firmware for {b.name}"))
-    script = boards_dir() / "build.sh"
-    try:
-        result = subprocess.run(["bash", str(script), b.name], capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise BoardError(f"boards/build.sh {b.name} took longer than {timeout_s:g} s") from None
-    if result.returncode != 0:
-        raise BoardError(f"boards/build.sh {b.name} failed:\n{result.stderr[-4000:]}")
-    elf = firmware_path(b)
-    if not elf.is_file():
-        raise BoardError(f"boards/build.sh {b.name} did not produce {elf}")
-    return elf
-
-
-def firmware(board: str | Board, *, build: bool = True, hint: str = "") -> Path:
-    """The firmware ELF for ``board``: built (incrementally) with :func:`build_firmware` when
-    ``build`` and the build tools are there, else the one built before. Without either, a
-    :class:`BoardError` names the missing tools, followed by ``hint``."""
-    b = board if isinstance(board, Board) else find_board(board)
-    missing = missing_tools(build=True, run=False)
-    if build and not missing:
-        return build_firmware(b)
-    elf = firmware_path(b)
-    if not elf.is_file():
-        raise BoardError(_missing_sentence(missing, f"building the firmware for {b.name}") + hint)
-    return elf
+UART_HOST = "127.0.0.1"
+"""Where QEMU serves a board's UART: local connections only."""
 
 
 def _free_port() -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((UART_HOST, 0))
         return s.getsockname()[1]
+
+
+def check_uart_port(port: int) -> None:
+    """Raises a :class:`BoardError` unless QEMU can serve a UART on TCP ``port`` of
+    127.0.0.1: the port must be 1..65535 and free (nothing listens on it) and this user must be
+    allowed to listen on it."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise BoardError(f"UART port {port!r} is not a TCP port (1 to 65535)")
+    with socket.socket() as probe:
+        # As QEMU does: SO_REUSEADDR lets a port whose last connection is closing be reused.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((UART_HOST, port))
+            probe.listen(1)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise BoardError(
+                    f"UART port {port} is taken (another program holds {UART_HOST}:{port}): choose another, "
+                    "or leave the port out for a free one"
+                ) from None
+            raise BoardError(f"cannot serve the UART on {UART_HOST}:{port}: {error.strerror or error}") from None
 
 
 @dataclass
@@ -221,16 +184,21 @@ def start_board(
     log: str | Path | None = None,
     boot_timeout_s: float = BOOT_TIMEOUT_S,
     reply_timeout_s: float = REPLY_TIMEOUT_S,
+    uart_port: int | None = None,
 ) -> RunningBoard:
     """Boots ``firmware`` on ``board`` in QEMU (its own machine, or for a real board its
     ``[qemu_stand_in]``), with ``image`` (bytes, or the path of a file) in the board's partition
     region, or the region empty (None). ``firmware`` is an ELF, or an Intel HEX file such as the
     one a PlatformIO upload writes (firmware and partition image together; pass no ``image``
     then). Returns once the firmware has booted. ``log`` is where QEMU's output goes (default: a
-    temporary file, removed by :meth:`RunningBoard.stop`)."""
+    temporary file, removed by :meth:`RunningBoard.stop`). The UART is served on TCP port
+    ``uart_port`` of 127.0.0.1 (a :class:`BoardError` when it is taken or invalid), or on a
+    free port."""
     b = bootable(board)
+    if uart_port is not None:
+        check_uart_port(uart_port)
     if shutil.which(QEMU) is None:
-        raise BoardError(_missing_sentence([QEMU], f"running {b.name}"))
+        raise BoardError(missing_sentence([QEMU], f"running {b.name}"))
     firmware = Path(firmware)
     if not firmware.is_file():
         raise BoardError(f"no firmware at {firmware}: build it with boards/build.sh {b.name}")
@@ -249,32 +217,33 @@ def start_board(
             if size > b.partition.size:
                 raise BoardError(f"the partition image has {size} bytes; {b.name}'s partition region holds {b.partition.size}")
         log_path = Path(log) if log is not None else Path(tmp.name) / "qemu.log"
-        # A free port can be taken between probing and QEMU's bind: try a few.
-        for _ in range(3):
-            running = _launch(b, firmware, image_path, log_path, boot_timeout_s, reply_timeout_s, tmp)
+        # A free port can be taken between probing and QEMU's bind: try a few (a chosen one once).
+        for _ in range(3 if uart_port is None else 1):
+            port = _free_port() if uart_port is None else uart_port
+            running = _launch(b, firmware, image_path, log_path, boot_timeout_s, reply_timeout_s, tmp, port)
             if running is not None:
                 return running
         tail = log_path.read_text(errors="replace")[-4000:] if log_path.exists() else ""
-        raise BoardError(f"QEMU did not start {b.name}:\n{tail}")
+        where = "" if uart_port is None else f" with its UART on port {uart_port}"
+        raise BoardError(f"QEMU did not start {b.name}{where}:\n{tail}")
     except BaseException:
         tmp.cleanup()
         raise
 
 
 def _launch(
-    b: Board, firmware: Path, image: Path | None, log: Path, boot_timeout_s: float, reply_timeout_s: float, tmp
+    b: Board, firmware: Path, image: Path | None, log: Path, boot_timeout_s: float, reply_timeout_s: float, tmp, tcp_port: int
 ) -> RunningBoard | None:
-    """One attempt on a free port; None when QEMU exited at once (the port was taken)."""
+    """One attempt on ``tcp_port``; None when QEMU exited at once (the port was taken)."""
     import serial
 
-    tcp_port = _free_port()
     # nodelay=on: QEMU writes the UART's bytes to the socket one by one; with Nagle's algorithm
     # each reply then waits for the host's delayed ACK (about 40 ms on Linux) before its rest.
     machine, serial_index = b.qemu_target
     command = [QEMU, "-machine", machine, "-nographic", "-monitor", "none"]
     # The board's UART is the machine's serial port `serial_index`: the ones before it go nowhere.
     command += ["-serial", "null"] * serial_index
-    command += ["-serial", f"tcp:127.0.0.1:{tcp_port},server=on,wait=on,nodelay=on"]
+    command += ["-serial", f"tcp:{UART_HOST}:{tcp_port},server=on,wait=on,nodelay=on"]
     if firmware.suffix.lower() == ".hex":
         # Intel HEX carries its addresses; the core reads its vector table from them at reset.
         command += ["-device", f"loader,file={firmware}"]
@@ -286,7 +255,7 @@ def _launch(
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent()
         )
-    running = RunningBoard(b.name, f"socket://127.0.0.1:{tcp_port}", process, tcp_port, log, reply_timeout_s, _tmp=tmp)
+    running = RunningBoard(b.name, f"socket://{UART_HOST}:{tcp_port}", process, tcp_port, log, reply_timeout_s, _tmp=tmp)
     deadline = time.monotonic() + boot_timeout_s
     try:
         # QEMU (wait=on) starts the CPU when the first client connects. That client waits for
@@ -356,7 +325,10 @@ __all__ = [
     "QEMU",
     "REPLY_TIMEOUT_S",
     "RunningBoard",
+    "bootable",
     "build_firmware",
+    "check_uart_port",
+    "firmware",
     "firmware_path",
     "missing_tools",
     "start_board",
