@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 
+import oracle_v11
 import pytest
 
 import manyfold.sim as sim
 from manyfold.devices import greenhouse as gh
-from manyfold.devices import messages as m
+from manyfold.devices import protocol as m
 from manyfold.devices.link import FRAME_REFUSALS, LinkClient, NackError, Timers
 from manyfold.framing import FrameDecoder, FrameErrorKind
 from manyfold.links import FaultConfig, FaultProxy
@@ -52,11 +53,17 @@ def is_subsequence(part: list, whole: list) -> bool:
     return all(any(x == y for y in it) for x in part)
 
 
+def key(e) -> tuple:
+    return (e.route, e.seq, e.time_us, e.epoch, e.taints, (e.lineage.route, e.lineage.first_seq, e.lineage.count), e.value)
+
+
 def test_faults_never_pass_and_every_loss_is_counted(board, run_board):
     """Seeded drops and bit flips both ways: every message the host accepted is byte-identical to
-    one the board sent, every event agrees with manyfold.sim running the same trace, each lost
-    frame is counted at the end that lost it (frame errors, nacks, id gaps), and the first event
-    after each lost run says delivery_dropped."""
+    one the board sent; every event the host got is one the board sent (as manyfold.sim sends
+    it for the same trace), expanded exactly from its short form; each event the host could not
+    get is counted, and the next event of its route says delivery_dropped (that route only);
+    each frame the board refused is counted and nacked, and each lost host message is a gap in
+    the host's ids."""
     with run_board(IMAGE) as b, FaultProxy(("127.0.0.1", b.port), to_target=TO_BOARD, to_host=TO_HOST, seed=SEED, record=True) as proxy:
         c = LinkClient.open(proxy.url, session=21, record=True, timers=Timers(reply_timeout_s=1.0, retries=8))
         describe = c.connect(lockstep=True, reset=True, timeout_s=15)
@@ -74,84 +81,96 @@ def test_faults_never_pass_and_every_loss_is_counted(board, run_board):
     damage_to_host = proxy.inject_to_host.counts
     assert damage_to_board.dropped + damage_to_board.flipped > 0 and damage_to_host.dropped + damage_to_host.flipped > 0
 
-    # --- board -> host: nothing corrupted is accepted; every loss is counted and tainted --------
+    # --- board -> host: nothing corrupted is accepted ---------------------------------------------
     sent = outcomes(recording.to_host_in)
     assert all(isinstance(x, bytes) for x in sent), "the board sends only whole frames"
     arrived = outcomes(recording.to_host_out)
     accepted = [x for x in arrived if isinstance(x, bytes)]
     assert (host.frames, host.frame_errors, host.decode_errors) == (len(accepted), len(arrived) - len(accepted), 0)
-    assert [m.decode(_unframe(f)) for f in c.transcript] == [m.decode(x) for x in accepted]
+    assert [_unframe(f) for f in c.transcript] == accepted
     assert is_subsequence(accepted, sent), "every accepted message is one the board sent, in order"
     assert len(accepted) < len(sent), "the seeded faults lost some of the board's frames"
-    # The session starts at the board's last describe (the one after the reset hello).
-    messages = [m.decode(x) for x in sent]
-    start = max(i for i, msg in enumerate(messages) if isinstance(msg.body, m.Describe))
-    assert [msg.id for msg in messages[start:]] == list(range(len(messages) - start)), "the board's ids count up"
-    received, gaps, after_gap, pending = [], 0, set(), False
-    accepted_rest = [m.decode(x) for x in accepted]
-    accepted_rest = accepted_rest[next(i for i, msg in enumerate(accepted_rest) if msg == messages[start]) :]
-    position = 0
-    lost_run = False
-    for msg in messages[start:]:
-        if position < len(accepted_rest) and accepted_rest[position] == msg:
-            position += 1
-            if lost_run:
-                gaps += 1
-                pending = True
-                lost_run = False
-            if isinstance(msg.body, m.Event):
-                if pending:
-                    after_gap.add(len(received))
-                    pending = False
-                received.append(msg.body)
-        else:
-            lost_run = True
-    assert position == len(accepted_rest)
-    assert host.rx_gaps == gaps > 0
-    assert gaps <= host.frame_errors, "each lost run holds at least one refused frame"
-    assert after_gap, "some lost run was followed by an event"
-    assert len(events) == len(received)
-    for i, (got, on_board) in enumerate(zip(events, received)):
-        expected_taints = on_board.taints | (m.DELIVERY_DROPPED if i in after_gap else 0)
-        assert got == m.Event(**{**vars(on_board), "taints": expected_taints}), (i, got, on_board)
 
-    # --- the board did exactly what the simulation does with the same trace --------------------
+    # --- what the board sent, read as a host without losses reads it ----------------------------
+    start = max(i for i, x in enumerate(sent) if oracle_v11.kind_of(x) == m.Kind.DESCRIBE)
+    refs = oracle_v11.Refs()
+    board_messages = []  # (message bytes, decoded messages)
+    for x in sent[start:]:
+        board_messages.append((x, oracle_v11.decode_device(x, refs)))
+    board_events = [d.body for _, ds in board_messages for d in ds if isinstance(d, oracle_v11.Message) and d.kind == m.Kind.EVENT]
+    assert not any(isinstance(d, tuple) for _, ds in board_messages for d in ds), "the board only shortens what it announced"
+
+    # --- the board did exactly what the simulation does with the same trace ----------------------
     s = sim.open(IMAGE, board=board, session=21)
     s.connect(lockstep=True, reset=True)
     reference = drive(s)
-    sent_events = [msg.body for msg in messages[start:] if isinstance(msg.body, m.Event)]
-    assert sent_events == reference, "resent steps and events were not applied twice"
+    assert [key(e) for e in board_events] == [key(e) for e in reference], "resent steps and events were not applied twice"
     assert latest == s.latest(gh.Z1_TEMP_AVG)
+
+    # --- every event the host got is one the board sent; every loss is counted and tainted ------
+    got_through = []  # board events in messages that reached the host, in order
+    lost_routes_before: dict[int, bool] = {}
+    rest = iter(accepted[accepted.index(sent[start]) :])
+    position = next(rest, None)
+    for x, ds in board_messages:
+        if x == position:
+            position = next(rest, None)
+            got_through += [d.body for d in ds if isinstance(d, oracle_v11.Message) and d.kind == m.Kind.EVENT]
+    received = {(e.route, e.seq) for e in events}
+    assert received <= {(e.route, e.seq) for e in got_through}
+    undecodable = [e for e in got_through if (e.route, e.seq) not in received]
+    assert host.events_undecodable == len(undecodable)
+    assert len(events) == len(received), "no event twice"
+    last: dict[int, int] = {}
+    marked = 0
+    by_seq = {(e.route, e.seq): e for e in board_events}
+    for e in events:
+        expected = by_seq[(e.route, e.seq)]
+        prior = last.get(e.route)
+        gap = prior is not None and e.seq != prior + 1 or prior is None and any(
+            (x.route, x.seq) not in received and x.route == e.route and x.seq < e.seq for x in board_events
+        )
+        want = expected.taints | (m.DELIVERY_DROPPED if gap else 0)
+        assert key(e) == key(expected)[:4] + (want,) + key(expected)[5:], (e, expected, gap)
+        marked += gap
+        last[e.route] = e.seq
+    assert marked > 0, "some loss was followed by an event of its route"
+    assert host.rx_gaps > 0
 
     # --- host -> board: every damaged frame the board got was refused, counted and nacked -------
     host_sent = outcomes(recording.to_target_in)
     assert all(isinstance(x, bytes) for x in host_sent)
     assert host.retries > 0 and host.nacks > 0
     got = outcomes(recording.to_target_out)
-    decoded = [m.decode(x) if isinstance(x, bytes) else x for x in got]
-    reset = max(i for i, x in enumerate(decoded) if isinstance(x, m.Message) and isinstance(x.body, m.Hello) and x.body.flags & m.HELLO_RESET)
-    reply = next(msg for msg in reversed(messages) if isinstance(msg.body, m.Reply) and msg.body.what == m.QueryKind.COUNTERS)
-    query = max(i for i, x in enumerate(decoded) if isinstance(x, m.Message) and x.id == reply.body.ref and isinstance(x.body, m.Query))
+    decoded = [oracle_v11.decode_host(x) if isinstance(x, bytes) else x for x in got]
+    is_msg = lambda x: isinstance(x, oracle_v11.Message)  # noqa: E731
+    # The first reset hello that reached the board reset it; a resend of it (the session is the
+    # reset token) did not.
+    reset = min(i for i, x in enumerate(decoded) if is_msg(x) and x.kind == m.Kind.HELLO and x.body.flags & 2)
+    messages = [ds[0] for _, ds in board_messages if len(ds) == 1 and isinstance(ds[0], oracle_v11.Message)]
+    reply = next(msg for msg in reversed(messages) if msg.kind == m.Kind.REPLY and msg.body.what == m.QueryKind.COUNTERS)
+    query = max(i for i, x in enumerate(decoded) if is_msg(x) and x.kind == m.Kind.QUERY and x.id == reply.body.ref)
     window = decoded[reset : query + 1]  # what the board's counters cover: from the reset hello to the counters query
-    kinds = [x.kind for x in window if not isinstance(x, m.Message)]
+    kinds = [x.kind for x in window if not is_msg(x)]
     expected = {
-        "frames": sum(isinstance(x, m.Message) for x in window),
+        "frames": sum(is_msg(x) for x in window),
         "frame_crc_errors": kinds.count(FrameErrorKind.BAD_CRC),
         "frame_short": kinds.count(FrameErrorKind.SHORT_BODY),
         "frame_oversize": kinds.count(FrameErrorKind.OVERSIZE),
         "frame_cobs_errors": len(kinds) - sum(kinds.count(k) for k in (FrameErrorKind.BAD_CRC, FrameErrorKind.SHORT_BODY, FrameErrorKind.OVERSIZE)),
     }
-    assert {k: device[k] for k in expected} == expected
+    assert {k: getattr(device, k) for k in expected} == expected
     assert kinds, "the seeded faults damaged some of the host's frames"
-    ids = [x.id for x in window if isinstance(x, m.Message)]
-    assert device["rx_gaps"] == sum(1 for a, b in zip(ids, ids[1:]) if b != a + 1), "each lost host message is a gap in its ids"
-    nacks = [msg for msg in messages[start : messages.index(reply)] if isinstance(msg.body, m.Nack)]
-    assert device["nacks_tx"] == len(nacks) >= len(kinds), "each refused frame was nacked"
+    ids = [x.id for x in window if is_msg(x)]
+    gaps = sum(1 for a, b in zip(ids, ids[1:]) if b not in ((a + 1) % 256, a))
+    assert device.rx_gaps == gaps, "each lost host message is a gap in its ids (a resend repeats its id)"
+    nacks = [msg for msg in messages[: messages.index(reply)] if msg.kind == m.Kind.NACK]
+    assert device.nacks_tx == len(nacks) >= len(kinds), "each refused frame was nacked"
     refusals = [n for n in nacks if n.body.reason in FRAME_REFUSALS]
     assert len(refusals) == len(kinds) and all(n.body.ref is None for n in refusals)
     print(
-        f"{board}: board->host {len(sent) - start} messages, {len(sent) - len(accepted)} lost ({host.frame_errors} refused frames, "
-        f"{gaps} id gaps, {len(after_gap)} events marked); host->board {len(kinds)} refused frames, {device['rx_gaps']} id gaps, "
+        f"{board}: board->host {len(sent) - start} frames, {len(sent) - len(accepted)} lost ({host.frame_errors} refused), "
+        f"{marked} events marked, {len(undecodable)} undecodable; host->board {len(kinds)} refused frames, {device.rx_gaps} id gaps, "
         f"{host.retries} resends, {len(events)} events checked against the simulation"
     )
 
@@ -170,8 +189,8 @@ def test_truncated_frame_is_refused_and_counted(run_board):
         assert refused.value.reason in FRAME_REFUSALS and refused.value.nack.ref is None
         after = c.counters_device()
         errors = ("frame_crc_errors", "frame_cobs_errors", "frame_short", "frame_oversize")
-        assert sum(after[k] - before[k] for k in errors) == 1
-        assert (after["frames"] - before["frames"], after["nacks_tx"] - before["nacks_tx"], after["rx_gaps"] - before["rx_gaps"]) == (1, 1, 1)
+        assert sum(getattr(after, k) - getattr(before, k) for k in errors) == 1
+        assert (after.frames - before.frames, after.nacks_tx - before.nacks_tx, after.rx_gaps - before.rx_gaps) == (1, 1, 1)
         assert proxy.counts.truncations == 1
         assert c.board().time_us == 1_000_000, "the truncated step was not carried out"
 
@@ -209,7 +228,7 @@ def test_link_recovers_after_the_proxy_cuts_the_cable(run_board):
         assert set(resumed) >= set(watched), "events flow again, after a gap in each busy route's seqs"
         assert all("delivery_dropped" in e.taint_names for e in resumed.values()), resumed
         device = c.counters_device()
-        assert device["resumes"] == 1 and device["stale"] >= 1 and device["events_unsent"] > 0 and device["sessions"] == 1
+        assert device.resumes == 1 and device.stale >= 1 and device.events_unsent > 0 and device.sessions == 1
         seen = {t.route: t.seen for t in c.taints()}
         assert all(seen[r] & m.DELIVERY_DROPPED for r in resumed)
 

@@ -81,7 +81,8 @@ pub struct HostCounters {
     pub rx_gaps: u32,
     /// Short-form events that could not be expanded (their route's references were missing).
     pub events_undecodable: u32,
-    /// Times the port was reopened to resume the session.
+    /// Times the session went down (silence for `down`, or the port broke) and was resumed or
+    /// tried to be.
     pub reconnects: u32,
     /// Describes that resumed the session after a reconnect.
     pub resumes: u32,
@@ -350,7 +351,8 @@ impl<D: AsMut<[u8]>, B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> HostLink<D,
     pub fn resume(&mut self, now_ms: u64, sink: &mut impl HostSink) {
         self.decoder.reset();
         let c = &mut self.core;
-        c.counters.reconnects = c.counters.reconnects.wrapping_add(1);
+        // A resume asked for while the session was up counts as one too.
+        c.went_down();
         c.flags &= !HELLO_RESET;
         c.hello_id = c.take_id();
         c.phase = Phase::Hello { resume: true };
@@ -366,6 +368,7 @@ impl<D: AsMut<[u8]>, B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> HostLink<D,
         if c.phase == Phase::Closed {
             return;
         }
+        c.went_down();
         c.fail_pending(sink, Failure::Down);
         c.machine.drop_session();
         c.phase = Phase::Hello { resume: true };
@@ -408,6 +411,7 @@ impl<D: AsMut<[u8]>, B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> HostLink<D,
             LinkAction::SendHello { .. } => {
                 if was_up {
                     // Silent for `down`: the session is down; the caller reopens the port.
+                    c.went_down();
                     c.fail_pending(sink, Failure::Down);
                     c.phase = Phase::Hello { resume: true };
                     sink.reopen();
@@ -425,6 +429,14 @@ impl<D: AsMut<[u8]>, B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> HostLink<D,
 }
 
 impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
+    /// The session went down (silence, or the port broke): one reconnect, however many
+    /// attempts it takes.
+    fn went_down(&mut self) {
+        if matches!(self.phase, Phase::Ready | Phase::Routes { .. }) {
+            self.counters.reconnects = self.counters.reconnects.wrapping_add(1);
+        }
+    }
+
     fn take_id(&mut self) -> u32 {
         let id = self.next_id;
         // v1.1 ids are one byte.
