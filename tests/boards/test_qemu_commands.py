@@ -31,7 +31,7 @@ def test_ports_finds_the_emulated_board(board, run_board):
     assert probes[b.url]["status"] == "answered"
     answer = probes[b.url]["answer"]
     assert (answer["board"], answer["partition"], answer["manifest_id"], answer["protocol"], answer["image_status"]) == (
-        board, "greenhouse-sensors", SPEC.image_id().hex(), 1, "loaded",
+        board, "greenhouse-sensors", SPEC.image_id().hex(), "1.1", "loaded",
     )  # fmt: skip
     assert "upload" not in answer["capabilities"] and "lockstep" in answer["capabilities"]
 
