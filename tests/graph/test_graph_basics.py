@@ -13,6 +13,7 @@ from manyfold.graph import (
     OperatorConfigError,
     OperatorError,
     Overflow,
+    RejectedError,
     RouteError,
     SchemaMismatchError,
     UnsafeCycleError,
@@ -161,6 +162,25 @@ def test_publishing_from_a_subscriber_is_queued(g, temp):
     g.subscribe(temp, lambda e: receipts.append(p.publish(echo, e.value * 10)))
     p.publish(temp, 2.0)
     assert receipts[0].deferred and g.latest(echo).value == 20.0
+
+
+def test_publishes_queued_from_inside_are_bounded(g, temp):
+    """Publishes queued inside one dispatch are bounded: one more raises RejectedError in the
+    callback that made it, and the queued ones still run right after the dispatch."""
+    echo = g.route(sensor_route("echo"), FLOAT)
+    p = g.producer("sensor")
+    queued = []
+
+    def flood(e):
+        for _ in range(100_000):
+            queued.append(p.publish(echo, 1.0))
+
+    g.subscribe(temp, flood)
+    with pytest.raises(OperatorError) as raised:
+        p.publish(temp, 1.0)
+    assert isinstance(raised.value.__cause__, RejectedError)
+    assert "65536 publishes made inside this dispatch already wait" in str(raised.value.__cause__)
+    assert len(queued) == 65_536 and g.latest(echo).seq == 65_536
 
 
 def test_reading_the_graph_from_inside_is_refused(g, temp):

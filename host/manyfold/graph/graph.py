@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from manyfold._native import (
+    GATED_MAX_DEFAULT,
     Counter,
     Envelope,
     EnvelopeId,
@@ -255,10 +256,12 @@ class RunReport:
 
 class Graph:
     """A local graph. ``Graph()`` runs on a virtual clock that only moves when you advance it;
-    ``Graph(realtime=True)`` runs against the monotonic wall clock."""
+    ``Graph(realtime=True)`` runs against the monotonic wall clock. ``gated_max`` bounds the
+    guarded publishes waiting at once (``publish_guarded``); one more is refused with
+    :class:`RejectedError`."""
 
-    def __init__(self, *, realtime: bool = False) -> None:
-        self._native = NativeGraph(realtime)
+    def __init__(self, *, realtime: bool = False, gated_max: int = GATED_MAX_DEFAULT) -> None:
+        self._native = NativeGraph(realtime, gated_max)
         self.realtime = realtime
         self._schemas: dict[Route, Schema] = {}
         self._producers: dict[str, Producer] = {}
@@ -380,7 +383,9 @@ class Graph:
     ) -> int:
         """Publish once the control epoch reaches ``not_before_epoch`` and the clock reaches
         ``not_before_us``; expire (counted, never published) if still held at ``expires_at_us``.
-        Released envelopes carry the ``sched_gated`` taint. Returns the guard id."""
+        Released envelopes carry the ``sched_gated`` taint. Returns the guard id. When
+        ``gated_max`` guarded publishes already wait, raises :class:`RejectedError` (counted in
+        the scheduler state's ``gated_refused``)."""
         return self._native.publish_guarded(producer, route, value, not_before_epoch, not_before_us, expires_at_us)
 
     # -------------------------------------------------------------- reading
@@ -829,6 +834,11 @@ class Graph:
     def epoch(self) -> int:
         """The current control epoch."""
         return self._native.epoch
+
+    @property
+    def gated_max(self) -> int:
+        """How many guarded publishes may wait at once."""
+        return self._native.gated_max
 
     def run_until_idle(self, max_steps: int = 10_000_000) -> RunReport:
         """Deliver everything that is due now (mailboxes, due timers, released guards)."""

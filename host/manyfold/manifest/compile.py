@@ -95,7 +95,7 @@ def _compile(graph: Graph) -> Manifest:
         request = exposure["request_route"]
         principals = tuple(next((r.writers for r in routes if r.route == request), ()))
         query = QueryExposure(exposure["service"], tuple(exposure["kinds"]), principals)
-    settings = Settings(clock="realtime" if graph.realtime else "virtual")
+    settings = Settings(clock="realtime" if graph.realtime else "virtual", gated_max=graph.gated_max)
     return Manifest(
         schemas=tuple(sorted(schemas.values(), key=lambda s: (s.name, s.version, s.hash))),
         routes=tuple(sorted(routes, key=lambda r: str(r.route))),

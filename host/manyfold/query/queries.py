@@ -100,7 +100,7 @@ def scheduler(graph: Graph) -> SchedulerState:
     s = graph._native.scheduler()
     gated = tuple(GatedWork(*g) for g in s["gated"])
     expired = tuple(ExpiredWork(*e) for e in s["expired"])
-    return SchedulerState(s["now_us"], s["epoch"], s["ready"], s["timers"], gated, expired, s["expired_total"])
+    return SchedulerState(s["now_us"], s["epoch"], s["ready"], s["timers"], gated, expired, s["expired_total"], s["gated_max"], s["gated_refused"])
 
 
 def _upstream(graph: Graph, route: Route) -> tuple[list[dict], list[str], list[Route]]:
@@ -133,6 +133,7 @@ def taints(graph: Graph, route: Route | None = None) -> tuple[RouteTaints, ...]:
     native = graph._native
     rows = native.routes()
     mailboxes = {m["name"]: m for m in native.mailboxes()}
+    holds_dropped = {e["name"] for e in native.edges() if e["held_dropped"] > 0}
     out = []
     for r, _hash, kind, producer, _seq, bits in rows:
         if route is not None and r != route:
@@ -153,6 +154,9 @@ def taints(graph: Graph, route: Route | None = None) -> tuple[RouteTaints, ...]:
                     m = mailboxes.get(name)
                     if m and (m["dropped_oldest"] + m["dropped_newest"] + m["rejected"]) > 0:
                         added.append(TaintOrigin(t, "mailbox", name))
+                        found = True
+                    if name in holds_dropped:
+                        added.append(TaintOrigin(t, "epoch_hold", name))
                         found = True
             if t is Taint.DET_NONREPLAYABLE:
                 for u in routes:

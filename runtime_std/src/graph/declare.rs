@@ -269,6 +269,7 @@ impl Graph {
                 queue: Mailbox::new(slots, spec.overflow),
                 pending_taints: TaintSet::EMPTY,
                 refused_publishes: 0,
+                stall_dropped: 0,
                 created_us: self.now_us_const(),
                 full_since_us: None,
                 full_us: 0,
@@ -287,6 +288,7 @@ impl Graph {
             delivered: 0,
             held: VecDeque::new(),
             held_dropped: 0,
+            held_taints: TaintSet::EMPTY,
             stalled: VecDeque::new(),
         });
         self.routes[source.0 as usize].consumers.push(edge);

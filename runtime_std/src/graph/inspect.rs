@@ -229,8 +229,10 @@ impl Graph {
                 capacity: m.queue.capacity(),
                 overflow: m.queue.overflow(),
                 counters: {
-                    // Publishes refused at admission count as the mailbox refusing them.
+                    // Publishes refused at admission count as the mailbox refusing them, and
+                    // burst items dropped at a full stall area as new items it discarded.
                     let mut c = m.queue.counters();
+                    c.dropped_newest += m.stall_dropped;
                     match m.queue.overflow() {
                         Overflow::Block => c.blocked += m.refused_publishes,
                         _ => c.rejected += m.refused_publishes,
@@ -268,10 +270,20 @@ impl Graph {
         let now = self.now_us();
         self.queue.len()
             + self.mailboxes.iter().map(|m| m.queue.depth()).sum::<usize>()
-            + self.timers.iter().filter(|Reverse((due, _, _))| *due <= now).count()
+            + self.timers.iter().filter(|Reverse((due, _, _, _))| *due <= now).count()
     }
 
-    /// Timers set for later.
+    /// How many guarded publishes may wait at once.
+    pub fn gated_max(&self) -> usize {
+        self.gated_max
+    }
+
+    /// Guarded publishes refused because `gated_max` were already waiting.
+    pub fn gated_refused(&self) -> u64 {
+        self.gated_refused
+    }
+
+    /// Node timers set (due now or later).
     pub fn timer_count(&self) -> usize {
         self.timers.len()
     }

@@ -15,7 +15,17 @@
 //!   virtual clock; real-time mode reads a monotonic clock.
 //!
 //! Every queue is bounded, and every loss is counted where it happens and carried downstream
-//! as a delivery taint.
+//! as a delivery taint. The bounds and what happens at each when full:
+//!
+//! | queue | bound | when full |
+//! |---|---|---|
+//! | mailbox | its capacity | its overflow policy: block or reject (the publish is refused), drop oldest or newest (counted, next delivery tainted) |
+//! | burst waiting at a full blocking mailbox | [`STALLED_MAX`] per edge | dropped, counted as `dropped_newest`, next delivery tainted |
+//! | epoch hold | [`EPOCH_HOLD_MAX`] per edge | oldest dropped, counted (`held_dropped`), next release tainted |
+//! | guarded publishes | `gated_max` ([`GATED_MAX_DEFAULT`]) | the guarded publish is refused (`Rejected`), counted |
+//! | node timers | [`TIMERS_MAX`] | the timer is refused: counted as a node failure and reported |
+//! | expired guards, failures, audit | [`EXPIRED_KEPT_MAX`], [`FAILURES_KEPT_MAX`], [`audit::AUDIT_MAX`] | oldest forgotten (totals still counted) |
+//! | inline dispatch | the inline graph (acyclic, checked when wiring) | cannot overflow: one publish causes finitely many deliveries |
 //!
 //! # Layout
 //! One [`Graph`] type; its methods are split by job, one module each:
@@ -65,8 +75,8 @@ pub use payload::{OpenRecord, PayloadOpener, Payloads, RouteDemand};
 pub use operator::{Lineage, OpContext, OpFailure, Operator, Output, Param};
 pub use declare::{CountingSubscriber, EdgePolicy, MailboxSpec, RouteOptions, RouteProducer, Subscriber, Target, RETAIN_DEFAULT};
 pub use inspect::{EdgeInfo, Failure, MailboxInfo, NodeInfo};
-pub use publish::{PublishOptions, PublishReceipt, EPOCH_HOLD_MAX, FAILURES_KEPT_MAX};
-pub use schedule::{Clock, ExpiredInfo, GatedInfo, Guard, RunReport, EXPIRED_KEPT_MAX, RUN_STEPS_MAX_DEFAULT};
+pub use publish::{PublishOptions, PublishReceipt, EPOCH_HOLD_MAX, FAILURES_KEPT_MAX, STALLED_MAX};
+pub use schedule::{Clock, ExpiredInfo, GatedInfo, Guard, RunReport, EXPIRED_KEPT_MAX, GATED_MAX_DEFAULT, RUN_STEPS_MAX_DEFAULT, TIMERS_MAX};
 
 /// Index of a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -112,10 +122,13 @@ struct EdgeState {
     mailbox: Option<MailboxIdx>,
     active: bool,
     delivered: u64,
-    /// Items held for the next control epoch (epoch-boundary edges).
+    /// Items held for the next control epoch (epoch-boundary edges), at most `EPOCH_HOLD_MAX`.
     held: VecDeque<EnvelopeRef>,
     held_dropped: u64,
+    /// Taints for the first item released at the next epoch: the hold dropped items since.
+    held_taints: TaintSet,
     /// Items a blocking mailbox could not take during a burst; moved in first as it drains.
+    /// At most `STALLED_MAX`; beyond that they are dropped (counted and tainted).
     stalled: VecDeque<EnvelopeRef>,
 }
 
@@ -127,6 +140,8 @@ struct MailboxState {
     pending_taints: TaintSet,
     /// Publishes refused before reaching the mailbox because it was full (block or reject).
     refused_publishes: u64,
+    /// Items of a burst dropped because the stall area at its edge was full too.
+    stall_dropped: u64,
     /// Graph time the mailbox was created, full since (if full), and full in total.
     created_us: i64,
     full_since_us: Option<i64>,
@@ -164,12 +179,6 @@ struct ProducerState {
     published: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum TimerTarget {
-    Node(NodeIdx, u64),
-    Guards,
-}
-
 struct GatedItem {
     id: u64,
     producer: ProducerIdx,
@@ -193,9 +202,13 @@ pub struct Graph {
     edge_names: HashMap<String, EdgeIdx>,
     mailboxes: Vec<MailboxState>,
     subscriptions: Vec<SubscriptionState>,
-    timers: BinaryHeap<Reverse<(i64, u64, TimerTarget)>>,
+    /// Node timers: (due, creation order, node, token), at most `TIMERS_MAX`.
+    timers: BinaryHeap<Reverse<(i64, u64, NodeIdx, u64)>>,
     timer_seq: u64,
+    /// Guarded publishes waiting, in submission order, at most `gated_max`.
     gated: Vec<GatedItem>,
+    gated_max: usize,
+    gated_refused: u64,
     gated_seq: u64,
     expired: VecDeque<ExpiredInfo>,
     expired_total: u64,
@@ -244,6 +257,8 @@ impl Graph {
             timers: BinaryHeap::new(),
             timer_seq: 0,
             gated: Vec::new(),
+            gated_max: GATED_MAX_DEFAULT,
+            gated_refused: 0,
             gated_seq: 0,
             expired: VecDeque::new(),
             expired_total: 0,

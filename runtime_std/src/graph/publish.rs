@@ -16,8 +16,14 @@ use crate::value::Value;
 
 use super::*;
 
-/// The most items an epoch-boundary edge holds between epochs; older ones are dropped (counted).
+/// The most items an epoch-boundary edge holds between epochs; older ones are dropped
+/// (counted, and the first item released at the next epoch is tainted).
 pub const EPOCH_HOLD_MAX: usize = 4096;
+
+/// The most items of a burst that wait at a full blocking mailbox's edge (a burst comes from
+/// one dispatch: an operator emitting several outputs, timers firing together); beyond that
+/// they are dropped, counted as `dropped_newest` and tainted.
+pub const STALLED_MAX: usize = 4096;
 
 /// The most failures kept for the caller to inspect; later ones are only counted.
 pub const FAILURES_KEPT_MAX: usize = 64;
@@ -329,19 +335,31 @@ impl Graph {
     }
 
     fn enqueue(&mut self, edge: EdgeIdx, env: EnvelopeRef) {
-        let state = &mut self.edges[edge.0 as usize];
+        let state = &self.edges[edge.0 as usize];
         if let Some(mb) = state.mailbox {
             self.offer_mailbox(mb, env);
         } else if state.policy.epoch_boundary {
-            if state.held.len() >= EPOCH_HOLD_MAX {
-                state.held.pop_front();
-                state.held_dropped += 1;
-                self.lost_total += 1;
-            }
-            state.held.push_back(env);
+            self.hold_for_epoch(edge, env);
         } else {
             self.queue.push_back((edge, env));
         }
+    }
+
+    /// Holds `env` at an epoch-boundary edge until the next epoch; a full hold drops its oldest
+    /// item (counted, audited, and the first item released next is tainted).
+    fn hold_for_epoch(&mut self, edge: EdgeIdx, env: EnvelopeRef) {
+        let now = self.now_us();
+        let state = &mut self.edges[edge.0 as usize];
+        if state.held.len() >= EPOCH_HOLD_MAX {
+            if let Some(lost) = state.held.pop_front() {
+                state.held_dropped += 1;
+                state.held_taints = state.held_taints.with(Taint::DeliveryDropped);
+                self.lost_total += 1;
+                let at = format!("epoch hold {}", state.name);
+                self.audit.push(now, lost.meta.id, AuditKind::Dropped { at });
+            }
+        }
+        state.held.push_back(env);
     }
 
     fn offer_mailbox(&mut self, mb: MailboxIdx, env: EnvelopeRef) {
@@ -356,19 +374,27 @@ impl Graph {
             Offer::AcceptedEvicting(lost) | Offer::DroppedNewest(lost) => {
                 state.pending_taints = state.pending_taints.with(Taint::DeliveryDropped);
                 self.lost_total += 1;
-                let mailbox = state.name.clone();
-                self.audit.push(now, lost.meta.id, AuditKind::Dropped { mailbox });
+                let at = format!("mailbox {}", state.name);
+                self.audit.push(now, lost.meta.id, AuditKind::Dropped { at });
             }
             Offer::Rejected(lost) => {
                 state.pending_taints = state.pending_taints.with(Taint::DeliveryDropped);
                 self.rejected_total += 1;
-                let mailbox = state.name.clone();
-                self.audit.push(now, lost.meta.id, AuditKind::Dropped { mailbox });
+                let at = format!("mailbox {}", state.name);
+                self.audit.push(now, lost.meta.id, AuditKind::Dropped { at });
             }
             Offer::MustWait(env) => {
-                // A burst from inside one publish: hold it at the edge, bounded by the burst.
-                let edge = state.edge;
-                self.edges[edge.0 as usize].stalled.push_back(env);
+                // A burst from inside one dispatch: it waits at the edge, up to STALLED_MAX.
+                let stalled = &mut self.edges[state.edge.0 as usize].stalled;
+                if stalled.len() < STALLED_MAX {
+                    stalled.push_back(env);
+                } else {
+                    state.stall_dropped += 1;
+                    state.pending_taints = state.pending_taints.with(Taint::DeliveryDropped);
+                    self.lost_total += 1;
+                    let at = format!("mailbox {}", state.name);
+                    self.audit.push(now, env.meta.id, AuditKind::Dropped { at });
+                }
             }
         }
     }
@@ -458,7 +484,16 @@ impl Graph {
             self.keep_failure(origin, failure);
         }
         for (at, token) in timers.drain(..) {
-            self.push_timer(at, TimerTarget::Node(node, token));
+            if self.timers.len() >= TIMERS_MAX {
+                let state = &mut self.nodes[node.0 as usize];
+                state.failures += 1;
+                let origin = format!("node {}", state.name);
+                let message = format!("set a timer for {at} us, but the graph already holds {TIMERS_MAX} timers; the timer was refused");
+                self.keep_failure(origin, OpFailure::new(message));
+                continue;
+            }
+            self.timer_seq += 1;
+            self.timers.push(Reverse((at, self.timer_seq, node, token)));
         }
         self.nodes[node.0 as usize].emitted += outputs.len() as u64;
         for out in outputs.drain(..) {

@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::sync::Arc;
 use std::time::Instant;
 
-use manyfold_core::envelope::RouteIdx;
+use manyfold_core::envelope::{EnvelopeId, RouteIdx};
 use manyfold_core::taint::{Taint, TaintSet};
 
 use crate::value::Value;
@@ -17,6 +17,14 @@ pub const EXPIRED_KEPT_MAX: usize = 256;
 
 /// Default bound on scheduler steps in one `run_until_idle`.
 pub const RUN_STEPS_MAX_DEFAULT: u64 = 10_000_000;
+
+/// Default bound on guarded publishes waiting at once ([`Graph::set_gated_max`] changes it).
+/// A guarded publish submitted while that many wait is refused with [`GraphError::Rejected`].
+pub const GATED_MAX_DEFAULT: usize = 1024;
+
+/// The most node timers pending at once. A node that sets one more has it refused: the
+/// refusal is counted as a failure of the node and reported to the caller.
+pub const TIMERS_MAX: usize = 65_536;
 
 /// Where time comes from.
 #[derive(Debug, Clone, Copy)]
@@ -112,8 +120,9 @@ impl Graph {
                 "cannot move the clock back from {now_us} us to {time_us} us"
             )));
         }
-        // Bounded: each pass fires at least the earliest due timer, and timers only go forward.
-        while let Some(Reverse((due, _, _))) = self.timers.peek().copied() {
+        // Bounded: each pass moves the clock to the next timer or guard time and runs what is due
+        // there; what is due at a time is done before the next pass, so time only goes forward.
+        while let Some(due) = self.next_timer_us() {
             if due > time_us {
                 break;
             }
@@ -137,16 +146,40 @@ impl Graph {
     pub fn advance_epoch(&mut self) -> RunReport {
         self.epoch += 1;
         for e in 0..self.edges.len() {
+            // Items the hold dropped since the last epoch taint the first item released.
+            let mut lost = std::mem::take(&mut self.edges[e].held_taints);
             while let Some(env) = self.edges[e].held.pop_front() {
+                let env = if lost.is_empty() { env } else { with_taints(env, std::mem::take(&mut lost)) };
                 self.queue.push_back((EdgeIdx(idx(e)), env));
             }
         }
         self.run_until_idle(RUN_STEPS_MAX_DEFAULT)
     }
 
-    /// When the next timer is due, for real-time loops that sleep until then.
+    /// When the next timer is due or the next guard time comes (a guarded publish's
+    /// `not_before_us` or deadline), for real-time loops that sleep until then.
     pub fn next_timer_us(&self) -> Option<i64> {
-        self.timers.peek().map(|Reverse((due, _, _))| *due)
+        let timer = self.timers.peek().map(|Reverse((due, _, _, _))| *due);
+        let now = self.now_us();
+        // Guard times still ahead; those passed were acted on when the scheduler last ran.
+        let guards = self.gated.iter().flat_map(|g| [g.guard.not_before_us, g.guard.expires_at_us]).flatten().filter(|t| *t > now).min();
+        match (timer, guards) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Bounds the guarded publishes waiting at once (at least 1, and not below how many wait
+    /// now).
+    pub fn set_gated_max(&mut self, gated_max: usize) -> Result<(), GraphError> {
+        if gated_max == 0 || gated_max < self.gated.len() {
+            return Err(GraphError::OperatorConfig(format!(
+                "gated_max must be at least 1 and at least the {} guarded publishes waiting now, got {gated_max}",
+                self.gated.len()
+            )));
+        }
+        self.gated_max = gated_max;
+        Ok(())
     }
 
     /// Submits a publish that waits for its guard (epoch or time) and expires at its deadline.
@@ -167,21 +200,24 @@ impl Graph {
                     "the guard expires at {expiry} us, which is not after now ({now} us)"
                 )));
             }
-            self.push_timer(expiry, TimerTarget::Guards);
         }
-        if let Some(at) = guard.not_before_us {
-            self.push_timer(at, TimerTarget::Guards);
+        if self.gated.len() >= self.gated_max {
+            self.gated_refused += 1;
+            let who = self.producer_name(producer).to_string();
+            let reason = format!("{} guarded publishes already wait", self.gated.len());
+            self.audit.push(now, EnvelopeId { route, seq: 0 }, AuditKind::Refused { producer: who, reason });
+            return Err(GraphError::Rejected(format!(
+                "the guarded publish on {} was refused: {} guarded publishes already wait (gated_max); \
+                 wait for some to be released or to expire, or raise gated_max",
+                self.routes[route.0 as usize].route,
+                self.gated.len()
+            )));
         }
         self.gated_seq += 1;
         let id = self.gated_seq;
         self.gated.push(GatedItem { id, producer, route, value, options, guard, submitted_us: now });
         self.release_guarded();
         Ok(id)
-    }
-
-    pub(super) fn push_timer(&mut self, due: i64, target: TimerTarget) {
-        self.timer_seq += 1;
-        self.timers.push(Reverse((due, self.timer_seq, target)));
     }
 
     /// Publishes guarded items whose conditions hold; expires those past their deadline.
@@ -235,17 +271,14 @@ impl Graph {
             self.drain_queue();
             let mut progressed = false;
             let now = self.now_us();
-            while let Some(Reverse((due, _, target))) = self.timers.peek().copied() {
+            while let Some(Reverse((due, _, node, token))) = self.timers.peek().copied() {
                 if due > now || steps >= steps_max {
                     break;
                 }
                 self.timers.pop();
                 steps += 1;
                 progressed = true;
-                match target {
-                    TimerTarget::Node(node, token) => self.run_node(node, TaintSet::EMPTY, |op, ctx| op.on_timer(token, ctx)),
-                    TimerTarget::Guards => {}
-                }
+                self.run_node(node, TaintSet::EMPTY, |op, ctx| op.on_timer(token, ctx));
                 self.drain_queue();
             }
             if !self.gated.is_empty() {
@@ -267,13 +300,7 @@ impl Graph {
                 }
                 let Some(env) = self.mailboxes[m].queue.take() else { continue };
                 let pending = std::mem::take(&mut self.mailboxes[m].pending_taints);
-                let env = if pending.is_empty() {
-                    env
-                } else {
-                    let mut tainted = (*env).clone();
-                    tainted.meta.taints = tainted.meta.taints.join(pending);
-                    Arc::new(tainted)
-                };
+                let env = if pending.is_empty() { env } else { with_taints(env, pending) };
                 if let Some(since) = self.mailboxes[m].full_since_us.take() {
                     let now = self.now_us();
                     self.mailboxes[m].full_us += now - since;
@@ -293,4 +320,11 @@ impl Graph {
             }
         }
     }
+}
+
+/// A copy of `env` that also carries `taints` (a loss before it is delivered).
+fn with_taints(env: EnvelopeRef, taints: TaintSet) -> EnvelopeRef {
+    let mut tainted = (*env).clone();
+    tainted.meta.taints = tainted.meta.taints.join(taints);
+    Arc::new(tainted)
 }

@@ -33,7 +33,8 @@ use crate::graph::factory::{self, Callables, ParamMap, ParamValue, PortSpec};
 use crate::graph::ops::{PredicateFn, ValueFn};
 use crate::graph::{
     CountingSubscriber, EdgePolicy, Graph, GraphError, Guard, MailboxSpec, OpFailure, ProducerIdx,
-    PublishOptions, RouteOptions, RouteProducer, Subscriber, SubscriptionIdx, Target, RUN_STEPS_MAX_DEFAULT,
+    PublishOptions, RouteOptions, RouteProducer, Subscriber, SubscriptionIdx, Target, GATED_MAX_DEFAULT,
+    RUN_STEPS_MAX_DEFAULT,
 };
 use crate::route::Route;
 use crate::schema::{Schema, SchemaType};
@@ -43,6 +44,10 @@ use crate::value::Value;
 /// The most queued re-entrant publishes run after one dispatch; a callback loop that keeps
 /// publishing into its own graph beyond this is reported instead of spinning forever.
 const DEFERRED_RUN_MAX: usize = 1_000_000;
+
+/// The most publishes queued from inside one dispatch; one more is refused with
+/// `RejectedError` (raised in the callback that made it).
+const DEFERRED_MAX: usize = 65_536;
 
 thread_local! {
     /// Graphs (by address) this thread is dispatching right now.
@@ -419,7 +424,18 @@ impl PyProducer {
             .map_err(|m| graph_error(py, "schema_check", &format!("cannot publish on {}: {m}", route.inner)))?;
         let options = publish_options(event_time_us, clock_domain, taint_bits);
         if is_dispatching(self.inner.key()) {
-            self.inner.deferred.lock().push_back(Deferred { producer: self.index, route: entry.idx, value, options });
+            let mut deferred = self.inner.deferred.lock();
+            if deferred.len() >= DEFERRED_MAX {
+                return Err(graph_error(
+                    py,
+                    "rejected",
+                    &format!(
+                        "the publish on {} from inside the graph was refused: {DEFERRED_MAX} publishes made inside this dispatch already wait to run after it",
+                        route.inner
+                    ),
+                ));
+            }
+            deferred.push_back(Deferred { producer: self.index, route: entry.idx, value, options });
             return Ok(PyReceipt { seq: 0, dropped: 0, rejected: 0, deferred: true });
         }
         let deadline = timeout_s.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
@@ -766,10 +782,11 @@ fn route_repr(py: Python<'_>, inner: &Inner, idx: RouteIdx) -> Py<PyAny> {
 #[pymethods]
 impl NativeGraph {
     #[new]
-    #[pyo3(signature = (realtime = false))]
-    fn new(realtime: bool) -> NativeGraph {
-        let graph = if realtime { Graph::new_wall() } else { Graph::new_virtual() };
-        NativeGraph {
+    #[pyo3(signature = (realtime = false, gated_max = GATED_MAX_DEFAULT))]
+    fn new(py: Python<'_>, realtime: bool, gated_max: usize) -> PyResult<NativeGraph> {
+        let mut graph = if realtime { Graph::new_wall() } else { Graph::new_virtual() };
+        graph.set_gated_max(gated_max).map_err(|e| from_graph(py, &e))?;
+        Ok(NativeGraph {
             inner: Arc::new(Inner {
                 shared: SharedGraph::new(graph),
                 after_dispatch: Mutex::new(None),
@@ -779,7 +796,13 @@ impl NativeGraph {
                 by_index: RwLock::new(Vec::new()),
                 deferred: Mutex::new(VecDeque::new()),
             }),
-        }
+        })
+    }
+
+    /// How many guarded publishes may wait at once.
+    #[getter]
+    fn gated_max(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.inner.lock(py, "gated_max")?.gated_max())
     }
 
     /// Declares `route` with a schema (name, version, descriptor); returns its index.
@@ -1128,7 +1151,7 @@ impl NativeGraph {
                     AuditKind::Opened { consumer, bytes, cache_hit } => {
                         ("opened", consumer, format!("{bytes} bytes{}", if cache_hit { ", cache hit" } else { "" }))
                     }
-                    AuditKind::Dropped { mailbox } => ("dropped", format!("mailbox {mailbox}"), String::new()),
+                    AuditKind::Dropped { at } => ("dropped", at, String::new()),
                     AuditKind::Refused { producer, reason } => ("refused", producer, reason),
                 };
                 (e.order, e.time_us, e.id.seq, kind, who, detail)
@@ -1378,9 +1401,9 @@ impl NativeGraph {
 
     /// Scheduler state: ready items, timers, gated guards and expired guards.
     fn scheduler<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let (ready, timers, gated, (expired, expired_total), epoch, now) = {
+        let (ready, timers, gated, (expired, expired_total), epoch, now, gated_max, gated_refused) = {
             let g = self.inner.lock(py, "scheduler")?;
-            (g.ready_count(), g.timer_count(), g.gated(), g.expired(), g.epoch(), g.now_us())
+            (g.ready_count(), g.timer_count(), g.gated(), g.expired(), g.epoch(), g.now_us(), g.gated_max(), g.gated_refused())
         };
         let d = PyDict::new(py);
         d.set_item("ready", ready)?;
@@ -1395,6 +1418,8 @@ impl NativeGraph {
         let expired: Vec<_> = expired.iter().map(|e| (e.id, route_repr(py, &self.inner, e.route), e.expired_at_us)).collect();
         d.set_item("expired", expired)?;
         d.set_item("expired_total", expired_total)?;
+        d.set_item("gated_max", gated_max)?;
+        d.set_item("gated_refused", gated_refused)?;
         Ok(d)
     }
 
@@ -1462,6 +1487,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyReceipt>()?;
     m.add_class::<PySubscription>()?;
     m.add_class::<PyCounter>()?;
+    m.add("GATED_MAX_DEFAULT", GATED_MAX_DEFAULT)?;
     m.add_function(wrap_pyfunction!(schema_hash, m)?)?;
     m.add_function(wrap_pyfunction!(schema_descriptor_cbor, m)?)?;
     Ok(())

@@ -2,6 +2,7 @@
 //! per job of the engine; the helpers and test operators below are shared. Time is always the
 //! virtual clock, moved by the test: nothing sleeps.
 
+mod bounds;
 mod declare;
 mod lineage;
 mod mailboxes;
