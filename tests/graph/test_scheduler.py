@@ -106,13 +106,13 @@ def test_epoch_guard(g, temp):
     p = g.producer("sensor")
     guard = g.publish_guarded(temp, 7.0, producer=p, not_before_epoch=2)
     state = g.scheduler_state()
-    assert [x[0] for x in state["gated"]] == [guard]
+    assert [x.guard_id for x in state.gated] == [guard]
     g.advance_epoch()
     assert g.latest(temp) is None
     g.advance_epoch()
     e = g.latest(temp)
     assert e.value == 7.0 and e.taint_names == ["sched_gated"] and e.control_epoch == 2
-    assert g.scheduler_state()["gated"] == []
+    assert g.scheduler_state().gated == []
 
 
 def test_deadline_guard_expires(g, temp):
@@ -120,11 +120,11 @@ def test_deadline_guard_expires(g, temp):
     p = g.producer("sensor")
     guard = g.publish_guarded(temp, 1.0, producer=p, not_before_epoch=1, expires_at_us=500)
     g.advance_to(499)
-    assert len(g.scheduler_state()["gated"]) == 1
+    assert len(g.scheduler_state().gated) == 1
     g.advance_to(500)
     state = g.scheduler_state()
-    assert state["gated"] == [] and state["expired_total"] == 1
-    assert state["expired"][0][0] == guard and state["expired"][0][2] == 500
+    assert state.gated == [] and state.expired_total == 1
+    assert state.expired[0].guard_id == guard and state.expired[0].expired_at_us == 500
     g.advance_epoch()
     assert g.latest(temp) is None
 
@@ -205,7 +205,7 @@ def test_the_gate_is_bounded():
     with pytest.raises(RejectedError, match=r"2 guarded publishes already wait \(gated_max\)"):
         g.publish_guarded(temp, 3.0, producer=p, not_before_epoch=1)
     state = g.scheduler_state()
-    assert len(state["gated"]) == 2 and state["gated_max"] == 2 and state["gated_refused"] == 1
+    assert len(state.gated) == 2 and state.gated_max == 2 and state.gated_refused == 1
     g.advance_epoch()
     assert [e.value for e in g.replay(temp)] == [1.0, 2.0]
     g.publish_guarded(temp, 3.0, producer=p, not_before_epoch=1)

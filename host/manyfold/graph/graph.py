@@ -25,14 +25,20 @@ from typing import Any
 from manyfold._native import (
     GATED_MAX_DEFAULT,
     Counter,
+    EdgeStats,
     Envelope,
     EnvelopeId,
+    ExpiredPublish,
+    GatedPublish,
     Layer,
+    MailboxStats,
     NativeGraph,
+    NodeStats,
     Plane,
     Producer,
     PublishReceipt,
     Route,
+    SchedulerStats,
     Subscription,
     Variant,
 )
@@ -870,21 +876,21 @@ class Graph:
         """Nodes by name."""
         return dict(self._nodes)
 
-    def node_stats(self) -> list[dict]:
-        """Per node: kind, inputs, output, parameters and counters (raw; the query plane
-        turns these into typed objects)."""
+    def node_stats(self) -> list[NodeStats]:
+        """Per node: kind, inputs, outputs, parameters, counters and taints added or removed
+        (``manyfold.query`` builds its answers from these)."""
         return self._native.nodes()
 
-    def edge_stats(self) -> list[dict]:
+    def edge_stats(self) -> list[EdgeStats]:
         """Per edge: source, target, policy and counters."""
         return self._native.edges()
 
-    def mailbox_stats(self) -> list[dict]:
+    def mailbox_stats(self) -> list[MailboxStats]:
         """Per mailbox: depth, capacity, overflow policy and counters."""
         return self._native.mailboxes()
 
-    def scheduler_state(self) -> dict:
-        """Ready work, timers, gated and expired guards."""
+    def scheduler_state(self) -> SchedulerStats:
+        """Clock, epoch, ready work, timers, and the gated and expired guarded publishes."""
         return self._native.scheduler()
 
 
@@ -897,8 +903,14 @@ __all__ = [
     "LinkCapabilities",
     "WriteBinding",
     "Counter",
+    "EdgeStats",
     "Envelope",
     "EnvelopeId",
+    "ExpiredPublish",
+    "GatedPublish",
+    "MailboxStats",
+    "NodeStats",
+    "SchedulerStats",
     "Graph",
     "JoinClass",
     "Layer",

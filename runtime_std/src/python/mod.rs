@@ -5,6 +5,7 @@
 //! - `route`: `Route`, `Plane`, `Layer`, `Variant`.
 //! - `convert`: Python objects <-> payload values, checked against schemas.
 //! - `graph`: `NativeGraph`, `Producer`, `Envelope` and friends.
+//! - `snapshots`: typed snapshots of nodes, edges, mailboxes, routes and the scheduler.
 //! - `sim`: `SimDevice`, a board's device (manyfold-core) for `manyfold.sim`.
 
 use pyo3::prelude::*;
@@ -16,6 +17,7 @@ mod framing;
 mod graph;
 mod route;
 mod sim;
+mod snapshots;
 
 /// Native hot path of the manyfold package. Import `manyfold`, not this module.
 #[pymodule]
@@ -24,6 +26,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     framing::register(m)?;
     route::register(m)?;
     graph::register(m)?;
+    snapshots::register(m)?;
     m.add_function(wrap_pyfunction!(cbor::canonical_cbor, m)?)?;
     sim::register(m)?;
     Ok(())
