@@ -288,6 +288,10 @@ pub fn load(
             graph.set_payload_cache_bytes(usize::try_from(*n).unwrap_or(0));
         }
     }
+    if let Some(s) = settings.as_ref().filter(|s| s.get("gated_max").is_some()) {
+        let gated_max = usize::try_from(s.int("gated_max")?).unwrap_or(0);
+        graph.set_gated_max(gated_max).map_err(|e| LoadError(format!("settings.gated_max: {}", e.message())))?;
+    }
 
     let mut route_index = BTreeMap::new();
     let mut grants: Vec<(String, manyfold_core::envelope::RouteIdx)> = Vec::new();

@@ -48,7 +48,7 @@ def test_the_fan_loop_crosses_the_link_both_ways(ran):
     desired_on_board = next(i for i in bridge.client.routes() if i.id == route_id(str(gh.device.desired_to_device)))
     assert bridge.counts.events_to_device > 0
     assert desired_on_board.seq == bridge.counts.events_to_device
-    counters = {n["name"]: n["counters"] for n in gh.graph.node_stats()}["board_fan_binding"]
+    counters = {n.name: n.counters for n in gh.graph.node_stats()}["board_fan_binding"]
     assert counters["confirmations"] > 0
 
 

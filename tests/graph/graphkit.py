@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from manyfold.graph import FLOAT, Graph, Layer, Plane, Route, Variant
+from manyfold.graph import FLOAT, Graph, Layer, NodeStats, Plane, Route, Variant
 
 
 def sensor_route(stream: str = "temperature", owner: str = "sensor") -> Route:
@@ -22,9 +22,9 @@ def collect(g: Graph, r: Route) -> list:
     return seen
 
 
-def stats(g: Graph, node) -> dict:
+def stats(g: Graph, node) -> NodeStats:
     """The node_stats() entry of ``node``."""
-    matches = [n for n in g.node_stats() if n["name"] == node.name]
+    matches = [n for n in g.node_stats() if n.name == node.name]
     assert len(matches) == 1
     return matches[0]
 

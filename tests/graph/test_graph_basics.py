@@ -9,11 +9,15 @@ from manyfold.graph import (
     TEXT,
     Graph,
     Mailbox,
+    MailboxStats,
+    NodeStats,
     NotOwnerError,
     OperatorConfigError,
     OperatorError,
     Overflow,
+    RejectedError,
     RouteError,
+    SchedulerStats,
     SchemaMismatchError,
     UnsafeCycleError,
 )
@@ -163,6 +167,25 @@ def test_publishing_from_a_subscriber_is_queued(g, temp):
     assert receipts[0].deferred and g.latest(echo).value == 20.0
 
 
+def test_publishes_queued_from_inside_are_bounded(g, temp):
+    """Publishes queued inside one dispatch are bounded: one more raises RejectedError in the
+    callback that made it, and the queued ones still run right after the dispatch."""
+    echo = g.route(sensor_route("echo"), FLOAT)
+    p = g.producer("sensor")
+    queued = []
+
+    def flood(e):
+        for _ in range(100_000):
+            queued.append(p.publish(echo, 1.0))
+
+    g.subscribe(temp, flood)
+    with pytest.raises(OperatorError) as raised:
+        p.publish(temp, 1.0)
+    assert isinstance(raised.value.__cause__, RejectedError)
+    assert "65536 publishes made inside this dispatch already wait" in str(raised.value.__cause__)
+    assert len(queued) == 65_536 and g.latest(echo).seq == 65_536
+
+
 def test_reading_the_graph_from_inside_is_refused(g, temp):
     """Calls that would deadlock inside a dispatch raise a clear error instead."""
     g.subscribe(temp, lambda e: g.latest(temp))
@@ -196,3 +219,20 @@ def test_operator_losses_show_in_receipts(g, temp):
     receipts = [p.publish(temp, float(v), event_time_us=0) for v in range(3)]
     # publish 1 fills the capacitor and takes the token; later ones lose one value in each
     assert [r.dropped for r in receipts] == [0, 2, 2]
+
+
+def test_graph_state_comes_back_as_typed_read_only_objects(g, temp):
+    """Node, edge, mailbox and scheduler state are typed snapshots read by attribute, not dicts."""
+    avg = g.moving_average(temp, 2, name="avg")
+    g.subscribe(temp, lambda e: None, mailbox=Mailbox(3, Overflow.DROP_OLDEST), name="slow")
+    for v in (1.0, 2.0):
+        g.producer("sensor").publish(temp, v)
+    (node,) = g.node_stats()
+    assert isinstance(node, NodeStats) and (node.name, node.kind, node.processed, node.emitted) == ("avg", "count_window", 2, 1)
+    assert node.inputs == [temp] and node.outputs == [avg.output] and node.input_edges == ["avg_in"]
+    (mailbox,) = g.mailbox_stats()
+    assert isinstance(mailbox, MailboxStats) and (mailbox.edge, mailbox.depth, mailbox.overflow) == ("slow", 2, "drop_oldest")
+    assert [(e.name, e.target_kind, e.policy) for e in g.edge_stats()] == [("avg_in", "node", "inline"), ("slow", "subscription", "mailbox")]
+    assert isinstance(g.scheduler_state(), SchedulerStats) and g.scheduler_state().ready == 2
+    with pytest.raises(AttributeError):
+        node.name = "other"

@@ -102,9 +102,9 @@ def test_local_join_pairs_equal_keys_within_the_time_bound():
     assert all(type(e.value) is Pair for e in out)
     node_stats = stats(g, node)
     # Unmatched on arrival: zone a@0, reading b@6, reading a@20 (both zones are > 10 us older).
-    assert node_stats["counters"] == {"matched": 3, "unmatched": 3, "evicted": 1, "refused": 0}
-    assert node_stats["watermark_us"] == 20
-    assert node_stats["params"]["within_us"] == 10
+    assert node_stats.counters == {"matched": 3, "unmatched": 3, "evicted": 1, "refused": 0}
+    assert node_stats.watermark_us == 20
+    assert node_stats.params["within_us"] == 10
     assert g.schema_of(node.output).name == "Pair[Reading,Zone]"
 
 
@@ -119,7 +119,7 @@ def test_local_join_without_time_bound_pairs_with_every_buffered_value_of_the_ke
         [EnvelopeId(left, 3), EnvelopeId(right, 1)],
         [EnvelopeId(left, 3), EnvelopeId(right, 3)],
     ]
-    assert stats(g, node)["counters"]["matched"] == 5
+    assert stats(g, node).counters["matched"] == 5
 
 
 def test_local_join_keeps_at_most_capacity_values_per_key_and_side():
@@ -133,7 +133,7 @@ def test_local_join_keeps_at_most_capacity_values_per_key_and_side():
     registry.publish(right, Zone("a", 7), event_time_us=4)
     assert [(e.value.left.celsius, e.value.right.floor) for e in out] == [(1.0, 7), (2.0, 7)]
     assert [e.parents for e in out] == [[EnvelopeId(left, 2), EnvelopeId(right, 1)], [EnvelopeId(left, 3), EnvelopeId(right, 1)]]
-    assert stats(g, node)["counters"]["evicted"] == 1
+    assert stats(g, node).counters["evicted"] == 1
 
 
 def test_local_join_on_a_field_both_sides_share():
@@ -203,7 +203,7 @@ def test_lookup_join_treats_the_right_side_as_a_table():
         (Reading("a", 1.0), Zone("a", 1), [f"{left}@1", f"{right}@1"], 5),
         (Reading("a", 3.0), Zone("a", 3), [f"{left}@3", f"{right}@3"], 20),
     ]
-    assert stats(g, node)["counters"] == {"matched": 2, "unmatched": 1, "evicted": 0, "refused": 0}
+    assert stats(g, node).counters == {"matched": 2, "unmatched": 1, "evicted": 0, "refused": 0}
 
 
 def test_lookup_join_right_updates_never_emit():
@@ -234,7 +234,7 @@ def test_lookup_join_within_bound_and_table_capacity():
     registry.publish(right, Zone("a", 5), event_time_us=150)  # update of a known key
     sensor.publish(left, Reading("a", 4.0), event_time_us=200)
     assert [(e.value.left.celsius, e.value.right.floor) for e in out] == [(2.0, 1), (4.0, 5)]
-    assert stats(g, node)["counters"] == {"matched": 2, "unmatched": 2, "evicted": 0, "refused": 1}
+    assert stats(g, node).counters == {"matched": 2, "unmatched": 2, "evicted": 0, "refused": 1}
 
 
 # ---------------------------------------------------------------------- broadcast mirror
@@ -252,7 +252,7 @@ def test_broadcast_mirror_without_key_pairs_each_left_with_the_whole_mirror():
         (Reading("a", 3.0), Zone("b", 2), [f"{left}@3", f"{right}@2"], 20),
         (Reading("a", 3.0), Zone("a", 3), [f"{left}@3", f"{right}@3"], 20),
     ]
-    assert stats(g, node)["counters"] == {"matched": 4, "unmatched": 0, "evicted": 1, "refused": 0}
+    assert stats(g, node).counters == {"matched": 4, "unmatched": 0, "evicted": 1, "refused": 0}
 
 
 def test_broadcast_mirror_with_key_keeps_the_latest_per_key_and_pairs_by_key():
@@ -265,8 +265,8 @@ def test_broadcast_mirror_with_key_keeps_the_latest_per_key_and_pairs_by_key():
         (Reading("a", 1.0), Zone("a", 1), [f"{left}@1", f"{right}@1"], 5),
         (Reading("a", 3.0), Zone("a", 3), [f"{left}@3", f"{right}@3"], 20),
     ]
-    assert stats(g, node)["counters"] == {"matched": 2, "unmatched": 1, "evicted": 0, "refused": 0}
-    assert stats(g, node)["buffered"][0] == 2
+    assert stats(g, node).counters == {"matched": 2, "unmatched": 1, "evicted": 0, "refused": 0}
+    assert stats(g, node).buffered == 2
 
 
 def test_broadcast_mirror_before_any_right_value_leaves_left_values_unmatched():
@@ -278,7 +278,7 @@ def test_broadcast_mirror_before_any_right_value_leaves_left_values_unmatched():
     registry.publish(right, Zone("z", 0))
     sensor.publish(left, Reading("b", 2.0))
     assert [e.value for e in out] == [Pair(Reading("b", 2.0), Zone("z", 0))]
-    assert stats(g, node)["counters"]["unmatched"] == 1
+    assert stats(g, node).counters["unmatched"] == 1
 
 
 # ---------------------------------------------------------------------- repartition
@@ -310,14 +310,14 @@ def test_repartition_join_rekeys_both_sides_into_stable_partitions():
     expected = [0, 0, 0, 0]
     for z in zones + lefts:
         expected[fnv1a_text_key(z) % 4] += 1
-    counters = stats(g, node)["counters"]
+    counters = stats(g, node).counters
     assert [counters[f"partition_{i}_items"] for i in range(4)] == expected
     assert sum(expected) == 11
     assert sum(1 for n in expected if n > 0) >= 2  # the keys really spread
     assert counters["matched"] == 4
     # Unmatched on arrival: all 6 zones (no reading yet) and the reading for "nowhere".
     assert counters["unmatched"] == 7
-    assert stats(g, node)["params"]["partitions"] == 4
+    assert stats(g, node).params["partitions"] == 4
 
 
 def test_repartition_join_with_one_partition_behaves_like_a_local_join():
@@ -327,7 +327,7 @@ def test_repartition_join_with_one_partition_behaves_like_a_local_join():
     out = collect(g, node.output)
     script(sensor, registry, left, right)
     assert [(e.value.left.celsius, e.value.right.floor) for e in out] == [(1.0, 1), (2.0, 2), (1.0, 3)]
-    assert stats(g, node)["counters"]["partition_0_items"] == 6
+    assert stats(g, node).counters["partition_0_items"] == 6
 
 
 # ---------------------------------------------------------------------- refusals

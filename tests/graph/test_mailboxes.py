@@ -44,7 +44,7 @@ def test_block_refuses_and_records_nothing(g, temp):
     p.publish(temp, 3.0)
     g.run_until_idle()
     assert [v for v, _ in seen] == [1.0, 2.0, 3.0]
-    assert stats(g)["blocked"] == 1 and stats(g)["dropped_oldest"] == 0
+    assert stats(g).blocked == 1 and stats(g).dropped_oldest == 0
 
 
 def test_block_applies_through_inline_operators(g, temp):
@@ -68,7 +68,7 @@ def test_drop_oldest_counts_and_taints(g, temp):
     g.run_until_idle()
     assert seen == [(3.0, ["delivery_dropped"]), (4.0, [])]
     s = stats(g)
-    assert (s["dropped_oldest"], s["accepted"], s["delivered"], s["depth_max"]) == (3, 5, 2, 2)
+    assert (s.dropped_oldest, s.accepted, s.delivered, s.depth_max) == (3, 5, 2, 2)
 
 
 def test_drop_newest_keeps_the_oldest(g, temp):
@@ -80,7 +80,7 @@ def test_drop_newest_keeps_the_oldest(g, temp):
     assert dropped == 2
     assert [v for v, _ in seen] == [0.0, 1.0]
     assert seen[0][1] == ["delivery_dropped"]
-    assert stats(g)["dropped_newest"] == 2
+    assert stats(g).dropped_newest == 2
 
 
 def test_reject_refuses_the_publish(g, temp):
@@ -138,7 +138,7 @@ def test_block_waits_with_a_timeout_in_real_time():
         runner.join()
     assert seen == [float(v) for v in range(20)]
     s = stats(g)
-    assert s["blocked"] > 0 and s["dropped_oldest"] == 0
+    assert s.blocked > 0 and s.dropped_oldest == 0
 
 
 def test_block_timeout_expires():

@@ -57,7 +57,7 @@ def test_map_applies_the_callable_and_names_the_input_as_parent():
     assert [e.seq for e in out] == [1, 2, 3]
     assert all(e.producer == ("node", node.name) for e in out)
     assert all(e.taint_names == [] for e in out)
-    assert stats(g, node)["processed"] == 3 and stats(g, node)["emitted"] == 3
+    assert stats(g, node).processed == 3 and stats(g, node).emitted == 3
 
 
 def test_map_to_another_schema_emits_values_of_that_schema():
@@ -95,8 +95,8 @@ def test_nondeterministic_map_taints_its_outputs_and_a_deterministic_one_does_no
         (3.0, ["det_nondeterministic_operator"]),
         (4.0, ["det_nondeterministic_operator"]),
     ]
-    assert stats(g, pure)["deterministic"] is True
-    assert stats(g, impure)["deterministic"] is False
+    assert stats(g, pure).deterministic is True
+    assert stats(g, impure).deterministic is False
 
 
 def test_taints_flow_through_later_operators():
@@ -133,12 +133,12 @@ def test_raising_map_gives_operator_error_with_cause_and_other_consumers_still_g
     assert [e.value for e in after] == [0.0]
     assert out == []
     assert g.latest(temp).value == 0.0
-    assert stats(g, node)["failures"] == 1
+    assert stats(g, node).failures == 1
     # The node stays in the graph and handles the next value.
     sensor.publish(temp, 4.0)
     assert [e.value for e in out] == [0.25]
     assert out[0].parents == [EnvelopeId(temp, 2)]
-    assert stats(g, node)["failures"] == 1
+    assert stats(g, node).failures == 1
 
 
 def test_map_returning_a_value_of_the_wrong_type_is_an_operator_error():
@@ -164,7 +164,7 @@ def test_filter_passes_accepted_values_unchanged_with_lineage_and_counts_refusal
     assert [e.value for e in out] == [20.0, 25.5, 20.1]
     assert [e.parents for e in out] == [[EnvelopeId(temp, 2)], [EnvelopeId(temp, 3)], [EnvelopeId(temp, 5)]]
     assert [e.seq for e in out] == [1, 2, 3]
-    assert stats(g, node)["counters"]["refused"] == 2
+    assert stats(g, node).counters["refused"] == 2
     assert g.schema_of(node.output) == FLOAT
 
 
@@ -258,7 +258,7 @@ def test_rate_limit_passes_max_events_per_interval_and_drops_the_rest():
     assert [e.value for e in out] == [0.0, 1.0, 10.0, 11.0, 20.0, 21.0]
     assert [e.parents for e in out] == [[EnvelopeId(temp, s)] for s in (1, 2, 6, 7, 11, 12)]
     assert [e.taint_names for e in out] == [[], [], ["delivery_sampled"], [], ["delivery_sampled"], []]
-    assert stats(g, node)["counters"]["dropped"] == 9
+    assert stats(g, node).counters["dropped"] == 9
 
 
 def test_rate_limit_refills_credit_continuously_in_event_time():
@@ -273,7 +273,7 @@ def test_rate_limit_refills_credit_continuously_in_event_time():
     # 100 has one; at 1000 the bucket is full again but capped at 2.
     assert [e.value for e in out] == [0.0, 1.0, 4.0, 6.0, 7.0, 8.0]
     assert [e.taint_names for e in out] == [[], [], ["delivery_sampled"], ["delivery_sampled"], [], []]
-    assert stats(g, node)["counters"]["dropped"] == 5
+    assert stats(g, node).counters["dropped"] == 5
 
 
 def test_rate_limit_uses_event_time_not_the_graph_clock():
@@ -286,7 +286,7 @@ def test_rate_limit_uses_event_time_not_the_graph_clock():
     sensor.publish(temp, 2.0, event_time_us=50)
     sensor.publish(temp, 3.0, event_time_us=100)
     assert [e.value for e in out] == [1.0, 3.0]
-    assert stats(g, node)["counters"]["dropped"] == 1
+    assert stats(g, node).counters["dropped"] == 1
 
 
 # ---------------------------------------------------------------------- capacitor
@@ -300,7 +300,7 @@ def test_capacitor_buffers_until_discharged_oldest_first():
     for i in range(4):
         sensor.publish(temp, float(i), event_time_us=100 + i)
     assert out == []
-    assert stats(g, node)["buffered"] == (4, 5)
+    assert (stats(g, node).buffered, stats(g, node).buffered_max) == (4, 5)
     node.discharge(2)
     assert [e.value for e in out] == [0.0, 1.0]
     assert [e.parents for e in out] == [[EnvelopeId(temp, 1)], [EnvelopeId(temp, 2)]]
@@ -310,7 +310,7 @@ def test_capacitor_buffers_until_discharged_oldest_first():
     node.discharge()
     node.discharge(3)
     assert len(out) == 4
-    counters = stats(g, node)["counters"]
+    counters = stats(g, node).counters
     assert counters == {"accepted": 4, "released": 4, "dropped": 0, "rejected": 0}
     assert all(e.taint_names == [] for e in out)
 
@@ -322,13 +322,13 @@ def test_capacitor_drop_oldest_counts_losses_and_taints_the_next_release():
     out = collect(g, node.output)
     for i in range(5):
         sensor.publish(temp, float(i))
-    assert stats(g, node)["counters"]["dropped"] == 2
+    assert stats(g, node).counters["dropped"] == 2
     node.discharge(1)
     node.discharge(5)
     assert [e.value for e in out] == [2.0, 3.0, 4.0]
     assert [e.parents for e in out] == [[EnvelopeId(temp, s)] for s in (3, 4, 5)]
     assert [e.taint_names for e in out] == [["delivery_dropped"], [], []]
-    assert stats(g, node)["counters"] == {"accepted": 5, "released": 3, "dropped": 2, "rejected": 0}
+    assert stats(g, node).counters == {"accepted": 5, "released": 3, "dropped": 2, "rejected": 0}
 
 
 def test_capacitor_releases_on_a_demand_route():
@@ -348,7 +348,7 @@ def test_capacitor_releases_on_a_demand_route():
     sensor.publish(demand, -1)
     assert [e.value for e in out] == [0.0, 1.0, 2.0, 3.0]
     assert [e.parents for e in out] == [[EnvelopeId(temp, s)] for s in (1, 2, 3, 4)]
-    assert stats(g, node)["counters"] == {"accepted": 4, "released": 4, "dropped": 2, "rejected": 0}
+    assert stats(g, node).counters == {"accepted": 4, "released": 4, "dropped": 2, "rejected": 0}
 
 
 @pytest.mark.parametrize("overflow", [Overflow.REJECT, Overflow.BLOCK])
@@ -363,8 +363,8 @@ def test_capacitor_reject_and_block_refuse_new_values_when_full(overflow):
     node.discharge()
     assert [e.value for e in out] == [0.0, 1.0]
     assert [e.taint_names for e in out] == [["delivery_dropped"], []]
-    assert stats(g, node)["counters"] == {"accepted": 2, "released": 2, "dropped": 0, "rejected": 2}
-    assert stats(g, node)["params"]["overflow"] == "reject"
+    assert stats(g, node).counters == {"accepted": 2, "released": 2, "dropped": 0, "rejected": 2}
+    assert stats(g, node).params["overflow"] == "reject"
 
 
 def test_only_capacitors_discharge():
@@ -389,7 +389,7 @@ def test_resistor_holds_coalesces_and_releases_when_the_interval_has_passed():
     g.advance(10)
     sensor.publish(temp, 3.0)
     assert [e.value for e in out] == [1.0]
-    assert stats(g, node)["buffered"] == (1, 1)
+    assert (stats(g, node).buffered, stats(g, node).buffered_max) == (1, 1)
     g.advance_to(99)
     assert len(out) == 1
     g.advance(1)
@@ -398,8 +398,8 @@ def test_resistor_holds_coalesces_and_releases_when_the_interval_has_passed():
     assert [e.event_time_us for e in out] == [0, 20]
     assert [e.parents for e in out] == [[EnvelopeId(temp, 1)], [EnvelopeId(temp, 3)]]
     assert [e.taint_names for e in out] == [[], ["delivery_coalesced"]]
-    assert stats(g, node)["counters"]["coalesced"] == 1
-    assert stats(g, node)["buffered"] == (0, 1)
+    assert stats(g, node).counters["coalesced"] == 1
+    assert (stats(g, node).buffered, stats(g, node).buffered_max) == (0, 1)
 
 
 def test_resistor_spaces_later_values_from_the_last_release():
@@ -418,7 +418,7 @@ def test_resistor_spaces_later_values_from_the_last_release():
     sensor.publish(temp, 5.0)  # quiet for 700 us: passes immediately
     assert [(e.value, e.ingest_time_us) for e in out] == [(1.0, 0), (2.0, 100), (3.0, 200), (4.0, 300), (5.0, 1_000)]
     assert all(e.taint_names == [] for e in out)
-    assert stats(g, node)["counters"]["coalesced"] == 0
+    assert stats(g, node).counters["coalesced"] == 0
 
 
 def test_resistor_holds_nothing_across_idle_runs():
@@ -447,7 +447,7 @@ def test_deadband_passes_moves_of_at_least_the_band_from_the_last_passed_value()
         sensor.publish(temp, v)
     assert [e.value for e in out] == [20.0, 20.5, 19.9, 19.4]
     assert [e.parents for e in out] == [[EnvelopeId(temp, s)] for s in (1, 4, 6, 8)]
-    assert stats(g, node)["counters"]["refused"] == 4
+    assert stats(g, node).counters["refused"] == 4
 
 
 def test_deadband_on_a_record_field_passes_the_whole_record():
@@ -481,7 +481,7 @@ def test_threshold_modes_and_their_boundaries(kwargs, passed):
         sensor.publish(temp, v)
     assert [e.value for e in out] == passed
     assert [e.parents for e in out] == [[EnvelopeId(temp, values.index(v) + 1)] for v in passed]
-    assert stats(g, node)["counters"]["refused"] == len(values) - len(passed)
+    assert stats(g, node).counters["refused"] == len(values) - len(passed)
 
 
 def test_threshold_needs_exactly_one_limit():
@@ -598,4 +598,4 @@ def test_publishing_a_value_of_the_wrong_type_reaches_no_operator():
     node = g.map(temp, lambda v: v)
     with pytest.raises(SchemaCheckError):
         sensor.publish(temp, "hot")
-    assert stats(g, node)["processed"] == 0
+    assert stats(g, node).processed == 0

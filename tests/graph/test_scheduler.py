@@ -15,7 +15,9 @@ from manyfold.graph import (
     Graph,
     GuardError,
     Mailbox,
+    OperatorConfigError,
     Overflow,
+    RejectedError,
 )
 
 from graphkit import sensor_route
@@ -104,13 +106,13 @@ def test_epoch_guard(g, temp):
     p = g.producer("sensor")
     guard = g.publish_guarded(temp, 7.0, producer=p, not_before_epoch=2)
     state = g.scheduler_state()
-    assert [x[0] for x in state["gated"]] == [guard]
+    assert [x.guard_id for x in state.gated] == [guard]
     g.advance_epoch()
     assert g.latest(temp) is None
     g.advance_epoch()
     e = g.latest(temp)
     assert e.value == 7.0 and e.taint_names == ["sched_gated"] and e.control_epoch == 2
-    assert g.scheduler_state()["gated"] == []
+    assert g.scheduler_state().gated == []
 
 
 def test_deadline_guard_expires(g, temp):
@@ -118,11 +120,11 @@ def test_deadline_guard_expires(g, temp):
     p = g.producer("sensor")
     guard = g.publish_guarded(temp, 1.0, producer=p, not_before_epoch=1, expires_at_us=500)
     g.advance_to(499)
-    assert len(g.scheduler_state()["gated"]) == 1
+    assert len(g.scheduler_state().gated) == 1
     g.advance_to(500)
     state = g.scheduler_state()
-    assert state["gated"] == [] and state["expired_total"] == 1
-    assert state["expired"][0][0] == guard and state["expired"][0][2] == 500
+    assert state.gated == [] and state.expired_total == 1
+    assert state.expired[0].guard_id == guard and state.expired[0].expired_at_us == 500
     g.advance_epoch()
     assert g.latest(temp) is None
 
@@ -191,3 +193,26 @@ def test_real_time_publishers_on_other_threads():
     runner.join()
     assert counter.value == 600
     assert sorted(seen) == sorted(float(k * 1000 + i) for k in range(3) for i in range(200))
+
+
+def test_the_gate_is_bounded():
+    """Guarded publishes wait up to gated_max; one more is refused (RejectedError, counted)."""
+    g = Graph(gated_max=2)
+    temp = g.route(sensor_route(), FLOAT)
+    p = g.producer("sensor")
+    for v in (1.0, 2.0):
+        g.publish_guarded(temp, v, producer=p, not_before_epoch=1)
+    with pytest.raises(RejectedError, match=r"2 guarded publishes already wait \(gated_max\)"):
+        g.publish_guarded(temp, 3.0, producer=p, not_before_epoch=1)
+    state = g.scheduler_state()
+    assert len(state.gated) == 2 and state.gated_max == 2 and state.gated_refused == 1
+    g.advance_epoch()
+    assert [e.value for e in g.replay(temp)] == [1.0, 2.0]
+    g.publish_guarded(temp, 3.0, producer=p, not_before_epoch=1)
+    assert g.latest(temp).value == 3.0
+
+
+def test_gated_max_must_be_positive():
+    """A graph whose gate could hold nothing is refused with a clear error."""
+    with pytest.raises(OperatorConfigError, match="gated_max must be at least 1"):
+        Graph(gated_max=0)

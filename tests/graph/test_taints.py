@@ -55,6 +55,21 @@ def test_mailbox_drop_adds_delivery_taint_downstream():
     assert names(g.latest(avg.output)) == {"delivery_dropped"}
 
 
+def test_full_epoch_hold_drops_taints_and_is_named():
+    """A full epoch hold drops its oldest items; the first release carries delivery_dropped and
+    the taint query names the hold as its origin."""
+    g, temp, p = float_graph()
+    copy = g.route(route("copy"), FLOAT, retain=8192)
+    g.connect(temp, copy, epoch_boundary=True, name="next_epoch")
+    p.publish_many(temp, [float(v) for v in range(4098)])
+    g.advance_epoch()
+    first, second = g.envelope(copy, 1), g.envelope(copy, 2)
+    assert (first.value, names(first)) == (2.0, {"delivery_dropped"})
+    assert names(second) == set() and g.latest(copy).seq == 4096
+    (found,) = query.taints(g, copy)
+    assert query.TaintOrigin(Taint.DELIVERY_DROPPED, "epoch_hold", "next_epoch_in") in found.added
+
+
 def test_processing_time_window_adds_time_and_determinism_taints():
     """A processing-time window's results carry time_processing and det_processing_clock."""
     g, temp, p = float_graph()

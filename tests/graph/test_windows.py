@@ -138,7 +138,7 @@ def test_keyed_count_windows_aggregate_each_key_separately():
         [EnvelopeId(readings, 2), EnvelopeId(readings, 5)],
         [EnvelopeId(readings, 6), EnvelopeId(readings, 7)],
     ]
-    assert stats(g, node)["counters"]["keys"] == 3
+    assert stats(g, node).counters["keys"] == 3
 
 
 def test_keyed_count_window_with_key_and_value_functions():
@@ -170,7 +170,7 @@ def test_keyed_count_window_bounds_its_keys_and_taints_the_next_result():
     assert out == []
     sensor.publish(samples, Sample(5_000, 1.0))
     sensor.publish(samples, Sample(5_001, 1.0))
-    assert stats(g, node)["counters"] == {"keys": 4096, "keys_refused": 2}
+    assert stats(g, node).counters == {"keys": 4096, "keys_refused": 2}
     sensor.publish(samples, Sample(7, 2.0))
     assert [(e.value.key, e.value.value, e.taint_names) for e in out] == [(7, 3.0, ["delivery_dropped"])]
     assert out[0].parents == [EnvelopeId(samples, 8), EnvelopeId(samples, 4099)]
@@ -187,7 +187,7 @@ def test_moving_average_starts_at_the_nth_value_over_the_last_n():
         sensor.publish(temp, v)
     assert [e.value for e in out] == [2.0, 3.0, 5.0, 3.0]
     assert [e.parents for e in out] == [[EnvelopeId(temp, s) for s in range(i, i + 3)] for i in (1, 2, 3, 4)]
-    assert stats(g, node)["params"] == {"size": 3, "step": 1, "aggregate": "mean", "value": "value", "key": "none"}
+    assert stats(g, node).params == {"size": 3, "step": 1, "aggregate": "mean", "value": "value", "key": "none"}
 
 
 def test_moving_average_of_one_is_the_value_itself():
@@ -247,7 +247,7 @@ def test_failing_key_function_is_an_operator_error():
     with pytest.raises(OperatorError) as info:
         sensor.publish(readings, Reading("hall", 1.0))
     assert isinstance(info.value.__cause__, LookupError)
-    assert stats(g, node)["counters"]["keys"] == 0
+    assert stats(g, node).counters["keys"] == 0
 
 
 # ---------------------------------------------------------------------- event-time windows
@@ -276,9 +276,9 @@ def test_event_time_tumbling_windows_close_when_the_watermark_passes_their_end()
     assert [e.event_time_us for e in out] == [999, 1_999]
     assert all(e.taint_names == [] for e in out)
     node_stats = stats(g, node)
-    assert node_stats["kind"] == "event_time_window"
-    assert node_stats["watermark_us"] == 2_000
-    assert node_stats["counters"] == {"keys": 1, "late": 0, "forced": 0, "keys_refused": 0}
+    assert node_stats.kind == "event_time_window"
+    assert node_stats.watermark_us == 2_000
+    assert node_stats.counters == {"keys": 1, "late": 0, "forced": 0, "keys_refused": 0}
 
 
 def test_event_time_windows_ignore_the_graph_clock():
@@ -338,7 +338,7 @@ def test_a_gap_in_event_time_closes_windows_normally_not_forced():
         (500, 6.0, False, []),
         (1_000, 4.0, False, []),
     ]
-    assert stats(g, node)["counters"]["forced"] == 0
+    assert stats(g, node).counters["forced"] == 0
 
 
 def test_window_memory_stays_bounded_over_a_long_stream():
@@ -357,9 +357,9 @@ def test_window_memory_stays_bounded_over_a_long_stream():
         sensor.publish(temp, v, event_time_us=t)
         sent.append((t, v))
         if i % 10 == 0:
-            most_open = max(most_open, stats(g, node)["buffered"][0])
+            most_open = max(most_open, stats(g, node).buffered)
     assert 0 < most_open <= panes_bound
-    assert stats(g, node)["counters"]["forced"] == 0
+    assert stats(g, node).counters["forced"] == 0
     watermark = t - 120
     windows: dict[int, list[float]] = {}
     for ts, v in sent:
@@ -393,9 +393,9 @@ def test_lateness_accepts_values_within_it_and_drops_values_beyond_it():
     ]
     assert [e.taint_names for e in out] == [[], ["delivery_dropped"]]
     node_stats = stats(g, node)
-    assert node_stats["counters"]["late"] == 1
-    assert node_stats["counters"]["forced"] == 0
-    assert node_stats["watermark_us"] == 2_100
+    assert node_stats.counters["late"] == 1
+    assert node_stats.counters["forced"] == 0
+    assert node_stats.watermark_us == 2_100
 
 
 def test_without_lateness_any_value_behind_the_watermark_is_late():
@@ -407,7 +407,7 @@ def test_without_lateness_any_value_behind_the_watermark_is_late():
         sensor.publish(temp, v, event_time_us=t)
     assert [(e.value.start_us, e.value.value, e.taint_names) for e in out] == [(0, 6.0, []), (10, 12.0, ["delivery_dropped"])]
     assert [e.parents for e in out] == [[EnvelopeId(temp, 1), EnvelopeId(temp, 2)], [EnvelopeId(temp, 3)]]
-    assert stats(g, node)["counters"]["late"] == 2
+    assert stats(g, node).counters["late"] == 2
 
 
 def test_values_earlier_than_the_first_one_seen_are_accepted_within_lateness():
@@ -421,7 +421,7 @@ def test_values_earlier_than_the_first_one_seen_are_accepted_within_lateness():
     sensor.publish(temp, 0.0, event_time_us=5_000)  # watermark 3000 closes three windows
     assert [(e.value.start_us, e.value.value) for e in out] == [(0, 4.0), (1_000, 2.0), (2_000, 1.0)]
     assert [e.parents for e in out] == [[EnvelopeId(temp, 3)], [EnvelopeId(temp, 2)], [EnvelopeId(temp, 1)]]
-    assert stats(g, node)["counters"]["late"] == 0
+    assert stats(g, node).counters["late"] == 0
 
 
 @pytest.mark.parametrize("kind", list(Aggregate))
@@ -460,7 +460,7 @@ def test_per_key_event_time_windows():
         [EnvelopeId(readings, 5)],
     ]
     assert [e.taint_names for e in out] == [[], [], ["delivery_dropped"], []]
-    assert stats(g, node)["counters"] == {"keys": 3, "late": 1, "forced": 0, "keys_refused": 0}
+    assert stats(g, node).counters == {"keys": 3, "late": 1, "forced": 0, "keys_refused": 0}
 
 
 def test_time_window_with_key_and_value_functions():
@@ -512,8 +512,8 @@ def test_event_time_windows_match_a_reference_model_on_shuffled_input(width, sli
     got = [(e.value.start_us, e.value.end_us, e.value.count, e.value.value, e.parents, e.taint_names) for e in out]
     assert got == expected
     assert late > 0
-    assert stats(g, node)["counters"]["late"] == late
-    assert stats(g, node)["counters"]["forced"] == 0
+    assert stats(g, node).counters["late"] == late
+    assert stats(g, node).counters["forced"] == 0
 
 
 # ---------------------------------------------------------------------- processing-time windows
@@ -539,8 +539,8 @@ def test_processing_time_tumbling_windows_close_on_advance_with_processing_taint
     sensor.publish(temp, 4.0)  # at 1000: the next window
     g.advance_to(5_000)
     assert [(e.value.start_us, e.value.value, e.ingest_time_us) for e in out] == [(0, 3.0, 1_000), (1_000, 4.0, 2_000)]
-    assert g.scheduler_state()["timers"] == 0
-    assert stats(g, node)["kind"] == "processing_time_window"
+    assert g.scheduler_state().timers == 0
+    assert stats(g, node).kind == "processing_time_window"
 
 
 def test_processing_time_sliding_windows():

@@ -10,7 +10,7 @@ from manifestkit import r, small_graph
 
 from manyfold import manifest
 from manyfold.examples import greenhouse
-from manyfold.graph import ManifestError
+from manyfold.graph import FLOAT, Graph, ManifestError
 
 
 def run_small(g) -> list[float]:
@@ -27,6 +27,18 @@ def test_compile_load_compile_is_byte_identical():
         m = manifest.compile(g)
         again = manifest.compile(manifest.load(m, callables=g._callables))
         assert again.to_cbor() == m.to_cbor()
+
+
+def test_gated_max_travels_with_the_manifest():
+    """A graph's gated_max is in its manifest's settings, and both loaders give it back."""
+    g = Graph(gated_max=7)
+    g.route(r("sensor", "temp"), FLOAT)
+    m = manifest.compile(g)
+    assert m.settings.gated_max == 7
+    assert manifest.load(m).gated_max == 7
+    bare = Graph()
+    bare._native.load_manifest(m.to_cbor(), {}, None)
+    assert bare.gated_max == 7
 
 
 def test_loaded_graph_behaves_like_the_original():

@@ -33,6 +33,14 @@ def test_hidden_unbounded_queue():
     assert [s for s, _ in rules(huge, "hidden_unbounded_queue")] == ["node avg"]
 
 
+def test_gate_without_a_bound():
+    """A gate for guarded publishes that could hold nothing, or beyond the limit, is flagged."""
+    m = manifest.compile(small_graph())
+    for gated_max in (0, 10**9):
+        bad = dataclasses.replace(m, settings=dataclasses.replace(m.settings, gated_max=gated_max))
+        assert rules(bad, "hidden_unbounded_queue") == [("settings", f"gated_max {gated_max} is not between 1 and 1000000")]
+
+
 def test_unsafe_feedback_loop():
     """An inline cycle is flagged with its path; the same cycle through a mailbox passes."""
     g = Graph()

@@ -8,7 +8,7 @@ import cbor2
 import pytest
 
 from manyfold import query
-from manyfold.graph import FLOAT, Aggregate, Graph, Layer, Mailbox, Overflow, Plane, Route, Variant
+from manyfold.graph import FLOAT, Aggregate, Graph, Layer, Mailbox, OperatorError, Overflow, Plane, RejectedError, Route, Variant
 
 
 def r(stream: str) -> Route:
@@ -92,3 +92,18 @@ def test_queries_are_routes(g):
         service.ask(client, "gossip")
     responses = g.replay(service.response_route)
     assert [e.value.ok for e in responses] == [True, True, True, False]
+
+
+def test_query_service_bounds_waiting_requests(g):
+    """A service holds at most pending_max unanswered requests; one more is refused (its cause a
+    RejectedError), and the held ones are answered at the next dispatch."""
+    service = query.QueryService(g, pending_max=2)
+    client = g.producer("ops")
+    g.grant(client, service.request_route)
+    requests = [query.QueryRequest(i, "scheduler") for i in (1, 2, 3)]
+    with pytest.raises(OperatorError) as raised:
+        client.publish_many(service.request_route, requests)
+    assert isinstance(raised.value.__cause__, RejectedError) and "request 3 was refused" in str(raised.value.__cause__)
+    assert service.refused == 1
+    g.run_until_idle()
+    assert [e.value.correlation for e in g.replay(service.response_route)] == [1, 2]

@@ -54,7 +54,7 @@ def test_retries_are_bounded_and_stop_on_ack():
     app.publish(fan.request, 50.0)
     g.advance(1_000)
     assert len(g.replay(fan.desired)) == 3  # 1 send + 2 retries
-    counters = {n["name"]: n["counters"] for n in g.node_stats()}["fan_speed_binding"]
+    counters = {n.name: n.counters for n in g.node_stats()}["fan_speed_binding"]
     assert (counters["retries"], counters["failures"]) == (2, 1)
     device.publish(fan.reported, 10.0)
     assert "sched_expired" in names(g.latest(fan.effective))

@@ -389,7 +389,7 @@ def report(gh: Greenhouse, console, *, bridge=None) -> None:
             f"{len(lin.missing)} ancestors no longer retained."
         )
         binding = next(n for n in query.topology(g).nodes if n.name == "fan_binding")
-        counters = {n["name"]: n["counters"] for n in g.node_stats()}["fan_binding"]
+        counters = {n.name: n.counters for n in g.node_stats()}["fan_binding"]
         effective = g.latest(gh.fan.effective)
         console.print(
             f"Fan binding ({binding.params['idempotency']}, up to {binding.params['retry_max']} retries): "

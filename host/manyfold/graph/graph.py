@@ -23,15 +23,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from manyfold._native import (
+    GATED_MAX_DEFAULT,
     Counter,
+    EdgeStats,
     Envelope,
     EnvelopeId,
+    ExpiredPublish,
+    GatedPublish,
     Layer,
+    MailboxStats,
     NativeGraph,
+    NodeStats,
     Plane,
     Producer,
     PublishReceipt,
     Route,
+    SchedulerStats,
     Subscription,
     Variant,
 )
@@ -255,10 +262,12 @@ class RunReport:
 
 class Graph:
     """A local graph. ``Graph()`` runs on a virtual clock that only moves when you advance it;
-    ``Graph(realtime=True)`` runs against the monotonic wall clock."""
+    ``Graph(realtime=True)`` runs against the monotonic wall clock. ``gated_max`` bounds the
+    guarded publishes waiting at once (``publish_guarded``); one more is refused with
+    :class:`RejectedError`."""
 
-    def __init__(self, *, realtime: bool = False) -> None:
-        self._native = NativeGraph(realtime)
+    def __init__(self, *, realtime: bool = False, gated_max: int = GATED_MAX_DEFAULT) -> None:
+        self._native = NativeGraph(realtime, gated_max)
         self.realtime = realtime
         self._schemas: dict[Route, Schema] = {}
         self._producers: dict[str, Producer] = {}
@@ -380,7 +389,9 @@ class Graph:
     ) -> int:
         """Publish once the control epoch reaches ``not_before_epoch`` and the clock reaches
         ``not_before_us``; expire (counted, never published) if still held at ``expires_at_us``.
-        Released envelopes carry the ``sched_gated`` taint. Returns the guard id."""
+        Released envelopes carry the ``sched_gated`` taint. Returns the guard id. When
+        ``gated_max`` guarded publishes already wait, raises :class:`RejectedError` (counted in
+        the scheduler state's ``gated_refused``)."""
         return self._native.publish_guarded(producer, route, value, not_before_epoch, not_before_us, expires_at_us)
 
     # -------------------------------------------------------------- reading
@@ -830,6 +841,11 @@ class Graph:
         """The current control epoch."""
         return self._native.epoch
 
+    @property
+    def gated_max(self) -> int:
+        """How many guarded publishes may wait at once."""
+        return self._native.gated_max
+
     def run_until_idle(self, max_steps: int = 10_000_000) -> RunReport:
         """Deliver everything that is due now (mailboxes, due timers, released guards)."""
         return RunReport(*self._native.run_until_idle(max_steps))
@@ -860,21 +876,21 @@ class Graph:
         """Nodes by name."""
         return dict(self._nodes)
 
-    def node_stats(self) -> list[dict]:
-        """Per node: kind, inputs, output, parameters and counters (raw; the query plane
-        turns these into typed objects)."""
+    def node_stats(self) -> list[NodeStats]:
+        """Per node: kind, inputs, outputs, parameters, counters and taints added or removed
+        (``manyfold.query`` builds its answers from these)."""
         return self._native.nodes()
 
-    def edge_stats(self) -> list[dict]:
+    def edge_stats(self) -> list[EdgeStats]:
         """Per edge: source, target, policy and counters."""
         return self._native.edges()
 
-    def mailbox_stats(self) -> list[dict]:
+    def mailbox_stats(self) -> list[MailboxStats]:
         """Per mailbox: depth, capacity, overflow policy and counters."""
         return self._native.mailboxes()
 
-    def scheduler_state(self) -> dict:
-        """Ready work, timers, gated and expired guards."""
+    def scheduler_state(self) -> SchedulerStats:
+        """Clock, epoch, ready work, timers, and the gated and expired guarded publishes."""
         return self._native.scheduler()
 
 
@@ -887,8 +903,14 @@ __all__ = [
     "LinkCapabilities",
     "WriteBinding",
     "Counter",
+    "EdgeStats",
     "Envelope",
     "EnvelopeId",
+    "ExpiredPublish",
+    "GatedPublish",
+    "MailboxStats",
+    "NodeStats",
+    "SchedulerStats",
     "Graph",
     "JoinClass",
     "Layer",

@@ -61,27 +61,27 @@ def _compile(graph: Graph) -> Manifest:
 
     route_partition = graph._route_partition
     routes = []
-    for r in described["routes"]:
-        route: Route = r["route"]
+    for r in described.routes:
+        route: Route = r.route
         routes.append(
             RouteRecord(
-                route, graph.schema_of(route).hash_hex, route_partition.get(route, "main"), r["history"], r["retain"],
-                r["audit"], r["clock_domain"], tuple(r["writers"]), graph._fences.get(route),
+                route, graph.schema_of(route).hash_hex, route_partition.get(route, "main"), r.history, r.retain,
+                r.audit, r.clock_domain, tuple(r.writers), graph._fences.get(route),
                 graph._sources[route].to_data() if route in graph._sources else None,
             )
         )
     nodes = [
-        NodeRecord(n["name"], n["kind"], graph._node_partition.get(n["name"], "main"), tuple(n["inputs"]), tuple(n["outputs"]), dict(n["params"]))
-        for n in described["nodes"]
+        NodeRecord(n.name, n.kind, graph._node_partition.get(n.name, "main"), tuple(n.inputs), tuple(n.outputs), dict(n.params))
+        for n in described.nodes
     ]
     node_partition = {n.name: n.partition for n in nodes}
     edges = []
-    for e in described["edges"]:
-        policy = EdgePolicy(e["policy"]["kind"], e["policy"].get("capacity"), e["policy"].get("overflow"))
-        source_partition = route_partition.get(e["source"], "main")
-        target_partition = node_partition.get(e["target"], "main")
+    for e in described.edges:
+        policy = EdgePolicy(e.policy, e.mailbox_capacity, e.overflow)
+        source_partition = route_partition.get(e.source, "main")
+        target_partition = node_partition.get(e.target, "main")
         link = _link_between(graph, source_partition, target_partition) if source_partition != target_partition else None
-        edges.append(EdgeRecord(e["name"], e["source"], e["target"], e["port"], policy, link))
+        edges.append(EdgeRecord(e.name, e.source, e.target, e.port, policy, link))
 
     partitions = [PartitionRecord(p.name, p.profile, dict(p.placement)) for p in sorted(graph._partitions.values(), key=lambda p: p.name)]
     links = [
@@ -95,7 +95,7 @@ def _compile(graph: Graph) -> Manifest:
         request = exposure["request_route"]
         principals = tuple(next((r.writers for r in routes if r.route == request), ()))
         query = QueryExposure(exposure["service"], tuple(exposure["kinds"]), principals)
-    settings = Settings(clock="realtime" if graph.realtime else "virtual")
+    settings = Settings(clock="realtime" if graph.realtime else "virtual", gated_max=graph.gated_max)
     return Manifest(
         schemas=tuple(sorted(schemas.values(), key=lambda s: (s.name, s.version, s.hash))),
         routes=tuple(sorted(routes, key=lambda r: str(r.route))),

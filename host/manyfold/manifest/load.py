@@ -116,7 +116,7 @@ def load(
         users = {ref: [n.name for n in nodes if ref in n.function_refs()] for ref in missing}
         detail = "; ".join(f"{ref!r} (used by {', '.join(users[ref])})" for ref in missing)
         raise ManifestError(f"the manifest refers to functions that were not supplied: {detail}. Pass them as callables={{name: function}}")
-    g = Graph(realtime=(m.settings.clock == "realtime") if realtime is None else realtime)
+    g = Graph(realtime=(m.settings.clock == "realtime") if realtime is None else realtime, gated_max=m.settings.gated_max)
     # Record classes found by importing the schemas' Python paths come first, so a record
     # nested in another schema (a Pair's left side, say) gets its real class too.
     made: dict = {}

@@ -264,6 +264,7 @@ class Settings:
     payload_cache_bytes: int = 64 * 1024 * 1024
     steps_max: int = 10_000_000
     epoch_hold_max: int = 4096
+    gated_max: int = 1024
     queue_capacity_max: int = 1_000_000
     watermark: str = "max_event_time_minus_lateness"
 

@@ -32,7 +32,7 @@ class Violation:
 
     rule: str
     subject: str
-    """``route <route>``, ``edge <name>`` or ``node <name>``."""
+    """``route <route>``, ``edge <name>``, ``node <name>`` or ``settings``."""
     message: str
 
     def __str__(self) -> str:
@@ -40,10 +40,12 @@ class Violation:
 
 
 def hidden_unbounded_queue(m: Manifest) -> list[Violation]:
-    """Every queue has a stated bound within the graph's limit: mailboxes, epoch holds and
-    buffering operators."""
+    """Every queue has a stated bound within the graph's limit: mailboxes, epoch holds, the
+    scheduler's guarded publishes and buffering operators."""
     limit = m.settings.queue_capacity_max
     out = []
+    if not 1 <= m.settings.gated_max <= limit:
+        out.append(Violation("hidden_unbounded_queue", "settings", f"gated_max {m.settings.gated_max!r} is not between 1 and {limit}"))
     for e in m.edges:
         if e.policy.kind == "mailbox" and (e.policy.capacity is None or not 1 <= e.policy.capacity <= limit):
             out.append(Violation("hidden_unbounded_queue", f"edge {e.name}", f"mailbox capacity {e.policy.capacity!r} is not between 1 and {limit}"))

@@ -196,6 +196,10 @@ class SchedulerState(Serializable):
     gated: tuple[GatedWork, ...]
     expired: tuple[ExpiredWork, ...]
     expired_total: int
+    gated_max: int
+    """How many guarded publishes may wait at once."""
+    gated_refused: int
+    """Guarded publishes refused because ``gated_max`` already waited."""
 
 
 # ------------------------------------------------------------------ taints
@@ -207,7 +211,8 @@ class TaintOrigin(Serializable):
 
     taint: Taint
     kind: str
-    """``node``, ``mailbox``, ``link``, ``producer`` or ``route`` (ephemeral layer)."""
+    """``node``, ``mailbox``, ``epoch_hold`` (a full hold on an epoch-boundary edge), ``link``,
+    ``producer`` or ``route`` (ephemeral layer)."""
     name: str
     proof: str | None = None
     """For repairs: the proof the repairing node declared."""

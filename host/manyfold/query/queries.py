@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from manyfold.graph import Envelope, Graph, Layer, Route
+from manyfold.graph import Envelope, Graph, Layer, NodeStats, Route
 from manyfold.graph.taints import Taint, taints_from_bits, taints_of
 from manyfold.query.model import (
     AuditRecord,
@@ -37,29 +37,21 @@ def topology(graph: Graph) -> Topology:
     edges = native.edges()
     consumers: dict[Route, list[str]] = {}
     for e in edges:
-        if e["active"]:
-            consumers.setdefault(e["source"], []).append(f"{e['target_kind']} {e['target']}")
+        if e.active:
+            consumers.setdefault(e.source, []).append(f"{e.target_kind} {e.target}")
     routes = []
-    for route, schema_hash, kind, producer, seq, _bits in native.routes():
-        schema = graph.schema_of(route)
+    for r in native.routes():
+        schema = graph.schema_of(r.route)
         routes.append(
-            RouteInfo(route, route.owner, schema.label, schema_hash, kind, producer, tuple(consumers.get(route, ())), seq)
+            RouteInfo(r.route, r.route.owner, schema.label, r.schema_hash, r.producer_kind, r.producer, tuple(consumers.get(r.route, ())), r.envelopes)
         )
-    nodes = []
-    for n in native.nodes():
-        buffered = n["buffered"]
-        nodes.append(
-            NodeInfo(
-                n["name"], n["kind"], tuple(n["inputs"]), tuple(n["outputs"]), dict(n["params"]), n["deterministic"],
-                buffered[0] if buffered else None, buffered[1] if buffered else None,
-            )
-        )
-    edge_infos = []
-    for e in edges:
-        policy = "mailbox" if e["mailbox_capacity"] is not None else "epoch_boundary" if e["epoch_boundary"] else "inline"
-        edge_infos.append(
-            EdgeInfo(e["name"], e["source"], e["target_kind"], e["target"] or "", e["port"], policy, e["mailbox_capacity"], e["overflow"])
-        )
+    nodes = [
+        NodeInfo(n.name, n.kind, tuple(n.inputs), tuple(n.outputs), dict(n.params), n.deterministic, n.buffered, n.buffered_max)
+        for n in native.nodes()
+    ]
+    edge_infos = [
+        EdgeInfo(e.name, e.source, e.target_kind, e.target, e.port, e.policy, e.mailbox_capacity, e.overflow) for e in edges
+    ]
     return Topology(tuple(routes), tuple(nodes), tuple(edge_infos))
 
 
@@ -67,49 +59,46 @@ def flow(graph: Graph) -> Flow:
     """Per mailbox: depth, capacity, losses, and busy/blocked/idle milliseconds per second;
     per edge: deliveries and epoch holds."""
     native = graph._native
-    edges = native.edges()
     mailboxes = []
     for m in native.mailboxes():
-        span_s = m["span_us"] / 1e6
-        busy = (m["busy_ns"] / 1e6) / span_s if span_s > 0 else 0.0
-        blocked = (m["full_us"] / 1e3) / span_s if span_s > 0 else 0.0
+        span_s = m.span_us / 1e6
+        busy = (m.busy_ns / 1e6) / span_s if span_s > 0 else 0.0
+        blocked = (m.full_us / 1e3) / span_s if span_s > 0 else 0.0
         busy, blocked = min(busy, 1000.0), min(blocked, 1000.0)
         mailboxes.append(
             MailboxFlow(
-                m["name"], edges[m["edge"]]["name"], m["depth"], m["capacity"], m["overflow"], m["accepted"], m["delivered"],
-                m["dropped_oldest"] + m["dropped_newest"], m["rejected"], m["blocked"], m["depth_max"],
+                m.name, m.edge, m.depth, m.capacity, m.overflow, m.accepted, m.delivered,
+                m.dropped_oldest + m.dropped_newest, m.rejected, m.blocked, m.depth_max,
                 round(busy, 3), round(blocked, 3), round(max(0.0, 1000.0 - busy - blocked), 3),
             )
         )
-    edge_flows = tuple(EdgeFlow(e["name"], e["delivered"], e["held"], e["held_dropped"]) for e in edges)
+    edge_flows = tuple(EdgeFlow(e.name, e.delivered, e.held, e.held_dropped) for e in native.edges())
     return Flow(tuple(mailboxes), edge_flows)
 
 
 def watermarks(graph: Graph) -> tuple[Watermark, ...]:
     """Watermarks of every window, join and resequencer."""
-    out = []
-    for n in graph._native.nodes():
-        if n["kind"] in WATERMARKED:
-            c = n["counters"]
-            out.append(Watermark(n["name"], n["kind"], n["watermark_us"], c.get("late", 0), c.get("forced", 0)))
-    return tuple(out)
+    return tuple(
+        Watermark(n.name, n.kind, n.watermark_us, n.counters.get("late", 0), n.counters.get("forced", 0))
+        for n in graph._native.nodes()
+        if n.kind in WATERMARKED
+    )
 
 
 def scheduler(graph: Graph) -> SchedulerState:
     """Ready work, timers, gated guards and expired guards."""
     s = graph._native.scheduler()
-    gated = tuple(GatedWork(*g) for g in s["gated"])
-    expired = tuple(ExpiredWork(*e) for e in s["expired"])
-    return SchedulerState(s["now_us"], s["epoch"], s["ready"], s["timers"], gated, expired, s["expired_total"])
+    gated = tuple(GatedWork(g.guard_id, g.route, g.not_before_epoch, g.not_before_us, g.expires_at_us, g.submitted_us) for g in s.gated)
+    expired = tuple(ExpiredWork(e.guard_id, e.route, e.expired_at_us) for e in s.expired)
+    return SchedulerState(s.now_us, s.epoch, s.ready, s.timers, gated, expired, s.expired_total, s.gated_max, s.gated_refused)
 
 
-def _upstream(graph: Graph, route: Route) -> tuple[list[dict], list[str], list[Route]]:
+def _upstream(graph: Graph, route: Route) -> tuple[list[NodeStats], list[str], list[Route]]:
     """Nodes, input-edge names and routes upstream of ``route`` (itself included)."""
-    native = graph._native
-    nodes = native.nodes()
-    producer_of = {out: n for n in nodes for out in n["outputs"]}
+    nodes = graph._native.nodes()
+    producer_of = {out: n for n in nodes for out in n.outputs}
     seen_routes: list[Route] = []
-    seen_nodes: list[dict] = []
+    seen_nodes: list[NodeStats] = []
     edge_names: list[str] = []
     frontier = [route]
     # Bounded: each route and node is visited once.
@@ -122,8 +111,8 @@ def _upstream(graph: Graph, route: Route) -> tuple[list[dict], list[str], list[R
         if node is None or node in seen_nodes:
             continue
         seen_nodes.append(node)
-        edge_names.extend(node["input_edges"])
-        frontier.extend(node["inputs"])
+        edge_names.extend(node.input_edges)
+        frontier.extend(node.inputs)
     return seen_nodes, edge_names, seen_routes
 
 
@@ -131,28 +120,32 @@ def taints(graph: Graph, route: Route | None = None) -> tuple[RouteTaints, ...]:
     """Per route (or for one): the taints seen, where upstream each was added, and which
     upstream nodes repaired which taints (with their proofs)."""
     native = graph._native
-    rows = native.routes()
-    mailboxes = {m["name"]: m for m in native.mailboxes()}
+    mailboxes = {m.name: m for m in native.mailboxes()}
+    holds_dropped = {e.name for e in native.edges() if e.held_dropped > 0}
     out = []
-    for r, _hash, kind, producer, _seq, bits in rows:
+    for info in native.routes():
+        r = info.route
         if route is not None and r != route:
             continue
-        seen = taints_from_bits(bits)
+        seen = taints_from_bits(info.taint_bits)
         nodes, edge_names, routes = _upstream(graph, r)
         added: list[TaintOrigin] = []
         repaired: list[TaintOrigin] = []
         for t in sorted(seen, key=lambda t: t.bit):
             found = False
             for n in nodes:
-                if t.value in n["taints_added"]:
-                    origin_kind = "link" if n["kind"] == "forward" and "link_taints" in n["params"] else "node"
-                    added.append(TaintOrigin(t, origin_kind, n["name"]))
+                if t.value in n.taints_added:
+                    origin_kind = "link" if n.kind == "forward" and "link_taints" in n.params else "node"
+                    added.append(TaintOrigin(t, origin_kind, n.name))
                     found = True
             if t is Taint.DELIVERY_DROPPED:
                 for name in edge_names:
                     m = mailboxes.get(name)
-                    if m and (m["dropped_oldest"] + m["dropped_newest"] + m["rejected"]) > 0:
+                    if m and (m.dropped_oldest + m.dropped_newest + m.rejected) > 0:
                         added.append(TaintOrigin(t, "mailbox", name))
+                        found = True
+                    if name in holds_dropped:
+                        added.append(TaintOrigin(t, "epoch_hold", name))
                         found = True
             if t is Taint.DET_NONREPLAYABLE:
                 for u in routes:
@@ -160,14 +153,14 @@ def taints(graph: Graph, route: Route | None = None) -> tuple[RouteTaints, ...]:
                         added.append(TaintOrigin(t, "route", str(u)))
                         found = True
             if not found:
-                added.append(TaintOrigin(t, "producer", producer if kind == "external" else "upstream producer"))
+                added.append(TaintOrigin(t, "producer", info.producer if info.producer_kind == "external" else "upstream producer"))
         for n in nodes:
             # Only nodes that declare a proof repair; others may merely not have passed a
             # tainted value on (a filter), which is not a repair.
-            if "proof" not in n["params"]:
+            if "proof" not in n.params:
                 continue
-            for name in n["taints_removed"]:
-                repaired.append(TaintOrigin(Taint(name), "node", n["name"], n["params"]["proof"]))
+            for name in n.taints_removed:
+                repaired.append(TaintOrigin(Taint(name), "node", n.name, n.params["proof"]))
         out.append(RouteTaints(r, seen, tuple(added), tuple(repaired)))
     return tuple(out)
 
@@ -213,7 +206,7 @@ def lineage(graph: Graph, envelope: Envelope | Route, *, nodes_max: int = 10_000
 def payload_demand(graph: Graph, route: Route) -> PayloadDemand:
     """Lazy payload demand on a bulk route, and which consumer caused each open."""
     d = graph._native.payload_demand(route)
-    return PayloadDemand(route, d["metadata_events"], d["opens"], d["cache_hits"], d["bytes_materialized"], d["failures"], dict(d["by_consumer"]))
+    return PayloadDemand(route, d.metadata_events, d.opens, d.cache_hits, d.bytes_materialized, d.failures, dict(d.by_consumer))
 
 
 def route_audit(graph: Graph, route: Route) -> RouteAudit:

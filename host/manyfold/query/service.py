@@ -14,10 +14,14 @@ from typing import Optional
 
 import cbor2
 
-from manyfold.graph import Graph, Layer, Plane, Route, Variant, schema
+from manyfold.graph import Graph, Layer, OperatorConfigError, Plane, RejectedError, Route, Variant, schema
 from manyfold.query import queries
 
 KINDS = ("topology", "flow", "watermarks", "scheduler", "taints", "lineage", "payload_demand", "route_audit")
+
+PENDING_MAX = 1024
+"""Requests a service holds between a dispatch and its answers (a batch of requests published in
+one call arrives in one dispatch); one more is refused with RejectedError."""
 
 
 @schema(version=1)
@@ -44,10 +48,17 @@ class QueryResponse:
 
 
 class QueryService:
-    """Installs the query routes on ``graph`` and answers requests published on them."""
+    """Installs the query routes on ``graph`` and answers requests published on them. At most
+    ``pending_max`` requests wait for their answers at once: the publish that would add one more
+    raises :class:`~manyfold.graph.OperatorError` caused by a :class:`~manyfold.graph.RejectedError`
+    (the request stays on the route unanswered, and ``refused`` counts it)."""
 
-    def __init__(self, graph: Graph, owner: str = "manyfold") -> None:
+    def __init__(self, graph: Graph, owner: str = "manyfold", *, pending_max: int = PENDING_MAX) -> None:
+        if pending_max < 1:
+            raise OperatorConfigError(f"a query service needs pending_max of at least 1, got {pending_max}")
         self.graph = graph
+        self.pending_max = pending_max
+        self.refused = 0
         self.request_route = graph.route(Route(Plane.QUERY, Layer.INTERNAL, owner, "query", "requests", Variant.QUERY_REQUEST), QueryRequest, audit=True)
         self.response_route = graph.route(Route(Plane.QUERY, Layer.INTERNAL, owner, "query", "responses", Variant.QUERY_RESPONSE), QueryResponse, history=64, audit=True)
         self._producer = graph.producer(owner)
@@ -59,6 +70,12 @@ class QueryService:
 
     def _on_request(self, envelope) -> None:
         # Inside the dispatch the graph cannot be read: note the request, answer right after.
+        if len(self._pending) >= self.pending_max:
+            self.refused += 1
+            raise RejectedError(
+                f"query service {self._producer.name}: request {envelope.value.correlation} was refused, "
+                f"{len(self._pending)} requests already wait for their answers (pending_max)"
+            )
         self._pending.append(envelope.value)
         self.graph._native.request_after_dispatch()
 

@@ -33,10 +33,10 @@ pub enum AuditKind {
         /// Served from the cache.
         cache_hit: bool,
     },
-    /// An envelope was lost in a mailbox (evicted or discarded).
+    /// An envelope was lost in a mailbox (evicted or discarded) or an epoch hold.
     Dropped {
-        /// The mailbox.
-        mailbox: String,
+        /// Where: `mailbox NAME` or `epoch hold NAME` (the edge).
+        at: String,
     },
     /// A publish was refused (blocking or rejecting mailbox full, or not the owner).
     Refused {

@@ -22,18 +22,19 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use manyfold_core::envelope::{EnvelopeId, PayloadRef, ProducerRef, RouteIdx};
 
 use crate::graph::AuditKind;
-use manyfold_core::mailbox::Overflow;
 use manyfold_core::taint::{Taint, TaintSet};
 
 use super::convert::{intern, schema_type, to_py, to_value};
 use super::errors::{from_graph, graph_error};
 use super::route::PyRoute;
+use super::snapshots::{self, EdgeStats, GraphDescription, MailboxStats, NodeStats, PayloadDemandStats, RouteStats, SchedulerStats};
 use crate::envelope::EnvelopeRef;
 use crate::graph::factory::{self, Callables, ParamMap, ParamValue, PortSpec};
 use crate::graph::ops::{PredicateFn, ValueFn};
 use crate::graph::{
-    CountingSubscriber, EdgePolicy, Graph, GraphError, Guard, MailboxSpec, OpFailure, ProducerIdx,
-    PublishOptions, RouteOptions, RouteProducer, Subscriber, SubscriptionIdx, Target, RUN_STEPS_MAX_DEFAULT,
+    CountingSubscriber, EdgePolicy, Graph, GraphError, Guard, MailboxSpec, NodeIdx, OpFailure, ProducerIdx,
+    PublishOptions, RouteOptions, RouteProducer, Subscriber, SubscriptionIdx, Target, GATED_MAX_DEFAULT,
+    RUN_STEPS_MAX_DEFAULT,
 };
 use crate::route::Route;
 use crate::schema::{Schema, SchemaType};
@@ -43,6 +44,10 @@ use crate::value::Value;
 /// The most queued re-entrant publishes run after one dispatch; a callback loop that keeps
 /// publishing into its own graph beyond this is reported instead of spinning forever.
 const DEFERRED_RUN_MAX: usize = 1_000_000;
+
+/// The most publishes queued from inside one dispatch; one more is refused with
+/// `RejectedError` (raised in the callback that made it).
+const DEFERRED_MAX: usize = 65_536;
 
 thread_local! {
     /// Graphs (by address) this thread is dispatching right now.
@@ -419,7 +424,18 @@ impl PyProducer {
             .map_err(|m| graph_error(py, "schema_check", &format!("cannot publish on {}: {m}", route.inner)))?;
         let options = publish_options(event_time_us, clock_domain, taint_bits);
         if is_dispatching(self.inner.key()) {
-            self.inner.deferred.lock().push_back(Deferred { producer: self.index, route: entry.idx, value, options });
+            let mut deferred = self.inner.deferred.lock();
+            if deferred.len() >= DEFERRED_MAX {
+                return Err(graph_error(
+                    py,
+                    "rejected",
+                    &format!(
+                        "the publish on {} from inside the graph was refused: {DEFERRED_MAX} publishes made inside this dispatch already wait to run after it",
+                        route.inner
+                    ),
+                ));
+            }
+            deferred.push_back(Deferred { producer: self.index, route: entry.idx, value, options });
             return Ok(PyReceipt { seq: 0, dropped: 0, rejected: 0, deferred: true });
         }
         let deadline = timeout_s.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
@@ -713,28 +729,6 @@ fn param_value(py: Python<'_>, key: &str, v: &Bound<'_, PyAny>) -> PyResult<Para
     Err(graph_error(py, "operator_config", &format!("parameter {key} has an unsupported type {}", v.get_type().name()?)))
 }
 
-fn param_to_py<'py>(py: Python<'py>, v: &ParamValue) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match v {
-        ParamValue::Null => py.None().into_bound(py),
-        ParamValue::Bool(b) => pyo3::types::PyBool::new(py, *b).to_owned().into_any(),
-        ParamValue::Int(i) => i.into_pyobject(py)?.into_any(),
-        ParamValue::Float(f) => pyo3::types::PyFloat::new(py, *f).into_any(),
-        ParamValue::Text(t) => pyo3::types::PyString::new(py, t).into_any(),
-        ParamValue::List(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(param_to_py(py, item)?)?;
-            }
-            list.into_any()
-        }
-        ParamValue::Ref(name) => {
-            let d = PyDict::new(py);
-            d.set_item("ref", name)?;
-            d.into_any()
-        }
-    })
-}
-
 fn param_map(py: Python<'_>, params: &Bound<'_, PyDict>) -> PyResult<ParamMap> {
     let mut map = ParamMap::new();
     for (k, v) in params.iter() {
@@ -763,13 +757,33 @@ fn route_repr(py: Python<'_>, inner: &Inner, idx: RouteIdx) -> Py<PyAny> {
     }
 }
 
+/// What every route reports, read under the graph's lock; `node_names` by node index.
+fn route_parts(g: &Graph, node_names: &[String]) -> Vec<snapshots::RouteParts> {
+    g.routes()
+        .map(|(idx, route, schema)| snapshots::RouteParts {
+            idx,
+            schema_hash: schema.hash.hex(),
+            producer_node: match g.route_producer(idx) {
+                Ok(RouteProducer::Node(n)) => Some(node_names[n.0 as usize].clone()),
+                _ => None,
+            },
+            owner: route.owner().to_string(),
+            envelopes: g.route_seq(idx).unwrap_or(0),
+            taint_bits: g.route_taints(idx).map(|t| t.0).unwrap_or(0),
+            options: g.route_options(idx).unwrap_or_default(),
+            writers: g.route_writers(idx),
+        })
+        .collect()
+}
+
 #[pymethods]
 impl NativeGraph {
     #[new]
-    #[pyo3(signature = (realtime = false))]
-    fn new(realtime: bool) -> NativeGraph {
-        let graph = if realtime { Graph::new_wall() } else { Graph::new_virtual() };
-        NativeGraph {
+    #[pyo3(signature = (realtime = false, gated_max = GATED_MAX_DEFAULT))]
+    fn new(py: Python<'_>, realtime: bool, gated_max: usize) -> PyResult<NativeGraph> {
+        let mut graph = if realtime { Graph::new_wall() } else { Graph::new_virtual() };
+        graph.set_gated_max(gated_max).map_err(|e| from_graph(py, &e))?;
+        Ok(NativeGraph {
             inner: Arc::new(Inner {
                 shared: SharedGraph::new(graph),
                 after_dispatch: Mutex::new(None),
@@ -779,7 +793,13 @@ impl NativeGraph {
                 by_index: RwLock::new(Vec::new()),
                 deferred: Mutex::new(VecDeque::new()),
             }),
-        }
+        })
+    }
+
+    /// How many guarded publishes may wait at once.
+    #[getter]
+    fn gated_max(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.inner.lock(py, "gated_max")?.gated_max())
     }
 
     /// Declares `route` with a schema (name, version, descriptor); returns its index.
@@ -1065,23 +1085,11 @@ impl NativeGraph {
         Ok(pyo3::types::PyBytes::new(py, &bytes))
     }
 
-    /// Payload demand on `route`: (metadata_events, opens, cache_hits, bytes_materialized,
-    /// failures, {consumer: opens}).
-    fn payload_demand<'py>(&self, py: Python<'py>, route: &PyRoute) -> PyResult<Bound<'py, PyDict>> {
+    /// Payload demand on `route`.
+    fn payload_demand(&self, py: Python<'_>, route: &PyRoute) -> PyResult<PayloadDemandStats> {
         let entry = self.inner.entry(py, route)?;
         let d = self.inner.lock(py, "payload_demand")?.payload_demand(entry.idx);
-        let out = PyDict::new(py);
-        out.set_item("metadata_events", d.metadata_events)?;
-        out.set_item("opens", d.opens)?;
-        out.set_item("cache_hits", d.cache_hits)?;
-        out.set_item("bytes_materialized", d.bytes_materialized)?;
-        out.set_item("failures", d.failures)?;
-        let by = PyDict::new(py);
-        for (k, v) in d.by_consumer {
-            by.set_item(k, v)?;
-        }
-        out.set_item("by_consumer", by)?;
-        Ok(out)
+        snapshots::payload_demand(py, d)
     }
 
     /// Opens of one envelope's payload: list of (consumer, bytes, cache_hit, time_us).
@@ -1128,7 +1136,7 @@ impl NativeGraph {
                     AuditKind::Opened { consumer, bytes, cache_hit } => {
                         ("opened", consumer, format!("{bytes} bytes{}", if cache_hit { ", cache hit" } else { "" }))
                     }
-                    AuditKind::Dropped { mailbox } => ("dropped", format!("mailbox {mailbox}"), String::new()),
+                    AuditKind::Dropped { at } => ("dropped", at, String::new()),
                     AuditKind::Refused { producer, reason } => ("refused", producer, reason),
                 };
                 (e.order, e.time_us, e.id.seq, kind, who, detail)
@@ -1148,71 +1156,33 @@ impl NativeGraph {
         self.inner.after_wanted.store(true, Ordering::Release);
     }
 
-    /// What the graph was built from, for manifests: routes (route, history, retain, audit,
-    /// clock domain, writers), nodes (name, kind, params, input edges, outputs) and edges
-    /// (name, source, target node, port, policy), in creation order.
-    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let g = self.inner.lock(py, "describe")?;
-        let out = PyDict::new(py);
-        let routes = PyList::empty(py);
-        for (idx, _, _) in g.routes() {
-            let o = g.route_options(idx).map_err(|e| from_graph(py, &e))?;
-            let d = PyDict::new(py);
-            d.set_item("route", route_repr(py, &self.inner, idx))?;
-            d.set_item("history", o.history)?;
-            d.set_item("retain", o.retain)?;
-            d.set_item("audit", o.audit)?;
-            d.set_item("clock_domain", o.clock_domain.0)?;
-            d.set_item("writers", g.route_writers(idx))?;
-            routes.append(d)?;
-        }
-        out.set_item("routes", routes)?;
-        let edges_info = g.edges();
-        let nodes = PyList::empty(py);
-        for (i, n) in g.nodes().into_iter().enumerate() {
-            let d = PyDict::new(py);
-            d.set_item("name", &n.name)?;
-            let spec = g.node_spec(crate::graph::NodeIdx(i as u32));
-            d.set_item("kind", spec.map_or(n.kind, |(kind, _)| kind))?;
-            let params = PyDict::new(py);
-            if let Some((_, spec)) = spec {
-                for (k, v) in spec {
-                    params.set_item(k, param_to_py(py, v)?)?;
-                }
-            }
-            d.set_item("params", params)?;
-            d.set_item("described", g.node_spec(crate::graph::NodeIdx(i as u32)).is_some())?;
-            let inputs: Vec<&str> = n.inputs.iter().map(|e| edges_info[e.0 as usize].name.as_str()).collect();
-            d.set_item("inputs", inputs)?;
-            let outputs: Vec<Py<PyAny>> = n.outputs.iter().map(|r| route_repr(py, &self.inner, *r)).collect();
-            d.set_item("outputs", outputs)?;
-            nodes.append(d)?;
-        }
-        out.set_item("nodes", nodes)?;
-        let names: Vec<String> = g.nodes().into_iter().map(|n| n.name).collect();
-        let edges = PyList::empty(py);
-        for e in edges_info {
-            let Target::Node { node, port } = e.target else { continue };
-            let d = PyDict::new(py);
-            d.set_item("name", &e.name)?;
-            d.set_item("source", route_repr(py, &self.inner, e.source))?;
-            d.set_item("target", &names[node.0 as usize])?;
-            d.set_item("port", port)?;
-            let policy = PyDict::new(py);
-            match (e.policy.mailbox, e.policy.epoch_boundary) {
-                (Some(m), _) => {
-                    policy.set_item("kind", "mailbox")?;
-                    policy.set_item("capacity", m.capacity)?;
-                    policy.set_item("overflow", overflow_word(m.overflow))?;
-                }
-                (None, true) => policy.set_item("kind", "epoch_boundary")?,
-                (None, false) => policy.set_item("kind", "inline")?,
-            }
-            d.set_item("policy", policy)?;
-            edges.append(d)?;
-        }
-        out.set_item("edges", edges)?;
-        Ok(out)
+    /// What the graph was built from, for manifests: routes (with their settings and writers),
+    /// nodes (as described: factory kind, parameters, input edges, outputs) and the edges into
+    /// nodes, in creation order.
+    fn describe(&self, py: Python<'_>) -> PyResult<GraphDescription> {
+        let (routes, nodes, specs, edges, node_names) = {
+            let g = self.inner.lock(py, "describe")?;
+            let nodes = g.nodes();
+            let specs: Vec<Option<(String, ParamMap)>> =
+                (0..nodes.len()).map(|i| g.node_spec(NodeIdx(i as u32)).map(|(k, p)| (k.to_string(), p.clone()))).collect();
+            let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+            (route_parts(&g, &names), nodes, specs, g.edges(), names)
+        };
+        let route = |idx: RouteIdx| route_repr(py, &self.inner, idx);
+        let routes = routes.into_iter().map(|r| Py::new(py, snapshots::route_stats(r, &route))).collect::<PyResult<_>>()?;
+        let declared = nodes
+            .iter()
+            .zip(&specs)
+            .map(|(n, spec)| Py::new(py, snapshots::node_declaration(py, n, spec.as_ref().map(|(k, p)| (k.as_str(), p)), &edges, &route)?))
+            .collect::<PyResult<_>>()?;
+        let into_nodes = edges
+            .iter()
+            .filter_map(|e| match e.target {
+                Target::Node { node, .. } => Some(Py::new(py, snapshots::edge_stats(e.clone(), node_names[node.0 as usize].clone(), &route))),
+                Target::Subscription(_) => None,
+            })
+            .collect::<PyResult<_>>()?;
+        Ok(GraphDescription { routes, nodes: declared, edges: into_nodes })
     }
 
     /// Builds this (empty) graph from manifest CBOR; `callables` maps function names to
@@ -1257,186 +1227,74 @@ impl NativeGraph {
         Ok((report.schemas, report.routes, report.nodes, report.edges))
     }
 
-    /// Every node, as dicts (the typed API wraps them).
-    fn nodes<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    /// Every node, in creation order.
+    fn nodes(&self, py: Python<'_>) -> PyResult<Vec<NodeStats>> {
         let (nodes, edges) = {
             let g = self.inner.lock(py, "nodes")?;
             (g.nodes(), g.edges())
         };
-        nodes
-            .into_iter()
-            .map(|n| {
-                let d = PyDict::new(py);
-                d.set_item("name", &n.name)?;
-                d.set_item("kind", n.kind)?;
-                let inputs: Vec<Py<PyAny>> = n.inputs.iter().map(|e| route_repr(py, &self.inner, edges[e.0 as usize].source)).collect();
-                d.set_item("inputs", inputs)?;
-                let input_edges: Vec<&str> = n.inputs.iter().map(|e| edges[e.0 as usize].name.as_str()).collect();
-                d.set_item("input_edges", input_edges)?;
-                let outputs: Vec<Py<PyAny>> = n.outputs.iter().map(|r| route_repr(py, &self.inner, *r)).collect();
-                d.set_item("outputs", outputs)?;
-                d.set_item("taints_added", n.taints_added.iter().map(|t| t.name()).collect::<Vec<_>>())?;
-                d.set_item("taints_removed", n.taints_removed.iter().map(|t| t.name()).collect::<Vec<_>>())?;
-                let params = PyDict::new(py);
-                for (k, v) in &n.params {
-                    match v {
-                        crate::graph::Param::Int(i) => params.set_item(k, i)?,
-                        crate::graph::Param::Float(f) => params.set_item(k, f)?,
-                        crate::graph::Param::Text(t) => params.set_item(k, t)?,
-                        crate::graph::Param::Bool(b) => params.set_item(k, b)?,
-                    }
-                }
-                d.set_item("params", params)?;
-                let counters = PyDict::new(py);
-                for (k, v) in &n.counters {
-                    counters.set_item(k, v)?;
-                }
-                d.set_item("counters", counters)?;
-                d.set_item("processed", n.processed)?;
-                d.set_item("emitted", n.emitted)?;
-                d.set_item("failures", n.failures)?;
-                d.set_item("watermark_us", n.watermark_us)?;
-                d.set_item("buffered", n.buffered)?;
-                d.set_item("deterministic", n.deterministic)?;
-                Ok(d)
-            })
-            .collect()
+        let route = |idx: RouteIdx| route_repr(py, &self.inner, idx);
+        nodes.into_iter().map(|n| snapshots::node_stats(py, n, &edges, &route)).collect()
     }
 
-    /// Every edge, as dicts.
-    fn edges<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let (edges, nodes, subs): (Vec<_>, Vec<String>, Vec<Option<String>>) = {
+    /// Every edge, in creation order.
+    fn edges(&self, py: Python<'_>) -> PyResult<Vec<EdgeStats>> {
+        let (edges, targets) = {
             let g = self.inner.lock(py, "edges")?;
+            let nodes = g.nodes();
             let edges = g.edges();
-            let subs = edges
+            let targets: Vec<String> = edges
                 .iter()
                 .map(|e| match e.target {
-                    Target::Subscription(s) => g.subscription(s).map(|(n, _, _)| n.to_string()),
-                    _ => None,
+                    Target::Node { node, .. } => nodes[node.0 as usize].name.clone(),
+                    Target::Subscription(s) => g.subscription(s).map(|(n, _, _)| n.to_string()).unwrap_or_default(),
                 })
                 .collect();
-            (edges, g.nodes().into_iter().map(|n| n.name).collect(), subs)
+            (edges, targets)
         };
-        edges
-            .into_iter()
-            .zip(subs)
-            .map(|(e, sub)| {
-                let d = PyDict::new(py);
-                d.set_item("name", &e.name)?;
-                d.set_item("source", route_repr(py, &self.inner, e.source))?;
-                match e.target {
-                    Target::Node { node, port } => {
-                        d.set_item("target_kind", "node")?;
-                        d.set_item("target", &nodes[node.0 as usize])?;
-                        d.set_item("port", port)?;
-                    }
-                    Target::Subscription(_) => {
-                        d.set_item("target_kind", "subscription")?;
-                        d.set_item("target", sub)?;
-                        d.set_item("port", 0)?;
-                    }
-                }
-                d.set_item("mailbox_capacity", e.policy.mailbox.map(|m| m.capacity))?;
-                d.set_item("overflow", e.policy.mailbox.map(|m| overflow_word(m.overflow)))?;
-                d.set_item("epoch_boundary", e.policy.epoch_boundary)?;
-                d.set_item("delivered", e.delivered)?;
-                d.set_item("held", e.held)?;
-                d.set_item("held_dropped", e.held_dropped)?;
-                d.set_item("active", e.active)?;
-                Ok(d)
-            })
-            .collect()
+        let route = |idx: RouteIdx| route_repr(py, &self.inner, idx);
+        Ok(edges.into_iter().zip(targets).map(|(e, target)| snapshots::edge_stats(e, target, &route)).collect())
     }
 
-    /// Every mailbox, as dicts.
-    fn mailboxes<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let mailboxes = self.inner.lock(py, "mailboxes")?.mailboxes();
-        mailboxes
-            .into_iter()
-            .map(|m| {
-                let d = PyDict::new(py);
-                d.set_item("name", &m.name)?;
-                d.set_item("depth", m.depth)?;
-                d.set_item("capacity", m.capacity)?;
-                d.set_item("overflow", overflow_word(m.overflow))?;
-                d.set_item("accepted", m.counters.accepted)?;
-                d.set_item("delivered", m.counters.delivered)?;
-                d.set_item("dropped_oldest", m.counters.dropped_oldest)?;
-                d.set_item("dropped_newest", m.counters.dropped_newest)?;
-                d.set_item("rejected", m.counters.rejected)?;
-                d.set_item("blocked", m.counters.blocked)?;
-                d.set_item("depth_max", m.counters.depth_max)?;
-                d.set_item("stalled", m.stalled)?;
-                d.set_item("edge", m.edge.0)?;
-                d.set_item("span_us", m.span_us)?;
-                d.set_item("full_us", m.full_us)?;
-                d.set_item("busy_ns", m.busy_ns)?;
-                Ok(d)
-            })
-            .collect()
+    /// Every mailbox, in creation order.
+    fn mailboxes(&self, py: Python<'_>) -> PyResult<Vec<MailboxStats>> {
+        let g = self.inner.lock(py, "mailboxes")?;
+        let edges = g.edges();
+        Ok(g.mailboxes().into_iter().map(|m| {
+            let edge = edges[m.edge.0 as usize].name.clone();
+            snapshots::mailbox_stats(m, edge)
+        }).collect())
     }
 
-    /// Scheduler state: ready items, timers, gated guards and expired guards.
-    fn scheduler<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let (ready, timers, gated, (expired, expired_total), epoch, now) = {
+    /// Scheduler state: clock, epoch, ready work, timers, and gated and expired guards.
+    fn scheduler(&self, py: Python<'_>) -> PyResult<SchedulerStats> {
+        let parts = {
             let g = self.inner.lock(py, "scheduler")?;
-            (g.ready_count(), g.timer_count(), g.gated(), g.expired(), g.epoch(), g.now_us())
+            let (expired, expired_total) = g.expired();
+            snapshots::SchedulerParts {
+                now_us: g.now_us(),
+                epoch: g.epoch(),
+                ready: g.ready_count(),
+                timers: g.timer_count(),
+                gated: g.gated(),
+                expired,
+                expired_total,
+                gated_max: g.gated_max(),
+                gated_refused: g.gated_refused(),
+            }
         };
-        let d = PyDict::new(py);
-        d.set_item("ready", ready)?;
-        d.set_item("timers", timers)?;
-        d.set_item("epoch", epoch)?;
-        d.set_item("now_us", now)?;
-        let gated: Vec<_> = gated
-            .iter()
-            .map(|g| (g.id, route_repr(py, &self.inner, g.route), g.guard.not_before_epoch, g.guard.not_before_us, g.guard.expires_at_us, g.submitted_us))
-            .collect();
-        d.set_item("gated", gated)?;
-        let expired: Vec<_> = expired.iter().map(|e| (e.id, route_repr(py, &self.inner, e.route), e.expired_at_us)).collect();
-        d.set_item("expired", expired)?;
-        d.set_item("expired_total", expired_total)?;
-        Ok(d)
+        snapshots::scheduler_stats(py, parts, &|idx| route_repr(py, &self.inner, idx))
     }
 
-    /// Per route: (route, schema hash hex, producer kind, producer name, seq, taint bits).
-    fn routes<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-        let rows: Vec<(RouteIdx, String, String, String, u64, u32)> = {
+    /// Every route, in declaration order: schema, producer, envelopes, taints and settings.
+    fn routes(&self, py: Python<'_>) -> PyResult<Vec<RouteStats>> {
+        let parts = {
             let g = self.inner.lock(py, "routes")?;
             let names: Vec<String> = g.nodes().into_iter().map(|n| n.name).collect();
-            g.routes()
-                .map(|(idx, route, schema)| {
-                    let (kind, name) = match g.route_producer(idx).unwrap_or(RouteProducer::External) {
-                        RouteProducer::External => ("external".to_string(), route.owner().to_string()),
-                        RouteProducer::Node(n) => ("node".to_string(), names[n.0 as usize].clone()),
-                    };
-                    (idx, schema.hash.hex(), kind, name, g.route_seq(idx).unwrap_or(0), g.route_taints(idx).map(|t| t.0).unwrap_or(0))
-                })
-                .collect()
+            route_parts(&g, &names)
         };
-        rows.into_iter()
-            .map(|(idx, hash, kind, name, seq, taints)| {
-                PyTuple::new(
-                    py,
-                    [
-                        route_repr(py, &self.inner, idx),
-                        hash.into_pyobject(py)?.into_any().unbind(),
-                        kind.into_pyobject(py)?.into_any().unbind(),
-                        name.into_pyobject(py)?.into_any().unbind(),
-                        seq.into_pyobject(py)?.into_any().unbind(),
-                        taints.into_pyobject(py)?.into_any().unbind(),
-                    ],
-                )
-            })
-            .collect()
-    }
-}
-
-fn overflow_word(o: Overflow) -> &'static str {
-    match o {
-        Overflow::Block => "block",
-        Overflow::DropOldest => "drop_oldest",
-        Overflow::DropNewest => "drop_newest",
-        Overflow::Reject => "reject",
+        let route = |idx: RouteIdx| route_repr(py, &self.inner, idx);
+        Ok(parts.into_iter().map(|r| snapshots::route_stats(r, &route)).collect())
     }
 }
 
@@ -1462,6 +1320,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyReceipt>()?;
     m.add_class::<PySubscription>()?;
     m.add_class::<PyCounter>()?;
+    m.add("GATED_MAX_DEFAULT", GATED_MAX_DEFAULT)?;
     m.add_function(wrap_pyfunction!(schema_hash, m)?)?;
     m.add_function(wrap_pyfunction!(schema_descriptor_cbor, m)?)?;
     Ok(())

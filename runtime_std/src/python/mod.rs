@@ -5,6 +5,7 @@
 //! - `route`: `Route`, `Plane`, `Layer`, `Variant`.
 //! - `convert`: Python objects <-> payload values, checked against schemas.
 //! - `graph`: `NativeGraph`, `Producer`, `Envelope` and friends.
+//! - `snapshots`: typed snapshots of nodes, edges, mailboxes, routes and the scheduler.
 //! - `sim`: `SimDevice`, a board's device (manyfold-core) for `manyfold.sim`.
 //! - `devlink`: `HostClient`, the host end of a device link (the core's host role), and the
 //!   typed objects of the link protocol (`Event`, `Describe`, page items, counters).
@@ -19,6 +20,7 @@ mod framing;
 mod graph;
 mod route;
 mod sim;
+mod snapshots;
 
 /// Native hot path of the manyfold package. Import `manyfold`, not this module.
 #[pymodule]
@@ -27,6 +29,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     framing::register(m)?;
     route::register(m)?;
     graph::register(m)?;
+    snapshots::register(m)?;
     m.add_function(wrap_pyfunction!(cbor::canonical_cbor, m)?)?;
     sim::register(m)?;
     devlink::register(m)?;

@@ -1,0 +1,522 @@
+//! Envelopes in: a publish is checked (ownership, schema, admission through blocking and
+//! rejecting mailboxes), recorded on its route, and fanned out into its edges: inline consumers
+//! run now, mailboxes take it (or drop, counted and tainted), epoch boundaries hold it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use manyfold_core::envelope::{
+    ClockDomain, Envelope as Meta, EnvelopeId, EventTime, PayloadRef, ProducerRef, RouteIdx,
+};
+use manyfold_core::mailbox::{Offer, Overflow};
+use manyfold_core::taint::{Taint, TaintSet};
+
+use crate::envelope::{Envelope, EnvelopeRef, Parents};
+use crate::value::Value;
+
+use super::*;
+
+/// The most items an epoch-boundary edge holds between epochs; older ones are dropped
+/// (counted, and the first item released at the next epoch is tainted).
+pub const EPOCH_HOLD_MAX: usize = 4096;
+
+/// The most items of a burst that wait at a full blocking mailbox's edge (a burst comes from
+/// one dispatch: an operator emitting several outputs, timers firing together); beyond that
+/// they are dropped, counted as `dropped_newest` and tainted.
+pub const STALLED_MAX: usize = 4096;
+
+/// The most failures kept for the caller to inspect; later ones are only counted.
+pub const FAILURES_KEPT_MAX: usize = 64;
+
+/// Options of one publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PublishOptions {
+    /// Event time; the ingest clock when `None`.
+    pub event_time_us: Option<i64>,
+    /// Clock domain of the event time; the route's default when `None`.
+    pub clock_domain: Option<ClockDomain>,
+    /// Taints the producer declares (for example `TrustUnverified`).
+    pub taints: TaintSet,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishReceipt {
+    /// The new envelope.
+    pub id: EnvelopeId,
+    /// Items this publish caused to be dropped in mailboxes downstream (0 = nothing lost).
+    pub dropped: u64,
+    /// Items refused by rejecting mailboxes downstream.
+    pub rejected: u64,
+}
+
+/// The payload reference of a value carried with its envelope: its encoded length (a float or
+/// an integer is 9 bytes of CBOR at most, without asking).
+#[inline]
+fn inline_payload(value: &Value) -> PayloadRef {
+    let len = match value {
+        Value::Float(_) | Value::Int(_) => 9,
+        other => u32::try_from(other.size_hint()).unwrap_or(u32::MAX),
+    };
+    PayloadRef::Inline { len }
+}
+
+impl Graph {
+    pub(super) fn check_owner(&self, producer: ProducerIdx, route: RouteIdx) -> Result<(), GraphError> {
+        let r = self.route_state(route)?;
+        let p = self
+            .producers
+            .get(producer.0 as usize)
+            .ok_or_else(|| GraphError::NameInvalid(format!("no producer with index {}", producer.0)))?;
+        if let RouteProducer::Node(node) = r.producer {
+            return Err(GraphError::NotOwner(format!(
+                "producer {} cannot publish on {}: that route is produced by node {}",
+                p.name, r.route, self.nodes[node.0 as usize].name
+            )));
+        }
+        if r.route.owner() != p.name && !p.grants.contains(&route) {
+            return Err(GraphError::NotOwner(format!(
+                "producer {} cannot publish on {}: the route is owned by {}; publish as {} or grant {} this route",
+                p.name,
+                r.route,
+                r.route.owner(),
+                r.route.owner(),
+                p.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Blocking and rejecting mailboxes a publish on `route` reaches inline.
+    fn admission_set(&mut self, route: RouteIdx) -> Vec<MailboxIdx> {
+        if let Some((version, set)) = &self.routes[route.0 as usize].admission {
+            if *version == self.topology_version {
+                return set.clone();
+            }
+        }
+        let mut set = Vec::new();
+        let mut seen = BTreeSet::from([route]);
+        let mut frontier = vec![route];
+        // Bounded: each route is visited once.
+        while let Some(r) = frontier.pop() {
+            for e in &self.routes[r.0 as usize].consumers {
+                let edge = &self.edges[e.0 as usize];
+                if let Some(mb) = edge.mailbox {
+                    let overflow = self.mailboxes[mb.0 as usize].queue.overflow();
+                    if matches!(overflow, Overflow::Block | Overflow::Reject) {
+                        set.push(mb);
+                    }
+                } else if !edge.policy.epoch_boundary {
+                    if let Target::Node { node, .. } = edge.target {
+                        for out in &self.nodes[node.0 as usize].outputs {
+                            if seen.insert(*out) {
+                                frontier.push(*out);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        set.sort();
+        self.routes[route.0 as usize].admission = Some((self.topology_version, set.clone()));
+        set
+    }
+
+    /// Checks that a publish on `route` would not hit a full blocking or rejecting mailbox.
+    pub fn check_admission(&mut self, route: RouteIdx) -> Result<(), GraphError> {
+        for mb in self.admission_set(route) {
+            let stalled = self.edges[self.mailboxes[mb.0 as usize].edge.0 as usize].stalled.len();
+            let state = &mut self.mailboxes[mb.0 as usize];
+            if state.queue.free() > stalled {
+                continue;
+            }
+            state.refused_publishes += 1;
+            let reason = format!("mailbox {} full", state.name);
+            let overflow = state.queue.overflow();
+            let capacity = state.queue.capacity();
+            let mailbox_name = state.name.clone();
+            let now = self.now_us();
+            self.audit.push(now, EnvelopeId { route, seq: 0 }, AuditKind::Refused { producer: String::new(), reason });
+            let route_name = &self.routes[route.0 as usize].route;
+            let state = (mailbox_name, capacity);
+            return Err(match overflow {
+                Overflow::Block => GraphError::MustWait(format!(
+                    "mailbox {} is full ({} items) and blocks: wait for the scheduler to drain it, then publish on {route_name} again",
+                    state.0, state.1
+                )),
+                _ => GraphError::Rejected(format!(
+                    "mailbox {} is full ({} items) and rejects: the publish on {route_name} was refused",
+                    state.0, state.1
+                )),
+            });
+        }
+        Ok(())
+    }
+
+    /// Publishes `value` on `route` as `producer`, and runs everything inline downstream.
+    pub fn publish(
+        &mut self,
+        producer: ProducerIdx,
+        route: RouteIdx,
+        value: Value,
+        options: &PublishOptions,
+    ) -> Result<PublishReceipt, GraphError> {
+        if let Err(e) = self.check_owner(producer, route) {
+            let now = self.now_us();
+            let who = self.producer_name(producer).to_string();
+            self.audit.push(now, EnvelopeId { route, seq: 0 }, AuditKind::Refused { producer: who, reason: "not the owner".into() });
+            return Err(e);
+        }
+        self.check_value(route, &value)?;
+        self.check_admission(route)?;
+        self.publish_unchecked(producer, route, value, options)
+    }
+
+    /// Checks `value` against the schema of `route`.
+    pub(super) fn check_value(&self, route: RouteIdx, value: &Value) -> Result<(), GraphError> {
+        let state = &self.routes[route.0 as usize];
+        state.schema.check(value).map_err(|e| GraphError::SchemaCheck(format!("cannot publish on {}: {}", state.route, e.0)))
+    }
+
+    /// Publishes a value already checked against the route's schema and ownership.
+    pub(crate) fn publish_unchecked(
+        &mut self,
+        producer: ProducerIdx,
+        route: RouteIdx,
+        value: Value,
+        options: &PublishOptions,
+    ) -> Result<PublishReceipt, GraphError> {
+        let payload = inline_payload(&value);
+        self.publish_with_payload(producer, route, value, payload, options)
+    }
+
+    fn publish_with_payload(
+        &mut self,
+        producer: ProducerIdx,
+        route: RouteIdx,
+        value: Value,
+        payload: PayloadRef,
+        options: &PublishOptions,
+    ) -> Result<PublishReceipt, GraphError> {
+        let (lost, rejected) = (self.lost_total, self.rejected_total);
+        let now = self.now_us();
+        let domain = options.clock_domain.unwrap_or(self.routes[route.0 as usize].options.clock_domain);
+        let event_time = EventTime { time_us: options.event_time_us.unwrap_or(now), domain };
+        let env = self.record(route, value, payload, ProducerRef::External(producer.0), event_time, options.taints, Parents::new(), 0);
+        self.producers[producer.0 as usize].published += 1;
+        let id = env.meta.id;
+        self.fan_out(route, env);
+        self.drain_queue();
+        Ok(PublishReceipt {
+            id,
+            dropped: self.lost_total - lost,
+            rejected: self.rejected_total - rejected,
+        })
+    }
+
+    /// Publishes many values of one route (each checked); stops at the first error and returns
+    /// how many were published with it.
+    pub fn publish_many<I: IntoIterator<Item = Value>>(
+        &mut self,
+        producer: ProducerIdx,
+        route: RouteIdx,
+        values: I,
+    ) -> (u64, Option<GraphError>) {
+        if let Err(e) = self.check_owner(producer, route) {
+            return (0, Some(e));
+        }
+        let options = PublishOptions::default();
+        let mut count = 0;
+        // The topology cannot change during this call, so an empty admission set stays empty.
+        let gated = !self.admission_set(route).is_empty();
+        for value in values {
+            if let Err(e) = self.check_value(route, &value) {
+                return (count, Some(e));
+            }
+            if gated {
+                if let Err(e) = self.check_admission(route) {
+                    return (count, Some(e));
+                }
+            }
+            if let Err(e) = self.publish_unchecked(producer, route, value, &options) {
+                return (count, Some(e));
+            }
+            count += 1;
+        }
+        (count, None)
+    }
+
+    /// Publishes a lazy envelope on a bulk route: its value is the metadata (the route's schema),
+    /// published now with the payload's declared length and SHA-256; the bytes only when
+    /// someone opens them (`open` produces them on demand).
+    pub fn publish_lazy_value(
+        &mut self,
+        producer: ProducerIdx,
+        route: RouteIdx,
+        meta: Value,
+        len: u64,
+        digest: manyfold_core::envelope::Digest,
+        open: PayloadOpener,
+        options: &PublishOptions,
+    ) -> Result<PublishReceipt, GraphError> {
+        self.check_owner(producer, route)?;
+        self.check_value(route, &meta)?;
+        self.check_admission(route)?;
+        // The source must be registered before downstream nodes (which may open it) run, so
+        // the envelope id is predicted from the route's sequence number.
+        let id = EnvelopeId { route, seq: self.routes[route.0 as usize].seq + 1 };
+        self.payloads.add_source(id, len, digest, open);
+        self.publish_with_payload(producer, route, meta, PayloadRef::Lazy { len, digest }, options)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        route: RouteIdx,
+        value: Value,
+        payload: PayloadRef,
+        producer: ProducerRef,
+        event_time: EventTime,
+        taints: TaintSet,
+        parents: Parents,
+        parents_elided: u32,
+    ) -> EnvelopeRef {
+        let now = self.now_us();
+        let epoch = self.epoch;
+        let state = &mut self.routes[route.0 as usize];
+        state.seq += 1;
+        let taints = if state.ephemeral { taints.with(Taint::DetNonReplayable) } else { taints };
+        let fresh = Envelope {
+            meta: Meta {
+                id: EnvelopeId { route, seq: state.seq },
+                producer,
+                event_time,
+                ingest_time_us: now,
+                control_epoch: Some(epoch),
+                taints,
+                parents,
+                payload,
+            },
+            value,
+            parents_elided,
+        };
+        // Reuse the allocation of the envelope leaving the retained ring when nobody else holds
+        // it: a steady stream then publishes without touching the allocator.
+        let evicted = if state.retained.len() >= state.options.retain { state.retained.pop_front() } else { None };
+        let env = match evicted {
+            Some(mut old) => match Arc::get_mut(&mut old) {
+                Some(slot) => {
+                    *slot = fresh;
+                    old
+                }
+                None => Arc::new(fresh),
+            },
+            None => Arc::new(fresh),
+        };
+        state.retained.push_back(env.clone());
+        state.taints_seen = state.taints_seen.join(taints);
+        if state.options.audit {
+            let id = env.meta.id;
+            self.audit.push(now, id, AuditKind::Published { producer });
+        }
+        env
+    }
+
+    fn fan_out(&mut self, route: RouteIdx, env: EnvelopeRef) {
+        let consumers = self.routes[route.0 as usize].consumers.len();
+        // The last consumer takes the caller's reference: one atomic refcount pair less per hop.
+        for i in 0..consumers.saturating_sub(1) {
+            let edge = self.routes[route.0 as usize].consumers[i];
+            self.enqueue(edge, env.clone());
+        }
+        if let Some(last) = self.routes[route.0 as usize].consumers.last().copied() {
+            self.enqueue(last, env);
+        }
+    }
+
+    fn enqueue(&mut self, edge: EdgeIdx, env: EnvelopeRef) {
+        let state = &self.edges[edge.0 as usize];
+        if let Some(mb) = state.mailbox {
+            self.offer_mailbox(mb, env);
+        } else if state.policy.epoch_boundary {
+            self.hold_for_epoch(edge, env);
+        } else {
+            self.queue.push_back((edge, env));
+        }
+    }
+
+    /// Holds `env` at an epoch-boundary edge until the next epoch; a full hold drops its oldest
+    /// item (counted, audited, and the first item released next is tainted).
+    fn hold_for_epoch(&mut self, edge: EdgeIdx, env: EnvelopeRef) {
+        let now = self.now_us();
+        let state = &mut self.edges[edge.0 as usize];
+        if state.held.len() >= EPOCH_HOLD_MAX {
+            if let Some(lost) = state.held.pop_front() {
+                state.held_dropped += 1;
+                state.held_taints = state.held_taints.with(Taint::DeliveryDropped);
+                self.lost_total += 1;
+                let at = format!("epoch hold {}", state.name);
+                self.audit.push(now, lost.meta.id, AuditKind::Dropped { at });
+            }
+        }
+        state.held.push_back(env);
+    }
+
+    fn offer_mailbox(&mut self, mb: MailboxIdx, env: EnvelopeRef) {
+        let now = self.now_us();
+        let state = &mut self.mailboxes[mb.0 as usize];
+        let outcome = state.queue.offer(env);
+        if state.queue.free() == 0 && state.full_since_us.is_none() {
+            state.full_since_us = Some(now);
+        }
+        match outcome {
+            Offer::Accepted => {}
+            Offer::AcceptedEvicting(lost) | Offer::DroppedNewest(lost) => {
+                state.pending_taints = state.pending_taints.with(Taint::DeliveryDropped);
+                self.lost_total += 1;
+                let at = format!("mailbox {}", state.name);
+                self.audit.push(now, lost.meta.id, AuditKind::Dropped { at });
+            }
+            Offer::Rejected(lost) => {
+                state.pending_taints = state.pending_taints.with(Taint::DeliveryDropped);
+                self.rejected_total += 1;
+                let at = format!("mailbox {}", state.name);
+                self.audit.push(now, lost.meta.id, AuditKind::Dropped { at });
+            }
+            Offer::MustWait(env) => {
+                // A burst from inside one dispatch: it waits at the edge, up to STALLED_MAX.
+                let stalled = &mut self.edges[state.edge.0 as usize].stalled;
+                if stalled.len() < STALLED_MAX {
+                    stalled.push_back(env);
+                } else {
+                    state.stall_dropped += 1;
+                    state.pending_taints = state.pending_taints.with(Taint::DeliveryDropped);
+                    self.lost_total += 1;
+                    let at = format!("mailbox {}", state.name);
+                    self.audit.push(now, env.meta.id, AuditKind::Dropped { at });
+                }
+            }
+        }
+    }
+
+    pub(super) fn drain_queue(&mut self) {
+        // Bounded: the inline graph is acyclic (checked when edges are added), so each publish
+        // causes finitely many deliveries.
+        while let Some((edge, env)) = self.queue.pop_front() {
+            self.deliver(edge, &env);
+        }
+    }
+
+    pub(super) fn deliver(&mut self, edge: EdgeIdx, env: &EnvelopeRef) {
+        let state = &mut self.edges[edge.0 as usize];
+        if !state.active {
+            return;
+        }
+        state.delivered += 1;
+        let target = state.target;
+        if self.routes[env.meta.id.route.0 as usize].options.audit {
+            let consumer = match target {
+                Target::Subscription(sub) => format!("subscription {}", self.subscriptions[sub.0 as usize].name),
+                Target::Node { node, .. } => format!("node {}", self.nodes[node.0 as usize].name),
+            };
+            let now = self.now_us();
+            self.audit.push(now, env.meta.id, AuditKind::Delivered { consumer });
+        }
+        match target {
+            Target::Subscription(sub) => {
+                let s = &mut self.subscriptions[sub.0 as usize];
+                if let Err(failure) = s.sink.deliver(env) {
+                    let origin = format!("subscription {}", s.name);
+                    self.keep_failure(origin, failure);
+                }
+            }
+            Target::Node { node, port } => {
+                self.run_node(node, env.meta.taints, |op, ctx| op.on_input(port, env, ctx));
+            }
+        }
+    }
+
+    /// Records a failure that happened outside any node (for example a queued publish made by a
+    /// binding); the caller sees it with the others from [`Graph::take_failures`].
+    pub fn note_failure(&mut self, origin: &str, message: String) {
+        self.keep_failure(origin.to_string(), OpFailure::new(message));
+    }
+
+    fn keep_failure(&mut self, origin: String, failure: OpFailure) {
+        self.failures_total += 1;
+        if self.failures.len() < FAILURES_KEPT_MAX {
+            self.failures.push(Failure { origin, message: failure.message, cause: failure.cause });
+        }
+    }
+
+    pub(super) fn run_node<F>(&mut self, node: NodeIdx, input_taints: TaintSet, f: F)
+    where
+        F: FnOnce(&mut dyn Operator, &mut OpContext<'_>) -> Result<(), OpFailure>,
+    {
+        let mut outputs = std::mem::take(&mut self.scratch_outputs);
+        let mut timers = std::mem::take(&mut self.scratch_timers);
+        let now_us = self.now_us();
+        let epoch = self.epoch;
+        let Graph { nodes, payloads, audit, routes, .. } = self;
+        let state = &mut nodes[node.0 as usize];
+        state.processed += 1;
+        state.taints_in = state.taints_in.join(input_taints);
+        let mut lost = 0u64;
+        let result = {
+            let mut ctx = OpContext {
+                now_us,
+                epoch,
+                outputs: &mut outputs,
+                timers: &mut timers,
+                lost: &mut lost,
+                node_name: &state.name,
+                payloads,
+                audit,
+                routes,
+            };
+            f(state.op.as_mut(), &mut ctx)
+        };
+        self.lost_total += lost;
+        if let Err(failure) = result {
+            let state = &mut self.nodes[node.0 as usize];
+            state.failures += 1;
+            let origin = format!("node {}", state.name);
+            self.keep_failure(origin, failure);
+        }
+        for (at, token) in timers.drain(..) {
+            if self.timers.len() >= TIMERS_MAX {
+                let state = &mut self.nodes[node.0 as usize];
+                state.failures += 1;
+                let origin = format!("node {}", state.name);
+                let message = format!("set a timer for {at} us, but the graph already holds {TIMERS_MAX} timers; the timer was refused");
+                self.keep_failure(origin, OpFailure::new(message));
+                continue;
+            }
+            self.timer_seq += 1;
+            self.timers.push(Reverse((at, self.timer_seq, node, token)));
+        }
+        self.nodes[node.0 as usize].emitted += outputs.len() as u64;
+        for out in outputs.drain(..) {
+            let state = &mut self.nodes[node.0 as usize];
+            let Some(route) = state.outputs.get(out.port).copied() else {
+                let origin = format!("node {}", state.name);
+                let message = format!("emitted on output port {} but has {} outputs", out.port, state.outputs.len());
+                self.keep_failure(origin, OpFailure::new(message));
+                continue;
+            };
+            state.taints_out = state.taints_out.join(out.taints);
+            let lazy = out.payload_from.and_then(|from| self.payloads.lazy_ref(from));
+            let payload = match lazy {
+                Some((_, len, digest)) => PayloadRef::Lazy { len, digest },
+                None => inline_payload(&out.value),
+            };
+            let env = self.record(route, out.value, payload, ProducerRef::Node(node.0), out.event_time, out.taints, out.parents, out.parents_elided);
+            if let Some((origin, _, _)) = lazy {
+                self.payloads.alias(env.meta.id, origin);
+            }
+            self.fan_out(route, env);
+        }
+        self.scratch_outputs = outputs;
+        self.scratch_timers = timers;
+    }
+}
