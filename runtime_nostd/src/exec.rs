@@ -1,7 +1,7 @@
 //! The step executor: runs a loaded [`Partition`] one call at a time.
 //!
 //! `step(now_us, inbox, outbox)` applies the host's messages (events, queries, lockstep steps),
-//! fires everything that is due (sources, time windows, latest, write-binding actuators) up to
+//! fires everything that is due (sources, latest emissions, write-binding actuators) up to
 //! the target time, runs the operators, and sends what the host must see (events on routes to
 //! the host, acks, nacks, replies) to the [`Outbox`]. It reads no clock and allocates nothing,
 //! so the board's timer loop, a host driving it in lockstep and the Python simulation get the
@@ -14,8 +14,8 @@
 //!
 //! # Order (what makes runs reproducible)
 //! - Inbox messages are handled in order; each one's outputs are sent before the next is read.
-//! - Timers fire by (due time, class, index), classes in the order time-window closes, latest
-//!   emissions, write-binding actuators, sources.
+//! - Timers fire by (due time, class, index), classes in the order latest emissions,
+//!   write-binding actuators, sources. (Time windows close on event time, not on a timer.)
 //! - After each stimulus (a host event or a timer) the nodes are swept once in table order,
 //!   each draining its mailbox. Nodes are in topological order (the image decoder checks it),
 //!   so one sweep reaches quiescence.
@@ -27,10 +27,10 @@
 //! sources and the host, so draining it is bounded by its capacity.
 
 use crate::image::{
-    overflow_code, to_value, ImageError, Latest, Route, Source, Item, Node, Op, Partition, Producer, Tag, ValueKind, Waveform, Window,
-    LINK_TO_HOST,
+    overflow_code, to_value, ImageError, Latest, Route, Source, Item, Node, Op, PaneTag, Partition, Producer, Tag, ValueKind, Waveform,
+    Window, LINK_TO_HOST,
 };
-use crate::kernels::{Aggregate, Insert, WindowOutput};
+use crate::kernels::{Accepted, Aggregate, Applied, Insert, WindowOutput};
 use crate::link::msg::{Capacities, PAGE_LEN_MAX};
 use crate::link::v11::RouteCtx;
 use crate::link::{
@@ -107,7 +107,6 @@ struct Out {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
-    WindowClose(u16),
     LatestEmit(u16),
     Actuator(u16),
     Source(u16),
@@ -142,11 +141,6 @@ fn from_value(v: Value) -> (ValueKind, f64) {
     }
 }
 
-/// The smallest multiple of `period` after `t`.
-fn next_multiple(t: i64, period: i64) -> i64 {
-    t.div_euclid(period).saturating_add(1).saturating_mul(period)
-}
-
 /// SplitMix64: a small, well-mixed, seedable generator (the same on every host).
 fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -162,32 +156,43 @@ fn symmetric(state: &mut u64) -> f64 {
     2.0 * unit - 1.0
 }
 
-/// The seq of the first value of the window that starts at pane `first_pane` and spans
-/// `panes` panes: the first value of its first pane that held any.
-fn window_first_seq(firsts: &[(i64, u32)], first_pane: i64, panes: i64) -> Option<u32> {
-    let len = firsts.len() as i64;
-    if len == 0 {
-        return None;
-    }
-    (first_pane..first_pane.saturating_add(panes.min(len))).find_map(|p| {
-        let (held, seq) = *firsts.get(p.rem_euclid(len) as usize)?;
-        (held == p).then_some(seq)
-    })
-}
-
-fn window_out(o: &WindowOutput, aggregate: Aggregate, output: u16, input: u16, first_seq: Option<u32>, taints: TaintSet) -> Option<Out> {
+/// The output of a closed window: its aggregate at the window's last microsecond (`end - 1`),
+/// with the taints of its values plus `extra`. `tags` are the pane slots' [`PaneTag`]s and
+/// `panes` the panes per window; the lineage starts at the first value of the window's first
+/// pane that held any.
+fn window_out(o: &WindowOutput, aggregate: Aggregate, ids: (u16, u16), tags: &[PaneTag], panes: i64, extra: TaintSet) -> Option<Out> {
     let value = o.acc.result(aggregate)?;
     let count = o.acc.count.min(u64::from(u32::MAX)) as u32;
-    let taints = if o.forced { taints.with(Taint::SchedForcedClose) } else { taints };
+    let len = tags.len() as i64;
+    let mut taints = if o.forced { extra.with(Taint::SchedForcedClose) } else { extra };
+    let mut first_seq = None;
+    // Bounded by the slot count.
+    for p in o.first_pane..o.first_pane.saturating_add(panes.min(len)) {
+        if let Some(&(held, seq, t)) = tags.get(p.rem_euclid(len.max(1)) as usize) {
+            if held == p {
+                first_seq = first_seq.or(Some(seq));
+                taints = taints.join(t);
+            }
+        }
+    }
+    let (input, output) = ids;
     Some(Out {
         route: output,
         value,
-        time_us: o.end_us,
+        time_us: o.end_us.saturating_sub(1),
         taints,
         // Exact when the input arrives in event-time order, as device sources do: the window
         // holds `count` consecutive values from its first pane's first one.
         lineage: Lineage { route: input, first_seq: first_seq.unwrap_or(0), count },
     })
+}
+
+/// Publishes a write the actuator applied at `now`: `reported`, then `effective`.
+fn emit_applied<O: Outbox, const Q: usize>(sink: &mut Sink<'_, O, Q>, a: Applied<f64, u32>, routes: (u16, u16, u16), now: i64, extra: TaintSet) {
+    let (input, reported, effective) = routes;
+    let (taints, lineage) = (a.taints.join(extra), Lineage { route: input, first_seq: a.first, count: a.count });
+    sink.emit(Out { route: reported, value: a.value, time_us: now, taints, lineage }, None);
+    sink.emit(Out { route: effective, value: a.value, time_us: now, taints, lineage }, None);
 }
 
 /// The next value of a source (and its generator and walk state moved on).
@@ -429,11 +434,13 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
         };
         for (i, node) in self.part.nodes.iter().enumerate() {
             let i = i as u16;
-            match node.op {
-                Op::TimeWindow { due_us: Some(d), .. } => consider(d, Timer::WindowClose(i)),
-                Op::Latest { due_us, count, .. } if count > 0 => consider(due_us, Timer::LatestEmit(i)),
-                Op::WriteBinding { due_us, pending: true, .. } => consider(due_us, Timer::Actuator(i)),
-                _ => {}
+            let due = match &node.op {
+                Op::Latest(l) => l.due_us().map(|d| (d, Timer::LatestEmit(i))),
+                Op::WriteBinding { binding, .. } => binding.due_us().map(|d| (d, Timer::Actuator(i))),
+                _ => None,
+            };
+            if let Some((d, timer)) = due {
+                consider(d, timer);
             }
         }
         for (s, source) in self.part.sources.iter().enumerate() {
@@ -445,7 +452,7 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
     fn fire<O: Outbox>(&mut self, timer: Timer, outbox: &mut O) {
         let now = self.now_us;
         let epoch = self.epoch;
-        let Partition { routes, nodes, sources, windows, .. } = &mut self.part;
+        let Partition { routes, nodes, sources, .. } = &mut self.part;
         let counters = &mut self.counters;
         match timer {
             Timer::Source(s) => {
@@ -459,7 +466,7 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
                 let mut sink = Sink { routes, consumers: nodes, counters, epoch, outbox };
                 sink.emit(Out { route: src.route, value, time_us: now, taints, lineage }, None);
             }
-            Timer::WindowClose(i) | Timer::LatestEmit(i) | Timer::Actuator(i) => {
+            Timer::LatestEmit(i) | Timer::Actuator(i) => {
                 let i = usize::from(i);
                 if i >= nodes.len() {
                     return;
@@ -468,49 +475,18 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
                 let (head, consumers) = nodes.split_at_mut(i + 1);
                 let node = &mut head[i];
                 let (input, output) = (node.input, node.output);
-                let pending = core::mem::take(&mut node.pending);
                 let mut sink = Sink { routes, consumers, counters, epoch, outbox };
                 match &mut node.op {
-                    Op::TimeWindow { window, aggregate, slide_us, due_us, taints, .. } => {
-                        let Some(Window::Time(w, firsts)) = windows.get_mut(usize::from(*window)) else { return };
-                        let (agg, held, panes) = (*aggregate, taints.join(pending), w.spec().panes_per_window());
-                        w.advance(now, |o| {
-                            let first = window_first_seq(firsts, o.first_pane, panes);
-                            if let Some(out) = window_out(&o, agg, output, input, first, held) {
-                                sink.emit(out, None);
-                            }
-                        });
-                        if w.open_panes() == 0 {
-                            *due_us = None;
-                            *taints = TaintSet::EMPTY;
-                        } else {
-                            *due_us = Some(next_multiple(now, *slide_us));
+                    Op::Latest(l) => {
+                        if let Some(s) = l.fire(now) {
+                            let ((value, time_us), taints) = (s.value, s.taints.join(core::mem::take(&mut node.pending)));
+                            let lineage = Lineage { route: input, first_seq: s.first, count: s.count };
+                            sink.emit(Out { route: output, value, time_us, taints, lineage }, None);
                         }
                     }
-                    Op::Latest { held, first_seq, count, .. } if *count > 0 => {
-                        {
-                            let mut taints = held.taints.join(pending);
-                            if *count > 1 {
-                                taints = taints.with(Taint::DeliveryCoalesced);
-                            }
-                            let lineage = Lineage { route: input, first_seq: *first_seq, count: *count };
-                            *count = 0;
-                            sink.emit(Out { route: output, value: held.value, time_us: held.time_us, taints, lineage }, None);
-                        }
-                    }
-                    Op::WriteBinding { reported, pending: waiting, replaced, in_effect, desired, applied, .. } if *waiting => {
-                        {
-                            *waiting = false;
-                            *in_effect = true;
-                            *applied = desired.value;
-                            let mut taints = desired.taints.join(pending);
-                            if *replaced {
-                                taints = taints.with(Taint::DeliveryCoalesced);
-                            }
-                            let lineage = Lineage { route: input, first_seq: desired.seq, count: 1 };
-                            // The actuator reports what it applied; the setting is then in effect.
-                            sink.emit(Out { route: *reported, value: desired.value, time_us: now, taints, lineage }, None);
-                            sink.emit(Out { route: output, value: desired.value, time_us: now, taints, lineage }, None);
+                    Op::WriteBinding { reported, binding } => {
+                        if let Some(a) = binding.fire(now) {
+                            emit_applied(&mut sink, a, (input, *reported, output), now, core::mem::take(&mut node.pending));
                         }
                     }
                     _ => {}
@@ -546,7 +522,8 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
         let node = &mut head[i];
         let counters = &mut self.counters;
         let (input, output) = (node.input, node.output);
-        let taints = item.taints.join(core::mem::take(&mut node.pending));
+        let pending = core::mem::take(&mut node.pending);
+        let taints = item.taints.join(pending);
         let one = |value: f64, taints: TaintSet| Out {
             route: output,
             value,
@@ -581,35 +558,34 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
                     }
                 }
             }
-            Op::TimeWindow { window, aggregate, slide_us, due_us, taints: held, .. } => {
-                let Some(Window::Time(w, firsts)) = windows.get_mut(usize::from(*window)) else { return };
-                let (agg, held_before, panes) = (*aggregate, held.join(taints), w.spec().panes_per_window());
+            Op::TimeWindow { window, aggregate, .. } => {
+                let Some(Window::Time(w, tags)) = windows.get_mut(usize::from(*window)) else { return };
+                let (agg, panes) = (*aggregate, w.spec().panes_per_window());
                 let mut sink = Sink { routes, consumers, counters, epoch, outbox };
-                let outcome = w.insert(item.time_us, v, |o| {
-                    // Forced out early to free a pane slot for this value.
-                    let first = window_first_seq(firsts, o.first_pane, panes);
-                    if let Some(out) = window_out(&o, agg, output, input, first, held_before) {
+                // The node's losses go with its next output; its values' taints with their panes.
+                let mut extra = pending;
+                let mut emit = |o: WindowOutput| {
+                    if let Some(out) = window_out(&o, agg, (input, output), tags, panes, core::mem::take(&mut extra)) {
                         sink.emit(out, None);
                     }
-                });
+                };
+                // The watermark is the largest event time seen: windows that end by this value's
+                // time close first, so they never contain it.
+                w.advance(item.time_us, &mut emit);
+                let outcome = w.insert(item.time_us, v, &mut emit);
                 match outcome {
                     Insert::Accepted { pane } => {
-                        *held = held.join(taints);
-                        let slot = pane.rem_euclid(firsts.len().max(1) as i64) as usize;
-                        if let Some(first) = firsts.get_mut(slot) {
-                            if first.0 != pane {
-                                *first = (pane, item.seq);
-                            }
-                        }
-                        if due_us.is_none() {
-                            *due_us = Some(next_multiple(now, *slide_us));
+                        let slot = pane.rem_euclid(tags.len().max(1) as i64) as usize;
+                        if let Some(tag) = tags.get_mut(slot) {
+                            *tag = if tag.0 == pane { (pane, tag.1, tag.2.join(item.taints)) } else { (pane, item.seq, item.taints) };
                         }
                     }
                     Insert::Late => {
                         sink.counters.late = sink.counters.late.wrapping_add(1);
-                        node.pending = node.pending.join(taints).with(Taint::DeliveryDropped);
+                        extra = extra.with(Taint::DeliveryDropped);
                     }
                 }
+                node.pending = extra;
             }
             Op::RateLimit { limiter, pending } => {
                 if limiter.admit(item.time_us) {
@@ -620,27 +596,16 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
                     *pending = pending.with(Taint::DeliverySampled);
                 }
             }
-            Op::Latest { period_us, held, first_seq, count, due_us } => {
-                if *count == 0 {
-                    *held = Item { taints, ..item };
-                    *first_seq = item.seq;
-                    *count = 1;
-                    *due_us = next_multiple(now, *period_us);
-                } else {
-                    // The newer value replaces the held one; its taints stay.
-                    *held = Item { taints: held.taints.join(taints), ..item };
-                    *count = count.saturating_add(1);
-                }
+            Op::Latest(l) => {
+                l.offer(now, (v, item.time_us), item.seq, taints);
             }
-            Op::WriteBinding { pending, replaced, in_effect, apply_us, desired, applied, due_us, .. } => {
-                *replaced = *pending;
-                *pending = true;
-                *desired = Item { taints, ..item };
-                *due_us = now.saturating_add(*apply_us);
-                if *in_effect {
+            Op::WriteBinding { reported, binding } => {
+                let mut sink = Sink { routes, consumers, counters, epoch, outbox };
+                match binding.offer(now, v, item.seq, taints) {
+                    Accepted::Applied(a) => emit_applied(&mut sink, a, (input, *reported, output), now, TaintSet::EMPTY),
                     // Until the actuator reports, the old setting is what is in effect.
-                    let out = one(*applied, taints.with(Taint::CoherenceWritePending));
-                    Sink { routes, consumers, counters, epoch, outbox }.emit(out, None);
+                    Accepted::Pending { in_effect: Some(old), .. } => sink.emit(one(old.value, old.taints), None),
+                    Accepted::Pending { in_effect: None, .. } => {}
                 }
             }
         }

@@ -18,7 +18,7 @@ use heapless::Vec;
 
 use crate::cbor::{Bad, Reader};
 use crate::framing::crc32c;
-use crate::kernels::{Aggregate, CountWindow, Deadband, Pane, RateLimiter, Scale, Threshold, TimeWindows, WindowSpec};
+use crate::kernels::{latest, Aggregate, CountWindow, Deadband, Pane, RateLimiter, Scale, Threshold, TimeWindows, WindowSpec, WriteBinding};
 use crate::link::{Event, Lineage, Value};
 use crate::mailbox::{Mailbox, Overflow};
 use crate::ring::Slots;
@@ -338,11 +338,6 @@ pub struct Item {
     pub taints: TaintSet,
 }
 
-impl Item {
-    /// A placeholder for operator state that holds no item yet.
-    pub const EMPTY: Item = Item { value: 0.0, time_us: 0, seq: 0, taints: TaintSet::EMPTY };
-}
-
 /// A value in a count window remembers where it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Tag {
@@ -351,6 +346,10 @@ pub struct Tag {
     /// Taints.
     pub taints: TaintSet,
 }
+
+/// What a device keeps of a time window's pane for lineage: the pane's index, the seq of its
+/// first value and the join of its values' taints.
+pub type PaneTag = (i64, u32, TaintSet);
 
 /// An operator with its parameters and state. Window operators keep their values in the
 /// partition's window pool, at index `window`.
@@ -373,7 +372,7 @@ pub enum Op {
         /// Values between emissions.
         step: u16,
     },
-    /// Time window, closed by the device's clock.
+    /// Time window on event time, closed by the watermark (the largest event time seen).
     TimeWindow {
         /// Index in the window pool.
         window: u8,
@@ -383,10 +382,6 @@ pub enum Op {
         width_us: i64,
         /// Slide (window ends are multiples of it).
         slide_us: i64,
-        /// Next close check, while values are held.
-        due_us: Option<i64>,
-        /// Taints of the values held since the windows last emptied.
-        taints: TaintSet,
     },
     /// Rate limiter.
     RateLimit {
@@ -395,38 +390,16 @@ pub enum Op {
         /// `delivery_sampled` once a value was dropped, until the next one passes.
         pending: TaintSet,
     },
-    /// Latest. (Fields are kept flat, without `Option`s: every node is as large as its largest
-    /// operator, and a board holds one per node.)
-    Latest {
-        /// Emission period.
-        period_us: i64,
-        /// The held value (meaningful while `count > 0`).
-        held: Item,
-        /// The seq of the first value held since the last emission.
-        first_seq: u32,
-        /// Values held since the last emission; 0: nothing to emit.
-        count: u32,
-        /// When the held value goes out (meaningful while `count > 0`).
-        due_us: i64,
-    },
-    /// Write binding with a simulated actuator.
+    /// Latest: the kernel holds the latest value and its event time, tagged with the seq of
+    /// the batch's first value. (Every node is as large as its largest operator, and a board
+    /// holds one per node: keep these compact.)
+    Latest(latest::Latest<(f64, i64), u32>),
+    /// Write binding with a simulated actuator (desired values tagged with their seq).
     WriteBinding {
         /// The reported route (the effective route is the node's output).
         reported: u16,
-        /// A desired value is waiting for the actuator (`desired`, due at `due_us`).
-        pending: bool,
-        /// The pending value replaced an earlier one that was still pending.
-        replaced: bool,
-        /// A value is in effect (`applied`).
-        in_effect: bool,
-        /// Actuator delay.
-        apply_us: i64,
-        /// The desired value being applied.
-        desired: Item,
-        /// The value in effect.
-        applied: f64,
-        /// When the actuator reports.
-        due_us: i64,
+        /// The pending write and the setting in effect.
+        binding: WriteBinding<f64, u32>,
     },
 }
 
@@ -468,9 +441,9 @@ pub enum Window<const P: usize> {
     Empty,
     /// A count window.
     Count(CountWindow<Tag, Slots<(f64, Tag), P>>),
-    /// A time window, and for each pane slot the pane it last held and the seq of the first
-    /// value that went into it (a window's parents start there).
-    Time(TimeWindows<Slots<Pane, P>>, [(i64, u32); P]),
+    /// A time window, and for each pane slot the pane it last held, the seq of the first value
+    /// that went into it (a window's parents start there) and the taints of its values.
+    Time(TimeWindows<Slots<Pane, P>>, [PaneTag; P]),
 }
 
 /// A loaded partition: every table of the image with its run-time state, in fixed-capacity
@@ -800,7 +773,7 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
                     if width_us % slide_us != 0 {
                         return Err(ImageError::CheckBadParam);
                     }
-                    Op::TimeWindow { window: u8::MAX, aggregate, width_us, slide_us, due_us: None, taints: TaintSet::EMPTY }
+                    Op::TimeWindow { window: u8::MAX, aggregate, width_us, slide_us }
                 }
                 5 => {
                     expect(4)?;
@@ -813,7 +786,7 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
                 }
                 6 => {
                     expect(3)?;
-                    Op::Latest { period_us: period(r)?, held: Item::EMPTY, first_seq: 0, count: 0, due_us: 0 }
+                    Op::Latest(latest::Latest::new(period(r)?).map_err(|_| ImageError::CheckBadParam)?)
                 }
                 7 => {
                     expect(4)?;
@@ -823,16 +796,8 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
                         return Err(ImageError::CheckBadParam);
                     }
                     self.set_producer(reported, Producer::Node(i as u16))?;
-                    Op::WriteBinding {
-                        reported,
-                        pending: false,
-                        replaced: false,
-                        in_effect: false,
-                        apply_us: apply_us as i64,
-                        desired: Item::EMPTY,
-                        applied: 0.0,
-                        due_us: 0,
-                    }
+                    let binding = WriteBinding::new(apply_us as i64).map_err(|_| ImageError::CheckBadParam)?;
+                    Op::WriteBinding { reported, binding }
                 }
                 _ => return Err(ImageError::DecodeBadValue),
             };
@@ -974,7 +939,7 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
         self.windows.push(Window::Empty).map_err(|_| ImageError::LoadTooManyWindows)?;
         let slot = self.windows.last_mut().ok_or(ImageError::LoadTooManyWindows)?;
         // Built in its slot: moving a window into the table would cost stack for extra copies.
-        *slot = Window::Time(TimeWindows::new(spec, Slots::new(P)).map_err(|_| ImageError::CheckBadParam)?, [(i64::MIN, 0); P]);
+        *slot = Window::Time(TimeWindows::new(spec, Slots::new(P)).map_err(|_| ImageError::CheckBadParam)?, [(i64::MIN, 0, TaintSet::EMPTY); P]);
         Ok(index)
     }
 

@@ -12,8 +12,8 @@
 //! - [`taint`]: taint domains and values, and the bitset that carries them on every event.
 //! - [`envelope`]: the closed metadata of an event: identity, times, epoch, taints, parents,
 //!   payload reference.
-//! - [`kernels`]: operator arithmetic: aggregates, count and event-time windows, rate limiter,
-//!   resistor, deadband, threshold, scale/offset.
+//! - [`kernels`]: the state and rules of every operator: aggregates, count and event-time
+//!   windows, rate limiter, resistor, deadband, threshold, scale/offset, latest, write binding.
 //! - [`link`]: the link protocol v1 (docs/wire.md section 2): messages and their CBOR, and the
 //!   session/keepalive state machine.
 //! - [`image`]: partition images (section 3) decoded into fixed-capacity tables.

@@ -164,10 +164,12 @@ fn count_windows_aggregate_and_name_their_parents() {
     assert_eq!(floats(&on(count)), vec![2.0; 5]);
 }
 
-/// Time windows close when the device's time reaches their end, not when values arrive; a
-/// value behind a closed window is late: counted, and the next result says delivery_dropped.
+/// Time windows close on event time: a window goes out when a value at or after its end
+/// arrives (the watermark is the largest event time seen), never on the device's clock; its
+/// event time is its last microsecond. A value behind a closed window is late: counted, and
+/// the next result says delivery_dropped.
 #[test]
-fn time_windows_close_on_device_time() {
+fn time_windows_close_on_event_time() {
     let mut img = Img::new();
     let input = img.inbound(FLOAT);
     let out = img.outbound(FLOAT);
@@ -178,20 +180,20 @@ fn time_windows_close_on_device_time() {
     at(&mut x, &mut rec, 1, 100, 1.0);
     at(&mut x, &mut rec, 2, 500, 2.0);
     at(&mut x, &mut rec, 3, 900, 6.0);
-    step(&mut x, &mut rec, 10, 999);
-    assert!(rec.events().is_empty(), "the window [0, 1000) is still open at 999");
+    step(&mut x, &mut rec, 10, 5_000);
+    assert!(rec.events().is_empty(), "the device's clock closes no window");
     at(&mut x, &mut rec, 4, 1200, 10.0);
-    step(&mut x, &mut rec, 11, 1000);
     let events = rec.events();
     assert_eq!(floats(&events), vec![3.0]);
-    assert_eq!(events[0].time_us, 1000, "a window's event time is its end");
+    assert_eq!(events[0].time_us, 999, "a window's event time is its last microsecond");
     assert_eq!(events[0].lineage, Lineage { route: input as u16, first_seq: 1, count: 3 });
     at(&mut x, &mut rec, 5, 950, 99.0); // behind the closed window
-    step(&mut x, &mut rec, 12, 2000);
+    at(&mut x, &mut rec, 6, 2_000, 0.0);
     let events = rec.events();
     assert_eq!(floats(&events), vec![3.0, 10.0]);
+    assert_eq!(events[1].lineage, Lineage { route: input as u16, first_seq: 4, count: 1 });
     assert!(events[1].taints.contains(Taint::DeliveryDropped), "the late value is reported on the next result");
-    assert_eq!(last_ack(&rec), (12, 2000), "a step is acked with the time reached");
+    assert_eq!(last_ack(&rec), (6, 0), "a host event is acked after its outputs");
 }
 
 /// The rate limiter drops values beyond its budget, counts them, and marks the next value it
@@ -234,16 +236,22 @@ fn latest_coalesces_per_period() {
     assert!(!events[1].taints.contains(Taint::DeliveryCoalesced));
 }
 
-/// A write binding applies the desired value after the actuator delay: reported and effective
-/// follow; while a new write is pending, effective is the old setting marked write-pending.
-#[test]
-fn write_binding_reports_after_the_actuator_delay() {
+/// An executor running one write binding with actuator delay `apply_us`, and its desired,
+/// effective and reported routes.
+fn write_binding(apply_us: u64) -> (X, u64, u64, u64) {
     let mut img = Img::new();
     let desired = img.inbound(FLOAT);
     let effective = img.outbound(FLOAT);
     let reported = img.outbound(FLOAT);
-    img.op(7, desired, effective, vec![u(reported), u(5_000)]);
-    let mut x = start(&img);
+    img.op(7, desired, effective, vec![u(reported), u(apply_us)]);
+    (start(&img), desired, effective, reported)
+}
+
+/// A write binding applies the desired value after the actuator delay: reported and effective
+/// follow; while a new write is pending, effective is the old setting marked write-pending.
+#[test]
+fn write_binding_reports_after_the_actuator_delay() {
+    let (mut x, desired, effective, reported) = write_binding(5_000);
     let mut rec = Recorder::new();
     send(&mut x, &mut rec, 1, event(desired, 1, 0, Value::Float(40.0)));
     assert!(rec.events().is_empty(), "nothing is in effect yet");
@@ -260,6 +268,31 @@ fn write_binding_reports_after_the_actuator_delay() {
     let e = rec.events();
     assert_eq!(floats(&e[3..]), vec![80.0, 80.0]);
     assert!(!e[4].taints.contains(Taint::CoherenceWritePending));
+}
+
+/// Desired values faster than the actuator delay coalesce into one pending write that still
+/// applies `apply_us` after the first of them (no starvation), reported with the whole batch
+/// as lineage; each of them re-emits the setting in effect marked write-pending.
+#[test]
+fn write_binding_coalesces_without_starving() {
+    let (mut x, desired, effective, reported) = write_binding(5_000);
+    let mut rec = Recorder::new();
+    send(&mut x, &mut rec, 1, event(desired, 1, 0, Value::Float(10.0)));
+    step(&mut x, &mut rec, 2, 5_000);
+    for (i, t) in [6_000i64, 8_000, 10_000, 10_500].iter().enumerate() {
+        step(&mut x, &mut rec, 10 + i as u32, *t);
+        send(&mut x, &mut rec, 20 + i as u32, event(desired, 2 + i as u32, *t, Value::Float(20.0 + i as f64)));
+    }
+    let e = rec.events();
+    let pending: Vec<_> = e[2..].iter().map(|e| (u64::from(e.route), e.value, e.taints.contains(Taint::CoherenceWritePending))).collect();
+    // At 10 500 the write started at 6 000 (due 11 000) is still pending.
+    assert_eq!(pending, vec![(effective, Value::Float(10.0), true); 4]);
+    step(&mut x, &mut rec, 30, 11_000);
+    let e = rec.events();
+    let applied: Vec<_> = e[6..].iter().map(|e| (u64::from(e.route), e.value, e.time_us, e.lineage)).collect();
+    let lineage = Lineage { route: desired as u16, first_seq: 2, count: 4 };
+    assert_eq!(applied, vec![(reported, Value::Float(23.0), 11_000, lineage), (effective, Value::Float(23.0), 11_000, lineage)]);
+    assert!(e[6..].iter().all(|e| e.taints.contains(Taint::DeliveryCoalesced) && !e.taints.contains(Taint::CoherenceWritePending)));
 }
 
 /// Sources: a triangle without noise gives exact values at exact times; noise comes from the
@@ -298,30 +331,27 @@ fn sources_are_seeded_and_exact() {
 }
 
 /// A mailbox that overflows drops by its policy, counts it in the flow and counters, and the
-/// node's next output says delivery_dropped.
+/// node's next output (only that one) says delivery_dropped.
 #[test]
 fn mailbox_overflow_is_counted_and_tainted() {
     let mut img = Img::new();
     let input = img.inbound(FLOAT);
     let windows = img.route(FLOAT);
     let out = img.outbound(FLOAT);
-    // Tumbling 10 µs windows over 6 pane slots: a value far ahead forces the held windows out
-    // at once, three outputs into a 1-slot drop-newest mailbox.
-    img.node(4, input, windows, vec![u(10), u(10), u(1)], 2, 1);
-    img.node(2, windows, out, vec![f(1.0), f(0.0)], 1, 2);
+    // Sliding windows 30 µs wide every 10 µs: a value far ahead closes the three windows that
+    // hold an earlier value at once, three outputs into a 2-slot drop-newest mailbox.
+    img.node(4, input, windows, vec![u(30), u(10), u(1)], 2, 1);
+    img.node(2, windows, out, vec![f(1.0), f(0.0)], 2, 2);
     let mut x = start(&img);
     let mut rec = Recorder::new();
-    // Windows [0,10), [10,20), [20,30) each hold one value; they stay open (time is 0).
-    for (i, t) in [5, 15, 25].iter().enumerate() {
-        send(&mut x, &mut rec, i as u32, event(input, i as u32 + 1, *t, Value::Float(*t as f64)));
-    }
-    // A value at 85 (pane 8) needs the slot of pane 2: windows 0 to 2 are forced out.
-    send(&mut x, &mut rec, 9, event(input, 4, 85, Value::Float(85.0)));
-    let forced = rec.events();
-    assert_eq!(floats(&forced), vec![5.0], "one slot: the first result passes, the others are dropped");
-    assert!(forced[0].taints.contains(Taint::SchedForcedClose));
-    // The drops happened before the node took its next item: that item says so.
-    assert!(forced[0].taints.contains(Taint::DeliveryDropped));
+    send(&mut x, &mut rec, 1, event(input, 1, 5, Value::Float(5.0)));
+    send(&mut x, &mut rec, 2, event(input, 2, 100, Value::Float(100.0)));
+    let passed = rec.events();
+    assert_eq!(passed.iter().map(|e| e.time_us).collect::<Vec<_>>(), vec![9, 19], "two slots: the third window is dropped");
+    assert_eq!(floats(&passed), vec![5.0, 5.0]);
+    // The drop happened before the node took its first item: that item says so, not the next.
+    assert!(passed[0].taints.contains(Taint::DeliveryDropped));
+    assert!(!passed[1].taints.contains(Taint::DeliveryDropped), "a taint marks one event, not all that follow");
     send(&mut x, &mut rec, 10, Body::Query(Query { what: QueryKind::Flow as u8, arg: 0 }));
     let flow = match rec.messages().last().unwrap().body {
         Body::Reply(r) => match r.body {
@@ -330,12 +360,7 @@ fn mailbox_overflow_is_counted_and_tainted() {
         },
         _ => panic!(),
     };
-    assert_eq!(flow[1].dropped, 2);
-    assert_eq!(flow[1].capacity, 1);
-    step(&mut x, &mut rec, 11, 200);
-    let after = rec.events();
-    assert_eq!(floats(&after[1..]), vec![85.0]);
-    assert!(!after[1].taints.contains(Taint::DeliveryDropped), "a taint marks one event, not all that follow");
+    assert_eq!((flow[1].dropped, flow[1].capacity, flow[1].depth), (1, 2, 0));
 }
 
 /// Every refused host event gets a nack with its reason and the event is not published.

@@ -57,7 +57,9 @@ def test_greenhouse_raises_hot_when_zone1_averages_above_28():
     assert all(e.lineage.count == 4 for e in avg)
     assert all("det_seeded_entropy" in e.taint_names for e in avg), "the sensor noise is seeded"
     z2 = on(events, gh.Z2_TEMP_AVG)
-    assert [e.time_us for e in z2] == list(range(1_000_000, 12_000_001, 1_000_000)), "2 s windows every 1 s"
+    # 2 s windows every 1 s, stamped with their last microsecond; the readings come at 50 ms
+    # past each 250 ms, so the window ending at 12 s waits for the reading at 12.05 s.
+    assert [e.time_us for e in z2] == list(range(999_999, 11_000_000, 1_000_000)), "2 s windows every 1 s"
 
 
 def test_fan_setpoint_is_desired_reported_effective():

@@ -195,8 +195,8 @@ class CountWindow:
 
 @dataclass(frozen=True)
 class TimeWindow:
-    """Windows of ``width_us`` every ``slide_us`` (tumbling when equal), closed by the device's
-    clock."""
+    """Windows of ``width_us`` every ``slide_us`` (tumbling when equal) on event time, closed by
+    the watermark (the largest event time seen), not by the device's clock."""
 
     input: str
     output: str
@@ -229,9 +229,11 @@ class Latest:
 
 @dataclass(frozen=True)
 class WriteBinding:
-    """A setting written by the host (``desired``), applied by the device's actuator after
-    ``apply_us`` (``reported``), and the setting in effect (``effective``, marked
-    ``coherence_write_pending`` while a write is on its way)."""
+    """A setting written by the host (``desired``), applied by the device's actuator
+    ``apply_us`` after the first desired value of a pending write (newer ones replace it:
+    ``delivery_coalesced``), reported on ``reported`` then ``effective``; while a write is on
+    its way, each desired value re-emits the setting in effect marked
+    ``coherence_write_pending`` (docs/wire.md 3.3)."""
 
     desired: str
     effective: str

@@ -693,8 +693,9 @@ class Graph:
     def sample(self, source: Route, *, period_us: int, output: Route | None = None, name: str | None = None) -> Node:
         """At most one value per ``period_us``, the latest winning: values within a period
         replace the held one, and at the period's end (the next multiple of ``period_us`` on
-        the clock) it goes out, tainted ``delivery_coalesced`` when it replaced others. Runs
-        on devices as their ``latest`` operator."""
+        the clock after the first of them) it goes out with its own event time and every value
+        of the batch as parents, tainted ``delivery_coalesced`` when it replaced others. Runs
+        on devices as their ``latest`` operator (the same kernel)."""
         return self._add("sample", [source], output, self.schema_of(source), name, {"period_us": period_us})
 
     def capacitor(
@@ -769,8 +770,13 @@ class Graph:
         return self._add("resequence", [source], output, self.schema_of(source), name, {"delay_us": delay_us, "capacity": capacity})
 
     def actuator(self, desired: Route, *, reported: Route, effective: Route, apply_us: int = 0, name: str | None = None) -> Node:
-        """The device side of a setting: a desired value takes effect ``apply_us`` later and is
-        then published on ``reported`` and ``effective``. Boards run it; locally it simulates one."""
+        """The device side of a setting: one pending write, applied ``apply_us`` after the first
+        desired value of its batch (newer values replace it without moving that time; the report
+        then says ``delivery_coalesced`` and names the batch), published on ``reported`` then
+        ``effective`` at the time of application. While a setting is in effect, each desired
+        value re-emits it on ``effective`` marked ``coherence_write_pending``. ``apply_us=0``
+        applies at once. Boards run it as their write binding (the same kernel); locally it
+        simulates one."""
         schema = self.schema_of(desired)
         return self._add("actuator", [desired], reported, schema, name, {"apply_us": apply_us}, extra_outputs=[(effective, schema)])
 

@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 
-use manyfold_core::envelope::{EnvelopeId, EventTime};
+use manyfold_core::envelope::{ClockDomain, EnvelopeId, EventTime};
 use manyfold_core::kernels::{
-    Aggregate, CountWindow, Deadband, Pane, RateLimiter, Resistor, ResistorAction, Scale, Threshold, TimeWindows,
-    WindowOutput, WindowSpec,
+    Accepted, Aggregate, Applied, CountWindow, Deadband, Latest, Pane, RateLimiter, Resistor, ResistorAction, Scale,
+    StillInEffect, Threshold, TimeWindows, WindowOutput, WindowSpec, WriteBinding as WriteBindingKernel,
 };
 use manyfold_core::mailbox::{Mailbox, Offer, Overflow};
 use manyfold_core::taint::{Taint, TaintSet};
@@ -392,7 +392,8 @@ impl Operator for CountWindowOp {
                 value,
                 parents,
                 parents_elided: 0,
-                event_time: EventTime { time_us: last, domain: input.meta.event_time.domain },
+                // The value that completed the window, as on a device.
+                event_time: input.meta.event_time,
                 taints,
                 payload_from: None,
             });
@@ -1514,25 +1515,34 @@ impl Operator for WriteBinding {
 
 // ---------------------------------------------------------------------- sampling
 
-/// At most one value per period, the latest winning: the first input of a period starts it,
-/// later ones replace the held value, and at the period's end (the next multiple of
-/// `period_us` on the clock) the held value goes out, tainted `delivery_coalesced` when it
-/// replaced others. The device's `latest` operator, as the local runtime runs it.
+/// The output of a batch of coalesced inputs (latest, actuator): `value` with the batch's
+/// parents and the kernel's taints, at `event_time`, carrying `from`'s lazy payload.
+fn batch_output(port: usize, value: Value, from: &EnvelopeRef, batch: Lineage, taints: TaintSet, event_time: EventTime) -> Output {
+    let mut out = Output::derived(value, from, TaintSet::EMPTY);
+    out.port = port;
+    out.parents = parents_of(&batch);
+    out.parents_elided = batch.elided;
+    out.taints = taints;
+    out.event_time = event_time;
+    out
+}
+
+/// At most one value per period, the latest winning: the host side of the device's `latest`
+/// operator, over the same kernel ([`manyfold_core::kernels::Latest`]). The first input of a
+/// batch arms the emission at the next multiple of `period_us` on the clock; later ones replace
+/// the held value; then the held value goes out with its own event time, the batch's taints
+/// (`delivery_coalesced` when it replaced others) and every value of the batch as parents.
 pub struct Sample {
-    period_us: i64,
-    held: Option<EnvelopeRef>,
-    held_count: u64,
-    taints: TaintSet,
+    kernel: Latest<Option<EnvelopeRef>, ()>,
+    batch: Lineage,
     coalesced: u64,
 }
 
 impl Sample {
     /// A sampler emitting at most once per `period_us`.
     pub fn new(period_us: i64) -> Result<Self, String> {
-        if period_us <= 0 {
-            return Err(format!("period_us must be at least 1 (got {period_us})"));
-        }
-        Ok(Sample { period_us, held: None, held_count: 0, taints: TaintSet::EMPTY, coalesced: 0 })
+        let kernel = Latest::new(period_us).map_err(|_| format!("period_us must be at least 1 (got {period_us})"))?;
+        Ok(Sample { kernel, batch: Lineage::default(), coalesced: 0 })
     }
 }
 
@@ -1541,71 +1551,66 @@ impl Operator for Sample {
         "sample"
     }
     fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
-        if self.held.is_none() {
-            // The next multiple of the period, as the device computes it.
-            let due = ctx.now_us.div_euclid(self.period_us).saturating_add(1).saturating_mul(self.period_us);
-            ctx.set_timer(due, 0);
-        } else {
-            self.coalesced += 1;
-            // The replaced value's taints stay with the one that goes out.
-            self.taints = self.taints.join(self.held.as_ref().map_or(TaintSet::EMPTY, |h| h.meta.taints));
+        self.batch.add(input.meta.id, input.meta.taints, LINEAGE_MAX);
+        match self.kernel.offer(ctx.now_us, Some(input.clone()), (), input.meta.taints) {
+            Some(due) => ctx.set_timer(due, 0),
+            None => self.coalesced += 1,
         }
-        self.held = Some(input.clone());
-        self.held_count += 1;
         Ok(())
     }
     fn on_timer(&mut self, _token: u64, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
-        if let Some(env) = self.held.take() {
-            let mut added = std::mem::take(&mut self.taints);
-            if self.held_count > 1 {
-                added = added.with(Taint::DeliveryCoalesced);
+        if let Some(out) = self.kernel.fire(ctx.now_us) {
+            let batch = std::mem::take(&mut self.batch);
+            if let Some(env) = out.value {
+                ctx.emit(batch_output(0, env.value.clone(), &env, batch, out.taints, env.meta.event_time));
             }
-            self.held_count = 0;
-            ctx.emit(Output::derived(env.value.clone(), &env, added));
         }
         Ok(())
     }
     fn params(&self) -> Vec<(&'static str, Param)> {
-        vec![("period_us", Param::Int(self.period_us))]
+        vec![("period_us", Param::Int(self.kernel.period_us()))]
     }
     fn counters(&self) -> Vec<(&'static str, u64)> {
         vec![("coalesced", self.coalesced)]
     }
     fn buffered(&self) -> Option<(usize, usize)> {
-        Some((usize::from(self.held.is_some()), 1))
+        Some((usize::from(self.kernel.held() > 0), 1))
     }
 }
 
 // ---------------------------------------------------------------------- actuators
 
-/// A device actuator: a desired value (input 0) takes effect `apply_us` later; it is then
-/// reported (output 0) and in effect (output 1). This is the board side of a write binding,
-/// what the device runs; in the local runtime it simulates the device.
+/// A device actuator: the host side of the device's write binding, over the same kernel
+/// ([`manyfold_core::kernels::WriteBinding`]). Input 0 is the desired value; output 0 is
+/// `reported`, output 1 `effective`. One write is pending at a time: a desired value applies
+/// `apply_us` after the first value of its batch, newer values replacing it (the report then
+/// carries `delivery_coalesced` and the whole batch as parents); at application `reported`
+/// then `effective` go out at the clock's time. While a setting is in effect, each desired
+/// value re-emits it on `effective` marked `coherence_write_pending`. `apply_us = 0` applies at
+/// once. In the local runtime it simulates the device.
 pub struct Actuator {
-    apply_us: i64,
-    pending: VecDeque<(i64, EnvelopeRef)>,
+    kernel: WriteBindingKernel<Option<Value>, ()>,
+    batch: Lineage,
+    last: Option<EnvelopeRef>,
     applied: u64,
+    coalesced: u64,
 }
-
-/// The most desired values an actuator holds while they take effect.
-pub const ACTUATOR_PENDING_MAX: usize = 16;
 
 impl Actuator {
     /// An actuator taking `apply_us` to apply a value.
     pub fn new(apply_us: i64) -> Result<Self, String> {
-        if apply_us < 0 {
-            return Err(format!("apply_us must not be negative (got {apply_us})"));
-        }
-        Ok(Actuator { apply_us, pending: VecDeque::new(), applied: 0 })
+        let kernel = WriteBindingKernel::new(apply_us).map_err(|_| format!("apply_us must not be negative (got {apply_us})"))?;
+        Ok(Actuator { kernel, batch: Lineage::default(), last: None, applied: 0, coalesced: 0 })
     }
 
-    fn apply(&mut self, env: &EnvelopeRef, ctx: &mut OpContext<'_>) {
+    fn apply(&mut self, applied: Applied<Option<Value>, ()>, ctx: &mut OpContext<'_>) {
+        let (Some(value), Some(from)) = (applied.value, self.last.clone()) else { return };
         self.applied += 1;
-        for port in 0..2 {
-            let mut out = Output::derived(env.value.clone(), env, TaintSet::EMPTY);
-            out.port = port;
-            ctx.emit(out);
-        }
+        let batch = std::mem::take(&mut self.batch);
+        // Reported and effective carry the time the actuator applied the value.
+        let at = EventTime { time_us: ctx.now_us, domain: ClockDomain::INGEST };
+        ctx.emit(batch_output(0, value.clone(), &from, batch.clone(), applied.taints, at));
+        ctx.emit(batch_output(1, value, &from, batch, applied.taints, at));
     }
 }
 
@@ -1614,37 +1619,41 @@ impl Operator for Actuator {
         "actuator"
     }
     fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
-        if self.apply_us == 0 {
-            self.apply(input, ctx);
-            return Ok(());
+        self.batch.add(input.meta.id, input.meta.taints, LINEAGE_MAX);
+        self.last = Some(input.clone());
+        match self.kernel.offer(ctx.now_us, Some(input.value.clone()), (), input.meta.taints) {
+            Accepted::Applied(applied) => self.apply(applied, ctx),
+            Accepted::Pending { due_us, armed, in_effect } => {
+                if armed {
+                    ctx.set_timer(due_us, 0);
+                } else {
+                    self.coalesced += 1;
+                }
+                // Until the actuator reports, the old setting is what is in effect.
+                if let Some(StillInEffect { value: Some(old), taints }) = in_effect {
+                    let mut out = Output::derived(old, input, TaintSet::EMPTY);
+                    out.port = 1;
+                    out.taints = taints;
+                    out.payload_from = None;
+                    ctx.emit(out);
+                }
+            }
         }
-        if self.pending.len() >= ACTUATOR_PENDING_MAX {
-            self.pending.pop_front();
-            ctx.count_loss(1);
-        }
-        let due = ctx.now_us + self.apply_us;
-        self.pending.push_back((due, input.clone()));
-        ctx.set_timer(due, 0);
         Ok(())
     }
     fn on_timer(&mut self, _token: u64, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
-        // Bounded by the pending queue's capacity.
-        while let Some((due, env)) = self.pending.front().cloned() {
-            if due > ctx.now_us {
-                break;
-            }
-            self.pending.pop_front();
-            self.apply(&env, ctx);
+        if let Some(applied) = self.kernel.fire(ctx.now_us) {
+            self.apply(applied, ctx);
         }
         Ok(())
     }
     fn params(&self) -> Vec<(&'static str, Param)> {
-        vec![("apply_us", Param::Int(self.apply_us))]
+        vec![("apply_us", Param::Int(self.kernel.apply_us()))]
     }
     fn counters(&self) -> Vec<(&'static str, u64)> {
-        vec![("applied", self.applied), ("pending", self.pending.len() as u64)]
+        vec![("applied", self.applied), ("coalesced", self.coalesced), ("pending", u64::from(self.kernel.pending() > 0))]
     }
     fn buffered(&self) -> Option<(usize, usize)> {
-        Some((self.pending.len(), ACTUATOR_PENDING_MAX))
+        Some((usize::from(self.kernel.pending() > 0), 1))
     }
 }
