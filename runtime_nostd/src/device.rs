@@ -102,7 +102,7 @@ struct Core<M, F, const R: usize, const N: usize, const S: usize, const W: usize
     upload: Option<Upload>,
     facts: BoardInfo,
     pending_hello: Option<(u32, Hello)>,
-    /// The time references of the events sent (docs/wire.md 2.6).
+    /// The time references of the events sent (docs/wire.md 2.5).
     time: TxTime,
     /// Bytes of compact events waiting in `msg` for their frame.
     batch: usize,
@@ -484,7 +484,7 @@ impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: us
         let now_ms = self.now_ms();
         self.link.on_receive(now_ms, id);
         match message.body {
-            // The host reports the largest device time it has received (docs/wire.md 2.6).
+            // The host reports the largest device time it has received (docs/wire.md 2.5).
             Body::Heartbeat(h) => self.time.acked(h.time_us),
             #[cfg(feature = "upload")]
             Body::UploadBegin(_) | Body::UploadChunk(_) | Body::UploadCommit | Body::UploadAbort => {
@@ -537,7 +537,7 @@ impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: us
 
     /// The rest of a hello (see `on_message`): reset, mode, session, and the describe.
     ///
-    /// Time (docs/wire.md 2.5): a reset restarts the partition at the hello's `time_us` in
+    /// Time (docs/wire.md 2.9): a reset restarts the partition at the hello's `time_us` in
     /// lockstep, else at the device's time; no other hello moves the device's time. Entering or
     /// leaving lockstep keeps time continuous.
     #[inline(never)]

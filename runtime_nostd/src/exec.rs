@@ -57,7 +57,7 @@ pub trait Outbox {
     /// Sends one message.
     fn send(&mut self, body: &Body<'_>) -> Result<(), SendError>;
     /// Sends an event on a route to the host; `ctx` says what the host already knows of the
-    /// route, so the link can leave it out (docs/wire.md 2.6).
+    /// route, so the link can leave it out (docs/wire.md 2.5).
     fn send_event(&mut self, event: &Event, ctx: RouteCtx) -> Result<(), SendError> {
         let _ = ctx;
         self.send(&Body::Event(*event))

@@ -224,7 +224,7 @@ pub struct Latest {
 
 impl Route {
     /// The taints every event of the route carries by construction; the link leaves them out
-    /// of compact events (docs/wire.md 2.6).
+    /// of compact events (docs/wire.md 2.5).
     pub fn declared(&self) -> TaintSet {
         if self.seeded {
             TaintSet::of(Taint::DetSeededEntropy)

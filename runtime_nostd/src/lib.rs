@@ -14,7 +14,8 @@
 //!   payload reference.
 //! - [`kernels`]: the state and rules of every operator: aggregates, count and event-time
 //!   windows, rate limiter, resistor, deadband, threshold, scale/offset, latest, write binding.
-//! - [`link`]: the link protocol v1 (docs/wire.md section 2): messages and their CBOR, and the
+//! - [`link`]: the link protocol (docs/wire.md section 2): messages, their v1 and v1.1 encodings,
+//!   the references that shorten v1.1 events, the host role, and the
 //!   session/keepalive state machine.
 //! - [`image`]: partition images (section 3) decoded into fixed-capacity tables.
 //! - [`exec`]: the step executor, `step(now_us, inbox, outbox)`.

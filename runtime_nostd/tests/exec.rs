@@ -193,7 +193,7 @@ fn time_windows_close_on_event_time() {
     assert_eq!(floats(&events), vec![3.0, 10.0]);
     assert_eq!(events[1].lineage, Lineage { route: input as u16, first_seq: 4, count: 1 });
     assert!(events[1].taints.contains(Taint::DeliveryDropped), "the late value is reported on the next result");
-    assert_eq!(last_ack(&rec), (6, 0), "a host event is acked after its outputs");
+    assert_eq!(last_ack(&rec), (6, 5_000), "a host event is acked after its outputs, with the device's time");
 }
 
 /// The rate limiter drops values beyond its budget, counts them, and marks the next value it

@@ -46,7 +46,7 @@ class RouteRef:
 
 @dataclass
 class Refs:
-    """A receiver's references (docs/wire.md 2.6)."""
+    """A receiver's references (docs/wire.md 2.5)."""
 
     routes: dict[int, RouteRef] = field(default_factory=dict)
     time_us: int | None = None

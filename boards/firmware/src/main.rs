@@ -6,7 +6,7 @@
 //! `boards/<board>/link.x`. Build with `boards/build.sh BOARD`.
 //!
 //! The firmware runs the partition image found in the board's partition region with
-//! `manyfold-core`'s device: the link protocol v1 (docs/wire.md section 2) over UART0 and the
+//! `manyfold-core`'s device: the link protocol v1.1 (docs/wire.md section 2) over UART0 and the
 //! v1 frame layer, the step executor, and the image decoder (section 3). Free-running, its time
 //! is the SysTick millisecond clock; in lockstep, the host's steps. With an empty or invalid
 //! image it still answers: the describe says why nothing runs. No heap; every buffer is a fixed

@@ -296,7 +296,7 @@ def latest(client: LinkClient, route: str, names: dict[int, str] | None = None) 
 
 
 def counters(client: LinkClient) -> dict:
-    """The device's counters (docs/wire.md 2.4), by name."""
+    """The device's counters (docs/wire.md 2.8), by name."""
     return {"device": client.counters_device().to_dict()}
 
 

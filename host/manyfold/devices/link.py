@@ -55,7 +55,7 @@ class NackError(LinkError):
 
 @dataclass
 class Timers:
-    """Keepalive and request timing on the host, in seconds of its clock (docs/wire.md 2.7)."""
+    """Keepalive and request timing on the host, in seconds of its clock (docs/wire.md 2.10)."""
 
     heartbeat_s: float = 1.0
     stale_s: float = 3.0
@@ -326,7 +326,7 @@ class LinkClient:
         return self._native.pages(int(what))
 
     def counters_device(self) -> p.DeviceCounters:
-        """The device's counters (docs/wire.md 2.4)."""
+        """The device's counters (docs/wire.md 2.8)."""
         return self.query(p.QueryKind.COUNTERS)
 
     def latest(self, route: int | str) -> p.Event | None:

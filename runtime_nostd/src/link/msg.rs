@@ -201,7 +201,7 @@ pub struct Ack {
     pub info: i64,
 }
 
-/// Why a message was refused. Codes are stable (docs/wire.md 2.6).
+/// Why a message was refused. Codes are stable (docs/wire.md 2.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum NackReason {
@@ -528,7 +528,7 @@ pub struct TaintInfo {
     pub pending: TaintSet,
 }
 
-/// Counters of the device (docs/wire.md 2.5 lists them in order). All wrap at 2^32.
+/// Counters of the device (docs/wire.md 2.8 lists them in order). All wrap at 2^32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counters {
     /// Frames accepted by the frame decoder.

@@ -1,5 +1,5 @@
 //! References: what each end of a v1.1 link knows about the other, so that an event can leave
-//! out what the receiver already has (docs/wire.md 2.6).
+//! out what the receiver already has (docs/wire.md 2.5).
 //!
 //! A short-form event carries only the low 16 bits of its route's sequence number and of its
 //! event time in milliseconds. The receiver expands them to the full values nearest to a

@@ -1,4 +1,4 @@
-//! The link state machine (docs/wire.md 2.7): sessions, keepalive, loss detection and
+//! The link state machine (docs/wire.md 2.10): sessions, keepalive, loss detection and
 //! reconnection, for either end of a link.
 //!
 //! It reads no clock: every call takes `now_ms`, and [`LinkMachine::poll`] says what is due.
@@ -45,7 +45,7 @@ pub struct LinkTimers {
 }
 
 impl LinkTimers {
-    /// The defaults of docs/wire.md 2.7: heartbeat 1 s, stale 3 s, down 10 s, hello retry 500 ms.
+    /// The defaults of docs/wire.md 2.10: heartbeat 1 s, stale 3 s, down 10 s, hello retry 500 ms.
     pub const DEFAULT: LinkTimers = LinkTimers { heartbeat_ms: 1_000, stale_ms: 3_000, down_ms: 10_000, hello_retry_ms: 500 };
 }
 

@@ -28,7 +28,7 @@ const READ_LEN: usize = 4096;
 
 type Host = HostLink<Vec<u8>, Vec<u8>, Vec<u8>, ROUTES_MAX>;
 
-/// Timing, in seconds of the client's clock (docs/wire.md 2.7).
+/// Timing, in seconds of the client's clock (docs/wire.md 2.10).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClientTimers {
     /// Send a heartbeat after this long without sending anything (free-running).

@@ -155,7 +155,7 @@ record!(
 );
 
 record!(
-    /// A device's counters (docs/wire.md 2.4), since its last reset.
+    /// A device's counters (docs/wire.md 2.8), since its last reset.
     DeviceCounters {
         frames: u32 = 0, frame_crc_errors: u32 = 0, frame_cobs_errors: u32 = 0, frame_short: u32 = 0,
         frame_oversize: u32 = 0, messages_rx: u32 = 0, messages_tx: u32 = 0, nacks_tx: u32 = 0,
