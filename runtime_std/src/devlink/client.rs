@@ -20,6 +20,9 @@ pub const ROUTES_MAX: usize = 1024;
 /// (`events_overflowed`) and its route's next event says `delivery_dropped`.
 pub const EVENTS_MAX: usize = 1 << 16;
 
+/// Answers kept for the caller, at most (it waits for one at a time).
+const ANSWERS_MAX: usize = 16;
+
 /// Frames kept in the transcript (with recording on), at most: the oldest go first.
 pub const TRANSCRIPT_MAX: usize = 1 << 20;
 
@@ -180,6 +183,11 @@ impl HostSink for Inbox {
             Answer::Reply(r) => Ok(OwnedAnswer::from_reply(&r)),
             Answer::Failed(f) => Err(f),
         };
+        // The host role answers only its one outstanding request, and the client takes each
+        // answer it waits for; this bound only guards against answers nobody waited for.
+        if self.answers.len() >= ANSWERS_MAX {
+            self.answers.pop_front();
+        }
         self.answers.push_back((id, owned));
     }
     fn route(&mut self, index: u16, route: &RouteInfo) {
