@@ -272,7 +272,7 @@ pub fn f64_to_f16_exact(x: f64) -> Option<u16> {
         return (mantissa == 0).then_some(sign);
     }
     let e = exponent - 1023;
-    if e > 15 || e < -24 {
+    if !(-24..=15).contains(&e) {
         return None;
     }
     if e >= -14 {
@@ -429,7 +429,7 @@ pub fn f64_to_f32_exact(x: f64) -> Option<u32> {
         return None;
     }
     let e = exponent - 1023;
-    if e > 127 || e < -149 {
+    if !(-149..=127).contains(&e) {
         return None;
     }
     if e >= -126 {
@@ -491,7 +491,7 @@ mod tests {
     #[test]
     fn single_floats_are_exact_or_refused() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut check = |x: f64| {
+        let check = |x: f64| {
             let exact = x.is_finite() && x != 0.0 && f64::from(x as f32) == x;
             assert_eq!(f64_to_f32_exact(x).map(f32::from_bits), exact.then_some(x as f32), "{x:e}");
         };

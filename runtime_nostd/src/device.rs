@@ -108,6 +108,10 @@ struct Core<M, F, const R: usize, const N: usize, const S: usize, const W: usize
     batch: usize,
 }
 
+/// A `latest` reply to write: the query's id, the route's last event (and what the host knows of
+/// the route), the epoch in force.
+type LatestReply = (u32, Option<(Event, RouteCtx)>, u32);
+
 /// The executor's outbox while the core handles one message: encoding, batching, framing.
 struct Port<'a, T, M, F> {
     link: &'a mut LinkMachine,
@@ -152,8 +156,8 @@ impl<T: Tx, M: AsMut<[u8]>, F: AsMut<[u8]>> Port<'_, T, M, F> {
     }
 
     /// Flushes the events, then writes one answer (or heartbeat) and sends it; the latest
-    /// reply `latest` (ref, event, epoch in force) instead of `body` when given.
-    fn answer(&mut self, body: &Body<'_>, latest: Option<(u32, Option<(Event, RouteCtx)>, u32)>) -> Result<(), SendError> {
+    /// reply `latest` instead of `body` when given.
+    fn answer(&mut self, body: &Body<'_>, latest: Option<LatestReply>) -> Result<(), SendError> {
         // A lost batch is counted by `frame_out`; the answer still goes.
         let _ = self.flush();
         let limit = self.limit();

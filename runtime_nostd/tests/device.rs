@@ -4,9 +4,8 @@
 
 mod common;
 
+use common::pair::{Dev, Out, Store};
 use common::*;
-use manyfold_core::device::board::BoardDevice;
-use manyfold_core::device::{ImageStore, Tx};
 use manyfold_core::framing::{decoder_buffer_len, encode_frame, frame_len_max, FrameDecoder};
 use manyfold_core::image::ImageError;
 use manyfold_core::link::msg::{DESCRIBE_RESET, HELLO_LOCKSTEP, HELLO_RESET};
@@ -19,53 +18,6 @@ use manyfold_core::link::{
 use manyfold_core::taint::{Taint, TaintSet};
 use sha2::{Digest, Sha256};
 
-type Dev = BoardDevice<[u8; decoder_buffer_len(256)], [u8; 256], [u8; frame_len_max(256)]>;
-
-/// A region that accepts uploads, like the simulation's.
-struct Store {
-    image: Vec<u8>,
-    staged: Vec<u8>,
-}
-
-impl ImageStore for Store {
-    fn image(&self) -> &[u8] {
-        &self.image
-    }
-    fn can_upload(&self) -> bool {
-        true
-    }
-    fn begin(&mut self, len: usize) -> Result<(), usize> {
-        if len > 8192 {
-            return Err(8192);
-        }
-        self.staged.clear();
-        Ok(())
-    }
-    fn write(&mut self, offset: usize, data: &[u8]) -> bool {
-        offset == self.staged.len() && {
-            self.staged.extend_from_slice(data);
-            true
-        }
-    }
-    fn staged(&self) -> &[u8] {
-        &self.staged
-    }
-    fn commit(&mut self) {
-        self.image = std::mem::take(&mut self.staged);
-    }
-    fn abort(&mut self) {
-        self.staged.clear();
-    }
-}
-
-struct Out(Vec<u8>);
-
-impl Tx for Out {
-    fn write(&mut self, bytes: &[u8]) -> bool {
-        self.0.extend_from_slice(bytes);
-        true
-    }
-}
 
 /// A host talking to a device in memory.
 struct Bench {

@@ -883,11 +883,7 @@ fn write_answer(w: &mut Writer<'_>, id: u32, body: &Body<'_>) -> bool {
                 ReplyBody::Sources(p) => write_page(w, p),
                 ReplyBody::Flow(p) => write_page(w, p),
                 ReplyBody::Taints(p) => write_page(w, p),
-                ReplyBody::Counters(c) => {
-                    for field in c.fields() {
-                        w.u64(field.into());
-                    }
-                }
+                ReplyBody::Counters(c) => write_counters(w, c),
                 ReplyBody::Latest(None) => {
                     w.null();
                 }
@@ -895,13 +891,7 @@ fn write_answer(w: &mut Writer<'_>, id: u32, body: &Body<'_>) -> bool {
                     w.array(7);
                     write_event_fields(w, e);
                 }
-                ReplyBody::Board(b) => {
-                    w.u64(b.uptime_ms.into()).u64(b.stack_peak.into()).u64(b.rx_dropped.into());
-                    w.bool(b.lockstep).i64(b.time_us);
-                    let c = &b.capacities;
-                    w.array(6).u64(c.routes.into()).u64(c.nodes.into()).u64(c.sources.into());
-                    w.u64(c.windows.into()).u64(c.mailbox_depth.into()).u64(c.window_slots.into());
-                }
+                ReplyBody::Board(b) => write_board(w, b),
             }
         }
         Body::Heartbeat(h) => {
@@ -984,6 +974,50 @@ fn read_event_fields(r: &mut Reader<'_>) -> Result<Event, Bad> {
     let lineage = Lineage { route: r.u16()?, first_seq: r.u32()?, count: r.u32()? };
     let value = read_value(r)?;
     Ok(Event { route, seq, time_us, epoch, taints, lineage, value })
+}
+
+/// The fields of a `counters` reply (the same in v1 and v1.1).
+pub(super) fn read_counters(r: &mut Reader<'_>) -> Result<Counters, Bad> {
+    let mut f = [0u32; COUNTERS_LEN as usize];
+    for slot in f.iter_mut() {
+        *slot = r.u32()?;
+    }
+    Ok(Counters::from_fields(f))
+}
+
+/// The fields of a `board` reply (the same in v1 and v1.1).
+pub(super) fn read_board(r: &mut Reader<'_>) -> Result<BoardInfo, Bad> {
+    let uptime_ms = r.u32()?;
+    let stack_peak = r.u32()?;
+    let rx_dropped = r.u32()?;
+    let lockstep = r.bool()?;
+    let time_us = r.i64()?;
+    r.array_of(6)?;
+    let capacities = Capacities {
+        routes: r.u16()?,
+        nodes: r.u16()?,
+        sources: r.u16()?,
+        windows: r.u16()?,
+        mailbox_depth: r.u16()?,
+        window_slots: r.u16()?,
+    };
+    Ok(BoardInfo { uptime_ms, stack_peak, rx_dropped, lockstep, time_us, capacities })
+}
+
+/// The fields of a `counters` reply.
+pub(super) fn write_counters(w: &mut Writer<'_>, c: &Counters) {
+    for field in c.fields() {
+        w.u64(field.into());
+    }
+}
+
+/// The fields of a `board` reply.
+pub(super) fn write_board(w: &mut Writer<'_>, b: &BoardInfo) {
+    w.u64(b.uptime_ms.into()).u64(b.stack_peak.into()).u64(b.rx_dropped.into());
+    w.bool(b.lockstep).i64(b.time_us);
+    let c = &b.capacities;
+    w.array(6).u64(c.routes.into()).u64(c.nodes.into()).u64(c.sources.into());
+    w.u64(c.windows.into()).u64(c.mailbox_depth.into()).u64(c.window_slots.into());
 }
 
 pub(super) fn read_name<'b>(r: &mut Reader<'b>) -> Result<&'b str, Bad> {
@@ -1155,13 +1189,7 @@ impl<'a> Message<'a> {
             QueryKind::Sources => ReplyBody::Sources(read_page(r, input)?),
             QueryKind::Flow => ReplyBody::Flow(read_page(r, input)?),
             QueryKind::Taints => ReplyBody::Taints(read_page(r, input)?),
-            QueryKind::Counters => {
-                let mut f = [0u32; COUNTERS_LEN as usize];
-                for slot in f.iter_mut() {
-                    *slot = r.u32()?;
-                }
-                ReplyBody::Counters(Counters::from_fields(f))
-            }
+            QueryKind::Counters => ReplyBody::Counters(read_counters(r)?),
             QueryKind::Latest => {
                 if r.null()? {
                     ReplyBody::Latest(None)
@@ -1170,23 +1198,7 @@ impl<'a> Message<'a> {
                     ReplyBody::Latest(Some(read_event_fields(r)?))
                 }
             }
-            QueryKind::Board => {
-                let uptime_ms = r.u32()?;
-                let stack_peak = r.u32()?;
-                let rx_dropped = r.u32()?;
-                let lockstep = r.bool()?;
-                let time_us = r.i64()?;
-                r.array_of(6)?;
-                let capacities = Capacities {
-                    routes: r.u16()?,
-                    nodes: r.u16()?,
-                    sources: r.u16()?,
-                    windows: r.u16()?,
-                    mailbox_depth: r.u16()?,
-                    window_slots: r.u16()?,
-                };
-                ReplyBody::Board(BoardInfo { uptime_ms, stack_peak, rx_dropped, lockstep, time_us, capacities })
-            }
+            QueryKind::Board => ReplyBody::Board(read_board(r)?),
         };
         Ok(Reply { ref_id, body })
     }

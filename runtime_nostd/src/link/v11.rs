@@ -32,9 +32,9 @@ use crate::cbor::{Bad, NoRoom, Peek, Reader, Writer};
 use crate::taint::TaintSet;
 
 use super::msg::{
-    read_name, read_page, read_value, write_page, write_value, Ack, BoardInfo, Body, Capacities, Counters, Describe,
-    Event, Heartbeat, Hello, Kind, Lineage, Message, Nack, NackReason, Query, QueryKind, Reply, ReplyBody, Step,
-    Value, COUNTERS_LEN,
+    read_board, read_counters, read_name, read_page, read_value, write_board, write_counters, write_page, write_value, Ack,
+    Body, Describe, Event, Heartbeat, Hello, Kind, Lineage, Message, Nack, NackReason, Query, QueryKind, Reply, ReplyBody,
+    Step, Value,
 };
 use super::refs::{expand_seq, low16, RxTime, TxTime};
 use super::LinkError;
@@ -184,7 +184,10 @@ pub fn write_event(w: &mut Writer<'_>, e: &Event, ctx: RouteCtx, time: &mut TxTi
     Ok(())
 }
 
-fn read_seq_time(r: &mut Reader<'_>, full: bool) -> Result<(Result<u32, u16>, Result<i64, u16>), Bad> {
+/// A field read whole (`Ok`), or its low 16 bits to expand (`Err`).
+type Field<T> = Result<T, u16>;
+
+fn read_seq_time(r: &mut Reader<'_>, full: bool) -> Result<(Field<u32>, Field<i64>), Bad> {
     if full {
         let seq = r.u32()?;
         if seq == 0 {
@@ -448,11 +451,7 @@ pub fn write_reply(w: &mut Writer<'_>, reply: &Reply<'_>) {
         ReplyBody::Sources(p) => write_page(w, p),
         ReplyBody::Flow(p) => write_page(w, p),
         ReplyBody::Taints(p) => write_page(w, p),
-        ReplyBody::Counters(c) => {
-            for field in c.fields() {
-                w.u64(field.into());
-            }
-        }
+        ReplyBody::Counters(c) => write_counters(w, c),
         // Written by `write_latest`, which needs the references; without them, full form.
         ReplyBody::Latest(e) => {
             if let Some(e) = e {
@@ -460,13 +459,7 @@ pub fn write_reply(w: &mut Writer<'_>, reply: &Reply<'_>) {
                 w.u64(e.epoch.into());
             }
         }
-        ReplyBody::Board(b) => {
-            w.u64(b.uptime_ms.into()).u64(b.stack_peak.into()).u64(b.rx_dropped.into());
-            w.bool(b.lockstep).i64(b.time_us);
-            let c = &b.capacities;
-            w.array(6).u64(c.routes.into()).u64(c.nodes.into()).u64(c.sources.into());
-            w.u64(c.windows.into()).u64(c.mailbox_depth.into()).u64(c.window_slots.into());
-        }
+        ReplyBody::Board(b) => write_board(w, b),
     }
 }
 
@@ -642,13 +635,7 @@ fn read_reply<'a>(
         QueryKind::Sources => ReplyBody::Sources(read_page(r, input)?),
         QueryKind::Flow => ReplyBody::Flow(read_page(r, input)?),
         QueryKind::Taints => ReplyBody::Taints(read_page(r, input)?),
-        QueryKind::Counters => {
-            let mut f = [0u32; COUNTERS_LEN as usize];
-            for slot in f.iter_mut() {
-                *slot = r.u32()?;
-            }
-            ReplyBody::Counters(Counters::from_fields(f))
-        }
+        QueryKind::Counters => ReplyBody::Counters(read_counters(r)?),
         QueryKind::Latest => {
             if r.at_end() {
                 ReplyBody::Latest(None)
@@ -661,23 +648,7 @@ fn read_reply<'a>(
                 ReplyBody::Latest(Some(Event { epoch, ..event }))
             }
         }
-        QueryKind::Board => {
-            let uptime_ms = r.u32()?;
-            let stack_peak = r.u32()?;
-            let rx_dropped = r.u32()?;
-            let lockstep = r.bool()?;
-            let time_us = r.i64()?;
-            r.array_of(6)?;
-            let capacities = Capacities {
-                routes: r.u16()?,
-                nodes: r.u16()?,
-                sources: r.u16()?,
-                windows: r.u16()?,
-                mailbox_depth: r.u16()?,
-                window_slots: r.u16()?,
-            };
-            ReplyBody::Board(BoardInfo { uptime_ms, stack_peak, rx_dropped, lockstep, time_us, capacities })
-        }
+        QueryKind::Board => ReplyBody::Board(read_board(r)?),
     };
     Ok(Reply { ref_id, body })
 }
