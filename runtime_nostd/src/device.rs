@@ -426,10 +426,15 @@ impl<M: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize, const N: usize, const S: us
 
     /// Runs the executor over `inbox`; in lockstep, a finished step counts as hearing the host.
     fn run<T: Tx>(&mut self, now_us: i64, inbox: &[Message<'_>], stats: DecoderStats, tx: &mut T) {
+        let sent = self.link.counters().messages_tx;
         let (exec, mut port) = self.port(stats, tx);
         let busy = exec.step(now_us, inbox, &mut port);
+        let now_ms = self.now_ms();
+        if self.link.counters().messages_tx != sent {
+            // What a step sent went out at its end, not at its start: no heartbeat is due.
+            self.link.sent_by(now_ms);
+        }
         if !busy && self.exec.is_lockstep() {
-            let now_ms = self.now_ms();
             self.link.heard(now_ms);
         }
     }

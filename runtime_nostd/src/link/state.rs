@@ -217,6 +217,12 @@ impl LinkMachine {
         self.last_rx_ms = self.last_rx_ms.max(now_ms);
     }
 
+    /// Something was sent as late as `now_ms` (a caller that stamped its sends with an earlier
+    /// time, such as the start of a lockstep step, says when it ended).
+    pub fn sent_by(&mut self, now_ms: u64) {
+        self.last_tx_ms = self.last_tx_ms.max(now_ms);
+    }
+
     /// Restarts the timers at `now_ms` (the caller's clock jumped: a reset or a change between
     /// lockstep and free-running time).
     pub fn rebase(&mut self, now_ms: u64) {
