@@ -1,12 +1,13 @@
-//! Link messages (docs/wire.md section 2): the validated representation ([`Message`]) and its
-//! CBOR encoding.
+//! Link messages (docs/wire.md section 2): the validated representation ([`Message`], [`Body`]
+//! and one struct per kind), shared by both versions, and the **v1** encoding (section 2.13),
+//! which the host role speaks to boards built before v1.1 ([`super::v11`] is the v1.1 encoding).
 //!
-//! Every message is a CBOR array `[kind, id, fields...]`: `kind` says which message it is, `id`
-//! is the sender's link sequence number (one per message sent, from 0 after a session reset,
-//! wrapping at 2^32), which lets the receiver see lost messages and lets answers name their
-//! request. [`Message::decode`] checks everything a receiver relies on (arity, types, ranges,
-//! lengths, no trailing bytes) and never panics; [`Message::encode`] writes the one encoding of
-//! a message.
+//! In v1 every message is a CBOR array `[kind, id, fields...]`: `kind` says which message it
+//! is, `id` is the sender's link sequence number (one per message sent, from 0 after a session
+//! reset, wrapping at 2^32), which lets the receiver see lost messages and lets answers name
+//! their request. [`Message::decode`] checks everything a receiver relies on (arity, types,
+//! ranges, lengths, no trailing bytes) and never panics; [`Message::encode`] writes the one
+//! encoding of a message.
 
 use crate::cbor::{Bad, Reader, Writer};
 use crate::taint::TaintSet;
@@ -940,17 +941,6 @@ impl Message<'_> {
         }
         w.done().map_err(|_| LinkError::EncodeTooLong)
     }
-
-    /// Encodes a message a device sends: events and the device kinds (describe, ack, nack,
-    /// reply, heartbeat). Host kinds fail with `EncodeUnexpectedKind`, so a device does not
-    /// carry code to encode them.
-    pub fn encode_from_device(&self, out: &mut [u8]) -> Result<usize, LinkError> {
-        let mut w = Writer::new(out);
-        if !write_answer(&mut w, self.id, &self.body) {
-            return Err(LinkError::EncodeUnexpectedKind);
-        }
-        w.done().map_err(|_| LinkError::EncodeTooLong)
-    }
 }
 
 // --- decoding ---------------------------------------------------------------------------------
@@ -1065,13 +1055,6 @@ impl<'a> Message<'a> {
             Kind::Describe | Kind::Ack | Kind::Nack | Kind::Reply => Self::decode_answer(kind, fields, r, input),
             _ => Self::decode_request(kind, r),
         })
-    }
-
-    /// Decodes a message a device receives: the kinds a host sends, and events. The kinds only a
-    /// device sends (describe, ack, nack, reply) fail with `DecodeUnexpectedKind`, so a device
-    /// does not carry code to decode them.
-    pub fn decode_for_device(bytes: &'a [u8]) -> Result<Message<'a>, LinkError> {
-        Self::decode_with(bytes, |kind, _, r, _| Self::decode_request(kind, r))
     }
 
     fn decode_with(
