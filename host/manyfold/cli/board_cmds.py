@@ -36,7 +36,7 @@ def cmd_boards(args: argparse.Namespace) -> int:
          f"{b.uart_kind} {b.baud} baud", flashed_by(b))
         for b in boards
     )  # fmt: skip
-    render.console().print(render.table("boards", ("board", "cpu", "flash / RAM", "partition region", "UART", "flashed by"), rows))
+    render.console().print(render.table("boards", ("board", "cpu", "flash / RAM", "partition region", "UART", "flashed by"), rows, priority=("board",)))
     return EXIT_OK
 
 

@@ -53,7 +53,7 @@ def render_answer(console: Console, answer: answers.DeviceAnswer) -> None:
     console.print(f"[bold]{f.board}[/] on {f.port}: partition {f.partition or '-'}, manifest {manifest}, protocol v{f.protocol}{status}")
     if isinstance(answer, a.DeviceTopology):
         console.print(table("routes", ("index", "name", "id", "kind", "direction", "seq", "schema"),
-                            ((r.index, r.name, f"{r.id:08x}", r.kind, r.direction, r.seq, r.schema) for r in answer.routes), optional=("schema",)))  # fmt: skip
+                            ((r.index, r.name, f"{r.id:08x}", r.kind, r.direction, r.seq, r.schema) for r in answer.routes), optional=("schema",), priority=("name",)))  # fmt: skip
         console.print(table("nodes", ("index", "op", "input", "output", "output2", "mailbox_capacity", "overflow"),
                             ((n.index, n.op, n.input, n.output, n.output2, n.mailbox_capacity, n.overflow) for n in answer.nodes)))  # fmt: skip
         console.print(table("sources", ("route", "waveform", "period_us", "phase_us"),
@@ -62,7 +62,7 @@ def render_answer(console: Console, answer: answers.DeviceAnswer) -> None:
         columns = ("node", "op", "depth", "capacity", "accepted", "delivered", "dropped", "refused", "depth_max")
         console.print(table("mailbox flow", columns, ([getattr(row, c) for c in columns] for row in answer.flow)))
     elif isinstance(answer, a.DeviceTaints):
-        console.print(table("taints", ("route", "name", "seen", "pending"), ((t.route, t.name, t.seen, t.pending) for t in answer.taints)))
+        console.print(table("taints", ("route", "name", "seen", "pending"), ((t.route, t.name, t.seen, t.pending) for t in answer.taints), priority=("name",)))
     elif isinstance(answer, a.DeviceLatest):
         name = answer.name or f"route {answer.route}"
         e = answer.event
@@ -110,7 +110,7 @@ def cmd_ports(args: argparse.Namespace) -> int:
             manifest = d.manifest_id.hex()[:16] if d.manifest_id else None
             rows.append((r.port, r.description, r.status, d.board, d.partition or None, manifest, d.protocol, d.image_status_name))
     columns = ("port", "description", "answer", "board", "partition", "manifest id", "protocol", "image")
-    console.print(render.table("serial ports", columns, rows, optional=("description", "protocol")))
+    console.print(render.table("serial ports", columns, rows, optional=("description", "protocol"), priority=("port",)))
     return EXIT_OK
 
 

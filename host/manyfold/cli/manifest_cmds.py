@@ -90,6 +90,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         render.table(
             "routes", ("route", "schema", "partition", "history/retain", "writers"),
             ((r.route, f"{m.schema(r.schema).name}@{m.schema(r.schema).version}", r.partition, f"{r.history}/{r.retain}", r.writers) for r in m.routes),
+            priority=("route",),
         )  # fmt: skip
     )
     edges = {e.name: e for e in m.edges}

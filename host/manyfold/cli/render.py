@@ -131,16 +131,21 @@ def heading(console: Console, title: str) -> None:
         console.print(title)
 
 
-def share(minimums: Sequence[int], maximums: Sequence[int], available: int) -> list[int] | None:
+def share(minimums: Sequence[int], maximums: Sequence[int], available: int, priority: Iterable[int] = ()) -> list[int] | None:
     """Column widths for ``available`` columns of text: None when every column fits at its
-    maximum; else each column gets its minimum (its widest word) and the room left is shared in
-    proportion to what each still wants (``maximum - minimum``), so long names get the most.
-    The caller makes sure the minimums fit."""
+    maximum. Else each column gets its minimum (its widest word); the columns in ``priority``
+    (indexes, in order) then get the room they want (``maximum - minimum``) while there is some,
+    and the others share what is left in proportion to what each wants. The caller makes sure
+    the minimums fit."""
     if sum(maximums) <= available:
         return None
     widths = list(minimums)
     spare = max(0, available - sum(widths))
-    wants = [high - low for low, high in zip(minimums, maximums)]
+    for i in priority:
+        grant = min(spare, maximums[i] - widths[i])
+        widths[i] += grant
+        spare -= grant
+    wants = [high - width for width, high in zip(widths, maximums)]
     total = sum(wants)
     if not spare or not total:
         return widths
@@ -158,14 +163,19 @@ class CellTable(Table):
     - at its natural width when that fits;
     - else without its ``optional`` columns (if it has any), laid out again;
     - else with every column at least as wide as its widest word, the room left shared by
-      :func:`share` (rich alone would narrow the widest columns first, below their widest word);
+      :func:`share`: first to the ``priority`` columns (names, which read best on one line),
+      then to the others by need (rich alone would narrow the widest columns first, below
+      their widest word);
     - else, when not even the widest words fit side by side, one small two-column table per row
       (column name, value), so that no word is cut.
     """
 
-    def __init__(self, title: str | None, columns: Sequence[str], *, optional: Iterable[str] = (), **table_options) -> None:
+    def __init__(
+        self, title: str | None, columns: Sequence[str], *, optional: Iterable[str] = (), priority: Iterable[str] = (), **table_options
+    ) -> None:
         super().__init__(title=title, **table_options)
         self.optional = [c for c in columns if c in set(optional)]
+        self.priority = [c for c in priority if c in columns]
         self.cell_rows: list[list[Wrapped]] = []
         for column in columns:
             self.add_column(column)
@@ -184,7 +194,8 @@ class CellTable(Table):
         elif self.optional:
             yield self._without(self.optional)
         elif sum(minimums) <= available or len(self.columns) <= 2:  # a record folds what it must
-            widths = share(minimums, maximums, available) or maximums
+            names = [str(c.header) for c in self.columns]
+            widths = share(minimums, maximums, available, [names.index(c) for c in self.priority]) or maximums
             for column, width in zip(self.columns, widths):
                 column.width = width
             try:
@@ -214,7 +225,7 @@ class CellTable(Table):
     def _without(self, dropped: Sequence[str]) -> CellTable:
         names = [str(c.header) for c in self.columns]
         kept = [i for i, name in enumerate(names) if name not in dropped]
-        narrower = CellTable(self.title if isinstance(self.title, str) else None, [names[i] for i in kept])
+        narrower = CellTable(self.title if isinstance(self.title, str) else None, [names[i] for i in kept], priority=self.priority)
         for row in self.cell_rows:
             narrower.add_row(*(row[i] for i in kept if i < len(row)))
         return narrower
@@ -230,11 +241,13 @@ class CellTable(Table):
             yield record
 
 
-def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]] = (), *, optional: Iterable[str] = ()) -> CellTable:
+def table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[object]] = (), *, optional: Iterable[str] = (), priority: Iterable[str] = ()
+) -> CellTable:
     """A :class:`CellTable` titled ``title``: one column per name in ``columns`` (those in
-    ``optional`` left out when the table does not fit), one row per sequence of values in
-    ``rows``; its ``add_row`` takes more."""
-    t = CellTable(title, columns, optional=optional)
+    ``optional`` left out when the table does not fit; those in ``priority`` widened first when
+    it is narrowed), one row per sequence of values in ``rows``; its ``add_row`` takes more."""
+    t = CellTable(title, columns, optional=optional, priority=priority)
     for row in rows:
         t.add_row(*row)
     return t

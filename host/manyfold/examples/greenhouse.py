@@ -319,7 +319,7 @@ def report(gh: Greenhouse, console, *, bridge=None) -> None:
     topo = query.topology(g)
 
     render.heading(console, "[bold]Greenhouse: what the graph says about itself")
-    t = render.table("1. Which routes exist, who owns them, and what they carry", ("route", "owner", "schema", "produced by", "envelopes"))
+    t = render.table("1. Which routes exist, who owns them, and what they carry", ("route", "owner", "schema", "produced by", "envelopes"), priority=["route"])
     for r in topo.routes:
         if r.route.plane == Plane.QUERY:
             continue
@@ -353,7 +353,7 @@ def report(gh: Greenhouse, console, *, bridge=None) -> None:
     else:
         lin = query.lineage(g, last)
         console.print(f"Last command: fan speed [bold]{last.value}[/] % ({last.id}), taints: {sorted(t.value for t in taints_of(last)) or 'none'}")
-        t = render.table("Lineage: the chain of derived envelopes behind the command (newest first)", ("route", "by", "envelopes", "one of them", "epochs", "payload"))
+        t = render.table("Lineage: the chain of derived envelopes behind the command (newest first)", ("route", "by", "envelopes", "one of them", "epochs", "payload"), priority=["route"])
         chain: dict = {}
         for s in lin.steps:
             if s.parents:
@@ -365,7 +365,7 @@ def report(gh: Greenhouse, console, *, bridge=None) -> None:
             epochs = sorted({s.control_epoch for s in steps})
             t.add_row(str(r), first.producer, str(len(steps)), value[:60], ",".join(map(str, epochs)), payload)
         console.print(t)
-        t = render.table("Inputs from outside the graph that explain it", ("route", "envelopes", "values", "payloads opened"))
+        t = render.table("Inputs from outside the graph that explain it", ("route", "envelopes", "values", "payloads opened"), priority=["route"])
         by_route: dict = {}
         for s in lin.steps:
             if not s.parents:
@@ -390,7 +390,7 @@ def report(gh: Greenhouse, console, *, bridge=None) -> None:
             f"{effective.value if effective else None} ({', '.join(t.value for t in taints_of(effective)) if effective and taints_of(effective) else 'stable'})."
         )
 
-    t = render.table("4. Which taints were added or repaired, and where", ("route", "taint", "added by", "repaired by (proof)"))
+    t = render.table("4. Which taints were added or repaired, and where", ("route", "taint", "added by", "repaired by (proof)"), priority=["route"])
     for rt in query.taints(g):
         if rt.route not in (gh.temperature, gh.zone_mean, gh.fan.desired, gh.fan.effective, gh.inspections):
             continue
@@ -402,7 +402,7 @@ def report(gh: Greenhouse, console, *, bridge=None) -> None:
 
     demand = query.payload_demand(g, gh.camera)
     audit = query.route_audit(g, gh.camera)
-    t = render.table("5. Which payloads were opened, and why", ("frame", "opened by", "bytes", "why"))
+    t = render.table("5. Which payloads were opened, and why", ("frame", "opened by", "bytes", "why"), priority=["frame"])
     # Why: each inspection's lineage holds the frame it opened and the zone window that was hot.
     why: dict = {}
     for seq in range(1, query.topology(g).route(gh.inspections).envelopes + 1):
@@ -447,7 +447,7 @@ def report_device(gh: Greenhouse, bridge, console) -> None:
     host_topo = query.topology(gh.graph)
     device_taints = {t.route: t.seen for t in client.taints()}
     names = {route_id(name): name for name in bridge.route_names}  # the device knows routes by id
-    t = render.table("Device routes (asked over the link) and the host routes they feed or come from", ("device route / host route", "seq", "device taints", "host envelopes", "host taints beyond the device's"))
+    t = render.table("Device routes (asked over the link) and the host routes they feed or come from", ("device route / host route", "seq", "device taints", "host envelopes", "host taints beyond the device's"), priority=["device route / host route"])
     from_host = {device_route: source for source, device_route in bridge.downlinks}
     to_host = dict(gh.device.outputs)
     to_host[str(gh.device.device_reported)] = gh.device.fan.reported
