@@ -59,6 +59,8 @@ def test_render_table_shares_width_by_need():
     assert [len(c) - 2 for c in cells] == [22, 3, 5]
     assert [c.strip() for c in cells] == ["read.logical.", "12", "float"]
     assert render.share([5, 2, 4], [50, 3, 6], 30) == [23, 2, 5]
+    assert render.share([5, 2, 4], [50, 3, 6], 30, priority=[2]) == [22, 2, 6]  # column 2 first
+    assert render.share([5, 2, 4], [50, 3, 6], 80) is None  # everything fits
 
 
 def test_the_checker_sees_a_name_folded_mid_word():
