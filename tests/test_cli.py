@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from termkit import run_in_pipe, run_in_terminal, widest_line, wrapped_names
+
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "manyfold", *args], capture_output=True, text=True, timeout=120)
@@ -57,3 +59,47 @@ def test_bad_arguments_are_sentences_not_tracebacks():
     assert result.returncode == 2
     assert "between 0 and 1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _demo_names() -> tuple[set[str], set[str]]:
+    """The names the demo's tables hold (host and board routes, taints), and those it must show."""
+    from manyfold import query
+    from manyfold.examples import greenhouse
+    from manyfold.graph import Plane
+    from manyfold.graph.taints import Taint
+
+    gh, bridge, stop = greenhouse.with_board(7)
+    stop()
+    routes = {str(r.route) for r in query.topology(gh.graph).routes if r.route.plane != Plane.QUERY}
+    shown = routes | set(bridge.route_names)
+    return shown | {t.value for t in Taint}, shown
+
+
+def test_demo_fits_80_and_100_column_terminals():
+    """In an 80- or a 100-column terminal no line of the demo is wider than the terminal, every
+    route appears whole, and route and taint names wrap only between words; written to a pipe it
+    keeps its stable width (160) whatever COLUMNS says."""
+    from manyfold.cli.render import STABLE_WIDTH
+
+    names, shown = _demo_names()
+    for columns in (80, 100):
+        result = run_in_terminal("demo", columns=columns)
+        assert result.returncode == 0, result.stderr
+        assert widest_line(result.stdout) <= columns
+        layout = wrapped_names(result.stdout, names)
+        assert layout.broken == [], layout.broken
+        assert shown <= layout.found, shown - layout.found
+        assert "6. The sensor board: partition greenhouse-sensors on lm3s6965evb" in " ".join(result.stdout.split())
+    piped = run_in_pipe("demo", columns=80)
+    assert widest_line(piped.stdout) == STABLE_WIDTH
+
+
+def test_board_table_fits_an_80_column_terminal():
+    """`manyfold boards` in an 80-column terminal: every board, no line wider than 80."""
+    from manyfold.devices.boards import all_boards
+
+    result = run_in_terminal("boards", columns=80)
+    assert result.returncode == 0, result.stderr
+    assert widest_line(result.stdout) <= 80
+    layout = wrapped_names(result.stdout, [b.name for b in all_boards()])
+    assert layout.found == {b.name for b in all_boards()} and layout.broken == []

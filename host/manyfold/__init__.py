@@ -4,7 +4,8 @@ The package is organised by layer (see README.md, "Layout"):
 
 - ``manyfold.framing``: the v1 wire frame layer (COBS + CRC-32C), run by the Rust core.
 - ``manyfold.links``: in-memory links and seeded fault injection for tests and demos.
-- ``manyfold.cli``: the ``manyfold`` command.
+- ``manyfold.cli``: the ``manyfold`` command (one module per command group, on top of the
+  library: nothing below it imports it).
 """
 
 from importlib.metadata import PackageNotFoundError, version

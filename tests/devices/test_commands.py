@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from simserver import serve_sim
+from termkit import run_in_terminal, widest_line, wrapped_names
 
 from manyfold.devices import greenhouse as gh
 from manyfold.devices import image as im
@@ -63,6 +64,23 @@ def test_query_tables():
             assert result.returncode == 0, result.stderr
             assert "lm3s6965evb on socket://" in result.stdout and "greenhouse-sensors" in result.stdout
             assert expected in result.stdout, (what, result.stdout)
+
+
+def test_query_tables_fit_80_and_100_column_terminals():
+    """In an 80- or 100-column terminal the topology and taints tables fit, and route and taint
+    names wrap only between words."""
+    from manyfold.graph.taints import Taint
+
+    routes = {route.name for route in SPEC.routes}
+    with serve_sim(IMAGE) as url:
+        for columns in (80, 100):
+            for what in ("topology", "taints"):
+                result = run_in_terminal("query", "--port", url, what, columns=columns)
+                assert result.returncode == 0, result.stderr
+                assert widest_line(result.stdout) <= columns, (what, columns)
+                layout = wrapped_names(result.stdout, routes | {t.value for t in Taint})
+                assert layout.broken == [], (what, columns, layout.broken)
+                assert routes <= layout.found, (what, columns, routes - layout.found)
 
 
 def test_query_latest_by_index_and_by_name():

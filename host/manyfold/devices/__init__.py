@@ -14,7 +14,10 @@
   (``manyfold.devices.platformio``).
 - ``manyfold.devices.qemu``: build the firmware and boot an emulated board (``start_board``).
 - ``manyfold.devices.footprint``: the firmware's flash and RAM with the greenhouse partition.
-- ``manyfold.devices.commands``: the ``query``, ``ports`` and ``footprint`` CLI commands.
+- ``manyfold.devices.ports``: open a link on a URL and handshake (``open_board``), list the serial
+  ports and ``probe`` what answers on each.
+- ``manyfold.devices.queries``: ask a connected device one query; typed answers of
+  ``manyfold.query.device``.
 - ``manyfold.sim`` (a sibling module): the same device code in the extension, as a board.
 """
 

@@ -313,15 +313,13 @@ def run(gh: Greenhouse, *, minutes: int = 6, bridge=None) -> Greenhouse:
 def report(gh: Greenhouse, console, *, bridge=None) -> None:
     """Print what the graph says about itself (rich); with the sensor board's ``bridge``, what
     the board says about itself too."""
-    from rich.table import Table
+    from manyfold.cli import render
 
     g = gh.graph
     topo = query.topology(g)
 
-    console.rule("[bold]Greenhouse: what the graph says about itself")
-    t = Table(title="1. Which routes exist, who owns them, and what they carry")
-    for column in ("route", "owner", "schema", "produced by", "envelopes"):
-        t.add_column(column, overflow="fold")
+    render.heading(console, "[bold]Greenhouse: what the graph says about itself")
+    t = render.table("1. Which routes exist, who owns them, and what they carry", ("route", "owner", "schema", "produced by", "envelopes"), priority=["route"])
     for r in topo.routes:
         if r.route.plane == Plane.QUERY:
             continue
@@ -330,9 +328,7 @@ def report(gh: Greenhouse, console, *, bridge=None) -> None:
 
     flow = query.flow(g)
     marks = {w.node: w for w in query.watermarks(g)}
-    t = Table(title="2. Where the buffers, windows and guards are")
-    for column in ("where", "kind", "settings", "state"):
-        t.add_column(column, overflow="fold")
+    t = render.table("2. Where the buffers, windows and guards are", ("where", "kind", "settings", "state"))
     for m in flow.mailboxes:
         t.add_row(f"edge {m.edge}", "mailbox", f"capacity {m.capacity}, {m.overflow}", f"depth {m.depth} (max {m.depth_max}), dropped {m.dropped}, delivered {m.delivered}")
     for n in topo.nodes:
@@ -350,16 +346,14 @@ def report(gh: Greenhouse, console, *, bridge=None) -> None:
         t.add_row(f"guard #{x.guard_id}", "scheduler guard", f"on {x.route}", "waiting")
     console.print(t)
 
-    console.rule("3. What explains the last fan command")
+    render.heading(console, "3. What explains the last fan command")
     last = g.latest(gh.fan.desired)
     if last is None:
         console.print("No fan command was issued.")
     else:
         lin = query.lineage(g, last)
         console.print(f"Last command: fan speed [bold]{last.value}[/] % ({last.id}), taints: {sorted(t.value for t in taints_of(last)) or 'none'}")
-        t = Table(title="Lineage: the chain of derived envelopes behind the command (newest first)")
-        for column in ("route", "by", "envelopes", "one of them", "epochs", "payload"):
-            t.add_column(column, overflow="fold")
+        t = render.table("Lineage: the chain of derived envelopes behind the command (newest first)", ("route", "by", "envelopes", "one of them", "epochs", "payload"), priority=["route"])
         chain: dict = {}
         for s in lin.steps:
             if s.parents:
@@ -371,9 +365,7 @@ def report(gh: Greenhouse, console, *, bridge=None) -> None:
             epochs = sorted({s.control_epoch for s in steps})
             t.add_row(str(r), first.producer, str(len(steps)), value[:60], ",".join(map(str, epochs)), payload)
         console.print(t)
-        t = Table(title="Inputs from outside the graph that explain it")
-        for column in ("route", "envelopes", "values", "payloads opened"):
-            t.add_column(column, overflow="fold")
+        t = render.table("Inputs from outside the graph that explain it", ("route", "envelopes", "values", "payloads opened"), priority=["route"])
         by_route: dict = {}
         for s in lin.steps:
             if not s.parents:
@@ -398,9 +390,7 @@ def report(gh: Greenhouse, console, *, bridge=None) -> None:
             f"{effective.value if effective else None} ({', '.join(t.value for t in taints_of(effective)) if effective and taints_of(effective) else 'stable'})."
         )
 
-    t = Table(title="4. Which taints were added or repaired, and where")
-    for column in ("route", "taint", "added by", "repaired by (proof)"):
-        t.add_column(column, overflow="fold")
+    t = render.table("4. Which taints were added or repaired, and where", ("route", "taint", "added by", "repaired by (proof)"), priority=["route"])
     for rt in query.taints(g):
         if rt.route not in (gh.temperature, gh.zone_mean, gh.fan.desired, gh.fan.effective, gh.inspections):
             continue
@@ -412,9 +402,7 @@ def report(gh: Greenhouse, console, *, bridge=None) -> None:
 
     demand = query.payload_demand(g, gh.camera)
     audit = query.route_audit(g, gh.camera)
-    t = Table(title="5. Which payloads were opened, and why")
-    for column in ("frame", "opened by", "bytes", "why"):
-        t.add_column(column, overflow="fold")
+    t = render.table("5. Which payloads were opened, and why", ("frame", "opened by", "bytes", "why"), priority=["frame"])
     # Why: each inspection's lineage holds the frame it opened and the zone window that was hot.
     why: dict = {}
     for seq in range(1, query.topology(g).route(gh.inspections).envelopes + 1):
@@ -442,15 +430,14 @@ def report(gh: Greenhouse, console, *, bridge=None) -> None:
 def report_device(gh: Greenhouse, bridge, console) -> None:
     """Section 6: the sensor board's routes and taints, asked over the link, beside the host
     routes they are forwarded to."""
-    from rich.table import Table
-
+    from manyfold.cli import render
     from manyfold.devices.image import route_id
     from manyfold.devices.protocol import taint_names
 
     client = bridge.client
     d = client.describe
     where = f" ({bridge.where})" if bridge.where else ""
-    console.rule(f"6. The sensor board: partition {d.partition} on {d.board}{where}")
+    render.heading(console, f"6. The sensor board: partition {d.partition} on {d.board}{where}")
     console.print(
         f"Describe: manifest {d.manifest_id.hex()[:16] if d.manifest_id else None} "
         f"({'the host manifest' if d.manifest_id and d.manifest_id.hex() == bridge.manifest.id else 'NOT the host manifest'}), "
@@ -460,9 +447,7 @@ def report_device(gh: Greenhouse, bridge, console) -> None:
     host_topo = query.topology(gh.graph)
     device_taints = {t.route: t.seen for t in client.taints()}
     names = {route_id(name): name for name in bridge.route_names}  # the device knows routes by id
-    t = Table(title="Device routes (asked over the link) and the host routes they feed or come from")
-    for column in ("device route / host route", "seq", "device taints", "host envelopes", "host taints beyond the device's"):
-        t.add_column(column, overflow="fold", no_wrap=column.endswith("route"))
+    t = render.table("Device routes (asked over the link) and the host routes they feed or come from", ("device route / host route", "seq", "device taints", "host envelopes", "host taints beyond the device's"), priority=["device route / host route"])
     from_host = {device_route: source for source, device_route in bridge.downlinks}
     to_host = dict(gh.device.outputs)
     to_host[str(gh.device.device_reported)] = gh.device.fan.reported
@@ -498,14 +483,12 @@ def report_device(gh: Greenhouse, bridge, console) -> None:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    from rich.console import Console
+    from manyfold.cli import render
 
     parser = argparse.ArgumentParser(description="The greenhouse demo.")
     parser.add_argument("--board", default="sim", help="sim (default) or an emulated board's name")
     args = parser.parse_args(argv)
-    console = Console()
-    if console.width < 140:  # the tables carry full route names; narrower terminals wrap
-        console = Console(width=140)
+    console = render.console()
     gh, bridge, stop = with_board(board=args.board)
     try:
         report(run(gh, bridge=bridge), console, bridge=bridge)

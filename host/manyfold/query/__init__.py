@@ -12,8 +12,29 @@ same questions can be asked over the graph's own routes through a :class:`QueryS
 - :func:`lineage`: the inputs, payloads opened and control epochs behind an envelope
 - :func:`payload_demand`: metadata events, opens, cache hits, bytes, and who caused each open
 - :func:`route_audit`: who produced, consumed, wrote and opened what, in order
+
+A device (a board, or the simulation) answers the same kinds of questions about its partition
+over its link: ``manyfold.devices.queries`` asks them, and its answers are the typed
+:class:`DeviceAnswer` objects of ``manyfold.query.device`` (:class:`DeviceTopology`,
+:class:`DeviceFlow`, :class:`DeviceTaints`, ...).
 """
 
+from manyfold.query.device import (
+    DeviceAnswer,
+    DeviceBoardReport,
+    DeviceCounterReport,
+    DeviceFacts,
+    DeviceFlow,
+    DeviceLatest,
+    DeviceMailboxFlow,
+    DeviceNode,
+    DeviceRoute,
+    DeviceRouteTaints,
+    DeviceSource,
+    DeviceTaints,
+    DeviceTopology,
+    RouteDirection,
+)
 from manyfold.query.model import (
     AuditRecord,
     EdgeFlow,
@@ -48,6 +69,9 @@ from manyfold.query.queries import (
 from manyfold.query.service import QueryRequest, QueryResponse, QueryService
 
 __all__ = [
+    "DeviceAnswer", "DeviceBoardReport", "DeviceCounterReport", "DeviceFacts", "DeviceFlow", "DeviceLatest",
+    "DeviceMailboxFlow", "DeviceNode", "DeviceRoute", "DeviceRouteTaints", "DeviceSource", "DeviceTaints",
+    "DeviceTopology", "RouteDirection",
     "AuditRecord", "EdgeFlow", "EdgeInfo", "ExpiredWork", "Flow", "GatedWork", "Lineage", "LineageStep",
     "MailboxFlow", "NodeInfo", "PayloadDemand", "PayloadOpen", "QueryRequest", "QueryResponse", "QueryService",
     "RouteAudit", "RouteInfo", "RouteTaints", "SchedulerState", "TaintOrigin", "Topology", "Watermark",

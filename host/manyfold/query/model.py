@@ -15,12 +15,18 @@ from manyfold.graph.taints import Taint
 
 
 def _plain(value: Any) -> Any:
-    """Turn typed objects into JSON/CBOR-ready values: routes and ids as strings, enums as
-    their values, sets sorted, dataclasses as dicts."""
+    """Turn typed objects into JSON/CBOR-ready values: routes and ids as strings, named enums
+    as their values and coded (int) enums by name, sets sorted, answers by their own
+    ``to_dict()``, other dataclasses as dicts, the extension's typed objects by their
+    ``to_dict()``."""
+    if isinstance(value, Serializable):
+        return value.to_dict()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.name.startswith("_")}
+        return _fields(value)
     if isinstance(value, (Route, EnvelopeId)):
         return str(value)
+    if isinstance(value, enum.IntEnum):
+        return value.name.lower()
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, (frozenset, set)):
@@ -31,14 +37,20 @@ def _plain(value: Any) -> Any:
         return {str(_plain(k)): _plain(v) for k, v in value.items()}
     if isinstance(value, bytes):
         return value.hex()
+    if callable(getattr(value, "to_dict", None)):
+        return value.to_dict()
     return value
+
+
+def _fields(obj: Any) -> dict:
+    return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if not f.name.startswith("_")}
 
 
 class Serializable:
     """``to_dict()`` for people and tools, ``to_json()`` for logs, ``to_cbor()`` for links."""
 
     def to_dict(self) -> dict:
-        return _plain(self)
+        return _fields(self)
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, **kwargs)
