@@ -1010,6 +1010,37 @@ pub(super) fn write_board(w: &mut Writer<'_>, b: &BoardInfo) {
     w.u64(c.windows.into()).u64(c.mailbox_depth.into()).u64(c.window_slots.into());
 }
 
+/// The describe fields v1 and v1.1 share, in their order on the wire: version, max_message,
+/// capabilities, board, image status, manifest id, partition, session, flags. The v1.1 tail
+/// (time, epoch) and its request id are the caller's to add.
+pub(super) fn read_describe_fields<'a>(r: &mut Reader<'a>) -> Result<Describe<'a>, LinkError> {
+    let version = r.u32()?;
+    let max_message = r.u32()?;
+    let capabilities = r.u32()?;
+    let board = read_name(r)?;
+    let image_status = r.u8()?;
+    let manifest_id = match r.bytes()? {
+        [] => None,
+        id if id.len() == 32 => id.try_into().ok(),
+        _ => return Err(LinkError::DecodeBadField),
+    };
+    let partition = read_name(r)?;
+    Ok(Describe {
+        version,
+        max_message,
+        capabilities,
+        board,
+        image_status,
+        manifest_id,
+        partition,
+        session: r.u32()?,
+        flags: r.u8()?,
+        ref_id: None,
+        time_us: 0,
+        epoch: 0,
+    })
+}
+
 pub(super) fn read_name<'b>(r: &mut Reader<'b>) -> Result<&'b str, Bad> {
     let s = r.str()?;
     if s.len() > NAME_LEN_MAX {
@@ -1112,34 +1143,7 @@ impl<'a> Message<'a> {
     /// Kinds only a device sends.
     fn decode_answer(kind: Kind, fields: u64, r: &mut Reader<'a>, input: &'a [u8]) -> Result<Body<'a>, LinkError> {
         Ok(match kind {
-            Kind::Describe => {
-                let version = r.u32()?;
-                let max_message = r.u32()?;
-                let capabilities = r.u32()?;
-                let board = read_name(r)?;
-                let image_status = r.u8()?;
-                let manifest = r.bytes()?;
-                let manifest_id = match manifest.len() {
-                    0 => None,
-                    32 => manifest.try_into().ok(),
-                    _ => return Err(LinkError::DecodeBadField),
-                };
-                let partition = read_name(r)?;
-                Body::Describe(Describe {
-                    version,
-                    max_message,
-                    capabilities,
-                    board,
-                    image_status,
-                    manifest_id,
-                    partition,
-                    session: r.u32()?,
-                    flags: r.u8()?,
-                    ref_id: None,
-                    time_us: 0,
-                    epoch: 0,
-                })
-            }
+            Kind::Describe => Body::Describe(read_describe_fields(r)?),
             Kind::Ack => Body::Ack(Ack { ref_id: r.u32()?, info: r.i64()? }),
             Kind::Nack => {
                 let ref_id = if r.null()? { None } else { Some(r.u32()?) };

@@ -32,7 +32,7 @@ use crate::cbor::{Bad, NoRoom, Peek, Reader, Writer};
 use crate::taint::TaintSet;
 
 use super::msg::{
-    read_board, read_counters, read_name, read_page, read_value, write_board, write_counters, write_page, write_value, Ack,
+    read_board, read_counters, read_describe_fields, read_page, read_value, write_board, write_counters, write_page, write_value, Ack,
     Body, Describe, Event, Heartbeat, Hello, Kind, Lineage, Message, Nack, NackReason, Query, QueryKind, Reply, ReplyBody,
     Step, Value,
 };
@@ -588,36 +588,11 @@ pub fn decode_from_device<'a>(
 }
 
 fn read_describe<'a>(r: &mut Reader<'a>, ref_id: u32) -> Result<Describe<'a>, LinkError> {
-    let version = r.u32()?;
-    let max_message = r.u32()?;
-    let capabilities = r.u32()?;
-    let board = read_name(r)?;
-    let image_status = r.u8()?;
-    let manifest = r.bytes()?;
-    let manifest_id = match manifest.len() {
-        0 => None,
-        32 => manifest.try_into().ok(),
-        _ => return Err(LinkError::DecodeBadField),
-    };
-    let partition = read_name(r)?;
-    let session = r.u32()?;
-    let flags = r.u8()?;
-    let time_us = r.i64()?;
-    let epoch = r.u32()?;
-    Ok(Describe {
-        version,
-        max_message,
-        capabilities,
-        board,
-        image_status,
-        manifest_id,
-        partition,
-        session,
-        flags,
-        ref_id: Some(ref_id),
-        time_us,
-        epoch,
-    })
+    let mut describe = read_describe_fields(r)?;
+    describe.ref_id = Some(ref_id);
+    describe.time_us = r.i64()?;
+    describe.epoch = r.u32()?;
+    Ok(describe)
 }
 
 fn read_reply<'a>(
