@@ -18,6 +18,7 @@ from manyfold.graph.errors import (
     RouteError,
     SchemaCheckError,
     SchemaMismatchError,
+    TimeError,
     UnsafeCycleError,
 )
 from manyfold.graph.graph import (
@@ -72,7 +73,7 @@ __all__ = [
     "GraphError", "GuardError", "JoinClass", "JoinRejectedError", "Layer", "Mailbox", "Node",
     "NotOwnerError", "OperatorConfigError", "OperatorError", "Overflow", "Pair", "Plane", "Producer",
     "PublishReceipt", "RejectedError", "Route", "RouteError", "RunReport", "Schema",
-    "SchemaCheckError", "SchemaDefinitionError", "SchemaMismatchError", "Subscription", "TimeSource",
+    "SchemaCheckError", "SchemaDefinitionError", "SchemaMismatchError", "Subscription", "TimeError", "TimeSource",
     "UnsafeCycleError", "Variant", "WindowResult", "schema",
     "Idempotency", "Link", "LinkCapabilities", "ManifestError", "Partition", "SyntheticSource", "Taint", "TaintDomain", "WriteBinding", "taints_from_bits", "taints_of",
     "EdgeStats", "ExpiredPublish", "GatedPublish", "MailboxStats", "NodeStats", "SchedulerStats",
