@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 DROPPED, SAMPLED, COALESCED = "delivery_dropped", "delivery_sampled", "delivery_coalesced"
 FORCED, RESEQUENCED, PENDING = "sched_forced_close", "order_resequenced", "coherence_write_pending"
@@ -184,13 +184,6 @@ def rate_limit(inputs: list[In], max_events: int, interval: int) -> tuple[list[O
     return outs, dropped
 
 
-@dataclass
-class _Timers:
-    """Clock-driven operators: timers fire in time order before a publish at the same time."""
-
-    due: list[int] = field(default_factory=list)
-
-
 def resistor(inputs: list[In], interval: int, end_us: int) -> list[tuple[int, Out]]:
     """At most one output per interval of clock time; early values held, the newest replacing
     an older one (coalesced); released at last output + interval. Returns (clock, output)."""
@@ -275,35 +268,35 @@ def actuator(inputs: list[In], apply_us: int, end_us: int) -> list[tuple[int, Ou
     return outs
 
 
-def capacitor(ops: list[tuple], capacity: int, overflow: str) -> tuple[list[Out], list[str]]:
-    """``ops``: ("publish", value) or ("discharge", count or None). Returns the released
-    outputs and, per publish, "ok", "dropped" or "refused" (block and reject refuse the publish:
-    nothing is recorded, so it takes no sequence number)."""
-    buf: deque[tuple[int, float]] = deque()
-    outs, results = [], []
+def buffer(ops: list[tuple], capacity: int, overflow: str) -> tuple[list[tuple], list[str]]:
+    """A bounded buffer: a mailbox or a capacitor. ``ops``: ("publish", value) or ("release",
+    count or None for all). Returns the released (seq, value, taints) and, per publish, "ok",
+    "dropped" or "refused". Full, drop policies lose an item (the next released one says so);
+    block and reject refuse the publish: nothing is recorded, so it takes no sequence number."""
+    queue: deque[tuple[int, float]] = deque()
+    released, results = [], []
     pending, seq = False, 0
     for op in ops:
         if op[0] == "publish":
-            if len(buf) >= capacity and overflow in ("block", "reject"):
+            if len(queue) >= capacity and overflow in ("block", "reject"):
                 results.append("refused")
                 continue
             seq += 1
-            if len(buf) >= capacity:
-                pending = True
-                results.append("dropped")
-                if overflow == "drop_oldest":
-                    buf.popleft()
-                    buf.append((seq, op[1]))
-            else:
-                buf.append((seq, op[1]))
+            if len(queue) < capacity:
+                queue.append((seq, op[1]))
                 results.append("ok")
+                continue
+            pending = True
+            results.append("dropped")
+            if overflow == "drop_oldest":
+                queue.popleft()
+                queue.append((seq, op[1]))
         else:
-            count = len(buf) if op[1] is None else min(op[1], len(buf))
-            for _ in range(count):
-                s, v = buf.popleft()
-                outs.append(out(v, 0, [DROPPED] if pending else [], (s,)))
+            for _ in range(len(queue) if op[1] is None else min(op[1], len(queue))):
+                s, v = queue.popleft()
+                released.append((s, norm(v), (DROPPED,) if pending else ()))
                 pending = False
-    return outs, results
+    return released, results
 
 
 def resequence(inputs: list[In], delay: int, capacity: int) -> list[Out]:
@@ -425,33 +418,56 @@ def join(inputs: list[Side], join_class: str, within: int | None, capacity: int)
     return pairs, counters
 
 
-# ---------------------------------------------------------------------- mailboxes
+# ---------------------------------------------------------------------- write bindings
 
 
-def mailbox(ops: list[tuple], capacity: int, overflow: str) -> tuple[list[tuple], list[str]]:
-    """``ops``: ("publish", value) or ("run",) (the scheduler delivers everything). Returns the
-    delivered (seq, value, taints) and, per publish, "ok", "dropped" or "refused"."""
-    queue: deque[tuple[int, float]] = deque()
-    delivered, results = [], []
-    pending, seq = False, 0
+def write_binding(ops: list[tuple], retry_max: int, interval: int) -> list[tuple]:
+    """The coherence contract of a setting. ``ops``: ("request", v), ("report", v), ("ack",)
+    or ("wait", us). Returns (route, value, taints) for every desired and effective value.
+    A request is sent on desired (write-pending) and, without an ack or a matching report,
+    again every interval, retry_max times; the next timer expires it (sched_expired on the next
+    effective value). Reports compare with NaN equal to NaN."""
+    outs: list[tuple] = []
+    clock, desired, pending, acked, failed, attempts, due = 0, None, False, False, False, 0, None
+    expired_taint = False
+
+    def same(a, b) -> bool:
+        return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+
+    def send() -> None:
+        nonlocal due
+        outs.append(("desired", norm(desired), (PENDING,)))
+        due = clock + interval if retry_max > 0 else None
+
     for op in ops:
-        if op[0] == "publish":
-            if len(queue) >= capacity and overflow in ("block", "reject"):
-                results.append("refused")
-                continue
-            seq += 1
-            if len(queue) >= capacity:
-                pending = True
-                results.append("dropped")
-                if overflow == "drop_oldest":
-                    queue.popleft()
-                    queue.append((seq, op[1]))
-            else:
-                queue.append((seq, op[1]))
-                results.append("ok")
+        if op[0] == "wait":
+            end = clock + op[1]
+            while due is not None and due <= end:
+                clock, due = due, None
+                if not pending or acked:
+                    continue
+                if attempts <= retry_max:
+                    attempts += 1
+                    send()
+                else:
+                    pending, failed, expired_taint = False, True, True
+            clock = end
+        elif op[0] == "request":
+            desired, pending, attempts, acked, failed = op[1], True, 1, False, False
+            send()
+        elif op[0] == "ack":
+            acked = acked or pending
         else:
-            while queue:
-                s, v = queue.popleft()
-                delivered.append((s, norm(v), (DROPPED,) if pending else ()))
+            taints = ["sched_expired"] if expired_taint else []
+            expired_taint = False
+            matches = desired is not None and same(desired, op[1])
+            if pending and matches:
                 pending = False
-    return delivered, results
+            elif pending:
+                taints += ["coherence_stale_reported", PENDING]
+            elif not matches:
+                taints += ["coherence_echo_unmatched"]
+            elif failed:
+                failed = False
+            outs.append(("effective", norm(op[1]), tuple(sorted(taints))))
+    return outs

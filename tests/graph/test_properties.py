@@ -180,24 +180,22 @@ def test_rate_limit_matches_the_reference(steps, max_events, interval):
 # ---------------------------------------------------------------------- clock-driven operators
 
 
+CLOCKED = {
+    "resistor": (lambda g, s, n: g.resistor(s, min_interval_us=n), ref.resistor),
+    "sample": (lambda g, s, n: g.sample(s, period_us=n), ref.sample),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CLOCKED))
 @PROPERTY
-@given(st.lists(step, max_size=40), st.sampled_from([1, 10, 100, 1_000]))
-def test_resistor_matches_the_reference(steps, interval):
-    """At most one output per interval of clock time; early values are held, the newest replacing older ones (coalesced), released at last output + interval."""
+@given(st.lists(step, max_size=40), st.sampled_from([1, 10, 50, 100, 1_000]))
+def test_clock_driven_operators_match_the_reference(kind, steps, interval):
+    """resistor: at most one output per interval of clock time, early values held (the newest replacing older ones, coalesced) and released at last output + interval. sample: the latest value of each batch at the next multiple of the period after its first value, naming the whole batch, coalesced when it held several."""
+    build, model = CLOCKED[kind]
     inputs = inputs_of(steps)
     end = (inputs[-1].clock_us if inputs else 0) + 10 * interval
-    got, _ = run(lambda g, s: {"out": g.resistor(s, min_interval_us=interval).output}, inputs, end)
-    assert got == ref.resistor(inputs, interval, end)
-
-
-@PROPERTY
-@given(st.lists(step, max_size=40), st.sampled_from([1, 50, 100, 1_000]))
-def test_sample_matches_the_reference(steps, period):
-    """sample emits the latest value of each batch at the next multiple of the period after its first value, naming the whole batch, coalesced when it held several."""
-    inputs = inputs_of(steps)
-    end = (inputs[-1].clock_us if inputs else 0) + 2 * period
-    got, _ = run(lambda g, s: {"out": g.sample(s, period_us=period).output}, inputs, end)
-    assert got == ref.sample(inputs, period, end)
+    got, _ = run(lambda g, s: {"out": build(g, s, interval).output}, inputs, end)
+    assert got == model(inputs, interval, end)
 
 
 @PROPERTY
@@ -220,7 +218,24 @@ def test_actuator_matches_the_reference(steps, apply_us):
 # ---------------------------------------------------------------------- buffers
 
 
-buffer_ops = st.lists(st.one_of(st.tuples(st.just("publish"), values), st.tuples(st.just("discharge"), st.one_of(st.none(), st.integers(0, 4)))), max_size=40)
+buffer_ops = st.lists(st.one_of(st.tuples(st.just("publish"), values), st.tuples(st.just("release"), st.one_of(st.none(), st.integers(0, 4)))), max_size=40)
+
+
+def publish_all(ops, producer, source, release) -> list[str]:
+    """Publishes each ("publish", value) op and calls ``release(count)`` for the others; returns
+    "ok", "dropped" or "refused" per publish."""
+    results = []
+    for op in ops:
+        if op[0] != "publish":
+            release(op[1])
+            continue
+        try:
+            receipt = producer.publish(source, op[1], event_time_us=0)
+        except GraphError:
+            results.append("refused")
+        else:
+            results.append("dropped" if receipt.dropped else "ok")
+    return results
 
 
 @PROPERTY
@@ -232,21 +247,10 @@ def test_capacitor_matches_the_reference(ops, capacity, overflow):
     node = g.capacitor(source, capacity=capacity, overflow=Overflow(overflow))
     seen: list = []
     g.subscribe(node.output, seen.append)
-    producer = g.producer("src")
-    results = []
-    for op in ops:
-        if op[0] == "publish":
-            try:
-                receipt = producer.publish(source, op[1], event_time_us=0)
-            except GraphError:
-                results.append("refused")
-            else:
-                results.append("dropped" if receipt.dropped else "ok")
-        else:
-            node.discharge(op[1])
-    want, want_results = ref.capacitor(ops, capacity, overflow)
+    results = publish_all(ops, g.producer("src"), source, node.discharge)
+    want, want_results = ref.buffer(ops, capacity, overflow)
     assert results == want_results
-    assert [ref.out(e.value, e.event_time_us, e.taint_names, [p.seq for p in e.parents]) for e in seen] == want
+    assert [(e.parents[0].seq, ref.norm(e.value), tuple(e.taint_names)) for e in seen] == want
 
 
 @PROPERTY
@@ -257,33 +261,101 @@ def test_resequence_matches_the_reference(steps, delay, capacity):
     assert outputs(lambda g, s: {"out": g.resequence(s, delay_us=delay, capacity=capacity).output}, inputs) == ref.resequence(inputs, delay, capacity)
 
 
-mailbox_ops = st.lists(st.one_of(st.tuples(st.just("publish"), values), st.just(("run",))), max_size=40)
-
-
 @PROPERTY
-@given(mailbox_ops, st.integers(1, 4), st.sampled_from([o.value for o in Overflow]))
+@given(buffer_ops, st.integers(1, 4), st.sampled_from([o.value for o in Overflow]))
 def test_mailboxes_match_the_reference(ops, capacity, overflow):
-    """A mailbox delivers in order when the scheduler runs; drop policies lose items (in the receipt, the next delivery tainted); block and reject refuse the publish, losing and tainting nothing."""
+    """A mailbox delivers in order when the scheduler runs (here: a release of any count delivers everything due); drop policies lose items (in the receipt, the next delivery tainted); block and reject refuse the publish, losing and tainting nothing."""
     g = Graph()
     source = g.route(Route.parse(SRC), FLOAT)
     seen: list = []
     g.subscribe(source, seen.append, mailbox=Mailbox(capacity, Overflow(overflow)))
-    producer = g.producer("src")
-    results = []
-    for op in ops:
-        if op[0] == "publish":
-            try:
-                receipt = producer.publish(source, op[1])
-            except GraphError:
-                results.append("refused")
-            else:
-                results.append("dropped" if receipt.dropped else "ok")
-        else:
-            g.run_until_idle()
+    results = publish_all(ops, g.producer("src"), source, lambda _count: g.run_until_idle())
     g.run_until_idle()
-    want, want_results = ref.mailbox(ops + [("run",)], capacity, overflow)
+    runs = [("release", None) if op[0] != "publish" else op for op in ops] + [("release", None)]
+    want, want_results = ref.buffer(runs, capacity, overflow)
     assert results == want_results
     assert [(e.seq, ref.norm(e.value), tuple(e.taint_names)) for e in seen] == want
+
+
+binding_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("request"), st.sampled_from([1.0, 2.0, math.nan])),
+        st.tuples(st.just("report"), st.sampled_from([1.0, 2.0, math.nan])),
+        st.just(("ack",)),
+        st.tuples(st.just("wait"), st.sampled_from([0, 40, 100, 250, 1_000])),
+    ),
+    max_size=30,
+)
+
+
+@PROPERTY
+@given(binding_ops, st.sampled_from([0, 1, 1, 2]), st.sampled_from([50, 100]))
+def test_write_binding_matches_the_reference(ops, retry_max, interval):
+    """A write binding sends desired (write-pending) and retries it every interval without an ack or a matching report, then expires it; effective says stale, unmatched, expired or (for a report equal to what it asked, even after expiry) nothing."""
+    from manyfold.graph import Idempotency
+
+    g = Graph()
+    ctl, device = g.producer("controller"), g.producer("fan")
+    fan = g.write_binding("fan", "climate", "speed", FLOAT, retry_max=retry_max, retry_interval_us=interval, idempotency=Idempotency.ABSOLUTE_VALUE, writers=[ctl])
+    seen: list = []
+    g.subscribe(fan.desired, lambda e: seen.append(("desired", ref.norm(e.value), tuple(sorted(e.taint_names)))))
+    g.subscribe(fan.effective, lambda e: seen.append(("effective", ref.norm(e.value), tuple(sorted(e.taint_names)))))
+    for op in ops:
+        if op[0] == "request":
+            ctl.publish(fan.request, op[1])
+        elif op[0] == "report":
+            device.publish(fan.reported, op[1])
+        elif op[0] == "ack":
+            device.publish(fan.ack, 1)
+        else:
+            g.advance(op[1])
+    assert seen == ref.write_binding(ops, retry_max, interval)
+
+
+@PROPERTY
+@given(st.lists(st.integers(0, (1 << 24) - 1), max_size=20), st.sets(st.sampled_from(["order_possibly_out_of_order", "delivery_dropped", "time_estimated", "det_nonreplayable"]), max_size=2))
+def test_repair_matches_the_reference(bits, adds):
+    """A repair clears what it has a proof for and adds what it declares; everything else passes through, the absorbing det_nonreplayable included."""
+    from manyfold.graph import Taint, taints_from_bits
+
+    g = Graph()
+    source = g.route(Route.parse(SRC), FLOAT)
+    clears = [Taint.ORDER_POSSIBLY_OUT_OF_ORDER, Taint.DELIVERY_DROPPED]
+    node = g.repair(source, clears=clears, adds=[Taint(a) for a in adds], proof="checked upstream")
+    seen: list = []
+    g.subscribe(node.output, seen.append)
+    producer = g.producer("src")
+    valid = sum(1 << t.bit for t in Taint)
+    for b in bits:
+        producer.publish(source, 1.0, taint_bits=b & valid)
+    want = [sorted(({t.value for t in taints_from_bits(b & valid)} - {c.value for c in clears}) | set(adds)) for b in bits]
+    assert [sorted(e.taint_names) for e in seen] == want
+
+
+@PROPERTY
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 64)), max_size=25))
+def test_open_payloads_opens_exactly_what_reaches_it(frames):
+    """open_payloads behind a filter opens the payload of every frame the filter passes and of no other, emits its bytes, and payload demand counts each open and byte once."""
+    import hashlib
+
+    from manyfold import query
+    from manyfold.graph import BYTES, Layer, Plane, Variant
+
+    g = Graph()
+    camera = g.route(Route(Plane.READ, Layer.BULK, "cam", "prop", "frame", Variant.PAYLOAD), INT)
+    wanted = g.filter(camera, lambda zone: zone == 0, name="zone0")
+    opened = g.open_payloads(wanted.output, name="opener")
+    seen: list = []
+    g.subscribe(opened.output, seen.append)
+    cam = g.producer("cam")
+    for zone, size in frames:
+        data = bytes([zone]) * size
+        cam.publish_lazy(camera, zone, length=size, sha256=hashlib.sha256(data).digest(), open=lambda d=data: d)
+    want = [bytes([0]) * size for zone, size in frames if zone == 0]
+    assert [e.value for e in seen] == want
+    demand = query.payload_demand(g, camera)
+    assert (demand.metadata_events, demand.opens, demand.bytes_materialized) == (len(frames), len(want), sum(map(len, want)))
+    assert g.schema_of(opened.output) == BYTES
 
 
 # ---------------------------------------------------------------------- joins

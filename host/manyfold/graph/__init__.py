@@ -22,6 +22,7 @@ from manyfold.graph.errors import (
     UnsafeCycleError,
 )
 from manyfold.graph.graph import (
+    CAPACITY_MAX,
     Aggregate,
     Counter,
     EdgeStats,
@@ -68,7 +69,7 @@ from manyfold.graph.schema import (
 )
 
 __all__ = [
-    "BOOL", "BYTES", "FLOAT", "INT", "TEXT",
+    "BOOL", "BYTES", "CAPACITY_MAX", "FLOAT", "INT", "TEXT",
     "Aggregate", "BackpressureError", "ClockModeError", "Counter", "Envelope", "EnvelopeId", "Graph",
     "GraphError", "GuardError", "JoinClass", "JoinRejectedError", "Layer", "Mailbox", "Node",
     "NotOwnerError", "OperatorConfigError", "OperatorError", "Overflow", "Pair", "Plane", "Producer",

@@ -924,6 +924,7 @@ class Graph:
 
 
 __all__ = [
+    "CAPACITY_MAX",
     "SyntheticSource",
     "Link",
     "Partition",
