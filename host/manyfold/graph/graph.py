@@ -693,7 +693,9 @@ class Graph:
         buffers on both sides), ``LOOKUP`` (right side is a table), ``BROADCAST_MIRROR`` (right
         side mirrored whole) or ``REPARTITION`` (re-keyed into ``partitions``). A join without a
         key (other than a bounded broadcast mirror) pairs everything with everything and is
-        refused with JoinRejectedError."""
+        refused with JoinRejectedError. With ``within_us``, an input more than ``within_us``
+        behind the largest event time seen is late: dropped, counted and tainted, as are values
+        evicted or refused while they could still pair (``docs/graph.md``)."""
         left_key = left_key if left_key is not None else key
         right_key = right_key if right_key is not None else key
         out_schema = pair_schema(self.schema_of(left), self.schema_of(right))
@@ -732,7 +734,10 @@ class Graph:
         name: str | None = None,
     ) -> Node:
         """Buffer up to ``capacity`` values and release them on demand: ``node.discharge(n)``,
-        or a value on the ``demand`` route (an int count, anything else releases all)."""
+        or a value on the ``demand`` route (an int count, anything else releases all). Full, it
+        applies ``overflow`` as a mailbox does: drop policies lose a value (counted, the next
+        release tainted); ``BLOCK`` and ``REJECT`` refuse the publish (BackpressureError,
+        RejectedError) before anything is recorded."""
         sources = [source] + ([demand] if demand is not None else [])
         return self._add("capacitor", sources, output, self.schema_of(source), name, {"capacity": capacity, "overflow": _enum(Overflow, overflow, "a capacitor's overflow").value})
 
@@ -743,7 +748,8 @@ class Graph:
         return self._add("resistor", [source], output, self.schema_of(source), name, {"min_interval_us": min_interval_us})
 
     def deadband(self, source: Route, *, band: float, value: str | Callable | None = None, output: Route | None = None, name: str | None = None) -> Node:
-        """Pass a value only when it moved at least ``band`` from the last value passed."""
+        """Pass a value only when it moved at least ``band`` (0 or more; a move of exactly
+        ``band`` passes) from the last value passed. A move to or from NaN passes."""
         return self._add("deadband", [source], output, self.schema_of(source), name, {"band": band, "value": value})
 
     def threshold(
@@ -758,7 +764,8 @@ class Graph:
         output: Route | None = None,
         name: str | None = None,
     ) -> Node:
-        """Pass values above, below, inside or outside limits (give exactly one)."""
+        """Pass values above, below (strict), inside (inclusive) or outside finite limits (give
+        exactly one; ``low <= high``). NaN passes every mode."""
         given = [(m, v) for m, v in (("above", above), ("below", below), ("inside", inside), ("outside", outside)) if v is not None]
         if len(given) != 1:
             raise OperatorConfigError("threshold takes exactly one of above=, below=, inside=, outside=")

@@ -559,9 +559,10 @@ impl PyProducer {
         let value = to_value(value, &entry.schema.ty, &entry.schema.name)
             .map_err(|m| self.inner.refuse(py, self.index, &entry, "schema_check", format!("cannot publish on {}: {m}", route.inner)))?;
         let event_time_us = self.event_time(py, &entry, event_time_us.as_ref())?;
-        let digest: [u8; 32] = sha256
-            .try_into()
-            .map_err(|_| graph_error(py, "operator_config", "sha256 must be 32 bytes (hashlib.sha256(data).digest())"))?;
+        let digest: [u8; 32] = sha256.try_into().map_err(|_| {
+            let message = format!("cannot publish on {}: sha256 must be 32 bytes (hashlib.sha256(data).digest())", route.inner);
+            self.inner.refuse(py, self.index, &entry, "operator_config", message)
+        })?;
         if is_dispatching(self.inner.key()) {
             return Err(graph_error(py, "clock_mode", "publish_lazy cannot be called from inside the same graph"));
         }
