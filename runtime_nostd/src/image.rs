@@ -736,22 +736,19 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
                     expect(5)?;
                     let mode = r.u8()?;
                     let (a, b) = (finite(r)?, finite(r)?);
-                    Op::Threshold(match mode {
+                    let threshold = match mode {
                         0 => Threshold::Above(a),
                         1 => Threshold::Below(a),
-                        2 if a <= b => Threshold::Inside(a, b),
-                        3 if a <= b => Threshold::Outside(a, b),
-                        2 | 3 => return Err(ImageError::CheckBadParam),
+                        2 => Threshold::Inside(a, b),
+                        3 => Threshold::Outside(a, b),
                         _ => return Err(ImageError::DecodeBadValue),
-                    })
+                    };
+                    // The kernel's rule (limits in order), as on the host.
+                    Op::Threshold(threshold.checked().map_err(|_| ImageError::CheckBadParam)?)
                 }
                 1 => {
                     expect(3)?;
-                    let band = finite(r)?;
-                    if band < 0.0 {
-                        return Err(ImageError::CheckBadParam);
-                    }
-                    Op::Deadband(Deadband::new(band))
+                    Op::Deadband(Deadband::new(finite(r)?).map_err(|_| ImageError::CheckBadParam)?)
                 }
                 2 => {
                     expect(4)?;

@@ -305,9 +305,13 @@ pub fn load(
             .cloned()
             .ok_or_else(|| LoadError(format!("route {route}: schema {hash} is not in the manifest's schemas")))?;
         let int_or = |key: &str, default: i64| -> Result<i64, LoadError> { if o.get(key).is_some() { o.int(key) } else { Ok(default) } };
+        let count = |key: &str, default: i64| -> Result<usize, LoadError> {
+            let v = int_or(key, default)?;
+            usize::try_from(v).map_err(|_| LoadError(format!("route {route}: {key} must not be negative, got {v}")))
+        };
         let options = RouteOptions {
-            history: usize::try_from(int_or("history", 8)?).unwrap_or(8),
-            retain: usize::try_from(int_or("retain", 256)?).unwrap_or(256),
+            history: count("history", 8)?,
+            retain: count("retain", 256)?,
             audit: o.bool("audit")?,
             clock_domain: ClockDomain(u16::try_from(int_or("clock_domain", 0)?).unwrap_or(0)),
         };

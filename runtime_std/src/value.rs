@@ -39,6 +39,18 @@ impl Value {
         }
     }
 
+    /// Equality as a comparison of settings (a write binding's report against the desired
+    /// value): like `==`, except that NaN is the same as NaN, at any depth.
+    pub fn same(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Float(a), Value::Float(b)) => a == b || (a.is_nan() && b.is_nan()),
+            (Value::List(a), Value::List(b)) | (Value::Record(a), Value::Record(b)) => {
+                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.same(y))
+            }
+            _ => self == other,
+        }
+    }
+
     /// Field `index` of a record.
     pub fn field(&self, index: usize) -> Option<&Value> {
         match self {

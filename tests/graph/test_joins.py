@@ -102,7 +102,9 @@ def test_local_join_pairs_equal_keys_within_the_time_bound():
     assert all(type(e.value) is Pair for e in out)
     node_stats = stats(g, node)
     # Unmatched on arrival: zone a@0, reading b@6, reading a@20 (both zones are > 10 us older).
-    assert node_stats.counters == {"matched": 3, "unmatched": 3, "evicted": 1, "refused": 0}
+    # Nothing is late (at most 10 us behind the watermark) and nothing has expired yet (more
+    # than 20 us behind it): the zones could still pair with a reading on time.
+    assert node_stats.counters == {"matched": 3, "unmatched": 3, "late": 0, "expired": 0, "evicted": 0, "refused": 0}
     assert node_stats.watermark_us == 20
     assert node_stats.params["within_us"] == 10
     assert g.schema_of(node.output).name == "Pair[Reading,Zone]"
@@ -203,7 +205,7 @@ def test_lookup_join_treats_the_right_side_as_a_table():
         (Reading("a", 1.0), Zone("a", 1), [f"{left}@1", f"{right}@1"], 5),
         (Reading("a", 3.0), Zone("a", 3), [f"{left}@3", f"{right}@3"], 20),
     ]
-    assert stats(g, node).counters == {"matched": 2, "unmatched": 1, "evicted": 0, "refused": 0}
+    assert stats(g, node).counters == {"matched": 2, "unmatched": 1, "late": 0, "expired": 0, "evicted": 0, "refused": 0}
 
 
 def test_lookup_join_right_updates_never_emit():
@@ -234,7 +236,9 @@ def test_lookup_join_within_bound_and_table_capacity():
     registry.publish(right, Zone("a", 5), event_time_us=150)  # update of a known key
     sensor.publish(left, Reading("a", 4.0), event_time_us=200)
     assert [(e.value.left.celsius, e.value.right.floor) for e in out] == [(2.0, 1), (4.0, 5)]
-    assert stats(g, node).counters == {"matched": 2, "unmatched": 2, "evicted": 0, "refused": 1}
+    # The refused zone b is a loss: the next pair says so.
+    assert [e.taint_names for e in out] == [["delivery_dropped"], []]
+    assert stats(g, node).counters == {"matched": 2, "unmatched": 2, "late": 0, "expired": 0, "evicted": 0, "refused": 1}
 
 
 # ---------------------------------------------------------------------- broadcast mirror
@@ -252,7 +256,9 @@ def test_broadcast_mirror_without_key_pairs_each_left_with_the_whole_mirror():
         (Reading("a", 3.0), Zone("b", 2), [f"{left}@3", f"{right}@2"], 20),
         (Reading("a", 3.0), Zone("a", 3), [f"{left}@3", f"{right}@3"], 20),
     ]
-    assert stats(g, node).counters == {"matched": 4, "unmatched": 0, "evicted": 1, "refused": 0}
+    # Zone a@0 left the full mirror while a reading could still pair with it: a loss, tainted.
+    assert [e.taint_names for e in out] == [[], [], ["delivery_dropped"], []]
+    assert stats(g, node).counters == {"matched": 4, "unmatched": 0, "late": 0, "expired": 0, "evicted": 1, "refused": 0}
 
 
 def test_broadcast_mirror_with_key_keeps_the_latest_per_key_and_pairs_by_key():
@@ -265,7 +271,7 @@ def test_broadcast_mirror_with_key_keeps_the_latest_per_key_and_pairs_by_key():
         (Reading("a", 1.0), Zone("a", 1), [f"{left}@1", f"{right}@1"], 5),
         (Reading("a", 3.0), Zone("a", 3), [f"{left}@3", f"{right}@3"], 20),
     ]
-    assert stats(g, node).counters == {"matched": 2, "unmatched": 1, "evicted": 0, "refused": 0}
+    assert stats(g, node).counters == {"matched": 2, "unmatched": 1, "late": 0, "expired": 0, "evicted": 0, "refused": 0}
     assert stats(g, node).buffered == 2
 
 

@@ -14,11 +14,14 @@ from manyfold.graph import (
     FLOAT,
     INT,
     TEXT,
+    BackpressureError,
     EnvelopeId,
     Graph,
+    Mailbox,
     OperatorConfigError,
     OperatorError,
     Overflow,
+    RejectedError,
     SchemaCheckError,
     SchemaMismatchError,
     schema,
@@ -311,7 +314,7 @@ def test_capacitor_buffers_until_discharged_oldest_first():
     node.discharge(3)
     assert len(out) == 4
     counters = stats(g, node).counters
-    assert counters == {"accepted": 4, "released": 4, "dropped": 0, "rejected": 0}
+    assert counters == {"accepted": 4, "released": 4, "dropped": 0, "rejected": 0, "refused": 0}
     assert all(e.taint_names == [] for e in out)
 
 
@@ -328,7 +331,7 @@ def test_capacitor_drop_oldest_counts_losses_and_taints_the_next_release():
     assert [e.value for e in out] == [2.0, 3.0, 4.0]
     assert [e.parents for e in out] == [[EnvelopeId(temp, s)] for s in (3, 4, 5)]
     assert [e.taint_names for e in out] == [["delivery_dropped"], [], []]
-    assert stats(g, node).counters == {"accepted": 5, "released": 3, "dropped": 2, "rejected": 0}
+    assert stats(g, node).counters == {"accepted": 5, "released": 3, "dropped": 2, "rejected": 0, "refused": 0}
 
 
 def test_capacitor_releases_on_a_demand_route():
@@ -348,23 +351,42 @@ def test_capacitor_releases_on_a_demand_route():
     sensor.publish(demand, -1)
     assert [e.value for e in out] == [0.0, 1.0, 2.0, 3.0]
     assert [e.parents for e in out] == [[EnvelopeId(temp, s)] for s in (1, 2, 3, 4)]
-    assert stats(g, node).counters == {"accepted": 4, "released": 4, "dropped": 2, "rejected": 0}
+    assert stats(g, node).counters == {"accepted": 4, "released": 4, "dropped": 2, "rejected": 0, "refused": 0}
 
 
-@pytest.mark.parametrize("overflow", [Overflow.REJECT, Overflow.BLOCK])
-def test_capacitor_reject_and_block_refuse_new_values_when_full(overflow):
-    """REJECT (and BLOCK, since an operator cannot push back) refuse values once full, counted as rejected."""
+@pytest.mark.parametrize("overflow, error", [(Overflow.REJECT, RejectedError), (Overflow.BLOCK, BackpressureError)])
+def test_capacitor_reject_and_block_refuse_new_values_when_full(overflow, error):
+    """REJECT and BLOCK refuse the publish itself once full (nothing recorded, nothing lost, so nothing tainted), counted as refused."""
     g, temp, sensor = float_graph()
     node = g.capacitor(temp, capacity=2, overflow=overflow)
     out = collect(g, node.output)
     for i in range(4):
-        receipt = sensor.publish(temp, float(i))
-        assert receipt.rejected == 0  # the publish itself succeeded; the capacitor refused
+        if i < 2:
+            assert sensor.publish(temp, float(i)).complete
+        else:
+            with pytest.raises(error, match=f"node {node.name}"):
+                sensor.publish(temp, float(i))
     node.discharge()
     assert [e.value for e in out] == [0.0, 1.0]
-    assert [e.taint_names for e in out] == [["delivery_dropped"], []]
-    assert stats(g, node).counters == {"accepted": 2, "released": 2, "dropped": 0, "rejected": 2}
-    assert stats(g, node).params["overflow"] == "reject"
+    assert [e.taint_names for e in out] == [[], []]
+    assert g.latest(temp).seq == 2
+    assert stats(g, node).counters == {"accepted": 2, "released": 2, "dropped": 0, "rejected": 0, "refused": 2}
+    assert stats(g, node).params["overflow"] == overflow.value
+
+
+def test_a_full_rejecting_capacitor_behind_a_mailbox_rejects_and_taints():
+    """Fed through a mailbox, a full REJECT capacitor cannot refuse the producer: the item is rejected, counted, and the next release says delivery_dropped."""
+    g, temp, sensor = float_graph()
+    mid = g.route(route("mid"), FLOAT)
+    g.connect(temp, mid, mailbox=Mailbox(4, Overflow.DROP_OLDEST))
+    node = g.capacitor(mid, capacity=1, overflow=Overflow.REJECT)
+    out = collect(g, node.output)
+    sensor.publish(temp, 1.0)
+    sensor.publish(temp, 2.0)
+    g.run_until_idle()
+    node.discharge()
+    assert [(e.value, e.taint_names) for e in out] == [(1.0, ["delivery_dropped"])]
+    assert stats(g, node).counters == {"accepted": 1, "released": 1, "dropped": 0, "rejected": 1, "refused": 0}
 
 
 def test_only_capacitors_discharge():

@@ -214,5 +214,5 @@ def test_the_gate_is_bounded():
 
 def test_gated_max_must_be_positive():
     """A graph whose gate could hold nothing is refused with a clear error."""
-    with pytest.raises(OperatorConfigError, match="gated_max must be at least 1"):
+    with pytest.raises(OperatorConfigError, match="gated_max must be an integer from 1"):
         Graph(gated_max=0)

@@ -117,22 +117,27 @@ def test_random_sequences_agree(kind, seed):
 
 
 def test_threshold_boundaries_and_nan():
-    """Limits are strict (above/below) or inclusive (inside); NaN passes no threshold but
-    `outside`'s complement does not pass it either."""
+    """Limits are strict (above/below) or inclusive (inside); NaN in, NaN out: every mode passes
+    NaN (no limit can place it), on the host and on the board alike."""
     values = at((0, 10.0), (1, 10.000001), (2, math.nan), (3, 9.99), (4, -math.inf), (5, math.inf))
+    expected = {
+        "above": [10.000001, "nan", math.inf],
+        "below": ["nan", 9.99, -math.inf],
+        "inside": [10.0, "nan", 9.99],
+        "outside": [10.000001, "nan", -math.inf, math.inf],
+    }
     for limit in ({"above": 10.0}, {"below": 10.0}, {"inside": (9.99, 10.0)}, {"outside": (9.99, 10.0)}):
         host, device = run_both(threshold(**limit), values)
         assert_same(host, device)
-    host, _ = run_both(threshold(outside=(9.99, 10.0)), values)
-    assert [o.value for o in host] == [10.000001, -math.inf, math.inf]
+        assert [o.value for o in host] == expected[next(iter(limit))]
 
 
 def test_deadband_first_value_nan_and_zero_band():
-    """The first value always passes (even NaN, which then blocks every later value); a zero
-    band passes everything that is not NaN-relative."""
-    host, device = run_both(deadband(1.0), at((0, math.nan), (1, 5.0), (2, 50.0)))
+    """NaN in, NaN out: a NaN passes and so does the first value after it (a move to or from NaN
+    counts as a move), so the deadband is never stuck; a zero band passes everything."""
+    host, device = run_both(deadband(1.0), at((0, math.nan), (1, 5.0), (2, 5.5), (3, 50.0), (4, math.nan), (5, math.nan), (6, 50.0)))
     assert_same(host, device)
-    assert [o.value for o in host] == ["nan"]
+    assert [o.value for o in host] == ["nan", 5.0, 50.0, "nan", "nan", 50.0]
     host, device = run_both(deadband(0.0), at((0, 1.0), (1, 1.0), (2, 0.5)))
     assert_same(host, device)
     assert [o.value for o in host] == [1.0, 1.0, 0.5]
@@ -152,7 +157,20 @@ def test_count_window_that_never_fills_emits_nothing():
     assert host == []
     host, device = run_both(count_window(4, 2, Aggregate.MAX), at(*[(10 * i, float(i)) for i in range(7)] + [(5, math.nan)]))
     assert_same(host, device)
-    assert [(o.value, o.lineage[1]) for o in host] == [(3.0, (1, 2, 3, 4)), (5.0, (3, 4, 5, 6)), (6.0, (5, 6, 7, 8))]
+    # NaN in, NaN out: the window holding the NaN is NaN, never the largest of the others.
+    assert [(o.value, o.lineage[1]) for o in host] == [(3.0, (1, 2, 3, 4)), (5.0, (3, 4, 5, 6)), ("nan", (5, 6, 7, 8))]
+
+
+@pytest.mark.parametrize("aggregate", AGGREGATES)
+def test_windows_of_a_nan_are_nan_and_recover(aggregate):
+    """Count and time windows holding a NaN give NaN for sum, mean, min and max (never an
+    infinity) and count it; the next window without one is a number again, on both runs."""
+    inputs = at((0, math.nan), (100, math.inf), (1_000, 2.0), (1_100, -1.0), (2_500, 0.0))
+    expected = {"count": [2.0, 2.0], "sum": ["nan", 1.0], "mean": ["nan", 0.5], "min": ["nan", -1.0], "max": ["nan", 2.0]}
+    for build in (count_window(2, 2, aggregate), time_window(1_000, 1_000, aggregate)):
+        host, device = run_both(build, inputs)
+        assert_same(host, device)
+        assert [o.value for o in host] == expected[aggregate.value]
 
 
 def test_time_window_empty_windows_late_values_and_ends():
@@ -225,3 +243,35 @@ def test_write_binding_applies_at_once_without_delay():
     assert_same(host, device)
     assert [(o.time_us, o.value) for o in host] == [(0, 1.0), (0, 1.0), (0, 2.0), (0, 2.0), (10, "nan"), (10, "nan"), (10, 3.0), (10, 3.0)]
     assert not any(o.taints for o in host)
+
+
+# ---------------------------------------------------------------------- late and extreme times
+
+
+EXTREMES = [-(2**63), -(2**62), -1, 0, 1, 2**62, 2**63 - 1]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_event_times_at_both_ends_of_the_range_agree(kind):
+    """Event times anywhere in the 64-bit range (and jumps of 2^63 or more between them, forward
+    and back) go through every device operator without wrapping, and host and board agree."""
+    rng = random.Random(f"extremes-{kind}")
+    build = random_operator(kind, rng)
+    inputs = [Input(i * 100, t, float(i)) for i, t in enumerate([EXTREMES[rng.randrange(len(EXTREMES))] for _ in range(30)])]
+    host, device = run_both(build, inputs)
+    assert_same(host, device, compact_lineage=kind == "time_window")
+    assert all(-(2**63) <= o.time_us < 2**63 for o in host)
+
+
+def test_late_values_agree_on_every_event_time_operator():
+    """Values behind the watermark: a time window drops them (counted, the next result tainted),
+    a rate limiter refills nothing for them, and a threshold keeps their event time: host and
+    board alike."""
+    inputs = at((1_000, 1.0), (5_000, 2.0), (10, 3.0), (4_999, 4.0), (9_000, 5.0), (20_000, 6.0))
+    for build in (time_window(1_000, 1_000, Aggregate.COUNT), rate_limit(1, 1_000), threshold(above=0.0), scale(2.0, 1.0)):
+        host, device = run_both(build, inputs)
+        assert_same(host, device)
+    host, _ = run_both(time_window(1_000, 1_000, Aggregate.COUNT), inputs)
+    assert [(o.time_us, o.value, sorted(o.taints)) for o in host] == [
+        (1_999, 1.0, []), (5_999, 1.0, ["delivery_dropped"]), (9_999, 1.0, []),
+    ]

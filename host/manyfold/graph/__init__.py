@@ -18,9 +18,11 @@ from manyfold.graph.errors import (
     RouteError,
     SchemaCheckError,
     SchemaMismatchError,
+    TimeError,
     UnsafeCycleError,
 )
 from manyfold.graph.graph import (
+    CAPACITY_MAX,
     Aggregate,
     Counter,
     EdgeStats,
@@ -67,12 +69,12 @@ from manyfold.graph.schema import (
 )
 
 __all__ = [
-    "BOOL", "BYTES", "FLOAT", "INT", "TEXT",
+    "BOOL", "BYTES", "CAPACITY_MAX", "FLOAT", "INT", "TEXT",
     "Aggregate", "BackpressureError", "ClockModeError", "Counter", "Envelope", "EnvelopeId", "Graph",
     "GraphError", "GuardError", "JoinClass", "JoinRejectedError", "Layer", "Mailbox", "Node",
     "NotOwnerError", "OperatorConfigError", "OperatorError", "Overflow", "Pair", "Plane", "Producer",
     "PublishReceipt", "RejectedError", "Route", "RouteError", "RunReport", "Schema",
-    "SchemaCheckError", "SchemaDefinitionError", "SchemaMismatchError", "Subscription", "TimeSource",
+    "SchemaCheckError", "SchemaDefinitionError", "SchemaMismatchError", "Subscription", "TimeError", "TimeSource",
     "UnsafeCycleError", "Variant", "WindowResult", "schema",
     "Idempotency", "Link", "LinkCapabilities", "ManifestError", "Partition", "SyntheticSource", "Taint", "TaintDomain", "WriteBinding", "taints_from_bits", "taints_of",
     "EdgeStats", "ExpiredPublish", "GatedPublish", "MailboxStats", "NodeStats", "SchedulerStats",

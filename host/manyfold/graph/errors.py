@@ -79,6 +79,14 @@ class GuardError(GraphError, ValueError):
     kind = "guard_invalid"
 
 
+class TimeError(GraphError, ValueError):
+    """A time argument (an event time, a clock time, a guard time) is not an integer number of
+    microseconds within the signed 64-bit range. Nothing was published or advanced; the message
+    names the route or the call."""
+
+    kind = "time_invalid"
+
+
 class ClockModeError(GraphError):
     """The operation needs the other clock mode (virtual time cannot be read from the wall)."""
 
@@ -120,6 +128,7 @@ _BY_KIND = {
     "rejected": RejectedError,
     "guard_invalid": GuardError,
     "clock_mode": ClockModeError,
+    "time_invalid": TimeError,
     "manifest": ManifestError,
     "callable_missing": ManifestError,
     "payload_open": GraphError,

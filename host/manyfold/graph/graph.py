@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from manyfold._native import (
+    CAPACITY_MAX,
     GATED_MAX_DEFAULT,
     Counter,
     EdgeStats,
@@ -42,7 +43,7 @@ from manyfold._native import (
     Subscription,
     Variant,
 )
-from manyfold.graph.errors import OperatorConfigError, SchemaMismatchError
+from manyfold.graph.errors import OperatorConfigError, SchemaMismatchError, TimeError
 from manyfold.graph.taints import Taint
 from manyfold.graph.schema import (
     BYTES,
@@ -54,6 +55,10 @@ from manyfold.graph.schema import (
     pair_schema,
     window_result_schema,
 )
+
+
+RETAIN_DEFAULT = 256
+"""Envelopes a route retains for lineage unless told otherwise."""
 
 
 class Overflow(str, enum.Enum):
@@ -101,17 +106,33 @@ class JoinClass(str, enum.Enum):
     """The sides are keyed differently; both are re-keyed into partitions by a stable hash."""
 
 
+def _enum(cls: type[enum.Enum], value: Any, what: str) -> Any:
+    """``cls(value)``, or OperatorConfigError naming ``what`` and the values it takes."""
+    try:
+        return cls(value)
+    except (ValueError, TypeError):
+        choices = ", ".join(m.value for m in cls)
+        raise OperatorConfigError(f"{what} must be one of {choices}, got {value!r}") from None
+
+
+def _count(value: Any, what: str, low: int = 1, high: int = CAPACITY_MAX) -> int:
+    """An integer from ``low`` to ``high``, or OperatorConfigError naming ``what``."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise OperatorConfigError(f"{what} must be an integer from {low} to {high}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Mailbox:
-    """A bounded buffer on an edge: the consumer runs later, when the scheduler delivers."""
+    """A bounded buffer on an edge: the consumer runs later, when the scheduler delivers.
+    ``capacity`` is 1 to ``CAPACITY_MAX`` (1,048,576) items."""
 
     capacity: int
     overflow: Overflow = Overflow.BLOCK
 
     def __post_init__(self) -> None:
-        if not isinstance(self.capacity, int) or self.capacity < 1:
-            raise OperatorConfigError(f"a mailbox needs a capacity of at least 1, got {self.capacity!r}")
-        object.__setattr__(self, "overflow", Overflow(self.overflow))
+        _count(self.capacity, "a mailbox's capacity")
+        object.__setattr__(self, "overflow", _enum(Overflow, self.overflow, "a mailbox's overflow"))
 
 
 def _policy(mailbox: Mailbox | None, epoch_boundary: bool) -> tuple | None:
@@ -236,6 +257,8 @@ class Node:
         """Release ``count`` buffered items (all when None). Capacitors only."""
         if self.kind != "capacitor":
             raise OperatorConfigError(f"node {self.name} is a {self.kind}; only capacitors discharge")
+        if count is not None:
+            _count(count, f"node {self.name}: the count to discharge", 0, 2**63 - 1)
         self._graph._native.demand(self.name, count)
 
 
@@ -267,7 +290,7 @@ class Graph:
     :class:`RejectedError`."""
 
     def __init__(self, *, realtime: bool = False, gated_max: int = GATED_MAX_DEFAULT) -> None:
-        self._native = NativeGraph(realtime, gated_max)
+        self._native = NativeGraph(bool(realtime), _count(gated_max, "gated_max"))
         self.realtime = realtime
         self._schemas: dict[Route, Schema] = {}
         self._producers: dict[str, Producer] = {}
@@ -315,24 +338,24 @@ class Graph:
         schema: Schema | type,
         *,
         history: int = 8,
-        retain: int = 256,
+        retain: int | None = None,
         audit: bool = False,
         fence: str | None = None,
         source: SyntheticSource | None = None,
     ) -> Route:
         """Declare ``route`` carrying ``schema``. ``history`` envelopes are kept for replay,
-        ``retain`` (at least ``history``) for lineage queries; ``audit=True`` records every
-        publish and delivery in the route audit (opens, drops and refusals are always
-        recorded). ``fence`` (``"epoch"`` or ``"token"``) declares how writes to owned state on
-        this route are fenced against stale owners. Declaring the same route again with the
-        same schema returns it."""
+        ``retain`` (at least ``history``; by default 256, or ``history`` if larger) for lineage
+        queries; ``audit=True`` records every publish and delivery in the route audit (opens,
+        drops and refusals are always recorded). ``fence`` (``"epoch"`` or ``"token"``)
+        declares how writes to owned state on this route are fenced against stale owners.
+        Declaring the same route again with the same schema returns it."""
         route = Route.parse(route) if isinstance(route, str) else route
         schema = as_schema(schema)
-        if history < 1:
-            raise OperatorConfigError(f"history must be at least 1 (the latest envelope), got {history}")
+        history = _count(history, f"route {route}: history")
+        retain = max(RETAIN_DEFAULT, history) if retain is None else _count(retain, f"route {route}: retain", history)
         if fence not in (None, "epoch", "token"):
-            raise OperatorConfigError(f"fence must be 'epoch', 'token' or None, got {fence!r}")
-        self._native.declare_route(route, schema.name, schema.version, schema.descriptor, history, max(retain, history), audit)
+            raise OperatorConfigError(f"route {route}: fence must be 'epoch', 'token' or None, got {fence!r}")
+        self._native.declare_route(route, schema.name, schema.version, schema.descriptor, history, retain, bool(audit))
         self._schemas.setdefault(route, schema)
         self._route_partition.setdefault(route, self.current_partition)
         if fence is not None:
@@ -609,7 +632,7 @@ class Graph:
         Emits floats, or :class:`WindowResult` records when keyed (or ``records=True``)."""
         records = key is not None if records is None else records
         out_schema = window_result_schema(self._key_schema(source, key)) if records else FLOAT
-        params = {"size": size, "step": step, "aggregate": Aggregate(aggregate).value, "value": value, "key": key, "emit": "record" if records else "value"}
+        params = {"size": size, "step": step, "aggregate": _enum(Aggregate, aggregate, "aggregate").value, "value": value, "key": key, "emit": "record" if records else "value"}
         return self._add("count_window", [source], output, out_schema, name, params, self._input_policy(mailbox, False))
 
     def moving_average(self, source: Route, window: int, *, output: Route | None = None, name: str | None = None) -> Node:
@@ -643,10 +666,10 @@ class Graph:
             "width_us": width_us,
             "slide_us": slide_us if slide_us is not None else width_us,
             "lateness_us": lateness_us,
-            "aggregate": Aggregate(aggregate).value,
+            "aggregate": _enum(Aggregate, aggregate, "aggregate").value,
             "value": value,
             "key": key,
-            "time": TimeSource(time).value,
+            "time": _enum(TimeSource, time, "time").value,
             "emit": "record" if records else "value",
         }
         return self._add("time_window", [source], output, out_schema, name, params, self._input_policy(mailbox, False))
@@ -670,12 +693,14 @@ class Graph:
         buffers on both sides), ``LOOKUP`` (right side is a table), ``BROADCAST_MIRROR`` (right
         side mirrored whole) or ``REPARTITION`` (re-keyed into ``partitions``). A join without a
         key (other than a bounded broadcast mirror) pairs everything with everything and is
-        refused with JoinRejectedError."""
+        refused with JoinRejectedError. With ``within_us``, an input more than ``within_us``
+        behind the largest event time seen is late: dropped, counted and tainted, as are values
+        evicted or refused while they could still pair (``docs/graph.md``)."""
         left_key = left_key if left_key is not None else key
         right_key = right_key if right_key is not None else key
         out_schema = pair_schema(self.schema_of(left), self.schema_of(right))
         params = {
-            "class": JoinClass(join_class).value,
+            "class": _enum(JoinClass, join_class, "join_class").value,
             "left_key": left_key,
             "right_key": right_key,
             "within_us": within_us,
@@ -709,9 +734,12 @@ class Graph:
         name: str | None = None,
     ) -> Node:
         """Buffer up to ``capacity`` values and release them on demand: ``node.discharge(n)``,
-        or a value on the ``demand`` route (an int count, anything else releases all)."""
+        or a value on the ``demand`` route (an int count, anything else releases all). Full, it
+        applies ``overflow`` as a mailbox does: drop policies lose a value (counted, the next
+        release tainted); ``BLOCK`` and ``REJECT`` refuse the publish (BackpressureError,
+        RejectedError) before anything is recorded."""
         sources = [source] + ([demand] if demand is not None else [])
-        return self._add("capacitor", sources, output, self.schema_of(source), name, {"capacity": capacity, "overflow": Overflow(overflow).value})
+        return self._add("capacitor", sources, output, self.schema_of(source), name, {"capacity": capacity, "overflow": _enum(Overflow, overflow, "a capacitor's overflow").value})
 
     def resistor(self, source: Route, *, min_interval_us: int, output: Route | None = None, name: str | None = None) -> Node:
         """At most one value per ``min_interval_us``: values arriving too soon are held, the
@@ -720,7 +748,8 @@ class Graph:
         return self._add("resistor", [source], output, self.schema_of(source), name, {"min_interval_us": min_interval_us})
 
     def deadband(self, source: Route, *, band: float, value: str | Callable | None = None, output: Route | None = None, name: str | None = None) -> Node:
-        """Pass a value only when it moved at least ``band`` from the last value passed."""
+        """Pass a value only when it moved at least ``band`` (0 or more; a move of exactly
+        ``band`` passes) from the last value passed. A move to or from NaN passes."""
         return self._add("deadband", [source], output, self.schema_of(source), name, {"band": band, "value": value})
 
     def threshold(
@@ -735,7 +764,8 @@ class Graph:
         output: Route | None = None,
         name: str | None = None,
     ) -> Node:
-        """Pass values above, below, inside or outside limits (give exactly one)."""
+        """Pass values above, below (strict), inside (inclusive) or outside finite limits (give
+        exactly one; ``low <= high``). NaN passes every mode."""
         given = [(m, v) for m, v in (("above", above), ("below", below), ("inside", inside), ("outside", outside)) if v is not None]
         if len(given) != 1:
             raise OperatorConfigError("threshold takes exactly one of above=, below=, inside=, outside=")
@@ -760,7 +790,7 @@ class Graph:
         """Clear taints the node can prove no longer hold (``proof`` says why, and is shown in
         queries), optionally adding the taints that describe the repair. Absorbing taints
         (``det_nonreplayable``) cannot be cleared."""
-        params = {"clears": [Taint(t).value for t in clears], "adds": [Taint(t).value for t in adds], "proof": proof}
+        params = {"clears": [_enum(Taint, t, "a taint").value for t in clears], "adds": [_enum(Taint, t, "a taint").value for t in adds], "proof": proof}
         return self._add("repair", [source], output, self.schema_of(source), name, params)
 
     def resequence(self, source: Route, *, delay_us: int, capacity: int = 1024, output: Route | None = None, name: str | None = None) -> Node:
@@ -821,7 +851,7 @@ class Graph:
         desired, effective = r(Layer.SHADOW, Variant.DESIRED), r(Layer.SHADOW, Variant.EFFECTIVE)
         for route in (desired, effective):
             self.route(route, schema, audit=True)
-        params = {"retry_max": retry_max, "retry_interval_us": retry_interval_us, "idempotency": Idempotency(idempotency).value}
+        params = {"retry_max": retry_max, "retry_interval_us": retry_interval_us, "idempotency": _enum(Idempotency, idempotency, "idempotency").value}
         node = self._add(
             "write_binding", [request, reported, ack], desired, schema, name or f"{owner}_{stream}_binding", params,
             extra_outputs=[(effective, schema)],
@@ -854,12 +884,12 @@ class Graph:
 
     def run_until_idle(self, max_steps: int = 10_000_000) -> RunReport:
         """Deliver everything that is due now (mailboxes, due timers, released guards)."""
-        return RunReport(*self._native.run_until_idle(max_steps))
+        return RunReport(*self._native.run_until_idle(_count(max_steps, "max_steps", 1, 2**64 - 1)))
 
     def advance(self, by_us: int) -> RunReport:
         """Move the virtual clock forward by ``by_us``, running everything due on the way."""
-        if by_us < 0:
-            raise OperatorConfigError(f"cannot advance by a negative time ({by_us} us)")
+        if not isinstance(by_us, int) or isinstance(by_us, bool) or by_us < 0:
+            raise TimeError(f"cannot advance the clock by {by_us!r}: advance takes an integer number of microseconds, 0 or more")
         return RunReport(*self._native.advance_to(self.now_us + by_us))
 
     def advance_to(self, time_us: int) -> RunReport:
@@ -901,6 +931,7 @@ class Graph:
 
 
 __all__ = [
+    "CAPACITY_MAX",
     "SyntheticSource",
     "Link",
     "Partition",

@@ -24,10 +24,11 @@ impl RateLimiter {
     pub fn admit(&mut self, now_us: i64) -> bool {
         let credit_max = self.max_events.saturating_mul(self.interval_us);
         if let Some(last) = self.last_us {
-            let elapsed = if now_us > last { (now_us - last) as u64 } else { 0 };
+            // The distance is taken in u64: two i64 times can be up to 2^64 - 1 apart.
+            let elapsed = if now_us > last { now_us.abs_diff(last) } else { 0 };
             self.credit = self.credit.saturating_add(elapsed.saturating_mul(self.max_events)).min(credit_max);
         }
-        if self.last_us.map_or(true, |last| now_us > last) {
+        if self.last_us.is_none_or(|last| now_us > last) {
             self.last_us = Some(now_us);
         }
         if self.credit >= self.interval_us {
@@ -52,5 +53,14 @@ mod tests {
         assert!(r.admit(600_000)); // 0.5 s refilled one token
         assert!(!r.admit(700_000));
         assert!(r.admit(10_000_000) && r.admit(10_000_000) && !r.admit(10_000_000)); // burst capped at 2
+    }
+
+    /// Times at both ends of the range: the refill is computed without wrapping, and a time
+    /// before the last one refills nothing.
+    #[test]
+    fn extreme_times() {
+        let mut r = RateLimiter::new(1, 10);
+        assert!(r.admit(i64::MIN) && !r.admit(i64::MIN));
+        assert!(r.admit(i64::MAX) && !r.admit(i64::MIN) && !r.admit(i64::MAX));
     }
 }

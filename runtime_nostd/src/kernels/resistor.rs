@@ -37,10 +37,10 @@ impl Resistor {
     /// Decides for a value arriving at `now_us`.
     pub fn offer(&mut self, now_us: i64) -> ResistorAction {
         match self.last_emit_us {
-            Some(last) if now_us - last < self.min_interval_us => {
+            Some(last) if now_us.saturating_sub(last) < self.min_interval_us => {
                 let replaced = self.holding;
                 self.holding = true;
-                ResistorAction::Hold { release_at_us: last + self.min_interval_us, replaced }
+                ResistorAction::Hold { release_at_us: last.saturating_add(self.min_interval_us), replaced }
             }
             _ => {
                 // Either nothing is held, or a held value's time has come before its release
@@ -56,7 +56,7 @@ impl Resistor {
     /// At `now_us`, true when the held value should go out now.
     pub fn release(&mut self, now_us: i64) -> bool {
         match self.last_emit_us {
-            Some(last) if self.holding && now_us - last >= self.min_interval_us => {
+            Some(last) if self.holding && now_us.saturating_sub(last) >= self.min_interval_us => {
                 self.holding = false;
                 self.last_emit_us = Some(now_us);
                 true
@@ -88,5 +88,19 @@ mod tests {
         assert_eq!(r.offer(250), ResistorAction::Emit { replaced: false });
         assert!(matches!(r.offer(260), ResistorAction::Hold { .. }));
         assert_eq!(r.offer(400), ResistorAction::Emit { replaced: true });
+    }
+
+    /// Near the end of time the release time saturates instead of wrapping into the past.
+    #[test]
+    fn release_time_saturates() {
+        let mut r = Resistor::new(100);
+        assert_eq!(r.offer(i64::MAX - 10), ResistorAction::Emit { replaced: false });
+        assert_eq!(r.offer(i64::MAX), ResistorAction::Hold { release_at_us: i64::MAX, replaced: false });
+        // Time cannot move past its end: the value stays held (buffered), never released "early"
+        // by a wrapped time.
+        assert!(!r.release(i64::MAX) && r.holding());
+        let mut early = Resistor::new(100);
+        assert_eq!(early.offer(i64::MIN), ResistorAction::Emit { replaced: false });
+        assert_eq!(early.offer(i64::MAX), ResistorAction::Emit { replaced: false });
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! Time is cut into panes of `slide_us`; window `k` covers `[k * slide, k * slide + width)`,
 //! that is panes `k .. k + width / slide`. A value goes into its pane's accumulator, and a
-//! window is emitted (if it saw any value) once the watermark reaches its end. A value whose
-//! windows have all been emitted is *late*: it is refused and counted, never silently merged.
+//! window is emitted (if it saw any value) once the watermark reaches its end. A value is
+//! *late* when any window that should hold it was already emitted (with sliding windows, its
+//! first one closes first): it is refused and counted, never silently merged into the windows
+//! still open while missing from one that went out without it.
 //!
 //! Memory is a fixed number of panes (the slot count). When a value arrives so far ahead that
 //! its pane's slot is still taken by a pane an open window needs, those windows are closed
@@ -76,6 +78,8 @@ pub enum Insert {
 #[derive(Debug, Clone)]
 pub struct TimeWindows<S> {
     spec: WindowSpec,
+    /// `spec.panes_per_window()`, kept: a board divides 64-bit numbers in software.
+    per_window: i64,
     panes: S,
     /// The first window not yet emitted; `None` until the first value.
     next_window: Option<i64>,
@@ -96,7 +100,7 @@ impl<S: AsRef<[Option<Pane>]> + AsMut<[Option<Pane>]>> TimeWindows<S> {
         for slot in panes.as_mut().iter_mut() {
             *slot = None;
         }
-        Ok(TimeWindows { spec, panes, next_window: None, watermark_us: i64::MIN, late: 0, forced: 0 })
+        Ok(TimeWindows { spec, per_window: spec.panes_per_window(), panes, next_window: None, watermark_us: i64::MIN, late: 0, forced: 0 })
     }
 
     /// The geometry.
@@ -139,7 +143,9 @@ impl<S: AsRef<[Option<Pane>]> + AsMut<[Option<Pane>]>> TimeWindows<S> {
             self.watermark_us.saturating_sub(self.spec.width_us).div_euclid(self.spec.slide_us) + 1
         };
         let next = self.next_window.unwrap_or(first_open).max(first_open);
-        if pane < next {
+        // Late when its first window (`pane - n + 1`) already went out: the value would be
+        // missing from it.
+        if pane.saturating_sub(self.per_window - 1) < next {
             self.late += 1;
             return Insert::Late;
         }
@@ -185,7 +191,7 @@ impl<S: AsRef<[Option<Pane>]> + AsMut<[Option<Pane>]>> TimeWindows<S> {
     /// panes. Bounded: each pass frees a pane or jumps past an empty run, so at most
     /// `slots + 1` passes.
     fn close_windows_through<F: FnMut(WindowOutput)>(&mut self, last: i64, forced: bool, emit: &mut F) {
-        let n = self.spec.panes_per_window();
+        let n = self.per_window;
         let slide = self.spec.slide_us;
         let Some(mut k) = self.next_window else { return };
         while k <= last {
@@ -193,6 +199,9 @@ impl<S: AsRef<[Option<Pane>]> + AsMut<[Option<Pane>]>> TimeWindows<S> {
                 k = last + 1;
                 break;
             };
+            // No overflow near the ends of time: `k <= last`, and `last` is at most the window
+            // before the newest pane's (whose index is at most i64::MAX / slide), so `k + n` and
+            // `last + 1` fit; `oldest - n + 1` is only taken when it exceeds `k`.
             if oldest > k + n - 1 {
                 // Windows k .. oldest - n hold no data: skip them.
                 k = (oldest - n + 1).min(last + 1);
@@ -308,6 +317,23 @@ mod tests {
         assert_eq!(out.len(), 1);
     }
 
+    /// Sliding windows: a value whose first window already went out is late, even though its
+    /// later windows are still open (it would be missing from the first one).
+    #[test]
+    fn a_value_missing_from_a_closed_sliding_window_is_late() {
+        let spec = WindowSpec { width_us: 10, slide_us: 5 };
+        let mut w = TimeWindows::new(spec, vec![None; 4]).unwrap();
+        let mut out = Vec::new();
+        w.insert(7, 7.0, |o| out.push(o));
+        w.advance(12, |o| out.push(o)); // [0, 10) goes out with 7 only
+        assert_eq!(w.insert(9, 9.0, |o| out.push(o)), Insert::Late); // in [0, 10) and [5, 15)
+        assert_eq!(w.insert(10, 10.0, |o| out.push(o)), Insert::Accepted { pane: 2 }); // in [5, 15) and [10, 20)
+        w.advance(i64::MAX, |o| out.push(o));
+        let sums: Vec<(i64, f64)> = out.iter().map(|o| (o.start_us, o.acc.sum)).collect();
+        assert_eq!(sums, vec![(0, 7.0), (5, 17.0), (10, 10.0)]);
+        assert_eq!(w.late(), 1);
+    }
+
     /// A value far ahead forces older windows out early (flagged) instead of growing memory.
     #[test]
     fn far_future_forces_early_close() {
@@ -328,6 +354,25 @@ mod tests {
         let spec = WindowSpec { width_us: 10, slide_us: 1 };
         let (out, _) = run(spec, 16, &[(0, 1.0), (1_000_000_000_000, 2.0)], &[i64::MAX]);
         assert_eq!(out.len(), 20);
+    }
+
+    /// Event times at both ends of the range: windows open and close, are forced out and
+    /// skipped without an overflow (a debug build panics on one) and without a wrapped bound.
+    #[test]
+    fn extreme_times_never_overflow() {
+        for (width_us, slide_us) in [(1, 1), (3, 1), (10, 5), (i64::MAX, i64::MAX)] {
+            let spec = WindowSpec { width_us, slide_us };
+            let slots = spec.panes_per_window() as usize + 1;
+            let mut w = TimeWindows::new(spec, vec![None; slots]).unwrap();
+            let mut out = Vec::new();
+            for t in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX, i64::MIN] {
+                w.advance(t, |o| out.push(o));
+                w.insert(t, 1.0, |o| out.push(o));
+            }
+            w.advance(i64::MAX, |o| out.push(o));
+            assert!(out.iter().all(|o| o.start_us <= o.end_us && o.acc.count >= 1), "{width_us}/{slide_us}: {out:?}");
+            assert!(w.late() >= 1);
+        }
     }
 
     /// Bad geometry is refused.

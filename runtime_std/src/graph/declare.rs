@@ -20,8 +20,8 @@ use super::*;
 pub struct RouteOptions {
     /// Envelopes kept for replay (at least 1: the latest).
     pub history: usize,
-    /// Envelopes kept for lineage queries (at least `history`): a lineage walk can reach this
-    /// far back on this route.
+    /// Envelopes kept for lineage queries (at least `history`, or the route is refused): a
+    /// lineage walk can reach this far back on this route; older ancestors are `missing`.
     pub retain: usize,
     /// Record publishes and deliveries on this route in the audit log.
     pub audit: bool,
@@ -126,13 +126,19 @@ impl Graph {
                 schema.label()
             )));
         }
+        if options.history == 0 || options.retain < options.history {
+            return Err(GraphError::OperatorConfig(format!(
+                "route {route}: history must be at least 1 and retain at least history (got history {}, retain {}); \
+                 replay reads the newest history envelopes of the retained ones",
+                options.history, options.retain
+            )));
+        }
         let index = RouteIdx(idx(self.routes.len()));
-        let history = options.history.max(1);
         self.routes.push(RouteState {
             ephemeral: route.layer() == Layer::Ephemeral,
             route: route.clone(),
             schema,
-            options: RouteOptions { history, retain: options.retain.max(history), ..options },
+            options,
             seq: 0,
             retained: VecDeque::new(),
             consumers: Vec::new(),
@@ -255,8 +261,12 @@ impl Graph {
 
     fn new_edge(&mut self, name: String, source: RouteIdx, target: Target, policy: EdgePolicy) -> Result<EdgeIdx, GraphError> {
         if let Some(spec) = policy.mailbox {
-            if spec.capacity == 0 {
-                return Err(GraphError::OperatorConfig(format!("edge {name}: a mailbox needs a capacity of at least 1")));
+            if spec.capacity == 0 || spec.capacity > ops::CAPACITY_MAX {
+                return Err(GraphError::OperatorConfig(format!(
+                    "edge {name}: a mailbox needs a capacity of 1 to {}, got {}",
+                    ops::CAPACITY_MAX,
+                    spec.capacity
+                )));
             }
         }
         let edge = EdgeIdx(idx(self.edges.len()));

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use manyfold_core::kernels::{Aggregate, Deadband, Scale, Threshold};
+use manyfold_core::kernels::{Aggregate, Deadband, JoinWindow, Scale, Threshold};
 use manyfold_core::mailbox::Overflow;
 use manyfold_core::taint::{Taint, TaintSet};
 
@@ -125,13 +125,19 @@ impl Ctx<'_> {
         self.usize(key)?.ok_or_else(|| self.config(format!("parameter {key} is required")))
     }
 
+    /// A number parameter: finite, as every float of a partition image (an infinite or NaN
+    /// band, limit or scale would pass nothing, pass everything, or make every output NaN).
     fn float(&self, key: &str) -> Result<Option<f64>, GraphError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(ParamValue::Float(v)) => Ok(Some(*v)),
-            Some(ParamValue::Int(v)) => Ok(Some(*v as f64)),
-            Some(other) => Err(self.config(format!("parameter {key} must be a number, got {other}"))),
+        let v = match self.get(key) {
+            None => return Ok(None),
+            Some(ParamValue::Float(v)) => *v,
+            Some(ParamValue::Int(v)) => *v as f64,
+            Some(other) => return Err(self.config(format!("parameter {key} must be a number, got {other}"))),
+        };
+        if !v.is_finite() {
+            return Err(self.config(format!("parameter {key} must be a finite number, got {v}")));
         }
+        Ok(Some(v))
     }
 
     fn req_float(&self, key: &str) -> Result<f64, GraphError> {
@@ -409,24 +415,33 @@ pub fn build(
             let kernel = match kind {
                 "deadband" => {
                     same_schema(node, first, output)?;
-                    ScalarKernel::Deadband(Deadband::new(c.req_float("band")?))
+                    let band = c.req_float("band")?;
+                    ScalarKernel::Deadband(
+                        Deadband::new(band).map_err(|_| c.config(format!("band must be 0 or more (got {band}): a negative band passes everything")))?,
+                    )
                 }
                 "threshold" => {
                     same_schema(node, first, output)?;
                     let mode = c.text("mode")?.unwrap_or("").to_string();
                     let (low, high) = (c.float("low")?, c.float("high")?);
                     let missing = |what: &str| c.config(format!("threshold {mode} needs {what}"));
-                    ScalarKernel::Threshold(match mode.as_str() {
+                    let threshold = match mode.as_str() {
                         "above" => Threshold::Above(low.ok_or_else(|| missing("low"))?),
                         "below" => Threshold::Below(high.ok_or_else(|| missing("high"))?),
                         "inside" => Threshold::Inside(low.ok_or_else(|| missing("low"))?, high.ok_or_else(|| missing("high"))?),
                         "outside" => Threshold::Outside(low.ok_or_else(|| missing("low"))?, high.ok_or_else(|| missing("high"))?),
                         other => return Err(c.config(format!("threshold mode must be above, below, inside or outside, got {other:?}"))),
-                    })
+                    };
+                    ScalarKernel::Threshold(threshold.checked().map_err(|_| {
+                        c.config(format!("threshold {mode} needs low <= high (got {low:?}, {high:?}): it would never pass, or always pass"))
+                    })?)
                 }
                 _ => {
                     emits(node, output, output.schema.ty == SchemaType::Float, "float")?;
-                    ScalarKernel::Scale(Scale { scale: c.float("scale")?.unwrap_or(1.0), offset: c.float("offset")?.unwrap_or(0.0) })
+                    let (scale, offset) = (c.float("scale")?.unwrap_or(1.0), c.float("offset")?.unwrap_or(0.0));
+                    ScalarKernel::Scale(
+                        Scale::new(scale, offset).map_err(|_| c.config(format!("scale and offset must be finite numbers (got {scale}, {offset})")))?,
+                    )
                 }
             };
             Box::new(Scalar { kernel, value, refused: 0 })
@@ -446,11 +461,14 @@ pub fn build(
             if capacity == 0 || partitions == 0 {
                 return Err(c.config(format!("a join needs capacity >= 1 and partitions >= 1 (got capacity {capacity}, partitions {partitions})")));
             }
+            let within_us = c.int("within_us")?;
+            let window = JoinWindow::new(within_us)
+                .map_err(|_| c.config(format!("within_us must not be negative (got {}): the join would never pair", within_us.unwrap_or(0))))?;
             let spec = JoinSpec {
                 class,
                 left_key: c.extract("left_key", inputs[0].schema, false, callables)?,
                 right_key: c.extract("right_key", inputs[1].schema, false, callables)?,
-                within_us: c.int("within_us")?,
+                window,
                 capacity,
                 partitions,
             };

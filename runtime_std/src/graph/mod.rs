@@ -110,8 +110,8 @@ pub(crate) struct RouteState {
     taints_seen: TaintSet,
     /// Ephemeral routes stamp `DetNonReplayable` on every envelope.
     ephemeral: bool,
-    /// Blocking or rejecting mailboxes reachable inline, cached per topology version.
-    admission: Option<(u64, Vec<MailboxIdx>)>,
+    /// Blocking or rejecting buffers reachable inline, cached per topology version.
+    admission: Option<(u64, Vec<publish::Gate>)>,
 }
 
 struct EdgeState {

@@ -68,6 +68,9 @@ pub struct OpContext<'a> {
     /// Inputs this operator lost (dropped as late, over capacity, rate limited) while handling
     /// this input; the graph adds them to the publish receipt's `dropped`.
     pub(crate) lost: &'a mut u64,
+    /// Inputs this operator rejected (a full rejecting buffer reached from inside a dispatch);
+    /// the graph adds them to the publish receipt's `rejected`.
+    pub(crate) rejected: &'a mut u64,
     pub(crate) node_name: &'a str,
     pub(crate) payloads: &'a mut Payloads,
     pub(crate) audit: &'a mut AuditLog,
@@ -79,6 +82,12 @@ impl OpContext<'_> {
     /// publish that caused it does not report a clean success.
     pub fn count_loss(&mut self, count: u64) {
         *self.lost += count;
+    }
+
+    /// Reports that the operator rejected `count` values it could not refuse to their producer
+    /// (a full rejecting buffer reached from inside a dispatch).
+    pub fn count_rejected(&mut self, count: u64) {
+        *self.rejected += count;
     }
 
     /// Emits a value on the node's output route.
@@ -178,6 +187,17 @@ pub trait Operator: Send {
     fn on_demand(&mut self, _count: Option<usize>, _ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
         Ok(())
     }
+
+    /// For an operator that buffers what reaches input `port` and refuses when full (a
+    /// capacitor declared `block` or `reject`): its policy and whether it is full now. A publish
+    /// that would reach such an input inline while it is full is refused before anything is
+    /// recorded, as a full blocking or rejecting mailbox refuses it.
+    fn admission(&self, _port: usize) -> Option<(manyfold_core::mailbox::Overflow, bool)> {
+        None
+    }
+
+    /// A publish was refused because [`Operator::admission`] said this operator was full.
+    fn refused(&mut self) {}
 
     /// The most outputs one input can cause (for flow planning).
     fn max_burst(&self) -> usize {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use manyfold_core::envelope::{ClockDomain, EnvelopeId, EventTime};
 use manyfold_core::kernels::{
-    Accepted, Aggregate, Applied, CountWindow, Deadband, Latest, Pane, RateLimiter, Resistor, ResistorAction, Scale,
+    Accepted, Aggregate, Applied, CountWindow, Deadband, JoinWindow, Latest, Pane, RateLimiter, Resistor, ResistorAction, Scale,
     StillInEffect, Threshold, TimeWindows, WindowOutput, WindowSpec, WriteBinding as WriteBindingKernel,
 };
 use manyfold_core::mailbox::{Mailbox, Offer, Overflow};
@@ -25,6 +25,10 @@ pub type PredicateFn = Box<dyn FnMut(&Value) -> Result<bool, OpFailure> + Send>;
 pub const LINEAGE_MAX: usize = 256;
 /// Default bound on distinct keys in keyed operators.
 pub const KEYS_MAX_DEFAULT: usize = 4096;
+/// The most slots a buffer allocates up front: a mailbox's or capacitor's capacity, a count
+/// window's size (per key). Larger ones are refused when the graph is built, not discovered
+/// as an allocation failure later.
+pub const CAPACITY_MAX: usize = 1 << 20;
 
 fn aggregate_name(a: Aggregate) -> &'static str {
     match a {
@@ -337,10 +341,10 @@ pub struct CountWindowOp {
 }
 
 impl CountWindowOp {
-    /// A count window; `size >= 1` and `1 <= step <= size`.
+    /// A count window; `1 <= size <=` [`CAPACITY_MAX`] and `1 <= step <= size`.
     pub fn new(size: usize, step: usize, aggregate: Aggregate, emit: WindowEmit, value: Extract, key: Option<Extract>) -> Result<Self, String> {
-        if size == 0 || step == 0 || step > size {
-            return Err(format!("a count window needs size >= 1 and 1 <= step <= size (got size {size}, step {step})"));
+        if size == 0 || size > CAPACITY_MAX || step == 0 || step > size {
+            return Err(format!("a count window needs 1 <= size <= {CAPACITY_MAX} and 1 <= step <= size (got size {size}, step {step})"));
         }
         Ok(CountWindowOp { size, step, aggregate, emit, value, key, keys_max: KEYS_MAX_DEFAULT, windows: BTreeMap::new(), keys_refused: 0, pending: TaintSet::EMPTY })
     }
@@ -562,7 +566,7 @@ impl TimeWindowOp {
         }
         // The next window end after now.
         let slide = self.spec.slide_us;
-        let next_end = (ctx.now_us.div_euclid(slide) + 1) * slide;
+        let next_end = ctx.now_us.div_euclid(slide).saturating_add(1).saturating_mul(slide);
         if self.timer_at.is_none_or(|t| t > next_end || t <= ctx.now_us) {
             self.timer_at = Some(next_end);
             ctx.set_timer(next_end, 0);
@@ -712,21 +716,31 @@ impl Operator for RateLimit {
 
 /// A bounded buffer released on demand: input port 0 is data, port 1 (optional) is a demand
 /// route whose values say how many to release (an int), or all.
+///
+/// Full, it applies its overflow policy. `drop_oldest` and `drop_newest` lose an item (counted
+/// in `dropped`, the next released item carries `DeliveryDropped`). `block` and `reject`
+/// refuse: a publish that would reach a full capacitor inline is refused before anything is
+/// recorded (the graph asks [`Operator::admission`]; counted in `refused`). An item that reaches
+/// it full from inside a dispatch (a burst, a mailbox delivery, a timer) has no producer to
+/// refuse: it is rejected, counted in `rejected` and the receipt's `rejected`, and the next
+/// released item carries `DeliveryDropped`.
 pub struct Capacitor {
     buffer: Mailbox<EnvelopeRef, Box<[Option<EnvelopeRef>]>>,
+    overflow: Overflow,
+    refused: u64,
     pending: TaintSet,
 }
 
 impl Capacitor {
-    /// A capacitor holding `capacity` items with an overflow policy (`Block` behaves as
-    /// `Reject`: an operator cannot push back on its producer).
+    /// A capacitor holding `capacity` items (1 to [`CAPACITY_MAX`]) with an overflow policy.
     pub fn new(capacity: usize, overflow: Overflow) -> Result<Self, String> {
-        if capacity == 0 {
-            return Err("a capacitor needs a capacity of at least 1".into());
+        if capacity == 0 || capacity > CAPACITY_MAX {
+            return Err(format!("a capacitor needs a capacity of 1 to {CAPACITY_MAX}, got {capacity}"));
         }
-        let overflow = if overflow == Overflow::Block { Overflow::Reject } else { overflow };
+        // The buffer itself never waits: what cannot be refused at admission is rejected.
+        let policy = if overflow == Overflow::Block { Overflow::Reject } else { overflow };
         let slots: Box<[Option<EnvelopeRef>]> = (0..capacity).map(|_| None).collect();
-        Ok(Capacitor { buffer: Mailbox::new(slots, overflow), pending: TaintSet::EMPTY })
+        Ok(Capacitor { buffer: Mailbox::new(slots, policy), overflow, refused: 0, pending: TaintSet::EMPTY })
     }
 
     fn release(&mut self, count: Option<usize>, ctx: &mut OpContext<'_>) {
@@ -747,7 +761,7 @@ impl Operator for Capacitor {
     fn on_input(&mut self, port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
         if port == 1 {
             let count = match input.value {
-                Value::Int(n) if n >= 0 => Some(n as usize),
+                Value::Int(n) if n >= 0 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
                 _ => None,
             };
             self.release(count, ctx);
@@ -755,7 +769,11 @@ impl Operator for Capacitor {
         }
         match self.buffer.offer(input.clone()) {
             Offer::Accepted => {}
-            _ => {
+            Offer::Rejected(_) | Offer::MustWait(_) => {
+                self.pending = self.pending.with(Taint::DeliveryDropped);
+                ctx.count_rejected(1);
+            }
+            Offer::AcceptedEvicting(_) | Offer::DroppedNewest(_) => {
                 self.pending = self.pending.with(Taint::DeliveryDropped);
                 ctx.count_loss(1);
             }
@@ -766,13 +784,20 @@ impl Operator for Capacitor {
         self.release(count, ctx);
         Ok(())
     }
+    fn admission(&self, port: usize) -> Option<(Overflow, bool)> {
+        let refuses = matches!(self.overflow, Overflow::Block | Overflow::Reject);
+        (port == 0 && refuses).then(|| (self.overflow, self.buffer.free() == 0))
+    }
+    fn refused(&mut self) {
+        self.refused += 1;
+    }
     fn max_burst(&self) -> usize {
         self.buffer.capacity()
     }
     fn params(&self) -> Vec<(&'static str, Param)> {
         vec![
             ("capacity", Param::Int(self.buffer.capacity() as i64)),
-            ("overflow", Param::Text(overflow_name(self.buffer.overflow()).into())),
+            ("overflow", Param::Text(overflow_name(self.overflow).into())),
         ]
     }
     fn counters(&self) -> Vec<(&'static str, u64)> {
@@ -782,6 +807,7 @@ impl Operator for Capacitor {
             ("released", c.delivered),
             ("dropped", c.dropped()),
             ("rejected", c.rejected),
+            ("refused", self.refused),
         ]
     }
     fn buffered(&self) -> Option<(usize, usize)> {
@@ -895,8 +921,9 @@ pub struct JoinSpec {
     pub left_key: Option<Extract>,
     /// Key of right values.
     pub right_key: Option<Extract>,
-    /// Pair only values whose event times are at most this far apart.
-    pub within_us: Option<i64>,
+    /// Pair only values whose event times are at most this far apart (the event-time rules:
+    /// which input is late, which held value expired).
+    pub window: JoinWindow,
     /// Items kept per key and side (local, repartition), keys in the table (lookup), or items
     /// in the mirror (broadcast).
     pub capacity: usize,
@@ -913,6 +940,14 @@ struct SideBuffers {
 
 /// A keyed join of two inputs (port 0 left, port 1 right) emitting `Pair(left, right)`
 /// records.
+///
+/// Time follows [`JoinWindow`]: with `within_us`, an input more than `within_us` behind the
+/// join's watermark (the largest event time seen on either side) is late: dropped, counted in
+/// `late` and in the receipt's `dropped`, and the next pair carries `DeliveryDropped`. A held
+/// value more than `2 * within_us` behind the watermark can pair with nothing on time: it is
+/// forgotten (`expired`, not a loss). Losing a value that could still pair is a drop, counted
+/// and tainted the same way: a buffer or mirror over `capacity` evicts its oldest (`evicted`),
+/// a full lookup table refuses a new key (`refused`).
 pub struct Join {
     spec: JoinSpec,
     partitions: Vec<SideBuffers>,
@@ -920,9 +955,11 @@ pub struct Join {
     mirror: VecDeque<(Key, EnvelopeRef)>,
     matched: u64,
     unmatched: u64,
+    late: u64,
+    expired: u64,
     evicted: u64,
     refused: u64,
-    watermark_us: i64,
+    pending: TaintSet,
 }
 
 impl Join {
@@ -959,74 +996,135 @@ impl Join {
             mirror: VecDeque::new(),
             matched: 0,
             unmatched: 0,
+            late: 0,
+            expired: 0,
             evicted: 0,
             refused: 0,
-            watermark_us: i64::MIN,
+            pending: TaintSet::EMPTY,
         })
     }
 
-    fn pair(left: &EnvelopeRef, right: &EnvelopeRef) -> Output {
+    /// Emits `Pair(left, right)`: both as parents, the later event time, both sides' taints
+    /// and the join's pending loss taints.
+    fn pair(&mut self, left: &EnvelopeRef, right: &EnvelopeRef, ctx: &mut OpContext<'_>) {
         let mut parents = Parents::new();
         parents.push(left.meta.id);
         parents.push(right.meta.id);
         let later = if left.meta.event_time.time_us >= right.meta.event_time.time_us { left } else { right };
-        Output {
+        self.matched += 1;
+        ctx.emit(Output {
             port: 0,
             value: Value::Record(vec![left.value.clone(), right.value.clone()].into()),
             parents,
             parents_elided: 0,
             event_time: later.meta.event_time,
-            taints: left.meta.taints.join(right.meta.taints),
+            taints: left.meta.taints.join(right.meta.taints).join(std::mem::take(&mut self.pending)),
             // A pair carries the left side's lazy payload (a camera frame joined with its
             // zone's state is still that frame), so it can be opened further down.
             payload_from: match left.meta.payload {
                 manyfold_core::envelope::PayloadRef::Lazy { .. } => Some(left.meta.id),
                 manyfold_core::envelope::PayloadRef::Inline { .. } => None,
             },
-        }
+        });
+    }
+
+    /// A value that could still pair was lost (evicted, refused): counted and tainted.
+    fn lose(&mut self, ctx: &mut OpContext<'_>) {
+        self.pending = self.pending.with(Taint::DeliveryDropped);
+        ctx.count_loss(1);
     }
 
     fn within(&self, a: &EnvelopeRef, b: &EnvelopeRef) -> bool {
-        self.spec.within_us.is_none_or(|w| (a.meta.event_time.time_us - b.meta.event_time.time_us).abs() <= w)
+        self.spec.window.pairs(a.meta.event_time.time_us, b.meta.event_time.time_us)
     }
 
     fn buffered_join(&mut self, port: usize, key: Key, input: &EnvelopeRef, ctx: &mut OpContext<'_>) {
         let p = (key.stable_hash() % self.partitions.len() as u64) as usize;
-        let capacity = self.spec.capacity;
-        let within_us = self.spec.within_us;
-        let now_t = input.meta.event_time.time_us;
+        let window = self.spec.window;
         let mut matches = Vec::new();
         {
             let part = &self.partitions[p];
             let other = if port == 0 { &part.right } else { &part.left };
             if let Some(items) = other.get(&key) {
-                for item in items {
-                    if self.within(input, item) {
-                        matches.push(item.clone());
-                    }
-                }
+                matches.extend(items.iter().filter(|item| self.within(input, item)).cloned());
             }
-        }
-        for other in &matches {
-            let (l, r) = if port == 0 { (input, other) } else { (other, input) };
-            ctx.emit(Join::pair(l, r));
         }
         if matches.is_empty() {
             self.unmatched += 1;
-        } else {
-            self.matched += matches.len() as u64;
+        }
+        for other in &matches {
+            let (l, r) = if port == 0 { (input, other) } else { (other, input) };
+            self.pair(l, r, ctx);
         }
         let part = &mut self.partitions[p];
+        // Forget what can no longer pair with anything on time, on both sides of this key.
+        // Bounded by the key's buffers (at most `capacity` each).
+        let mut expired = 0;
+        for side in [&mut part.left, &mut part.right] {
+            if let Some(items) = side.get_mut(&key) {
+                let before = items.len();
+                items.retain(|item| !window.expired(item.meta.event_time.time_us));
+                expired += before - items.len();
+            }
+        }
         let side = if port == 0 { &mut part.left } else { &mut part.right };
         let items = side.entry(key).or_default();
         items.push_back(input.clone());
         part.items += 1;
-        // Bounded per key: by capacity, and by time when the join has a window.
-        while items.len() > capacity
-            || within_us.is_some_and(|w| items.front().is_some_and(|f| now_t - f.meta.event_time.time_us > w))
-        {
+        let mut evicted = 0;
+        while items.len() > self.spec.capacity {
             items.pop_front();
+            evicted += 1;
+        }
+        self.expired += expired as u64;
+        for _ in 0..evicted {
             self.evicted += 1;
+            self.lose(ctx);
+        }
+    }
+
+    fn lookup(&mut self, port: usize, key: Key, input: &EnvelopeRef, ctx: &mut OpContext<'_>) {
+        if port == 1 {
+            if !self.table.contains_key(&key) && self.table.len() >= self.spec.capacity {
+                self.refused += 1;
+                self.lose(ctx);
+            } else {
+                self.table.insert(key, input.clone());
+            }
+            return;
+        }
+        match self.table.get(&key).cloned() {
+            Some(right) if self.within(input, &right) => self.pair(input, &right, ctx),
+            _ => self.unmatched += 1,
+        }
+    }
+
+    fn mirror(&mut self, port: usize, key: Key, input: &EnvelopeRef, ctx: &mut OpContext<'_>) {
+        let keyed = self.spec.left_key.is_some() && self.spec.right_key.is_some();
+        if port == 1 {
+            let window = self.spec.window;
+            let before = self.mirror.len();
+            self.mirror.retain(|(_, e)| !window.expired(e.meta.event_time.time_us));
+            self.expired += (before - self.mirror.len()) as u64;
+            // A keyed mirror holds the latest value per key.
+            if self.spec.right_key.is_some() {
+                self.mirror.retain(|(k, _)| *k != key);
+            }
+            self.mirror.push_back((key, input.clone()));
+            while self.mirror.len() > self.spec.capacity {
+                self.mirror.pop_front();
+                self.evicted += 1;
+                self.lose(ctx);
+            }
+            return;
+        }
+        let matches: Vec<EnvelopeRef> =
+            self.mirror.iter().filter(|(k, e)| (!keyed || *k == key) && self.within(input, e)).map(|(_, e)| e.clone()).collect();
+        if matches.is_empty() {
+            self.unmatched += 1;
+        }
+        for right in &matches {
+            self.pair(input, right, ctx);
         }
     }
 }
@@ -1036,55 +1134,16 @@ impl Operator for Join {
         "join"
     }
     fn on_input(&mut self, port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
-        self.watermark_us = self.watermark_us.max(input.meta.event_time.time_us);
         let key = if port == 0 { key_of(&mut self.spec.left_key, &input.value)? } else { key_of(&mut self.spec.right_key, &input.value)? };
+        if !self.spec.window.admit(input.meta.event_time.time_us) {
+            self.late += 1;
+            self.lose(ctx);
+            return Ok(());
+        }
         match self.spec.class {
             JoinClass::Local | JoinClass::Repartition => self.buffered_join(port, key, input, ctx),
-            JoinClass::Lookup => {
-                if port == 1 {
-                    if !self.table.contains_key(&key) && self.table.len() >= self.spec.capacity {
-                        self.refused += 1;
-                    } else {
-                        self.table.insert(key, input.clone());
-                    }
-                } else if let Some(right) = self.table.get(&key).cloned() {
-                    if self.within(input, &right) {
-                        self.matched += 1;
-                        ctx.emit(Join::pair(input, &right));
-                    } else {
-                        self.unmatched += 1;
-                    }
-                } else {
-                    self.unmatched += 1;
-                }
-            }
-            JoinClass::BroadcastMirror => {
-                if port == 1 {
-                    if self.spec.right_key.is_some() {
-                        self.mirror.retain(|(k, _)| *k != key);
-                    }
-                    self.mirror.push_back((key, input.clone()));
-                    while self.mirror.len() > self.spec.capacity {
-                        self.mirror.pop_front();
-                        self.evicted += 1;
-                    }
-                } else {
-                    let keyed = self.spec.left_key.is_some() && self.spec.right_key.is_some();
-                    let mut any = false;
-                    let matches: Vec<EnvelopeRef> =
-                        self.mirror.iter().filter(|(k, _)| !keyed || *k == key).map(|(_, e)| e.clone()).collect();
-                    for right in &matches {
-                        if self.within(input, right) {
-                            any = true;
-                            self.matched += 1;
-                            ctx.emit(Join::pair(input, right));
-                        }
-                    }
-                    if !any {
-                        self.unmatched += 1;
-                    }
-                }
-            }
+            JoinClass::Lookup => self.lookup(port, key, input, ctx),
+            JoinClass::BroadcastMirror => self.mirror(port, key, input, ctx),
         }
         Ok(())
     }
@@ -1095,7 +1154,7 @@ impl Operator for Join {
         }
     }
     fn watermark_us(&self) -> Option<i64> {
-        (self.watermark_us != i64::MIN).then_some(self.watermark_us)
+        self.spec.window.watermark_us()
     }
     fn params(&self) -> Vec<(&'static str, Param)> {
         let mut p = vec![
@@ -1104,7 +1163,7 @@ impl Operator for Join {
             ("right_key", Param::Text(self.spec.right_key.as_ref().map_or("none".into(), Extract::describe))),
             ("capacity", Param::Int(self.spec.capacity as i64)),
         ];
-        if let Some(w) = self.spec.within_us {
+        if let Some(w) = self.spec.window.within_us() {
             p.push(("within_us", Param::Int(w)));
         }
         if self.spec.class == JoinClass::Repartition {
@@ -1113,7 +1172,14 @@ impl Operator for Join {
         p
     }
     fn counters(&self) -> Vec<(&'static str, u64)> {
-        let mut c = vec![("matched", self.matched), ("unmatched", self.unmatched), ("evicted", self.evicted), ("refused", self.refused)];
+        let mut c = vec![
+            ("matched", self.matched),
+            ("unmatched", self.unmatched),
+            ("late", self.late),
+            ("expired", self.expired),
+            ("evicted", self.evicted),
+            ("refused", self.refused),
+        ];
         if self.spec.class == JoinClass::Repartition {
             const NAMES: [&str; 8] = [
                 "partition_0_items",
@@ -1196,7 +1262,9 @@ impl Operator for Repair {
 /// seen minus `delay_us`) passes it, then emits in order. Outputs no longer carry
 /// `OrderPossiblyOutOfOrder` and carry `OrderResequenced` instead (the proof: ordered by event
 /// time after waiting `delay_us` for stragglers). An event older than what was already emitted
-/// is late: dropped, counted, and the next output carries `DeliveryDropped`.
+/// is late: dropped, counted, and the next output carries `DeliveryDropped`. Holding more than
+/// `capacity` events releases the oldest before its wait ended (counted in `forced`, the output
+/// carries `SchedForcedClose`).
 pub struct Resequence {
     delay_us: i64,
     capacity: usize,
@@ -1225,12 +1293,16 @@ impl Resequence {
                 break;
             }
             let Some(env) = self.buffer.remove(&(time, arrival)) else { break };
-            if time > up_to {
+            // Released before its wait ended, to stay within capacity: say so.
+            let forced = if time > up_to {
                 self.forced += 1;
-            }
+                TaintSet::of(Taint::SchedForcedClose)
+            } else {
+                TaintSet::EMPTY
+            };
             self.emitted_up_to = self.emitted_up_to.max(time);
             let mut out = Output::derived(env.value.clone(), &env, TaintSet::EMPTY);
-            out.taints = env.meta.taints.repair(TaintSet::of(Taint::OrderPossiblyOutOfOrder)).with(Taint::OrderResequenced).join(std::mem::take(&mut self.pending));
+            out.taints = env.meta.taints.repair(TaintSet::of(Taint::OrderPossiblyOutOfOrder)).with(Taint::OrderResequenced).join(forced).join(std::mem::take(&mut self.pending));
             ctx.emit(out);
         }
     }
@@ -1363,6 +1435,10 @@ pub struct WriteState {
 ///   `CoherenceStaleReported` and `CoherenceWritePending`.
 /// - A report nobody asked for (no write pending, differs from desired) is an unmatched echo:
 ///   effective carries `CoherenceEchoUnmatched`.
+/// - A report equal to a desired value whose retries ran out is a late confirmation: the
+///   binding is coherent again (`failed` clears, counted in `late_confirmations`); like any
+///   first effective value after an expiry it carries `SchedExpired`.
+/// - Reports and desired values compare as values, with NaN equal to NaN.
 /// - Without an ack or confirmation, desired is sent again every `retry_interval_us`, at most
 ///   `retry_max` more times (only with a declared idempotency boundary); then the write fails
 ///   and the next effective value carries `SchedExpired`.
@@ -1379,6 +1455,7 @@ pub struct WriteBinding {
     confirmations: u64,
     stale_reports: u64,
     unmatched_echoes: u64,
+    late_confirmations: u64,
     acks: u64,
     failures: u64,
 }
@@ -1405,6 +1482,7 @@ impl WriteBinding {
             confirmations: 0,
             stale_reports: 0,
             unmatched_echoes: 0,
+            late_confirmations: 0,
             acks: 0,
             failures: 0,
         })
@@ -1421,7 +1499,7 @@ impl WriteBinding {
         out.port = 0;
         ctx.emit(out);
         if self.retry_max > 0 {
-            let at = ctx.now_us + self.retry_interval_us;
+            let at = ctx.now_us.saturating_add(self.retry_interval_us);
             self.timer_at = Some(at);
             ctx.set_timer(at, self.requests);
         }
@@ -1446,7 +1524,8 @@ impl Operator for WriteBinding {
             }
             1 => {
                 self.state.reported = Some(input.value.clone());
-                let matches = self.state.desired.as_ref() == Some(&input.value);
+                // NaN equals NaN here: a report of NaN confirms a desired NaN.
+                let matches = self.state.desired.as_ref().is_some_and(|d| d.same(&input.value));
                 let mut added = std::mem::take(&mut self.pending_taints);
                 if self.state.pending && matches {
                     self.state.pending = false;
@@ -1457,6 +1536,12 @@ impl Operator for WriteBinding {
                 } else if !matches {
                     self.unmatched_echoes += 1;
                     added = added.with(Taint::CoherenceEchoUnmatched);
+                } else if self.state.failed {
+                    // The device applied the value after the binding gave up: a late
+                    // confirmation. Coherent again (no coherence taint), but the first effective
+                    // value after the expiry still says `sched_expired` (taken above).
+                    self.state.failed = false;
+                    self.late_confirmations += 1;
                 }
                 let mut out = Output::derived(input.value.clone(), input, added);
                 if let Some(request) = &self.request {
@@ -1505,6 +1590,7 @@ impl Operator for WriteBinding {
             ("confirmations", self.confirmations),
             ("stale_reports", self.stale_reports),
             ("unmatched_echoes", self.unmatched_echoes),
+            ("late_confirmations", self.late_confirmations),
             ("acks", self.acks),
             ("failures", self.failures),
             ("pending", u64::from(self.state.pending)),

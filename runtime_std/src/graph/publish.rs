@@ -28,6 +28,16 @@ pub const STALLED_MAX: usize = 4096;
 /// The most failures kept for the caller to inspect; later ones are only counted.
 pub const FAILURES_KEPT_MAX: usize = 64;
 
+/// A buffer a publish must find room in before anything is recorded: a blocking or rejecting
+/// mailbox, or a node input that refuses when full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Gate {
+    /// A mailbox.
+    Mailbox(MailboxIdx),
+    /// Input `port` of a node.
+    Node(NodeIdx, usize),
+}
+
 /// Options of one publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PublishOptions {
@@ -87,8 +97,9 @@ impl Graph {
         Ok(())
     }
 
-    /// Blocking and rejecting mailboxes a publish on `route` reaches inline.
-    fn admission_set(&mut self, route: RouteIdx) -> Vec<MailboxIdx> {
+    /// Blocking and rejecting buffers a publish on `route` reaches inline: mailboxes, and node
+    /// inputs that refuse when full (capacitors declared `block` or `reject`).
+    fn admission_set(&mut self, route: RouteIdx) -> Vec<Gate> {
         if let Some((version, set)) = &self.routes[route.0 as usize].admission {
             if *version == self.topology_version {
                 return set.clone();
@@ -104,11 +115,15 @@ impl Graph {
                 if let Some(mb) = edge.mailbox {
                     let overflow = self.mailboxes[mb.0 as usize].queue.overflow();
                     if matches!(overflow, Overflow::Block | Overflow::Reject) {
-                        set.push(mb);
+                        set.push(Gate::Mailbox(mb));
                     }
                 } else if !edge.policy.epoch_boundary {
-                    if let Target::Node { node, .. } = edge.target {
-                        for out in &self.nodes[node.0 as usize].outputs {
+                    if let Target::Node { node, port } = edge.target {
+                        let state = &self.nodes[node.0 as usize];
+                        if state.op.admission(port).is_some() {
+                            set.push(Gate::Node(node, port));
+                        }
+                        for out in &state.outputs {
                             if seen.insert(*out) {
                                 frontier.push(*out);
                             }
@@ -118,39 +133,90 @@ impl Graph {
             }
         }
         set.sort();
+        set.dedup();
         self.routes[route.0 as usize].admission = Some((self.topology_version, set.clone()));
         set
     }
 
-    /// Checks that a publish on `route` would not hit a full blocking or rejecting mailbox.
-    pub fn check_admission(&mut self, route: RouteIdx) -> Result<(), GraphError> {
-        for mb in self.admission_set(route) {
-            let stalled = self.edges[self.mailboxes[mb.0 as usize].edge.0 as usize].stalled.len();
-            let state = &mut self.mailboxes[mb.0 as usize];
-            if state.queue.free() > stalled {
-                continue;
+    /// The policy of `gate` when it is full now (a mailbox with no room beyond the items
+    /// stalled at its edge, a node input that says it is full).
+    fn gate_full(&self, gate: Gate) -> Option<Overflow> {
+        match gate {
+            Gate::Mailbox(mb) => {
+                let state = &self.mailboxes[mb.0 as usize];
+                let stalled = self.edges[state.edge.0 as usize].stalled.len();
+                (state.queue.free() <= stalled).then(|| state.queue.overflow())
             }
-            state.refused_publishes += 1;
-            let reason = format!("mailbox {} full", state.name);
-            let overflow = state.queue.overflow();
-            let capacity = state.queue.capacity();
-            let mailbox_name = state.name.clone();
-            let now = self.now_us();
-            self.audit.push(now, EnvelopeId { route, seq: 0 }, AuditKind::Refused { producer: String::new(), reason });
-            let route_name = &self.routes[route.0 as usize].route;
-            let state = (mailbox_name, capacity);
-            return Err(match overflow {
-                Overflow::Block => GraphError::MustWait(format!(
-                    "mailbox {} is full ({} items) and blocks: wait for the scheduler to drain it, then publish on {route_name} again",
-                    state.0, state.1
-                )),
-                _ => GraphError::Rejected(format!(
-                    "mailbox {} is full ({} items) and rejects: the publish on {route_name} was refused",
-                    state.0, state.1
-                )),
-            });
+            Gate::Node(node, port) => match self.nodes[node.0 as usize].op.admission(port) {
+                Some((overflow, true)) => Some(overflow),
+                _ => None,
+            },
         }
-        Ok(())
+    }
+
+    /// True when a publish on `route` would find room in every blocking or rejecting buffer it
+    /// reaches inline. Counts and records nothing (the scheduler asks it for guarded work).
+    pub fn admissible(&mut self, route: RouteIdx) -> bool {
+        self.admission_set(route).into_iter().all(|gate| self.gate_full(gate).is_none())
+    }
+
+    /// Checks that a publish on `route` by `producer` would not hit a full blocking or
+    /// rejecting buffer (mailbox or capacitor). When it would, the publish is refused: every
+    /// full buffer counts the refusal, the audit records who was refused and why, and the error
+    /// names the buffer. A full `reject` buffer wins over a full `block` one (`Rejected`, not
+    /// `MustWait`): it promises an immediate refusal, and waiting for the blocking one to
+    /// drain would break that promise.
+    pub fn check_admission(&mut self, producer: ProducerIdx, route: RouteIdx) -> Result<(), GraphError> {
+        let gates = self.admission_set(route);
+        let (mut first, mut reject) = (None, None);
+        for gate in &gates {
+            if let Some(overflow) = self.gate_full(*gate) {
+                first = first.or(Some((*gate, overflow)));
+                if overflow == Overflow::Reject {
+                    reject = reject.or(Some((*gate, overflow)));
+                }
+            }
+        }
+        let Some((gate, overflow)) = reject.or(first) else { return Ok(()) };
+        for other in gates {
+            if self.gate_full(other).is_some() {
+                match other {
+                    Gate::Mailbox(mb) => self.mailboxes[mb.0 as usize].refused_publishes += 1,
+                    Gate::Node(node, _) => self.nodes[node.0 as usize].op.refused(),
+                }
+            }
+        }
+        let (what, capacity, wait) = match gate {
+            Gate::Mailbox(mb) => {
+                let state = &self.mailboxes[mb.0 as usize];
+                (format!("mailbox {}", state.name), state.queue.capacity(), "wait for the scheduler to drain it")
+            }
+            Gate::Node(node, _) => {
+                let state = &self.nodes[node.0 as usize];
+                let capacity = state.op.buffered().map_or(0, |(_, c)| c);
+                (format!("node {} ({})", state.name, state.op.kind()), capacity, "discharge it")
+            }
+        };
+        let policy = if overflow == Overflow::Block { "block" } else { "reject" };
+        let now = self.now_us();
+        let who = self.producer_name(producer).to_string();
+        let reason = format!("{what} is full ({policy})");
+        self.audit.push(now, EnvelopeId { route, seq: 0 }, AuditKind::Refused { producer: who, reason });
+        let route_name = &self.routes[route.0 as usize].route;
+        Err(match overflow {
+            Overflow::Block => GraphError::MustWait(format!(
+                "{what} is full ({capacity} items) and blocks: {wait}, then publish on {route_name} again"
+            )),
+            _ => GraphError::Rejected(format!("{what} is full ({capacity} items) and rejects: the publish on {route_name} was refused")),
+        })
+    }
+
+    /// Records that `producer` was refused a publish on `route` before it reached the graph
+    /// (a value or an argument a binding could not convert), so the audit names every refusal.
+    pub fn note_refused(&mut self, producer: ProducerIdx, route: RouteIdx, reason: String) {
+        let now = self.now_us();
+        let who = self.producer_name(producer).to_string();
+        self.audit.push(now, EnvelopeId { route, seq: 0 }, AuditKind::Refused { producer: who, reason });
     }
 
     /// Publishes `value` on `route` as `producer`, and runs everything inline downstream.
@@ -167,8 +233,11 @@ impl Graph {
             self.audit.push(now, EnvelopeId { route, seq: 0 }, AuditKind::Refused { producer: who, reason: "not the owner".into() });
             return Err(e);
         }
-        self.check_value(route, &value)?;
-        self.check_admission(route)?;
+        if let Err(e) = self.check_value(route, &value) {
+            self.note_refused(producer, route, e.message().to_string());
+            return Err(e);
+        }
+        self.check_admission(producer, route)?;
         self.publish_unchecked(producer, route, value, options)
     }
 
@@ -231,10 +300,11 @@ impl Graph {
         let gated = !self.admission_set(route).is_empty();
         for value in values {
             if let Err(e) = self.check_value(route, &value) {
+                self.note_refused(producer, route, e.message().to_string());
                 return (count, Some(e));
             }
             if gated {
-                if let Err(e) = self.check_admission(route) {
+                if let Err(e) = self.check_admission(producer, route) {
                     return (count, Some(e));
                 }
             }
@@ -260,8 +330,11 @@ impl Graph {
         options: &PublishOptions,
     ) -> Result<PublishReceipt, GraphError> {
         self.check_owner(producer, route)?;
-        self.check_value(route, &meta)?;
-        self.check_admission(route)?;
+        if let Err(e) = self.check_value(route, &meta) {
+            self.note_refused(producer, route, e.message().to_string());
+            return Err(e);
+        }
+        self.check_admission(producer, route)?;
         // The source must be registered before downstream nodes (which may open it) run, so
         // the envelope id is predicted from the route's sequence number.
         let id = EnvelopeId { route, seq: self.routes[route.0 as usize].seq + 1 };
@@ -461,7 +534,7 @@ impl Graph {
         let state = &mut nodes[node.0 as usize];
         state.processed += 1;
         state.taints_in = state.taints_in.join(input_taints);
-        let mut lost = 0u64;
+        let (mut lost, mut rejected) = (0u64, 0u64);
         let result = {
             let mut ctx = OpContext {
                 now_us,
@@ -469,6 +542,7 @@ impl Graph {
                 outputs: &mut outputs,
                 timers: &mut timers,
                 lost: &mut lost,
+                rejected: &mut rejected,
                 node_name: &state.name,
                 payloads,
                 audit,
@@ -477,6 +551,7 @@ impl Graph {
             f(state.op.as_mut(), &mut ctx)
         };
         self.lost_total += lost;
+        self.rejected_total += rejected;
         if let Err(failure) = result {
             let state = &mut self.nodes[node.0 as usize];
             state.failures += 1;

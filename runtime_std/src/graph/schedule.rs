@@ -192,7 +192,10 @@ impl Graph {
         guard: Guard,
     ) -> Result<u64, GraphError> {
         self.check_owner(producer, route)?;
-        self.check_value(route, &value)?;
+        if let Err(e) = self.check_value(route, &value) {
+            self.note_refused(producer, route, e.message().to_string());
+            return Err(e);
+        }
         let now = self.now_us();
         if let Some(expiry) = guard.expires_at_us {
             if expiry <= now {
@@ -239,7 +242,7 @@ impl Graph {
             }
             let epoch_ok = g.not_before_epoch.is_none_or(|e| self.epoch >= e);
             let time_ok = g.not_before_us.is_none_or(|t| now >= t);
-            if epoch_ok && time_ok && self.check_admission(self.gated[i].route).is_ok() {
+            if epoch_ok && time_ok && self.admissible(self.gated[i].route) {
                 let item = self.gated.remove(i);
                 let mut options = item.options;
                 options.taints = options.taints.with(Taint::SchedGated);

@@ -13,6 +13,29 @@ use pyo3::types::{PyBool, PyByteArray, PyBytes, PyFloat, PyInt, PyList, PyString
 use crate::schema::{type_name, RecordType, SchemaType};
 use crate::value::Value;
 
+/// A time argument (an event time, a clock time, a guard time): `None`, or an `int` in the
+/// signed 64-bit range of microseconds. Anything else (a float, text, a bool, a larger int) is
+/// refused with a sentence naming `what`, never a bare `TypeError` or `OverflowError`.
+pub fn time_arg(value: Option<&Bound<'_, PyAny>>, what: &str) -> Result<Option<i64>, String> {
+    let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(None) };
+    if !value.is_instance_of::<PyInt>() || value.is_instance_of::<PyBool>() {
+        let kind = value.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        return Err(format!("{what} must be an integer number of microseconds, got {kind} {}", repr(value)));
+    }
+    value.extract::<i64>().map(Some).map_err(|_| {
+        format!("{what} must be within the signed 64-bit range of microseconds ({} to {}), got {}", i64::MIN, i64::MAX, repr(value))
+    })
+}
+
+fn repr(value: &Bound<'_, PyAny>) -> String {
+    let text = value.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
+    if text.chars().count() > 60 {
+        format!("{}...", text.chars().take(57).collect::<String>())
+    } else {
+        text
+    }
+}
+
 /// Record types are interned, so equal record types share one `Arc`, and the Python class of a
 /// record type can be found by pointer.
 #[derive(Default)]

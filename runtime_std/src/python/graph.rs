@@ -24,7 +24,7 @@ use manyfold_core::envelope::{EnvelopeId, PayloadRef, ProducerRef, RouteIdx};
 use crate::graph::AuditKind;
 use manyfold_core::taint::{Taint, TaintSet};
 
-use super::convert::{intern, schema_type, to_py, to_value};
+use super::convert::{intern, schema_type, time_arg, to_py, to_value};
 use super::errors::{from_graph, graph_error};
 use super::route::PyRoute;
 use super::snapshots::{self, EdgeStats, GraphDescription, MailboxStats, NodeStats, PayloadDemandStats, RouteStats, SchedulerStats};
@@ -84,11 +84,11 @@ pub(crate) struct RouteEntry {
     pub py_route: Py<PyRoute>,
 }
 
-struct Deferred {
-    producer: ProducerIdx,
-    route: RouteIdx,
-    value: Value,
-    options: PublishOptions,
+/// Work queued from inside a dispatch, run right after it: a publish, or the audit record of a
+/// publish refused before it reached the graph.
+enum Deferred {
+    Publish { producer: ProducerIdx, route: RouteIdx, value: Value, options: PublishOptions },
+    Refused { producer: ProducerIdx, route: RouteIdx, reason: String },
 }
 
 #[derive(Default)]
@@ -145,14 +145,33 @@ impl Inner {
         })
     }
 
+    /// A publish by `producer` on `route` refused before it reached the graph (a value or an
+    /// argument that does not convert): records it in the audit, then returns the error of
+    /// `kind` naming the route.
+    fn refuse(&self, py: Python<'_>, producer: ProducerIdx, entry: &RouteEntry, kind: &str, message: String) -> PyErr {
+        let route = entry.idx;
+        if is_dispatching(self.key()) {
+            self.deferred.lock().push_back(Deferred::Refused { producer, route, reason: message.clone() });
+        } else if let Err(e) = self.dispatch(py, "publish", |g| {
+            g.note_refused(producer, route, message.clone());
+            Ok(())
+        }) {
+            return e;
+        }
+        graph_error(py, kind, &message)
+    }
+
     /// Runs queued re-entrant publishes, in order, until none are left.
     fn run_deferred(&self, graph: &mut Graph) {
         for _ in 0..DEFERRED_RUN_MAX {
             let Some(item) = self.deferred.lock().pop_front() else { return };
-            let checked = graph.check_admission(item.route);
-            let result = checked.and_then(|_| graph.publish(item.producer, item.route, item.value, &item.options));
-            if let Err(e) = result {
-                graph.note_failure("queued publish", format!("a publish queued from inside the graph failed: {e}"));
+            match item {
+                Deferred::Publish { producer, route, value, options } => {
+                    if let Err(e) = graph.publish(producer, route, value, &options) {
+                        graph.note_failure("queued publish", format!("a publish queued from inside the graph failed: {e}"));
+                    }
+                }
+                Deferred::Refused { producer, route, reason } => graph.note_refused(producer, route, reason),
             }
         }
         let left = self.deferred.lock().len();
@@ -407,21 +426,41 @@ fn publish_options(event_time_us: Option<i64>, clock_domain: Option<u16>, taint_
 impl PyProducer {
     /// Publishes `value` on `route`. Raises BackpressureError when a blocking mailbox
     /// downstream is full; with `timeout_s`, waits up to that long for room first.
-    #[pyo3(signature = (route, value, *, event_time_us = None, clock_domain = None, taint_bits = 0, timeout_s = None))]
+    #[pyo3(signature = (route, value, *, event_time_us = None, clock_domain = None, taint_bits = None, timeout_s = None))]
     #[allow(clippy::too_many_arguments)]
     fn publish(
         &self,
         py: Python<'_>,
         route: &PyRoute,
         value: &Bound<'_, PyAny>,
-        event_time_us: Option<i64>,
-        clock_domain: Option<u16>,
-        taint_bits: u32,
-        timeout_s: Option<f64>,
+        event_time_us: Option<Bound<'_, PyAny>>,
+        clock_domain: Option<Bound<'_, PyAny>>,
+        taint_bits: Option<Bound<'_, PyAny>>,
+        timeout_s: Option<Bound<'_, PyAny>>,
     ) -> PyResult<PyReceipt> {
         let entry = self.inner.entry(py, route)?;
         let value = to_value(value, &entry.schema.ty, &entry.schema.name)
-            .map_err(|m| graph_error(py, "schema_check", &format!("cannot publish on {}: {m}", route.inner)))?;
+            .map_err(|m| self.inner.refuse(py, self.index, &entry, "schema_check", format!("cannot publish on {}: {m}", route.inner)))?;
+        let event_time_us = self.event_time(py, &entry, event_time_us.as_ref())?;
+        let bad = |what: &str, wanted: &str, got: &Bound<'_, PyAny>| {
+            let got = got.repr().map(|r| r.to_string()).unwrap_or_default();
+            self.inner.refuse(py, self.index, &entry, "operator_config", format!("cannot publish on {}: {what} must be {wanted}, got {got}", route.inner))
+        };
+        let clock_domain = match clock_domain.filter(|v| !v.is_none()) {
+            Some(v) => Some(int_arg::<u16>(&v).ok_or_else(|| bad("clock_domain", "an integer from 0 to 65535", &v))?),
+            None => None,
+        };
+        let all_taints = Taint::ALL.iter().fold(0u32, |m, t| m | TaintSet::of(*t).0);
+        let taint_bits = match taint_bits.filter(|v| !v.is_none()) {
+            Some(v) => int_arg::<u32>(&v).filter(|b| b & !all_taints == 0).ok_or_else(|| bad("taint_bits", "a set of taint bits (manyfold.graph.Taint)", &v))?,
+            None => 0,
+        };
+        let timeout_s = match timeout_s.filter(|v| !v.is_none()) {
+            Some(v) => Some(
+                v.extract::<f64>().ok().filter(|t| *t >= 0.0 && *t <= 1e9).filter(|_| !v.is_instance_of::<pyo3::types::PyBool>()).ok_or_else(|| bad("timeout_s", "a number of seconds, 0 or more", &v))?,
+            ),
+            None => None,
+        };
         let options = publish_options(event_time_us, clock_domain, taint_bits);
         if is_dispatching(self.inner.key()) {
             let mut deferred = self.inner.deferred.lock();
@@ -435,7 +474,7 @@ impl PyProducer {
                     ),
                 ));
             }
-            deferred.push_back(Deferred { producer: self.index, route: entry.idx, value, options });
+            deferred.push_back(Deferred::Publish { producer: self.index, route: entry.idx, value, options });
             return Ok(PyReceipt { seq: 0, dropped: 0, rejected: 0, deferred: true });
         }
         let deadline = timeout_s.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
@@ -483,7 +522,7 @@ impl PyProducer {
                 // The path is only built for the error message.
                 let value = to_value(&item, &entry.schema.ty, "").map_err(|_| {
                     let m = to_value(&item, &entry.schema.ty, &format!("{}[{i}]", entry.schema.name)).err().unwrap_or_default();
-                    graph_error(py, "schema_check", &format!("cannot publish on {}: {m}", route.inner))
+                    self.inner.refuse(py, self.index, &entry, "schema_check", format!("cannot publish on {}: {m}", route.inner))
                 })?;
                 converted.push(value);
             }
@@ -514,14 +553,16 @@ impl PyProducer {
         length: u64,
         sha256: Vec<u8>,
         open: Py<PyAny>,
-        event_time_us: Option<i64>,
+        event_time_us: Option<Bound<'_, PyAny>>,
     ) -> PyResult<PyReceipt> {
         let entry = self.inner.entry(py, route)?;
         let value = to_value(value, &entry.schema.ty, &entry.schema.name)
-            .map_err(|m| graph_error(py, "schema_check", &format!("cannot publish on {}: {m}", route.inner)))?;
-        let digest: [u8; 32] = sha256
-            .try_into()
-            .map_err(|_| graph_error(py, "operator_config", "sha256 must be 32 bytes (hashlib.sha256(data).digest())"))?;
+            .map_err(|m| self.inner.refuse(py, self.index, &entry, "schema_check", format!("cannot publish on {}: {m}", route.inner)))?;
+        let event_time_us = self.event_time(py, &entry, event_time_us.as_ref())?;
+        let digest: [u8; 32] = sha256.try_into().map_err(|_| {
+            let message = format!("cannot publish on {}: sha256 must be 32 bytes (hashlib.sha256(data).digest())", route.inner);
+            self.inner.refuse(py, self.index, &entry, "operator_config", message)
+        })?;
         if is_dispatching(self.inner.key()) {
             return Err(graph_error(py, "clock_mode", "publish_lazy cannot be called from inside the same graph"));
         }
@@ -547,6 +588,25 @@ impl PyProducer {
     fn __repr__(&self) -> String {
         format!("Producer({:?})", self.name)
     }
+}
+
+impl PyProducer {
+    /// The event time argument of a publish on `entry`'s route; a bad one is refused (audited,
+    /// `TimeError` naming the route).
+    fn event_time(&self, py: Python<'_>, entry: &RouteEntry, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
+        time_arg(value, "event_time_us").map_err(|m| {
+            let route = entry.py_route.borrow(py).inner.clone();
+            self.inner.refuse(py, self.index, entry, "time_invalid", format!("cannot publish on {route}: {m}"))
+        })
+    }
+}
+
+/// An integer argument of type `T`, refusing bools, floats and out-of-range values.
+fn int_arg<T: TryFrom<i64>>(value: &Bound<'_, PyAny>) -> Option<T> {
+    if !value.is_instance_of::<pyo3::types::PyInt>() || value.is_instance_of::<pyo3::types::PyBool>() {
+        return None;
+    }
+    value.extract::<i64>().ok().and_then(|v| T::try_from(v).ok())
 }
 
 fn is_backpressure(py: Python<'_>, err: &PyErr) -> bool {
@@ -996,7 +1056,10 @@ impl NativeGraph {
     }
 
     /// Moves a virtual clock to `time_us`, running everything due on the way.
-    fn advance_to(&self, py: Python<'_>, time_us: i64) -> PyResult<(u64, bool)> {
+    fn advance_to(&self, py: Python<'_>, time_us: &Bound<'_, PyAny>) -> PyResult<(u64, bool)> {
+        let time_us = time_arg(Some(time_us), "the time to advance_to")
+            .map_err(|m| graph_error(py, "time_invalid", &format!("cannot advance the clock: {m}")))?
+            .ok_or_else(|| graph_error(py, "time_invalid", "cannot advance the clock: the time to advance_to must be an integer number of microseconds, got None"))?;
         let r = self.inner.dispatch(py, "advance_to", |g| g.advance_to(time_us))?;
         Ok((r.steps, r.idle))
     }
@@ -1057,13 +1120,23 @@ impl NativeGraph {
         producer: &PyProducer,
         route: &PyRoute,
         value: &Bound<'_, PyAny>,
-        not_before_epoch: Option<u64>,
-        not_before_us: Option<i64>,
-        expires_at_us: Option<i64>,
+        not_before_epoch: Option<Bound<'_, PyAny>>,
+        not_before_us: Option<Bound<'_, PyAny>>,
+        expires_at_us: Option<Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
         let entry = self.inner.entry(py, route)?;
         let value = to_value(value, &entry.schema.ty, &entry.schema.name)
-            .map_err(|m| graph_error(py, "schema_check", &format!("cannot publish on {}: {m}", route.inner)))?;
+            .map_err(|m| self.inner.refuse(py, producer.index, &entry, "schema_check", format!("cannot publish on {}: {m}", route.inner)))?;
+        let time = |v: Option<&Bound<'_, PyAny>>, what: &str| {
+            time_arg(v, what).map_err(|m| self.inner.refuse(py, producer.index, &entry, "time_invalid", format!("cannot publish on {}: {m}", route.inner)))
+        };
+        let (not_before_us, expires_at_us) = (time(not_before_us.as_ref(), "not_before_us")?, time(expires_at_us.as_ref(), "expires_at_us")?);
+        let not_before_epoch = match time(not_before_epoch.as_ref(), "not_before_epoch")? {
+            Some(e) => Some(u64::try_from(e).map_err(|_| {
+                self.inner.refuse(py, producer.index, &entry, "time_invalid", format!("cannot publish on {}: not_before_epoch must not be negative, got {e}", route.inner))
+            })?),
+            None => None,
+        };
         let guard = Guard { not_before_epoch, not_before_us, expires_at_us };
         let index = producer.index;
         self.inner.dispatch(py, "publish_guarded", |g| g.publish_guarded(index, entry.idx, value, PublishOptions::default(), guard))
@@ -1137,7 +1210,7 @@ impl NativeGraph {
                         ("opened", consumer, format!("{bytes} bytes{}", if cache_hit { ", cache hit" } else { "" }))
                     }
                     AuditKind::Dropped { at } => ("dropped", at, String::new()),
-                    AuditKind::Refused { producer, reason } => ("refused", producer, reason),
+                    AuditKind::Refused { producer, reason } => ("refused", format!("producer {producer}"), reason),
                 };
                 (e.order, e.time_us, e.id.seq, kind, who, detail)
             })
@@ -1321,6 +1394,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySubscription>()?;
     m.add_class::<PyCounter>()?;
     m.add("GATED_MAX_DEFAULT", GATED_MAX_DEFAULT)?;
+    m.add("CAPACITY_MAX", crate::graph::ops::CAPACITY_MAX)?;
     m.add_function(wrap_pyfunction!(schema_hash, m)?)?;
     m.add_function(wrap_pyfunction!(schema_descriptor_cbor, m)?)?;
     Ok(())
