@@ -283,10 +283,8 @@ pub fn load(
         Some(s) => Some(Obj::of(s, "settings")?),
         None => None,
     };
-    if let Some(bytes_max) = settings.as_ref().and_then(|s| s.get("payload_cache_bytes")) {
-        if let Cbor::Int(n) = bytes_max {
-            graph.set_payload_cache_bytes(usize::try_from(*n).unwrap_or(0));
-        }
+    if let Some(Cbor::Int(n)) = settings.as_ref().and_then(|s| s.get("payload_cache_bytes")) {
+        graph.set_payload_cache_bytes(usize::try_from(*n).unwrap_or(0));
     }
     if let Some(s) = settings.as_ref().filter(|s| s.get("gated_max").is_some()) {
         let gated_max = usize::try_from(s.int("gated_max")?).unwrap_or(0);

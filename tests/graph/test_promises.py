@@ -24,6 +24,7 @@ from manyfold.graph import (
     Overflow,
     RejectedError,
     Route,
+    RouteError,
     SchemaCheckError,
     Taint,
     TimeError,
@@ -304,6 +305,41 @@ def test_a_bad_mailbox_is_an_operator_config_error(args):
     """Mailbox(2**70), Mailbox(2, 'bogus') and friends raise OperatorConfigError saying what a mailbox takes."""
     with pytest.raises(OperatorConfigError, match="mailbox"):
         Mailbox(*args)
+
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda g, p, x, node: g.latest(node),
+        lambda g, p, x, node: p.publish(node, 1.0),
+        lambda g, p, x, node: g.subscribe(node, print),
+        lambda g, p, x, node: g.count_window(node, size=1, aggregate=Aggregate.MIN),
+        lambda g, p, x, node: g.connect(x, node),
+        lambda g, p, x, node: g.replay(3),
+        lambda g, p, x, node: g.latest(None),
+    ],
+)
+def test_a_node_or_other_object_where_a_route_belongs_is_a_route_error(call):
+    """A node (or a number, or None) passed as a route raises RouteError naming it, never a bare TypeError."""
+    g = Graph()
+    p = g.producer("p")
+    x = g.route(Route.parse(X), FLOAT)
+    node = g.count_window(x, size=1, aggregate=Aggregate.MIN, name="counted")
+    with pytest.raises(RouteError, match="expected a route") as caught:
+        call(g, p, x, node)
+    assert "counted" in str(caught.value) or "got " in str(caught.value)
+
+
+def test_a_route_name_is_taken_where_a_route_belongs():
+    """Every route argument also takes the route's printed name, parsed and looked up like a Route."""
+    g = Graph()
+    p = g.producer("p")
+    g.route(X, FLOAT)
+    seen = []
+    g.subscribe(X, lambda envelope: seen.append(envelope.value))
+    p.publish(X, 2.5)
+    assert seen == [2.5] and g.latest(X).value == 2.5
 
 
 # ---------------------------------------------------------------------- 8. audit

@@ -43,6 +43,7 @@ from manyfold._native import (
     Subscription,
     Variant,
 )
+from manyfold._native import as_route as _route
 from manyfold.graph.errors import OperatorConfigError, SchemaMismatchError, TimeError
 from manyfold.graph.taints import Taint
 from manyfold.graph.schema import (
@@ -349,7 +350,7 @@ class Graph:
         drops and refusals are always recorded). ``fence`` (``"epoch"`` or ``"token"``)
         declares how writes to owned state on this route are fenced against stale owners.
         Declaring the same route again with the same schema returns it."""
-        route = Route.parse(route) if isinstance(route, str) else route
+        route = _route(route)
         schema = as_schema(schema)
         history = _count(history, f"route {route}: history")
         retain = max(RETAIN_DEFAULT, history) if retain is None else _count(retain, f"route {route}: retain", history)
@@ -366,6 +367,7 @@ class Graph:
 
     def schema_of(self, route: Route) -> Schema:
         """The schema a declared route carries."""
+        route = _route(route)
         try:
             return self._schemas[route]
         except KeyError:
@@ -429,6 +431,7 @@ class Graph:
     ) -> Subscription:
         """Call ``callback(envelope)`` for each envelope on ``route`` (inline, or through a
         mailbox delivered by the scheduler)."""
+        route = _route(route)
         name = self._name(name, f"sub_{route.stream}")
         try:
             return self._native.subscribe(route, callback, name, _policy(mailbox, False))
@@ -438,6 +441,7 @@ class Graph:
 
     def count(self, route: Route, *, name: str | None = None) -> Counter:
         """A native counter of the envelopes on ``route`` (no Python call per envelope)."""
+        route = _route(route)
         return self._native.count(route, self._name(name, f"count_{route.stream}"))
 
     def latest(self, route: Route) -> Envelope | None:
@@ -478,6 +482,9 @@ class Graph:
         policies: Sequence[tuple | None] | None = None,
         extra_outputs: Sequence[tuple[Route, Schema]] = (),
     ) -> Node:
+        sources = [_route(s) for s in sources]
+        output = None if output is None else _route(output)
+        extra_outputs = [(_route(r), schema) for r, schema in extra_outputs]
         for s in sources:
             self.schema_of(s)
         name = self._name(name, f"{kind}_{sources[0].stream}")
@@ -546,6 +553,7 @@ class Graph:
         """Forward every envelope of ``source`` to ``sink`` (same schema), inline, through a
         mailbox, or held to the next control epoch. ``link`` declares what the crossing cannot
         promise; the forwarded envelopes carry the matching taints."""
+        source, sink = _route(source), _route(sink)
         self.schema_of(source), self.schema_of(sink)
         name = self._name(name, f"forward_{source.stream}")
         link_taints = [t.value for t in link.taints()] if link is not None else []
@@ -578,6 +586,7 @@ class Graph:
         """Apply ``fn`` to each value. The output carries ``schema`` (the input's by default).
         Declare ``deterministic=False`` for functions that read clocks, randomness or the
         outside world; their outputs then carry a determinism taint."""
+        output = None if output is None else _route(output)
         if schema is not None:
             out_schema = as_schema(schema)
         elif output is not None and output in self._schemas:

@@ -26,7 +26,7 @@ use manyfold_core::taint::{Taint, TaintSet};
 
 use super::convert::{intern, schema_type, time_arg, to_py, to_value};
 use super::errors::{from_graph, graph_error};
-use super::route::PyRoute;
+use super::route::{PyRoute, RouteArg};
 use super::snapshots::{self, EdgeStats, GraphDescription, MailboxStats, NodeStats, PayloadDemandStats, RouteStats, SchedulerStats};
 use crate::envelope::EnvelopeRef;
 use crate::graph::factory::{self, Callables, ParamMap, ParamValue, PortSpec};
@@ -242,7 +242,7 @@ pub struct PyEnvelopeId {
 #[pymethods]
 impl PyEnvelopeId {
     #[new]
-    fn new(route: &PyRoute, seq: u64) -> PyEnvelopeId {
+    fn new(route: RouteArg<'_>, seq: u64) -> PyEnvelopeId {
         PyEnvelopeId { route: route.inner.clone(), seq }
     }
     /// The route.
@@ -431,14 +431,14 @@ impl PyProducer {
     fn publish(
         &self,
         py: Python<'_>,
-        route: &PyRoute,
+        route: RouteArg<'_>,
         value: &Bound<'_, PyAny>,
         event_time_us: Option<Bound<'_, PyAny>>,
         clock_domain: Option<Bound<'_, PyAny>>,
         taint_bits: Option<Bound<'_, PyAny>>,
         timeout_s: Option<Bound<'_, PyAny>>,
     ) -> PyResult<PyReceipt> {
-        let entry = self.inner.entry(py, route)?;
+        let entry = self.inner.entry(py, &route)?;
         let value = to_value(value, &entry.schema.ty, &entry.schema.name)
             .map_err(|m| self.inner.refuse(py, self.index, &entry, "schema_check", format!("cannot publish on {}: {m}", route.inner)))?;
         let event_time_us = self.event_time(py, &entry, event_time_us.as_ref())?;
@@ -506,8 +506,8 @@ impl PyProducer {
     /// buffer of doubles (`array('d')`, a NumPy float64 array). Every value is checked first:
     /// a value of the wrong type publishes nothing. A mailbox that refuses stops the batch
     /// there; the error is raised after the values before it were published.
-    fn publish_many(&self, py: Python<'_>, route: &PyRoute, values: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let entry = self.inner.entry(py, route)?;
+    fn publish_many(&self, py: Python<'_>, route: RouteArg<'_>, values: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let entry = self.inner.entry(py, &route)?;
         let mut converted = Vec::new();
         let doubles = if entry.schema.ty == SchemaType::Float && !values.is_instance_of::<PyList>() && !values.is_instance_of::<PyTuple>() {
             PyBuffer::<f64>::get(values).ok()
@@ -548,14 +548,14 @@ impl PyProducer {
     fn publish_lazy(
         &self,
         py: Python<'_>,
-        route: &PyRoute,
+        route: RouteArg<'_>,
         value: &Bound<'_, PyAny>,
         length: u64,
         sha256: Vec<u8>,
         open: Py<PyAny>,
         event_time_us: Option<Bound<'_, PyAny>>,
     ) -> PyResult<PyReceipt> {
-        let entry = self.inner.entry(py, route)?;
+        let entry = self.inner.entry(py, &route)?;
         let value = to_value(value, &entry.schema.ty, &entry.schema.name)
             .map_err(|m| self.inner.refuse(py, self.index, &entry, "schema_check", format!("cannot publish on {}: {m}", route.inner)))?;
         let event_time_us = self.event_time(py, &entry, event_time_us.as_ref())?;
@@ -892,8 +892,8 @@ impl NativeGraph {
     }
 
     /// The schema hash (hex) of a declared route.
-    fn schema_hash_of(&self, py: Python<'_>, route: &PyRoute) -> PyResult<String> {
-        Ok(self.inner.entry(py, route)?.schema.hash.hex())
+    fn schema_hash_of(&self, py: Python<'_>, route: RouteArg<'_>) -> PyResult<String> {
+        Ok(self.inner.entry(py, &route)?.schema.hash.hex())
     }
 
     /// A producer called `name` (the same object state for the same name).
@@ -908,16 +908,16 @@ impl NativeGraph {
     }
 
     /// Lets `producer` publish on `route` although it does not own it.
-    fn grant(&self, py: Python<'_>, producer: &PyProducer, route: &PyRoute) -> PyResult<()> {
-        let entry = self.inner.entry(py, route)?;
+    fn grant(&self, py: Python<'_>, producer: &PyProducer, route: RouteArg<'_>) -> PyResult<()> {
+        let entry = self.inner.entry(py, &route)?;
         let index = producer.index;
         self.inner.dispatch(py, "grant", |g| g.grant(index, entry.idx))
     }
 
     /// Calls `callback(envelope)` for each envelope of `route`.
     #[pyo3(signature = (route, callback, name, policy = None))]
-    fn subscribe(&self, py: Python<'_>, route: &PyRoute, callback: Py<PyAny>, name: &str, policy: Option<Bound<'_, PyAny>>) -> PyResult<PySubscription> {
-        let entry = self.inner.entry(py, route)?;
+    fn subscribe(&self, py: Python<'_>, route: RouteArg<'_>, callback: Py<PyAny>, name: &str, policy: Option<Bound<'_, PyAny>>) -> PyResult<PySubscription> {
+        let entry = self.inner.entry(py, &route)?;
         let policy = match policy {
             Some(p) => policy_of(py, &p)?,
             None => EdgePolicy::INLINE,
@@ -928,8 +928,8 @@ impl NativeGraph {
     }
 
     /// A native counter of the envelopes on `route`.
-    fn count(&self, py: Python<'_>, route: &PyRoute, name: &str) -> PyResult<PyCounter> {
-        let entry = self.inner.entry(py, route)?;
+    fn count(&self, py: Python<'_>, route: RouteArg<'_>, name: &str) -> PyResult<PyCounter> {
+        let entry = self.inner.entry(py, &route)?;
         let counter = CountingSubscriber::default();
         let count = counter.count.clone();
         self.inner.dispatch(py, "count", |g| g.subscribe(name, entry.idx, Box::new(counter), EdgePolicy::INLINE))?;
@@ -1015,8 +1015,8 @@ impl NativeGraph {
     /// Forwards `source` to `sink` through a `forward` node; `link_taints` (taint names) are
     /// what the crossing cannot promise.
     #[pyo3(signature = (name, source, sink, policy = None, link_taints = Vec::new()))]
-    fn connect(&self, py: Python<'_>, name: &str, source: &PyRoute, sink: &PyRoute, policy: Option<Bound<'_, PyAny>>, link_taints: Vec<String>) -> PyResult<u32> {
-        let (a, b) = (self.inner.entry(py, source)?, self.inner.entry(py, sink)?);
+    fn connect(&self, py: Python<'_>, name: &str, source: RouteArg<'_>, sink: RouteArg<'_>, policy: Option<Bound<'_, PyAny>>, link_taints: Vec<String>) -> PyResult<u32> {
+        let (a, b) = (self.inner.entry(py, &source)?, self.inner.entry(py, &sink)?);
         let policy = match policy {
             Some(p) => policy_of(py, &p)?,
             None => EdgePolicy::INLINE,
@@ -1028,22 +1028,22 @@ impl NativeGraph {
     }
 
     /// The latest envelope of `route`, or None.
-    fn latest(&self, py: Python<'_>, route: &PyRoute) -> PyResult<Option<PyEnvelope>> {
-        let entry = self.inner.entry(py, route)?;
+    fn latest(&self, py: Python<'_>, route: RouteArg<'_>) -> PyResult<Option<PyEnvelope>> {
+        let entry = self.inner.entry(py, &route)?;
         let env = self.inner.dispatch(py, "latest", |g| g.latest(entry.idx))?;
         Ok(env.map(|e| PyEnvelope::new(e, entry, self.inner.clone())))
     }
 
     /// The envelope `route@seq` if it is still retained.
-    fn envelope(&self, py: Python<'_>, route: &PyRoute, seq: u64) -> PyResult<Option<PyEnvelope>> {
-        let entry = self.inner.entry(py, route)?;
+    fn envelope(&self, py: Python<'_>, route: RouteArg<'_>, seq: u64) -> PyResult<Option<PyEnvelope>> {
+        let entry = self.inner.entry(py, &route)?;
         let env = self.inner.lock(py, "envelope")?.envelope(EnvelopeId { route: entry.idx, seq });
         Ok(env.map(|e| PyEnvelope::new(e, entry, self.inner.clone())))
     }
 
     /// The retained history of `route`, oldest first.
-    fn replay(&self, py: Python<'_>, route: &PyRoute) -> PyResult<Vec<PyEnvelope>> {
-        let entry = self.inner.entry(py, route)?;
+    fn replay(&self, py: Python<'_>, route: RouteArg<'_>) -> PyResult<Vec<PyEnvelope>> {
+        let entry = self.inner.entry(py, &route)?;
         let envs = self.inner.dispatch(py, "replay", |g| g.replay(entry.idx))?;
         Ok(envs.into_iter().map(|e| PyEnvelope::new(e, entry.clone(), self.inner.clone())).collect())
     }
@@ -1118,13 +1118,13 @@ impl NativeGraph {
         &self,
         py: Python<'_>,
         producer: &PyProducer,
-        route: &PyRoute,
+        route: RouteArg<'_>,
         value: &Bound<'_, PyAny>,
         not_before_epoch: Option<Bound<'_, PyAny>>,
         not_before_us: Option<Bound<'_, PyAny>>,
         expires_at_us: Option<Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
-        let entry = self.inner.entry(py, route)?;
+        let entry = self.inner.entry(py, &route)?;
         let value = to_value(value, &entry.schema.ty, &entry.schema.name)
             .map_err(|m| self.inner.refuse(py, producer.index, &entry, "schema_check", format!("cannot publish on {}: {m}", route.inner)))?;
         let time = |v: Option<&Bound<'_, PyAny>>, what: &str| {
@@ -1152,22 +1152,22 @@ impl NativeGraph {
     }
 
     /// Opens the payload of envelope `route@seq` for `consumer`; returns the bytes.
-    fn open_payload<'py>(&self, py: Python<'py>, route: &PyRoute, seq: u64, consumer: &str) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
-        let entry = self.inner.entry(py, route)?;
+    fn open_payload<'py>(&self, py: Python<'py>, route: RouteArg<'_>, seq: u64, consumer: &str) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        let entry = self.inner.entry(py, &route)?;
         let bytes = self.inner.dispatch(py, "open_payload", |g| g.open_payload(EnvelopeId { route: entry.idx, seq }, consumer))?;
         Ok(pyo3::types::PyBytes::new(py, &bytes))
     }
 
     /// Payload demand on `route`.
-    fn payload_demand(&self, py: Python<'_>, route: &PyRoute) -> PyResult<PayloadDemandStats> {
-        let entry = self.inner.entry(py, route)?;
+    fn payload_demand(&self, py: Python<'_>, route: RouteArg<'_>) -> PyResult<PayloadDemandStats> {
+        let entry = self.inner.entry(py, &route)?;
         let d = self.inner.lock(py, "payload_demand")?.payload_demand(entry.idx);
         snapshots::payload_demand(py, d)
     }
 
     /// Opens of one envelope's payload: list of (consumer, bytes, cache_hit, time_us).
-    fn payload_opens(&self, py: Python<'_>, route: &PyRoute, seq: u64) -> PyResult<Vec<(String, u64, bool, i64)>> {
-        let entry = self.inner.entry(py, route)?;
+    fn payload_opens(&self, py: Python<'_>, route: RouteArg<'_>, seq: u64) -> PyResult<Vec<(String, u64, bool, i64)>> {
+        let entry = self.inner.entry(py, &route)?;
         let g = self.inner.lock(py, "payload_opens")?;
         let origin = EnvelopeId { route: entry.idx, seq };
         Ok(g.payload_opens(origin).into_iter().map(|r| (r.consumer, r.bytes, r.cache_hit, r.time_us)).collect())
@@ -1176,8 +1176,8 @@ impl NativeGraph {
     /// Lineage of `route@seq`: (ancestor envelopes found, breadth first, including itself;
     /// ids that were no longer retained).
     #[pyo3(signature = (route, seq, nodes_max = 10_000))]
-    fn lineage(&self, py: Python<'_>, route: &PyRoute, seq: u64, nodes_max: usize) -> PyResult<(Vec<PyEnvelope>, Vec<PyEnvelopeId>)> {
-        let entry = self.inner.entry(py, route)?;
+    fn lineage(&self, py: Python<'_>, route: RouteArg<'_>, seq: u64, nodes_max: usize) -> PyResult<(Vec<PyEnvelope>, Vec<PyEnvelopeId>)> {
+        let entry = self.inner.entry(py, &route)?;
         let (found, missing) = self.inner.lock(py, "lineage")?.lineage(EnvelopeId { route: entry.idx, seq }, nodes_max);
         let found = found
             .into_iter()
@@ -1188,8 +1188,8 @@ impl NativeGraph {
     }
 
     /// Audit entries of `route`: (order, time_us, seq, kind, who, detail).
-    fn audit(&self, py: Python<'_>, route: &PyRoute) -> PyResult<Vec<(u64, i64, u64, &'static str, String, String)>> {
-        let entry = self.inner.entry(py, route)?;
+    fn audit(&self, py: Python<'_>, route: RouteArg<'_>) -> PyResult<Vec<(u64, i64, u64, &'static str, String, String)>> {
+        let entry = self.inner.entry(py, &route)?;
         let entries = self.inner.lock(py, "audit")?.audit_of(entry.idx);
         let names = self.inner.names.read();
         Ok(entries
@@ -1372,6 +1372,13 @@ impl NativeGraph {
 }
 
 /// SHA-256 schema hash of a descriptor (the same function the graph uses).
+/// `route` as a `Route`: a `Route` is returned as is, a route's name is parsed; anything else
+/// raises `RouteError` saying what came instead (the graph API's one check of route arguments).
+#[pyfunction]
+fn as_route<'py>(route: RouteArg<'py>) -> Bound<'py, PyRoute> {
+    route.into_bound()
+}
+
 #[pyfunction]
 fn schema_hash<'py>(py: Python<'py>, name: &str, version: u32, descriptor: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
     let schema = Schema::new(name, version, schema_type(descriptor)?);
@@ -1395,6 +1402,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCounter>()?;
     m.add("GATED_MAX_DEFAULT", GATED_MAX_DEFAULT)?;
     m.add("CAPACITY_MAX", crate::graph::ops::CAPACITY_MAX)?;
+    m.add_function(wrap_pyfunction!(as_route, m)?)?;
     m.add_function(wrap_pyfunction!(schema_hash, m)?)?;
     m.add_function(wrap_pyfunction!(schema_descriptor_cbor, m)?)?;
     Ok(())

@@ -207,3 +207,51 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRoute>()?;
     Ok(())
 }
+
+/// A route argument from Python: a `Route`, or its printed name (`"read.logical.p.f.x.meta.v1"`).
+/// Anything else is a `RouteError` that says what came instead (a node gets a hint to pass its
+/// output route), so a wrong argument is a graph error like every other misuse, never a bare
+/// `TypeError` from the binding layer.
+pub struct RouteArg<'py>(Bound<'py, PyRoute>);
+
+impl<'py> RouteArg<'py> {
+    /// The `Route` object.
+    pub fn into_bound(self) -> Bound<'py, PyRoute> {
+        self.0
+    }
+}
+
+impl std::ops::Deref for RouteArg<'_> {
+    type Target = PyRoute;
+    fn deref(&self) -> &PyRoute {
+        self.0.get()
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for RouteArg<'py> {
+    type Error = PyErr;
+    fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let py = ob.py();
+        if let Ok(route) = ob.cast::<PyRoute>() {
+            return Ok(RouteArg(route.to_owned()));
+        }
+        if let Ok(text) = ob.cast::<pyo3::types::PyString>() {
+            let route = PyRoute::parse(py, text.to_str()?)?;
+            return Ok(RouteArg(Bound::new(py, route)?));
+        }
+        if let Ok(output) = ob.getattr("output") {
+            if let Ok(route) = output.cast::<PyRoute>() {
+                let name = ob.getattr("name").map(|n| n.to_string()).unwrap_or_default();
+                let message = format!(
+                    "expected a route, got node {name}: a node is not a route; pass node.output, the route it emits on ({})",
+                    route.get().inner
+                );
+                return Err(graph_error(py, "route", &message));
+            }
+        }
+        let kind = ob.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "object".into());
+        let shown = ob.repr().map(|r| r.to_string()).unwrap_or_else(|_| kind.clone());
+        let hint = ": pass the Route that graph.route(...) returned, or the route's name";
+        Err(graph_error(py, "route", &format!("expected a route, got {kind} {shown}{hint}")))
+    }
+}
