@@ -253,7 +253,6 @@ def link_vectors() -> dict:
 def image_vectors() -> dict:
     from manyfold.devices.greenhouse import greenhouse_spec
     from manyfold.devices.image import read_image, with_header
-    from manyfold.devices.cbor64 import cbor
 
     spec = greenhouse_spec()
     image = spec.encode()
@@ -263,7 +262,7 @@ def image_vectors() -> dict:
     def edited(edit) -> str:
         b = copy.deepcopy(body)
         edit(b)
-        return with_header(cbor(b)).hex()
+        return with_header(cbor2.dumps(b)).hex()
 
     def raw(data: bytes) -> str:
         return data.hex()
@@ -279,7 +278,7 @@ def image_vectors() -> dict:
         ("body_cut_short", raw(image[:-1]), "header_bad_length"),
         ("body_flipped_bit", raw(bytes(bad_crc)), "header_bad_crc"),
         ("body_cut_short_cbor", raw(with_header(b"\x8a\x01")), "decode_bad_cbor"),
-        ("body_trailing_byte", raw(with_header(cbor(body) + b"\x00")), "decode_trailing_bytes"),
+        ("body_trailing_byte", raw(with_header(cbor2.dumps(body) + b"\x00")), "decode_trailing_bytes"),
         ("route_missing_kind", edited(lambda b: b[3].__setitem__(0, route[:2])), "decode_bad_shape"),
         ("unknown_operator", edited(lambda b: b[5][0].__setitem__(0, 9)), "decode_bad_value"),
         ("unknown_aggregate", edited(lambda b: b[5][1].__setitem__(4, 7)), "decode_bad_value"),

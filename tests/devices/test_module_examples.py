@@ -6,7 +6,6 @@ import doctest
 
 import pytest
 
-import manyfold.devices.cbor64
 import manyfold.devices.greenhouse
 import manyfold.devices.image
 import manyfold.devices.protocol
@@ -15,7 +14,7 @@ import manyfold.sim
 
 @pytest.mark.parametrize(
     "module",
-    [manyfold.devices.protocol, manyfold.devices.cbor64, manyfold.devices.image, manyfold.devices.greenhouse, manyfold.sim],
+    [manyfold.devices.protocol, manyfold.devices.image, manyfold.devices.greenhouse, manyfold.sim],
     ids=lambda m: m.__name__,
 )
 def test_docstring_examples(module):

@@ -1,7 +1,6 @@
 """Devices: boards and simulated boards running partition images.
 
-- ``manyfold.devices.image``: partition images from a typed spec (``docs/wire.md`` section 3),
-  written with ``manyfold.devices.cbor64``.
+- ``manyfold.devices.image``: partition images from a typed spec (``docs/wire.md`` section 3).
 - ``manyfold.devices.protocol``: the link protocol's typed objects and codes (section 2), from
   the Rust core.
 - ``manyfold.devices.link``: :class:`LinkClient`, the host end of a link over any pyserial port

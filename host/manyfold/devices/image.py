@@ -34,7 +34,6 @@ from typing import Union
 
 import cbor2
 
-from manyfold.devices.cbor64 import cbor
 from manyfold.framing import crc32c
 
 MAGIC = b"MFPI"
@@ -393,7 +392,9 @@ class PartitionSpec:
             mid = self.image_id()
         if len(mid) != 32:
             raise ImageSpecError(f"a manifest id is 32 bytes (SHA-256), got {len(mid)}")
-        return cbor([FORMAT, bytes(mid), self.name, routes, sources, nodes, mailboxes, edges, links, names])
+        # cbor2's default encoding is the image subset's: shortest integers, 64-bit floats,
+        # definite lengths (docs/wire.md 3.2).
+        return cbor2.dumps([FORMAT, bytes(mid), self.name, routes, sources, nodes, mailboxes, edges, links, names])
 
     def image_id(self) -> bytes:
         """SHA-256 of the body with an all-zero manifest id: the id used when none is given."""
