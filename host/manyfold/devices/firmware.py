@@ -201,9 +201,15 @@ def build_firmware(board: str | Board, *, timeout_s: float = BUILD_TIMEOUT_S) ->
     missing = missing_tools(build=True, run=False)
     if missing:
         raise BoardError(missing_sentence(missing, f"building the firmware for {b.name}"))
+    return _build(where, b.name, timeout_s)
+
+
+def _build(where: FirmwareHome, name: str, timeout_s: float) -> Path:
+    """Builds into the user cache (installed package) or ``boards/out`` (checkout); the build
+    tools were checked by the caller."""
     if where.cached:
-        return _build_cached(where, b.name, timeout_s)
-    return _run_build_sh(where.boards, b.name, timeout_s)
+        return _build_cached(where, name, timeout_s)
+    return _run_build_sh(where.boards, name, timeout_s)
 
 
 def firmware(board: str | Board, *, build: bool = True, hint: str = "") -> Path:
@@ -216,7 +222,7 @@ def firmware(board: str | Board, *, build: bool = True, hint: str = "") -> Path:
         return where.elf
     missing = missing_tools(build=True, run=False)
     if build and not missing:
-        return build_firmware(b)
+        return _build(where, b.name, BUILD_TIMEOUT_S)
     if where.elf.is_file():
         return where.elf
     if missing:
