@@ -19,6 +19,12 @@ NAME = st.lists(st.tuples(WORD, st.sampled_from(".._@,-[]")), min_size=1, max_si
 )
 
 
+def _may_break(name: str, i: int) -> bool:
+    """The rule of docs (independent of ``render.pieces``): a name may break before a letter
+    that follows a separator other than an opening bracket."""
+    return name[i].isalpha() and not name[i - 1].isalnum() and name[i - 1] not in "([{"
+
+
 @given(NAME, st.integers(min_value=1, max_value=70))
 def test_wrap_breaks_only_between_words(name, width):
     """Wrapped to any width, a name (no spaces) keeps every character, breaks only where one of
@@ -34,6 +40,9 @@ def test_wrap_breaks_only_between_words(name, width):
         assert at in ends
         assert not (0 < at < len(name) and name[at - 1].isalnum() and name[at].isalnum())
         assert len(line) <= width or line in pieces
+        assert at == len(name) or _may_break(name, at)
+        # A line over the width could not have broken anywhere inside it.
+        assert len(line) <= width or not any(_may_break(line, i) for i in range(1, len(line)))
 
 
 def test_wrap_drops_the_space_at_a_break():

@@ -25,6 +25,11 @@ from pathlib import Path
 
 import pytest
 
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
 from manyfold import manifest
 from manyfold.examples import greenhouse
 
@@ -118,7 +123,8 @@ def test_boards_from_an_empty_directory(installed):
     """`manyfold boards` lists every board from the installed package, run where no checkout is."""
     result = installed.manyfold("boards", "--json")
     assert result.returncode == 0, result.stderr
-    assert [b["name"] for b in json.loads(result.stdout)] == ["lm3s6965evb", "mps2-an386", "nucleo-f401re"]
+    in_checkout = sorted(tomllib.loads(p.read_text())["name"] for p in ROOT.glob("boards/*/board.toml"))
+    assert sorted(b["name"] for b in json.loads(result.stdout)) == in_checkout and len(in_checkout) >= 3
     where = subprocess.run(
         [str(installed.venv / "bin" / "python"), "-c", "import manyfold; print(manyfold.__file__)"],
         capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, cwd=installed.workdir, env=installed.env(),
