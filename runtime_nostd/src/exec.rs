@@ -157,17 +157,16 @@ fn symmetric(state: &mut u64) -> f64 {
 }
 
 /// The output of a closed window: its aggregate at the window's last microsecond (`end - 1`),
-/// with the taints of its values plus `extra`. `tags` are the pane slots' [`PaneTag`]s and
-/// `panes` the panes per window; the lineage starts at the first value of the window's first
-/// pane that held any.
-fn window_out(o: &WindowOutput, aggregate: Aggregate, ids: (u16, u16), tags: &[PaneTag], panes: i64, extra: TaintSet) -> Option<Out> {
+/// with the taints of its values plus `extra`. `tags` are the pane slots' [`PaneTag`]s; the
+/// lineage starts at the first value of the window's first pane that held any.
+fn window_out(o: &WindowOutput, aggregate: Aggregate, ids: (u16, u16), tags: &[PaneTag], extra: TaintSet) -> Option<Out> {
     let value = o.acc.result(aggregate)?;
     let count = o.acc.count.min(u64::from(u32::MAX)) as u32;
     let len = tags.len() as i64;
     let mut taints = if o.forced { extra.with(Taint::SchedForcedClose) } else { extra };
     let mut first_seq = None;
-    // Bounded by the slot count.
-    for p in o.first_pane..o.first_pane.saturating_add(panes.min(len)) {
+    // At most panes-per-window, fewer than the slot count.
+    for p in o.first_pane..=o.last_pane {
         if let Some(&(held, seq, t)) = tags.get(p.rem_euclid(len.max(1)) as usize) {
             if held == p {
                 first_seq = first_seq.or(Some(seq));
@@ -560,12 +559,12 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
             }
             Op::TimeWindow { window, aggregate, .. } => {
                 let Some(Window::Time(w, tags)) = windows.get_mut(usize::from(*window)) else { return };
-                let (agg, panes) = (*aggregate, w.spec().panes_per_window());
+                let agg = *aggregate;
                 let mut sink = Sink { routes, consumers, counters, epoch, outbox };
                 // The node's losses go with its next output; its values' taints with their panes.
                 let mut extra = pending;
                 let mut emit = |o: WindowOutput| {
-                    if let Some(out) = window_out(&o, agg, (input, output), tags, panes, core::mem::take(&mut extra)) {
+                    if let Some(out) = window_out(&o, agg, (input, output), tags, core::mem::take(&mut extra)) {
                         sink.emit(out, None);
                     }
                 };

@@ -9,7 +9,7 @@
 //! it independently of the kernels.
 
 use manyfold_core::kernels::{
-    Accepted, Accumulator, Aggregate, CountWindow, Deadband, JoinWindow, Latest, RateLimiter, Resistor, ResistorAction,
+    Accepted, Accumulator, Aggregate, CountWindow, Deadband, Insert, JoinWindow, Latest, RateLimiter, Resistor, ResistorAction,
     Threshold, TimeWindows, WindowSpec, WriteBinding,
 };
 use manyfold_core::taint::TaintSet;
@@ -152,31 +152,65 @@ proptest! {
         }
     }
 
-    /// Time windows over any event times: no overflow, every output a window that saw values,
-    /// every value accepted or counted late, and counted at most once per window it belongs to
-    /// (windows that would end after the last microsecond never close).
+    /// Time windows over any event times agree with exact 128-bit arithmetic: each value is
+    /// late exactly when its first window already ended at the watermark, and the windows come
+    /// out in order, each once, with its exact end, its start (saturated at `i64::MIN` for a
+    /// window that starts before time), its panes and its count; windows that would end after
+    /// the last microsecond never close.
     #[test]
-    fn time_windows_take_any_time(times in proptest::collection::vec(time(), 0..25), spec in prop_oneof![Just((1i64, 1i64)), Just((10, 10)), Just((10, 5)), Just((300, 100)), Just((i64::MAX, i64::MAX))]) {
+    fn time_windows_take_any_time(times in proptest::collection::vec(time(), 0..25), spec in prop_oneof![Just((1i64, 1i64)), Just((3, 1)), Just((10, 10)), Just((10, 5)), Just((300, 100)), Just((i64::MAX, i64::MAX)), Just((i64::MAX / 3 * 2, i64::MAX / 3))]) {
         let (width_us, slide_us) = spec;
         let spec = WindowSpec { width_us, slide_us };
-        let slots = (spec.panes_per_window() + 1) as usize;
+        let n = spec.panes_per_window();
+        let slots = (n + 1) as usize;
         let mut w = TimeWindows::new(spec, vec![None; slots]).unwrap();
-        let mut counted = 0u64;
-        let mut accepted = 0u64;
-        for t in &times {
-            let mut count = |o: manyfold_core::kernels::WindowOutput| {
-                assert!(o.acc.count >= 1 && o.start_us <= o.end_us);
-                counted += o.acc.count;
-            };
-            w.advance(*t, &mut count);
-            if let manyfold_core::kernels::Insert::Accepted { .. } = w.insert(*t, 1.0, &mut count) {
-                accepted += 1;
+        let (width, slide) = (i128::from(width_us), i128::from(slide_us));
+        // The reference: window k is [k * slide, k * slide + width); values per window.
+        let mut counts: std::collections::BTreeMap<i128, u64> = Default::default();
+        let mut mark: Option<i128> = None;
+        let mut want: Vec<(i64, i64, i64, i64, u64)> = Vec::new();
+        let close = |counts: &mut std::collections::BTreeMap<i128, u64>, mark: i128, want: &mut Vec<(i64, i64, i64, i64, u64)>| {
+            let closed: Vec<i128> = counts.keys().copied().filter(|k| k * slide + width <= mark).collect();
+            for k in closed {
+                let count = counts.remove(&k).unwrap();
+                let start = (k * slide).max(i128::from(i64::MIN));
+                let first = k.max(i128::from(i64::MIN));
+                let end = k * slide + width;
+                want.push((start as i64, end as i64, first as i64, (k + i128::from(n) - 1) as i64, count));
             }
+        };
+        let mut got: Vec<(i64, i64, i64, i64, u64)> = Vec::new();
+        let mut late_values = 0u64;
+        for t in &times {
+            let t128 = i128::from(*t);
+            let mut record = |o: manyfold_core::kernels::WindowOutput| {
+                assert!(!o.forced, "nothing is forced with panes-per-window + 1 slots: {o:?}");
+                got.push((o.start_us, o.end_us, o.first_pane, o.last_pane, o.acc.count));
+            };
+            w.advance(*t, &mut record);
+            mark = Some(mark.map_or(t128, |m| m.max(t128)));
+            close(&mut counts, mark.unwrap(), &mut want);
+            let pane = t128.div_euclid(slide);
+            // Late when its first window (pane - n + 1), which ends at (pane + 1) * slide, has
+            // ended at the watermark.
+            let late = (pane + 1) * slide <= mark.unwrap();
+            let expected = if late { Insert::Late } else { Insert::Accepted { pane: pane as i64 } };
+            prop_assert_eq!(w.insert(*t, 1.0, &mut record), expected, "insert {} after mark {:?}", t, mark);
+            if late {
+                late_values += 1;
+            } else {
+                for k in pane - i128::from(n) + 1..=pane {
+                    *counts.entry(k).or_default() += 1;
+                }
+            }
+            prop_assert_eq!(&got, &want, "after {}", t);
         }
-        w.advance(i64::MAX, |o| counted += o.acc.count);
-        prop_assert_eq!(accepted + w.late(), times.len() as u64);
-        // Each accepted value is in width / slide windows, fewer only at the ends of time.
-        prop_assert!(counted <= accepted * spec.panes_per_window() as u64);
+        w.advance(i64::MAX, |o| got.push((o.start_us, o.end_us, o.first_pane, o.last_pane, o.acc.count)));
+        close(&mut counts, i128::from(i64::MAX), &mut want);
+        prop_assert_eq!(&got, &want);
+        // What is left are the windows that would end after the last microsecond.
+        prop_assert!(counts.keys().all(|k| k * slide + width > i128::from(i64::MAX)));
+        prop_assert_eq!(w.late(), late_values);
     }
 
     /// Rate limiter, resistor, latest and write binding at clock and event times anywhere in

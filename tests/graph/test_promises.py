@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 import pytest
+import refmodel as ref
 from graphkit import collect, float_graph, route, stats
 
 from manyfold import query
@@ -113,18 +114,59 @@ def test_join_time_arithmetic_never_wraps(join_class, times):
     assert out == []
 
 
+def as_ref(events: list) -> list[ref.Out]:
+    """Envelopes in the reference model's form: value, event time, taint names, parents' seqs."""
+    return [ref.out(e.value, e.event_time_us, e.taint_names, [p.seq for p in e.parents]) for e in events]
+
+
 def test_extreme_event_times_run_through_every_time_operator():
-    """Event times at both ends of the 64-bit range go through windows, rate limiter, resequencer and joins without an error or a wrapped result."""
+    """Event times -2**63, 0, 2**63-1, -2**63, 2**63-1 give exactly the reference model's windows (each once, at end - 1), rate-limited values and resequenced order."""
     g, x, p = float_graph()
     tw = g.time_window(x, width_us=10, slide_us=5, records=False, aggregate=Aggregate.COUNT)
     rl = g.rate_limit(x, max_events=1, interval_us=10)
     rs = g.resequence(x, delay_us=10, capacity=2)
     outs = {n: collect(g, n.output) for n in (tw, rl, rs)}
-    for t in (-(2**63), 0, 2**63 - 1, -(2**63), 2**63 - 1):
+    times = (-(2**63), 0, 2**63 - 1, -(2**63), 2**63 - 1)
+    for t in times:
         p.publish(x, 1.0, event_time_us=t)
-    assert all(e.event_time_us >= -(2**63) for es in outs.values() for e in es)
-    assert [e.event_time_us for e in outs[rs]] == sorted(e.event_time_us for e in outs[rs])
-    assert [e.value for e in outs[tw]] and all(e.value >= 1.0 for e in outs[tw])
+    inputs = [ref.In(0, t, 1.0, seq) for seq, t in enumerate(times, start=1)]
+    # The windows of -2**63 start before time: they end at -2**63 + 3 and + 8; the value at 2**63 - 1
+    # is in windows that would end after the last microsecond, which never close.
+    assert as_ref(outs[tw]) == ref.time_window(inputs, 10, 5, 0, "count")
+    assert [e.event_time_us for e in outs[tw]] == [-(2**63) + 2, -(2**63) + 7, 4, 9]
+    assert [e.event_time_us for e in outs[rl]] == [-(2**63), 0, 2**63 - 1]
+    assert as_ref(outs[rl]) == ref.rate_limit(inputs, 1, 10)[0]
+    assert [e.event_time_us for e in outs[rs]] == [-(2**63), 0]
+    assert as_ref(outs[rs]) == ref.resequence(inputs, 10, 2)
+
+
+@pytest.mark.parametrize("offset_us, want", [(3, [7, 12]), (0, [2, 7])])
+def test_a_first_value_near_the_start_of_time_is_windowed_like_any_other(offset_us, want):
+    """width 10, slide 5: a first value at -2**63 + 3 is not late and a first value at -2**63 goes into each of its two windows once; a value 1000 us later closes them, at the reference model's end - 1."""
+    g, x, p = float_graph()
+    node = g.time_window(x, width_us=10, slide_us=5, records=False, aggregate=Aggregate.COUNT)
+    out = collect(g, node.output)
+    first = p.publish(x, 1.0, event_time_us=-(2**63) + offset_us)
+    p.publish(x, 1.0, event_time_us=-(2**63) + offset_us + 1_000)
+    assert first.dropped == 0
+    assert stats(g, node).counters["late"] == 0
+    inputs = [ref.In(0, -(2**63) + offset_us, 1.0, 1), ref.In(0, -(2**63) + offset_us + 1_000, 1.0, 2)]
+    assert as_ref(out) == ref.time_window(inputs, 10, 5, 0, "count")
+    assert [(e.event_time_us + 2**63, e.value) for e in out] == [(w, 1.0) for w in want]
+
+
+@pytest.mark.parametrize("width_us, slide_us", [(3, 1), (10, 5), (2**63 - 1, 2**63 - 1)])
+def test_windows_that_start_before_time_start_at_its_first_microsecond(width_us, slide_us):
+    """Windows that would start before -2**63 are emitted as the reference model says, each with start_us -2**63 (saturated), its exact end and exactly its own values as parents."""
+    g, x, p = float_graph()
+    out = collect(g, g.time_window(x, width_us=width_us, slide_us=slide_us, aggregate=Aggregate.COUNT).output)
+    times = (-(2**63), -(2**63) + 1, -(2**63) + 1, 2**63 - 1)
+    for t in times:
+        p.publish(x, 1.0, event_time_us=t)
+    want = ref.time_window([ref.In(0, t, 1.0, seq) for seq, t in enumerate(times, start=1)], width_us, slide_us, 0, "count")
+    got = [(e.value.start_us, e.value.end_us, e.value.count, e.event_time_us, tuple(q.seq for q in e.parents)) for e in out]
+    assert got == [(max(w.time_us + 1 - width_us, -(2**63)), w.time_us + 1, int(w.value), w.time_us, w.parents) for w in want]
+    assert got[0][0] == -(2**63) and got[0][0] > got[0][1] - width_us
 
 
 # ---------------------------------------------------------------------- 3. NaN

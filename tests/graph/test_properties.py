@@ -167,6 +167,20 @@ def test_event_time_window_matches_the_reference(steps, geometry, lateness, agg)
 
 
 @PROPERTY
+@given(
+    st.lists(step, max_size=40),
+    st.sampled_from([(3, 1), (1, 1), (100, 50), (90, 30), (2**63 - 1, 2**63 - 1)]),
+    st.sampled_from([-(2**63), -(2**63) + 3, 2**63 - 60_000]),
+)
+def test_event_time_windows_at_the_ends_of_time_match_the_reference(steps, geometry, base):
+    """Near -2**63 (windows that start before time) and 2**63 - 1 (windows that would end after it never close), event-time windows give exactly the reference model's results, late values and parents."""
+    width, slide = geometry
+    inputs = [In(i.clock_us, min(max(base + i.time_us, -(2**63)), 2**63 - 1), i.value, i.seq) for i in inputs_of(steps)]
+    build = lambda g, s: {"out": g.time_window(s, width_us=width, slide_us=slide, aggregate=Aggregate.COUNT, records=False).output}
+    assert outputs(build, inputs) == ref.time_window(inputs, width, slide, 0, "count")
+
+
+@PROPERTY
 @given(st.lists(step, max_size=40), st.integers(1, 3), st.sampled_from([1, 100, 1_000]))
 def test_rate_limit_matches_the_reference(steps, max_events, interval):
     """The token bucket on event time passes bursts of max_events, refilled at max_events per interval; each drop is in its receipt, and the next value through says delivery_sampled."""

@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import math
 import random
+import sys
+from pathlib import Path
+from typing import Callable
 
 import pytest
-from paritykit import INPUT, Input, at, output_name, random_inputs, run_both
+from paritykit import INPUT, Builder, Input, Out, at, output_name, random_inputs, run_both
 
-from manyfold.graph import Aggregate
+from manyfold.graph import Aggregate, Route
+
+# The reference model of every operator lives with the graph tests; it is independent of the
+# runtime, so it can catch what host and board get wrong alike (they run the same kernels).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "graph"))
+import refmodel as ref  # noqa: E402
 
 SEEDS = range(25)
 AGGREGATES = list(Aggregate)
@@ -60,28 +68,42 @@ def write_binding(apply_us: int):
     return build
 
 
-def random_operator(kind: str, rng: random.Random):
+Model = Callable[[list[ref.In], int], list[ref.Out]]
+"""The reference model of an operator (tests/graph/refmodel.py): its outputs for the inputs, a
+run ending at the given clock time."""
+
+
+def random_operator(kind: str, rng: random.Random) -> tuple[Builder, Model]:
     """An operator of ``kind`` with random parameters within a board's capacities (windows of
-    at most 4 values or 3 panes)."""
+    at most 4 values or 3 panes), and its reference model."""
     if kind == "threshold":
         low = round(rng.uniform(-30, 10), 1)
         mode = rng.choice(["above", "below", "inside", "outside"])
-        return threshold(**{mode: low if mode in ("above", "below") else (low, low + rng.choice([0.0, 5.0, 30.0]))})
+        high = low + rng.choice([0.0, 5.0, 30.0]) if mode in ("inside", "outside") else low
+        limit = low if mode in ("above", "below") else (low, high)
+        return threshold(**{mode: limit}), lambda inputs, end: ref.threshold(inputs, mode, low, high)
     if kind == "deadband":
-        return deadband(rng.choice([0.0, 0.5, 3.0, 25.0]))
+        band = rng.choice([0.0, 0.5, 3.0, 25.0])
+        return deadband(band), lambda inputs, end: ref.deadband(inputs, band)
     if kind == "scale":
-        return scale(rng.choice([1.0, -0.5, 0.01, 3.0]), rng.choice([0.0, -273.15, 12.5]))
+        factor, offset = rng.choice([1.0, -0.5, 0.01, 3.0]), rng.choice([0.0, -273.15, 12.5])
+        return scale(factor, offset), lambda inputs, end: ref.scale(inputs, factor, offset)
     if kind == "count_window":
         size = rng.randint(1, 4)
-        return count_window(size, rng.randint(1, size), rng.choice(AGGREGATES))
+        step, aggregate = rng.randint(1, size), rng.choice(AGGREGATES)
+        return count_window(size, step, aggregate), lambda inputs, end: ref.count_window(inputs, size, step, aggregate.value)
     if kind == "time_window":
         slide = rng.choice([100, 250, 1_000])
-        return time_window(slide * rng.randint(1, 3), slide, rng.choice(AGGREGATES))
+        width, aggregate = slide * rng.randint(1, 3), rng.choice(AGGREGATES)
+        return time_window(width, slide, aggregate), lambda inputs, end: ref.time_window(inputs, width, slide, 0, aggregate.value)
     if kind == "rate_limit":
-        return rate_limit(rng.randint(1, 3), rng.choice([100, 1_000, 5_000]))
+        max_events, interval_us = rng.randint(1, 3), rng.choice([100, 1_000, 5_000])
+        return rate_limit(max_events, interval_us), lambda inputs, end: ref.rate_limit(inputs, max_events, interval_us)[0]
     if kind == "latest":
-        return latest(rng.choice([100, 1_000, 2_500]))
-    return write_binding(rng.choice([0, 150, 1_000, 4_000]))
+        period_us = rng.choice([100, 1_000, 2_500])
+        return latest(period_us), lambda inputs, end: [o for _, o in ref.sample(inputs, period_us, end)]
+    apply_us = rng.choice([0, 150, 1_000, 4_000])
+    return write_binding(apply_us), lambda inputs, end: [o for _, o in ref.actuator(inputs, apply_us, end)]
 
 
 KINDS = ["threshold", "deadband", "scale", "count_window", "time_window", "rate_limit", "latest", "write_binding"]
@@ -102,7 +124,7 @@ def test_random_sequences_agree(kind, seed):
     """For random parameters and 80 random inputs (bursts, gaps, late values, repeats, NaN),
     host and board emit the same events, taints and lineage in the same order."""
     rng = random.Random(f"{kind}-{seed}")
-    build = random_operator(kind, rng)
+    build, _ = random_operator(kind, rng)
     inputs = random_inputs(rng, 80)
     host, device = run_both(build, inputs)
     # A window over late or reordered values: a device names its parents as a run of seqs
@@ -251,16 +273,42 @@ def test_write_binding_applies_at_once_without_delay():
 EXTREMES = [-(2**63), -(2**62), -1, 0, 1, 2**62, 2**63 - 1]
 
 
+def as_ref(outputs: list[Out]) -> list[ref.Out]:
+    """Outputs in the reference model's form: value, event time, taints, parents' seqs and the
+    output's stream name."""
+    return [ref.out(o.value, o.time_us, o.taints, o.lineage[1], Route.parse(o.route).stream) for o in outputs]
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_event_times_at_both_ends_of_the_range_agree(kind):
     """Event times anywhere in the 64-bit range (and jumps of 2^63 or more between them, forward
-    and back) go through every device operator without wrapping, and host and board agree."""
+    and back) go through every device operator as the reference model says (exact values, event
+    times, taints and parents), and host and board agree."""
     rng = random.Random(f"extremes-{kind}")
-    build = random_operator(kind, rng)
+    build, model = random_operator(kind, rng)
     inputs = [Input(i * 100, t, float(i)) for i, t in enumerate([EXTREMES[rng.randrange(len(EXTREMES))] for _ in range(30)])]
-    host, device = run_both(build, inputs)
+    end_us = inputs[-1].clock_us + 10_000_000
+    host, device = run_both(build, inputs, end_us)
     assert_same(host, device, compact_lineage=kind == "time_window")
-    assert all(-(2**63) <= o.time_us < 2**63 for o in host)
+    want = model([ref.In(i.clock_us, i.time_us, i.value, seq) for seq, i in enumerate(inputs, start=1)], end_us)
+    assert as_ref(host) == want
+    if kind not in ("threshold", "rate_limit"):
+        assert want, "the sequence exercised the operator"
+
+
+@pytest.mark.parametrize("first_us", [-(2**63), -(2**63) + 3, -(2**63) + 99])
+@pytest.mark.parametrize("width_us, slide_us", [(100, 100), (300, 100), (750, 250)])
+def test_time_windows_at_the_start_of_time_agree_with_the_reference(first_us, width_us, slide_us):
+    """Windows that start before -2**63 (or just after it) hold exactly their values and end
+    where the reference model says, on the host and the board; a value at 2**63 - 1 is in
+    windows that would end after the last microsecond, which never close."""
+    times = [first_us + d for d in (0, 1, 97, 150, 1_000, 1_001, 5_000)] + [2**63 - 1]
+    inputs = [Input(i * 100, t, float(i)) for i, t in enumerate(times)]
+    host, device = run_both(time_window(width_us, slide_us, Aggregate.SUM), inputs)
+    assert_same(host, device)
+    want = ref.time_window([ref.In(i.clock_us, i.time_us, i.value, seq) for seq, i in enumerate(inputs, start=1)], width_us, slide_us, 0, "sum")
+    assert as_ref(host) == want
+    assert want[0].time_us < first_us + width_us and want[-1].time_us < 2**63 - 1
 
 
 def test_late_values_agree_on_every_event_time_operator():

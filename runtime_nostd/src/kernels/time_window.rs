@@ -1,11 +1,18 @@
 //! Event-time windows closed by watermarks: tumbling (`slide == width`) and sliding.
 //!
-//! Time is cut into panes of `slide_us`; window `k` covers `[k * slide, k * slide + width)`,
-//! that is panes `k .. k + width / slide`. A value goes into its pane's accumulator, and a
+//! Time is cut into panes of `slide_us` (pane `p` is `[p * slide, (p + 1) * slide)`); a window
+//! is `width / slide` (`n`) consecutive panes. A value goes into its pane's accumulator, and a
 //! window is emitted (if it saw any value) once the watermark reaches its end. A value is
 //! *late* when any window that should hold it was already emitted (with sliding windows, its
 //! first one closes first): it is refused and counted, never silently merged into the windows
 //! still open while missing from one that went out without it.
+//!
+//! Exact over the whole `i64` range without 128-bit arithmetic (whose compiler-rt routines
+//! would cost a board flash): a window is named by its *last* pane `j`, covering
+//! `[(j + 1) * slide - width, (j + 1) * slide)`. Pane indices always fit, and so does the end
+//! of every window that can close (its end is at most the watermark). A window that would
+//! start before `i64::MIN` (the first windows of the first panes) starts there: its `start_us`
+//! saturates, its end is exact. A window that would end after `i64::MAX` never closes.
 //!
 //! Memory is a fixed number of panes (the slot count). When a value arrives so far ahead that
 //! its pane's slot is still taken by a pane an open window needs, those windows are closed
@@ -47,8 +54,11 @@ pub struct WindowOutput {
     pub end_us: i64,
     /// Everything the window saw.
     pub acc: Accumulator,
-    /// First pane index of the window (for callers that keep per-pane lineage).
+    /// The window's first pane (for callers that keep per-pane lineage), or `i64::MIN` for a
+    /// window of 1 us panes that starts before time (its first panes do not exist).
     pub first_pane: i64,
+    /// The window's last pane: its values are in panes `first_pane ..= last_pane`.
+    pub last_pane: i64,
     /// True when the window was closed before the watermark reached its end, to free memory.
     pub forced: bool,
 }
@@ -81,7 +91,7 @@ pub struct TimeWindows<S> {
     /// `spec.panes_per_window()`, kept: a board divides 64-bit numbers in software.
     per_window: i64,
     panes: S,
-    /// The first window not yet emitted; `None` until the first value.
+    /// The first window (by last pane) not yet emitted; `None` until the first value.
     next_window: Option<i64>,
     watermark_us: i64,
     late: u64,
@@ -136,16 +146,14 @@ impl<S: AsRef<[Option<Pane>]> + AsMut<[Option<Pane>]>> TimeWindows<S> {
     /// value's pane slot is needed.
     pub fn insert<F: FnMut(WindowOutput)>(&mut self, time_us: i64, value: f64, mut emit: F) -> Insert {
         let pane = time_us.div_euclid(self.spec.slide_us);
-        // Windows before `first_open` are closed by the watermark, even with no data yet.
-        let first_open = if self.watermark_us == i64::MIN {
-            i64::MIN
-        } else {
-            self.watermark_us.saturating_sub(self.spec.width_us).div_euclid(self.spec.slide_us) + 1
-        };
+        // Windows before `first_open` are closed by the watermark, even with no data yet: window
+        // `j` ends at `(j + 1) * slide`, at or before the watermark exactly when `j` is below
+        // `floor(watermark / slide)`.
+        let first_open = self.watermark_us.div_euclid(self.spec.slide_us);
         let next = self.next_window.unwrap_or(first_open).max(first_open);
-        // Late when its first window (`pane - n + 1`) already went out: the value would be
-        // missing from it.
-        if pane.saturating_sub(self.per_window - 1) < next {
+        // Late when its first window (the one ending with its pane) already went out: the
+        // value would be missing from it.
+        if pane < next {
             self.late += 1;
             return Insert::Late;
         }
@@ -163,8 +171,10 @@ impl<S: AsRef<[Option<Pane>]> + AsMut<[Option<Pane>]>> TimeWindows<S> {
                 return Insert::Late;
             }
             if held.index < pane {
-                // Close every window that still needs the held pane, then it is free.
-                self.close_windows_through(held.index, true, &mut emit);
+                // Close every window that still needs the held pane, then it is free. No
+                // overflow: `pane` shares the slot, so it is at least `held + slots`, and
+                // `slots > n`.
+                self.close_windows_before(held.index + self.per_window, true, &mut emit);
             }
         }
         let entry = &mut self.panes.as_mut()[slot];
@@ -182,33 +192,32 @@ impl<S: AsRef<[Option<Pane>]> + AsMut<[Option<Pane>]>> TimeWindows<S> {
         if self.next_window.is_none() {
             return; // no data yet; `insert` starts after the watermark
         }
-        // Last window whose end (k * slide + width) is <= watermark.
-        let last = (watermark_us.saturating_sub(self.spec.width_us)).div_euclid(self.spec.slide_us);
-        self.close_windows_through(last, false, &mut emit);
+        // The windows that end at or before the watermark.
+        self.close_windows_before(watermark_us.div_euclid(self.spec.slide_us), false, &mut emit);
     }
 
-    /// Emits windows `next_window ..= last` (skipping runs without data) and frees their first
-    /// panes. Bounded: each pass frees a pane or jumps past an empty run, so at most
-    /// `slots + 1` passes.
-    fn close_windows_through<F: FnMut(WindowOutput)>(&mut self, last: i64, forced: bool, emit: &mut F) {
+    /// Emits windows `next_window .. until` (by last pane; skipping runs without data) and
+    /// frees their first panes. No held pane is older than the next window's first pane, so
+    /// each pass emits a window holding the oldest pane (freeing it after at most `n` windows)
+    /// or jumps past a run without data: bounded by `(n + 1) * slots + 1` passes.
+    fn close_windows_before<F: FnMut(WindowOutput)>(&mut self, until: i64, forced: bool, emit: &mut F) {
         let n = self.per_window;
         let slide = self.spec.slide_us;
-        let Some(mut k) = self.next_window else { return };
-        while k <= last {
+        let Some(mut j) = self.next_window else { return };
+        while j < until {
             let Some(oldest) = self.oldest_pane() else {
-                k = last + 1;
+                j = until;
                 break;
             };
-            // No overflow near the ends of time: `k <= last`, and `last` is at most the window
-            // before the newest pane's (whose index is at most i64::MAX / slide), so `k + n` and
-            // `last + 1` fit; `oldest - n + 1` is only taken when it exceeds `k`.
-            if oldest > k + n - 1 {
-                // Windows k .. oldest - n hold no data: skip them.
-                k = (oldest - n + 1).min(last + 1);
+            if j < oldest {
+                // Windows j .. oldest end before any data: skip them.
+                j = oldest.min(until);
                 continue;
             }
+            // The window's first pane, if it exists (only 1 us panes start before time).
+            let first = j.checked_sub(n - 1);
             let mut acc = Accumulator::default();
-            for pane in k..k + n {
+            for pane in first.unwrap_or(i64::MIN)..=j {
                 let slot = self.slot_of(pane);
                 if let Some(p) = self.panes.as_ref()[slot] {
                     if p.index == pane {
@@ -220,22 +229,28 @@ impl<S: AsRef<[Option<Pane>]> + AsMut<[Option<Pane>]>> TimeWindows<S> {
                 if forced {
                     self.forced += 1;
                 }
+                // The end of pane `j`. No overflow: `j < until <= floor(i64::MAX / slide)`, and
+                // `j` is at least the first pane, `floor(i64::MIN / slide)`.
+                let end_us = (j + 1) * slide;
                 emit(WindowOutput {
-                    start_us: k.saturating_mul(slide),
-                    end_us: k.saturating_mul(slide).saturating_add(self.spec.width_us),
+                    start_us: end_us.saturating_sub(self.spec.width_us),
+                    end_us,
                     acc,
-                    first_pane: k,
+                    first_pane: first.unwrap_or(i64::MIN),
+                    last_pane: j,
                     forced,
                 });
             }
-            // Pane k belongs to no later window.
-            let slot = self.slot_of(k);
-            if matches!(self.panes.as_ref()[slot], Some(p) if p.index == k) {
-                self.panes.as_mut()[slot] = None;
+            // The window's first pane belongs to no later window.
+            if let Some(first) = first {
+                let slot = self.slot_of(first);
+                if matches!(self.panes.as_ref()[slot], Some(p) if p.index == first) {
+                    self.panes.as_mut()[slot] = None;
+                }
             }
-            k += 1;
+            j += 1;
         }
-        self.next_window = Some(k);
+        self.next_window = Some(j);
     }
 
     fn oldest_pane(&self) -> Option<i64> {
@@ -372,6 +387,24 @@ mod tests {
             w.advance(i64::MAX, |o| out.push(o));
             assert!(out.iter().all(|o| o.start_us <= o.end_us && o.acc.count >= 1), "{width_us}/{slide_us}: {out:?}");
             assert!(w.late() >= 1);
+        }
+    }
+
+    /// Width 10, slide 5 at the start of time: a first value at `i64::MIN + 3` is not late and
+    /// is in windows ending at `MIN + 8` and `MIN + 13`; one at `i64::MIN` is in each of the
+    /// windows ending at `MIN + 3` and `MIN + 8` once, both starting (saturated) at `MIN`.
+    #[test]
+    fn windows_at_the_start_of_time_are_exact() {
+        let spec = WindowSpec { width_us: 10, slide_us: 5 };
+        for (first, ends) in [(i64::MIN + 3, [i64::MIN + 8, i64::MIN + 13]), (i64::MIN, [i64::MIN + 3, i64::MIN + 8])] {
+            let mut w = TimeWindows::new(spec, vec![None; 3]).unwrap();
+            let mut out = Vec::new();
+            w.advance(first, |o| out.push(o));
+            assert!(matches!(w.insert(first, 1.0, |o| out.push(o)), Insert::Accepted { .. }));
+            w.advance(first + 1_000, |o| out.push(o));
+            let got: Vec<(i64, i64, u64)> = out.iter().map(|o| (o.start_us, o.end_us, o.acc.count)).collect();
+            assert_eq!(got, vec![(ends[0].saturating_sub(10), ends[0], 1), (ends[1].saturating_sub(10), ends[1], 1)]);
+            assert_eq!(w.late(), 0);
         }
     }
 

@@ -518,13 +518,16 @@ impl TimeWindowOp {
         for out in outputs {
             let mut lineage = Lineage::default();
             if let Some(state) = self.keys.get_mut(key) {
-                for pane in out.first_pane..out.first_pane + n {
+                for pane in out.first_pane..=out.last_pane {
                     if let Some(l) = state.lineage.get(&pane) {
                         lineage.merge(l, LINEAGE_MAX);
                     }
                 }
-                // The window's first pane belongs to no later window.
-                state.lineage.remove(&out.first_pane);
+                // The window's first pane belongs to no later window, unless the window starts
+                // before time (1 us panes) and its first pane here is the first one there is.
+                if out.last_pane - out.first_pane == n - 1 {
+                    state.lineage.remove(&out.first_pane);
+                }
             }
             let mut taints = lineage.taints.join(extra).join(std::mem::take(&mut self.pending));
             if out.forced {
