@@ -988,15 +988,26 @@ impl NativeGraph {
         let op = factory::build(kind, name, &param_map, &input_ports, &output_ports, &mut registry).map_err(|e| from_graph(py, &e))?;
         let schemas: Vec<Arc<Schema>> = specs.iter().map(|s| s.schema.clone()).collect();
         let (indices, node) = self.inner.dispatch(py, "add operator", |g| {
+            // New output routes are declared for the node alone: when the graph refuses the
+            // node, they are taken back, so Python and the graph keep the same routes.
+            let declared = g.route_count();
             let mut indices = Vec::new();
-            for ((key, existing, _), schema) in plan.iter().zip(&schemas) {
-                indices.push(match existing {
-                    Some(entry) => entry.idx,
-                    None => g.declare_route(key.clone(), schema.clone(), RouteOptions::default())?,
-                });
+            let build = |g: &mut Graph| {
+                for ((key, existing, _), schema) in plan.iter().zip(&schemas) {
+                    indices.push(match existing {
+                        Some(entry) => entry.idx,
+                        None => g.declare_route(key.clone(), schema.clone(), RouteOptions::default())?,
+                    });
+                }
+                g.add_node_described(name, kind, op, &edges, &indices, param_map.clone())
+            };
+            match build(g) {
+                Ok(node) => Ok((indices, node)),
+                Err(e) => {
+                    g.undeclare_routes_from(declared)?;
+                    Err(e)
+                }
             }
-            let node = g.add_node_described(name, kind, op, &edges, &indices, param_map.clone())?;
-            Ok((indices, node))
         })?;
         for ((key, existing, route), (idx, schema)) in plan.into_iter().zip(indices.into_iter().zip(schemas)) {
             if existing.is_none() {
