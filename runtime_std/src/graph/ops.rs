@@ -40,15 +40,6 @@ fn aggregate_name(a: Aggregate) -> &'static str {
     }
 }
 
-fn overflow_name(o: Overflow) -> &'static str {
-    match o {
-        Overflow::Block => "block",
-        Overflow::DropOldest => "drop_oldest",
-        Overflow::DropNewest => "drop_newest",
-        Overflow::Reject => "reject",
-    }
-}
-
 fn parents_of(lineage: &Lineage) -> Parents {
     lineage.parents.iter().copied().collect()
 }
@@ -797,7 +788,7 @@ impl Operator for Capacitor {
     fn params(&self) -> Vec<(&'static str, Param)> {
         vec![
             ("capacity", Param::Int(self.buffer.capacity() as i64)),
-            ("overflow", Param::Text(overflow_name(self.overflow).into())),
+            ("overflow", Param::Text(super::factory::overflow_word(self.overflow).into())),
         ]
     }
     fn counters(&self) -> Vec<(&'static str, u64)> {

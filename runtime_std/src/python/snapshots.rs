@@ -10,9 +10,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use manyfold_core::envelope::RouteIdx;
-use manyfold_core::mailbox::Overflow;
 
-use crate::graph::factory::{ParamMap, ParamValue};
+use crate::graph::factory::{overflow_word, ParamMap, ParamValue};
 use crate::graph::{EdgeInfo, ExpiredInfo, GatedInfo, MailboxInfo, NodeInfo, Param, RouteDemand, RouteOptions, Target};
 
 /// `Name(field=repr, ...)` from the object's own attributes.
@@ -278,16 +277,6 @@ snapshot! {
         nodes: Vec<Py<NodeDeclaration>>,
         /// Every edge into a node.
         edges: Vec<Py<EdgeStats>>,
-    }
-}
-
-/// The word of an overflow policy.
-pub(super) fn overflow_word(o: Overflow) -> &'static str {
-    match o {
-        Overflow::Block => "block",
-        Overflow::DropOldest => "drop_oldest",
-        Overflow::DropNewest => "drop_newest",
-        Overflow::Reject => "reject",
     }
 }
 
