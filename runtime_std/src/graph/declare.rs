@@ -38,6 +38,15 @@ impl Default for RouteOptions {
     }
 }
 
+impl RouteOptions {
+    /// The default options keeping `history` envelopes for replay. Retain is
+    /// [`RETAIN_DEFAULT`], or `history` when that is larger (retain is at least history), so a
+    /// route that only asks for a long history gets it, from Python and from a manifest alike.
+    pub fn with_history(history: usize) -> RouteOptions {
+        RouteOptions { history, retain: RETAIN_DEFAULT.max(history), ..RouteOptions::default() }
+    }
+}
+
 /// A mailbox on an edge: capacity and overflow policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MailboxSpec {

@@ -862,8 +862,9 @@ impl NativeGraph {
         Ok(self.inner.lock(py, "gated_max")?.gated_max())
     }
 
-    /// Declares `route` with a schema (name, version, descriptor); returns its index.
-    #[pyo3(signature = (route, schema_name, schema_version, descriptor, history = 8, retain = 256, audit = false, clock_domain = 0))]
+    /// Declares `route` with a schema (name, version, descriptor); returns its index. Without
+    /// `retain`, the route retains `RETAIN_DEFAULT` envelopes, or `history` if that is more.
+    #[pyo3(signature = (route, schema_name, schema_version, descriptor, history = RouteOptions::default().history, retain = None, audit = false, clock_domain = 0))]
     #[allow(clippy::too_many_arguments)]
     fn declare_route(
         &self,
@@ -873,14 +874,17 @@ impl NativeGraph {
         schema_version: u32,
         descriptor: &Bound<'_, PyAny>,
         history: usize,
-        retain: usize,
+        retain: Option<usize>,
         audit: bool,
         clock_domain: u16,
     ) -> PyResult<u32> {
         let ty = schema_type(descriptor)?;
         let schema = Arc::new(Schema::new(schema_name, schema_version, ty));
         let key = route.borrow().inner.clone();
-        let options = RouteOptions { history, retain, audit, clock_domain: manyfold_core::envelope::ClockDomain(clock_domain) };
+        let mut options = RouteOptions::with_history(history);
+        options.retain = retain.unwrap_or(options.retain);
+        options.audit = audit;
+        options.clock_domain = manyfold_core::envelope::ClockDomain(clock_domain);
         let idx = self.inner.dispatch(py, "route", |g| g.declare_route(key.clone(), schema.clone(), options))?;
         let mut by_index = self.inner.by_index.write();
         if by_index.len() == idx.0 as usize {
@@ -1412,6 +1416,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySubscription>()?;
     m.add_class::<PyCounter>()?;
     m.add("GATED_MAX_DEFAULT", GATED_MAX_DEFAULT)?;
+    m.add("RETAIN_DEFAULT", crate::graph::RETAIN_DEFAULT)?;
     m.add("CAPACITY_MAX", crate::graph::ops::CAPACITY_MAX)?;
     m.add_function(wrap_pyfunction!(as_route, m)?)?;
     m.add_function(wrap_pyfunction!(schema_hash, m)?)?;

@@ -92,3 +92,14 @@ fn a_refused_subscription_leaves_its_name_free() {
     assert!(g.edges().is_empty() && g.route_consumers(a).unwrap().is_empty());
     g.subscribe("s", a, Box::new(CountingSubscriber::default()), mailbox(1, Overflow::DropOldest)).unwrap();
 }
+
+/// Retain defaults to RETAIN_DEFAULT, or to history when that is longer, so asking only for a
+/// long history declares a valid route.
+#[test]
+fn retain_defaults_to_at_least_history() {
+    assert_eq!(RouteOptions::with_history(8), RouteOptions::default());
+    assert_eq!(RouteOptions::with_history(RETAIN_DEFAULT + 44).retain, RETAIN_DEFAULT + 44);
+    let mut g = Graph::new_virtual();
+    let r = g.declare_route(route("n", "long"), float(), RouteOptions::with_history(300)).unwrap();
+    assert_eq!(g.route_options(r).unwrap().retain, 300);
+}
