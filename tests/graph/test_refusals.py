@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from graphkit import float_graph, route
 
-from manyfold import manifest
-from manyfold.graph import FLOAT, OperatorConfigError
+from manyfold import manifest, query
+from manyfold.graph import FLOAT, NotOwnerError, OperatorConfigError
 
 
 def test_a_refused_node_does_not_keep_its_new_output_route():
@@ -24,3 +24,19 @@ def test_a_refused_node_does_not_keep_its_new_output_route():
     sensor.publish(temp, 2.0)
     assert g.latest(copy.output).value == 3.0
     assert route("copy") in [r.route for r in manifest.compile(g).routes]
+
+
+@pytest.mark.parametrize("call", ["publish_many", "publish_lazy", "publish_guarded"])
+def test_owner_refusals_are_audited_on_every_publish_path(call):
+    """A publish refused for ownership is in the route audit, naming the producer, whichever publish call made it."""
+    g, temp, _ = float_graph()
+    intruder = g.producer("intruder")
+    with pytest.raises(NotOwnerError):
+        if call == "publish_many":
+            intruder.publish_many(temp, [1.0, 2.0])
+        elif call == "publish_lazy":
+            intruder.publish_lazy(temp, 1.0, length=0, sha256=bytes(32), open=lambda: b"")
+        else:
+            g.publish_guarded(temp, 1.0, producer=intruder, not_before_epoch=1)
+    refused = [(e.who, e.detail) for e in query.route_audit(g, temp).of_kind("refused")]
+    assert refused == [("producer intruder", "not the owner")]

@@ -578,8 +578,6 @@ impl PyProducer {
         let mut opener = Some(opener);
         let r = self.inner.dispatch(py, "publish_lazy", |g| {
             let meta = value.take().unwrap_or(Value::Null);
-            let state = g.schema(idx)?.clone();
-            state.check(&meta).map_err(|e| GraphError::SchemaCheck(e.0))?;
             g.publish_lazy_value(producer, idx, meta, length, digest, opener.take().unwrap_or_else(|| Box::new(|| Err("gone".into()))), &options)
         })?;
         Ok(PyReceipt { seq: r.id.seq, dropped: r.dropped, rejected: r.rejected, deferred: false })
