@@ -815,14 +815,14 @@ fn route_repr(py: Python<'_>, inner: &Inner, idx: RouteIdx) -> Py<PyAny> {
     }
 }
 
-/// What every route reports, read under the graph's lock; `node_names` by node index.
-fn route_parts(g: &Graph, node_names: &[String]) -> Vec<snapshots::RouteParts> {
+/// What every route reports, read under the graph's lock.
+fn route_parts(g: &Graph) -> Vec<snapshots::RouteParts> {
     g.routes()
         .map(|(idx, route, schema)| snapshots::RouteParts {
             idx,
             schema_hash: schema.hash.hex(),
             producer_node: match g.route_producer(idx) {
-                Ok(RouteProducer::Node(n)) => Some(node_names[n.0 as usize].clone()),
+                Ok(RouteProducer::Node(n)) => Some(g.node_name(n).to_string()),
                 _ => None,
             },
             owner: route.owner().to_string(),
@@ -1252,7 +1252,7 @@ impl NativeGraph {
             let specs: Vec<Option<(String, ParamMap)>> =
                 (0..nodes.len()).map(|i| g.node_spec(NodeIdx(i as u32)).map(|(k, p)| (k.to_string(), p.clone()))).collect();
             let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-            (route_parts(&g, &names), nodes, specs, g.edges(), names)
+            (route_parts(&g), nodes, specs, g.edges(), names)
         };
         let route = |idx: RouteIdx| route_repr(py, &self.inner, idx);
         let routes = routes.into_iter().map(|r| Py::new(py, snapshots::route_stats(r, &route))).collect::<PyResult<_>>()?;
@@ -1327,12 +1327,11 @@ impl NativeGraph {
     fn edges(&self, py: Python<'_>) -> PyResult<Vec<EdgeStats>> {
         let (edges, targets) = {
             let g = self.inner.lock(py, "edges")?;
-            let nodes = g.nodes();
             let edges = g.edges();
             let targets: Vec<String> = edges
                 .iter()
                 .map(|e| match e.target {
-                    Target::Node { node, .. } => nodes[node.0 as usize].name.clone(),
+                    Target::Node { node, .. } => g.node_name(node).to_string(),
                     Target::Subscription(s) => g.subscription(s).map(|(n, _, _)| n.to_string()).unwrap_or_default(),
                 })
                 .collect();
@@ -1344,12 +1343,8 @@ impl NativeGraph {
 
     /// Every mailbox, in creation order.
     fn mailboxes(&self, py: Python<'_>) -> PyResult<Vec<MailboxStats>> {
-        let g = self.inner.lock(py, "mailboxes")?;
-        let edges = g.edges();
-        Ok(g.mailboxes().into_iter().map(|m| {
-            let edge = edges[m.edge.0 as usize].name.clone();
-            snapshots::mailbox_stats(m, edge)
-        }).collect())
+        let mailboxes = self.inner.lock(py, "mailboxes")?.mailboxes();
+        Ok(mailboxes.into_iter().map(snapshots::mailbox_stats).collect())
     }
 
     /// Scheduler state: clock, epoch, ready work, timers, and gated and expired guards.
@@ -1375,9 +1370,7 @@ impl NativeGraph {
     /// Every route, in declaration order: schema, producer, envelopes, taints and settings.
     fn routes(&self, py: Python<'_>) -> PyResult<Vec<RouteStats>> {
         let parts = {
-            let g = self.inner.lock(py, "routes")?;
-            let names: Vec<String> = g.nodes().into_iter().map(|n| n.name).collect();
-            route_parts(&g, &names)
+            route_parts(&*self.inner.lock(py, "routes")?)
         };
         let route = |idx: RouteIdx| route_repr(py, &self.inner, idx);
         Ok(parts.into_iter().map(|r| snapshots::route_stats(r, &route)).collect())

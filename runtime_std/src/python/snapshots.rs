@@ -365,10 +365,11 @@ pub(super) fn edge_stats(e: EdgeInfo, target: String, route: &dyn Fn(RouteIdx) -
 }
 
 /// A mailbox's snapshot; `edge` is its edge's name.
-pub(super) fn mailbox_stats(m: MailboxInfo, edge: String) -> MailboxStats {
+pub(super) fn mailbox_stats(m: MailboxInfo) -> MailboxStats {
     MailboxStats {
+        // A mailbox is named after its edge.
+        edge: m.name.clone(),
         name: m.name,
-        edge,
         depth: m.depth,
         capacity: m.capacity,
         overflow: overflow_word(m.overflow),

@@ -78,6 +78,7 @@ fn a_refused_node_leaves_nothing_behind() {
     assert_eq!(g.route_seq(out).unwrap(), 0);
     let node = g.add_node("m", merge(), &[(a, EdgePolicy::INLINE), (b, mailbox(4, Overflow::Block))], &[out]).unwrap();
     assert_eq!(g.route_producer(out).unwrap(), RouteProducer::Node(node));
+    assert_eq!((g.node_name(node), g.node_name(NodeIdx(node.0 + 1))), ("m", "?"));
     publish(&mut g, p, a, 2.0);
     assert_eq!(g.latest(out).unwrap().map(|e| e.value.clone()), Some(Value::Float(2.0)));
 }
