@@ -24,7 +24,7 @@ use manyfold_core::envelope::{EnvelopeId, PayloadRef, ProducerRef, RouteIdx};
 use crate::graph::AuditKind;
 use manyfold_core::taint::{Taint, TaintSet};
 
-use super::convert::{intern, schema_type, time_arg, to_py, to_value};
+use super::convert::{int_arg, intern, repr, schema_type, time_arg, to_py, to_value};
 use super::errors::{from_graph, graph_error};
 use super::route::{PyRoute, RouteArg};
 use super::snapshots::{self, EdgeStats, GraphDescription, MailboxStats, NodeStats, PayloadDemandStats, RouteStats, SchedulerStats};
@@ -443,16 +443,16 @@ impl PyProducer {
             .map_err(|m| self.inner.refuse(py, self.index, &entry, "schema_check", format!("cannot publish on {}: {m}", route.inner)))?;
         let event_time_us = self.event_time(py, &entry, event_time_us.as_ref())?;
         let bad = |what: &str, wanted: &str, got: &Bound<'_, PyAny>| {
-            let got = got.repr().map(|r| r.to_string()).unwrap_or_default();
+            let got = repr(got);
             self.inner.refuse(py, self.index, &entry, "operator_config", format!("cannot publish on {}: {what} must be {wanted}, got {got}", route.inner))
         };
         let clock_domain = match clock_domain.filter(|v| !v.is_none()) {
-            Some(v) => Some(int_arg::<u16>(&v).ok_or_else(|| bad("clock_domain", "an integer from 0 to 65535", &v))?),
+            Some(v) => Some(int_arg::<u16>(&v).map_err(|_| bad("clock_domain", "an integer from 0 to 65535", &v))?),
             None => None,
         };
         let all_taints = Taint::ALL.iter().fold(0u32, |m, t| m | TaintSet::of(*t).0);
         let taint_bits = match taint_bits.filter(|v| !v.is_none()) {
-            Some(v) => int_arg::<u32>(&v).filter(|b| b & !all_taints == 0).ok_or_else(|| bad("taint_bits", "a set of taint bits (manyfold.graph.Taint)", &v))?,
+            Some(v) => int_arg::<u32>(&v).ok().filter(|b| b & !all_taints == 0).ok_or_else(|| bad("taint_bits", "a set of taint bits (manyfold.graph.Taint)", &v))?,
             None => 0,
         };
         let timeout_s = match timeout_s.filter(|v| !v.is_none()) {
@@ -597,14 +597,6 @@ impl PyProducer {
             self.inner.refuse(py, self.index, entry, "time_invalid", format!("cannot publish on {route}: {m}"))
         })
     }
-}
-
-/// An integer argument of type `T`, refusing bools, floats and out-of-range values.
-fn int_arg<T: TryFrom<i64>>(value: &Bound<'_, PyAny>) -> Option<T> {
-    if !value.is_instance_of::<pyo3::types::PyInt>() || value.is_instance_of::<pyo3::types::PyBool>() {
-        return None;
-    }
-    value.extract::<i64>().ok().and_then(|v| T::try_from(v).ok())
 }
 
 fn is_backpressure(py: Python<'_>, err: &PyErr) -> bool {
