@@ -450,9 +450,8 @@ impl PyProducer {
             Some(v) => Some(int_arg::<u16>(&v).map_err(|_| bad("clock_domain", "an integer from 0 to 65535", &v))?),
             None => None,
         };
-        let all_taints = Taint::ALL.iter().fold(0u32, |m, t| m | TaintSet::of(*t).0);
         let taint_bits = match taint_bits.filter(|v| !v.is_none()) {
-            Some(v) => int_arg::<u32>(&v).ok().filter(|b| b & !all_taints == 0).ok_or_else(|| bad("taint_bits", "a set of taint bits (manyfold.graph.Taint)", &v))?,
+            Some(v) => int_arg::<u32>(&v).ok().filter(|b| b & !TaintSet::ALL.0 == 0).ok_or_else(|| bad("taint_bits", "a set of taint bits (manyfold.graph.Taint)", &v))?,
             None => 0,
         };
         let timeout_s = match timeout_s.filter(|v| !v.is_none()) {
