@@ -326,7 +326,7 @@ impl Graph {
                 pending_taints: TaintSet::EMPTY,
                 refused_publishes: 0,
                 stall_dropped: 0,
-                created_us: self.now_us_const(),
+                created_us: self.now_us(),
                 full_since_us: None,
                 full_us: 0,
                 busy_ns: 0,

@@ -34,7 +34,7 @@ pub enum Clock {
         /// Current time.
         now_us: i64,
     },
-    /// Time is the monotonic wall clock since the graph started, plus an offset.
+    /// Time is the monotonic wall clock since the graph started.
     Wall {
         /// When the graph started.
         origin: Instant,
@@ -92,10 +92,6 @@ impl Graph {
             Clock::Virtual { now_us } => now_us,
             Clock::Wall { origin } => i64::try_from(origin.elapsed().as_micros()).unwrap_or(i64::MAX),
         }
-    }
-
-    pub(super) fn now_us_const(&self) -> i64 {
-        self.now_us()
     }
 
     /// True on a virtual clock.

@@ -1368,7 +1368,6 @@ impl NativeGraph {
     }
 }
 
-/// SHA-256 schema hash of a descriptor (the same function the graph uses).
 /// `route` as a `Route`: a `Route` is returned as is, a route's name is parsed; anything else
 /// raises `RouteError` saying what came instead (the graph API's one check of route arguments).
 #[pyfunction]
@@ -1376,6 +1375,7 @@ fn as_route<'py>(route: RouteArg<'py>) -> Bound<'py, PyRoute> {
     route.into_bound()
 }
 
+/// SHA-256 schema hash of a descriptor (the same function the graph uses).
 #[pyfunction]
 fn schema_hash<'py>(py: Python<'py>, name: &str, version: u32, descriptor: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
     let schema = Schema::new(name, version, schema_type(descriptor)?);
