@@ -940,7 +940,6 @@ impl<const R: usize, const N: usize, const S: usize, const W: usize, const Q: us
         Ok(index)
     }
 
-    /// One input per node, topological order, and value kinds.
     /// Checks each node's wiring and kinds, in table order (topological), and gives every
     /// route its declared taints on the way: a node passes its input's on to its outputs
     /// (sources with noise declared theirs as they were read).

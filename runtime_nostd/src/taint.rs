@@ -157,6 +157,18 @@ impl TaintSet {
     /// No taints: a clean event.
     pub const EMPTY: TaintSet = TaintSet(0);
 
+    /// Every taint: a set of bits with one outside it is not a set of taints.
+    pub const ALL: TaintSet = {
+        let mut bits = 0;
+        let mut i = 0;
+        // Bounded: one pass over the taint values.
+        while i < Taint::ALL.len() {
+            bits |= 1 << Taint::ALL[i] as u8;
+            i += 1;
+        }
+        TaintSet(bits)
+    };
+
     /// A set holding just `taint`.
     pub const fn of(taint: Taint) -> TaintSet {
         TaintSet(1 << taint as u8)
@@ -223,6 +235,8 @@ mod tests {
             assert_eq!(Taint::from_bit(*t as u8), Some(*t));
         }
         assert!(Taint::ALL.len() <= 32);
+        assert_eq!(TaintSet::ALL.len() as usize, Taint::ALL.len());
+        assert!(Taint::ALL.iter().all(|t| TaintSet::ALL.contains(*t)));
     }
 
     /// Join is union; repair clears what it names except the absorbing taint.

@@ -302,17 +302,18 @@ pub fn load(
             .get(hash)
             .cloned()
             .ok_or_else(|| LoadError(format!("route {route}: schema {hash} is not in the manifest's schemas")))?;
-        let int_or = |key: &str, default: i64| -> Result<i64, LoadError> { if o.get(key).is_some() { o.int(key) } else { Ok(default) } };
-        let count = |key: &str, default: i64| -> Result<usize, LoadError> {
-            let v = int_or(key, default)?;
-            usize::try_from(v).map_err(|_| LoadError(format!("route {route}: {key} must not be negative, got {v}")))
+        // A field left out takes the graph's default (retain: at least history).
+        let count = |key: &str| -> Result<Option<usize>, LoadError> {
+            let Some(_) = o.get(key) else { return Ok(None) };
+            let v = o.int(key)?;
+            usize::try_from(v).map(Some).map_err(|_| LoadError(format!("route {route}: {key} must not be negative, got {v}")))
         };
-        let options = RouteOptions {
-            history: count("history", 8)?,
-            retain: count("retain", 256)?,
-            audit: o.bool("audit")?,
-            clock_domain: ClockDomain(u16::try_from(int_or("clock_domain", 0)?).unwrap_or(0)),
-        };
+        let mut options = RouteOptions::with_history(count("history")?.unwrap_or(RouteOptions::default().history));
+        options.retain = count("retain")?.unwrap_or(options.retain);
+        options.audit = o.bool("audit")?;
+        if o.get("clock_domain").is_some() {
+            options.clock_domain = ClockDomain(u16::try_from(o.int("clock_domain")?).unwrap_or(0));
+        }
         let idx = graph.declare_route(route.clone(), schema.clone(), options)?;
         on_route(idx, &route, &schema);
         for writer in o.array("writers")? {

@@ -88,3 +88,13 @@ def test_enum_words():
     assert Variant.parse("query_response") == Variant.QUERY_RESPONSE
     with pytest.raises(RouteError, match="expected one of"):
         Plane.parse("writes")
+
+
+def test_a_long_object_where_a_route_belongs_is_shown_cut():
+    """A RouteError names a wrong argument by its repr cut to 60 characters, like every other argument error."""
+    from manyfold.graph import Graph
+
+    with pytest.raises(RouteError) as caught:
+        Graph().latest(list(range(100)))
+    shown = repr(list(range(100)))[:57] + "..."
+    assert f"expected a route, got list {shown}: pass the Route" in str(caught.value)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import cbor2
 import pytest
 from manifestkit import r, small_graph
 
 from manyfold import manifest
 from manyfold.examples import greenhouse
+from manyfold._native import RETAIN_DEFAULT
 from manyfold.graph import FLOAT, Graph, ManifestError
 
 
@@ -39,6 +41,23 @@ def test_gated_max_travels_with_the_manifest():
     bare = Graph()
     bare._native.load_manifest(m.to_cbor(), {}, None)
     assert bare.gated_max == 7
+
+
+def test_a_manifest_route_without_retain_gets_the_graph_default():
+    """A hand-written route with history 300 and no retain loads, retaining 300 as Graph.route(history=300) does; without either it takes the defaults (8 and RETAIN_DEFAULT)."""
+    g = Graph()
+    g.route(r("sensor", "temp"), FLOAT, history=300)
+    g.route(r("sensor", "hum"), FLOAT)
+    data = manifest.compile(g).to_data()
+    expected = {str(x.route): (x.history, x.retain) for x in g._native.routes()}
+    assert expected == {str(r("sensor", "temp")): (300, 300), str(r("sensor", "hum")): (8, RETAIN_DEFAULT)}
+    for route in data["routes"]:
+        del route["retain"]
+        if route["history"] == 8:
+            del route["history"]
+    bare = Graph()
+    bare._native.load_manifest(cbor2.dumps(data), {}, None)
+    assert {str(x.route): (x.history, x.retain) for x in bare._native.routes()} == expected
 
 
 def test_loaded_graph_behaves_like_the_original():

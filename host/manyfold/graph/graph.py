@@ -25,6 +25,7 @@ from typing import Any
 from manyfold._native import (
     CAPACITY_MAX,
     GATED_MAX_DEFAULT,
+    RETAIN_DEFAULT,
     Counter,
     EdgeStats,
     Envelope,
@@ -56,10 +57,6 @@ from manyfold.graph.schema import (
     pair_schema,
     window_result_schema,
 )
-
-
-RETAIN_DEFAULT = 256
-"""Envelopes a route retains for lineage unless told otherwise."""
 
 
 class Overflow(str, enum.Enum):
@@ -345,15 +342,16 @@ class Graph:
         source: SyntheticSource | None = None,
     ) -> Route:
         """Declare ``route`` carrying ``schema``. ``history`` envelopes are kept for replay,
-        ``retain`` (at least ``history``; by default 256, or ``history`` if larger) for lineage
-        queries; ``audit=True`` records every publish and delivery in the route audit (opens,
-        drops and refusals are always recorded). ``fence`` (``"epoch"`` or ``"token"``)
+        ``retain`` (at least ``history``; by default ``RETAIN_DEFAULT``, 256, or ``history`` if
+        larger) for lineage queries; ``audit=True`` records every publish and delivery in the
+        route audit (opens, drops and refusals are always recorded). ``fence`` (``"epoch"`` or ``"token"``)
         declares how writes to owned state on this route are fenced against stale owners.
         Declaring the same route again with the same schema returns it."""
         route = _route(route)
         schema = as_schema(schema)
         history = _count(history, f"route {route}: history")
-        retain = max(RETAIN_DEFAULT, history) if retain is None else _count(retain, f"route {route}: retain", history)
+        if retain is not None:
+            retain = _count(retain, f"route {route}: retain", history)
         if fence not in (None, "epoch", "token"):
             raise OperatorConfigError(f"route {route}: fence must be 'epoch', 'token' or None, got {fence!r}")
         self._native.declare_route(route, schema.name, schema.version, schema.descriptor, history, retain, bool(audit))

@@ -18,7 +18,7 @@ from typing import Any
 
 import cbor2
 
-from manyfold._native import canonical_cbor
+from manyfold._native import GATED_MAX_DEFAULT, RETAIN_DEFAULT, canonical_cbor
 from manyfold.graph import Route
 from manyfold.graph.errors import ManifestError, RouteError
 
@@ -259,12 +259,12 @@ class Settings:
     """Graph-wide settings: clock, lineage retention, audit, payload cache, scheduler and queue bounds."""
 
     clock: str = "virtual"
-    retain_default: int = 256
+    retain_default: int = RETAIN_DEFAULT
     audit_max: int = 8192
     payload_cache_bytes: int = 64 * 1024 * 1024
     steps_max: int = 10_000_000
     epoch_hold_max: int = 4096
-    gated_max: int = 1024
+    gated_max: int = GATED_MAX_DEFAULT
     queue_capacity_max: int = 1_000_000
     watermark: str = "max_event_time_minus_lateness"
 

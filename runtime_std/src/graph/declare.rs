@@ -38,6 +38,15 @@ impl Default for RouteOptions {
     }
 }
 
+impl RouteOptions {
+    /// The default options keeping `history` envelopes for replay. Retain is
+    /// [`RETAIN_DEFAULT`], or `history` when that is larger (retain is at least history), so a
+    /// route that only asks for a long history gets it, from Python and from a manifest alike.
+    pub fn with_history(history: usize) -> RouteOptions {
+        RouteOptions { history, retain: RETAIN_DEFAULT.max(history), ..RouteOptions::default() }
+    }
+}
+
 /// A mailbox on an edge: capacity and overflow policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MailboxSpec {
@@ -151,6 +160,32 @@ impl Graph {
         Ok(index)
     }
 
+    /// How many routes are declared.
+    pub fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// Takes back the routes declared after the first `count`, none of which may be in use yet
+    /// (a consumer, a producing node, an envelope or a grant). A binding that declares a
+    /// node's new output routes just before adding the node calls it when the node is refused,
+    /// so the refusal leaves the graph as it was.
+    pub fn undeclare_routes_from(&mut self, count: usize) -> Result<(), GraphError> {
+        let in_use = |i: usize, r: &RouteState| {
+            !r.consumers.is_empty()
+                || r.producer != RouteProducer::External
+                || r.seq > 0
+                || self.producers.iter().any(|p| p.grants.contains(&RouteIdx(idx(i))))
+        };
+        if let Some((_, r)) = self.routes.iter().enumerate().skip(count).find(|(i, r)| in_use(*i, r)) {
+            return Err(GraphError::OperatorConfig(format!("route {} is in use and cannot be undeclared", r.route)));
+        }
+        for r in self.routes.drain(count.min(self.routes.len())..) {
+            self.by_route.remove(&r.route);
+        }
+        self.topology_version += 1;
+        Ok(())
+    }
+
     /// The index of a declared route.
     pub fn route_index(&self, route: &Route) -> Option<RouteIdx> {
         self.by_route.get(route).copied()
@@ -259,16 +294,27 @@ impl Graph {
         None
     }
 
-    fn new_edge(&mut self, name: String, source: RouteIdx, target: Target, policy: EdgePolicy) -> Result<EdgeIdx, GraphError> {
-        if let Some(spec) = policy.mailbox {
-            if spec.capacity == 0 || spec.capacity > ops::CAPACITY_MAX {
-                return Err(GraphError::OperatorConfig(format!(
-                    "edge {name}: a mailbox needs a capacity of 1 to {}, got {}",
-                    ops::CAPACITY_MAX,
-                    spec.capacity
-                )));
-            }
+    /// Checks an edge's policy before anything is built: a mailbox holds 1 to
+    /// [`ops::CAPACITY_MAX`] items.
+    fn check_policy(edge: &str, policy: &EdgePolicy) -> Result<(), GraphError> {
+        match policy.mailbox {
+            Some(spec) if spec.capacity == 0 || spec.capacity > ops::CAPACITY_MAX => Err(GraphError::OperatorConfig(format!(
+                "edge {edge}: a mailbox needs a capacity of 1 to {}, got {}",
+                ops::CAPACITY_MAX,
+                spec.capacity
+            ))),
+            _ => Ok(()),
         }
+    }
+
+    /// The name of the edge into input `port` of node `node` (of `inputs` inputs).
+    fn input_edge_name(node: &str, port: usize, inputs: usize) -> String {
+        if inputs == 1 { format!("{node}_in") } else { format!("{node}_in{port}") }
+    }
+
+    /// Builds an edge whose policy [`Graph::check_policy`] accepted: it cannot fail, so a
+    /// caller that checked everything first never leaves anything half-built.
+    fn new_edge(&mut self, name: String, source: RouteIdx, target: Target, policy: EdgePolicy) -> EdgeIdx {
         let edge = EdgeIdx(idx(self.edges.len()));
         let mailbox = policy.mailbox.map(|spec| {
             let mb = MailboxIdx(idx(self.mailboxes.len()));
@@ -280,7 +326,7 @@ impl Graph {
                 pending_taints: TaintSet::EMPTY,
                 refused_publishes: 0,
                 stall_dropped: 0,
-                created_us: self.now_us_const(),
+                created_us: self.now_us(),
                 full_since_us: None,
                 full_us: 0,
                 busy_ns: 0,
@@ -303,12 +349,13 @@ impl Graph {
         });
         self.routes[source.0 as usize].consumers.push(edge);
         self.topology_version += 1;
-        Ok(edge)
+        edge
     }
 
     /// Adds a node running `op`, fed by `inputs` (route and edge policy per input port), that
     /// publishes on `outputs` (one route per output port). Refuses an output route someone
-    /// else produces, and an inline feedback loop.
+    /// else produces, a bad mailbox, and an inline feedback loop. Everything is checked before
+    /// anything is built: a refused node leaves the graph as it was.
     pub fn add_node(
         &mut self,
         name: &str,
@@ -338,8 +385,9 @@ impl Graph {
                 return Err(GraphError::OperatorConfig(format!("node {name} lists output {} twice", out_state.route)));
             }
         }
-        for (input, policy) in inputs {
+        for (port, (input, policy)) in inputs.iter().enumerate() {
             self.route_state(*input)?;
+            Self::check_policy(&Self::input_edge_name(name, port, inputs.len()), policy)?;
             if !policy.is_inline() {
                 continue;
             }
@@ -369,8 +417,7 @@ impl Graph {
         });
         self.by_node.insert(name.into(), node);
         for (port, (input, policy)) in inputs.iter().enumerate() {
-            let edge_name = if inputs.len() == 1 { format!("{name}_in") } else { format!("{name}_in{port}") };
-            let edge = self.new_edge(edge_name, *input, Target::Node { node, port }, *policy)?;
+            let edge = self.new_edge(Self::input_edge_name(name, port, inputs.len()), *input, Target::Node { node, port }, *policy);
             self.nodes[node.0 as usize].inputs.push(edge);
         }
         for output in outputs {
@@ -462,8 +509,9 @@ impl Graph {
     ) -> Result<SubscriptionIdx, GraphError> {
         self.check_name("subscription", name)?;
         self.route_state(route)?;
+        Self::check_policy(name, &policy)?;
         let sub = SubscriptionIdx(idx(self.subscriptions.len()));
-        let edge = self.new_edge(name.into(), route, Target::Subscription(sub), policy)?;
+        let edge = self.new_edge(name.into(), route, Target::Subscription(sub), policy);
         self.subscriptions.push(SubscriptionState { name: name.into(), route, sink, edge });
         Ok(sub)
     }

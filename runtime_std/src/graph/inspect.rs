@@ -200,6 +200,11 @@ impl Graph {
         self.by_node.get(name).copied()
     }
 
+    /// The name of a node (`"?"` for an index no node has), without a snapshot of every node.
+    pub fn node_name(&self, node: NodeIdx) -> &str {
+        self.nodes.get(node.0 as usize).map_or("?", |n| n.name.as_str())
+    }
+
     /// Every edge.
     pub fn edges(&self) -> Vec<EdgeInfo> {
         self.edges

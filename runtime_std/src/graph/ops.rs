@@ -40,15 +40,6 @@ fn aggregate_name(a: Aggregate) -> &'static str {
     }
 }
 
-fn overflow_name(o: Overflow) -> &'static str {
-    match o {
-        Overflow::Block => "block",
-        Overflow::DropOldest => "drop_oldest",
-        Overflow::DropNewest => "drop_newest",
-        Overflow::Reject => "reject",
-    }
-}
-
 fn parents_of(lineage: &Lineage) -> Parents {
     lineage.parents.iter().copied().collect()
 }
@@ -800,7 +791,7 @@ impl Operator for Capacitor {
     fn params(&self) -> Vec<(&'static str, Param)> {
         vec![
             ("capacity", Param::Int(self.buffer.capacity() as i64)),
-            ("overflow", Param::Text(overflow_name(self.overflow).into())),
+            ("overflow", Param::Text(super::factory::overflow_word(self.overflow).into())),
         ]
     }
     fn counters(&self) -> Vec<(&'static str, u64)> {
@@ -1678,9 +1669,9 @@ impl Operator for Sample {
 /// value re-emits it on `effective` marked `coherence_write_pending`. `apply_us = 0` applies at
 /// once. In the local runtime it simulates the device.
 pub struct Actuator {
-    kernel: WriteBindingKernel<Option<Value>, ()>,
+    /// Holds the desired and the effective envelope (their values, event times and payloads).
+    kernel: WriteBindingKernel<Option<EnvelopeRef>, ()>,
     batch: Lineage,
-    last: Option<EnvelopeRef>,
     applied: u64,
     coalesced: u64,
 }
@@ -1689,17 +1680,17 @@ impl Actuator {
     /// An actuator taking `apply_us` to apply a value.
     pub fn new(apply_us: i64) -> Result<Self, String> {
         let kernel = WriteBindingKernel::new(apply_us).map_err(|_| format!("apply_us must not be negative (got {apply_us})"))?;
-        Ok(Actuator { kernel, batch: Lineage::default(), last: None, applied: 0, coalesced: 0 })
+        Ok(Actuator { kernel, batch: Lineage::default(), applied: 0, coalesced: 0 })
     }
 
-    fn apply(&mut self, applied: Applied<Option<Value>, ()>, ctx: &mut OpContext<'_>) {
-        let (Some(value), Some(from)) = (applied.value, self.last.clone()) else { return };
+    fn apply(&mut self, applied: Applied<Option<EnvelopeRef>, ()>, ctx: &mut OpContext<'_>) {
+        let Some(from) = applied.value else { return };
         self.applied += 1;
         let batch = std::mem::take(&mut self.batch);
         // Reported and effective carry the time the actuator applied the value.
         let at = EventTime { time_us: ctx.now_us, domain: ClockDomain::INGEST };
-        ctx.emit(batch_output(0, value.clone(), &from, batch.clone(), applied.taints, at));
-        ctx.emit(batch_output(1, value, &from, batch, applied.taints, at));
+        ctx.emit(batch_output(0, from.value.clone(), &from, batch.clone(), applied.taints, at));
+        ctx.emit(batch_output(1, from.value.clone(), &from, batch, applied.taints, at));
     }
 }
 
@@ -1709,8 +1700,7 @@ impl Operator for Actuator {
     }
     fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
         self.batch.add(input.meta.id, input.meta.taints, LINEAGE_MAX);
-        self.last = Some(input.clone());
-        match self.kernel.offer(ctx.now_us, Some(input.value.clone()), (), input.meta.taints) {
+        match self.kernel.offer(ctx.now_us, Some(input.clone()), (), input.meta.taints) {
             Accepted::Applied(applied) => self.apply(applied, ctx),
             Accepted::Pending { due_us, armed, in_effect } => {
                 if armed {
@@ -1720,7 +1710,7 @@ impl Operator for Actuator {
                 }
                 // Until the actuator reports, the old setting is what is in effect.
                 if let Some(StillInEffect { value: Some(old), taints }) = in_effect {
-                    let mut out = Output::derived(old, input, TaintSet::EMPTY);
+                    let mut out = Output::derived(old.value.clone(), input, TaintSet::EMPTY);
                     out.port = 1;
                     out.taints = taints;
                     out.payload_from = None;

@@ -198,10 +198,7 @@ impl Graph {
             }
         };
         let policy = if overflow == Overflow::Block { "block" } else { "reject" };
-        let now = self.now_us();
-        let who = self.producer_name(producer).to_string();
-        let reason = format!("{what} is full ({policy})");
-        self.audit.push(now, EnvelopeId { route, seq: 0 }, AuditKind::Refused { producer: who, reason });
+        self.note_refused(producer, route, format!("{what} is full ({policy})"));
         let route_name = &self.routes[route.0 as usize].route;
         Err(match overflow {
             Overflow::Block => GraphError::MustWait(format!(
@@ -211,12 +208,44 @@ impl Graph {
         })
     }
 
-    /// Records that `producer` was refused a publish on `route` before it reached the graph
-    /// (a value or an argument a binding could not convert), so the audit names every refusal.
+    /// Records that `producer` was refused a publish on `route` (by the graph, or before it
+    /// reached the graph: a value or an argument a binding could not convert), so the audit
+    /// names every refusal.
     pub fn note_refused(&mut self, producer: ProducerIdx, route: RouteIdx, reason: String) {
         let now = self.now_us();
         let who = self.producer_name(producer).to_string();
         self.audit.push(now, EnvelopeId { route, seq: 0 }, AuditKind::Refused { producer: who, reason });
+    }
+
+    /// Admits publishes by `producer` on `route`: it owns the route or was granted it. A
+    /// refusal is recorded in the route audit. [`Graph::admit_value`] admits each value.
+    pub(super) fn admit_producer(&mut self, producer: ProducerIdx, route: RouteIdx) -> Result<(), GraphError> {
+        self.check_owner(producer, route).inspect_err(|e| {
+            if matches!(e, GraphError::NotOwner(_)) {
+                self.note_refused(producer, route, "not the owner".into());
+            }
+        })
+    }
+
+    /// Admits one value of a publish [`Graph::admit_producer`] admitted: it fits the route's
+    /// schema and, with `room`, every blocking or rejecting buffer it reaches inline has room
+    /// ([`Graph::check_admission`]). A refusal is recorded in the route audit.
+    pub(super) fn admit_value(&mut self, producer: ProducerIdx, route: RouteIdx, value: &Value, room: bool) -> Result<(), GraphError> {
+        if let Err(e) = self.check_value(route, value) {
+            self.note_refused(producer, route, e.message().to_string());
+            return Err(e);
+        }
+        if room {
+            self.check_admission(producer, route)?;
+        }
+        Ok(())
+    }
+
+    /// The one admission of every publish call: [`Graph::admit_producer`], then
+    /// [`Graph::admit_value`]. Whatever refuses the publish, the route audit records it.
+    pub(super) fn admit(&mut self, producer: ProducerIdx, route: RouteIdx, value: &Value, room: bool) -> Result<(), GraphError> {
+        self.admit_producer(producer, route)?;
+        self.admit_value(producer, route, value, room)
     }
 
     /// Publishes `value` on `route` as `producer`, and runs everything inline downstream.
@@ -227,17 +256,7 @@ impl Graph {
         value: Value,
         options: &PublishOptions,
     ) -> Result<PublishReceipt, GraphError> {
-        if let Err(e) = self.check_owner(producer, route) {
-            let now = self.now_us();
-            let who = self.producer_name(producer).to_string();
-            self.audit.push(now, EnvelopeId { route, seq: 0 }, AuditKind::Refused { producer: who, reason: "not the owner".into() });
-            return Err(e);
-        }
-        if let Err(e) = self.check_value(route, &value) {
-            self.note_refused(producer, route, e.message().to_string());
-            return Err(e);
-        }
-        self.check_admission(producer, route)?;
+        self.admit(producer, route, &value, true)?;
         self.publish_unchecked(producer, route, value, options)
     }
 
@@ -291,7 +310,7 @@ impl Graph {
         route: RouteIdx,
         values: I,
     ) -> (u64, Option<GraphError>) {
-        if let Err(e) = self.check_owner(producer, route) {
+        if let Err(e) = self.admit_producer(producer, route) {
             return (0, Some(e));
         }
         let options = PublishOptions::default();
@@ -299,14 +318,8 @@ impl Graph {
         // The topology cannot change during this call, so an empty admission set stays empty.
         let gated = !self.admission_set(route).is_empty();
         for value in values {
-            if let Err(e) = self.check_value(route, &value) {
-                self.note_refused(producer, route, e.message().to_string());
+            if let Err(e) = self.admit_value(producer, route, &value, gated) {
                 return (count, Some(e));
-            }
-            if gated {
-                if let Err(e) = self.check_admission(producer, route) {
-                    return (count, Some(e));
-                }
             }
             if let Err(e) = self.publish_unchecked(producer, route, value, &options) {
                 return (count, Some(e));
@@ -332,12 +345,7 @@ impl Graph {
         open: PayloadOpener,
         options: &PublishOptions,
     ) -> Result<PublishReceipt, GraphError> {
-        self.check_owner(producer, route)?;
-        if let Err(e) = self.check_value(route, &meta) {
-            self.note_refused(producer, route, e.message().to_string());
-            return Err(e);
-        }
-        self.check_admission(producer, route)?;
+        self.admit(producer, route, &meta, true)?;
         // The source must be registered before downstream nodes (which may open it) run, so
         // the envelope id is predicted from the route's sequence number.
         let id = EnvelopeId { route, seq: self.routes[route.0 as usize].seq + 1 };

@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::sync::Arc;
 use std::time::Instant;
 
-use manyfold_core::envelope::{EnvelopeId, RouteIdx};
+use manyfold_core::envelope::RouteIdx;
 use manyfold_core::taint::{Taint, TaintSet};
 
 use crate::value::Value;
@@ -34,7 +34,7 @@ pub enum Clock {
         /// Current time.
         now_us: i64,
     },
-    /// Time is the monotonic wall clock since the graph started, plus an offset.
+    /// Time is the monotonic wall clock since the graph started.
     Wall {
         /// When the graph started.
         origin: Instant,
@@ -92,10 +92,6 @@ impl Graph {
             Clock::Virtual { now_us } => now_us,
             Clock::Wall { origin } => i64::try_from(origin.elapsed().as_micros()).unwrap_or(i64::MAX),
         }
-    }
-
-    pub(super) fn now_us_const(&self) -> i64 {
-        self.now_us()
     }
 
     /// True on a virtual clock.
@@ -191,24 +187,19 @@ impl Graph {
         options: PublishOptions,
         guard: Guard,
     ) -> Result<u64, GraphError> {
-        self.check_owner(producer, route)?;
-        if let Err(e) = self.check_value(route, &value) {
-            self.note_refused(producer, route, e.message().to_string());
-            return Err(e);
-        }
+        // Room downstream is not needed now: the publish is released when there is some.
+        self.admit(producer, route, &value, false)?;
         let now = self.now_us();
         if let Some(expiry) = guard.expires_at_us {
             if expiry <= now {
-                return Err(GraphError::GuardInvalid(format!(
-                    "the guard expires at {expiry} us, which is not after now ({now} us)"
-                )));
+                let e = GraphError::GuardInvalid(format!("the guard expires at {expiry} us, which is not after now ({now} us)"));
+                self.note_refused(producer, route, e.message().to_string());
+                return Err(e);
             }
         }
         if self.gated.len() >= self.gated_max {
             self.gated_refused += 1;
-            let who = self.producer_name(producer).to_string();
-            let reason = format!("{} guarded publishes already wait", self.gated.len());
-            self.audit.push(now, EnvelopeId { route, seq: 0 }, AuditKind::Refused { producer: who, reason });
+            self.note_refused(producer, route, format!("{} guarded publishes already wait", self.gated.len()));
             return Err(GraphError::Rejected(format!(
                 "the guarded publish on {} was refused: {} guarded publishes already wait (gated_max); \
                  wait for some to be released or to expire, or raise gated_max",

@@ -13,24 +13,52 @@ use pyo3::types::{PyBool, PyByteArray, PyBytes, PyFloat, PyInt, PyList, PyString
 use crate::schema::{type_name, RecordType, SchemaType};
 use crate::value::Value;
 
+/// Why a Python value is not an integer argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntArgError {
+    /// Not an `int` (a float, text, None), or a `bool`.
+    NotInt,
+    /// An `int` outside the range of the wanted type.
+    OutOfRange,
+}
+
+/// An integer argument of type `T`: an `int` (not a `bool`) in `T`'s range. Callers turn the
+/// error into a sentence naming the argument, never a bare `TypeError` or `OverflowError`.
+pub fn int_arg<T: TryFrom<i64>>(value: &Bound<'_, PyAny>) -> Result<T, IntArgError> {
+    if !value.is_instance_of::<PyInt>() || value.is_instance_of::<PyBool>() {
+        return Err(IntArgError::NotInt);
+    }
+    value.extract::<i64>().ok().and_then(|v| T::try_from(v).ok()).ok_or(IntArgError::OutOfRange)
+}
+
 /// A time argument (an event time, a clock time, a guard time): `None`, or an `int` in the
 /// signed 64-bit range of microseconds. Anything else (a float, text, a bool, a larger int) is
 /// refused with a sentence naming `what`, never a bare `TypeError` or `OverflowError`.
 pub fn time_arg(value: Option<&Bound<'_, PyAny>>, what: &str) -> Result<Option<i64>, String> {
     let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(None) };
-    if !value.is_instance_of::<PyInt>() || value.is_instance_of::<PyBool>() {
-        let kind = value.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-        return Err(format!("{what} must be an integer number of microseconds, got {kind} {}", repr(value)));
-    }
-    value.extract::<i64>().map(Some).map_err(|_| {
-        format!("{what} must be within the signed 64-bit range of microseconds ({} to {}), got {}", i64::MIN, i64::MAX, repr(value))
+    int_arg::<i64>(value).map(Some).map_err(|e| match e {
+        IntArgError::NotInt => {
+            let kind = value.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+            format!("{what} must be an integer number of microseconds, got {kind} {}", repr(value))
+        }
+        IntArgError::OutOfRange => {
+            format!("{what} must be within the signed 64-bit range of microseconds ({} to {}), got {}", i64::MIN, i64::MAX, repr(value))
+        }
     })
 }
 
-fn repr(value: &Bound<'_, PyAny>) -> String {
+/// `value`'s repr for an error message, cut to 60 characters (a long list or text would
+/// drown the sentence).
+pub fn repr(value: &Bound<'_, PyAny>) -> String {
+    repr_cut(value, 60)
+}
+
+/// `value`'s repr, cut to `chars_max` characters (the last three of them `...`); `?` when
+/// its `__repr__` raises.
+fn repr_cut(value: &Bound<'_, PyAny>, chars_max: usize) -> String {
     let text = value.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
-    if text.chars().count() > 60 {
-        format!("{}...", text.chars().take(57).collect::<String>())
+    if text.chars().count() > chars_max {
+        format!("{}...", text.chars().take(chars_max - 3).collect::<String>())
     } else {
         text
     }
@@ -181,14 +209,9 @@ pub fn to_value(obj: &Bound<'_, PyAny>, ty: &SchemaType, path: &str) -> Result<V
     }
 }
 
+/// A value's repr in a conversion error, cut to 40 characters (the path comes with it).
 fn short_repr(obj: &Bound<'_, PyAny>) -> String {
-    let text = obj.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
-    if text.chars().count() > 40 {
-        let cut: String = text.chars().take(37).collect();
-        format!("{cut}...")
-    } else {
-        text
-    }
+    repr_cut(obj, 40)
 }
 
 /// Converts a value of type `ty` to a Python object (records become their dataclass).

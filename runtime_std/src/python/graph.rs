@@ -24,7 +24,7 @@ use manyfold_core::envelope::{EnvelopeId, PayloadRef, ProducerRef, RouteIdx};
 use crate::graph::AuditKind;
 use manyfold_core::taint::{Taint, TaintSet};
 
-use super::convert::{intern, schema_type, time_arg, to_py, to_value};
+use super::convert::{int_arg, intern, repr, schema_type, time_arg, to_py, to_value};
 use super::errors::{from_graph, graph_error};
 use super::route::{PyRoute, RouteArg};
 use super::snapshots::{self, EdgeStats, GraphDescription, MailboxStats, NodeStats, PayloadDemandStats, RouteStats, SchedulerStats};
@@ -443,16 +443,15 @@ impl PyProducer {
             .map_err(|m| self.inner.refuse(py, self.index, &entry, "schema_check", format!("cannot publish on {}: {m}", route.inner)))?;
         let event_time_us = self.event_time(py, &entry, event_time_us.as_ref())?;
         let bad = |what: &str, wanted: &str, got: &Bound<'_, PyAny>| {
-            let got = got.repr().map(|r| r.to_string()).unwrap_or_default();
+            let got = repr(got);
             self.inner.refuse(py, self.index, &entry, "operator_config", format!("cannot publish on {}: {what} must be {wanted}, got {got}", route.inner))
         };
         let clock_domain = match clock_domain.filter(|v| !v.is_none()) {
-            Some(v) => Some(int_arg::<u16>(&v).ok_or_else(|| bad("clock_domain", "an integer from 0 to 65535", &v))?),
+            Some(v) => Some(int_arg::<u16>(&v).map_err(|_| bad("clock_domain", "an integer from 0 to 65535", &v))?),
             None => None,
         };
-        let all_taints = Taint::ALL.iter().fold(0u32, |m, t| m | TaintSet::of(*t).0);
         let taint_bits = match taint_bits.filter(|v| !v.is_none()) {
-            Some(v) => int_arg::<u32>(&v).filter(|b| b & !all_taints == 0).ok_or_else(|| bad("taint_bits", "a set of taint bits (manyfold.graph.Taint)", &v))?,
+            Some(v) => int_arg::<u32>(&v).ok().filter(|b| b & !TaintSet::ALL.0 == 0).ok_or_else(|| bad("taint_bits", "a set of taint bits (manyfold.graph.Taint)", &v))?,
             None => 0,
         };
         let timeout_s = match timeout_s.filter(|v| !v.is_none()) {
@@ -578,8 +577,6 @@ impl PyProducer {
         let mut opener = Some(opener);
         let r = self.inner.dispatch(py, "publish_lazy", |g| {
             let meta = value.take().unwrap_or(Value::Null);
-            let state = g.schema(idx)?.clone();
-            state.check(&meta).map_err(|e| GraphError::SchemaCheck(e.0))?;
             g.publish_lazy_value(producer, idx, meta, length, digest, opener.take().unwrap_or_else(|| Box::new(|| Err("gone".into()))), &options)
         })?;
         Ok(PyReceipt { seq: r.id.seq, dropped: r.dropped, rejected: r.rejected, deferred: false })
@@ -599,14 +596,6 @@ impl PyProducer {
             self.inner.refuse(py, self.index, entry, "time_invalid", format!("cannot publish on {route}: {m}"))
         })
     }
-}
-
-/// An integer argument of type `T`, refusing bools, floats and out-of-range values.
-fn int_arg<T: TryFrom<i64>>(value: &Bound<'_, PyAny>) -> Option<T> {
-    if !value.is_instance_of::<pyo3::types::PyInt>() || value.is_instance_of::<pyo3::types::PyBool>() {
-        return None;
-    }
-    value.extract::<i64>().ok().and_then(|v| T::try_from(v).ok())
 }
 
 fn is_backpressure(py: Python<'_>, err: &PyErr) -> bool {
@@ -817,14 +806,14 @@ fn route_repr(py: Python<'_>, inner: &Inner, idx: RouteIdx) -> Py<PyAny> {
     }
 }
 
-/// What every route reports, read under the graph's lock; `node_names` by node index.
-fn route_parts(g: &Graph, node_names: &[String]) -> Vec<snapshots::RouteParts> {
+/// What every route reports, read under the graph's lock.
+fn route_parts(g: &Graph) -> Vec<snapshots::RouteParts> {
     g.routes()
         .map(|(idx, route, schema)| snapshots::RouteParts {
             idx,
             schema_hash: schema.hash.hex(),
             producer_node: match g.route_producer(idx) {
-                Ok(RouteProducer::Node(n)) => Some(node_names[n.0 as usize].clone()),
+                Ok(RouteProducer::Node(n)) => Some(g.node_name(n).to_string()),
                 _ => None,
             },
             owner: route.owner().to_string(),
@@ -862,8 +851,9 @@ impl NativeGraph {
         Ok(self.inner.lock(py, "gated_max")?.gated_max())
     }
 
-    /// Declares `route` with a schema (name, version, descriptor); returns its index.
-    #[pyo3(signature = (route, schema_name, schema_version, descriptor, history = 8, retain = 256, audit = false, clock_domain = 0))]
+    /// Declares `route` with a schema (name, version, descriptor); returns its index. Without
+    /// `retain`, the route retains `RETAIN_DEFAULT` envelopes, or `history` if that is more.
+    #[pyo3(signature = (route, schema_name, schema_version, descriptor, history = RouteOptions::default().history, retain = None, audit = false, clock_domain = 0))]
     #[allow(clippy::too_many_arguments)]
     fn declare_route(
         &self,
@@ -873,14 +863,17 @@ impl NativeGraph {
         schema_version: u32,
         descriptor: &Bound<'_, PyAny>,
         history: usize,
-        retain: usize,
+        retain: Option<usize>,
         audit: bool,
         clock_domain: u16,
     ) -> PyResult<u32> {
         let ty = schema_type(descriptor)?;
         let schema = Arc::new(Schema::new(schema_name, schema_version, ty));
         let key = route.borrow().inner.clone();
-        let options = RouteOptions { history, retain, audit, clock_domain: manyfold_core::envelope::ClockDomain(clock_domain) };
+        let mut options = RouteOptions::with_history(history);
+        options.retain = retain.unwrap_or(options.retain);
+        options.audit = audit;
+        options.clock_domain = manyfold_core::envelope::ClockDomain(clock_domain);
         let idx = self.inner.dispatch(py, "route", |g| g.declare_route(key.clone(), schema.clone(), options))?;
         let mut by_index = self.inner.by_index.write();
         if by_index.len() == idx.0 as usize {
@@ -988,15 +981,26 @@ impl NativeGraph {
         let op = factory::build(kind, name, &param_map, &input_ports, &output_ports, &mut registry).map_err(|e| from_graph(py, &e))?;
         let schemas: Vec<Arc<Schema>> = specs.iter().map(|s| s.schema.clone()).collect();
         let (indices, node) = self.inner.dispatch(py, "add operator", |g| {
+            // New output routes are declared for the node alone: when the graph refuses the
+            // node, they are taken back, so Python and the graph keep the same routes.
+            let declared = g.route_count();
             let mut indices = Vec::new();
-            for ((key, existing, _), schema) in plan.iter().zip(&schemas) {
-                indices.push(match existing {
-                    Some(entry) => entry.idx,
-                    None => g.declare_route(key.clone(), schema.clone(), RouteOptions::default())?,
-                });
+            let build = |g: &mut Graph| {
+                for ((key, existing, _), schema) in plan.iter().zip(&schemas) {
+                    indices.push(match existing {
+                        Some(entry) => entry.idx,
+                        None => g.declare_route(key.clone(), schema.clone(), RouteOptions::default())?,
+                    });
+                }
+                g.add_node_described(name, kind, op, &edges, &indices, param_map.clone())
+            };
+            match build(g) {
+                Ok(node) => Ok((indices, node)),
+                Err(e) => {
+                    g.undeclare_routes_from(declared)?;
+                    Err(e)
+                }
             }
-            let node = g.add_node_described(name, kind, op, &edges, &indices, param_map.clone())?;
-            Ok((indices, node))
         })?;
         for ((key, existing, route), (idx, schema)) in plan.into_iter().zip(indices.into_iter().zip(schemas)) {
             if existing.is_none() {
@@ -1239,7 +1243,7 @@ impl NativeGraph {
             let specs: Vec<Option<(String, ParamMap)>> =
                 (0..nodes.len()).map(|i| g.node_spec(NodeIdx(i as u32)).map(|(k, p)| (k.to_string(), p.clone()))).collect();
             let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-            (route_parts(&g, &names), nodes, specs, g.edges(), names)
+            (route_parts(&g), nodes, specs, g.edges(), names)
         };
         let route = |idx: RouteIdx| route_repr(py, &self.inner, idx);
         let routes = routes.into_iter().map(|r| Py::new(py, snapshots::route_stats(r, &route))).collect::<PyResult<_>>()?;
@@ -1314,12 +1318,11 @@ impl NativeGraph {
     fn edges(&self, py: Python<'_>) -> PyResult<Vec<EdgeStats>> {
         let (edges, targets) = {
             let g = self.inner.lock(py, "edges")?;
-            let nodes = g.nodes();
             let edges = g.edges();
             let targets: Vec<String> = edges
                 .iter()
                 .map(|e| match e.target {
-                    Target::Node { node, .. } => nodes[node.0 as usize].name.clone(),
+                    Target::Node { node, .. } => g.node_name(node).to_string(),
                     Target::Subscription(s) => g.subscription(s).map(|(n, _, _)| n.to_string()).unwrap_or_default(),
                 })
                 .collect();
@@ -1331,12 +1334,8 @@ impl NativeGraph {
 
     /// Every mailbox, in creation order.
     fn mailboxes(&self, py: Python<'_>) -> PyResult<Vec<MailboxStats>> {
-        let g = self.inner.lock(py, "mailboxes")?;
-        let edges = g.edges();
-        Ok(g.mailboxes().into_iter().map(|m| {
-            let edge = edges[m.edge.0 as usize].name.clone();
-            snapshots::mailbox_stats(m, edge)
-        }).collect())
+        let mailboxes = self.inner.lock(py, "mailboxes")?.mailboxes();
+        Ok(mailboxes.into_iter().map(snapshots::mailbox_stats).collect())
     }
 
     /// Scheduler state: clock, epoch, ready work, timers, and gated and expired guards.
@@ -1362,16 +1361,13 @@ impl NativeGraph {
     /// Every route, in declaration order: schema, producer, envelopes, taints and settings.
     fn routes(&self, py: Python<'_>) -> PyResult<Vec<RouteStats>> {
         let parts = {
-            let g = self.inner.lock(py, "routes")?;
-            let names: Vec<String> = g.nodes().into_iter().map(|n| n.name).collect();
-            route_parts(&g, &names)
+            route_parts(&*self.inner.lock(py, "routes")?)
         };
         let route = |idx: RouteIdx| route_repr(py, &self.inner, idx);
         Ok(parts.into_iter().map(|r| snapshots::route_stats(r, &route)).collect())
     }
 }
 
-/// SHA-256 schema hash of a descriptor (the same function the graph uses).
 /// `route` as a `Route`: a `Route` is returned as is, a route's name is parsed; anything else
 /// raises `RouteError` saying what came instead (the graph API's one check of route arguments).
 #[pyfunction]
@@ -1379,6 +1375,7 @@ fn as_route<'py>(route: RouteArg<'py>) -> Bound<'py, PyRoute> {
     route.into_bound()
 }
 
+/// SHA-256 schema hash of a descriptor (the same function the graph uses).
 #[pyfunction]
 fn schema_hash<'py>(py: Python<'py>, name: &str, version: u32, descriptor: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
     let schema = Schema::new(name, version, schema_type(descriptor)?);
@@ -1401,6 +1398,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySubscription>()?;
     m.add_class::<PyCounter>()?;
     m.add("GATED_MAX_DEFAULT", GATED_MAX_DEFAULT)?;
+    m.add("RETAIN_DEFAULT", crate::graph::RETAIN_DEFAULT)?;
     m.add("CAPACITY_MAX", crate::graph::ops::CAPACITY_MAX)?;
     m.add_function(wrap_pyfunction!(as_route, m)?)?;
     m.add_function(wrap_pyfunction!(schema_hash, m)?)?;

@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
+use super::convert::repr;
 use super::errors::graph_error;
 use crate::route::{Layer, Plane, Route, Variant};
 
@@ -250,7 +251,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for RouteArg<'py> {
             }
         }
         let kind = ob.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "object".into());
-        let shown = ob.repr().map(|r| r.to_string()).unwrap_or_else(|_| kind.clone());
+        let shown = repr(&ob);
         let hint = ": pass the Route that graph.route(...) returned, or the route's name";
         Err(graph_error(py, "route", &format!("expected a route, got {kind} {shown}{hint}")))
     }

@@ -10,9 +10,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use manyfold_core::envelope::RouteIdx;
-use manyfold_core::mailbox::Overflow;
 
-use crate::graph::factory::{ParamMap, ParamValue};
+use crate::graph::factory::{overflow_word, ParamMap, ParamValue};
 use crate::graph::{EdgeInfo, ExpiredInfo, GatedInfo, MailboxInfo, NodeInfo, Param, RouteDemand, RouteOptions, Target};
 
 /// `Name(field=repr, ...)` from the object's own attributes.
@@ -281,16 +280,6 @@ snapshot! {
     }
 }
 
-/// The word of an overflow policy.
-pub(super) fn overflow_word(o: Overflow) -> &'static str {
-    match o {
-        Overflow::Block => "block",
-        Overflow::DropOldest => "drop_oldest",
-        Overflow::DropNewest => "drop_newest",
-        Overflow::Reject => "reject",
-    }
-}
-
 fn param_to_py<'py>(py: Python<'py>, v: &ParamValue) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {
         ParamValue::Null => py.None().into_bound(py),
@@ -376,10 +365,11 @@ pub(super) fn edge_stats(e: EdgeInfo, target: String, route: &dyn Fn(RouteIdx) -
 }
 
 /// A mailbox's snapshot; `edge` is its edge's name.
-pub(super) fn mailbox_stats(m: MailboxInfo, edge: String) -> MailboxStats {
+pub(super) fn mailbox_stats(m: MailboxInfo) -> MailboxStats {
     MailboxStats {
+        // A mailbox is named after its edge.
+        edge: m.name.clone(),
         name: m.name,
-        edge,
         depth: m.depth,
         capacity: m.capacity,
         overflow: overflow_word(m.overflow),

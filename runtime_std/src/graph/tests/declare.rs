@@ -56,3 +56,51 @@ fn connect_checks_schemas() {
     assert_eq!(err.kind(), "schema_mismatch");
     assert!(err.message().contains("read.logical.n.test.a.meta.v1") && err.message().contains("read.logical.n.test.b.meta.v1"));
 }
+
+/// A node refused for a bad mailbox on a later input leaves nothing behind: its name is free,
+/// no edge is wired, publishes reach nothing, and its output route can go to another node.
+#[test]
+fn a_refused_node_leaves_nothing_behind() {
+    let mut g = Graph::new_virtual();
+    let a = floats(&mut g, "n", "a");
+    let b = floats(&mut g, "n", "b");
+    let out = floats(&mut g, "n", "out");
+    let merge = || Box::new(ops::Merge { inputs: 2 });
+    let err = g.add_node("m", merge(), &[(a, EdgePolicy::INLINE), (b, mailbox(0, Overflow::Block))], &[out]).unwrap_err();
+    assert_eq!(err.kind(), "operator_config");
+    assert!(err.message().starts_with("edge m_in1: a mailbox needs a capacity of 1 to"), "{}", err.message());
+    assert_eq!(g.node_index("m"), None);
+    assert!(g.nodes().is_empty() && g.edges().is_empty() && g.mailboxes().is_empty());
+    assert!(g.route_consumers(a).unwrap().is_empty());
+    assert_eq!(g.route_producer(out).unwrap(), RouteProducer::External);
+    let p = g.producer("n").unwrap();
+    publish(&mut g, p, a, 1.0);
+    assert_eq!(g.route_seq(out).unwrap(), 0);
+    let node = g.add_node("m", merge(), &[(a, EdgePolicy::INLINE), (b, mailbox(4, Overflow::Block))], &[out]).unwrap();
+    assert_eq!(g.route_producer(out).unwrap(), RouteProducer::Node(node));
+    assert_eq!((g.node_name(node), g.node_name(NodeIdx(node.0 + 1))), ("m", "?"));
+    publish(&mut g, p, a, 2.0);
+    assert_eq!(g.latest(out).unwrap().map(|e| e.value.clone()), Some(Value::Float(2.0)));
+}
+
+/// A subscription with a bad mailbox is refused before its name is taken.
+#[test]
+fn a_refused_subscription_leaves_its_name_free() {
+    let mut g = Graph::new_virtual();
+    let a = floats(&mut g, "n", "a");
+    let err = g.subscribe("s", a, Box::new(CountingSubscriber::default()), mailbox(0, Overflow::DropOldest)).unwrap_err();
+    assert_eq!(err.kind(), "operator_config");
+    assert!(g.edges().is_empty() && g.route_consumers(a).unwrap().is_empty());
+    g.subscribe("s", a, Box::new(CountingSubscriber::default()), mailbox(1, Overflow::DropOldest)).unwrap();
+}
+
+/// Retain defaults to RETAIN_DEFAULT, or to history when that is longer, so asking only for a
+/// long history declares a valid route.
+#[test]
+fn retain_defaults_to_at_least_history() {
+    assert_eq!(RouteOptions::with_history(8), RouteOptions::default());
+    assert_eq!(RouteOptions::with_history(RETAIN_DEFAULT + 44).retain, RETAIN_DEFAULT + 44);
+    let mut g = Graph::new_virtual();
+    let r = g.declare_route(route("n", "long"), float(), RouteOptions::with_history(300)).unwrap();
+    assert_eq!(g.route_options(r).unwrap().retain, 300);
+}

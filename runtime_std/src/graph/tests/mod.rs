@@ -6,6 +6,7 @@ mod bounds;
 mod declare;
 mod lineage;
 mod mailboxes;
+mod publish;
 mod schedule;
 
 use std::sync::{Arc, Mutex};
