@@ -437,10 +437,12 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
         }
     }
 
+    /// The id of the next message, in the version in force: v1.1 ids are one byte, v1 ids wrap
+    /// at 2^32 (a host that fell back to v1 numbers its messages as a v1 board expects).
     fn take_id(&mut self) -> u32 {
-        let id = self.next_id;
-        // v1.1 ids are one byte.
-        self.next_id = if self.config.version_max >= v11::VERSION { (id + 1) & 0xff } else { id.wrapping_add(1) };
+        let mask = if self.v11() { 0xff } else { u32::MAX };
+        let id = self.next_id & mask;
+        self.next_id = id.wrapping_add(1) & mask;
         id
     }
 
@@ -457,7 +459,8 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
     }
 
     fn encode(&mut self, id: u32, body: &Body<'_>) -> Result<usize, HostError> {
-        let v11 = self.v11() || matches!(body, Body::Hello(_));
+        // The hello keeps the v1 layout, and its whole id, in every version.
+        let v11 = self.v11() && !matches!(body, Body::Hello(_));
         let limit = self.link_max.min(self.request.as_mut().len());
         let out = &mut self.request.as_mut()[..limit];
         let encoded = if v11 {

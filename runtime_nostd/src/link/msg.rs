@@ -903,15 +903,19 @@ fn write_answer(w: &mut Writer<'_>, id: u32, body: &Body<'_>) -> bool {
     true
 }
 
+/// A hello: `[1, id, version, max_message, session, flags, time_us]`, the layout every version
+/// shares (so that a host and a device of different versions still agree, or say why not).
+pub(super) fn write_hello(w: &mut Writer<'_>, id: u32, h: &Hello) {
+    w.array(7).u64(Kind::Hello as u64).u64(id.into()).u64(h.version.into()).u64(h.max_message.into());
+    w.u64(h.session.into()).u64(h.flags.into()).i64(h.time_us);
+}
+
 /// Kinds only a host sends.
-fn write_request(w: &mut Writer<'_>, id: u32, body: &Body<'_>) {
+fn write_request(w: &mut Writer<'_>, id32: u32, body: &Body<'_>) {
     let kind = body.kind() as u64;
-    let id = u64::from(id);
+    let id = u64::from(id32);
     match body {
-        Body::Hello(h) => {
-            w.array(7).u64(kind).u64(id).u64(h.version.into()).u64(h.max_message.into());
-            w.u64(h.session.into()).u64(h.flags.into()).i64(h.time_us);
-        }
+        Body::Hello(h) => write_hello(w, id32, h),
         Body::Query(q) => {
             w.array(4).u64(kind).u64(id).u64(q.what.into()).u64(q.arg.into());
         }

@@ -32,9 +32,9 @@ use crate::cbor::{Bad, NoRoom, Peek, Reader, Writer};
 use crate::taint::TaintSet;
 
 use super::msg::{
-    read_board, read_counters, read_describe_fields, read_page, read_value, write_board, write_counters, write_page, write_value, Ack,
-    Body, Describe, Event, Heartbeat, Hello, Kind, Lineage, Message, Nack, NackReason, Query, QueryKind, Reply, ReplyBody,
-    Step, Value,
+    read_board, read_counters, read_describe_fields, read_page, read_value, write_board, write_counters, write_hello,
+    write_page, write_value, Ack, Body, Describe, Event, Heartbeat, Hello, Kind, Lineage, Message, Nack, NackReason, Query,
+    QueryKind, Reply, ReplyBody, Step, Value,
 };
 use super::refs::{expand_seq, low16, RxTime, TxTime};
 use super::LinkError;
@@ -477,10 +477,7 @@ pub fn encode_request(out: &mut [u8], id: u8, body: &Body<'_>) -> Result<usize, 
 fn write_request(w: &mut Writer<'_>, id: u8, body: &Body<'_>) {
     let id32 = u32::from(id);
     match body {
-        Body::Hello(h) => {
-            w.array(7).u64(Kind::Hello as u64).u64(id.into()).u64(h.version.into()).u64(h.max_message.into());
-            w.u64(h.session.into()).u64(h.flags.into()).i64(h.time_us);
-        }
+        Body::Hello(h) => write_hello(w, id32, h),
         Body::Event(e) => {
             write_head(w, Kind::Event, id32);
             let plain = Event { lineage: Lineage::default(), ..*e };
