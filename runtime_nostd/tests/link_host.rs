@@ -279,6 +279,8 @@ fn a_v1_host_numbers_its_hellos_in_full() {
     b.describe(5);
     assert_eq!(b.host.phase(), Phase::Ready);
     assert_eq!(b.acked(Body::Resume), 302, "the request follows the hello");
+    let c = b.host.counters();
+    assert_eq!((c.sessions, c.resumes), (1, 1), "a session opened, then resumed");
 
     // The v1.1 device refuses each v1 hello, naming its id: the host hears every refusal.
     let mut p = Pair::new(sensor().build(), HostConfig { version_max: 1, ..HostConfig::DEFAULT });

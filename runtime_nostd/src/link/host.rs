@@ -314,6 +314,8 @@ impl<D: AsMut<[u8]>, B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> HostLink<D,
         let m = self.core.machine.counters();
         c.stale = m.stale;
         c.messages_tx = m.messages_tx;
+        c.sessions = m.sessions;
+        c.resumes = m.resumes;
         c
     }
 
@@ -450,25 +452,10 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
         self.version >= v11::VERSION
     }
 
-    /// Frames `message` and writes it.
-    fn write_message(&mut self, now_ms: u64, message: &[u8], sink: &mut impl HostSink) {
-        if let Ok(n) = encode_frame(message, self.frame.as_mut(), self.link_max) {
-            sink.write(&self.frame.as_mut()[..n]);
-            self.machine.take_tx_id(now_ms);
-        }
-    }
-
+    /// Encodes a request into the request buffer (kept there for resends); returns its length.
     fn encode(&mut self, id: u32, body: &Body<'_>) -> Result<usize, HostError> {
-        // The hello keeps the v1 layout, and its whole id, in every version.
-        let v11 = self.v11() && !matches!(body, Body::Hello(_));
         let limit = self.link_max.min(self.request.as_mut().len());
-        let out = &mut self.request.as_mut()[..limit];
-        let encoded = if v11 {
-            v11::encode_request(out, id as u8, body)
-        } else {
-            Message { id, body: *body }.encode(out)
-        };
-        encoded.map_err(|_| HostError::TooLong)
+        encode_for(self.version, &mut self.request.as_mut()[..limit], id, body).map_err(|_| HostError::TooLong)
     }
 
     fn send_hello(&mut self, now_ms: u64, sink: &mut impl HostSink) {
@@ -488,20 +475,18 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
     /// Frames and writes the first `len` bytes of the request buffer.
     fn send_stored(&mut self, now_ms: u64, len: usize, sink: &mut impl HostSink) {
         let Core { request, frame, link_max, machine, .. } = self;
-        if let Ok(n) = encode_frame(&request.as_mut()[..len], frame.as_mut(), *link_max) {
-            sink.write(&frame.as_mut()[..n]);
-            machine.take_tx_id(now_ms);
-        }
+        write_framed(&request.as_mut()[..len], frame.as_mut(), *link_max, machine, now_ms, sink);
     }
 
+    /// A heartbeat (not kept: it gets no answer); in v1.1 it carries the largest device time
+    /// received.
     fn send_heartbeat(&mut self, now_ms: u64, sink: &mut impl HostSink) {
         let seen = if self.v11() { self.rx_time.max_us().unwrap_or(0) } else { 0 };
         let id = self.take_id();
         let mut buf = [0u8; 16];
-        let body = Body::Heartbeat(Heartbeat { time_us: seen });
-        let encoded = if self.v11() { v11::encode_request(&mut buf, id as u8, &body) } else { Message { id, body }.encode(&mut buf) };
-        if let Ok(len) = encoded {
-            self.write_message(now_ms, &buf[..len], sink);
+        if let Ok(len) = encode_for(self.version, &mut buf, id, &Body::Heartbeat(Heartbeat { time_us: seen })) {
+            let Core { frame, link_max, machine, .. } = self;
+            write_framed(&buf[..len], frame.as_mut(), *link_max, machine, now_ms, sink);
         }
     }
 
@@ -644,12 +629,8 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
         }
         self.version = d.version;
         self.link_max = (self.config.max_message.min(d.max_message)) as usize;
+        // Counted there: a resume, or a session opened.
         self.machine.on_describe(now_ms, v1_id, resume);
-        if resume {
-            self.counters.resumes = self.counters.resumes.wrapping_add(1);
-        } else {
-            self.counters.sessions = self.counters.sessions.wrapping_add(1);
-        }
         // The describe says what is in force now (a lockstep lease may have run out).
         self.flags = (self.flags & !HELLO_LOCKSTEP) | (d.flags & HELLO_LOCKSTEP);
         if self.v11() {
@@ -809,6 +790,25 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
     fn on_event(&mut self, e: Expanded, sink: &mut impl HostSink) {
         let Core { routes, counters, .. } = self;
         v11::EventSink::event(&mut Events { routes, counters, sink }, e);
+    }
+}
+
+/// Encodes a host message as link `version` writes it: the v1.1 layout (a one-byte id), but for
+/// the hello, which keeps the v1 layout and its whole id in every version; v1 all in v1's.
+fn encode_for(version: u32, out: &mut [u8], id: u32, body: &Body<'_>) -> Result<usize, super::LinkError> {
+    if version >= v11::VERSION && !matches!(body, Body::Hello(_)) {
+        v11::encode_request(out, id as u8, body)
+    } else {
+        Message { id, body: *body }.encode(out)
+    }
+}
+
+/// Frames `message` (into `frame`, within the link's `link_max`) and writes it; the machine
+/// notes a message sent (its keepalive timer and counter).
+fn write_framed(message: &[u8], frame: &mut [u8], link_max: usize, machine: &mut LinkMachine, now_ms: u64, sink: &mut impl HostSink) {
+    if let Ok(n) = encode_frame(message, frame, link_max) {
+        sink.write(&frame[..n]);
+        machine.take_tx_id(now_ms);
     }
 }
 
