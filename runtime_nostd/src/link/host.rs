@@ -583,7 +583,6 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
         self.machine.on_receive(now_ms, message.id);
         if self.machine.counters().rx_gaps != gaps {
             self.counters.rx_gaps = self.counters.rx_gaps.wrapping_add(1);
-            self.machine.take_gap();
         }
         match message.body {
             Body::Event(e) => self.on_event(Expanded::Event(e), sink),
@@ -808,7 +807,7 @@ fn encode_for(version: u32, out: &mut [u8], id: u32, body: &Body<'_>) -> Result<
 fn write_framed(message: &[u8], frame: &mut [u8], link_max: usize, machine: &mut LinkMachine, now_ms: u64, sink: &mut impl HostSink) {
     if let Ok(n) = encode_frame(message, frame, link_max) {
         sink.write(&frame[..n]);
-        machine.take_tx_id(now_ms);
+        machine.sent(now_ms);
     }
 }
 

@@ -293,7 +293,7 @@ impl NackReason {
             LinkError::DecodeUnexpectedKind => NackReason::KindUnexpected,
             LinkError::DecodeBadArity => NackReason::DecodeBadArity,
             LinkError::DecodeBadField => NackReason::DecodeBadField,
-            LinkError::DecodeTooLong | LinkError::EncodeTooLong | LinkError::EncodeUnexpectedKind => NackReason::DecodeTooLong,
+            LinkError::DecodeTooLong | LinkError::EncodeTooLong => NackReason::DecodeTooLong,
             LinkError::DecodeNoReference => NackReason::DecodeBadField,
             LinkError::DecodeTrailingBytes => NackReason::DecodeTrailingBytes,
         }

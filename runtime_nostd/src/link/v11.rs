@@ -85,18 +85,6 @@ pub trait EventSink: RouteRefs {
     fn event(&mut self, event: Expanded);
 }
 
-/// A host without references: only full-form events decode.
-pub struct NoRefs;
-
-impl RouteRefs for NoRefs {
-    fn seq_ref(&self, _route: u16) -> Option<u32> {
-        None
-    }
-    fn declared(&self, _route: u16) -> Option<TaintSet> {
-        None
-    }
-}
-
 /// A decoded compact event, or the route of one whose references the receiver lacks.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Expanded {
