@@ -7,6 +7,7 @@ import pytest
 
 import manyfold.sim as sim
 from manyfold.devices import greenhouse as gh
+from manyfold.devices import image as im
 from manyfold.devices import protocol as m
 from manyfold.devices.image import route_id
 from manyfold.devices.link import NackError
@@ -170,3 +171,14 @@ def test_upload_switches_the_partition():
     assert not board.connect().capabilities & m.CAP_UPLOAD, "a simulated real board says what the firmware says"
     with pytest.raises(NackError, match="upload_unsupported"):
         board.upload(IMAGE)
+
+
+def test_the_route_table_held_after_an_upload_is_the_new_one():
+    """After an upload the client holds the new partition's route table (the host role reads it
+    again), not the old partition's."""
+    c = sim.open(IMAGE, board="sim", session=1)
+    c.connect(lockstep=True, reset=True)
+    assert [r.id for r in c._native.routes_known] == [route_id(r.name) for r in SPEC.routes]
+    name = "read.raw.demo.probe.other.meta.v1"
+    c.upload(im.PartitionSpec("demo", [im.RouteSpec(name)], to_host=[name]).encode())
+    assert [r.id for r in c._native.routes_known] == [route_id(name)]

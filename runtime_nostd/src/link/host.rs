@@ -132,10 +132,14 @@ pub trait HostSink {
     fn connect_failed(&mut self, answer: Answer<'_>);
     /// The outstanding request `id` ended.
     fn answer(&mut self, id: u32, answer: Answer<'_>);
-    /// A row of the route table read while connecting.
+    /// A row of the route table read while connecting (or after an upload).
     fn route(&mut self, index: u16, route: &super::RouteInfo) {
         let _ = (index, route);
     }
+    /// The rows handed to [`HostSink::route`] so far are not the device's table any more (a
+    /// describe came, or a new partition was committed); the table is read again from its
+    /// start when the session fetches routes.
+    fn routes_stale(&mut self) {}
     /// The session is down: reopen the port if it can be, then call [`HostLink::resume`].
     fn reopen(&mut self) {}
     /// Every message received, as it came (for transcripts).
@@ -647,6 +651,9 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
 
     /// Reads the route table from `next` (while connecting), or is ready.
     fn start_routes(&mut self, now_ms: u64, next: u16, sink: &mut impl HostSink) {
+        if next == 0 {
+            sink.routes_stale();
+        }
         if !self.fetch_routes {
             self.phase = Phase::Ready;
             return;
