@@ -10,7 +10,9 @@ use common::*;
 use manyfold_core::framing::{decoder_buffer_len, encode_frame, frame_len_max, FrameDecoder};
 use manyfold_core::link::host::{HostConfig, HostLink, Phase};
 use manyfold_core::link::msg::DESCRIBE_RESET;
-use manyfold_core::link::{Ack, Body, Describe, Event, Kind, Lineage, Message, Nack, NackReason, Query, QueryKind, Step, Value};
+use manyfold_core::link::{
+    Ack, Body, Describe, Event, Kind, Lineage, Message, Nack, NackReason, Query, QueryKind, Step, UploadBegin, UploadChunk, Value,
+};
 use manyfold_core::taint::{Taint, TaintSet};
 
 /// One noisy source every 100 ms sent to the host, and its value scaled, sent too.
@@ -306,4 +308,40 @@ fn after_falling_back_to_v1_ids_do_not_wrap() {
     assert_eq!((b.host.phase(), b.host.version()), (Phase::Ready, 1));
     let ids: Vec<u32> = (0..300).map(|_| b.acked(Body::Resume)).collect();
     assert_eq!(ids, (2..302).collect::<Vec<u32>>());
+}
+
+/// The host numbers its events per route: one after its last event there (taken or not), from
+/// the route's last seq in the device's table when the session opens; a new session, or a new
+/// partition, numbers from the device's seqs again.
+#[test]
+fn host_event_seqs_follow_the_last_sent() {
+    use sha2::Digest;
+    let mut img = Img::new();
+    let desired = img.inbound(FLOAT);
+    let out = img.outbound(FLOAT);
+    img.op(2, desired, out, vec![f(1.0), f(0.0)]);
+    let image = img.build();
+    let mut p = Pair::new(image.clone(), HostConfig::DEFAULT);
+    p.connect(4, true, true);
+    let send = |p: &mut Pair, seq: u32| {
+        let e = Event { route: 0, seq, time_us: 0, epoch: 0, taints: TaintSet::EMPTY, lineage: Lineage::default(), value: Value::Float(1.0) };
+        p.request(Body::Event(e))
+    };
+    assert_eq!(p.host.next_event_seq(0), 1);
+    assert!(matches!(send(&mut p, 1), Got::Ack(_)));
+    assert_eq!(p.host.next_event_seq(0), 2);
+    assert!(matches!(send(&mut p, 10), Got::Ack(_)));
+    assert!(matches!(send(&mut p, 5), Got::Nack(n) if n.reason == NackReason::SeqNotIncreasing));
+    assert_eq!(p.host.next_event_seq(0), 6, "one after the host's last event");
+    p.connect(5, true, false);
+    assert_eq!(p.host.next_event_seq(0), 11, "a new session: one after the device's last seq");
+    assert!(matches!(send(&mut p, 11), Got::Ack(_)));
+    let sha256: [u8; 32] = sha2::Sha256::digest(&image).into();
+    assert!(matches!(p.request(Body::UploadBegin(UploadBegin { total_len: image.len() as u32, sha256 })), Got::Ack(_)));
+    for (i, data) in image.chunks(100).enumerate() {
+        assert!(matches!(p.request(Body::UploadChunk(UploadChunk { offset: (i * 100) as u32, data })), Got::Ack(_)));
+    }
+    assert!(matches!(p.request(Body::UploadCommit), Got::Ack(_)));
+    assert_eq!(p.host.phase(), Phase::Ready);
+    assert_eq!(p.host.next_event_seq(0), 1, "a new partition starts its routes again");
 }

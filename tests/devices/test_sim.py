@@ -182,3 +182,21 @@ def test_the_route_table_held_after_an_upload_is_the_new_one():
     name = "read.raw.demo.probe.other.meta.v1"
     c.upload(im.PartitionSpec("demo", [im.RouteSpec(name)], to_host=[name]).encode())
     assert [r.id for r in c._native.routes_known] == [route_id(name)]
+
+
+def test_host_events_are_numbered_by_the_host_role():
+    """send_event without a seq takes the one after the host's last event on the route (taken
+    or refused); a new connect numbers from the device's last seq again."""
+    c = lockstep()
+    c.send_event(gh.FAN_DESIRED, 40.0, time_us=0)
+    assert c.latest(gh.FAN_DESIRED).seq == 1
+    c.send_event(gh.FAN_DESIRED, 41.0, seq=7, time_us=0)
+    c.send_event(gh.FAN_DESIRED, 42.0, time_us=0)
+    assert c.latest(gh.FAN_DESIRED).seq == 8
+    with pytest.raises(NackError, match="seq_not_increasing"):
+        c.send_event(gh.FAN_DESIRED, 43.0, seq=3, time_us=0)
+    with pytest.raises(NackError, match="seq_not_increasing"):
+        c.send_event(gh.FAN_DESIRED, 43.0, time_us=0)
+    c.connect(lockstep=True)
+    c.send_event(gh.FAN_DESIRED, 44.0, time_us=0)
+    assert c.latest(gh.FAN_DESIRED).seq == 9

@@ -160,7 +160,6 @@ class LinkClient:
             port, reopen, clock, max_message, random.getrandbits(32) if session is None else session,
             self._timers(), version_max, record,
         )  # fmt: skip
-        self._route_seq: dict[int, int] = {}
         self._route_index: dict[int, int] | None = None
 
     def _timers(self) -> tuple:
@@ -241,7 +240,6 @@ class LinkClient:
         self._sync()
         describe = self._native.connect(lockstep, reset, time_us, timeout_s or self.timers.reply_timeout_s, fetch_routes)
         self._route_index = None
-        self._route_seq.clear()
         return describe
 
     def reconnect(self) -> p.Describe:
@@ -276,13 +274,12 @@ class LinkClient:
 
     def send_event(self, route: int | str, value: bool | int | float, *, time_us: int | None = None, seq: int | None = None, taints: int = 0) -> p.Ack:
         """Publishes ``value`` on a route from the host; returns the device's ack (``info``: the
-        device's time), sent after everything the event caused. ``seq`` counts per route from
-        the device's last one unless given; ``time_us`` defaults to the device's time as the
-        host knows it (a time ahead of the device is taken at the device's, ``time_repaired``)."""
+        device's time), sent after everything the event caused. Unless given, ``seq`` is one
+        after the host's last event on the route since :meth:`connect` or :meth:`upload`, else
+        one after the device's last (the host role keeps the count); ``time_us`` defaults to the
+        device's time as the host knows it (a time ahead of the device is taken at the device's,
+        ``time_repaired``)."""
         index = self.route_index(route)
-        if seq is None:
-            seq = self._route_seq.get(index, self._native.route_seq(index) or 0) + 1
-        self._route_seq[index] = seq
         self._sync()
         return self._native.send_event(index, seq, value, time_us, taints)
 
@@ -341,7 +338,6 @@ class LinkClient:
         self._sync()
         self._native.upload(bytes(image), chunk_len or max(16, self.max_message - 16))
         self._route_index = None
-        self._route_seq.clear()  # the new partition starts its routes' sequences again
 
     def run_trace(self, trace: Iterable[p.Step | p.Query | p.Heartbeat | p.Resume | p.Event]) -> None:
         """Sends each request of ``trace`` and waits for its answer (nacks are answers too,

@@ -170,7 +170,11 @@ pub enum Phase {
 /// What the host keeps per device route.
 #[derive(Debug, Clone, Copy, Default)]
 struct RouteRef {
+    /// The route's last seq the host knows of (from the route table, then its events).
     seq: Option<u32>,
+    /// The seq of the host's last event on the route, since the session was opened or the
+    /// partition replaced.
+    sent: Option<u32>,
     declared: Option<TaintSet>,
     /// Events of the route were lost: its next event says so.
     dropped: bool,
@@ -333,6 +337,15 @@ impl<D: AsMut<[u8]>, B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> HostLink<D,
         self.core.routes.get(usize::from(route)).and_then(|r| r.seq)
     }
 
+    /// The seq for the host's next event on device route `route`: one after the host's last
+    /// event there since the session was opened (or a new partition committed), else one after
+    /// the route's last seq the host knows of (its row in the route table), else 1. Only routes
+    /// below `R` are remembered.
+    pub fn next_event_seq(&self, route: u16) -> u32 {
+        let last = self.core.routes.get(usize::from(route)).and_then(|r| r.sent.or(r.seq));
+        last.unwrap_or(0).wrapping_add(1)
+    }
+
     /// Opens a session: hellos (every `hello_retry`) until a describe, then, with
     /// `fetch_routes`, the route table. `session` is the session id and, with `reset`, the
     /// reset token: use a new one for every reset. `time_us`: the device's time after a reset
@@ -347,6 +360,10 @@ impl<D: AsMut<[u8]>, B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> HostLink<D,
         c.version = c.config.version_max;
         c.hello_id = c.take_id();
         c.pending = None;
+        // The host numbers its events from the device's seqs again (the route table's).
+        for r in c.routes.iter_mut() {
+            r.sent = None;
+        }
         c.phase = Phase::Hello { resume: false };
         c.machine.connect(session);
         self.poll(now_ms, sink);
@@ -501,7 +518,14 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
         }
         let id = self.take_id();
         let len = self.encode(id, &body)?;
-        let seq = if let Body::Event(e) = body { e.seq } else { 0 };
+        let mut seq = 0;
+        if let Body::Event(e) = body {
+            seq = e.seq;
+            // The host's next event on the route follows this one (see `next_event_seq`).
+            if let Some(r) = route_slot(&mut self.routes, e.route) {
+                r.sent = Some(e.seq);
+            }
+        }
         self.pending = Some(Pending { id, kind: body.kind(), seq, sent_ms: now_ms, resends: 0, internal, len });
         if let Body::Step(s) = body {
             // The step's events come before its ack, in its epoch (reverted if it is refused).
@@ -673,9 +697,7 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
         for (i, row) in page.items.iter().enumerate() {
             let index = page.start.saturating_add(i as u16);
             sink.route(index, &row);
-            let slot = usize::from(index);
-            while self.routes.len() <= slot && self.routes.push(RouteRef::default()).is_ok() {}
-            if let Some(r) = self.routes.get_mut(slot) {
+            if let Some(r) = route_slot(&mut self.routes, index) {
                 // Events newer than the host's last one went by unseen (or unsent): the next
                 // one says so.
                 if r.seq.is_some_and(|last| row.seq > last) {
@@ -799,6 +821,15 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
     }
 }
 
+/// What the host keeps of device route `route`, added (with the routes before it) when new;
+/// `None` past `R` routes.
+fn route_slot<const R: usize>(routes: &mut Vec<RouteRef, R>, route: u16) -> Option<&mut RouteRef> {
+    let index = usize::from(route);
+    // Bounded by R: each push adds a route until the vector is full.
+    while routes.len() <= index && routes.push(RouteRef::default()).is_ok() {}
+    routes.get_mut(index)
+}
+
 /// Encodes a host message as link `version` writes it: the v1.1 layout (a one-byte id), but for
 /// the hello, which keeps the v1 layout and its whole id in every version; v1 all in v1's.
 fn encode_for(version: u32, out: &mut [u8], id: u32, body: &Body<'_>) -> Result<usize, super::LinkError> {
@@ -843,9 +874,7 @@ impl<S: HostSink, const R: usize> v11::EventSink for Events<'_, S, R> {
             Expanded::Event(e) => e.route,
             Expanded::Missing(route) => route,
         };
-        let index = usize::from(route);
-        while self.routes.len() <= index && self.routes.push(RouteRef::default()).is_ok() {}
-        let slot = self.routes.get_mut(index);
+        let slot = route_slot(self.routes, route);
         match e {
             Expanded::Missing(_) => {
                 self.counters.events_undecodable = self.counters.events_undecodable.wrapping_add(1);
