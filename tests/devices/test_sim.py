@@ -10,7 +10,7 @@ from manyfold.devices import greenhouse as gh
 from manyfold.devices import image as im
 from manyfold.devices import protocol as m
 from manyfold.devices.image import route_id
-from manyfold.devices.link import NackError
+from manyfold.devices.link import LinkError, NackError
 
 IMAGE = gh.greenhouse_spec().encode()
 SPEC = gh.greenhouse_spec()
@@ -182,6 +182,23 @@ def test_the_route_table_held_after_an_upload_is_the_new_one():
     name = "read.raw.demo.probe.other.meta.v1"
     c.upload(im.PartitionSpec("demo", [im.RouteSpec(name)], to_host=[name]).encode())
     assert [r.id for r in c._native.routes_known] == [route_id(name)]
+    assert c.route_index(name) == 0
+    with pytest.raises(LinkError, match=f"no route {gh.FAN_DESIRED}"):
+        c.route_index(gh.FAN_DESIRED)
+
+
+def test_route_names_resolve_with_the_table_held():
+    """A route name resolves against the route table the host role read while connecting, with
+    no query; a session opened without the table asks for it."""
+    c = lockstep()
+    sent = c.counters.messages_tx
+    assert c.route_index(gh.FAN_DESIRED) == SPEC.route_index(gh.FAN_DESIRED)
+    assert c.counters.messages_tx == sent, "no query"
+    bare = sim.open(IMAGE, board="lm3s6965evb", session=2)
+    bare.connect(fetch_routes=False)
+    sent = bare.counters.messages_tx
+    assert bare.route_index(gh.FAN_DESIRED) == SPEC.route_index(gh.FAN_DESIRED)
+    assert bare.counters.messages_tx > sent, "the routes query"
 
 
 def test_host_events_are_numbered_by_the_host_role():

@@ -981,6 +981,7 @@ impl HostClient {
 }
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("EVENTS_MAX", crate::devlink::EVENTS_MAX)?;
     m.add_class::<HostClient>()?;
     m.add_class::<Event>()?;
     m.add_class::<Lineage>()?;
