@@ -86,11 +86,12 @@ fn a_reading_costs_sixteen_bytes() {
     assert_eq!(message_of(&frames[1])[0], 0xe4, "the event, then the step's ack");
     assert_eq!(frames[0].len(), 16, "{:02x?}", frames[0]);
     let before = p.device_frames.len();
-    let sent_before = p.host.counters().messages_tx;
+    let (sent_before, frames_before) = (p.host.counters().messages_tx, p.host_frames.len());
     assert!(matches!(p.request(Body::Query(Query { what: QueryKind::Latest as u8, arg: 0 })), Got::Latest(Some(_))));
     assert_eq!(p.host.counters().messages_tx, sent_before + 1);
-    let reply = &p.device_frames[before];
-    assert!(reply.len() + 10 <= 32, "query frame 10 bytes, reply {} bytes", reply.len());
+    assert_eq!(p.host_frames.len(), frames_before + 1, "the query alone");
+    let (query, reply) = (&p.host_frames[frames_before], &p.device_frames[before]);
+    assert!(query.len() + reply.len() <= 32, "query {} bytes, reply {} bytes", query.len(), reply.len());
 }
 
 /// Events lost on the way show as a gap in their route's seqs: counted, and the route's next
@@ -157,9 +158,7 @@ fn a_lost_describe_does_not_reset_twice() {
 fn a_damaged_request_is_resent_with_its_id() {
     let mut p = Pair::new(sensor().build(), HostConfig::DEFAULT);
     p.connect(9, true, true);
-    let sent = split_frames(&[]).len();
-    let _ = sent;
-    p.damage_to_device = vec![p.host.counters().messages_tx as usize];
+    p.damage_to_device = vec![p.host_frames.len()];
     let events = step(&mut p, 1_000_000);
     assert_eq!(events.len(), 22);
     assert_eq!((p.host.counters().retries, p.host.counters().nacks), (1, 1));
