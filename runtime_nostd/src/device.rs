@@ -143,7 +143,7 @@ impl<T: Tx, M: AsMut<[u8]>, F: AsMut<[u8]>> Port<'_, T, M, F> {
             *self.tx_lost = self.tx_lost.wrapping_add(1);
             return Err(SendError::Full);
         }
-        self.link.take_tx_id(self.now_ms);
+        self.link.sent(self.now_ms);
         Ok(())
     }
 

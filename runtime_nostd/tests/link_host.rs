@@ -7,10 +7,12 @@ mod common;
 
 use common::pair::{split_frames, Got, Pair};
 use common::*;
-use manyfold_core::framing::FrameDecoder;
-use manyfold_core::link::host::{HostConfig, Phase};
+use manyfold_core::framing::{decoder_buffer_len, encode_frame, frame_len_max, FrameDecoder};
+use manyfold_core::link::host::{HostConfig, HostLink, Phase};
 use manyfold_core::link::msg::DESCRIBE_RESET;
-use manyfold_core::link::{Body, Event, Lineage, NackReason, Query, QueryKind, Step, Value};
+use manyfold_core::link::{
+    Ack, Body, Describe, Event, Kind, Lineage, Message, Nack, NackReason, Query, QueryKind, Step, UploadBegin, UploadChunk, Value,
+};
 use manyfold_core::taint::{Taint, TaintSet};
 
 /// One noisy source every 100 ms sent to the host, and its value scaled, sent too.
@@ -84,11 +86,12 @@ fn a_reading_costs_sixteen_bytes() {
     assert_eq!(message_of(&frames[1])[0], 0xe4, "the event, then the step's ack");
     assert_eq!(frames[0].len(), 16, "{:02x?}", frames[0]);
     let before = p.device_frames.len();
-    let sent_before = p.host.counters().messages_tx;
+    let (sent_before, frames_before) = (p.host.counters().messages_tx, p.host_frames.len());
     assert!(matches!(p.request(Body::Query(Query { what: QueryKind::Latest as u8, arg: 0 })), Got::Latest(Some(_))));
     assert_eq!(p.host.counters().messages_tx, sent_before + 1);
-    let reply = &p.device_frames[before];
-    assert!(reply.len() + 10 <= 32, "query frame 10 bytes, reply {} bytes", reply.len());
+    assert_eq!(p.host_frames.len(), frames_before + 1, "the query alone");
+    let (query, reply) = (&p.host_frames[frames_before], &p.device_frames[before]);
+    assert!(query.len() + reply.len() <= 32, "query {} bytes, reply {} bytes", query.len(), reply.len());
 }
 
 /// Events lost on the way show as a gap in their route's seqs: counted, and the route's next
@@ -155,9 +158,7 @@ fn a_lost_describe_does_not_reset_twice() {
 fn a_damaged_request_is_resent_with_its_id() {
     let mut p = Pair::new(sensor().build(), HostConfig::DEFAULT);
     p.connect(9, true, true);
-    let sent = split_frames(&[]).len();
-    let _ = sent;
-    p.damage_to_device = vec![p.host.counters().messages_tx as usize];
+    p.damage_to_device = vec![p.host_frames.len()];
     let events = step(&mut p, 1_000_000);
     assert_eq!(events.len(), 22);
     assert_eq!((p.host.counters().retries, p.host.counters().nacks), (1, 1));
@@ -195,4 +196,151 @@ fn host_events_keep_their_time() {
         Got::Latest(Some(e)) => assert_eq!((e.lineage, e.epoch), (Lineage::default(), 0), "recorded without lineage, in the epoch in force"),
         other => panic!("{other:?}"),
     }
+}
+
+/// A host driven by hand against a scripted v1 board: what the host writes is read back with
+/// the v1 codec, and the board's answers are written with it.
+struct V1Board {
+    host: common::pair::Host,
+    sink: common::pair::Sink,
+    now_ms: u64,
+    /// The board's next message id.
+    next_id: u32,
+}
+
+impl V1Board {
+    fn new(version_max: u32) -> Self {
+        let config = HostConfig { version_max, ..HostConfig::DEFAULT };
+        let decoder = FrameDecoder::new(vec![0u8; decoder_buffer_len(256)], 256).unwrap();
+        let host = HostLink::new(config, decoder, vec![0u8; 256], vec![0u8; frame_len_max(256)]);
+        V1Board { host, sink: Default::default(), now_ms: 0, next_id: 0 }
+    }
+
+    /// The host's messages since the last call, as (id, kind).
+    fn sent(&mut self) -> Vec<(u32, Kind)> {
+        let wire = std::mem::take(&mut self.sink.wire);
+        split_frames(&wire).iter().map(|f| message_of(f)).map(|m| {
+            let m = Message::decode(&m).expect("a v1 message");
+            (m.id, m.body.kind())
+        }).collect()
+    }
+
+    /// The board sends `body`.
+    fn answer(&mut self, body: Body<'_>) {
+        let mut msg = [0u8; 256];
+        let n = Message { id: self.next_id, body }.encode(&mut msg).unwrap();
+        self.next_id += 1;
+        let mut frame = [0u8; frame_len_max(256)];
+        let f = encode_frame(&msg[..n], &mut frame, 256).unwrap();
+        self.host.receive(self.now_ms, &frame[..f], &mut self.sink);
+    }
+
+    fn describe(&mut self, session: u32) {
+        let d = Describe {
+            version: 1,
+            max_message: 256,
+            capabilities: 0,
+            board: "v1",
+            image_status: 0,
+            manifest_id: None,
+            partition: "",
+            session,
+            flags: 0,
+            ref_id: None,
+            time_us: 0,
+            epoch: 0,
+        };
+        self.answer(Body::Describe(d));
+    }
+
+    /// The host sends `body`, which the board acks.
+    fn acked(&mut self, body: Body<'_>) -> u32 {
+        let id = self.host.request(self.now_ms, &body, &mut self.sink).unwrap();
+        assert_eq!(self.sent(), [(id, body.kind())]);
+        self.answer(Body::Ack(Ack { ref_id: id, info: 0 }));
+        assert_eq!(self.sink.answers.pop_front().map(|(i, _)| i), Some(id), "acked");
+        id
+    }
+}
+
+/// A v1-only host's hellos carry their whole id past 256: a v1 board reads the id the host
+/// holds (the next request follows it, no gap), and a refusal naming it is heard, not thrown
+/// away as a stray answer.
+#[test]
+fn a_v1_host_numbers_its_hellos_in_full() {
+    let mut b = V1Board::new(1);
+    b.host.connect(0, 5, false, false, 0, false, &mut b.sink);
+    assert_eq!(b.sent(), [(0, Kind::Hello)]);
+    b.describe(5);
+    for _ in 0..300 {
+        b.acked(Body::Resume);
+    }
+    b.host.resume(b.now_ms, &mut b.sink);
+    assert_eq!(b.sent(), [(301, Kind::Hello)], "the resume's hello, id 301");
+    b.describe(5);
+    assert_eq!(b.host.phase(), Phase::Ready);
+    assert_eq!(b.acked(Body::Resume), 302, "the request follows the hello");
+    let c = b.host.counters();
+    assert_eq!((c.sessions, c.resumes), (1, 1), "a session opened, then resumed");
+
+    // The v1.1 device refuses each v1 hello, naming its id: the host hears every refusal.
+    let mut p = Pair::new(sensor().build(), HostConfig { version_max: 1, ..HostConfig::DEFAULT });
+    for _ in 0..260 {
+        p.connect(5, false, false);
+    }
+    assert_eq!(p.sink.failed_connects.len(), 260, "hellos 0 to 259 all refused");
+    let last = p.sink.failed_connects[259].expect("a nack");
+    assert_eq!((last.ref_id, last.reason), (Some(259), NackReason::VersionUnsupported));
+    assert_eq!(p.host.counters().stray_answers, 0);
+}
+
+/// A v1.1 host that fell back to v1 numbers its messages as v1 does: past 255 without wrapping,
+/// each one after the last, so a v1 board counts no gap.
+#[test]
+fn after_falling_back_to_v1_ids_do_not_wrap() {
+    let mut b = V1Board::new(2);
+    b.host.connect(0, 8, false, false, 0, false, &mut b.sink);
+    assert_eq!(b.sent(), [(0, Kind::Hello)]);
+    b.answer(Body::Nack(Nack { ref_id: Some(0), reason: NackReason::VersionUnsupported, detail: 1 }));
+    assert_eq!(b.sent(), [(1, Kind::Hello)], "greeted again in v1");
+    b.describe(8);
+    assert_eq!((b.host.phase(), b.host.version()), (Phase::Ready, 1));
+    let ids: Vec<u32> = (0..300).map(|_| b.acked(Body::Resume)).collect();
+    assert_eq!(ids, (2..302).collect::<Vec<u32>>());
+}
+
+/// The host numbers its events per route: one after its last event there (taken or not), from
+/// the route's last seq in the device's table when the session opens; a new session, or a new
+/// partition, numbers from the device's seqs again.
+#[test]
+fn host_event_seqs_follow_the_last_sent() {
+    use sha2::Digest;
+    let mut img = Img::new();
+    let desired = img.inbound(FLOAT);
+    let out = img.outbound(FLOAT);
+    img.op(2, desired, out, vec![f(1.0), f(0.0)]);
+    let image = img.build();
+    let mut p = Pair::new(image.clone(), HostConfig::DEFAULT);
+    p.connect(4, true, true);
+    let send = |p: &mut Pair, seq: u32| {
+        let e = Event { route: 0, seq, time_us: 0, epoch: 0, taints: TaintSet::EMPTY, lineage: Lineage::default(), value: Value::Float(1.0) };
+        p.request(Body::Event(e))
+    };
+    assert_eq!(p.host.next_event_seq(0), 1);
+    assert!(matches!(send(&mut p, 1), Got::Ack(_)));
+    assert_eq!(p.host.next_event_seq(0), 2);
+    assert!(matches!(send(&mut p, 10), Got::Ack(_)));
+    assert!(matches!(send(&mut p, 5), Got::Nack(n) if n.reason == NackReason::SeqNotIncreasing));
+    assert_eq!(p.host.next_event_seq(0), 6, "one after the host's last event");
+    p.connect(5, true, false);
+    assert_eq!(p.host.next_event_seq(0), 11, "a new session: one after the device's last seq");
+    assert!(matches!(send(&mut p, 11), Got::Ack(_)));
+    let sha256: [u8; 32] = sha2::Sha256::digest(&image).into();
+    assert!(matches!(p.request(Body::UploadBegin(UploadBegin { total_len: image.len() as u32, sha256 })), Got::Ack(_)));
+    for (i, data) in image.chunks(100).enumerate() {
+        assert!(matches!(p.request(Body::UploadChunk(UploadChunk { offset: (i * 100) as u32, data })), Got::Ack(_)));
+    }
+    assert!(matches!(p.request(Body::UploadCommit), Got::Ack(_)));
+    assert_eq!(p.host.phase(), Phase::Ready);
+    assert_eq!(p.host.next_event_seq(0), 1, "a new partition starts its routes again");
 }

@@ -13,6 +13,7 @@ import time
 
 import oracle_v11
 import pytest
+from framekit import unframe
 
 import manyfold.sim as sim
 from manyfold.devices import greenhouse as gh
@@ -87,7 +88,7 @@ def test_faults_never_pass_and_every_loss_is_counted(board, run_board):
     arrived = outcomes(recording.to_host_out)
     accepted = [x for x in arrived if isinstance(x, bytes)]
     assert (host.frames, host.frame_errors, host.decode_errors) == (len(accepted), len(arrived) - len(accepted), 0)
-    assert [_unframe(f) for f in c.transcript] == accepted
+    assert [unframe(f, MAX_MESSAGE) for f in c.transcript] == accepted
     assert is_subsequence(accepted, sent), "every accepted message is one the board sent, in order"
     assert len(accepted) < len(sent), "the seeded faults lost some of the board's frames"
 
@@ -243,6 +244,3 @@ def _after_gaps(events: list[m.Event]) -> dict[int, m.Event]:
         last[e.route] = e.seq
     return first
 
-
-def _unframe(frame: bytes) -> bytes:
-    return FrameDecoder(MAX_MESSAGE).feed(frame)[0]

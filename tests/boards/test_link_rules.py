@@ -73,11 +73,13 @@ def test_a_resent_reset_hello_does_not_reset_again(run_board):
 def test_hellos_do_not_move_time_and_resume_goes_on_from_the_last_step(run_board):
     """A hello without reset leaves the board's time alone whatever its time_us (the describe says
     the time); after resume, time goes on from the last step at the pace of the board's clock:
-    the next readings are the ones due after the stepped time, with no burst of catch-up events."""
+    each route's next events follow its last stepped one (none repeated or skipped), with no
+    burst of catch-up events."""
     with run_board(IMAGE) as b:
         raw = Raw(b.client().port)
         raw.answer(0, o.Hello(2, 256, 4, LOCKSTEP | RESET, 0))
-        raw.send(1, o.Step(5_000_000, 0, 0))
+        stepped = [m.body for m in raw.send(1, o.Step(5_000_000, 0, 0)) if m.kind == o.Kind.EVENT]
+        last_seq = {e.route: e.seq for e in stepped}
         ahead = raw.answer(2, o.Hello(2, 256, 4, LOCKSTEP, 100_000_000))
         assert ahead.time_us == 5_000_000, "a hello's time_us does not move the board's clock"
         assert raw.board_time(3) == 5_000_000
@@ -90,7 +92,12 @@ def test_hellos_do_not_move_time_and_resume_goes_on_from_the_last_step(run_board
         elapsed_us = (time.monotonic() - started) * 1e6
         avg = [e for e in got if e.route == SPEC.route_index(gh.Z1_TEMP_AVG)]
         assert avg, "free-running again"
-        assert min(e.time_us for e in got) > 5_000_000 - 2_000_000, "no event from before the last step"
+        first_seq: dict[int, int] = {}
+        for e in got:
+            first_seq.setdefault(e.route, e.seq)
+        assert first_seq == {r: last_seq.get(r, 0) + 1 for r in first_seq}, "each route goes on from its last stepped event"
+        # A window is stamped with its last microsecond: one closing at 5 s says 4_999_999.
+        assert min(e.time_us for e in got) >= 5_000_000 - 1, "no event from before the last step"
         assert max(e.time_us for e in got) <= 5_000_000 + elapsed_us + 100_000, "no jump ahead to the board's uptime"
         assert len(avg) <= elapsed_us / 250_000 + 2, "one reading per period: no catch-up burst"
         assert raw.board_time(5) < 5_000_000 + (time.monotonic() - started) * 1e6 + 100_000

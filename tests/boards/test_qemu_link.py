@@ -9,6 +9,7 @@ import time
 import oracle_v11
 import pytest
 from conftest import BOARDS
+from framekit import unframe
 
 import manyfold.sim as sim
 from manyfold.devices import greenhouse as gh
@@ -88,17 +89,11 @@ def test_refused_frames_and_messages_get_nacks(run_board):
             deadline = time.monotonic() + 10
             while len(c.transcript) == seen and time.monotonic() < deadline:
                 c.poll(0.05)
-            (nack,) = oracle_v11.decode_device(_message(c.transcript[seen]), oracle_v11.Refs())
+            (nack,) = oracle_v11.decode_device(unframe(c.transcript[seen]), oracle_v11.Refs())
             assert (nack.body.ref, nack.body.reason) == expected
         counters = c.counters_device()
         assert (counters.frame_crc_errors, counters.frame_oversize, counters.nacks_tx) == (1, 1, 4)
         assert c.board().rx_dropped == 0
-
-
-def _message(frame: bytes) -> bytes:
-    from manyfold.framing import FrameDecoder
-
-    return FrameDecoder(256).feed(frame)[0]
 
 
 def test_free_running_sources_follow_the_board_clock(run_board):
@@ -194,8 +189,8 @@ def test_lockstep_trace_is_byte_identical_to_the_simulation(board, run_board):
     s.connect(lockstep=True, reset=True)
     s.run_trace(_trace())
     assert len(on_board) > 50
-    kinds = {oracle_v11.kind_of(_message(f)) for f in on_board}
+    kinds = {oracle_v11.kind_of(unframe(f)) for f in on_board}
     assert {m.Kind.DESCRIBE, m.Kind.EVENT, m.Kind.ACK, m.Kind.NACK, m.Kind.REPLY} <= kinds
-    short = [f for f in on_board if _message(f)[0] < 0x80 and not _message(f)[0] & 0x40]
+    short = [f for f in on_board if unframe(f)[0] < 0x80 and not unframe(f)[0] & 0x40]
     assert short, "the trace covers short-form events (after the route table)"
     assert on_board == s.transcript

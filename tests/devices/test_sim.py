@@ -7,9 +7,10 @@ import pytest
 
 import manyfold.sim as sim
 from manyfold.devices import greenhouse as gh
+from manyfold.devices import image as im
 from manyfold.devices import protocol as m
 from manyfold.devices.image import route_id
-from manyfold.devices.link import NackError
+from manyfold.devices.link import LinkError, NackError
 
 IMAGE = gh.greenhouse_spec().encode()
 SPEC = gh.greenhouse_spec()
@@ -170,3 +171,49 @@ def test_upload_switches_the_partition():
     assert not board.connect().capabilities & m.CAP_UPLOAD, "a simulated real board says what the firmware says"
     with pytest.raises(NackError, match="upload_unsupported"):
         board.upload(IMAGE)
+
+
+def test_the_route_table_held_after_an_upload_is_the_new_one():
+    """After an upload the client holds the new partition's route table (the host role reads it
+    again), not the old partition's."""
+    c = sim.open(IMAGE, board="sim", session=1)
+    c.connect(lockstep=True, reset=True)
+    assert [r.id for r in c._native.routes_known] == [route_id(r.name) for r in SPEC.routes]
+    name = "read.raw.demo.probe.other.meta.v1"
+    c.upload(im.PartitionSpec("demo", [im.RouteSpec(name)], to_host=[name]).encode())
+    assert [r.id for r in c._native.routes_known] == [route_id(name)]
+    assert c.route_index(name) == 0
+    with pytest.raises(LinkError, match=f"no route {gh.FAN_DESIRED}"):
+        c.route_index(gh.FAN_DESIRED)
+
+
+def test_route_names_resolve_with_the_table_held():
+    """A route name resolves against the route table the host role read while connecting, with
+    no query; a session opened without the table asks for it."""
+    c = lockstep()
+    sent = c.counters.messages_tx
+    assert c.route_index(gh.FAN_DESIRED) == SPEC.route_index(gh.FAN_DESIRED)
+    assert c.counters.messages_tx == sent, "no query"
+    bare = sim.open(IMAGE, board="lm3s6965evb", session=2)
+    bare.connect(fetch_routes=False)
+    sent = bare.counters.messages_tx
+    assert bare.route_index(gh.FAN_DESIRED) == SPEC.route_index(gh.FAN_DESIRED)
+    assert bare.counters.messages_tx > sent, "the routes query"
+
+
+def test_host_events_are_numbered_by_the_host_role():
+    """send_event without a seq takes the one after the host's last event on the route (taken
+    or refused); a new connect numbers from the device's last seq again."""
+    c = lockstep()
+    c.send_event(gh.FAN_DESIRED, 40.0, time_us=0)
+    assert c.latest(gh.FAN_DESIRED).seq == 1
+    c.send_event(gh.FAN_DESIRED, 41.0, seq=7, time_us=0)
+    c.send_event(gh.FAN_DESIRED, 42.0, time_us=0)
+    assert c.latest(gh.FAN_DESIRED).seq == 8
+    with pytest.raises(NackError, match="seq_not_increasing"):
+        c.send_event(gh.FAN_DESIRED, 43.0, seq=3, time_us=0)
+    with pytest.raises(NackError, match="seq_not_increasing"):
+        c.send_event(gh.FAN_DESIRED, 43.0, time_us=0)
+    c.connect(lockstep=True)
+    c.send_event(gh.FAN_DESIRED, 44.0, time_us=0)
+    assert c.latest(gh.FAN_DESIRED).seq == 9

@@ -23,7 +23,6 @@ With ``record=True`` it keeps every message the device sent, as the frames they 
 
 from __future__ import annotations
 
-import hashlib
 import random
 import select
 import time
@@ -32,6 +31,7 @@ from typing import Callable, Iterable
 
 from manyfold import _native
 from manyfold.devices import protocol as p
+from manyfold.devices.image import route_id
 
 
 class LinkError(Exception):
@@ -69,7 +69,7 @@ class Timers:
 
 FRAME_REFUSALS = p.FRAME_REFUSALS
 
-EVENTS_MAX = 1 << 16
+EVENTS_MAX: int = _native.EVENTS_MAX
 """Events received and not taken yet, at most (``manyfold-runtime``'s ``EVENTS_MAX``): past it
 the oldest is dropped, counted in ``counters.events_overflowed``, and its route's next event
 says ``delivery_dropped``."""
@@ -127,13 +127,6 @@ def open_serial(url: str, *, baudrate: int = 115_200, timeout: float = 0.02):
         return port
 
 
-class LinkState:
-    DISCONNECTED = "disconnected"
-    HANDSHAKING = "handshaking"
-    UP = "up"
-    STALE = "stale"
-
-
 class LinkClient:
     """The host end of one link. See the module docs.
 
@@ -160,8 +153,6 @@ class LinkClient:
             port, reopen, clock, max_message, random.getrandbits(32) if session is None else session,
             self._timers(), version_max, record,
         )  # fmt: skip
-        self._route_seq: dict[int, int] = {}
-        self._route_index: dict[int, int] | None = None
 
     def _timers(self) -> tuple:
         return astuple(self.timers)
@@ -239,10 +230,7 @@ class LinkClient:
         partition (at ``time_us`` in lockstep), its counters and the link ids, in a new
         session."""
         self._sync()
-        describe = self._native.connect(lockstep, reset, time_us, timeout_s or self.timers.reply_timeout_s, fetch_routes)
-        self._route_index = None
-        self._route_seq.clear()
-        return describe
+        return self._native.connect(lockstep, reset, time_us, timeout_s or self.timers.reply_timeout_s, fetch_routes)
 
     def reconnect(self) -> p.Describe:
         """Reopens the port and resumes the session (same session id, no reset)."""
@@ -263,26 +251,24 @@ class LinkClient:
 
     def route_index(self, route: int | str) -> int:
         """A route index from an index, or from a printed route name (by the id in the
-        device's route table)."""
+        device's route table: the one the host role read while connecting, or, when the
+        session was opened without it, asked for now)."""
         if isinstance(route, int):
             return route
-        wanted = int.from_bytes(hashlib.sha256(route.encode()).digest()[:4], "big")
-        if self._route_index is None:
-            # Asked once per session: the route table changes only with the image.
-            self._route_index = {info.id: i for i, info in enumerate(self.routes())}
-        if wanted not in self._route_index:
-            raise LinkError(f"the device has no route {route}")
-        return self._route_index[wanted]
+        wanted = route_id(route)
+        for index, info in enumerate(self._native.routes_known or self.routes()):
+            if info.id == wanted:
+                return index
+        raise LinkError(f"the device has no route {route}")
 
     def send_event(self, route: int | str, value: bool | int | float, *, time_us: int | None = None, seq: int | None = None, taints: int = 0) -> p.Ack:
         """Publishes ``value`` on a route from the host; returns the device's ack (``info``: the
-        device's time), sent after everything the event caused. ``seq`` counts per route from
-        the device's last one unless given; ``time_us`` defaults to the device's time as the
-        host knows it (a time ahead of the device is taken at the device's, ``time_repaired``)."""
+        device's time), sent after everything the event caused. Unless given, ``seq`` is one
+        after the host's last event on the route since :meth:`connect` or :meth:`upload`, else
+        one after the device's last (the host role keeps the count); ``time_us`` defaults to the
+        device's time as the host knows it (a time ahead of the device is taken at the device's,
+        ``time_repaired``)."""
         index = self.route_index(route)
-        if seq is None:
-            seq = self._route_seq.get(index, self._native.route_seq(index) or 0) + 1
-        self._route_seq[index] = seq
         self._sync()
         return self._native.send_event(index, seq, value, time_us, taints)
 
@@ -340,8 +326,6 @@ class LinkClient:
         it before switching); raises :class:`NackError` when it refuses."""
         self._sync()
         self._native.upload(bytes(image), chunk_len or max(16, self.max_message - 16))
-        self._route_index = None
-        self._route_seq.clear()  # the new partition starts its routes' sequences again
 
     def run_trace(self, trace: Iterable[p.Step | p.Query | p.Heartbeat | p.Resume | p.Event]) -> None:
         """Sends each request of ``trace`` and waits for its answer (nacks are answers too,
@@ -364,7 +348,6 @@ __all__ = [
     "FRAME_REFUSALS",
     "LinkClient",
     "LinkError",
-    "LinkState",
     "LinkTimeout",
     "NackError",
     "SerialPort",

@@ -28,8 +28,6 @@ pub enum LinkError {
     DecodeNoReference,
     /// The message does not fit the output buffer (or the link's `max_message`).
     EncodeTooLong,
-    /// A kind this end does not send (a device asked to encode a hello, say).
-    EncodeUnexpectedKind,
 }
 
 impl LinkError {
@@ -46,7 +44,6 @@ impl LinkError {
             LinkError::DecodeTrailingBytes => "decode_trailing_bytes",
             LinkError::DecodeNoReference => "decode_no_reference",
             LinkError::EncodeTooLong => "encode_too_long",
-            LinkError::EncodeUnexpectedKind => "encode_unexpected_kind",
         }
     }
 }

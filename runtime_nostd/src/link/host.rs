@@ -132,10 +132,14 @@ pub trait HostSink {
     fn connect_failed(&mut self, answer: Answer<'_>);
     /// The outstanding request `id` ended.
     fn answer(&mut self, id: u32, answer: Answer<'_>);
-    /// A row of the route table read while connecting.
+    /// A row of the route table read while connecting (or after an upload).
     fn route(&mut self, index: u16, route: &super::RouteInfo) {
         let _ = (index, route);
     }
+    /// The rows handed to [`HostSink::route`] so far are not the device's table any more (a
+    /// describe came, or a new partition was committed); the table is read again from its
+    /// start when the session fetches routes.
+    fn routes_stale(&mut self) {}
     /// The session is down: reopen the port if it can be, then call [`HostLink::resume`].
     fn reopen(&mut self) {}
     /// Every message received, as it came (for transcripts).
@@ -166,7 +170,11 @@ pub enum Phase {
 /// What the host keeps per device route.
 #[derive(Debug, Clone, Copy, Default)]
 struct RouteRef {
+    /// The route's last seq the host knows of (from the route table, then its events).
     seq: Option<u32>,
+    /// The seq of the host's last event on the route, since the session was opened or the
+    /// partition replaced.
+    sent: Option<u32>,
     declared: Option<TaintSet>,
     /// Events of the route were lost: its next event says so.
     dropped: bool,
@@ -314,6 +322,8 @@ impl<D: AsMut<[u8]>, B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> HostLink<D,
         let m = self.core.machine.counters();
         c.stale = m.stale;
         c.messages_tx = m.messages_tx;
+        c.sessions = m.sessions;
+        c.resumes = m.resumes;
         c
     }
 
@@ -325,6 +335,15 @@ impl<D: AsMut<[u8]>, B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> HostLink<D,
     /// The last seq the host knows of on device route `route`.
     pub fn route_seq(&self, route: u16) -> Option<u32> {
         self.core.routes.get(usize::from(route)).and_then(|r| r.seq)
+    }
+
+    /// The seq for the host's next event on device route `route`: one after the host's last
+    /// event there since the session was opened (or a new partition committed), else one after
+    /// the route's last seq the host knows of (its row in the route table), else 1. Only routes
+    /// below `R` are remembered.
+    pub fn next_event_seq(&self, route: u16) -> u32 {
+        let last = self.core.routes.get(usize::from(route)).and_then(|r| r.sent.or(r.seq));
+        last.unwrap_or(0).wrapping_add(1)
     }
 
     /// Opens a session: hellos (every `hello_retry`) until a describe, then, with
@@ -341,6 +360,10 @@ impl<D: AsMut<[u8]>, B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> HostLink<D,
         c.version = c.config.version_max;
         c.hello_id = c.take_id();
         c.pending = None;
+        // The host numbers its events from the device's seqs again (the route table's).
+        for r in c.routes.iter_mut() {
+            r.sent = None;
+        }
         c.phase = Phase::Hello { resume: false };
         c.machine.connect(session);
         self.poll(now_ms, sink);
@@ -437,10 +460,12 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
         }
     }
 
+    /// The id of the next message, in the version in force: v1.1 ids are one byte, v1 ids wrap
+    /// at 2^32 (a host that fell back to v1 numbers its messages as a v1 board expects).
     fn take_id(&mut self) -> u32 {
-        let id = self.next_id;
-        // v1.1 ids are one byte.
-        self.next_id = if self.config.version_max >= v11::VERSION { (id + 1) & 0xff } else { id.wrapping_add(1) };
+        let mask = if self.v11() { 0xff } else { u32::MAX };
+        let id = self.next_id & mask;
+        self.next_id = id.wrapping_add(1) & mask;
         id
     }
 
@@ -448,24 +473,10 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
         self.version >= v11::VERSION
     }
 
-    /// Frames `message` and writes it.
-    fn write_message(&mut self, now_ms: u64, message: &[u8], sink: &mut impl HostSink) {
-        if let Ok(n) = encode_frame(message, self.frame.as_mut(), self.link_max) {
-            sink.write(&self.frame.as_mut()[..n]);
-            self.machine.take_tx_id(now_ms);
-        }
-    }
-
+    /// Encodes a request into the request buffer (kept there for resends); returns its length.
     fn encode(&mut self, id: u32, body: &Body<'_>) -> Result<usize, HostError> {
-        let v11 = self.v11() || matches!(body, Body::Hello(_));
         let limit = self.link_max.min(self.request.as_mut().len());
-        let out = &mut self.request.as_mut()[..limit];
-        let encoded = if v11 {
-            v11::encode_request(out, id as u8, body)
-        } else {
-            Message { id, body: *body }.encode(out)
-        };
-        encoded.map_err(|_| HostError::TooLong)
+        encode_for(self.version, &mut self.request.as_mut()[..limit], id, body).map_err(|_| HostError::TooLong)
     }
 
     fn send_hello(&mut self, now_ms: u64, sink: &mut impl HostSink) {
@@ -485,20 +496,18 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
     /// Frames and writes the first `len` bytes of the request buffer.
     fn send_stored(&mut self, now_ms: u64, len: usize, sink: &mut impl HostSink) {
         let Core { request, frame, link_max, machine, .. } = self;
-        if let Ok(n) = encode_frame(&request.as_mut()[..len], frame.as_mut(), *link_max) {
-            sink.write(&frame.as_mut()[..n]);
-            machine.take_tx_id(now_ms);
-        }
+        write_framed(&request.as_mut()[..len], frame.as_mut(), *link_max, machine, now_ms, sink);
     }
 
+    /// A heartbeat (not kept: it gets no answer); in v1.1 it carries the largest device time
+    /// received.
     fn send_heartbeat(&mut self, now_ms: u64, sink: &mut impl HostSink) {
         let seen = if self.v11() { self.rx_time.max_us().unwrap_or(0) } else { 0 };
         let id = self.take_id();
         let mut buf = [0u8; 16];
-        let body = Body::Heartbeat(Heartbeat { time_us: seen });
-        let encoded = if self.v11() { v11::encode_request(&mut buf, id as u8, &body) } else { Message { id, body }.encode(&mut buf) };
-        if let Ok(len) = encoded {
-            self.write_message(now_ms, &buf[..len], sink);
+        if let Ok(len) = encode_for(self.version, &mut buf, id, &Body::Heartbeat(Heartbeat { time_us: seen })) {
+            let Core { frame, link_max, machine, .. } = self;
+            write_framed(&buf[..len], frame.as_mut(), *link_max, machine, now_ms, sink);
         }
     }
 
@@ -509,7 +518,14 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
         }
         let id = self.take_id();
         let len = self.encode(id, &body)?;
-        let seq = if let Body::Event(e) = body { e.seq } else { 0 };
+        let mut seq = 0;
+        if let Body::Event(e) = body {
+            seq = e.seq;
+            // The host's next event on the route follows this one (see `next_event_seq`).
+            if let Some(r) = route_slot(&mut self.routes, e.route) {
+                r.sent = Some(e.seq);
+            }
+        }
         self.pending = Some(Pending { id, kind: body.kind(), seq, sent_ms: now_ms, resends: 0, internal, len });
         if let Body::Step(s) = body {
             // The step's events come before its ack, in its epoch (reverted if it is refused).
@@ -595,7 +611,6 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
         self.machine.on_receive(now_ms, message.id);
         if self.machine.counters().rx_gaps != gaps {
             self.counters.rx_gaps = self.counters.rx_gaps.wrapping_add(1);
-            self.machine.take_gap();
         }
         match message.body {
             Body::Event(e) => self.on_event(Expanded::Event(e), sink),
@@ -641,12 +656,8 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
         }
         self.version = d.version;
         self.link_max = (self.config.max_message.min(d.max_message)) as usize;
+        // Counted there: a resume, or a session opened.
         self.machine.on_describe(now_ms, v1_id, resume);
-        if resume {
-            self.counters.resumes = self.counters.resumes.wrapping_add(1);
-        } else {
-            self.counters.sessions = self.counters.sessions.wrapping_add(1);
-        }
         // The describe says what is in force now (a lockstep lease may have run out).
         self.flags = (self.flags & !HELLO_LOCKSTEP) | (d.flags & HELLO_LOCKSTEP);
         if self.v11() {
@@ -664,6 +675,9 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
 
     /// Reads the route table from `next` (while connecting), or is ready.
     fn start_routes(&mut self, now_ms: u64, next: u16, sink: &mut impl HostSink) {
+        if next == 0 {
+            sink.routes_stale();
+        }
         if !self.fetch_routes {
             self.phase = Phase::Ready;
             return;
@@ -683,9 +697,7 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
         for (i, row) in page.items.iter().enumerate() {
             let index = page.start.saturating_add(i as u16);
             sink.route(index, &row);
-            let slot = usize::from(index);
-            while self.routes.len() <= slot && self.routes.push(RouteRef::default()).is_ok() {}
-            if let Some(r) = self.routes.get_mut(slot) {
+            if let Some(r) = route_slot(&mut self.routes, index) {
                 // Events newer than the host's last one went by unseen (or unsent): the next
                 // one says so.
                 if r.seq.is_some_and(|last| row.seq > last) {
@@ -809,6 +821,34 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
     }
 }
 
+/// What the host keeps of device route `route`, added (with the routes before it) when new;
+/// `None` past `R` routes.
+fn route_slot<const R: usize>(routes: &mut Vec<RouteRef, R>, route: u16) -> Option<&mut RouteRef> {
+    let index = usize::from(route);
+    // Bounded by R: each push adds a route until the vector is full.
+    while routes.len() <= index && routes.push(RouteRef::default()).is_ok() {}
+    routes.get_mut(index)
+}
+
+/// Encodes a host message as link `version` writes it: the v1.1 layout (a one-byte id), but for
+/// the hello, which keeps the v1 layout and its whole id in every version; v1 all in v1's.
+fn encode_for(version: u32, out: &mut [u8], id: u32, body: &Body<'_>) -> Result<usize, super::LinkError> {
+    if version >= v11::VERSION && !matches!(body, Body::Hello(_)) {
+        v11::encode_request(out, id as u8, body)
+    } else {
+        Message { id, body: *body }.encode(out)
+    }
+}
+
+/// Frames `message` (into `frame`, within the link's `link_max`) and writes it; the machine
+/// notes a message sent (its keepalive timer and counter).
+fn write_framed(message: &[u8], frame: &mut [u8], link_max: usize, machine: &mut LinkMachine, now_ms: u64, sink: &mut impl HostSink) {
+    if let Ok(n) = encode_frame(message, frame, link_max) {
+        sink.write(&frame[..n]);
+        machine.sent(now_ms);
+    }
+}
+
 /// The host's side of a batch of events: references to expand them with, and where they go.
 struct Events<'x, S, const R: usize> {
     routes: &'x mut Vec<RouteRef, R>,
@@ -834,9 +874,7 @@ impl<S: HostSink, const R: usize> v11::EventSink for Events<'_, S, R> {
             Expanded::Event(e) => e.route,
             Expanded::Missing(route) => route,
         };
-        let index = usize::from(route);
-        while self.routes.len() <= index && self.routes.push(RouteRef::default()).is_ok() {}
-        let slot = self.routes.get_mut(index);
+        let slot = route_slot(self.routes, route);
         match e {
             Expanded::Missing(_) => {
                 self.counters.events_undecodable = self.counters.events_undecodable.wrapping_add(1);

@@ -293,7 +293,7 @@ impl NackReason {
             LinkError::DecodeUnexpectedKind => NackReason::KindUnexpected,
             LinkError::DecodeBadArity => NackReason::DecodeBadArity,
             LinkError::DecodeBadField => NackReason::DecodeBadField,
-            LinkError::DecodeTooLong | LinkError::EncodeTooLong | LinkError::EncodeUnexpectedKind => NackReason::DecodeTooLong,
+            LinkError::DecodeTooLong | LinkError::EncodeTooLong => NackReason::DecodeTooLong,
             LinkError::DecodeNoReference => NackReason::DecodeBadField,
             LinkError::DecodeTrailingBytes => NackReason::DecodeTrailingBytes,
         }
@@ -826,7 +826,7 @@ fn write_event_fields(w: &mut Writer<'_>, e: &Event) {
     write_value(w, e.value)
 }
 
-pub(super) fn write_page<T: PageItem>(w: &mut Writer<'_>, page: &Page<'_, T>) {
+fn write_page<T: PageItem>(w: &mut Writer<'_>, page: &Page<'_, T>) {
     w.u64(page.total.into()).u64(page.start.into()).array(page.items.len().into());
     match page.items {
         Items::Lazy { count, get } => {
@@ -841,19 +841,49 @@ pub(super) fn write_page<T: PageItem>(w: &mut Writer<'_>, page: &Page<'_, T>) {
     }
 }
 
+/// The describe fields v1 and v1.1 share, in their order on the wire (see
+/// [`read_describe_fields`]).
+pub(super) fn write_describe_fields(w: &mut Writer<'_>, d: &Describe<'_>) {
+    w.u64(d.version.into()).u64(d.max_message.into()).u64(d.capabilities.into()).str(d.board);
+    w.u64(d.image_status.into());
+    w.bytes(d.manifest_id.as_ref().map_or(&[][..], |m| &m[..]));
+    w.str(d.partition).u64(d.session.into()).u64(d.flags.into());
+}
+
+/// A nack: `[5, id, ref, reason, detail]`, the layout every version shares (a v1.1 device,
+/// which does not number its messages, writes id 0).
+pub(super) fn write_nack(w: &mut Writer<'_>, id: u32, n: &Nack) {
+    w.array(5).u64(Kind::Nack as u64).u64(id.into());
+    match n.ref_id {
+        Some(r) => w.u64(r.into()),
+        None => w.null(),
+    };
+    w.u64(n.reason as u64).u64(n.detail.into());
+}
+
+/// The fields of a reply after its query kind: the same in v1 and v1.1 but for `latest`, which
+/// each version writes its own way (`latest`).
+pub(super) fn write_reply_body(w: &mut Writer<'_>, body: &ReplyBody<'_>, latest: impl FnOnce(&mut Writer<'_>, Option<&Event>)) {
+    match body {
+        ReplyBody::Routes(p) => write_page(w, p),
+        ReplyBody::Nodes(p) => write_page(w, p),
+        ReplyBody::Sources(p) => write_page(w, p),
+        ReplyBody::Flow(p) => write_page(w, p),
+        ReplyBody::Taints(p) => write_page(w, p),
+        ReplyBody::Counters(c) => write_counters(w, c),
+        ReplyBody::Latest(e) => latest(w, e.as_ref()),
+        ReplyBody::Board(b) => write_board(w, b),
+    }
+}
+
 /// Kinds a device sends (and events). Returns false, writing nothing, for the other kinds.
-fn write_answer(w: &mut Writer<'_>, id: u32, body: &Body<'_>) -> bool {
+fn write_answer(w: &mut Writer<'_>, id32: u32, body: &Body<'_>) -> bool {
     let kind = body.kind() as u64;
-    let id = u64::from(id);
+    let id = u64::from(id32);
     match body {
         Body::Describe(d) => {
-            w.array(11).u64(kind).u64(id).u64(d.version.into()).u64(d.max_message.into());
-            w.u64(d.capabilities.into()).str(d.board).u64(d.image_status.into());
-            match &d.manifest_id {
-                Some(m) => w.bytes(m),
-                None => w.bytes(&[]),
-            };
-            w.str(d.partition).u64(d.session.into()).u64(d.flags.into());
+            w.array(11).u64(kind).u64(id);
+            write_describe_fields(w, d);
         }
         Body::Event(e) => {
             w.array(9).u64(kind).u64(id);
@@ -862,14 +892,7 @@ fn write_answer(w: &mut Writer<'_>, id: u32, body: &Body<'_>) -> bool {
         Body::Ack(a) => {
             w.array(4).u64(kind).u64(id).u64(a.ref_id.into()).i64(a.info);
         }
-        Body::Nack(n) => {
-            w.array(5).u64(kind).u64(id);
-            match n.ref_id {
-                Some(r) => w.u64(r.into()),
-                None => w.null(),
-            };
-            w.u64(n.reason as u64).u64(n.detail.into());
-        }
+        Body::Nack(n) => write_nack(w, id32, n),
         Body::Reply(r) => {
             let fields: u64 = match r.body {
                 ReplyBody::Counters(_) => COUNTERS_LEN,
@@ -878,22 +901,15 @@ fn write_answer(w: &mut Writer<'_>, id: u32, body: &Body<'_>) -> bool {
                 _ => 3,
             };
             w.array(4 + fields).u64(kind).u64(id).u64(r.ref_id.into()).u64(r.body.kind() as u64);
-            match &r.body {
-                ReplyBody::Routes(p) => write_page(w, p),
-                ReplyBody::Nodes(p) => write_page(w, p),
-                ReplyBody::Sources(p) => write_page(w, p),
-                ReplyBody::Flow(p) => write_page(w, p),
-                ReplyBody::Taints(p) => write_page(w, p),
-                ReplyBody::Counters(c) => write_counters(w, c),
-                ReplyBody::Latest(None) => {
+            write_reply_body(w, &r.body, |w, latest| match latest {
+                None => {
                     w.null();
                 }
-                ReplyBody::Latest(Some(e)) => {
+                Some(e) => {
                     w.array(7);
                     write_event_fields(w, e);
                 }
-                ReplyBody::Board(b) => write_board(w, b),
-            }
+            });
         }
         Body::Heartbeat(h) => {
             w.array(3).u64(kind).u64(id).i64(h.time_us);
@@ -903,15 +919,19 @@ fn write_answer(w: &mut Writer<'_>, id: u32, body: &Body<'_>) -> bool {
     true
 }
 
+/// A hello: `[1, id, version, max_message, session, flags, time_us]`, the layout every version
+/// shares (so that a host and a device of different versions still agree, or say why not).
+pub(super) fn write_hello(w: &mut Writer<'_>, id: u32, h: &Hello) {
+    w.array(7).u64(Kind::Hello as u64).u64(id.into()).u64(h.version.into()).u64(h.max_message.into());
+    w.u64(h.session.into()).u64(h.flags.into()).i64(h.time_us);
+}
+
 /// Kinds only a host sends.
-fn write_request(w: &mut Writer<'_>, id: u32, body: &Body<'_>) {
+fn write_request(w: &mut Writer<'_>, id32: u32, body: &Body<'_>) {
     let kind = body.kind() as u64;
-    let id = u64::from(id);
+    let id = u64::from(id32);
     match body {
-        Body::Hello(h) => {
-            w.array(7).u64(kind).u64(id).u64(h.version.into()).u64(h.max_message.into());
-            w.u64(h.session.into()).u64(h.flags.into()).i64(h.time_us);
-        }
+        Body::Hello(h) => write_hello(w, id32, h),
         Body::Query(q) => {
             w.array(4).u64(kind).u64(id).u64(q.what.into()).u64(q.arg.into());
         }
@@ -967,7 +987,7 @@ fn read_event_fields(r: &mut Reader<'_>) -> Result<Event, Bad> {
 }
 
 /// The fields of a `counters` reply (the same in v1 and v1.1).
-pub(super) fn read_counters(r: &mut Reader<'_>) -> Result<Counters, Bad> {
+fn read_counters(r: &mut Reader<'_>) -> Result<Counters, Bad> {
     let mut f = [0u32; COUNTERS_LEN as usize];
     for slot in f.iter_mut() {
         *slot = r.u32()?;
@@ -976,7 +996,7 @@ pub(super) fn read_counters(r: &mut Reader<'_>) -> Result<Counters, Bad> {
 }
 
 /// The fields of a `board` reply (the same in v1 and v1.1).
-pub(super) fn read_board(r: &mut Reader<'_>) -> Result<BoardInfo, Bad> {
+fn read_board(r: &mut Reader<'_>) -> Result<BoardInfo, Bad> {
     let uptime_ms = r.u32()?;
     let stack_peak = r.u32()?;
     let rx_dropped = r.u32()?;
@@ -995,14 +1015,14 @@ pub(super) fn read_board(r: &mut Reader<'_>) -> Result<BoardInfo, Bad> {
 }
 
 /// The fields of a `counters` reply.
-pub(super) fn write_counters(w: &mut Writer<'_>, c: &Counters) {
+fn write_counters(w: &mut Writer<'_>, c: &Counters) {
     for field in c.fields() {
         w.u64(field.into());
     }
 }
 
 /// The fields of a `board` reply.
-pub(super) fn write_board(w: &mut Writer<'_>, b: &BoardInfo) {
+fn write_board(w: &mut Writer<'_>, b: &BoardInfo) {
     w.u64(b.uptime_ms.into()).u64(b.stack_peak.into()).u64(b.rx_dropped.into());
     w.bool(b.lockstep).i64(b.time_us);
     let c = &b.capacities;
@@ -1041,6 +1061,38 @@ pub(super) fn read_describe_fields<'a>(r: &mut Reader<'a>) -> Result<Describe<'a
     })
 }
 
+/// The hello's fields after `[1, id]` (the layout every version shares).
+pub(super) fn read_hello(r: &mut Reader<'_>) -> Result<Hello, Bad> {
+    Ok(Hello { version: r.u32()?, max_message: r.u32()?, session: r.u32()?, flags: r.u8()?, time_us: r.i64()? })
+}
+
+/// The nack's fields after `[5, id]` (the layout every version shares).
+pub(super) fn read_nack_fields(r: &mut Reader<'_>) -> Result<Nack, LinkError> {
+    let ref_id = if r.null()? { None } else { Some(r.u32()?) };
+    let reason = NackReason::from_code(r.u64()?).ok_or(LinkError::DecodeBadField)?;
+    Ok(Nack { ref_id, reason, detail: r.u32()? })
+}
+
+/// The fields of a reply after its query kind `what`: the same in v1 and v1.1 but for `latest`,
+/// which each version reads its own way (`latest`).
+pub(super) fn read_reply_body<'a>(
+    what: QueryKind,
+    r: &mut Reader<'a>,
+    input: &'a [u8],
+    latest: impl FnOnce(&mut Reader<'a>) -> Result<Option<Event>, LinkError>,
+) -> Result<ReplyBody<'a>, LinkError> {
+    Ok(match what {
+        QueryKind::Routes => ReplyBody::Routes(read_page(r, input)?),
+        QueryKind::Nodes => ReplyBody::Nodes(read_page(r, input)?),
+        QueryKind::Sources => ReplyBody::Sources(read_page(r, input)?),
+        QueryKind::Flow => ReplyBody::Flow(read_page(r, input)?),
+        QueryKind::Taints => ReplyBody::Taints(read_page(r, input)?),
+        QueryKind::Counters => ReplyBody::Counters(read_counters(r)?),
+        QueryKind::Latest => ReplyBody::Latest(latest(r)?),
+        QueryKind::Board => ReplyBody::Board(read_board(r)?),
+    })
+}
+
 pub(super) fn read_name<'b>(r: &mut Reader<'b>) -> Result<&'b str, Bad> {
     let s = r.str()?;
     if s.len() > NAME_LEN_MAX {
@@ -1049,7 +1101,7 @@ pub(super) fn read_name<'b>(r: &mut Reader<'b>) -> Result<&'b str, Bad> {
     Ok(s)
 }
 
-pub(super) fn read_page<'b, T: PageItem>(r: &mut Reader<'b>, input: &'b [u8]) -> Result<Page<'b, T>, Bad> {
+fn read_page<'b, T: PageItem>(r: &mut Reader<'b>, input: &'b [u8]) -> Result<Page<'b, T>, Bad> {
     let total = r.u16()?;
     let start = r.u16()?;
     let count = r.array_max(PAGE_LEN_MAX.into())? as u16;
@@ -1120,13 +1172,7 @@ impl<'a> Message<'a> {
     /// Kinds a host sends, and events.
     fn decode_request(kind: Kind, r: &mut Reader<'a>) -> Result<Body<'a>, LinkError> {
         Ok(match kind {
-            Kind::Hello => Body::Hello(Hello {
-                version: r.u32()?,
-                max_message: r.u32()?,
-                session: r.u32()?,
-                flags: r.u8()?,
-                time_us: r.i64()?,
-            }),
+            Kind::Hello => Body::Hello(read_hello(r)?),
             Kind::Event => Body::Event(read_event_fields(r)?),
             Kind::Query => Body::Query(Query { what: r.u8()?, arg: r.u32()? }),
             Kind::Heartbeat => Body::Heartbeat(Heartbeat { time_us: r.i64()? }),
@@ -1145,11 +1191,7 @@ impl<'a> Message<'a> {
         Ok(match kind {
             Kind::Describe => Body::Describe(read_describe_fields(r)?),
             Kind::Ack => Body::Ack(Ack { ref_id: r.u32()?, info: r.i64()? }),
-            Kind::Nack => {
-                let ref_id = if r.null()? { None } else { Some(r.u32()?) };
-                let reason = NackReason::from_code(r.u64()?).ok_or(LinkError::DecodeBadField)?;
-                Body::Nack(Nack { ref_id, reason, detail: r.u32()? })
-            }
+            Kind::Nack => Body::Nack(read_nack_fields(r)?),
             Kind::Reply => Body::Reply(Self::decode_reply(fields, r, input)?),
             _ => return Err(LinkError::DecodeUnknownKind),
         })
@@ -1170,23 +1212,13 @@ impl<'a> Message<'a> {
         if fields - 2 != expected {
             return Err(LinkError::DecodeBadArity);
         }
-        let body = match what {
-            QueryKind::Routes => ReplyBody::Routes(read_page(r, input)?),
-            QueryKind::Nodes => ReplyBody::Nodes(read_page(r, input)?),
-            QueryKind::Sources => ReplyBody::Sources(read_page(r, input)?),
-            QueryKind::Flow => ReplyBody::Flow(read_page(r, input)?),
-            QueryKind::Taints => ReplyBody::Taints(read_page(r, input)?),
-            QueryKind::Counters => ReplyBody::Counters(read_counters(r)?),
-            QueryKind::Latest => {
-                if r.null()? {
-                    ReplyBody::Latest(None)
-                } else {
-                    r.array_of(7)?;
-                    ReplyBody::Latest(Some(read_event_fields(r)?))
-                }
+        let body = read_reply_body(what, r, input, |r| {
+            if r.null()? {
+                return Ok(None);
             }
-            QueryKind::Board => ReplyBody::Board(read_board(r)?),
-        };
+            r.array_of(7)?;
+            Ok(Some(read_event_fields(r)?))
+        })?;
         Ok(Reply { ref_id, body })
     }
 

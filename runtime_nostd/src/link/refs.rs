@@ -75,11 +75,6 @@ impl TxTime {
         (ms * 1000 == time_us as u64).then_some(ms as u16)
     }
 
-    /// The largest device time sent.
-    pub fn sent_us(&self) -> i64 {
-        self.sent_us
-    }
-
     /// The largest device time acknowledged.
     pub fn acked_us(&self) -> i64 {
         self.acked_us
@@ -96,11 +91,6 @@ impl RxTime {
     /// The reference is `time_us` (a describe arrived).
     pub fn reset(&mut self, time_us: i64) {
         self.max_us = Some(time_us);
-    }
-
-    /// No reference (no session yet).
-    pub fn clear(&mut self) {
-        self.max_us = None;
     }
 
     /// A device time arrived.

@@ -105,11 +105,9 @@ pub struct LinkMachine {
     last_rx_ms: u64,
     last_tx_ms: u64,
     hello_at_ms: Option<u64>,
-    next_tx_id: u32,
     expected_rx_id: Option<u32>,
     id_mask: u32,
     opened_by_reset: bool,
-    gap_pending: bool,
     counters: LinkCounters,
 }
 
@@ -124,11 +122,9 @@ impl LinkMachine {
             last_rx_ms: 0,
             last_tx_ms: 0,
             hello_at_ms: None,
-            next_tx_id: 0,
             expected_rx_id: None,
             id_mask: u32::MAX,
             opened_by_reset: false,
-            gap_pending: false,
             counters: LinkCounters::default(),
         }
     }
@@ -158,11 +154,6 @@ impl LinkMachine {
         self.counters
     }
 
-    /// The timers.
-    pub fn timers(&self) -> LinkTimers {
-        self.timers
-    }
-
     /// New timers, from now on.
     pub fn set_timers(&mut self, timers: LinkTimers) {
         self.timers = timers;
@@ -173,24 +164,10 @@ impl LinkMachine {
         self.state == LinkState::Up
     }
 
-    /// Takes the id for the next message sent at `now_ms`.
-    pub fn take_tx_id(&mut self, now_ms: u64) -> u32 {
-        let id = self.next_tx_id;
-        self.next_tx_id = self.next_tx_id.wrapping_add(1);
+    /// A message was sent at `now_ms` (the heartbeat timer starts again; counted).
+    pub fn sent(&mut self, now_ms: u64) {
         self.last_tx_ms = now_ms;
         self.counters.messages_tx = self.counters.messages_tx.wrapping_add(1);
-        id
-    }
-
-    /// The id the next message will get.
-    pub fn peek_tx_id(&self) -> u32 {
-        self.next_tx_id
-    }
-
-    /// True once after the peer's ids skipped (messages lost): the caller marks the next events
-    /// it hands on with `delivery_dropped`.
-    pub fn take_gap(&mut self) -> bool {
-        core::mem::take(&mut self.gap_pending)
     }
 
     /// Any message with id `id` arrived from the peer at `now_ms`. An id other than the one
@@ -202,7 +179,6 @@ impl LinkMachine {
             let resend = id == expected.wrapping_sub(1) & self.id_mask;
             if id != expected && !resend {
                 self.counters.rx_gaps = self.counters.rx_gaps.wrapping_add(1);
-                self.gap_pending = true;
             }
         }
         self.expected_rx_id = Some(id.wrapping_add(1) & self.id_mask);
@@ -246,7 +222,6 @@ impl LinkMachine {
         match outcome {
             HelloOutcome::Reset => {
                 self.counters.sessions = self.counters.sessions.wrapping_add(1);
-                self.next_tx_id = 0;
                 self.opened_by_reset = true;
             }
             HelloOutcome::NewSession => {
@@ -255,7 +230,6 @@ impl LinkMachine {
             }
             HelloOutcome::Resumed => {
                 self.counters.resumes = self.counters.resumes.wrapping_add(1);
-                self.gap_pending = true;
             }
             HelloOutcome::Refreshed => {}
         }
@@ -280,14 +254,13 @@ impl LinkMachine {
     }
 
     /// (Host) the describe arrived at `now_ms`: the session is up. `resumed` when it answers a
-    /// hello that resumed the session after the link was stale or down (counted in `resumes`,
-    /// and a gap to report); else a new session (counted in `sessions`). `id` is the describe's
+    /// hello that resumed the session after the link was stale or down (counted in `resumes`);
+    /// else a new session (counted in `sessions`). `id` is the describe's
     /// own id in v1 (the device's ids follow it), `None` in v1.1 (device messages have none).
     pub fn on_describe(&mut self, now_ms: u64, id: Option<u32>, resumed: bool) {
         self.counters.messages_rx = self.counters.messages_rx.wrapping_add(1);
         if resumed {
             self.counters.resumes = self.counters.resumes.wrapping_add(1);
-            self.gap_pending = true;
         } else {
             self.counters.sessions = self.counters.sessions.wrapping_add(1);
         }
@@ -365,10 +338,10 @@ mod tests {
         assert_eq!(d.poll(0), LinkAction::Idle);
         assert_eq!(d.on_hello(0, 0, 7, true), HelloOutcome::Reset);
         assert!(d.is_up());
-        assert_eq!(d.take_tx_id(0), 0);
+        d.sent(0);
         assert_eq!(d.poll(50), LinkAction::Idle);
         assert_eq!(d.poll(100), LinkAction::SendHeartbeat);
-        d.take_tx_id(100);
+        d.sent(100);
         d.on_receive(200, 1);
         assert_eq!(d.counters().rx_gaps, 0);
         d.poll(500);
@@ -377,8 +350,6 @@ mod tests {
         d.poll(1200);
         assert_eq!(d.state(), LinkState::Disconnected);
         assert_eq!(d.on_hello(1300, 9, 7, false), HelloOutcome::Resumed);
-        assert!(d.take_gap());
-        assert!(!d.take_gap());
         assert_eq!(d.counters().resumes, 1);
         assert_eq!(d.on_hello(1301, 10, 7, false), HelloOutcome::Refreshed);
         assert_eq!(d.on_hello(1302, 11, 8, false), HelloOutcome::NewSession);
@@ -394,7 +365,6 @@ mod tests {
         assert_eq!(d.counters().rx_gaps, 0, "the same id again is a resend, not a gap");
         d.on_receive(20, 5);
         assert_eq!(d.counters().rx_gaps, 1);
-        assert!(d.take_gap());
         d.poll(400);
         assert_eq!(d.state(), LinkState::Stale);
         d.on_receive(410, 6);
@@ -443,6 +413,5 @@ mod tests {
         assert_eq!(h.state(), LinkState::Handshaking);
         h.on_describe(2010, Some(0), true);
         assert_eq!(h.counters().resumes, 1);
-        assert!(h.take_gap());
     }
 }

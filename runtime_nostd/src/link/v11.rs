@@ -32,9 +32,9 @@ use crate::cbor::{Bad, NoRoom, Peek, Reader, Writer};
 use crate::taint::TaintSet;
 
 use super::msg::{
-    read_board, read_counters, read_describe_fields, read_page, read_value, write_board, write_counters, write_page, write_value, Ack,
-    Body, Describe, Event, Heartbeat, Hello, Kind, Lineage, Message, Nack, NackReason, Query, QueryKind, Reply, ReplyBody,
-    Step, Value,
+    self, read_describe_fields, read_hello, read_nack_fields, read_reply_body, read_value, write_describe_fields, write_hello,
+    write_reply_body, write_value, Ack, Body, Describe, Event, Heartbeat, Kind, Lineage, Message, Nack, Query, QueryKind,
+    Reply, Step, Value,
 };
 use super::refs::{expand_seq, low16, RxTime, TxTime};
 use super::LinkError;
@@ -85,18 +85,6 @@ pub trait EventSink: RouteRefs {
     fn event(&mut self, event: Expanded);
 }
 
-/// A host without references: only full-form events decode.
-pub struct NoRefs;
-
-impl RouteRefs for NoRefs {
-    fn seq_ref(&self, _route: u16) -> Option<u32> {
-        None
-    }
-    fn declared(&self, _route: u16) -> Option<TaintSet> {
-        None
-    }
-}
-
 /// A decoded compact event, or the route of one whose references the receiver lacks.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Expanded {
@@ -130,8 +118,6 @@ impl Form {
             taints: !ctx.announced || e.taints != ctx.declared,
         }
     }
-
-    const FULL: Form = Form { short: None, taints: true };
 }
 
 fn write_event_as(w: &mut Writer<'_>, e: &Event, form: Form) {
@@ -291,10 +277,6 @@ fn read_host_event(r: &mut Reader<'_>) -> Result<Event, Bad> {
 
 // --- device side: decoding requests, encoding answers ----------------------------------------
 
-fn read_hello(r: &mut Reader<'_>) -> Result<Hello, Bad> {
-    Ok(Hello { version: r.u32()?, max_message: r.u32()?, session: r.u32()?, flags: r.u8()?, time_us: r.i64()? })
-}
-
 /// Decodes a message a v1.1 device receives: a hello (the v1 layout, any version) or a v1.1
 /// host message. Kinds only a device sends are `DecodeUnexpectedKind`.
 pub fn decode_for_device(bytes: &[u8]) -> Result<Message<'_>, LinkError> {
@@ -359,17 +341,6 @@ pub fn peek_id(bytes: &[u8]) -> Option<u32> {
     }
 }
 
-/// A nack, in the v1 layout every version shares (`[5, 0, ref, reason, detail]`: a v1.1 device
-/// does not number its messages).
-pub fn write_nack(w: &mut Writer<'_>, n: &Nack) {
-    w.array(5).u64(Kind::Nack as u64).u64(0);
-    match n.ref_id {
-        Some(r) => w.u64(r.into()),
-        None => w.null(),
-    };
-    w.u64(n.reason as u64).u64(n.detail.into());
-}
-
 fn write_head(w: &mut Writer<'_>, kind: Kind, id: u32) {
     w.raw(&[kind_byte(kind), id as u8]);
 }
@@ -377,10 +348,8 @@ fn write_head(w: &mut Writer<'_>, kind: Kind, id: u32) {
 /// A describe (its `time_us` is the device's time: the caller resets its references to it).
 pub fn write_describe(w: &mut Writer<'_>, d: &Describe<'_>) {
     write_head(w, Kind::Describe, d.ref_id.unwrap_or(0));
-    w.u64(d.version.into()).u64(d.max_message.into()).u64(d.capabilities.into()).str(d.board);
-    w.u64(d.image_status.into());
-    w.bytes(d.manifest_id.as_ref().map_or(&[][..], |m| &m[..]));
-    w.str(d.partition).u64(d.session.into()).u64(d.flags.into()).i64(d.time_us).u64(d.epoch.into());
+    write_describe_fields(w, d);
+    w.i64(d.time_us).u64(d.epoch.into());
 }
 
 /// An ack: `info` is the device's time, or for an upload chunk the bytes received.
@@ -435,32 +404,19 @@ pub fn write_from_device(w: &mut Writer<'_>, body: &Body<'_>, time: &mut TxTime)
             write_heartbeat(w, h.time_us);
             time.sent(h.time_us);
         }
-        Body::Nack(n) => write_nack(w, n),
+        // The v1 layout every version shares; a v1.1 device does not number its messages.
+        Body::Nack(n) => msg::write_nack(w, 0, n),
         Body::Reply(r) => write_reply(w, r),
         _ => w.fail(),
     }
 }
 
-/// A reply other than `latest` (pages, counters, board facts).
+/// A reply other than `latest` (pages, counters, board facts). A `latest` reply fails the
+/// writer: it is [`write_latest`]'s, which needs the route's references.
 pub fn write_reply(w: &mut Writer<'_>, reply: &Reply<'_>) {
     write_head(w, Kind::Reply, reply.ref_id);
     w.u64(reply.body.kind() as u64);
-    match &reply.body {
-        ReplyBody::Routes(p) => write_page(w, p),
-        ReplyBody::Nodes(p) => write_page(w, p),
-        ReplyBody::Sources(p) => write_page(w, p),
-        ReplyBody::Flow(p) => write_page(w, p),
-        ReplyBody::Taints(p) => write_page(w, p),
-        ReplyBody::Counters(c) => write_counters(w, c),
-        // Written by `write_latest`, which needs the references; without them, full form.
-        ReplyBody::Latest(e) => {
-            if let Some(e) = e {
-                write_event_as(w, e, Form::FULL);
-                w.u64(e.epoch.into());
-            }
-        }
-        ReplyBody::Board(b) => write_board(w, b),
-    }
+    write_reply_body(w, &reply.body, |w, _| w.fail());
 }
 
 // --- host side: encoding requests, decoding what a device sends --------------------------------
@@ -477,10 +433,7 @@ pub fn encode_request(out: &mut [u8], id: u8, body: &Body<'_>) -> Result<usize, 
 fn write_request(w: &mut Writer<'_>, id: u8, body: &Body<'_>) {
     let id32 = u32::from(id);
     match body {
-        Body::Hello(h) => {
-            w.array(7).u64(Kind::Hello as u64).u64(id.into()).u64(h.version.into()).u64(h.max_message.into());
-            w.u64(h.session.into()).u64(h.flags.into()).i64(h.time_us);
-        }
+        Body::Hello(h) => write_hello(w, id32, h),
         Body::Event(e) => {
             write_head(w, Kind::Event, id32);
             let plain = Event { lineage: Lineage::default(), ..*e };
@@ -524,6 +477,7 @@ pub enum FromDevice<'a> {
     Message(Message<'a>),
 }
 
+/// A nack, the one v1-layout message a v1.1 device sends (its id, 0, is not read).
 fn read_nack(r: &mut Reader<'_>) -> Result<Nack, LinkError> {
     let len = r.array()?;
     if len != 5 {
@@ -533,9 +487,7 @@ fn read_nack(r: &mut Reader<'_>) -> Result<Nack, LinkError> {
         return Err(LinkError::DecodeUnknownKind);
     }
     r.u32()?;
-    let ref_id = if r.null()? { None } else { Some(r.u32()?) };
-    let reason = NackReason::from_code(r.u64()?).ok_or(LinkError::DecodeBadField)?;
-    Ok(Nack { ref_id, reason, detail: r.u32()? })
+    read_nack_fields(r)
 }
 
 /// Decodes what a v1.1 device sent. Events (a batch, or the one in a `latest` reply) are
@@ -604,27 +556,17 @@ fn read_reply<'a>(
     epoch: u32,
 ) -> Result<Reply<'a>, LinkError> {
     let what = QueryKind::from_code(r.u64()?).ok_or(LinkError::DecodeBadField)?;
-    let body = match what {
-        QueryKind::Routes => ReplyBody::Routes(read_page(r, input)?),
-        QueryKind::Nodes => ReplyBody::Nodes(read_page(r, input)?),
-        QueryKind::Sources => ReplyBody::Sources(read_page(r, input)?),
-        QueryKind::Flow => ReplyBody::Flow(read_page(r, input)?),
-        QueryKind::Taints => ReplyBody::Taints(read_page(r, input)?),
-        QueryKind::Counters => ReplyBody::Counters(read_counters(r)?),
-        QueryKind::Latest => {
-            if r.at_end() {
-                ReplyBody::Latest(None)
-            } else {
-                let event = match read_event(r, refs, time, epoch)? {
-                    Expanded::Event(e) => e,
-                    Expanded::Missing(_) => return Err(LinkError::DecodeNoReference),
-                };
-                let epoch = if r.at_end() { epoch } else { r.u32()? };
-                ReplyBody::Latest(Some(Event { epoch, ..event }))
-            }
+    let body = read_reply_body(what, r, input, |r| {
+        if r.at_end() {
+            return Ok(None);
         }
-        QueryKind::Board => ReplyBody::Board(read_board(r)?),
-    };
+        let event = match read_event(r, refs, time, epoch)? {
+            Expanded::Event(e) => e,
+            Expanded::Missing(_) => return Err(LinkError::DecodeNoReference),
+        };
+        let epoch = if r.at_end() { epoch } else { r.u32()? };
+        Ok(Some(Event { epoch, ..event }))
+    })?;
     Ok(Reply { ref_id, body })
 }
 
@@ -702,6 +644,20 @@ mod tests {
         rx.reset(0);
         let refs = Table { seq: 0, declared: seeded };
         assert_eq!(read_event(&mut Reader::new(&buf), &refs, &mut rx, 3), Ok(Expanded::Event(Event { epoch: 3, ..dropped })));
+    }
+
+    /// A `latest` reply is `write_latest`'s (it needs the route's references): `write_reply`
+    /// refuses it rather than guess a form.
+    #[test]
+    fn write_reply_refuses_latest() {
+        let mut buf = [0u8; 64];
+        let latest = Reply { ref_id: 3, body: crate::link::ReplyBody::Latest(Some(event(1, 0, Value::Int(1)))) };
+        let mut w = Writer::new(&mut buf);
+        write_reply(&mut w, &latest);
+        assert!(w.done().is_err());
+        let mut w = Writer::new(&mut buf);
+        write_latest(&mut w, 3, Some((event(1, 0, Value::Int(1)), RouteCtx::default())), &mut TxTime::default(), 0);
+        assert!(w.done().is_ok());
     }
 
     /// Without references a short event is skipped, not misread, and the next one in the batch

@@ -133,6 +133,8 @@ pub struct Pair {
     pub now_us: i64,
     /// Frames from the device, in order, for the test to inspect (what went on the wire).
     pub device_frames: Vec<Vec<u8>>,
+    /// Frames from the host, in order (lost or damaged on the way or not).
+    pub host_frames: Vec<Vec<u8>>,
     /// Indexes (counting every frame the device sends) of frames the cable loses.
     pub lose_to_host: Vec<usize>,
     /// Indexes (counting every frame the host sends) of frames the cable damages.
@@ -159,6 +161,7 @@ impl Pair {
             store,
             now_us: 0,
             device_frames: Vec::new(),
+            host_frames: Vec::new(),
             lose_to_host: Vec::new(),
             damage_to_device: Vec::new(),
             to_host: VecDeque::new(),
@@ -181,6 +184,7 @@ impl Pair {
             let to_device = std::mem::take(&mut self.sink.wire);
             let mut moved = !to_device.is_empty();
             for frame in split_frames(&to_device) {
+                self.host_frames.push(frame.clone());
                 let n = self.to_device_count;
                 self.to_device_count += 1;
                 if self.cut {

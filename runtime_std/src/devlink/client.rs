@@ -168,7 +168,6 @@ impl HostSink for Inbox {
     }
     fn described(&mut self, describe: &Describe<'_>, resumed: bool) {
         self.describe = Some(OwnedDescribe::from(describe, resumed));
-        self.routes.clear();
     }
     fn connect_failed(&mut self, answer: Answer<'_>) {
         self.connect_failed = Some(match answer {
@@ -195,6 +194,9 @@ impl HostSink for Inbox {
             self.routes.push(*route);
         }
     }
+    fn routes_stale(&mut self) {
+        self.routes.clear();
+    }
     fn reopen(&mut self) {
         self.reopen = true;
     }
@@ -218,7 +220,6 @@ pub struct Client<P: Port, C: Clock> {
     inbox: Inbox,
     session: u32,
     reset_used: bool,
-    lockstep: bool,
     port_error: Option<String>,
     read: Vec<u8>,
     config: HostConfig,
@@ -250,7 +251,6 @@ impl<P: Port, C: Clock> Client<P, C> {
             },
             session,
             reset_used: false,
-            lockstep: false,
             port_error: None,
             read: vec![0; READ_LEN],
             config,
@@ -335,7 +335,8 @@ impl<P: Port, C: Clock> Client<P, C> {
         self.inbox.describe.as_ref()
     }
 
-    /// The route table read while connecting.
+    /// The route table read while connecting (read again after an upload; empty when the
+    /// session was opened without fetching it).
     pub fn routes_known(&self) -> &[RouteInfo] {
         &self.inbox.routes
     }
@@ -450,7 +451,6 @@ impl<P: Port, C: Clock> Client<P, C> {
                 });
             }
             if self.link.ready() {
-                self.lockstep = self.link.lockstep();
                 return self.inbox.describe.clone().ok_or_else(|| ClientError::Timeout("no describe".into()));
             }
             if self.now_s() >= deadline {
@@ -599,7 +599,6 @@ impl<P: Port, C: Clock> Client<P, C> {
     /// Hands the clock back: the device runs on its own timer again.
     pub fn resume(&mut self) -> Result<(), ClientError> {
         self.call(&Body::Resume, "resume", false)?;
-        self.lockstep = false;
         Ok(())
     }
 

@@ -803,10 +803,12 @@ impl HostClient {
         self.client.heartbeat();
     }
 
-    /// Publishes `value` on device route `route` from the host, with `seq` and event time
-    /// `time_us` (None: the device's time as the host knows it); returns the ack.
+    /// Publishes `value` on device route `route` from the host, with `seq` (None: the host
+    /// role's next seq for the route) and event time `time_us` (None: the device's time as the
+    /// host knows it); returns the ack.
     #[pyo3(signature = (route, seq, value, time_us = None, taints = 0))]
-    fn send_event(&mut self, py: Python<'_>, route: u16, seq: u32, value: Val, time_us: Option<i64>, taints: u32) -> PyResult<Ack> {
+    fn send_event(&mut self, py: Python<'_>, route: u16, seq: Option<u32>, value: Val, time_us: Option<i64>, taints: u32) -> PyResult<Ack> {
+        let seq = seq.unwrap_or_else(|| self.client.link().next_event_seq(route));
         let time_us = time_us.unwrap_or_else(|| self.client.link().seen_us().unwrap_or(0));
         let event = core_link::Event {
             route,
@@ -979,6 +981,7 @@ impl HostClient {
 }
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("EVENTS_MAX", crate::devlink::EVENTS_MAX)?;
     m.add_class::<HostClient>()?;
     m.add_class::<Event>()?;
     m.add_class::<Lineage>()?;
