@@ -13,7 +13,7 @@ import time
 
 import oracle_v11
 import pytest
-from framekit import unframe
+from unframe import unframe
 
 import manyfold.sim as sim
 from manyfold.devices import greenhouse as gh

@@ -9,7 +9,7 @@ import time
 import oracle_v11
 import pytest
 from conftest import BOARDS
-from framekit import unframe
+from unframe import unframe
 
 import manyfold.sim as sim
 from manyfold.devices import greenhouse as gh

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import oracle_v11
 import pytest
-from framekit import unframe
+from unframe import unframe
 
 import manyfold.sim as sim
 from manyfold.devices import greenhouse as gh
