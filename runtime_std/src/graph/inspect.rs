@@ -124,7 +124,12 @@ impl Graph {
         let state = self.routes.get(id.route.0 as usize)?;
         let first = state.retained.front()?.meta.id.seq;
         let offset = id.seq.checked_sub(first)?;
-        state.retained.get(usize::try_from(offset).ok()?).cloned()
+        // Local publishes number a route without gaps; envelopes ingested from a link may skip
+        // the sequence numbers lost on the way, so a miss at the offset searches.
+        match state.retained.get(usize::try_from(offset).ok()?) {
+            Some(env) if env.meta.id.seq == id.seq => Some(env.clone()),
+            _ => state.retained.binary_search_by_key(&id.seq, |e| e.meta.id.seq).ok().map(|i| state.retained[i].clone()),
+        }
     }
 
     /// Walks lineage back from `id`: every ancestor envelope still retained, breadth first,
