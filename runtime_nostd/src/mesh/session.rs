@@ -967,6 +967,15 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
         }
     }
 
+    /// Link sequence numbers were given up: their routes are unknown; a route whose sequence
+    /// numbers give no reference yet (no event in this incarnation) flags its first event.
+    fn gave_up(&mut self, n: u64) {
+        self.counters.gaps += n;
+        for r in self.route_rx.iter_mut() {
+            r.pending |= r.last_seq == 0;
+        }
+    }
+
     /// Gives up every missing sequence number below `target`, delivering what is held.
     fn give_up_until(&mut self, target: u64, on: &mut dyn FnMut(Delivery<'_>)) {
         let room = REORDER as u64;
@@ -975,14 +984,14 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
             if self.rx[(self.rx_next % room) as usize].present {
                 self.drain(on);
             } else {
-                self.counters.gaps += 1;
+                self.gave_up(1);
                 self.rx_next += 1;
             }
             steps += 1;
         }
         if self.rx_next < target {
             // nothing can be held this far ahead: the rest are gaps
-            self.counters.gaps += target - self.rx_next;
+            self.gave_up(target - self.rx_next);
             self.rx_next = target;
         }
         self.drain(on);
@@ -994,7 +1003,7 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
         let room = REORDER as u64;
         let mut steps = 0;
         while self.rx_held > 0 && steps < room && !self.rx[(self.rx_next % room) as usize].present {
-            self.counters.gaps += 1;
+            self.gave_up(1);
             self.rx_next += 1;
             steps += 1;
         }
