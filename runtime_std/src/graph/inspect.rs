@@ -112,6 +112,11 @@ impl Graph {
         Ok(self.route_state(route)?.retained.back().cloned())
     }
 
+    /// Every envelope a route retains (for lineage), oldest first.
+    pub fn retained(&self, route: RouteIdx) -> Vec<EnvelopeRef> {
+        self.routes.get(route.0 as usize).map_or_else(Vec::new, |r| r.retained.iter().cloned().collect())
+    }
+
     /// The replay history of a route (its newest `history` envelopes), oldest first.
     pub fn replay(&self, route: RouteIdx) -> Result<Vec<EnvelopeRef>, GraphError> {
         let state = self.route_state(route)?;

@@ -4,6 +4,8 @@
 //! - `{"q": "latest", "route": ROUTE}`: the route's latest envelope here, or `"seq": null`.
 //! - `{"q": "lineage", "route": ROUTE, "seq": N}`: the envelope and its ancestors this node
 //!   holds, and the ancestors held elsewhere, named by node id.
+//! - `{"q": "history", "route": ROUTE}` (added): every envelope the route retains here, oldest
+//!   first (`{"route", "envelopes": [...]}`, each as `latest` gives it).
 //! - `{"q": "publish", "route": ROUTE, "values": [...]}` (added): publishes values as the
 //!   route's owner (tests and benchmarks feed a node with it).
 //! - `{"q": "stop"}`: a clean stop, as SIGTERM.
@@ -103,7 +105,7 @@ pub(crate) fn answer(node: &NodeShared, request: &str) -> J {
         Err(e) => return error(format!("the request is not JSON: {e}")),
     };
     let Some(q) = req.get("q").and_then(J::as_str) else {
-        return error("a request is a JSON object with \"q\": status, latest, lineage, publish or stop");
+        return error("a request is a JSON object with \"q\": status, latest, lineage, history, publish or stop");
     };
     match q {
         "status" => node.status().to_json(),
@@ -115,7 +117,7 @@ pub(crate) fn answer(node: &NodeShared, request: &str) -> J {
             }
             json!({ "stopping": true, "node": node.options.name })
         }
-        "latest" | "lineage" | "publish" => {
+        "latest" | "lineage" | "history" | "publish" => {
             let Some(name) = req.get("route").and_then(J::as_str) else { return error(format!("{q} needs \"route\": a printed route")) };
             let Some(&route) = node.route_index.get(name) else { return error(format!("the manifest has no route {name}")) };
             let mut out = J::Null;
@@ -123,12 +125,13 @@ pub(crate) fn answer(node: &NodeShared, request: &str) -> J {
                 out = match q {
                     "latest" => latest(node, g, route),
                     "lineage" => lineage(node, g, route, &req),
+                    "history" => history(node, g, route),
                     _ => publish(g, route, &req),
                 };
             });
             out
         }
-        other => error(format!("unknown request {other:?}; ask status, latest, lineage, publish or stop")),
+        other => error(format!("unknown request {other:?}; ask status, latest, lineage, history, publish or stop")),
     }
 }
 
@@ -177,6 +180,11 @@ fn latest(node: &NodeShared, g: &Graph, route: u32) -> J {
         Ok(Some(env)) => envelope_json(node, g, &env, true),
         _ => json!({ "route": node.route_names.get(route as usize), "seq": null }),
     }
+}
+
+fn history(node: &NodeShared, g: &Graph, route: u32) -> J {
+    let envelopes: Vec<J> = g.retained(RouteIdx(route)).iter().map(|e| envelope_json(node, g, e, true)).collect();
+    json!({ "route": node.route_names.get(route as usize), "envelopes": envelopes })
 }
 
 fn lineage(node: &NodeShared, g: &Graph, route: u32, req: &J) -> J {
