@@ -73,3 +73,30 @@ fn start_up_errors_exit_2_with_one_sentence() {
     assert!(err.contains("link \"zz\""), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// A dead peer fills its link's bounded queue (drops counted), never the graph or another
+/// link; once it comes, the queued events cross and the next event of the route says events
+/// were lost.
+#[test]
+fn a_dead_peer_fills_only_its_own_queue() {
+    let a = NodeProc::start("a", &args("chain.json", "a", 1, &["a"], &[]));
+    let b = NodeProc::start("b", &args("chain.json", "b", 2, &["b"], &[format!("--link=ab=udp://{}", a.listen()), "--queue-depth=8".into()]));
+    wait_for("ab up", Duration::from_secs(10), || (b.link("ab")["state"] == json!("up")).then_some(()));
+    let values: Vec<f64> = (0..100).map(f64::from).collect();
+    a.publish(RAW, &values);
+    wait_for("b's output", Duration::from_secs(10), || (b.ask(json!({"q": "latest", "route": B_OUT}))["seq"] == json!(100)).then_some(()));
+    let bc = b.link("bc");
+    assert_eq!((bc["state"].as_str(), bc["queued"].as_u64(), bc["dropped"].as_u64()), (Some("connecting"), Some(8), Some(92)), "{bc}");
+    let c = NodeProc::start("c", &args("chain.json", "c", 3, &["c"], &[format!("--link=bc=udp://{}", b.listen())]));
+    let got = wait_for("the 8 queued events at c", Duration::from_secs(10), || {
+        let h = c.history(B_OUT);
+        (h.len() == 8).then_some(h)
+    });
+    assert_eq!(got[0]["seq"], json!(1));
+    a.publish(RAW, &[100.0]);
+    let next = wait_for("the next event at c", Duration::from_secs(10), || {
+        let latest = c.ask(json!({"q": "latest", "route": B_OUT}));
+        (latest["seq"] == json!(101)).then_some(latest)
+    });
+    assert!(taints(&next).contains(&"delivery_dropped".to_string()), "{next}");
+}

@@ -77,6 +77,17 @@ pub struct LinkShared {
     pub dialer: bool,
 }
 
+impl LinkShared {
+    /// The link's status now (the queue's numbers read live).
+    pub fn status(&self) -> LinkStatus {
+        let mut s = self.status.lock().clone();
+        let q = self.queue.lock();
+        s.queued = q.events.len() as u64;
+        s.dropped = q.dropped;
+        s
+    }
+}
+
 /// What a driver needs from its node.
 pub struct DriverContext {
     /// The graph.

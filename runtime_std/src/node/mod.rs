@@ -195,7 +195,7 @@ impl NodeShared {
             pid: std::process::id(),
             manifest_id: self.plan.manifest_id.iter().map(|b| format!("{b:02x}")).collect(),
             partitions: self.options.partitions.clone(),
-            links: self.links.iter().map(|l| l.status.lock().clone()).collect(),
+            links: self.links.iter().map(|l| l.status()).collect(),
             stopping: self.stop.load(Ordering::Relaxed),
         }
     }
