@@ -477,7 +477,7 @@ pub fn run_driver(link: Arc<LinkShared>, ctx: Arc<DriverContext>, route_names: A
             link.queue.lock().closed = true;
             stop_deadline = Some(Instant::now() + STOP_WAIT);
         }
-        std::mem::swap(&mut incoming_msgs, &mut link.queue.lock().incoming);
+        link.queue.take_incoming(&mut incoming_msgs);
         if !incoming_msgs.is_empty() {
             d.window_full = false;
         }
