@@ -140,3 +140,29 @@ fn lazy_payload_is_fetched_on_demand() {
     p2.run(1_000, 100);
     assert_eq!(p2.b.fetch(p2.now, 3, 1), Err(manyfold_core::mesh::MeshError::FetchUnsupported));
 }
+
+/// The hello's bound (docs/wire.md 4.3): 64 routes with the longest indexes and names, keyed,
+/// fit an MTU of 1200 (at most 960 bytes unsealed); a hello that does not fit its MTU, or 65 routes,
+/// are refused locally and the session sends nothing.
+#[test]
+fn the_largest_hello_fits_1200_bytes() {
+    use manyfold_core::mesh::{session::hello_len, LinkConfig, MeshError, Session};
+    let routes: Vec<_> = (0..64).map(|i| RouteDecl { route: u32::MAX - i, schema_hash: [i as u8; 32] }).collect();
+    let name = "n".repeat(32);
+    let cfg = LinkConfig {
+        node_id: u16::MAX, node_name: &name, incarnation: u64::MAX, link: &name, lease_ms: u32::MAX, key: Some([1; 32]),
+        ..config(true, Caps::ALL, &routes)
+    };
+    assert_eq!(hello_len(&cfg), 959, "960 when the MTU itself takes 3 bytes");
+    assert_eq!(cfg.check(), Ok(()));
+    assert_eq!(LinkConfig { mtu: 983, ..cfg }.check(), Err(MeshError::ConfigHelloTooLong));
+    let many: Vec<_> = (0..65).map(|i| RouteDecl { route: i, schema_hash: [0; 32] }).collect();
+    let mut s: Session<4, 4> = Session::new(&LinkConfig { routes: &many, ..cfg });
+    assert_eq!(s.state(), LinkState::Refused(Refusal::Config(MeshError::ConfigTooManyRoutes)));
+    s.connect(0);
+    assert_eq!(s.poll_transmit(0, &mut [0; 1500]), None);
+    let mut big: Session<4, 4> = Session::new(&cfg);
+    big.connect(0);
+    let mut out = [0; 1500];
+    assert_eq!(big.poll_transmit(0, &mut out), Some(959 + 25));
+}

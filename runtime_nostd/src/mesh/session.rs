@@ -582,7 +582,7 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
             other => {
                 if self.state != LinkState::Up || other.session() != self.tag {
                     self.counters.stale_session += 1;
-                    if !matches!(other, Msg::Bye { .. } | Msg::Keepalive { .. }) && self.send_refuse.is_none() {
+                    if !matches!(other, Msg::Bye { .. }) && self.send_refuse.is_none() {
                         let (reason, detail) = Refusal::NoSession.code();
                         self.send_refuse = Some(Refuse {
                             version: VERSION, session: other.session(), incarnation: self.incarnation, reason, detail,
@@ -745,7 +745,12 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
     fn key_mismatch(&mut self, message: &[u8], on: &mut dyn FnMut(Delivery<'_>)) {
         match Msg::decode(message) {
             Ok(Msg::Hello(h)) if !self.initiator => self.refuse(h.session, Refusal::KeyMissing, on),
-            Ok(Msg::Refuse(r)) if self.initiator && r.session == self.tag && self.state != LinkState::Up => {
+            Ok(Msg::Refuse(r))
+                if self.initiator
+                    && r.session == self.tag
+                    && self.state != LinkState::Up
+                    && Refusal::from_code(r.reason, r.detail) == Some(Refusal::KeyMissing) =>
+            {
                 self.refused(Refusal::KeyMissing, on);
             }
             _ => {}
