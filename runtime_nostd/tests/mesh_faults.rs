@@ -162,9 +162,9 @@ fn a_full_window_is_returned_to_the_caller() {
     assert_eq!(Pair::events(&p.got_b).len(), 64);
 }
 
-/// Nothing heard for a lease: both ends go down (`LeaseExpired`); when the cable comes back the
-/// initiator's hello opens a new session, and the first event of each route after it is
-/// flagged (events may have been lost while it was down).
+/// Nothing heard for a lease: both ends go down (`LeaseExpired`), the unacknowledged event is
+/// counted lost; when the cable comes back the initiator's hello opens a new session, and the
+/// route's next event shows the loss (its seq skipped) while the others are not flagged.
 #[test]
 fn lease_expiry_and_reconnection() {
     let routes = routes();
@@ -176,6 +176,7 @@ fn lease_expiry_and_reconnection() {
     p.run(1_000, 100);
     p.ab.cut = true;
     p.ba.cut = true;
+    p.a.send_event(p.now, &event(0, 2, &[0; 8], &[])).unwrap();
     p.run(9_000_000, 10_000);
     assert_eq!((p.a.state(), p.b.state()), (LinkState::Up, LinkState::Up), "within the lease");
     p.run(1_100_000, 10_000);
@@ -187,10 +188,12 @@ fn lease_expiry_and_reconnection() {
     p.run(1_000_000, 10_000);
     assert_eq!((p.a.state(), p.b.state()), (LinkState::Up, LinkState::Up));
     assert!(matches!(p.got_b.last(), Some(Rec::Up { .. })));
-    p.a.send_event(p.now, &event(0, 2, &[0; 8], &[])).unwrap();
+    assert_eq!(p.a.counters().events_lost, 1);
     p.a.send_event(p.now, &event(0, 3, &[0; 8], &[])).unwrap();
+    p.a.send_event(p.now, &event(0, 4, &[0; 8], &[])).unwrap();
+    p.a.send_event(p.now, &event(3, 1, &[0; 8], &[])).unwrap();
     p.run(10_000, 100);
-    assert_eq!(Pair::events(&p.got_b), vec![(0, 1, false), (0, 2, true), (0, 3, false)]);
+    assert_eq!(Pair::events(&p.got_b), vec![(0, 1, false), (0, 3, true), (0, 4, false), (3, 1, false)]);
 }
 
 /// A restarted peer (a new incarnation) is a new session, reported as `PeerRestarted` on the

@@ -114,9 +114,10 @@ pub struct EventIn<'a> {
     pub payload: PayloadOut<'a>,
     /// (added) The link sequence number it crossed with.
     pub link_seq: u64,
-    /// (added) Events of this route may have been lost before this one: a link sequence number
-    /// was given up, the route's sequence number skipped ahead, or the session was lost since
-    /// the route's last event. The node marks the event `delivery_dropped`.
+    /// (added) Events of this route may have been lost before this one: the route's sequence
+    /// number skipped ahead of the last one delivered, or the route had no event yet and a link
+    /// sequence number was given up, or the peer restarted since the route's last event. The
+    /// node marks the event `delivery_dropped`.
     pub gap: bool,
 }
 

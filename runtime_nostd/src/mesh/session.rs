@@ -18,7 +18,7 @@
 //!   a resequencing buffer of `REORDER` events;
 //! - **loss**: dedup on the link sequence number always; a sequence number given up is a gap,
 //!   counted, and the next event of a route whose sequence number skipped ahead is flagged
-//!   ([`EventIn::gap`]), as is every route's next event after a session was lost;
+//!   ([`EventIn::gap`]), as is every route's next event after the peer restarted;
 //! - **leases**: a keepalive after a quarter lease without sending; nothing heard for a lease:
 //!   `Down(LeaseExpired)`; the initiator then says hello again, and a new session re-declares
 //!   everything (routes, capabilities, incarnations);
@@ -46,6 +46,10 @@ use super::{
 
 /// Bytes kept for queued fetch requests and replies.
 pub const CTL_BYTES: usize = 4096;
+
+/// Link sequence numbers from here on are refused (a session never sends 2^63 events), so that
+/// counting up from any received one cannot overflow.
+const LINK_SEQ_MAX: u64 = 1 << 63;
 
 /// Bytes of an `events` message before its first entry, at most: kind, session, base.
 const EVENTS_HEAD_MAX: usize = 1 + 4 + 10;
@@ -582,7 +586,9 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
             other => {
                 if self.state != LinkState::Up || other.session() != self.tag {
                     self.counters.stale_session += 1;
-                    if !matches!(other, Msg::Bye { .. }) && self.send_refuse.is_none() {
+                    // an initiator whose welcome is on its way hears of its own session early
+                    let early = self.initiator && other.session() == self.tag && self.hello_at.is_some();
+                    if !early && !matches!(other, Msg::Bye { .. }) && self.send_refuse.is_none() {
                         let (reason, detail) = Refusal::NoSession.code();
                         self.send_refuse = Some(Refuse {
                             version: VERSION, session: other.session(), incarnation: self.incarnation, reason, detail,
@@ -781,7 +787,10 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
     fn peer_restarted(&mut self, incarnation: u64, on: &mut dyn FnMut(Delivery<'_>)) {
         self.counters.peer_restarts += 1;
         for r in self.route_rx.iter_mut() {
-            r.last_seq = 0; // the new incarnation numbers its routes afresh
+            // the new incarnation numbers its routes afresh: what the old one sent last may be
+            // lost without a sequence number ever saying so
+            r.last_seq = 0;
+            r.pending = true;
         }
         self.end_session(DownReason::PeerRestarted { incarnation }, on);
     }
@@ -806,11 +815,6 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
         let was_up = self.state == LinkState::Up;
         if was_up {
             self.counters.events_lost += self.unacked() as u64;
-        }
-        if !matches!(reason, DownReason::PeerBye | DownReason::Closed) {
-            for r in self.route_rx.iter_mut() {
-                r.pending = true;
-            }
         }
         self.reset_session();
         self.state = LinkState::Down(reason);
@@ -900,6 +904,10 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
 
     fn on_event(&mut self, ev: EventIn<'_>, raw: &[u8], on: &mut dyn FnMut(Delivery<'_>)) {
         let seq = ev.link_seq;
+        if seq >= LINK_SEQ_MAX {
+            self.counters.frames_undecodable += 1; // no session sends 2^63 events
+            return;
+        }
         if seq < self.rx_next {
             self.counters.dup_dropped += 1;
             return;
@@ -1324,7 +1332,7 @@ fn deliver(routes: &mut Vec<RouteRx, ROUTES_MAX>, counters: &mut MeshCounters, m
         return;
     };
     let r = &mut routes[i];
-    ev.gap = r.pending || (r.last_seq != 0 && ev.seq > r.last_seq + 1);
+    ev.gap = r.pending || (r.last_seq != 0 && ev.seq > r.last_seq.saturating_add(1));
     r.pending = false;
     r.last_seq = r.last_seq.max(ev.seq);
     counters.events_rx += 1;
