@@ -213,7 +213,10 @@ fn a_restarted_peer_is_detected() {
     p.a.send_event(p.now, &event(0, 1, &[0; 8], &[])).unwrap();
     p.run(1_000_000, 1_000);
     assert!(p.got_a.contains(&Rec::Down(DownReason::PeerRestarted { incarnation: 2_001 })), "{:?}", p.got_a);
-    assert!(matches!(p.got_a.last(), Some(Rec::Up { peer_incarnation: 2_001, .. })));
+    let n = p.got_a.len();
+    assert_eq!(p.got_a[n - 2], Rec::Down(DownReason::PeerRestarted { incarnation: 2_001 }));
+    assert!(matches!(p.got_a[n - 1], Rec::Up { peer_incarnation: 2_001, .. }));
+    assert_eq!((p.a.counters().sessions, p.b.counters().sessions), (2, 1), "no churn after the restart");
     assert!(p.now < 2_000_000);
     // the initiator restarts
     let ca = config(true, caps, &routes);

@@ -80,6 +80,8 @@ fn refused_both_ends(a_routes: &[RouteDecl], b_routes: &[RouteDecl], tweak: impl
     let mut p = Pair::new(&a, &b, 4, Faults::default());
     p.connect();
     p.run(2_000, 100);
+    p.run(25_000_000, 100_000);
+    assert!(p.a.counters().hellos_tx >= 3, "the initiator says hello again every lease");
     assert_eq!(p.got_a, vec![Rec::Refused(want)], "initiator");
     assert_eq!(p.got_b, vec![Rec::Refused(want)], "responder");
     assert_eq!((p.a.state(), p.b.state()), (LinkState::Refused(want), LinkState::Refused(want)));

@@ -114,9 +114,9 @@ pub struct EventIn<'a> {
     pub payload: PayloadOut<'a>,
     /// (added) The link sequence number it crossed with.
     pub link_seq: u64,
-    /// (added) Events of this route may have been lost before this one: the route's sequence
-    /// number skipped ahead of the last one delivered, or the route had no event yet and a link
-    /// sequence number was given up, or the peer restarted since the route's last event. The
+    /// (added) Events of this route may have been lost before this one: its sequence number
+    /// skipped ahead of the highest one delivered (of 0 before the route's first: route
+    /// sequence numbers start at 1), or the peer restarted since the route's last event. The
     /// node marks the event `delivery_dropped`.
     pub gap: bool,
 }

@@ -202,7 +202,7 @@ impl<const SLOT: usize> RxSlot<SLOT> {
 #[derive(Debug, Clone, Copy)]
 struct RouteRx {
     route: u32,
-    /// The route's last sequence number delivered (0: none yet).
+    /// The route's highest sequence number delivered (0: none yet).
     last_seq: u64,
     /// The next event is flagged (a session was lost, or a sequence number given up).
     pending: bool,
@@ -717,6 +717,7 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
         }
         if self.known_incarnation.is_some_and(|k| k != w.incarnation) {
             self.peer_restarted(w.incarnation, on);
+            self.tag = w.session; // ending the old session chose a tag for the next hello
         }
         self.hello_at = None;
         self.open_session(w.node, w.name, w.incarnation, w.mtu, w.lease_ms, on);
@@ -768,6 +769,9 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
         let (reason, detail) = refusal.code();
         self.send_refuse = Some(Refuse { version: VERSION, session: tag, incarnation: self.incarnation, reason, detail });
         self.counters.refusals_tx += 1;
+        if self.state == LinkState::Refused(refusal) {
+            return; // said already (the initiator says hello again every lease)
+        }
         if self.state != LinkState::Up {
             self.state = LinkState::Refused(refusal);
         }
@@ -980,13 +984,10 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
         }
     }
 
-    /// Link sequence numbers were given up: their routes are unknown; a route whose sequence
-    /// numbers give no reference yet (no event in this incarnation) flags its first event.
+    /// Link sequence numbers were given up. Their routes are unknown here: each route's next
+    /// event shows the loss by its own sequence number ([`deliver`]).
     fn gave_up(&mut self, n: u64) {
         self.counters.gaps += n;
-        for r in self.route_rx.iter_mut() {
-            r.pending |= r.last_seq == 0;
-        }
     }
 
     /// Gives up every missing sequence number below `target`, delivering what is held.
@@ -1332,7 +1333,8 @@ fn deliver(routes: &mut Vec<RouteRx, ROUTES_MAX>, counters: &mut MeshCounters, m
         return;
     };
     let r = &mut routes[i];
-    ev.gap = r.pending || (r.last_seq != 0 && ev.seq > r.last_seq.saturating_add(1));
+    // route sequence numbers start at 1: before a route's first event, last_seq 0 expects 1
+    ev.gap = r.pending || ev.seq > r.last_seq.saturating_add(1);
     r.pending = false;
     r.last_seq = r.last_seq.max(ev.seq);
     counters.events_rx += 1;
