@@ -168,3 +168,26 @@ fn the_largest_hello_fits_1200_bytes() {
     let mut out = [0; 1500];
     assert_eq!(big.poll_transmit(0, &mut out), Some(959 + 25));
 }
+
+/// On a transport that is ordered and reliable by itself (TCP) the session provides both
+/// without paying for them: no acks, no retransmission, nothing held; every event arrives.
+#[test]
+fn a_reliable_transport_needs_no_acks() {
+    let routes = routes();
+    let caps = Caps::ORDERED.union(Caps::RELIABLE);
+    let tcp = |i| manyfold_core::mesh::LinkConfig { transport: caps, ..config(i, caps, &routes) };
+    let mut p = Pair::new(&tcp(true), &tcp(false), 6, Faults::default());
+    p.connect();
+    p.run(1_000, 100);
+    assert!(matches!(p.got_b[0], Rec::Up { provided, missing: Caps::NONE, .. } if provided == caps));
+    for s in 1..=200 {
+        p.a.send_event(p.now, &event(0, s, &[0; 8], &[])).unwrap();
+        if s % 50 == 0 {
+            p.run(1_000, 100);
+        }
+    }
+    p.run(1_000, 100);
+    assert_eq!(Pair::events(&p.got_b), (1..=200).map(|s| (0, s, false)).collect::<Vec<_>>());
+    let (a, b) = (p.a.counters(), p.b.counters());
+    assert_eq!((b.acks_tx, a.retransmits, b.reordered, p.a.unacked()), (0, 0, 0, 0));
+}

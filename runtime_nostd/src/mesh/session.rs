@@ -373,11 +373,15 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
     }
 
     /// (Re)starts: an initiator queues a hello (a new session tag); a responder waits for one.
-    /// A session in force ends without a bye.
+    /// A session in force ends without a bye and without a `Down` (the caller knows why: its
+    /// TCP connection broke, say); the events of its window are counted lost.
     pub fn connect(&mut self, now_us: i64) {
         self.now = now_us;
         if self.bad_config.is_some() {
             return;
+        }
+        if self.state == LinkState::Up {
+            self.counters.events_lost += self.unacked() as u64;
         }
         self.reset_session();
         self.state = LinkState::Connecting;
