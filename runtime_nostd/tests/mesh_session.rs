@@ -191,3 +191,16 @@ fn a_reliable_transport_needs_no_acks() {
     let (a, b) = (p.a.counters(), p.b.counters());
     assert_eq!((b.acks_tx, a.retransmits, b.reordered, p.a.unacked()), (0, 0, 0, 0));
 }
+
+/// A hello of another version is refused by name from its first six bytes, whatever follows.
+#[test]
+fn another_version_is_refused_by_name() {
+    let routes = routes();
+    let mut b = S::new(&config(false, Caps::NONE, &routes));
+    let mut got = Vec::new();
+    b.receive(0, &[0xc0, 2, 1, 2, 3, 4, 0xff, 0xff], &mut |d| got.push(record(d)));
+    assert_eq!(got, vec![Rec::Refused(Refusal::VersionUnsupported(1))]);
+    let mut out = [0u8; 64];
+    let n = b.poll_transmit(0, &mut out).unwrap();
+    assert_eq!(&out[..n], &[0xc2, 1, 1, 2, 3, 4, 0xd0, 0x0f, 1, 1], "refuse version_unsupported, detail 1");
+}

@@ -573,6 +573,17 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
             }
             (None, false) => (0, body),
         };
+        if let (false, [0xc0, version, t0, t1, t2, t3, ..]) = (self.initiator, message) {
+            if *version != VERSION {
+                // a hello keeps kind, version and session in every version: refuse it by name
+                // whatever follows (a keyed one only once its MAC and counter passed)
+                if self.key.is_none() || self.replay.fresh(counter) {
+                    self.replay.accept(counter);
+                    self.refuse(u32::from_le_bytes([*t0, *t1, *t2, *t3]), Refusal::VersionUnsupported(VERSION), on);
+                }
+                return;
+            }
+        }
         let Ok(m) = Msg::decode(message) else {
             self.counters.frames_undecodable += 1;
             return;
