@@ -162,9 +162,8 @@ fn a_full_window_is_returned_to_the_caller() {
     assert_eq!(Pair::events(&p.got_b).len(), 64);
 }
 
-/// Nothing heard for a lease: both ends go down (`LeaseExpired`), the unacknowledged event is
-/// counted lost; when the cable comes back the initiator's hello opens a new session, and the
-/// route's next event shows the loss (its seq skipped) while the others are not flagged.
+/// A lease of silence takes both ends down (`LeaseExpired`); the reconnection flags exactly the
+/// route that lost an event.
 #[test]
 fn lease_expiry_and_reconnection() {
     let routes = routes();
@@ -196,9 +195,8 @@ fn lease_expiry_and_reconnection() {
     assert_eq!(Pair::events(&p.got_b), vec![(0, 1, false), (0, 3, true), (0, 4, false), (3, 1, false)]);
 }
 
-/// A restarted peer (a new incarnation) is a new session, reported as `PeerRestarted` on the
-/// other end, whichever end restarted; the restarted responder answers the old session's
-/// messages `no_session`, so the initiator does not wait for a lease.
+/// A restarted peer, either end, is a new session reported as `PeerRestarted`, well within a
+/// lease (a restarted responder answers the old session `no_session`).
 #[test]
 fn a_restarted_peer_is_detected() {
     let routes = routes();

@@ -17,9 +17,8 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
-/// Link and route sequence numbers at the top of their range (the vectors' `events_big_seqs`)
-/// reach an up session of every kind without overflowing anything: refused (no session sends
-/// 2^63 events), and a route sequence number of 2^64 - 1 is delivered.
+/// Sequence numbers at the top of their range overflow nothing: link seqs of 2^63 and more are
+/// refused, a route seq of 2^64 - 1 is delivered.
 #[test]
 fn sequence_numbers_at_their_limits_do_not_overflow() {
     let routes = routes();

@@ -143,9 +143,8 @@ fn lazy_payload_is_fetched_on_demand() {
     assert_eq!(p2.b.fetch(p2.now, 3, 1), Err(manyfold_core::mesh::MeshError::FetchUnsupported));
 }
 
-/// The hello's bound (docs/wire.md 4.3): 64 routes with the longest indexes and names, keyed,
-/// fit an MTU of 1200 (at most 960 bytes unsealed); a hello that does not fit its MTU, or 65 routes,
-/// are refused locally and the session sends nothing.
+/// The hello's bound (docs/wire.md 4.3): the largest hello fits an MTU of 1200, and a config
+/// beyond the bounds is refused locally and sends nothing.
 #[test]
 fn the_largest_hello_fits_1200_bytes() {
     use manyfold_core::mesh::{session::hello_len, LinkConfig, MeshError, Session};
