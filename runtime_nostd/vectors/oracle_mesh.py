@@ -213,7 +213,8 @@ def encode(m: dict) -> bytes:
     elif kind == "welcome":
         out += uvarint(m["node"]) + bytes([m["provided"]]) + uvarint(m["mtu"]) + uvarint(m["lease_ms"]) + _str(m["name"])
     elif kind == "refuse":
-        out += bytes([REFUSAL_CODES[m["reason"]]]) + uvarint(m["detail"])
+        reason = m["reason"]  # a name, or the code of a reason this oracle does not know (4.5)
+        out += bytes([reason if isinstance(reason, int) else REFUSAL_CODES[reason]]) + uvarint(m["detail"])
     elif kind == "events":
         out += uvarint(m["base"])
         prev = m["base"]
