@@ -484,18 +484,8 @@ pub fn run_driver(link: Arc<LinkShared>, ctx: Arc<DriverContext>, route_names: A
         for m in incoming_msgs.drain(..) {
             let mut deliveries = Vec::new();
             d.session.receive(now, &m, &mut |dl| deliveries.push(owned(dl)));
-            // Workaround (mesh session at dd99af5): a welcome from a restarted peer ends the old
-            // session, which gives the initiator a new session tag, and then opens the new
-            // session under that tag, which the peer does not know: the peer's first events are
-            // refused `no_session`. Saying hello again makes both ends agree at once.
-            let restarted_up = link.dialer
-                && deliveries.iter().any(|x| matches!(x, OwnedDelivery::Down(DownReason::PeerRestarted { .. })))
-                && matches!(deliveries.last(), Some(OwnedDelivery::Up { .. }));
             for dl in deliveries {
                 d.on_delivery(dl, &route_names);
-            }
-            if restarted_up {
-                d.session.connect(now);
             }
         }
         let mut deliveries = Vec::new();
