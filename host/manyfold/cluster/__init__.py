@@ -1,0 +1,16 @@
+"""The edge profile's tooling: plan a manifest onto runtime nodes, run a node, start them all.
+
+One module per job:
+
+- ``plan``: the plan file (``manyfold.plan.v1``): typed, read with every field checked, written
+  deterministically with its reasons as comments;
+- ``nodes_file``: the nodes file ``manyfold plan --nodes`` reads;
+- ``place``: the placement rules that turn a manifest (and a nodes file) into a plan;
+- ``ports``: free ports picked deterministically; ``address``: ``HOST:PORT`` and peer URLs;
+- ``toml_text``: TOML in (``tomllib``) and out (a small writer that keeps comments);
+- ``errors``: :class:`ClusterError`, one sentence naming what is wrong.
+"""
+
+from manyfold.cluster.errors import ClusterError
+
+__all__ = ["ClusterError"]

@@ -1,0 +1,58 @@
+"""Helpers for the cluster tests: a small manifest split over partitions, written to a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from manyfold import manifest
+from manyfold.graph import FLOAT, Graph, Layer, LinkCapabilities, Plane, Route, Variant
+from manyfold.manifest import Manifest
+
+UDP = LinkCapabilities(ordered=True, reliable=False, authenticated=False, durable=False)
+TCP = LinkCapabilities(ordered=True, reliable=True, authenticated=False, durable=False)
+SERIAL = LinkCapabilities(ordered=True, reliable=False, authenticated=False, durable=False)
+
+
+def r(owner: str, stream: str) -> Route:
+    return Route(Plane.READ, Layer.LOGICAL, owner, "env", stream, Variant.META)
+
+
+def double(x: float) -> float:
+    return 2 * x
+
+
+def split_graph(*, device: bool = True, ingest_placement: dict | None = None) -> Graph:
+    """sensor (a board) -serial-> ingest -udp-> control -tcp-> host (a Python operator)."""
+    g = Graph()
+    ingest = g.partition("ingest", profile="edge", **(ingest_placement or {}))
+    control = g.partition("control", profile="edge")
+    host = g.partition("host", profile="local")
+    with ingest:
+        raw = g.route(r("probe", "raw"), FLOAT)
+    if device:
+        sensor = g.partition("sensor", profile="embedded-lite", board="lm3s6965evb")
+        g.link("uart", sensor, ingest, transport="serial", capabilities=SERIAL)
+        with sensor:
+            reading = g.route(r("board", "reading"), FLOAT)
+        with ingest:
+            g.connect(reading, raw, link=SERIAL, name="uplink")
+    g.link("ab", ingest, control, transport="udp", capabilities=UDP)
+    g.link("bh", control, host, transport="tcp", capabilities=TCP)
+    with ingest:
+        avg = g.moving_average(raw, 3, name="avg")
+    with control:
+        seen = g.route(r("control", "avg"), FLOAT)
+        g.connect(avg.output, seen, link=UDP, name="ab_in")
+        hot = g.threshold(seen, above=30.0, name="hot")
+    with host:
+        alarm = g.route(r("host", "hot"), FLOAT)
+        g.connect(hot.output, alarm, link=TCP, name="bh_in")
+        g.map(alarm, double, schema=FLOAT, name="doubled")
+    return g
+
+
+def write_manifest(tmp_path: Path, g: Graph | None = None, name: str = "split.json") -> tuple[Manifest, Path]:
+    m = manifest.compile(g or split_graph())
+    path = tmp_path / name
+    m.write(path)
+    return m, path
