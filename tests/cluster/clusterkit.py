@@ -21,7 +21,7 @@ def double(x: float) -> float:
     return 2 * x
 
 
-def split_graph(*, device: bool = True, ingest_placement: dict | None = None) -> Graph:
+def split_graph(*, device: bool = True, ingest_placement: dict | None = None, bh: LinkCapabilities = TCP) -> Graph:
     """sensor (a board) -serial-> ingest -udp-> control -tcp-> host (a Python operator)."""
     g = Graph()
     ingest = g.partition("ingest", profile="edge", **(ingest_placement or {}))
@@ -37,7 +37,7 @@ def split_graph(*, device: bool = True, ingest_placement: dict | None = None) ->
         with ingest:
             g.connect(reading, raw, link=SERIAL, name="uplink")
     g.link("ab", ingest, control, transport="udp", capabilities=UDP)
-    g.link("bh", control, host, transport="tcp", capabilities=TCP)
+    g.link("bh", control, host, transport="tcp", capabilities=bh)
     with ingest:
         avg = g.moving_average(raw, 3, name="avg")
     with control:
@@ -46,7 +46,7 @@ def split_graph(*, device: bool = True, ingest_placement: dict | None = None) ->
         hot = g.threshold(seen, above=30.0, name="hot")
     with host:
         alarm = g.route(r("host", "hot"), FLOAT)
-        g.connect(hot.output, alarm, link=TCP, name="bh_in")
+        g.connect(hot.output, alarm, link=bh, name="bh_in")
         g.map(alarm, double, schema=FLOAT, name="doubled")
     return g
 

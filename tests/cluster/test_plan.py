@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from clusterkit import split_graph, write_manifest
+from clusterkit import TCP, split_graph, write_manifest
 
 from manyfold.cluster.address import Address, Transport
 from manyfold.cluster.errors import ClusterError
@@ -128,6 +129,16 @@ def test_unmatched_placement_is_refused_when_nodes_are_declared(tmp_path):
     with pytest.raises(ClusterError) as error:
         plan_of(tmp_path, '[[node]]\nname = "south"\ntags = { site = "south" }\n', split_graph(ingest_placement={"site": "north"}))
     assert "partition ingest needs placement site=north, but no node of the nodes file has those tags" in str(error.value)
+
+
+def test_an_authenticated_link_needs_a_key_file(tmp_path):
+    """An authenticated node link without a key is refused at plan time, naming the link."""
+    g = split_graph(bh=dataclasses.replace(TCP, authenticated=True))
+    with pytest.raises(ClusterError) as error:
+        plan_of(tmp_path, None, g)
+    assert "link bh declares authenticated, which needs a pre-shared key" in str(error.value)
+    plan = plan_of(tmp_path, '[[link]]\nname = "bh"\nkey_file = "bh.key"\n', g)
+    assert next(k for k in plan.links if k.name == "bh").key_file == "bh.key"
 
 
 def test_plan_cli_writes_the_file_and_reports_errors_as_sentences(tmp_path):

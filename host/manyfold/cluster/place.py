@@ -18,7 +18,8 @@ The rules, in order (each decision is written into the plan as a comment):
 7. Node ids: the nodes file's, else the smallest free id, in node order. Ports: the nodes file's,
    else free ones from ``base_port + 1`` (mesh) and ``base_port + 101`` (admin) upward.
 8. A manifest link between partitions on two nodes becomes a plan link on the manifest's
-   transport (udp or tcp), dialed by the node with the lower id; between partitions of one node
+   transport (udp or tcp), dialed by the node with the lower id (an authenticated link needs a
+   key file from the nodes file); between partitions of one node
    it runs in process; to a device it is the device's serial link, owned by the node.
 """
 
@@ -228,6 +229,11 @@ def _links(m: Manifest, partitions: dict[str, PartitionRecord], planned: dict[st
         key_file = None
         if request is not None and request.key_file is not None:
             key_file = Path(os.path.relpath(request.key_file.resolve(), Path(plan_path).resolve().parent)).as_posix()
+        if link.authenticated and key_file is None:
+            raise ClusterError(
+                f"link {link.name} declares authenticated, which needs a pre-shared key: give it one in a nodes file "
+                f"([[link]] name = \"{link.name}\", key_file = \"...\"), or declare authenticated=False"
+            )
         notes = (f"{a} on {na.name} <-> {b} on {nb.name}; {dialer.name} dials (the lower id)",)
         out.append(PlannedLink(link.name, (na.name, nb.name), dialer.name, transport, key_file, notes))
     return out
