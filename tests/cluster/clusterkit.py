@@ -21,7 +21,7 @@ def double(x: float) -> float:
     return 2 * x
 
 
-def split_graph(*, device: bool = True, ingest_placement: dict | None = None, bh: LinkCapabilities = TCP) -> Graph:
+def split_graph(*, device: bool = True, ingest_placement: dict | None = None, bh: LinkCapabilities = TCP, python: bool = True) -> Graph:
     """sensor (a board) -serial-> ingest -udp-> control -tcp-> host (a Python operator)."""
     g = Graph()
     ingest = g.partition("ingest", profile="edge", **(ingest_placement or {}))
@@ -47,7 +47,10 @@ def split_graph(*, device: bool = True, ingest_placement: dict | None = None, bh
     with host:
         alarm = g.route(r("host", "hot"), FLOAT)
         g.connect(hot.output, alarm, link=bh, name="bh_in")
-        g.map(alarm, double, schema=FLOAT, name="doubled")
+        if python:
+            g.map(alarm, double, schema=FLOAT, name="doubled")
+        else:
+            g.scale(alarm, scale=2.0, name="doubled")
     return g
 
 
@@ -56,3 +59,14 @@ def write_manifest(tmp_path: Path, g: Graph | None = None, name: str = "split.js
     path = tmp_path / name
     m.write(path)
     return m, path
+
+
+def write_plan(tmp_path: Path, graph: Graph | None = None, base_port: int = 42000) -> Path:
+    """The manifest of ``graph`` and its plan (ports from ``base_port``) in ``tmp_path``."""
+    from manyfold.cluster.nodes_file import NodesFile
+    from manyfold.cluster.place import make_plan
+
+    m, path = write_manifest(tmp_path, graph)
+    plan_path = tmp_path / "plan.toml"
+    make_plan(m, manifest_path=path, plan_path=plan_path, nodes=NodesFile(base_port=base_port)).write(plan_path)
+    return plan_path

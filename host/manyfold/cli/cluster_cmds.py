@@ -1,4 +1,5 @@
-"""The cluster commands: ``plan`` a manifest onto nodes (``manyfold.cluster.place``)."""
+"""The cluster commands: ``plan`` a manifest onto nodes (``manyfold.cluster.place``), and start
+every node of a plan with ``up`` (``manyfold.cluster.up``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from manyfold.cli.errors import EXIT_OK
+from manyfold.cli import arguments
+from manyfold.cli.errors import EXIT_FAILED, EXIT_OK
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -23,8 +25,73 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    import signal
+
+    from manyfold.cli import render
+    from manyfold.cluster import up
+
+    console = render.console(stderr=True)
+    plan, _manifest = up.load(Path(args.plan))
+    cluster = up.Cluster(plan, Path(args.plan).resolve().parent)
+    show = _Progress(console)
+
+    def stop_on_term(_signum, _frame):
+        raise KeyboardInterrupt  # `kill` stops the nodes as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop_on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (a background job)
+    try:
+        with console.status(f"starting {len(plan.nodes)} nodes") as status:
+            show.status = status
+            cluster.start(timeout_s=args.timeout, progress=show)
+        show.status = None
+        console.print(render.table(
+            f"{len(plan.nodes)} nodes running (Ctrl-C stops them all)", ("node", "pid", "program", "partitions", "listen", "admin"),
+            ((p.node.name, p.pid, p.command.program, ", ".join(p.node.hosted), p.ready.listen if p.ready else "-",
+              p.ready.admin if p.ready else "-") for p in cluster.processes),
+            priority=("node",),
+        ))  # fmt: skip
+        exited = cluster.watch()
+    except KeyboardInterrupt:
+        console.print("stopping every node (SIGTERM, SIGKILL after 5 s)")
+        cluster.stop(progress=show)
+        return EXIT_OK
+    assert exited is not None
+    console.print(f"[red]node {exited.node.name} (pid {exited.pid}) exited with code {exited.code}[/]; it is not restarted")
+    if exited.stderr_tail:
+        console.print(f"its stderr ends: {exited.stderr_tail}", markup=False)
+    cluster.stop(progress=show)
+    return EXIT_FAILED
+
+
+class _Progress:
+    """Prints each start-up and stop event as a line (and updates the status line)."""
+
+    def __init__(self, console) -> None:
+        self.console = console
+        self.status = None
+
+    def __call__(self, event) -> None:
+        from manyfold.cluster import up
+
+        if isinstance(event, up.Started):
+            note = f" ({event.command.note})" if event.command.note else ""
+            self.console.print(f"started {event.node.name}: pid {event.pid}, {event.command.program}{note}", markup=False)
+            if self.status is not None:
+                self.status.update(f"waiting for {event.node.name} to be ready")
+        elif isinstance(event, up.Ready):
+            self.console.print(
+                f"ready   {event.node.name}: pid {event.ready.pid}, partitions {', '.join(event.node.hosted)}, "
+                f"listen {event.ready.listen}, admin {event.ready.admin} ({event.after_s:.1f} s)", markup=False,
+            )  # fmt: skip
+        elif isinstance(event, up.Stopped):
+            how = "killed after the grace period" if event.killed else f"exit code {event.code}"
+            self.console.print(f"stopped {event.node.name}: pid {event.pid}, {how}", markup=False)
+
+
 def register(subparsers) -> None:
-    """Adds ``plan``."""
+    """Adds ``plan`` and ``up``."""
     plan = subparsers.add_parser(
         "plan", help="map a manifest's partitions to runtime nodes (a plan file for manyfold up)",
         description="Write a plan: which node hosts each partition, where it listens, who dials each link. "
@@ -36,5 +103,15 @@ def register(subparsers) -> None:
     plan.add_argument("-o", "--output", required=True, metavar="PLAN.toml", help="where to write the plan")
     plan.set_defaults(func=cmd_plan)
 
+    up = subparsers.add_parser(
+        "up", help="start every node of a plan, each its own process, until Ctrl-C",
+        description="Start each node of PLAN (manyfold-node for native nodes when it is found, else manyfold node), "
+        "wait for each to be ready, show where each runs, and stop them all on Ctrl-C (SIGTERM, SIGKILL after 5 s). "
+        "A node that exits is reported with its exit code and stderr, never restarted; up then stops the rest and exits 1.",
+    )  # fmt: skip
+    up.add_argument("plan", help="a plan file (manyfold plan)")
+    arguments.timeout(up, 30.0, "every node's ready line")
+    up.set_defaults(func=cmd_up)
 
-__all__ = ["cmd_plan", "register"]
+
+__all__ = ["cmd_plan", "cmd_up", "register"]

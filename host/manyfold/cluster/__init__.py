@@ -6,6 +6,9 @@ One module per job:
   deterministically with its reasons as comments;
 - ``nodes_file``: the nodes file ``manyfold plan --nodes`` reads;
 - ``place``: the placement rules that turn a manifest (and a nodes file) into a plan;
+- ``launch``: each node's command line (``manyfold-node`` or ``manyfold node``);
+- ``up``: every node its own OS process: start, wait for ready lines, report exits, stop;
+- ``admin``: a client of a node's admin endpoint, answers as typed objects;
 - ``ports``: free ports picked deterministically; ``address``: ``HOST:PORT`` and peer URLs;
 - ``toml_text``: TOML in (``tomllib``) and out (a small writer that keeps comments);
 - ``errors``: :class:`ClusterError`, one sentence naming what is wrong.
