@@ -70,3 +70,45 @@ def write_plan(tmp_path: Path, graph: Graph | None = None, base_port: int = 4200
     plan_path = tmp_path / "plan.toml"
     make_plan(m, manifest_path=path, plan_path=plan_path, nodes=NodesFile(base_port=base_port)).write(plan_path)
     return plan_path
+
+
+def wait_until(condition, timeout_s: float = 15.0, what: str = "the condition"):
+    """Polls ``condition()`` until it returns something truthy (returned), at most ``timeout_s``."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {timeout_s} s")
+        time.sleep(0.05)
+
+
+class Running:
+    """A plan's nodes started with ``manyfold up``'s machinery (a context manager), and an admin
+    client per node."""
+
+    def __init__(self, plan_path: Path, launcher=None, timeout_s: float = 30.0) -> None:
+        from manyfold.cluster import up
+
+        self.plan, self.manifest = up.load(plan_path)
+        self.cluster = up.Cluster(self.plan, plan_path.resolve().parent, launcher=launcher)
+        self.timeout_s = timeout_s
+        self.events: list = []
+
+    def __enter__(self) -> "Running":
+        from manyfold.cluster.admin import AdminClient
+
+        self.cluster.start(timeout_s=self.timeout_s, progress=self.events.append)
+        self.admin = {p.node.name: AdminClient(p.ready.admin, timeout_s=10) for p in self.cluster.processes}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for client in getattr(self, "admin", {}).values():
+            client.close()
+        self.cluster.stop(progress=self.events.append)
+
+    def links_up(self) -> bool:
+        return all(link.state == "up" for client in self.admin.values() for link in client.status().links)

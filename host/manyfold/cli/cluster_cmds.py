@@ -90,8 +90,31 @@ class _Progress:
             self.console.print(f"stopped {event.node.name}: pid {event.pid}, {how}", markup=False)
 
 
+def cmd_node(args: argparse.Namespace) -> int:
+    from manyfold.cluster import node
+    from manyfold.cluster.address import Address, PeerUrl
+    from manyfold.cluster.plan import DeviceAssignment
+
+    def pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
+        return [node.pair(v, flag) for v in values]
+
+    options = node.NodeOptions(
+        manifest=Path(args.manifest), name=args.node, node_id=args.node_id, partitions=tuple(args.partition),
+        listen=Address.parse(args.listen, "--listen"), admin=Address.parse(args.admin, "--admin") if args.admin else None,
+        links=tuple((n, PeerUrl.parse(u)) for n, u in pairs(args.link, "--link")),
+        keys=tuple((n, Path(p)) for n, p in pairs(args.key, "--key")), faults=tuple(pairs(args.fault, "--fault")),
+        devices=tuple(DeviceAssignment(p, u) for p, u in pairs(args.device, "--device")),
+        callables=args.callables, app=args.app, lease_ms=args.lease_ms, queue_depth=args.queue_depth,
+    )  # fmt: skip
+    if not options.partitions and not options.devices:
+        from manyfold.cli.errors import CliError
+
+        raise CliError("a node hosts at least one partition: give --partition P (or --device P=PORT)")
+    return node.run(options)
+
+
 def register(subparsers) -> None:
-    """Adds ``plan`` and ``up``."""
+    """Adds ``plan``, ``up`` and ``node``."""
     plan = subparsers.add_parser(
         "plan", help="map a manifest's partitions to runtime nodes (a plan file for manyfold up)",
         description="Write a plan: which node hosts each partition, where it listens, who dials each link. "
@@ -113,5 +136,27 @@ def register(subparsers) -> None:
     arguments.timeout(up, 30.0, "every node's ready line")
     up.set_defaults(func=cmd_up)
 
+    node = subparsers.add_parser(
+        "node", help="run one runtime node in Python (partitions with Python operators, devices)",
+        description="Host partitions of a manifest in this process: the Rust runtime node on a graph loaded with the "
+        "partitions' Python functions. The flags of manyfold-node, plus --device, --callables and --app. Prints one JSON "
+        "ready line; SIGTERM, Ctrl-C or the admin stop end it cleanly. Start-up errors: one sentence, exit code 2.",
+    )  # fmt: skip
+    node.add_argument("--manifest", required=True, metavar="PATH", help="the manifest (JSON or CBOR as manyfold compile writes it)")
+    node.add_argument("--node", required=True, metavar="NAME", help="this node's name")
+    node.add_argument("--node-id", required=True, type=lambda t: arguments.int_within(t, 0, 65535, "a node id (0 to 65535)"), metavar="N")
+    node.add_argument("--partition", action="append", default=[], metavar="P", help="a partition hosted (repeatable)")
+    node.add_argument("--listen", required=True, metavar="HOST:PORT", help="mesh: UDP and TCP both bound here (port 0: chosen)")
+    node.add_argument("--link", action="append", default=[], metavar="NAME=URL", help="dial link NAME's peer: udp://HOST:PORT or tcp://HOST:PORT")
+    node.add_argument("--key", action="append", default=[], metavar="NAME=PATH", help="pre-shared key of link NAME (32 bytes as hex)")
+    node.add_argument("--admin", metavar="HOST:PORT", help="admin endpoint (port 0: chosen)")
+    node.add_argument("--fault", action="append", default=[], metavar="NAME=SPEC", help="tests only: seeded datagram faults on link NAME")
+    node.add_argument("--device", action="append", default=[], metavar="P=URL", help="device partition P on a pyserial URL or sim:BOARD")
+    node.add_argument("--callables", metavar="MODULE:ATTR", help="functions the manifest names that cannot be imported by name")
+    node.add_argument("--app", metavar="MODULE:FUNC", help="called with the node (manyfold.cluster.node.NodeApp) once it is ready")
+    node.add_argument("--lease-ms", type=arguments.positive_int, metavar="MS", help="link lease (default 10000)")
+    node.add_argument("--queue-depth", type=arguments.positive_int, metavar="N", help="events queued per link at most (default 1024)")
+    node.set_defaults(func=cmd_node)
 
-__all__ = ["cmd_plan", "cmd_up", "register"]
+
+__all__ = ["cmd_node", "cmd_plan", "cmd_up", "register"]

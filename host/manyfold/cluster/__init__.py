@@ -6,6 +6,8 @@ One module per job:
   deterministically with its reasons as comments;
 - ``nodes_file``: the nodes file ``manyfold plan --nodes`` reads;
 - ``place``: the placement rules that turn a manifest (and a nodes file) into a plan;
+- ``node``: ``manyfold node``, a runtime node in Python (``_native.Node`` on a graph with the
+  partitions' Python functions, ``callables``), owning devices (``devices``);
 - ``launch``: each node's command line (``manyfold-node`` or ``manyfold node``);
 - ``up``: every node its own OS process: start, wait for ready lines, report exits, stop;
 - ``admin``: a client of a node's admin endpoint, answers as typed objects;

@@ -6,6 +6,8 @@ as typed objects. The endpoint is the same for ``manyfold-node`` and ``manyfold 
   state, capabilities and counters);
 - ``latest(route)`` -> :class:`HeldEnvelope` or None;
 - ``lineage(route, seq)`` -> :class:`Lineage`;
+- ``history(route)`` -> every envelope the route retains there, oldest first;
+- ``publish(route, values)``: publishes values as the route's owner (tests, demos);
 - ``stop()``: a clean stop, as SIGTERM.
 
 Every wait is bounded by the client's timeout; a node that does not answer, or answers with
@@ -39,9 +41,10 @@ RouteRef = Route | int
 
 @dataclass(frozen=True)
 class LineageRef:
-    """A parent envelope: the node that holds it (its id), its route and sequence number."""
+    """A parent envelope: the node that holds it (its id; None when the asked node has no link
+    towards it), its route and sequence number."""
 
-    node: int
+    node: int | None
     route: RouteRef
     seq: int
 
@@ -52,6 +55,7 @@ class LinkStatus:
 
     name: str
     peer: str | None
+    peer_id: int | None
     transport: str
     state: str
     requested: tuple[str, ...]
@@ -66,6 +70,9 @@ class LinkStatus:
     refused: dict[str, int]
     refusal: str | None
     """Why the handshake was refused (both ends show it), or None."""
+    down_reason: str | None = None
+    bad_frames: int = 0
+    rejected: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,7 @@ class NodeStatus:
     pid: int
     partitions: tuple[str, ...]
     links: tuple[LinkStatus, ...]
+    manifest_id: str | None = None
 
     def link(self, name: str) -> LinkStatus:
         for link in self.links:
@@ -94,17 +102,25 @@ class HeldEnvelope:
     taints: frozenset[Taint]
     parents: tuple[LineageRef, ...]
     value: Any = None
-    node: str | None = None
-    """The node holding it (lineage answers name it)."""
+    node: int | None = None
+    """The id of the node holding it."""
+
+    @property
+    def ref(self) -> tuple[RouteRef, int]:
+        return (self.route, self.seq)
 
 
 @dataclass(frozen=True)
 class Lineage:
-    """An envelope and the ancestors the asked node holds; parents held elsewhere are named by
-    node in their :class:`LineageRef`."""
+    """An envelope and the ancestors the asked node holds (``envelopes``, the asked one first),
+    and the ancestors it does not hold, each named by the node that does (``elsewhere``)."""
 
-    envelope: HeldEnvelope
-    ancestors: tuple[HeldEnvelope, ...]
+    envelopes: tuple[HeldEnvelope, ...]
+    elsewhere: tuple[LineageRef, ...]
+
+    @property
+    def envelope(self) -> HeldEnvelope:
+        return self.envelopes[0]
 
 
 class _Reader:
@@ -153,7 +169,7 @@ def _taints(names: tuple[str, ...], where: str) -> frozenset[Taint]:
 def _parents(items: list, where: str) -> tuple[LineageRef, ...]:
     out = []
     for item in items:
-        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], int) and isinstance(item[2], int)):
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], (int, type(None))) and isinstance(item[2], int)):
             raise AdminError(f"{where}: a parent must be [node, route, seq], got {item!r}")
         out.append(LineageRef(item[0], _route(item[1], where), item[2]))
     return tuple(out)
@@ -161,11 +177,10 @@ def _parents(items: list, where: str) -> tuple[LineageRef, ...]:
 
 def _envelope(data: object, where: str) -> HeldEnvelope:
     f = _Reader(data, where)
-    node = f.get("node", (str, int), None)
     return HeldEnvelope(
         _route(f.get("route", (str, int)), where), f.get("seq", int), f.get("time_us", int, None),
         _taints(f.names("taints"), where), _parents(f.get("parents", list, []), where), f.data.get("value"),
-        None if node is None else str(node),
+        f.get("node", int, None),
     )  # fmt: skip
 
 
@@ -175,10 +190,11 @@ def _link(data: object, where: str) -> LinkStatus:
     f.where = f"{where}: link {name}"
     refused = f.get("refused", dict, {})
     return LinkStatus(
-        name, f.get("peer", str, None), f.get("transport", str, ""), f.get("state", str, ""), f.names("requested"),
-        f.names("provided"), f.names("missing"), f.count("events_tx"), f.count("events_rx"), f.count("dropped"),
-        f.count("retransmits"), f.count("duplicates"), f.count("gaps"),
+        name, f.get("peer", str, None), f.get("peer_id", int, None), f.get("transport", str, ""), f.get("state", str, ""),
+        f.names("requested"), f.names("provided"), f.names("missing"), f.count("events_tx"), f.count("events_rx"),
+        f.count("dropped"), f.count("retransmits"), f.count("duplicates"), f.count("gaps"),
         {str(k): int(v) for k, v in refused.items() if isinstance(v, int)}, f.get("refusal", str, None),
+        f.get("down_reason", str, None), f.count("bad_frames"), f.count("rejected"),
     )  # fmt: skip
 
 
@@ -186,7 +202,7 @@ def parse_status(data: object, where: str) -> NodeStatus:
     f = _Reader(data, where)
     return NodeStatus(
         f.get("node", str), f.get("id", int), f.get("incarnation", int), f.get("pid", int), f.names("partitions"),
-        tuple(_link(item, where) for item in f.get("links", list, [])),
+        tuple(_link(item, where) for item in f.get("links", list, [])), f.get("manifest_id", str, None),
     )  # fmt: skip
 
 
@@ -261,8 +277,22 @@ class AdminClient:
     def lineage(self, route: Route | str, seq: int) -> Lineage:
         answer = self.ask({"q": "lineage", "route": str(route), "seq": seq})
         f = _Reader(answer, self.where)
-        ancestors = f.get("ancestors", list, [])
-        return Lineage(_envelope(answer, self.where), tuple(_envelope(a, self.where) for a in ancestors))
+        envelopes = tuple(_envelope(e, self.where) for e in f.get("lineage", list, []))
+        if not envelopes:
+            raise AdminError(f"{self.where}: the lineage of {route}@{seq} came back empty")
+        elsewhere = []
+        for item in f.get("elsewhere", list, []):
+            e = _Reader(item, self.where)
+            elsewhere.append(LineageRef(e.get("node", int, None), _route(e.get("route", (str, int)), self.where), e.get("seq", int)))
+        return Lineage(envelopes, tuple(elsewhere))
+
+    def history(self, route: Route | str) -> tuple[HeldEnvelope, ...]:
+        answer = self.ask({"q": "history", "route": str(route)})
+        return tuple(_envelope(e, self.where) for e in _Reader(answer, self.where).get("envelopes", list, []))
+
+    def publish(self, route: Route | str, values: list) -> int:
+        """Publishes ``values`` on ``route`` as its owner; returns how many were published."""
+        return _Reader(self.ask({"q": "publish", "route": str(route), "values": list(values)}), self.where).get("published", int)
 
     def stop(self) -> None:
         try:

@@ -1,0 +1,106 @@
+"""Real runtime nodes, each its own OS process on loopback, started by manyfold up's machinery:
+the split graph computes what the single-process graph computes (values, taints, lineage), and a
+manifest mismatch is refused at the handshake and shown in both nodes' status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from clusterkit import Running, r, split_graph, wait_until, write_plan
+
+from manyfold import manifest
+from manyfold.cluster import up
+from manyfold.cluster.launch import LaunchCommand, Launcher, find_native
+from manyfold.cluster.plan import PlannedNode
+from manyfold.graph import taints_of
+
+VALUES = [10.0, 20.0, 40.0, 50.0, 25.0, 35.0, 45.0]
+RAW = r("probe", "raw")
+
+
+def single_process(m) -> dict:
+    """Every route's envelopes in one process: (seq, value, taints, parents as (route, seq))."""
+    g = manifest.load(m)
+    producer = g.producer("probe")
+    for v in VALUES:
+        producer.publish(RAW, v)
+    g.run_until_idle()
+    out = {}
+    for record in m.routes:
+        rows, seq = [], 1
+        while (e := g.envelope(record.route, seq)) is not None:
+            rows.append((seq, e.value, frozenset(t.value for t in taints_of(e)), tuple((str(p.route), p.seq) for p in e.parents)))
+            seq += 1
+        out[str(record.route)] = rows
+    return out
+
+
+def test_the_split_graph_gives_the_same_values_taints_and_lineage(tmp_path):
+    """ingest -udp-> control -tcp-> host, three processes: every route of every node holds what
+    the same route holds in one process, envelope by envelope."""
+    graph = split_graph(device=False, python=False)
+    plan_path = write_plan(tmp_path, graph, 42700)
+    with Running(plan_path) as running:
+        wait_until(running.links_up, what="every link up")
+        assert running.admin["ingest"].publish(RAW, VALUES) == len(VALUES)
+        expected = single_process(running.manifest)
+        owner = {str(rec.route): running.plan.node_of(rec.partition).name for rec in running.manifest.routes}
+        last = str(running.manifest.routes[1].route)  # read.internal.doubled...: the end of the chain
+        wait_until(lambda: len(running.admin[owner[last]].history(last)) == len(expected[last]), what=f"{last} complete")
+        for route, rows in expected.items():
+            held = running.admin[owner[route]].history(route)
+            got = [(e.seq, e.value, frozenset(t.value for t in e.taints), tuple((str(p.route), p.seq) for p in e.parents)) for e in held]
+            assert got == rows, route
+        # Lineage across nodes: the host's last output names, hop by hop, the nodes holding its ancestors.
+        tail = running.admin["host"].history(last)[-1]
+        lineage = running.admin["host"].lineage(last, tail.seq)
+        assert {ref.node for ref in lineage.elsewhere} == {running.plan.node("control").id}
+        status = {name: client.status() for name, client in running.admin.items()}
+    ab = status["control"].link("ab")
+    assert (ab.transport, ab.requested, ab.provided, ab.missing) == ("udp", ("ordered",), ("ordered",), ())
+    assert ab.events_rx == status["ingest"].link("ab").events_tx > 0
+    assert status["host"].link("bh").provided == ("ordered", "reliable")
+    assert [e.code for e in running.events if type(e).__name__ == "Stopped"] == [0, 0, 0]
+
+
+@dataclass(frozen=True)
+class OtherManifest(Launcher):
+    """Gives node ``odd`` another manifest than the plan's."""
+
+    odd: str = ""
+    other: Path = Path()
+
+    def command(self, node: PlannedNode) -> LaunchCommand:
+        command = super().command(node)
+        if node.name != self.odd:
+            return command
+        argv = list(command.argv)
+        argv[argv.index("--manifest") + 1] = str(self.other)
+        return LaunchCommand(tuple(argv), command.program, command.note)
+
+
+def test_a_manifest_mismatch_is_refused_at_the_handshake_and_shown_at_both_ends(tmp_path):
+    plan_path = write_plan(tmp_path, split_graph(device=False, python=False), 42720)
+    manifest.compile(_changed()).write(tmp_path / "other.json")
+    plan, _m = up.load(plan_path)
+    launcher = OtherManifest(plan, tmp_path, find_native(), odd="host", other=tmp_path / "other.json")
+    with Running(plan_path, launcher) as running:
+        def refused():
+            links = [running.admin["control"].status().link("bh"), running.admin["host"].status().link("bh")]
+            return links if all(link.refusal for link in links) else None
+
+        control, host = wait_until(refused, what="bh refused at both ends")
+    for link in (control, host):
+        assert link.state == "refused" and "manifest" in link.refusal
+        assert link.events_rx == 0
+
+
+def _changed():
+    """The same partitions and links, one more route: another manifest id."""
+    from manyfold.graph import FLOAT
+
+    g = split_graph(device=False, python=False)
+    g.route(r("host", "extra"), FLOAT)
+    return g
