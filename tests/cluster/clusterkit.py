@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from manyfold import manifest
-from manyfold.graph import FLOAT, Graph, Layer, LinkCapabilities, Plane, Route, Variant
+from manyfold.graph import FLOAT, Graph, Layer, LinkCapabilities, Plane, Route, SyntheticSource, Variant
 from manyfold.manifest import Manifest
 
 UDP = LinkCapabilities(ordered=True, reliable=False, authenticated=False, durable=False)
@@ -33,7 +33,7 @@ def split_graph(*, device: bool = True, ingest_placement: dict | None = None, bh
         sensor = g.partition("sensor", profile="embedded-lite", board="lm3s6965evb")
         g.link("uart", sensor, ingest, transport="serial", capabilities=SERIAL)
         with sensor:
-            reading = g.route(r("board", "reading"), FLOAT)
+            reading = g.route(r("board", "reading"), FLOAT, source=SyntheticSource(100_000, "triangle", 30.0, 10.0, 20, 0.0, 1))
         with ingest:
             g.connect(reading, raw, link=SERIAL, name="uplink")
     g.link("ab", ingest, control, transport="udp", capabilities=UDP)
@@ -86,15 +86,29 @@ def wait_until(condition, timeout_s: float = 15.0, what: str = "the condition"):
         time.sleep(0.05)
 
 
+def node_env() -> dict[str, str]:
+    """The environment of node processes: this directory on the path, so that ``manyfold node``
+    imports the functions the test graphs call (``clusterkit.double``)."""
+    import os
+
+    here = str(Path(__file__).resolve().parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": here + (os.pathsep + path if path else "")}
+
+
 class Running:
     """A plan's nodes started with ``manyfold up``'s machinery (a context manager), and an admin
     client per node."""
 
-    def __init__(self, plan_path: Path, launcher=None, timeout_s: float = 30.0) -> None:
+    def __init__(self, plan_path: Path, launcher=None, timeout_s: float = 30.0, native: bool = True) -> None:
+        """``native=False``: every node runs ``manyfold node``, even where ``manyfold-node`` could."""
         from manyfold.cluster import up
+        from manyfold.cluster.launch import Launcher
 
         self.plan, self.manifest = up.load(plan_path)
-        self.cluster = up.Cluster(self.plan, plan_path.resolve().parent, launcher=launcher)
+        if launcher is None and not native:
+            launcher = Launcher(self.plan, plan_path.resolve().parent, None)
+        self.cluster = up.Cluster(self.plan, plan_path.resolve().parent, launcher=launcher, env=node_env())
         self.timeout_s = timeout_s
         self.events: list = []
 

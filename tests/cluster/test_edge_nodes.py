@@ -22,7 +22,9 @@ RAW = r("probe", "raw")
 
 def single_process(m) -> dict:
     """Every route's envelopes in one process: (seq, value, taints, parents as (route, seq))."""
-    g = manifest.load(m)
+    from clusterkit import double
+
+    g = manifest.load(m, callables={"clusterkit.double": double})
     producer = g.producer("probe")
     for v in VALUES:
         producer.publish(RAW, v)
@@ -37,12 +39,18 @@ def single_process(m) -> dict:
     return out
 
 
-def test_the_split_graph_gives_the_same_values_taints_and_lineage(tmp_path):
-    """ingest -udp-> control -tcp-> host, three processes: every route of every node holds what
-    the same route holds in one process, envelope by envelope."""
-    graph = split_graph(device=False, python=False)
-    plan_path = write_plan(tmp_path, graph, 42700)
-    with Running(plan_path) as running:
+@pytest.mark.parametrize(("runtime", "python", "port"), [("native", False, 42700), ("python", False, 42740), ("native", True, 42760)])
+def test_the_split_graph_gives_the_same_values_taints_and_lineage(tmp_path, runtime, python, port):
+    """ingest -udp-> control -tcp-> host, three processes (manyfold-node where it can, else
+    manyfold node; or manyfold node everywhere; with a Python operator on the host): every route
+    of every node holds what the same route holds in one process, envelope by envelope."""
+    if runtime == "native" and find_native() is None:
+        pytest.skip("manyfold-node is not built (cargo build -p manyfold-runtime --bin manyfold-node)")
+    graph = split_graph(device=False, python=python)
+    plan_path = write_plan(tmp_path, graph, port)
+    with Running(plan_path, native=runtime == "native") as running:
+        programs = {p.node.name: p.command.program for p in running.cluster.processes}
+        assert programs["host"] == ("manyfold node" if python or runtime == "python" else "manyfold-node")
         wait_until(running.links_up, what="every link up")
         assert running.admin["ingest"].publish(RAW, VALUES) == len(VALUES)
         expected = single_process(running.manifest)
@@ -79,6 +87,22 @@ class OtherManifest(Launcher):
         argv = list(command.argv)
         argv[argv.index("--manifest") + 1] = str(self.other)
         return LaunchCommand(tuple(argv), command.program, command.note)
+
+
+def test_a_device_behind_a_node_feeds_the_other_nodes(tmp_path):
+    """The sensor partition runs in the host simulation, owned by the ingest node (manyfold node
+    --device); its events reach the host node two links away, with the serial link's taints and
+    their lineage back to the board's route."""
+    plan_path = write_plan(tmp_path, split_graph(device=True), 42780)
+    with Running(plan_path) as running:
+        last = "read.internal.doubled.env.hot.event.v1"
+        tail = wait_until(lambda: running.admin["host"].latest(last), what="device events at the host")
+        raw = running.admin["ingest"].latest(RAW)
+        status = running.admin["ingest"].status()
+    assert status.partitions == ("ingest", "sensor")
+    assert {t.value for t in raw.taints} >= {"delivery_dropped", "trust_unverified", "det_nonreplayable"}
+    assert [str(p.route) for p in raw.parents] == [str(r("board", "reading"))]
+    assert tail.value > 0 and tail.seq >= 1
 
 
 def test_a_manifest_mismatch_is_refused_at_the_handshake_and_shown_at_both_ends(tmp_path):
