@@ -84,12 +84,16 @@ class Launcher:
 
     def command(self, node: PlannedNode) -> LaunchCommand:
         flags = self.flags(node)
-        if node.runtime is Runtime.NATIVE and self.native is not None:
+        if node.runtime is Runtime.NATIVE and self.native is not None and node.app is None and not node.devices:
             return LaunchCommand((str(self.native), *flags), BINARY)
         for d in node.devices:
             flags += ["--device", f"{d.partition}={d.port}"]
+        if node.app is not None:
+            flags += ["--app", node.app]
         note = ""
-        if node.runtime is Runtime.NATIVE:
+        if node.runtime is Runtime.NATIVE and (node.app is not None or node.devices):
+            note = "it runs an app or owns a device, which only manyfold node can"
+        elif node.runtime is Runtime.NATIVE:
             note = f"{BINARY} not found (build it: cargo build --release -p manyfold-runtime --bin {BINARY}); running it in Python"
         return LaunchCommand((*python_node_argv(), *flags), "manyfold node", note)
 

@@ -13,6 +13,7 @@ want of them. Everything in it is optional::
     partitions = ["ingest"]             # explicit assignments
     tags = { site = "north" }           # placement tags: a partition whose placement they all match lands here
     runtime = "python"                  # default: native unless a partition needs Python
+    app = "module:func"                 # run by manyfold node --app once ready (makes it python)
 
     [devices]                           # a device partition's port (default sim:BOARD)
     greenhouse-sensors = "/dev/ttyUSB0"
@@ -49,6 +50,7 @@ class NodeRequest:
     partitions: tuple[str, ...] = ()
     tags: tuple[tuple[str, str], ...] = ()
     runtime: Runtime | None = None
+    app: str | None = None
 
     def matches(self, placement: dict[str, str]) -> bool:
         """True when the node's tags hold every placement constraint (and there is one)."""
@@ -118,7 +120,7 @@ class NodesFile:
         return NodesFile(nodes, links, devices, base_port, host)
 
 
-_NODE_KEYS = {"name", "id", "host", "listen", "admin", "partitions", "tags", "runtime"}
+_NODE_KEYS = {"name", "id", "host", "listen", "admin", "partitions", "tags", "runtime", "app"}
 
 
 def _node(item: object, where: str, file: str, default_host: str) -> NodeRequest:
@@ -138,7 +140,7 @@ def _node(item: object, where: str, file: str, default_host: str) -> NodeRequest
         name, node_id, host,
         Address.parse(listen, f"{f.where}: listen") if listen is not None else None,
         Address.parse(admin, f"{f.where}: admin") if admin is not None else None,
-        f.texts("partitions", ()), tuple(sorted(f.mapping("tags").items())), runtime,  # type: ignore[arg-type]
+        f.texts("partitions", ()), tuple(sorted(f.mapping("tags").items())), runtime, f.text("app", None),  # type: ignore[arg-type]
     )  # fmt: skip
 
 

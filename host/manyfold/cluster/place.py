@@ -13,8 +13,8 @@ The rules, in order (each decision is written into the plan as a comment):
 5. A device partition (profile ``embedded-lite``) goes with the node hosting the partition at
    the other end of its links, and names its port: the nodes file's ``[devices]`` entry, else
    ``sim:BOARD`` (the host simulation of its placement's board).
-6. A node runs ``python`` when one of its partitions has Python operators or it owns a device,
-   else ``native``.
+6. A node runs ``python`` when one of its partitions has Python operators, it owns a device or
+   runs an app, else ``native``.
 7. Node ids: the nodes file's, else the smallest free id, in node order. Ports: the nodes file's,
    else free ones from ``base_port + 1`` (mesh) and ``base_port + 101`` (admin) upward.
 8. A manifest link between partitions on two nodes becomes a plan link on the manifest's
@@ -193,19 +193,20 @@ def _finish_nodes(m: Manifest, drafts: list[_Draft], nodes: NodesFile) -> list[P
             ids.add(node_id)
         needs = [f"{p} ({', '.join(python[p])})" for p in d.partitions if p in python]
         notes = list(d.notes)
-        if needs or d.devices:
+        if needs or d.devices or r.app:
             if r.runtime is Runtime.NATIVE:
-                what = f"Python operators in {'; '.join(needs)}" if needs else f"device {d.devices[0].partition}"
+                what = f"Python operators in {'; '.join(needs)}" if needs else f"device {d.devices[0].partition}" if d.devices else f"app {r.app}"
                 raise ClusterError(f"node {r.name} is asked to run native, but it hosts {what}: only manyfold node (runtime python) can")
             runtime = Runtime.PYTHON
             notes.append("runtime python: " + "; ".join(
-                ([f"Python operators in {', '.join(needs)}"] if needs else []) + ([f"it owns device {', '.join(x.partition for x in d.devices)}"] if d.devices else [])))  # fmt: skip
+                ([f"Python operators in {', '.join(needs)}"] if needs else []) + ([f"it owns device {', '.join(x.partition for x in d.devices)}"] if d.devices else [])
+                + ([f"it runs app {r.app}"] if r.app else [])))  # fmt: skip
         else:
             runtime = r.runtime or Runtime.NATIVE
             notes.append(f"runtime {runtime.value}: " + ("as the nodes file asks" if r.runtime else "built-in operators only"))
         out.append(PlannedNode(
             r.name, node_id, tuple(d.partitions), r.listen or listen.pick(r.host, MESH), r.admin or admin.pick(r.host, ADMIN),
-            runtime, tuple(d.devices), tuple(notes),
+            runtime, tuple(d.devices), r.app, tuple(notes),
         ))  # fmt: skip
     return out
 

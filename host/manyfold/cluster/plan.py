@@ -14,6 +14,7 @@
     admin = "127.0.0.1:47401"
     runtime = "native"                # or "python"
     devices = { sensor = "sim:lm3s6965evb" }
+    app = "module:func"               # optional: manyfold node --app
     [[link]]
     name = "ab"
     nodes = ["a", "b"]                # who holds each side of the manifest link's `between`
@@ -66,6 +67,8 @@ class PlannedNode:
     admin: Address
     runtime: Runtime
     devices: tuple[DeviceAssignment, ...] = ()
+    app: str | None = None
+    """``MODULE:FUNC`` run by ``manyfold node --app`` once the node is ready (python nodes)."""
     notes: tuple[str, ...] = field(default=(), compare=False)
     """Why the planner decided so: written as comments, not read back."""
 
@@ -127,6 +130,8 @@ class Plan:
                     toml_text.line("admin", str(n.admin)), toml_text.line("runtime", n.runtime.value)]  # fmt: skip
             if n.devices:
                 out.append(toml_text.line("devices", {d.partition: d.port for d in n.devices}))
+            if n.app is not None:
+                out.append(toml_text.line("app", n.app))
         for link in self.links:
             out += ["", *(f"# {note}" for note in link.notes), "[[link]]", toml_text.line("name", link.name),
                     toml_text.line("nodes", list(link.nodes)), toml_text.line("dialer", link.dialer),
@@ -171,7 +176,7 @@ def _node(item: object, where: str, file: str) -> PlannedNode:
     name = f.text("name")
     devices = tuple(DeviceAssignment(p, url) for p, url in f.mapping("devices").items())
     return PlannedNode(name, f.integer("id"), f.texts("partitions", ()), _address(f, "listen"), _address(f, "admin"),
-                       f.choice("runtime", Runtime), devices)  # type: ignore[arg-type]  # fmt: skip
+                       f.choice("runtime", Runtime), devices, f.text("app", None))  # type: ignore[arg-type]  # fmt: skip
 
 
 def _address(f: Table, key: str) -> Address:
