@@ -141,6 +141,14 @@ def test_an_authenticated_link_needs_a_key_file(tmp_path):
     assert next(k for k in plan.links if k.name == "bh").key_file == "bh.key"
 
 
+def test_a_manifest_breaking_the_link_rules_is_refused(tmp_path):
+    """A link declaring what its transport cannot keep is refused before anything is placed."""
+    g = split_graph(bh=dataclasses.replace(TCP, durable=True))
+    with pytest.raises(ClusterError) as error:
+        plan_of(tmp_path, None, g)
+    assert "cannot be split over links as it is: [link_capability_unavailable] link bh: declares durable" in str(error.value)
+
+
 def test_plan_cli_writes_the_file_and_reports_errors_as_sentences(tmp_path):
     """The command writes the plan; bad input exits 2 with one sentence, never a traceback."""
     _m, path = write_manifest(tmp_path)

@@ -2,7 +2,8 @@
 each link. :func:`make_plan` is deterministic: the same manifest, nodes file and free ports give
 the same :class:`~manyfold.cluster.plan.Plan`.
 
-The rules, in order (each decision is written into the plan as a comment):
+The manifest must keep the link rules of ``manyfold validate`` (:data:`LINK_RULES`). Then, in
+order (each decision is written into the plan as a comment):
 
 1. A partition with no routes and no nodes is not placed.
 2. A partition named in a node's ``partitions`` goes to that node.
@@ -35,8 +36,12 @@ from manyfold.cluster.nodes_file import NodeRequest, NodesFile
 from manyfold.cluster.plan import NODE_ID_MAX, DeviceAssignment, Plan, PlannedLink, PlannedNode, Runtime
 from manyfold.cluster.ports import ADMIN, MESH, PortPicker
 from manyfold.manifest.model import Manifest, PartitionRecord
+from manyfold.manifest.validate import validate
 
 DEVICE_PROFILE = "embedded-lite"
+LINK_RULES = ("undeclared_link_loss", "link_capability_unavailable")
+"""The validation rules a plan needs to hold: every crossing over a declared link that keeps
+what it declares."""
 ADMIN_OFFSET = 100
 
 
@@ -66,6 +71,10 @@ class _Draft:
 def make_plan(m: Manifest, *, manifest_path: Path, plan_path: Path, nodes: NodesFile | None = None) -> Plan:
     """The plan for ``m`` (read from ``manifest_path``), to be written to ``plan_path``."""
     nodes = nodes or NodesFile()
+    broken = validate(m, rules=list(LINK_RULES))
+    if broken:
+        more = f" (and {len(broken) - 1} more; manyfold validate lists them)" if len(broken) > 1 else ""
+        raise ClusterError(f"the manifest cannot be split over links as it is: {broken[0]}{more}")
     partitions = {p.name: p for p in m.partitions}
     used = {r.partition for r in m.routes} | {n.partition for n in m.nodes}
     plan_notes = [f"manifest {Path(manifest_path).name}: {len(m.partitions)} partitions, {len(m.links)} links"]

@@ -74,13 +74,28 @@ class LinkRow:
 
 
 @dataclass(frozen=True)
+class Uplink:
+    """A device route forwarded over the serial link into a route of the owning node: that
+    route's last sequence number and taints (the device's and the serial link's)."""
+
+    device_route: str
+    route: str
+    seq: int
+    taints: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"device_route": self.device_route, "route": self.route, "seq": self.seq, "taints": list(self.taints)}
+
+
+@dataclass(frozen=True)
 class DeviceRow:
     partition: str
     node: str
     port: str
+    uplinks: tuple[Uplink, ...] = ()
 
     def to_dict(self) -> dict:
-        return {"partition": self.partition, "node": self.node, "port": self.port}
+        return {"partition": self.partition, "node": self.node, "port": self.port, "uplinks": [u.to_dict() for u in self.uplinks]}
 
 
 @dataclass(frozen=True)
@@ -177,6 +192,19 @@ def follow_lineage(admin: dict[str, AdminClient], names: dict[int, str], start: 
     return tuple(steps.values())
 
 
+def _uplinks(m, partition: str, admin: AdminClient) -> tuple[Uplink, ...]:
+    """The device's routes forwarded to the owning node, as that node holds them."""
+    produced = {str(r.route) for r in m.routes if r.partition == partition}
+    out = []
+    for e in m.edges:
+        if e.link is not None and str(e.source) in produced:
+            target = m.node(e.target).outputs[0]
+            held = admin.latest(target)
+            if held is not None:
+                out.append(Uplink(str(e.source), str(target), held.seq, tuple(sorted(t.value for t in held.taints))))
+    return tuple(sorted(set(out), key=lambda u: u.route))
+
+
 def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -244,7 +272,7 @@ def _run(m, where: Path, port: str, seed: int, board: str, progress) -> EdgeRepo
                     str(p.ready.admin), statuses[p.node.name].incarnation)
             for p in cluster.processes if p.ready is not None
         )  # fmt: skip
-        devices = tuple(DeviceRow(d.partition, n.name, d.port) for n in plan.nodes for d in n.devices)
+        devices = tuple(DeviceRow(d.partition, n.name, d.port, _uplinks(m, d.partition, admin[n.name])) for n in plan.nodes for d in n.devices)
         links = _link_rows(plan, statuses)
     finally:
         for c in admin.values():
@@ -270,8 +298,11 @@ def render_edge_report(report: EdgeReport, console) -> None:
         optional=("retransmits", "gaps"),
     ))  # fmt: skip
     for d in report.devices:
-        console.print(f"Device: partition {d.partition} runs on {d.port}, owned by node {d.node} (serial link uart: ordered; "
-                      "not reliable, authenticated or durable: its events carry those taints).")  # fmt: skip
+        console.print(render.table(
+            f"Device: partition {d.partition} on {d.port}, owned by node {d.node} over the serial link uart",
+            ("device route -> node route", "last seq", "taints"),
+            ((f"{u.device_route}\n-> {u.route}", u.seq, ", ".join(u.taints) or "-") for u in d.uplinks), priority=("device route -> node route",),
+        ))  # fmt: skip
     render.heading(console, "3. What explains the host's last fan command, node by node")
     fan = report.fan_command
     if fan is None:
@@ -300,4 +331,4 @@ def _seqs(seqs: list[int]) -> str:
     return f"{seqs[0]}" if len(seqs) == 1 else f"{seqs[0]}..{seqs[-1]}"
 
 
-__all__ = ["DeviceRow", "EdgeReport", "LineageStep", "LinkRow", "NodeRow", "follow_lineage", "nodes_file", "render_edge_report", "run_edge_demo"]
+__all__ = ["DeviceRow", "Uplink", "EdgeReport", "LineageStep", "LinkRow", "NodeRow", "follow_lineage", "nodes_file", "render_edge_report", "run_edge_demo"]
