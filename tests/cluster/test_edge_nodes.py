@@ -128,3 +128,26 @@ def _changed():
     g = split_graph(device=False, python=False)
     g.route(r("host", "extra"), FLOAT)
     return g
+
+
+def test_a_killed_node_is_reported_not_restarted_and_its_peer_marks_the_link_down(tmp_path):
+    """kill -9 of the host node: the cluster reports its exit (never restarts it), and its peer
+    marks the link down within the lease (10 s)."""
+    import os
+    import signal
+
+    plan_path = write_plan(tmp_path, split_graph(device=False, python=False), 42800)
+    with Running(plan_path) as running:
+        wait_until(running.links_up, what="every link up")
+        host = running.cluster.process("host")
+        os.kill(host.pid, signal.SIGKILL)
+        exited = running.cluster.watch(poll_s=0.05)
+        assert exited is not None and exited.node.name == "host" and exited.code == -signal.SIGKILL
+        def bh_down():
+            link = running.admin["control"].status().link("bh")
+            return link if link.state == "down" else None
+
+        link = wait_until(bh_down, timeout_s=15, what="bh down at control")
+        assert link.down_reason is not None
+        assert [p.node.name for p in running.cluster.processes] == ["control", "host", "ingest"]  # nothing started again
+        assert running.admin["ingest"].status().link("ab").state == "up"
