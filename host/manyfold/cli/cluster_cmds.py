@@ -21,7 +21,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = make_plan(m, manifest_path=Path(args.manifest), plan_path=Path(args.output), nodes=nodes)
     plan.write(Path(args.output))
     summary = ", ".join(f"{n.name} ({', '.join(n.hosted)})" for n in plan.nodes)
-    print(f"wrote {args.output}: {len(plan.nodes)} nodes [{summary}], {len(plan.links)} links", file=sys.stderr)
+    links = f"{len(plan.links)} link{'' if len(plan.links) == 1 else 's'}"
+    print(f"wrote {args.output}: {len(plan.nodes)} node{'' if len(plan.nodes) == 1 else 's'} [{summary}], {links}", file=sys.stderr)
     return EXIT_OK
 
 

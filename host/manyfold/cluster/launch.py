@@ -94,7 +94,7 @@ class Launcher:
         if node.runtime is Runtime.NATIVE and (node.app is not None or node.devices):
             note = "it runs an app or owns a device, which only manyfold node can"
         elif node.runtime is Runtime.NATIVE:
-            note = f"{BINARY} not found (build it: cargo build --release -p manyfold-runtime --bin {BINARY}); running it in Python"
+            note = f"{BINARY} not found, so it runs in Python; build it with: cargo build --release -p manyfold-runtime --bin {BINARY}"
         return LaunchCommand((*python_node_argv(), *flags), "manyfold node", note)
 
 

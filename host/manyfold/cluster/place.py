@@ -77,7 +77,7 @@ def make_plan(m: Manifest, *, manifest_path: Path, plan_path: Path, nodes: Nodes
         raise ClusterError(f"the manifest cannot be split over links as it is: {broken[0]}{more}")
     partitions = {p.name: p for p in m.partitions}
     used = {r.partition for r in m.routes} | {n.partition for n in m.nodes}
-    plan_notes = [f"manifest {Path(manifest_path).name}: {len(m.partitions)} partitions, {len(m.links)} links"]
+    plan_notes = [f"manifest {Path(manifest_path).name}: {len(m.partitions)} partitions, {len(m.links)} link{'' if len(m.links) == 1 else 's'}"]
     _check_requests(m, nodes, partitions)
 
     drafts: dict[str, _Draft] = {r.name: _Draft(r) for r in nodes.nodes}
