@@ -226,3 +226,15 @@ def test_without_the_cross_tools_the_error_names_the_debian_packages(installed, 
     assert f"building the firmware for {BOARD} needs arm-none-eabi-ld" in result.stderr, result.stderr
     assert "apt-get install qemu-system-arm gcc-arm-none-eabi rustc-web cargo-web rust-web-src" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_demo_edge_runs_from_the_wheel(installed):
+    """`manyfold demo edge --json` from the wheel, in an empty directory: three node processes
+    (all `manyfold node`: the wheel carries no manyfold-node binary, and up says so), the fan
+    command, every node stopped cleanly."""
+    result = installed.manyfold("demo", "edge", "--json", timeout_s=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert sorted(n["name"] for n in report["nodes"]) == ["edge-a", "edge-b", "host"]
+    assert {n["program"] for n in report["nodes"]} == {"manyfold node"}
+    assert report["fan_command"] is not None and report["stopped"] == {"edge-a": 0, "edge-b": 0, "host": 0}

@@ -151,3 +151,29 @@ def test_examples_are_valid():
 
     assert manifest.validate(manifest.compile(greenhouse.build().graph)) == []
     assert manifest.validate(manifest.compile(small_graph())) == []
+
+
+def link_manifest(transport: str, caps: LinkCapabilities):
+    g = Graph()
+    a, b = g.partition("a", profile="edge"), g.partition("b", profile="edge")
+    g.link("ab", a, b, transport=transport, capabilities=caps)
+    return manifest.compile(g)
+
+
+def test_link_capability_unavailable():
+    """A link may declare only what its transport keeps: nothing durable yet, no retransmission or
+    MAC on serial, udp/tcp keep order and reliability themselves; unknown transports are refused."""
+    keeps = LinkCapabilities(ordered=True, reliable=True, authenticated=True, durable=False)
+    for transport in ("udp", "tcp"):
+        assert rules(link_manifest(transport, keeps), "link_capability_unavailable") == []
+        ((subject, message),) = rules(link_manifest(transport, LinkCapabilities()), "link_capability_unavailable")
+        assert subject == "link ab"
+        assert message == (f"declares durable but a {transport} link cannot keep it: no transport stores events for replay yet; "
+                           "declare durable=False (its crossings then carry det_nonreplayable)")
+    serial = LinkCapabilities(ordered=True, reliable=False, authenticated=False, durable=False)
+    assert rules(link_manifest("serial", serial), "link_capability_unavailable") == []
+    found = rules(link_manifest("serial", LinkCapabilities()), "link_capability_unavailable")
+    assert [m.split(" but")[0] for _, m in found] == ["declares reliable", "declares authenticated", "declares durable"]
+    assert "a serial link carries no MAC" in found[1][1]
+    ((subject, message),) = rules(link_manifest("zenoh", serial), "link_capability_unavailable")
+    assert message == "transport 'zenoh' is not one manyfold runs (serial, tcp, udp)"

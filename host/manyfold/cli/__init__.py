@@ -9,7 +9,7 @@ Layout: one module per job, and the library underneath knows nothing of them (no
 - ``render``: terminal output: consoles as wide as the terminal, tables whose names wrap
   between words;
 - ``demo_cmds``: ``demo``; ``manifest_cmds``: ``compile``, ``validate``, ``diff``, ``show``,
-  ``graph``; ``board_cmds``: ``boards``, ``flash``; ``device_cmds``: ``query``, ``ports``,
+  ``graph``; ``cluster_cmds``: ``plan``, ``up``, ``node``; ``board_cmds``: ``boards``, ``flash``; ``device_cmds``: ``query``, ``ports``,
   ``footprint``.
 """
 

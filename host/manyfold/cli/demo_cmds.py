@@ -1,5 +1,5 @@
-"""``manyfold demo``: the greenhouse (a local graph that explains itself, with its sensor board)
-and the frame layer over a lossy link. Reports are as wide as the terminal
+"""``manyfold demo``: the greenhouse (a local graph that explains itself, with its sensor board),
+the greenhouse split across runtime nodes (``edge``), and the frame layer over a lossy link. Reports are as wide as the terminal
 (``manyfold.cli.render``)."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from manyfold.cli.render import console as make_console
 
     console = make_console()
+    if args.which == "edge":
+        return _edge(args, console)
     if args.which == "frames":
         from manyfold.demos.frames import render_frame_demo, run_frame_demo
 
@@ -36,12 +38,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _edge(args: argparse.Namespace, console) -> int:
+    import json
+
+    from manyfold.cli.render import console as make_console
+    from manyfold.demos.edge import render_edge_report, run_edge_demo
+
+    progress_console = make_console(stderr=True)
+
+    def progress(event) -> None:
+        if isinstance(event, str):
+            progress_console.print(event, markup=False)
+        elif type(event).__name__ == "Ready":
+            progress_console.print(f"node {event.node.name} ready: pid {event.ready.pid}, admin {event.ready.admin}", markup=False)
+
+    try:
+        report = run_edge_demo(seed=args.seed, board=args.board, progress=progress)
+    except OSError as error:  # QEMU or a socket; cluster and board errors are sentences already
+        raise CliError(str(error)) from None
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        render_edge_report(report, console)
+    return EXIT_OK if report.fan_command is not None and all(code == 0 for code in report.stopped.values()) else EXIT_FAILED
+
+
 def register(subparsers) -> None:
     """Adds ``demo``."""
     demo = subparsers.add_parser("demo", help="run the demonstration and print its report")
     demo.add_argument(
-        "which", nargs="?", choices=("greenhouse", "frames"), default="greenhouse",
-        help="greenhouse (default): a local graph that explains itself; frames: the wire frame layer over a lossy link",
+        "which", nargs="?", choices=("greenhouse", "edge", "frames"), default="greenhouse",
+        help="greenhouse (default): a local graph that explains itself; edge: the greenhouse split across runtime nodes "
+        "(three OS processes and a board); frames: the wire frame layer over a lossy link",
     )  # fmt: skip
     demo.add_argument("--messages", type=arguments.positive_int, default=200, help="frames demo: readings to send (default 200)")
     demo.add_argument("--seed", type=int, default=7, help="random seed of the scenario (default 7)")
@@ -49,6 +77,7 @@ def register(subparsers) -> None:
         "--board", default="sim",
         help="greenhouse demo: where the sensor partition runs: sim (default, the host simulation) or an emulated board (manyfold boards)",
     )  # fmt: skip
+    demo.add_argument("--json", action="store_true", help="edge demo: print the report as one JSON object")
     demo.add_argument("--drop-rate", type=arguments.rate, default=0.002, help="frames demo: probability a byte is lost (default 0.002)")
     demo.add_argument("--flip-rate", type=arguments.rate, default=0.002, help="frames demo: probability a byte has a bit flipped (default 0.002)")
     demo.set_defaults(func=cmd_demo)

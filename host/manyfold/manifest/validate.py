@@ -25,6 +25,21 @@ LINK_TAINTS = {
     "durable": "det_nonreplayable",
 }
 
+#: What a link on each transport can keep. A node link (udp, tcp) resequences and retransmits
+#: what its transport lacks, and authenticates when the plan gives it a key; a device's serial
+#: link keeps order but neither retransmits events nor carries a MAC. No transport is durable
+#: (replay after a crash needs a store, which is not built yet).
+LINK_TRANSPORTS = {
+    "udp": frozenset({"ordered", "reliable", "authenticated"}),
+    "tcp": frozenset({"ordered", "reliable", "authenticated"}),
+    "serial": frozenset({"ordered"}),
+}
+_UNAVAILABLE_WHY = {
+    "durable": "no transport stores events for replay yet",
+    "reliable": "a serial link does not retransmit events (a loss is counted and tainted)",
+    "authenticated": "a serial link carries no MAC",
+}
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -181,6 +196,26 @@ def undeclared_link_loss(m: Manifest) -> list[Violation]:
     return out
 
 
+def link_capability_unavailable(m: Manifest) -> list[Violation]:
+    """A link declares only what its transport can keep (:data:`LINK_TRANSPORTS`): a property
+    it cannot keep must be declared missing, so the crossings carry its taint."""
+    out = []
+    for link in m.links:
+        provided = LINK_TRANSPORTS.get(link.transport)
+        if provided is None:
+            known = ", ".join(sorted(LINK_TRANSPORTS))
+            out.append(Violation("link_capability_unavailable", f"link {link.name}", f"transport {link.transport!r} is not one manyfold runs ({known})"))
+            continue
+        for capability in LINK_TAINTS:
+            if getattr(link, capability) and capability not in provided:
+                out.append(Violation(
+                    "link_capability_unavailable", f"link {link.name}",
+                    f"declares {capability} but a {link.transport} link cannot keep it: {_UNAVAILABLE_WHY[capability]}; "
+                    f"declare {capability}=False (its crossings then carry {LINK_TAINTS[capability]})",
+                ))  # fmt: skip
+    return out
+
+
 def schema_mismatch(m: Manifest) -> list[Violation]:
     """Both ends of every edge and link crossing carry compatible schemas."""
     routes = {r.route: r for r in m.routes}
@@ -217,6 +252,7 @@ RULES: dict[str, Callable[[Manifest], list[Violation]]] = {
     "write_without_fence": write_without_fence,
     "retry_without_idempotency": retry_without_idempotency,
     "undeclared_link_loss": undeclared_link_loss,
+    "link_capability_unavailable": link_capability_unavailable,
     "schema_mismatch": schema_mismatch,
 }
 

@@ -1,0 +1,334 @@
+"""``manyfold demo edge``: the greenhouse split across runtime nodes (``manyfold.examples.
+greenhouse_edge``), each its own OS process on loopback, started by the plan/up machinery, and
+a report of what the nodes say about themselves.
+
+:func:`run_edge_demo` compiles the manifest, writes a nodes file and a plan into a work
+directory, starts the nodes (``manyfold.cluster.up``), lets the probes and the camera run,
+asks every node's admin endpoint for its status, follows the lineage of the host's last fan
+command from node to node, stops every node, and returns an :class:`EdgeReport`.
+:func:`render_edge_report` prints it; ``EdgeReport.to_dict()`` is ``--json``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from manyfold.cluster.admin import AdminClient, HeldEnvelope, Lineage, LinkStatus, NodeStatus
+from manyfold.cluster.errors import ClusterError
+from manyfold.cluster.nodes_file import NodeRequest, NodesFile
+from manyfold.cluster.place import make_plan
+from manyfold.cluster.up import Cluster, Progress
+from manyfold.examples import greenhouse_edge as gh
+
+LINEAGE_QUERIES_MAX = 64
+"""Lineage questions asked at most while following the fan command across nodes."""
+APP_TIMEOUT_S = 60.0
+SETTLE_S = 2.5
+"""After the producers finish: longer than the fan pacing interval, so the last command is out."""
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    name: str
+    pid: int
+    partitions: tuple[str, ...]
+    """Hosted partitions, devices included."""
+    program: str
+    listen: str
+    admin: str
+    incarnation: int
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "pid": self.pid, "partitions": list(self.partitions), "program": self.program,
+                "listen": self.listen, "admin": self.admin, "incarnation": self.incarnation}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    """A mesh link seen from both ends: capabilities requested and provided, events and drops."""
+
+    name: str
+    transport: str
+    nodes: tuple[str, str]
+    state: str
+    requested: tuple[str, ...]
+    provided: tuple[str, ...]
+    missing: tuple[str, ...]
+    events: int
+    """Events delivered across the link (both directions)."""
+    dropped: int
+    retransmits: int
+    gaps: int
+    refusal: str | None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "transport": self.transport, "nodes": list(self.nodes), "state": self.state,
+                "requested": list(self.requested), "provided": list(self.provided), "missing": list(self.missing),
+                "events": self.events, "dropped": self.dropped, "retransmits": self.retransmits, "gaps": self.gaps,
+                "refusal": self.refusal}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Uplink:
+    """A device route forwarded over the serial link into a route of the owning node: that
+    route's last sequence number and taints (the device's and the serial link's)."""
+
+    device_route: str
+    route: str
+    seq: int
+    taints: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"device_route": self.device_route, "route": self.route, "seq": self.seq, "taints": list(self.taints)}
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    partition: str
+    node: str
+    port: str
+    uplinks: tuple[Uplink, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"partition": self.partition, "node": self.node, "port": self.port, "uplinks": [u.to_dict() for u in self.uplinks]}
+
+
+@dataclass(frozen=True)
+class LineageStep:
+    """One envelope in the lineage of the fan command, and the node that answered for it."""
+
+    node: str
+    route: str
+    seq: int
+    taints: tuple[str, ...]
+    parents: tuple[tuple[str, str, int], ...]
+    """(holding node, route, seq) of each parent."""
+
+    def to_dict(self) -> dict:
+        return {"node": self.node, "route": self.route, "seq": self.seq, "taints": list(self.taints),
+                "parents": [list(p) for p in self.parents]}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EdgeReport:
+    nodes: tuple[NodeRow, ...]
+    links: tuple[LinkRow, ...]
+    devices: tuple[DeviceRow, ...]
+    fan_command: HeldEnvelope | None
+    lineage: tuple[LineageStep, ...]
+    stopped: dict[str, int | None] = field(default_factory=dict)
+    """Exit code of each node after the stop (0: clean)."""
+    board: str = "sim"
+
+    def to_dict(self) -> dict:
+        fan = self.fan_command
+        return {
+            "nodes": [n.to_dict() for n in self.nodes],
+            "links": [link.to_dict() for link in self.links],
+            "devices": [d.to_dict() for d in self.devices],
+            "fan_command": None if fan is None else {"route": str(fan.route), "seq": fan.seq, "value": fan.value,
+                                                     "taints": sorted(t.value for t in fan.taints)},  # fmt: skip
+            "lineage": [s.to_dict() for s in self.lineage],
+            "stopped": self.stopped,
+        }
+
+
+def nodes_file(device_port: str) -> NodesFile:
+    """Node A hosts ingest and owns the board, node B the control side, the host its own."""
+    return NodesFile(
+        nodes=(
+            NodeRequest(gh.EDGE_A, partitions=(gh.EDGE_A,), app="manyfold.examples.greenhouse_edge:probes_app"),
+            NodeRequest(gh.EDGE_B, partitions=(gh.EDGE_B,), app="manyfold.examples.greenhouse_edge:camera_app"),
+            NodeRequest(gh.HOST, partitions=(gh.HOST,)),
+        ),
+        devices=((gh.SENSORS, device_port),),
+    )  # fmt: skip
+
+
+def _link_rows(plan, statuses: dict[str, NodeStatus]) -> tuple[LinkRow, ...]:
+    rows = []
+    for link in plan.links:
+        ends: list[LinkStatus] = [statuses[n].link(link.name) for n in link.nodes if n in statuses]
+        if not ends:
+            continue
+        first = ends[0]
+        rows.append(LinkRow(
+            link.name, link.transport.value, link.nodes, "/".join(sorted({e.state for e in ends})), first.requested,
+            first.provided, first.missing, sum(e.events_rx for e in ends), sum(e.dropped for e in ends),
+            sum(e.retransmits for e in ends), sum(e.gaps for e in ends), next((e.refusal for e in ends if e.refusal), None),
+        ))  # fmt: skip
+    return tuple(rows)
+
+
+def follow_lineage(admin: dict[str, AdminClient], names: dict[int, str], start: str, route, seq: int) -> tuple[LineageStep, ...]:
+    """The lineage of ``route@seq`` held by node ``start``, followed to the nodes holding its
+    ancestors (each asked at most once per envelope; :data:`LINEAGE_QUERIES_MAX` questions)."""
+    steps: dict[tuple[str, str, int], LineageStep] = {}
+    todo = [(start, route, seq)]
+    asked = 0
+    while todo and asked < LINEAGE_QUERIES_MAX:
+        node, r, s = todo.pop(0)
+        if (node, str(r), s) in steps or node not in admin:
+            continue
+        asked += 1
+        try:
+            lineage: Lineage = admin[node].lineage(r, s)
+        except ClusterError:
+            continue
+        for e in lineage.envelopes:
+            key = (node, str(e.route), e.seq)
+            if key not in steps:
+                parents = tuple((names.get(p.node, "?") if p.node is not None else "?", str(p.route), p.seq) for p in e.parents)
+                steps[key] = LineageStep(node, str(e.route), e.seq, tuple(sorted(t.value for t in e.taints)), parents)
+        for ref in lineage.elsewhere:
+            holder = names.get(ref.node) if ref.node is not None else None
+            if holder is not None and (holder, str(ref.route), ref.seq) not in steps:
+                todo.append((holder, ref.route, ref.seq))
+    return tuple(steps.values())
+
+
+def _uplinks(m, partition: str, admin: AdminClient) -> tuple[Uplink, ...]:
+    """The device's routes forwarded to the owning node, as that node holds them."""
+    produced = {str(r.route) for r in m.routes if r.partition == partition}
+    out = []
+    for e in m.edges:
+        if e.link is not None and str(e.source) in produced:
+            target = m.node(e.target).outputs[0]
+            held = admin.latest(target)
+            if held is not None:
+                out.append(Uplink(str(e.source), str(target), held.seq, tuple(sorted(t.value for t in held.taints))))
+    return tuple(sorted(set(out), key=lambda u: u.route))
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise ClusterError(f"the edge demo: {what} did not happen within {timeout_s:g} s")
+        time.sleep(0.1)
+
+
+def run_edge_demo(
+    *, seed: int = 7, board: str = "sim", workdir: Path | None = None, progress: Callable[[Progress | str], None] = lambda _e: None
+) -> EdgeReport:
+    """Runs the edge greenhouse as at least three OS processes and reports on it (module docs)."""
+    from manyfold import manifest
+
+    with tempfile.TemporaryDirectory(prefix="manyfold-edge-") as tmp:
+        where = Path(workdir or tmp)
+        m = manifest.compile(gh.build())
+        m.write(where / "greenhouse-edge.json")
+        stop_board = lambda: None  # noqa: E731 - replaced when QEMU runs the board
+        if board == "sim":
+            port = "sim:lm3s6965evb"
+        else:
+            from manyfold.devices import qemu
+            from manyfold.devices.lower import partition_image
+
+            b = qemu.bootable(board)
+            progress(f"booting {b.name} in QEMU")
+            running_board = qemu.start_board(b, qemu.build_firmware(b), partition_image(m, gh.SENSORS))
+            port, stop_board = running_board.url, running_board.stop
+        try:
+            return _run(m, where, port, seed, board, progress)
+        finally:
+            stop_board()
+
+
+def _run(m, where: Path, port: str, seed: int, board: str, progress) -> EdgeReport:
+    plan = make_plan(m, manifest_path=where / "greenhouse-edge.json", plan_path=where / "plan.toml", nodes=nodes_file(port))
+    plan.write(where / "plan.toml")
+    cluster = Cluster(plan, where, env={**os.environ, gh.SEED_ENV: str(seed)})
+    stopped: dict[str, int | None] = {}
+
+    def on_event(event) -> None:
+        if type(event).__name__ == "Stopped":
+            stopped[event.node.name] = event.code
+        progress(event)
+
+    cluster.start(progress=on_event)
+    admin = {p.node.name: AdminClient(p.ready.admin, timeout_s=10) for p in cluster.processes}
+    try:
+        _wait(lambda: all(link.state == "up" for c in admin.values() for link in c.status().links), 15, "every link up")
+        progress("the probes and the camera run on nodes A and B")
+
+        def produced() -> bool:
+            raw, cam = admin[gh.EDGE_A].latest(gh.TEMPERATURE_RAW), admin[gh.EDGE_B].latest(gh.CAMERA)
+            return raw is not None and cam is not None and raw.seq >= 184 and cam.seq >= 120
+
+        _wait(produced, APP_TIMEOUT_S, "the probes' and the camera's last events")
+        time.sleep(SETTLE_S)
+        statuses = {name: c.status() for name, c in admin.items()}
+        names = {s.id: name for name, s in statuses.items()}
+        fan = admin[gh.HOST].latest(gh.FAN_COMMAND)
+        lineage = follow_lineage(admin, names, gh.HOST, gh.FAN_COMMAND, fan.seq) if fan is not None else ()
+        nodes = tuple(
+            NodeRow(p.node.name, p.pid, statuses[p.node.name].partitions, p.command.program, str(p.ready.listen),
+                    str(p.ready.admin), statuses[p.node.name].incarnation)
+            for p in cluster.processes if p.ready is not None
+        )  # fmt: skip
+        devices = tuple(DeviceRow(d.partition, n.name, d.port, _uplinks(m, d.partition, admin[n.name])) for n in plan.nodes for d in n.devices)
+        links = _link_rows(plan, statuses)
+    finally:
+        for c in admin.values():
+            c.close()
+        cluster.stop(progress=on_event)
+    return EdgeReport(nodes, links, devices, fan, lineage, stopped, board)
+
+
+def render_edge_report(report: EdgeReport, console) -> None:
+    """Prints the report as tables (rich)."""
+    from manyfold.cli import render
+
+    render.heading(console, "[bold]Greenhouse on the edge: three runtime nodes and a board")
+    console.print(render.table(
+        "1. Nodes: one OS process each", ("node", "pid", "program", "partitions", "listen", "admin"),
+        ((n.name, n.pid, n.program, ", ".join(n.partitions), n.listen, n.admin) for n in report.nodes), priority=("node",),
+    ))  # fmt: skip
+    console.print(render.table(
+        "2. Links: capabilities requested and provided, events and drops",
+        ("link", "transport", "nodes", "state", "requested", "provided", "missing (tainted)", "events", "dropped", "retransmits", "gaps"),
+        ((k.name, k.transport, " <-> ".join(k.nodes), k.state, k.requested, k.provided, k.missing, k.events, k.dropped,
+          k.retransmits, k.gaps) for k in report.links),
+        optional=("retransmits", "gaps"),
+    ))  # fmt: skip
+    for d in report.devices:
+        console.print(render.table(
+            f"Device: partition {d.partition} on {d.port}, owned by node {d.node} over the serial link uart",
+            ("device route -> node route", "last seq", "taints"),
+            ((f"{u.device_route}\n-> {u.route}", u.seq, ", ".join(u.taints) or "-") for u in d.uplinks), priority=("device route -> node route",),
+        ))  # fmt: skip
+    render.heading(console, "3. What explains the host's last fan command, node by node")
+    fan = report.fan_command
+    if fan is None:
+        console.print("No fan command reached the host.")
+    else:
+        console.print(f"Last command at the host: fan speed [bold]{fan.value}[/] % ({fan.route}@{fan.seq}), "
+                      f"taints: {', '.join(sorted(t.value for t in fan.taints)) or 'none'}")  # fmt: skip
+        by: dict[tuple[str, str], list[LineageStep]] = {}
+        for step in report.lineage:
+            by.setdefault((step.node, step.route), []).append(step)
+        console.print(render.table(
+            "Lineage across nodes (the node that answered, newest first)", ("node", "route", "envelopes", "seqs", "taints"),
+            ((node, route, len(steps), _seqs([s.seq for s in steps]), ", ".join(sorted({t for s in steps for t in s.taints})) or "-")
+             for (node, route), steps in by.items()),
+            priority=("route",),
+        ))  # fmt: skip
+        crossings = sorted({(s.node, p[0]) for s in report.lineage for p in s.parents if p[0] not in (s.node, "?")})
+        console.print(f"{len(report.lineage)} envelopes on {len({s.node for s in report.lineage})} nodes; the chain crosses "
+                      + (", ".join(f"{a} <- {b}" for a, b in crossings) or "no node boundary") + ".")  # fmt: skip
+    clean = all(code == 0 for code in report.stopped.values())
+    console.print(f"Stopped every node ({'each exit code 0' if clean else report.stopped}).")
+
+
+def _seqs(seqs: list[int]) -> str:
+    seqs = sorted(seqs)
+    return f"{seqs[0]}" if len(seqs) == 1 else f"{seqs[0]}..{seqs[-1]}"
+
+
+__all__ = ["DeviceRow", "Uplink", "EdgeReport", "LineageStep", "LinkRow", "NodeRow", "follow_lineage", "nodes_file", "render_edge_report", "run_edge_demo"]
