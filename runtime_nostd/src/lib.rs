@@ -17,12 +17,16 @@
 //! - [`link`]: the link protocol (docs/wire.md section 2): messages, their v1 and v1.1 encodings,
 //!   the references that shorten v1.1 events, the host role, and the
 //!   session/keepalive state machine.
+//! - [`mesh`]: the node link (docs/wire.md section 4): messages, keyed frames, and the sans-IO
+//!   session between two runtime nodes (handshake, batching, reliability and order, leases,
+//!   incarnations, lazy payload fetches).
 //! - [`image`]: partition images (section 3) decoded into fixed-capacity tables.
 //! - [`exec`]: the step executor, `step(now_us, inbox, outbox)`.
 //! - [`device`]: frames in, frames out: decoder, link state, executor and upload in one object
 //!   that the firmware and the simulation drive; [`device::board`] holds a board's capacities.
 //!
-//! Feature `upload` adds partition upload (SHA-256 checked); `fast-crc` the 16 KiB CRC table.
+//! Feature `upload` adds partition upload (SHA-256 checked); `fast-crc` the 16 KiB CRC table;
+//! `auth` keyed node links (HMAC-SHA-256).
 //!
 //! # Rules
 //! No heap, no `unsafe`, no panics on any input; every loop is bounded by its input or by a
@@ -41,6 +45,7 @@ pub mod exec;
 pub mod image;
 pub mod kernels;
 pub mod link;
+pub mod mesh;
 pub mod mailbox;
 pub mod ring;
 pub mod taint;

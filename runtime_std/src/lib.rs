@@ -9,7 +9,10 @@
 //! - [`envelope`]: host envelopes (core metadata + payload).
 //! - [`graph`]: the local graph runtime: routes, nodes, edges, mailboxes, scheduler, and the
 //!   built-in operators (`graph::ops`) over the `manyfold-core` kernels.
+//! - [`links`]: mesh link transports (UDP datagrams, TCP COBS streams) and seeded datagram
+//!   faults.
 //! - [`manifest`]: loading a graph manifest (deterministic CBOR) into a graph.
+//! - [`node`]: the runtime node: hosted partitions, mesh links, the admin endpoint.
 //! - [`shared`]: the thread-safe handle used by real-time mode and the Python extension.
 //! - [`python`] (feature `python`): the PyO3 module. Each submodule binds one layer and keeps
 //!   Python objects at the edge: the work runs in Rust.
@@ -17,7 +20,9 @@
 pub mod devlink;
 pub mod envelope;
 pub mod graph;
+pub mod links;
 pub mod manifest;
+pub mod node;
 pub mod route;
 pub mod schema;
 pub mod shared;

@@ -154,6 +154,8 @@ impl Graph {
             producer: RouteProducer::External,
             taints_seen: TaintSet::EMPTY,
             admission: None,
+            ingested: 0,
+            duplicates: 0,
         });
         self.by_route.insert(route, index);
         self.topology_version += 1;

@@ -36,6 +36,8 @@ pub enum GraphError {
     PayloadOpen(String),
     /// An operator refers to a user function that was not supplied.
     CallableMissing(String),
+    /// An envelope received from a link repeats a sequence number the route already has.
+    Duplicate(String),
 }
 
 impl GraphError {
@@ -56,7 +58,8 @@ impl GraphError {
             | GraphError::GuardInvalid(m)
             | GraphError::ClockMode(m)
             | GraphError::PayloadOpen(m)
-            | GraphError::CallableMissing(m) => m,
+            | GraphError::CallableMissing(m)
+            | GraphError::Duplicate(m) => m,
         }
     }
 
@@ -78,6 +81,7 @@ impl GraphError {
             GraphError::ClockMode(_) => "clock_mode",
             GraphError::PayloadOpen(_) => "payload_open",
             GraphError::CallableMissing(_) => "callable_missing",
+            GraphError::Duplicate(_) => "duplicate",
         }
     }
 }

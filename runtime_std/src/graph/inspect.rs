@@ -112,6 +112,11 @@ impl Graph {
         Ok(self.route_state(route)?.retained.back().cloned())
     }
 
+    /// Every envelope a route retains (for lineage), oldest first.
+    pub fn retained(&self, route: RouteIdx) -> Vec<EnvelopeRef> {
+        self.routes.get(route.0 as usize).map_or_else(Vec::new, |r| r.retained.iter().cloned().collect())
+    }
+
     /// The replay history of a route (its newest `history` envelopes), oldest first.
     pub fn replay(&self, route: RouteIdx) -> Result<Vec<EnvelopeRef>, GraphError> {
         let state = self.route_state(route)?;
@@ -124,7 +129,12 @@ impl Graph {
         let state = self.routes.get(id.route.0 as usize)?;
         let first = state.retained.front()?.meta.id.seq;
         let offset = id.seq.checked_sub(first)?;
-        state.retained.get(usize::try_from(offset).ok()?).cloned()
+        // Local publishes number a route without gaps; envelopes ingested from a link may skip
+        // the sequence numbers lost on the way, so a miss at the offset searches.
+        match state.retained.get(usize::try_from(offset).ok()?) {
+            Some(env) if env.meta.id.seq == id.seq => Some(env.clone()),
+            _ => state.retained.binary_search_by_key(&id.seq, |e| e.meta.id.seq).ok().map(|i| state.retained[i].clone()),
+        }
     }
 
     /// Walks lineage back from `id`: every ancestor envelope still retained, breadth first,

@@ -33,6 +33,7 @@
 //!   and guard state it holds, and its constructors.
 //! - [`declare`]: routes, producers and grants, nodes, edges and their mailboxes, subscriptions;
 //!   the wiring checks (ownership of output routes, unsafe inline cycles).
+//! - [`ingest`]: envelopes received from a link, recorded with the identity they were given.
 //! - [`publish`]: envelopes in: ownership and schema checks, admission (backpressure), recording
 //!   an envelope, fan-out into edges, mailboxes and epoch holds, inline dispatch into nodes and
 //!   subscribers.
@@ -48,6 +49,7 @@ pub mod audit;
 pub mod declare;
 pub mod error;
 pub mod factory;
+pub mod ingest;
 pub mod inspect;
 pub mod operator;
 pub mod ops;
@@ -73,6 +75,7 @@ pub use audit::{AuditEntry, AuditKind, AuditLog};
 pub use error::GraphError;
 pub use payload::{OpenRecord, PayloadOpener, Payloads, RouteDemand};
 pub use operator::{Lineage, OpContext, OpFailure, Operator, Output, Param};
+pub use ingest::{Remote, IngestCounts};
 pub use declare::{CountingSubscriber, EdgePolicy, MailboxSpec, RouteOptions, RouteProducer, Subscriber, Target, RETAIN_DEFAULT};
 pub use inspect::{EdgeInfo, Failure, MailboxInfo, NodeInfo};
 pub use publish::{PublishOptions, PublishReceipt, EPOCH_HOLD_MAX, FAILURES_KEPT_MAX, STALLED_MAX};
@@ -112,6 +115,9 @@ pub(crate) struct RouteState {
     ephemeral: bool,
     /// Blocking or rejecting buffers reachable inline, cached per topology version.
     admission: Option<(u64, Vec<publish::Gate>)>,
+    /// Envelopes ingested from links, and those refused as duplicates (see [`ingest`]).
+    ingested: u64,
+    duplicates: u64,
 }
 
 struct EdgeState {

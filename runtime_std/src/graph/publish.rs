@@ -365,10 +365,29 @@ impl Graph {
         parents: Parents,
         parents_elided: u32,
     ) -> EnvelopeRef {
+        let seq = self.routes[route.0 as usize].seq + 1;
+        self.record_at(route, seq, value, payload, producer, event_time, taints, parents, parents_elided)
+    }
+
+    /// Records an envelope on `route` with sequence number `seq` (above the route's last: a
+    /// local publish takes the next one, an ingested envelope keeps the one it was given).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record_at(
+        &mut self,
+        route: RouteIdx,
+        seq: u64,
+        value: Value,
+        payload: PayloadRef,
+        producer: ProducerRef,
+        event_time: EventTime,
+        taints: TaintSet,
+        parents: Parents,
+        parents_elided: u32,
+    ) -> EnvelopeRef {
         let now = self.now_us();
         let epoch = self.epoch;
         let state = &mut self.routes[route.0 as usize];
-        state.seq += 1;
+        state.seq = seq;
         let taints = if state.ephemeral { taints.with(Taint::DetNonReplayable) } else { taints };
         let fresh = Envelope {
             meta: Meta {
@@ -406,7 +425,7 @@ impl Graph {
         env
     }
 
-    fn fan_out(&mut self, route: RouteIdx, env: EnvelopeRef) {
+    pub(super) fn fan_out(&mut self, route: RouteIdx, env: EnvelopeRef) {
         let consumers = self.routes[route.0 as usize].consumers.len();
         // The last consumer takes the caller's reference: one atomic refcount pair less per hop.
         for i in 0..consumers.saturating_sub(1) {

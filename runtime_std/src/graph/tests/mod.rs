@@ -4,6 +4,7 @@
 
 mod bounds;
 mod declare;
+mod ingest;
 mod lineage;
 mod mailboxes;
 mod publish;

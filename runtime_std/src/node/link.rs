@@ -1,0 +1,553 @@
+//! One link's threads: a reader that moves received messages from the transport to the link's
+//! queue, and a driver that runs the mesh [`Session`] (sans-IO) over them with a monotonic
+//! clock, sends the queued events, and ingests what arrives into the graph.
+//!
+//! The driver never holds the graph's lock while it touches a socket, and the graph side never
+//! waits for the link: a slow or dead peer fills this link's queue (drops counted and tainted)
+//! and nothing else.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use manyfold_core::envelope::{ClockDomain, EnvelopeId, EventTime, PayloadRef, RouteIdx};
+use manyfold_core::mesh::{Caps, Delivery, DownReason, EventOut, LineageRef, LinkConfig, LinkState, MeshError, PayloadOut, Refusal, RouteDecl, Session};
+use manyfold_core::taint::{Taint, TaintSet};
+use parking_lot::Mutex;
+
+use crate::envelope::Parents;
+use crate::graph::{GraphError, Remote};
+use crate::links::Transport;
+use crate::schema::Schema;
+
+use super::codec;
+use super::plan::LinkPlan;
+use super::queue::{LinkQueue, OutEvent};
+use super::status::LinkStatus;
+use super::GraphHost;
+
+/// Events in flight per link (the session's send window).
+pub const WINDOW: usize = 1024;
+/// Events the session holds to put them back in order.
+pub const REORDER: usize = 512;
+
+/// The session type every link runs.
+pub type LinkSession = Session<WINDOW, REORDER>;
+
+/// Events taken from the queue per pass.
+const BATCH: usize = 512;
+/// Longest sleep of the driver (it looks at the stop flag this often).
+const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// How long a stopping link waits for its sent events to be acknowledged.
+pub const STOP_WAIT: Duration = Duration::from_secs(2);
+
+/// Where the link's transport is: set at start (dialing side) or when the peer first shows up
+/// (listening side), replaced when a new connection comes.
+#[derive(Default)]
+pub struct TransportSlot {
+    current: Mutex<Option<Arc<dyn Transport>>>,
+}
+
+impl TransportSlot {
+    /// The current transport.
+    pub fn get(&self) -> Option<Arc<dyn Transport>> {
+        self.current.lock().clone()
+    }
+
+    /// Installs `t`.
+    pub fn set(&self, t: Arc<dyn Transport>) {
+        *self.current.lock() = Some(t);
+    }
+}
+
+/// Everything one link's threads share with the node.
+pub struct LinkShared {
+    /// The plan.
+    pub plan: LinkPlan,
+    /// Outgoing events and incoming messages.
+    pub queue: Arc<LinkQueue>,
+    /// The transport.
+    pub slot: TransportSlot,
+    /// What the admin endpoint shows.
+    pub status: Mutex<LinkStatus>,
+    /// The pre-shared key.
+    pub key: Option<[u8; 32]>,
+    /// This end dials (sends the hello).
+    pub dialer: bool,
+}
+
+impl LinkShared {
+    /// The link's status now (the queue's numbers read live).
+    pub fn status(&self) -> LinkStatus {
+        let mut s = self.status.lock().clone();
+        let q = self.queue.lock();
+        s.queued = q.events.len() as u64;
+        s.dropped = q.dropped;
+        s
+    }
+}
+
+/// What a driver needs from its node.
+pub struct DriverContext {
+    /// The graph.
+    pub graph: Arc<dyn GraphHost>,
+    /// This node.
+    pub node_id: u16,
+    /// Its name.
+    pub node_name: String,
+    /// Its incarnation.
+    pub incarnation: u64,
+    /// The manifest's id.
+    pub manifest_id: [u8; 32],
+    /// Every route's schema hash (manifest order).
+    pub schema_hashes: Vec<[u8; 32]>,
+    /// Schema per route index.
+    pub schemas: Vec<Arc<Schema>>,
+    /// Largest message.
+    pub mtu: u16,
+    /// Lease.
+    pub lease_ms: u32,
+    /// The node is stopping.
+    pub stop: Arc<AtomicBool>,
+    /// The node's clock origin.
+    pub origin: Instant,
+}
+
+impl DriverContext {
+    fn now_us(&self) -> i64 {
+        i64::try_from(self.origin.elapsed().as_micros()).unwrap_or(i64::MAX)
+    }
+}
+
+/// The capabilities the manifest link asks for.
+pub fn requested(plan: &LinkPlan) -> Caps {
+    let mut c = Caps::NONE;
+    for (on, cap) in [(plan.ordered, Caps::ORDERED), (plan.reliable, Caps::RELIABLE), (plan.authenticated, Caps::AUTHENTICATED), (plan.durable, Caps::DURABLE)] {
+        if on {
+            c = c.union(cap);
+        }
+    }
+    c
+}
+
+/// What the transport gives by itself.
+pub fn transport_caps(kind: &str) -> Caps {
+    if kind == "tcp" { Caps::ORDERED.union(Caps::RELIABLE) } else { Caps::NONE }
+}
+
+/// Moves received messages from the link's transport into its queue until `finished` (set once
+/// every link said bye: acknowledgements still arrive while a stopping node waits for them).
+pub fn run_reader(link: Arc<LinkShared>, finished: Arc<AtomicBool>) {
+    // Bounded by the finished flag: each pass waits at most 50 ms.
+    while !finished.load(Ordering::Relaxed) {
+        let Some(t) = link.slot.get() else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let queue = &link.queue;
+        if t.recv(Duration::from_millis(50), &mut |m| queue.received(m)).is_err() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Per incoming route: taints the next event takes, and the sequence offset after a peer
+/// restart (its route sequence numbers start again at 1; this graph's copy keeps counting).
+#[derive(Default, Clone, Copy)]
+struct Incoming {
+    extra: TaintSet,
+    declared: TaintSet,
+    pending: TaintSet,
+    offset: u64,
+}
+
+struct Driver {
+    link: Arc<LinkShared>,
+    ctx: Arc<DriverContext>,
+    session: Box<LinkSession>,
+    incoming: HashMap<u32, Incoming>,
+    missing: TaintSet,
+    peer_incarnation: Option<u64>,
+    batch: Vec<(RouteIdx, Remote)>,
+    rejected: u64,
+    graph_duplicates: u64,
+    window_full: bool,
+    buf: Vec<u8>,
+    parents: Vec<LineageRef>,
+}
+
+fn refusal_sentence(r: Refusal, routes: &[String]) -> String {
+    let route = |i: u32| routes.get(i as usize).cloned().unwrap_or_else(|| format!("route #{i}"));
+    match r {
+        Refusal::VersionUnsupported(v) => format!("the ends speak different node-link protocol versions (the refuser speaks {v})"),
+        Refusal::ManifestMismatch => "the two nodes run different manifests (their manifest ids differ)".into(),
+        Refusal::LinkMismatch => "the peer's hello names another link".into(),
+        Refusal::SchemaMismatch { route: i } => format!("route {} has a different schema at each end", route(i)),
+        Refusal::RouteMismatch { route: i } => format!("route {} crosses the link at one end only", route(i)),
+        Refusal::CapabilityUnavailable(c) => format!("the peer cannot provide {}", c.iter().collect::<Vec<_>>().join(", ")),
+        Refusal::CapabilitiesDiffer(c) => format!("the ends request different capabilities ({} differ)", c.iter().collect::<Vec<_>>().join(", ")),
+        Refusal::KeyMissing => "one end has a key for the link and the other not".into(),
+        Refusal::KeyUnsupported => "this build cannot seal frames but the link has a key".into(),
+        Refusal::MtuTooSmall => "the peer's MTU is too small".into(),
+        Refusal::NoSession => "the peer no longer holds the session".into(),
+        Refusal::Config(e) => format!("this end's link configuration is invalid ({})", e.name()),
+    }
+}
+
+impl Driver {
+    fn now(&self) -> i64 {
+        self.ctx.now_us()
+    }
+
+    fn on_delivery(&mut self, d: OwnedDelivery, route_names: &[String]) {
+        match d {
+            OwnedDelivery::Up { peer_node, peer_name, peer_incarnation, provided, missing } => {
+                self.missing = missing.missing_taints();
+                let restarted = self.peer_incarnation.is_some_and(|i| i != peer_incarnation);
+                if restarted {
+                    // The peer's route sequence numbers start over: keep this copy counting.
+                    let routes: Vec<u32> = self.incoming.keys().copied().collect();
+                    let mut seqs = Vec::new();
+                    self.ctx.graph.with_graph(&mut |g| {
+                        seqs = routes.iter().map(|r| (*r, g.route_seq(RouteIdx(*r)).unwrap_or(0))).collect();
+                    });
+                    for (r, seq) in seqs {
+                        if let Some(i) = self.incoming.get_mut(&r) {
+                            i.offset = seq;
+                            i.pending = i.pending.with(Taint::DeliveryDropped);
+                        }
+                    }
+                }
+                self.peer_incarnation = Some(peer_incarnation);
+                for i in self.incoming.values_mut() {
+                    i.extra = TaintSet(self.missing.0 & !i.declared.0);
+                }
+                let mut s = self.link.status.lock();
+                s.peer = Some(peer_name);
+                s.peer_id = Some(peer_node);
+                s.peer_incarnation = Some(peer_incarnation);
+                s.provided = provided;
+                s.missing = missing;
+                s.state = "up".into();
+                s.refusal = None;
+                s.ups += 1;
+            }
+            OwnedDelivery::Event { route, seq, time_us, domain, taints, parents, payload, gap } => {
+                let Some(info) = self.incoming.get(&route).copied() else {
+                    self.rejected += 1;
+                    return;
+                };
+                let Some(schema) = self.ctx.schemas.get(route as usize) else {
+                    self.rejected += 1;
+                    return;
+                };
+                // Lazy payloads are not fetched yet: such an event is counted as rejected.
+                let Some(bytes) = payload else {
+                    self.rejected += 1;
+                    return;
+                };
+                let Ok(value) = codec::decode(&schema.ty, &bytes) else {
+                    self.rejected += 1;
+                    return;
+                };
+                let payload = PayloadRef::Inline { len: u32::try_from(bytes.len()).unwrap_or(u32::MAX) };
+                let mut taints = TaintSet(taints).join(info.extra).join(info.pending);
+                if gap {
+                    taints = taints.with(Taint::DeliveryDropped);
+                }
+                if let Some(i) = self.incoming.get_mut(&route) {
+                    i.pending = TaintSet::EMPTY;
+                }
+                let shift = |p: &LineageRef| p.seq + self.incoming.get(&p.route).map_or(0, |i| i.offset);
+                let parents: Parents = parents.iter().map(|p| EnvelopeId { route: RouteIdx(p.route), seq: shift(p) }).collect();
+                let remote = Remote {
+                    seq: seq + info.offset,
+                    event_time: EventTime { time_us, domain: ClockDomain(domain) },
+                    taints,
+                    parents,
+                    value,
+                    payload,
+                };
+                self.batch.push((RouteIdx(route), remote));
+            }
+            OwnedDelivery::Fetch { route, seq } => {
+                let _ = self.session.answer_fetch(self.ctx.now_us(), route, seq, None);
+            }
+            OwnedDelivery::Other => {}
+            OwnedDelivery::Refused(r) => {
+                let mut s = self.link.status.lock();
+                *s.refused.entry(r.name().to_string()).or_insert(0) += 1;
+                s.refusal = Some(refusal_sentence(r, route_names));
+                s.state = "refused".into();
+            }
+            OwnedDelivery::Down(reason) => {
+                // What was in flight is lost with the session: the next events of every
+                // crossing route, both ways, say so.
+                let mut q = self.link.queue.lock();
+                for r in &self.link.plan.outgoing {
+                    q.taint_next(*r, TaintSet::EMPTY.with(Taint::DeliveryDropped));
+                }
+                drop(q);
+                for i in self.incoming.values_mut() {
+                    i.pending = i.pending.with(Taint::DeliveryDropped);
+                }
+                let mut s = self.link.status.lock();
+                s.state = "down".into();
+                s.down_reason = Some(reason.name().to_string());
+            }
+        }
+    }
+
+    /// Records the events received in this pass, under one lock of the graph.
+    fn ingest(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let (mut ok, mut dup, mut bad) = (0u64, 0u64, 0u64);
+        self.ctx.graph.with_graph(&mut |g| {
+            for (route, remote) in batch.iter().cloned() {
+                match g.ingest(route, remote) {
+                    Ok(_) => ok += 1,
+                    Err(GraphError::Duplicate(_)) => dup += 1,
+                    Err(_) => bad += 1,
+                }
+            }
+        });
+        self.graph_duplicates += dup;
+        self.rejected += bad;
+        let mut s = self.link.status.lock();
+        s.events_rx += ok;
+    }
+
+    fn send_queued(&mut self, now: i64) {
+        if self.window_full || !matches!(self.session.state(), LinkState::Up) {
+            return;
+        }
+        let mut taken: Vec<OutEvent> = {
+            let mut q = self.link.queue.lock();
+            let n = q.events.len().min(BATCH);
+            q.events.drain(..n).collect()
+        };
+        let mut sent = 0u64;
+        let mut dropped = 0u64;
+        let mut back = None;
+        for (i, ev) in taken.iter().enumerate() {
+            self.parents.clear();
+            let node = self.ctx.node_id;
+            self.parents.extend(ev.parents.iter().map(|(route, seq)| LineageRef { node, route: *route, seq: *seq }));
+            let out = EventOut {
+                route: ev.route,
+                seq: ev.seq,
+                time_us: ev.time_us,
+                domain: ev.domain,
+                taints: ev.taints,
+                parents: &self.parents,
+                payload: PayloadOut::Inline(&ev.payload),
+            };
+            match self.session.send_event(now, &out) {
+                Ok(_) => sent += 1,
+                Err(MeshError::SendWindowFull) | Err(MeshError::SendNotUp) => {
+                    self.window_full = true;
+                    back = Some(i);
+                    break;
+                }
+                Err(_) => dropped += 1,
+            }
+        }
+        if let Some(i) = back {
+            let rest: Vec<OutEvent> = taken.drain(i..).collect();
+            let mut q = self.link.queue.lock();
+            for ev in rest.into_iter().rev() {
+                q.events.push_front(ev);
+            }
+            q.dropped += dropped;
+        } else if dropped > 0 {
+            self.link.queue.lock().dropped += dropped;
+        }
+        if sent > 0 {
+            self.link.status.lock().events_tx += sent;
+        }
+    }
+
+    fn transmit(&mut self, now: i64) {
+        let t = self.link.slot.get();
+        // Bounded: the session hands out what it holds, then None.
+        while let Some(n) = self.session.poll_transmit(now, &mut self.buf) {
+            if let Some(t) = &t {
+                let _ = t.send(&self.buf[..n]);
+            }
+        }
+    }
+
+    fn refresh_status(&mut self) {
+        let c = *self.session.counters();
+        let (queued, dropped) = {
+            let q = self.link.queue.lock();
+            (q.events.len() as u64, q.dropped)
+        };
+        let t = self.link.slot.get();
+        let mut s = self.link.status.lock();
+        s.retransmits = c.retransmits;
+        s.duplicates = c.dup_dropped + self.graph_duplicates;
+        s.gaps = c.gaps;
+        s.bad_frames = t.as_ref().map_or(0, |t| t.stats().bad_frames) + c.frames_bad_mac + c.frames_replayed + c.frames_unkeyed + c.frames_undecodable;
+        s.rejected = self.rejected;
+        s.queued = queued;
+        s.dropped = dropped;
+        s.unacked = self.session.unacked() as u64;
+        if let Some(t) = &t {
+            s.transport = t.kind().to_string();
+            s.peer_addr = t.peer().map(|a| a.to_string());
+        }
+        if matches!(self.session.state(), LinkState::Connecting) && s.state != "refused" && s.state != "down" {
+            s.state = "connecting".into();
+        }
+    }
+}
+
+/// Drives one link until the node stops: then stops taking events, waits (at most
+/// [`STOP_WAIT`]) for what was sent to be acknowledged, and says bye.
+pub fn run_driver(link: Arc<LinkShared>, ctx: Arc<DriverContext>, route_names: Arc<Vec<String>>) {
+    let plan = &link.plan;
+    let mut decls: Vec<RouteDecl> = plan
+        .outgoing
+        .iter()
+        .copied()
+        .chain(plan.incoming.iter().map(|(r, _)| *r))
+        .map(|r| RouteDecl { route: r, schema_hash: ctx.schema_hashes.get(r as usize).copied().unwrap_or([0; 32]) })
+        .collect();
+    decls.sort_by_key(|d| d.route);
+    decls.dedup_by_key(|d| d.route);
+    let kind = link.status.lock().transport.clone();
+    let config = LinkConfig {
+        node_id: ctx.node_id,
+        node_name: &ctx.node_name,
+        incarnation: ctx.incarnation,
+        manifest_id: ctx.manifest_id,
+        link: &plan.name,
+        requested: requested(plan),
+        transport: transport_caps(&kind),
+        mtu: ctx.mtu,
+        lease_ms: ctx.lease_ms,
+        routes: &decls,
+        key: link.key,
+        initiator: link.dialer,
+    };
+    let session = Box::new(LinkSession::new(&config));
+    let incoming = plan.incoming.iter().map(|(r, declared)| (*r, Incoming { declared: *declared, ..Incoming::default() })).collect();
+    let mut d = Driver {
+        link: link.clone(),
+        ctx: ctx.clone(),
+        session,
+        incoming,
+        missing: TaintSet::EMPTY,
+        peer_incarnation: None,
+        batch: Vec::new(),
+        rejected: 0,
+        graph_duplicates: 0,
+        window_full: false,
+        buf: vec![0u8; usize::from(ctx.mtu).max(256)],
+        parents: Vec::new(),
+    };
+    let now = d.now();
+    d.session.connect(now);
+    let mut stop_deadline: Option<Instant> = None;
+    let mut incoming_msgs: Vec<Vec<u8>> = Vec::new();
+    // Bounded by the stop flag and STOP_WAIT: each pass sleeps at most IDLE_WAIT.
+    loop {
+        let now = d.now();
+        if ctx.stop.load(Ordering::Relaxed) && stop_deadline.is_none() {
+            link.queue.lock().closed = true;
+            stop_deadline = Some(Instant::now() + STOP_WAIT);
+        }
+        std::mem::swap(&mut incoming_msgs, &mut link.queue.lock().incoming);
+        if !incoming_msgs.is_empty() {
+            d.window_full = false;
+        }
+        for m in incoming_msgs.drain(..) {
+            let mut deliveries = Vec::new();
+            d.session.receive(now, &m, &mut |dl| deliveries.push(owned(dl)));
+            // Workaround (mesh session at dd99af5): a welcome from a restarted peer ends the old
+            // session, which gives the initiator a new session tag, and then opens the new
+            // session under that tag, which the peer does not know: the peer's first events are
+            // refused `no_session`. Saying hello again makes both ends agree at once.
+            let restarted_up = link.dialer
+                && deliveries.iter().any(|x| matches!(x, OwnedDelivery::Down(DownReason::PeerRestarted { .. })))
+                && matches!(deliveries.last(), Some(OwnedDelivery::Up { .. }));
+            for dl in deliveries {
+                d.on_delivery(dl, &route_names);
+            }
+            if restarted_up {
+                d.session.connect(now);
+            }
+        }
+        let mut deliveries = Vec::new();
+        d.session.tick(now, &mut |dl| deliveries.push(owned(dl)));
+        for dl in deliveries {
+            d.on_delivery(dl, &route_names);
+        }
+        d.ingest();
+        d.send_queued(now);
+        d.transmit(now);
+        d.refresh_status();
+        if let Some(deadline) = stop_deadline {
+            let idle = d.session.unacked() == 0 && link.queue.lock().events.is_empty();
+            if idle || Instant::now() >= deadline || !matches!(d.session.state(), LinkState::Up) {
+                let now = d.now();
+                d.session.bye(now);
+                d.transmit(now);
+                d.refresh_status();
+                return;
+            }
+        }
+        let wake = d
+            .session
+            .poll_deadline_us()
+            .map(|at| Instant::now() + Duration::from_micros(u64::try_from(at - d.now()).unwrap_or(0)))
+            .map_or(Instant::now() + IDLE_WAIT, |t| t.min(Instant::now() + IDLE_WAIT));
+        let mut q = link.queue.lock();
+        let ready = !q.incoming.is_empty() || (!q.events.is_empty() && !d.window_full && matches!(d.session.state(), LinkState::Up)) || q.poke;
+        q.poke = false;
+        if !ready {
+            link.queue.wait_until(&mut q, wake);
+        }
+    }
+}
+
+/// A delivery copied out of the session's borrow, so the driver can act on it (touching the
+/// graph, the queue, the session) after the session's callback returned.
+enum OwnedDelivery {
+    Up { peer_node: u16, peer_name: String, peer_incarnation: u64, provided: Caps, missing: Caps },
+    Event { route: u32, seq: u64, time_us: i64, domain: u16, taints: u32, parents: Vec<LineageRef>, payload: Option<Vec<u8>>, gap: bool },
+    Fetch { route: u32, seq: u64 },
+    Refused(Refusal),
+    Down(DownReason),
+    Other,
+}
+
+fn owned(d: Delivery<'_>) -> OwnedDelivery {
+    match d {
+        Delivery::Up { peer_node, peer_name, peer_incarnation, provided, missing } => {
+            OwnedDelivery::Up { peer_node, peer_name: peer_name.to_string(), peer_incarnation, provided, missing }
+        }
+        Delivery::Event(ev) => OwnedDelivery::Event {
+            route: ev.route,
+            seq: ev.seq,
+            time_us: ev.time_us,
+            domain: ev.domain,
+            taints: ev.taints,
+            parents: ev.parents.iter().collect(),
+            payload: match ev.payload {
+                PayloadOut::Inline(b) => Some(b.to_vec()),
+                PayloadOut::Lazy { .. } => None,
+            },
+            gap: ev.gap,
+        },
+        Delivery::FetchRequest { route, seq } => OwnedDelivery::Fetch { route, seq },
+        Delivery::FetchReply { .. } => OwnedDelivery::Other,
+        Delivery::Refused(r) => OwnedDelivery::Refused(r),
+        Delivery::Down(r) => OwnedDelivery::Down(r),
+    }
+}

@@ -1,0 +1,367 @@
+//! What a node hosting some partitions of a manifest has to do on each link: which routes cross
+//! it in which direction, what the link requests, what the manifest's forward nodes already
+//! taint, and which hosted nodes run user (Python) functions.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use manyfold_core::taint::{Taint, TaintSet};
+use sha2::{Digest, Sha256};
+
+use crate::manifest::{self, Cbor, LoadError};
+
+/// A link of a hosted partition to a partition hosted elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkPlan {
+    /// The manifest link's name.
+    pub name: String,
+    /// The hosted partition at this end, and the peer's partition.
+    pub local: String,
+    /// The partition at the other end.
+    pub remote: String,
+    /// `udp` or `tcp`, as the manifest declares it.
+    pub transport: String,
+    /// What the manifest link keeps: ordered, reliable, authenticated, durable.
+    pub ordered: bool,
+    /// Delivers every event.
+    pub reliable: bool,
+    /// Frames carry a MAC under a pre-shared key.
+    pub authenticated: bool,
+    /// Events can be replayed after a restart.
+    pub durable: bool,
+    /// Routes produced here and consumed across the link (manifest route indexes, sorted).
+    pub outgoing: Vec<u32>,
+    /// Routes produced across the link and consumed here, with the taints every forward node
+    /// consuming them over this link already adds (sorted by route).
+    pub incoming: Vec<(u32, TaintSet)>,
+}
+
+/// One route of the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePlan {
+    /// The printed route.
+    pub route: String,
+    /// The partition producing it.
+    pub partition: String,
+    /// Its schema's SHA-256.
+    pub schema_hash: [u8; 32],
+}
+
+/// The manifest as the node needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePlan {
+    /// SHA-256 of the manifest's canonical CBOR (what `manyfold compile` writes): the
+    /// manifest id both ends of a link compare.
+    pub manifest_id: [u8; 32],
+    /// The canonical CBOR.
+    pub cbor: Vec<u8>,
+    /// Every partition's name.
+    pub partitions: Vec<String>,
+    /// Every route, in manifest order (the index is the route's name on the wire).
+    pub routes: Vec<RoutePlan>,
+    /// Links between a hosted partition and one hosted elsewhere, sorted by name.
+    pub links: Vec<LinkPlan>,
+    /// Hosted nodes that call a user function: (node, function name).
+    pub user_functions: Vec<(String, String)>,
+}
+
+fn text<'a>(entries: &'a [(String, Cbor)], key: &str) -> Option<&'a str> {
+    entries.iter().find(|(k, _)| k == key).and_then(|(_, v)| if let Cbor::Text(t) = v { Some(t.as_str()) } else { None })
+}
+
+fn field<'a>(entries: &'a [(String, Cbor)], key: &str) -> Option<&'a Cbor> {
+    entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+fn records<'a>(top: &'a [(String, Cbor)], key: &str) -> Vec<&'a [(String, Cbor)]> {
+    match field(top, key) {
+        Some(Cbor::Array(items)) => items.iter().filter_map(|i| if let Cbor::Map(e) = i { Some(e.as_slice()) } else { None }).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn flag(entries: &[(String, Cbor)], key: &str) -> bool {
+    matches!(field(entries, key), Some(Cbor::Bool(true)))
+}
+
+/// The user function names a parameter value refers to (`{"ref": name}`, also inside lists).
+fn refs(item: &Cbor, out: &mut Vec<String>) {
+    match item {
+        Cbor::Map(entries) => {
+            if let Some(name) = text(entries, "ref") {
+                out.push(name.to_string());
+            }
+        }
+        Cbor::Array(items) => items.iter().for_each(|i| refs(i, out)),
+        _ => {}
+    }
+}
+
+/// Reads manifest bytes, CBOR or JSON (told apart by content, as `manyfold` does), into its
+/// canonical CBOR.
+pub fn canonical(bytes: &[u8]) -> Result<Vec<u8>, LoadError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let tree = if first == Some(b'{') {
+        let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| LoadError(format!("the manifest is not valid JSON: {e}")))?;
+        from_json(&json)?
+    } else {
+        manifest::decode(bytes)?
+    };
+    let mut out = Vec::new();
+    encode_canonical(&tree, &mut out);
+    Ok(out)
+}
+
+fn from_json(v: &serde_json::Value) -> Result<Cbor, LoadError> {
+    use serde_json::Value as J;
+    Ok(match v {
+        J::Null => Cbor::Null,
+        J::Bool(b) => Cbor::Bool(*b),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => Cbor::Int(i),
+            None => Cbor::Float(n.as_f64().ok_or_else(|| LoadError(format!("the manifest's number {n} does not fit")))?),
+        },
+        J::String(s) => Cbor::Text(s.clone()),
+        J::Array(items) => Cbor::Array(items.iter().map(from_json).collect::<Result<_, _>>()?),
+        J::Object(map) => Cbor::Map(map.iter().map(|(k, v)| Ok((k.clone(), from_json(v)?))).collect::<Result<_, LoadError>>()?),
+    })
+}
+
+fn head(major: u8, n: u64, out: &mut Vec<u8>) {
+    let m = major << 5;
+    match n {
+        0..=23 => out.push(m | n as u8),
+        24..=0xff => out.extend([m | 24, n as u8]),
+        0x100..=0xffff => {
+            out.push(m | 25);
+            out.extend((n as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(m | 26);
+            out.extend((n as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(m | 27);
+            out.extend(n.to_be_bytes());
+        }
+    }
+}
+
+/// RFC 8949 core deterministic encoding: shortest heads, floats in their shortest exact form,
+/// map keys sorted by their encoded bytes (what `manyfold`'s `canonical_cbor` writes).
+pub fn encode_canonical(item: &Cbor, out: &mut Vec<u8>) {
+    match item {
+        Cbor::Null => out.push(0xf6),
+        Cbor::Bool(b) => out.push(if *b { 0xf5 } else { 0xf4 }),
+        Cbor::Int(i) if *i >= 0 => head(0, *i as u64, out),
+        Cbor::Int(i) => head(1, !(*i as u64), out),
+        Cbor::Float(f) => {
+            let h = half::f16::from_f64(*f);
+            if h.to_f64() == *f || (f.is_nan() && h.is_nan()) {
+                out.push(0xf9);
+                out.extend(h.to_bits().to_be_bytes());
+            } else if (*f as f32) as f64 == *f {
+                out.push(0xfa);
+                out.extend((*f as f32).to_bits().to_be_bytes());
+            } else {
+                out.push(0xfb);
+                out.extend(f.to_bits().to_be_bytes());
+            }
+        }
+        Cbor::Text(t) => {
+            head(3, t.len() as u64, out);
+            out.extend(t.as_bytes());
+        }
+        Cbor::Bytes(b) => {
+            head(2, b.len() as u64, out);
+            out.extend(b);
+        }
+        Cbor::Array(items) => {
+            head(4, items.len() as u64, out);
+            items.iter().for_each(|i| encode_canonical(i, out));
+        }
+        Cbor::Map(entries) => {
+            let mut encoded: Vec<(Vec<u8>, Vec<u8>)> = entries
+                .iter()
+                .map(|(k, v)| {
+                    let (mut kb, mut vb) = (Vec::new(), Vec::new());
+                    encode_canonical(&Cbor::Text(k.clone()), &mut kb);
+                    encode_canonical(v, &mut vb);
+                    (kb, vb)
+                })
+                .collect();
+            encoded.sort();
+            head(5, encoded.len() as u64, out);
+            for (k, v) in encoded {
+                out.extend(k);
+                out.extend(v);
+            }
+        }
+    }
+}
+
+fn hash32(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl NodePlan {
+    /// Plans a node hosting `hosted` partitions of the manifest `bytes` (CBOR or JSON).
+    pub fn new(bytes: &[u8], hosted: &[String]) -> Result<NodePlan, LoadError> {
+        let cbor = canonical(bytes)?;
+        let tree = manifest::decode(&cbor)?;
+        let Cbor::Map(top) = &tree else { return Err(LoadError("the manifest must be a map".into())) };
+        let partitions: Vec<String> = records(top, "partitions").iter().filter_map(|p| text(p, "name").map(String::from)).collect();
+        for p in hosted {
+            if !partitions.contains(p) {
+                return Err(LoadError(format!("the manifest has no partition {p:?}; its partitions are {}", partitions.join(", "))));
+            }
+        }
+        let is_hosted = |p: &str| hosted.iter().any(|h| h == p);
+        let mut routes = Vec::new();
+        let mut route_at = BTreeMap::new();
+        for r in records(top, "routes") {
+            let route = text(r, "route").unwrap_or_default().to_string();
+            let partition = text(r, "partition").unwrap_or("main").to_string();
+            let schema_hash = hash32(text(r, "schema").unwrap_or_default())
+                .ok_or_else(|| LoadError(format!("route {route}: its schema is not a SHA-256 in hex")))?;
+            route_at.insert(route.clone(), routes.len() as u32);
+            routes.push(RoutePlan { route, partition, schema_hash });
+        }
+        let mut node_partition = BTreeMap::new();
+        let mut node_taints = BTreeMap::new();
+        let mut user_functions = Vec::new();
+        for n in records(top, "nodes") {
+            let name = text(n, "name").unwrap_or_default().to_string();
+            let partition = text(n, "partition").unwrap_or("main").to_string();
+            if let Some(Cbor::Map(params)) = field(n, "params") {
+                if is_hosted(&partition) {
+                    let mut found = Vec::new();
+                    params.iter().for_each(|(_, v)| refs(v, &mut found));
+                    user_functions.extend(found.into_iter().map(|f| (name.clone(), f)));
+                }
+                if text(n, "kind") == Some("forward") {
+                    let mut taints = TaintSet::EMPTY;
+                    if let Some(Cbor::Array(names)) = params.iter().find(|(k, _)| k == "link_taints").map(|(_, v)| v) {
+                        for t in names {
+                            if let Cbor::Text(t) = t {
+                                taints = taints.with(Taint::from_name(t).ok_or_else(|| LoadError(format!("node {name}: unknown taint {t:?}")))?);
+                            }
+                        }
+                    }
+                    node_taints.insert(name.clone(), taints);
+                }
+            }
+            node_partition.insert(name, partition);
+        }
+        let mut links = Vec::new();
+        for l in records(top, "links") {
+            let name = text(l, "name").unwrap_or_default().to_string();
+            let between: Vec<&str> = match field(l, "between") {
+                Some(Cbor::Array(items)) => items.iter().filter_map(|i| if let Cbor::Text(t) = i { Some(t.as_str()) } else { None }).collect(),
+                _ => Vec::new(),
+            };
+            let [a, b] = between[..] else { return Err(LoadError(format!("link {name}: between must name two partitions"))) };
+            let (local, remote) = match (is_hosted(a), is_hosted(b)) {
+                (true, false) => (a, b),
+                (false, true) => (b, a),
+                _ => continue,
+            };
+            let mut outgoing = BTreeSet::new();
+            let mut incoming: BTreeMap<u32, Option<TaintSet>> = BTreeMap::new();
+            for e in records(top, "edges") {
+                if text(e, "link") != Some(name.as_str()) {
+                    continue;
+                }
+                let source = text(e, "source").unwrap_or_default();
+                let target = text(e, "target").unwrap_or_default();
+                let Some(&r) = route_at.get(source) else { continue };
+                let source_partition = routes[r as usize].partition.as_str();
+                let target_partition = node_partition.get(target).map_or("main", String::as_str);
+                if source_partition == local && target_partition == remote {
+                    outgoing.insert(r);
+                } else if source_partition == remote && target_partition == local {
+                    // Taints every consuming forward node adds anyway: the intersection.
+                    let declared = node_taints.get(target).copied().unwrap_or(TaintSet::EMPTY);
+                    let slot = incoming.entry(r).or_insert(None);
+                    *slot = Some(slot.map_or(declared, |t| TaintSet(t.0 & declared.0)));
+                }
+            }
+            links.push(LinkPlan {
+                transport: text(l, "transport").unwrap_or("udp").to_string(),
+                ordered: flag(l, "ordered"),
+                reliable: flag(l, "reliable"),
+                authenticated: flag(l, "authenticated"),
+                durable: flag(l, "durable"),
+                outgoing: outgoing.into_iter().collect(),
+                incoming: incoming.into_iter().map(|(r, t)| (r, t.unwrap_or(TaintSet::EMPTY))).collect(),
+                local: local.to_string(),
+                remote: remote.to_string(),
+                name,
+            });
+        }
+        links.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(NodePlan { manifest_id: Sha256::digest(&cbor).into(), cbor, partitions, routes, links, user_functions })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    fn index(plan: &NodePlan, route: &str) -> u32 {
+        plan.routes.iter().position(|r| r.route == route).unwrap() as u32
+    }
+
+    /// Hosting the middle partition of a -> b -> c: ab brings a's scaled route in (its forward
+    /// node declares trust_unverified and det_nonreplayable), bc takes b's output out.
+    #[test]
+    fn crossings_follow_the_edges_that_record_a_link() {
+        let plan = NodePlan::new(&fixture("chain.json"), &["b".to_string()]).unwrap();
+        let names: Vec<&str> = plan.links.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["ab", "bc"]);
+        let (ab, bc) = (&plan.links[0], &plan.links[1]);
+        assert_eq!((ab.local.as_str(), ab.remote.as_str()), ("b", "a"));
+        assert!(ab.outgoing.is_empty());
+        let declared = TaintSet::EMPTY.with(Taint::TrustUnverified).with(Taint::DetNonReplayable);
+        assert_eq!(ab.incoming, vec![(index(&plan, "read.raw.a.temp.scaled.event.v1"), declared)]);
+        assert_eq!(bc.outgoing, vec![index(&plan, "read.raw.b.temp.out.event.v1")]);
+        assert!(bc.incoming.is_empty());
+        assert!(ab.ordered && ab.reliable && !ab.authenticated && !ab.durable);
+        assert!(plan.user_functions.is_empty());
+        // Hosting a and b together: ab is inside the node, only bc remains.
+        let both = NodePlan::new(&fixture("chain.json"), &["a".to_string(), "b".to_string()]).unwrap();
+        assert_eq!(both.links.len(), 1);
+        assert_eq!(both.manifest_id, plan.manifest_id);
+    }
+
+    #[test]
+    fn unknown_partitions_and_user_functions_are_named() {
+        let err = NodePlan::new(&fixture("chain.json"), &["z".to_string()]).unwrap_err();
+        assert!(err.0.contains("no partition \"z\""), "{}", err.0);
+        let plan = NodePlan::new(&fixture("python.json"), &["b".to_string()]).unwrap();
+        assert_eq!(plan.user_functions.len(), 1);
+        assert_eq!(plan.user_functions[0].0, "plus_one");
+        assert!(NodePlan::new(&fixture("python.json"), &["a".to_string()]).unwrap().user_functions.is_empty());
+    }
+
+    /// The JSON and the CBOR of one manifest have one id: the canonical CBOR's SHA-256.
+    #[test]
+    fn json_and_cbor_give_one_manifest_id() {
+        let json = fixture("chain.json");
+        let cbor = canonical(&json).unwrap();
+        let a = NodePlan::new(&json, &["a".to_string()]).unwrap();
+        let b = NodePlan::new(&cbor, &["a".to_string()]).unwrap();
+        assert_eq!(a.manifest_id, b.manifest_id);
+        assert_ne!(a.manifest_id, NodePlan::new(&fixture("other.json"), &["a".to_string()]).unwrap().manifest_id);
+    }
+}
