@@ -265,7 +265,94 @@ def serve_sender(burst, one, matched) -> int:
             emit({"error": f"unknown command {c['cmd']!r}"})
 
 
-ROLES = {"zenoh-recv": zenoh_receiver, "zenoh-send": zenoh_sender}
+# Our half: a manifest of two partitions and one link, a runtime node per process.
+
+SOURCE = "read.raw.a.bench.stamp.event.v1"
+INBOUND = "read.raw.b.bench.stamp.event.v1"
+LINK = "ab"
+
+
+def write_manifest(transport: str, path: Path) -> Path:
+    """Partition ``a`` (the sender's) publishes ``SOURCE``; partition ``b`` (the receiver's)
+    forwards it over link ``ab`` into ``INBOUND``. The link is ordered and reliable (as Zenoh's
+    TCP peers are), neither authenticated nor durable (nor are they): on UDP the link itself
+    provides retransmission and resequencing."""
+    from manyfold.graph import FLOAT, Graph, LinkCapabilities
+    import manyfold.manifest as mm
+
+    g = Graph(realtime=True)
+    a, b = g.partition("a", profile="edge"), g.partition("b", profile="edge")
+    caps = LinkCapabilities(ordered=True, reliable=True, authenticated=False, durable=False)
+    g.link(LINK, a, b, transport=transport, capabilities=caps)
+    with a:
+        source = g.route(SOURCE, FLOAT)
+    with b:
+        inbound = g.route(INBOUND, FLOAT)
+        g.connect(source, inbound, link=caps, name="forward_b")
+    path.write_bytes(mm.compile(g).to_cbor())
+    return path
+
+
+def start_node(manifest: Path, name: str, node_id: int, partition: str, dial: str | None, queue_depth: int):
+    """A graph realtime-loaded with ``partition`` of the manifest, and the node serving it."""
+    import manyfold.manifest as mm
+    from manyfold import _native
+
+    g = mm.load(manifest, partitions=[partition], realtime=True)
+    links = [(LINK, dial)] if dial else []
+    node = _native.Node(
+        g._native, manifest.read_bytes(), name, node_id, [partition], "127.0.0.1:0", links=links, queue_depth_max=queue_depth
+    )
+    return g, node
+
+
+def link_up(node) -> bool:
+    return any(link.state == "up" for link in node.status().links)
+
+
+def node_receiver(args: argparse.Namespace) -> int:
+    rx = Receiver()
+    g, node = start_node(Path(args.manifest), "b", 2, "b", None, args.queue_depth)
+    now = time.monotonic_ns
+
+    def on_envelope(envelope) -> None:
+        t = now()
+        rx.sent.append(int(envelope.value))
+        rx.recv.append(t)
+
+    g.subscribe(INBOUND, on_envelope, name="bench_counter")
+    try:
+        return serve_receiver(rx, {"listen": node.listen})
+    finally:
+        node.stop()
+
+
+def node_sender(args: argparse.Namespace) -> int:
+    from manyfold.graph import Route
+
+    g, node = start_node(Path(args.manifest), "a", 1, "a", args.connect, args.queue_depth)
+    route = Route.parse(SOURCE)
+    producer = g.producer("a")
+    publish_many, publish = producer.publish_many, producer.publish
+    now = time.monotonic_ns
+
+    def burst(n: int, chunk: int) -> None:
+        left = n
+        while left > 0:
+            k = min(chunk, left)
+            publish_many(route, array("d", [float(now())]) * k)
+            left -= k
+
+    def one() -> None:
+        publish(route, float(now()))
+
+    try:
+        return serve_sender(burst, one, lambda: link_up(node))
+    finally:
+        node.stop()
+
+
+ROLES = {"zenoh-recv": zenoh_receiver, "zenoh-send": zenoh_sender, "node-recv": node_receiver, "node-send": node_sender}
 
 
 # ---------------------------------------------------------------- the harness
@@ -344,20 +431,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_pair(transport: str, workdir: Path) -> tuple[Child, Child]:
+def start_pair(transport: str, workdir: Path, queue_depth: int) -> tuple[Child, Child]:
     """Receiver first (its ready line tells where it listens), then the sender."""
     if transport == "zenoh-peer":
         port = str(free_port())
         receiver = Child("zenoh-recv", ["--port", port])
         receiver.read(STARTUP_S)
         return receiver, Child("zenoh-send", ["--port", port])
+    if transport in ("udp", "tcp"):
+        manifest = str(write_manifest(transport, workdir / f"edge-{transport}.mfm"))
+        depth = ["--queue-depth", str(queue_depth)]
+        receiver = Child("node-recv", ["--manifest", manifest, *depth])
+        listen = receiver.read(STARTUP_S)["listen"]
+        return receiver, Child("node-send", ["--manifest", manifest, "--connect", f"{transport}://{listen}", *depth])
     raise ValueError(f"unknown transport {transport!r}")
 
 
 def one_run(transport: str, args: argparse.Namespace, workdir: Path) -> dict:
     receiver = sender = None
     try:
-        receiver, sender = start_pair(transport, workdir)
+        receiver, sender = start_pair(transport, workdir, queue_depth(args))
         ready = sender.read(STARTUP_S)
         if not ready.get("matched", True):
             raise RuntimeError(f"{transport}: the sender never matched the receiver")
@@ -386,6 +479,34 @@ def one_run(transport: str, args: argparse.Namespace, workdir: Path) -> dict:
                 child.stop()
 
 
+def queue_depth(args: argparse.Namespace) -> int:
+    """Our link queues hold a whole burst, so the throughput phase measures what the link
+    carries rather than what a full queue drops (Zenoh's BLOCK publisher waits instead)."""
+    return args.queue_depth or max(1024, args.events + args.warmup)
+
+
+def rust_run(transport: str, args: argparse.Namespace, workdir: Path) -> dict:
+    """The Rust-only figure: both nodes in one process, no Python (examples/edge_bench.rs)."""
+    manifest = write_manifest(transport, workdir / f"edge-{transport}.mfm")
+    cmd = ["cargo", "run", "--release", "--quiet", "-p", "manyfold-runtime", "--example", "edge_bench", "--", str(manifest), transport,
+           str(args.events), str(args.chunk), str(args.latency_events), str(args.gap_us), str(queue_depth(args))]  # fmt: skip
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, timeout=1800).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def summarize_rust(transport: str, runs: list[dict]) -> dict:
+    med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
+    return {
+        "transport": f"{transport}-rust", "events_per_s": round(med("events_per_s")), "p50_us": round(med("p50_us"), 1),
+        "p99_us": round(med("p99_us"), 1), "runs": len(runs), "payload_bytes": PAYLOAD_BYTES, "events": runs[0]["events"],
+        "lost": [r["lost"] for r in runs], "events_per_s_runs": [round(r["events_per_s"]) for r in runs],
+        "publish_events_per_s": round(med("publish_events_per_s")), "loaded_p50_us": round(med("loaded_p50_us")),
+        "loaded_p99_us": round(med("loaded_p99_us")), "queue_depth": runs[0]["queue_depth"],
+        "what": "both nodes in one Rust process (examples/edge_bench.rs): publish_many in Rust, a Rust subscriber",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }  # fmt: skip
+
+
 def summarize(transport: str, runs: list[dict], args: argparse.Namespace) -> dict:
     def med(phase: str, key: str) -> float | None:
         values = [r[phase][key] for r in runs if r[phase].get(key) is not None]
@@ -403,6 +524,7 @@ def summarize(transport: str, runs: list[dict], args: argparse.Namespace) -> dic
         "loaded_p50_us": round(med("throughput", "p50_us") or 0, 1), "loaded_p99_us": round(med("throughput", "p99_us") or 0, 1),
         "latency_events": args.latency_events, "gap_us": args.gap_us,
         "latency_lost": [r["latency"]["sent"] - r["latency"]["received"] for r in runs],
+        **({} if transport == "zenoh-peer" else {"queue_depth": queue_depth(args)}),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }  # fmt: skip
     return line
@@ -419,8 +541,12 @@ def main() -> int:
     parser.add_argument("--latency-events", type=int, default=5000, help="events in the latency phase (default 5000)")
     parser.add_argument("--gap-us", type=int, default=200, help="sleep between latency events, µs (default 200)")
     parser.add_argument("--idle-s", type=float, default=1.0, help="a phase ends when nothing arrived for this long (default 1 s)")
+    parser.add_argument("--queue-depth", type=int, default=0, help="our link queues' depth (default: the whole burst)")
+    parser.add_argument("--no-rust", action="store_true", help="skip the Rust-only figures (need cargo)")
     parser.add_argument("--role", help=argparse.SUPPRESS)
     parser.add_argument("--port", help=argparse.SUPPRESS)
+    parser.add_argument("--manifest", help=argparse.SUPPRESS)
+    parser.add_argument("--connect", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role:
         return ROLES[args.role](args)
@@ -435,11 +561,17 @@ def main() -> int:
     results: dict[str, list[dict]] = {t: [] for t in transports}
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"edge-link-bench-{os.getpid()}"
     workdir.mkdir(parents=True, exist_ok=True)
+    rust = [] if args.no_rust else [t for t in transports if t in ("udp", "tcp")]
+    rust_results: dict[str, list[dict]] = {t: [] for t in rust}
     for _ in range(args.runs):
         for t in transports:
             results[t].append(one_run(t, args, workdir))
+        for t in rust:
+            rust_results[t].append(rust_run(t, args, workdir))
     for t in transports:
         emit({**summarize(t, results[t], args), "load_avg": [round(x, 2) for x in os.getloadavg()]})
+    for t in rust:
+        emit({**summarize_rust(t, rust_results[t]), "load_avg": [round(x, 2) for x in os.getloadavg()]})
     return 0
 
 
