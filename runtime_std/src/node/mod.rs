@@ -80,10 +80,9 @@ impl Dial {
     /// Parses `udp://HOST:PORT` or `tcp://HOST:PORT`.
     pub fn parse(url: &str) -> Result<Dial, String> {
         let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("{url:?} is not udp://HOST:PORT or tcp://HOST:PORT"))?;
-        let addr = resolve(rest)?;
         match scheme {
-            "udp" => Ok(Dial::Udp(addr)),
-            "tcp" => Ok(Dial::Tcp(addr)),
+            "udp" => Ok(Dial::Udp(resolve(rest)?)),
+            "tcp" => Ok(Dial::Tcp(resolve(rest)?)),
             other => Err(format!("{url:?}: unknown transport {other:?}; use udp:// or tcp://")),
         }
     }

@@ -207,6 +207,29 @@ impl Inner {
     }
 }
 
+/// The node's threads reach the graph through here: the graph's lock, marked as a dispatch
+/// of this graph (publishes made by Python code running inside are queued and run after),
+/// then the queued publishes. Failures stay in the graph for Python to take.
+impl crate::node::GraphHost for Inner {
+    fn with_graph(&self, f: &mut dyn FnMut(&mut Graph)) {
+        let mut graph = self.shared.lock();
+        {
+            let _mark = DispatchMark::new(self.key());
+            f(&mut graph);
+            self.run_deferred(&mut graph);
+        }
+        drop(graph);
+        self.shared.notify();
+    }
+}
+
+impl NativeGraph {
+    /// The graph as a runtime node serves it (`_native.Node`).
+    pub(crate) fn host(&self) -> Arc<dyn crate::node::GraphHost> {
+        self.inner.clone()
+    }
+}
+
 fn operator_error(py: Python<'_>, failure: crate::graph::Failure) -> PyErr {
     let message = format!("{} failed: {}", failure.origin, failure.message);
     let err = match py

@@ -7,6 +7,8 @@
 //! - `graph`: `NativeGraph`, `Producer`, `Envelope` and friends.
 //! - `snapshots`: typed snapshots of nodes, edges, mailboxes, routes and the scheduler.
 //! - `sim`: `SimDevice`, a board's device (manyfold-core) for `manyfold.sim`.
+//! - `node`: `Node`, the runtime node serving a `NativeGraph` (`manyfold node`), and its typed
+//!   status (`NodeStatus`, `NodeLinkStatus`).
 //! - `devlink`: `HostClient`, the host end of a device link (the core's host role), and the
 //!   typed objects of the link protocol (`Event`, `Describe`, page items, counters).
 
@@ -18,6 +20,7 @@ mod devlink;
 mod errors;
 mod framing;
 mod graph;
+mod node;
 mod route;
 mod sim;
 mod snapshots;
@@ -33,5 +36,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cbor::canonical_cbor, m)?)?;
     sim::register(m)?;
     devlink::register(m)?;
+    node::register(m)?;
     Ok(())
 }

@@ -1,0 +1,64 @@
+"""`_native.Node`: the Rust runtime node serving a graph loaded in Python, with Python
+operators, linked to another node over UDP on loopback (two nodes in one process here; the
+process tests of the binary are runtime_std/tests/node_*.rs)."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from manyfold import _native
+from manyfold.graph import taints_of
+from manyfold.manifest import Manifest, load
+
+FIXTURES = Path(__file__).resolve().parents[2] / "runtime_std" / "tests" / "fixtures"
+RAW = "read.raw.a.temp.raw.event.v1"
+OUT = "read.raw.b.temp.out.event.v1"
+
+
+def wait_for(what, check, bound_s=10.0):
+    end = time.monotonic() + bound_s
+    while time.monotonic() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_python_operator_partition_is_hosted_and_linked():
+    m = Manifest.read(FIXTURES / "python.json")
+    (ref,) = {r for n in m.nodes for r in n.function_refs()}
+    ga = load(m, partitions=["a"], realtime=True)
+    gb = load(m, callables={ref: lambda v: v + 1.0}, partitions=["b"], realtime=True)
+    a = _native.Node(ga._native, m.to_cbor(), "a", 1, ["a"], "127.0.0.1:0", admin="127.0.0.1:0")
+    b = _native.Node(gb._native, m.to_cbor(), "b", 2, ["b"], "127.0.0.1:0", links=[("ab", f"udp://{a.listen}")])
+    try:
+        wait_for("ab up", lambda: b.status().links[0].state == "up")
+        seen = []
+        gb.subscribe(OUT, lambda env: seen.append((env.seq, env.value, sorted(t.value for t in taints_of(env)))))
+        producer = ga.producer("a")
+        for x in (1.0, 2.0, 3.0):
+            ga.publish(RAW, x, producer=producer)
+        wait_for("3 values at b", lambda: len(seen) == 3)
+        assert [(s, v) for s, v, _ in seen] == [(1, 3.0), (2, 5.0), (3, 7.0)]
+        assert seen[0][2] == ["det_nonreplayable", "trust_unverified"]
+        link = b.status().links[0]
+        assert (link.name, link.transport, link.peer, link.events_rx) == ("ab", "udp", "a", 3)
+        assert link.requested == ["ordered", "reliable"] and link.missing == []
+        assert a.status().links[0].events_tx == 3
+        assert '"ready":true' in a.ready_line and a.admin
+    finally:
+        last_b = b.stop()
+        last_a = a.stop()
+    assert last_a.links[0].state in ("down", "up") and last_b.node == "b"
+    assert b.stopping
+
+
+def test_bad_options_are_refused_in_one_sentence():
+    m = Manifest.read(FIXTURES / "chain.json")
+    g = load(m, partitions=["a"])
+    with pytest.raises(Exception, match="no partition"):
+        _native.Node(g._native, m.to_cbor(), "a", 1, ["zz"], "127.0.0.1:0")
+    with pytest.raises(Exception, match="udp:// or tcp://"):
+        _native.Node(g._native, m.to_cbor(), "a", 1, ["a"], "127.0.0.1:0", links=[("ab", "http://x:1")])
