@@ -378,6 +378,9 @@ impl Driver {
             if let Some(t) = &t {
                 let _ = t.send(&self.buf[..n]);
             }
+            // Sending may free the window (a link that does not retransmit forgets what it
+            // sent): try the queue again.
+            self.window_full = false;
         }
     }
 
@@ -420,22 +423,25 @@ pub fn run_driver(link: Arc<LinkShared>, ctx: Arc<DriverContext>, route_names: A
         .collect();
     decls.sort_by_key(|d| d.route);
     decls.dedup_by_key(|d| d.route);
-    let kind = link.status.lock().transport.clone();
-    let config = LinkConfig {
-        node_id: ctx.node_id,
-        node_name: &ctx.node_name,
-        incarnation: ctx.incarnation,
-        manifest_id: ctx.manifest_id,
-        link: &plan.name,
-        requested: requested(plan),
-        transport: transport_caps(&kind),
-        mtu: ctx.mtu,
-        lease_ms: ctx.lease_ms,
-        routes: &decls,
-        key: link.key,
-        initiator: link.dialer,
+    let mut kind = link.status.lock().transport.clone();
+    let make = |kind: &str| -> Box<LinkSession> {
+        let config = LinkConfig {
+            node_id: ctx.node_id,
+            node_name: &ctx.node_name,
+            incarnation: ctx.incarnation,
+            manifest_id: ctx.manifest_id,
+            link: &plan.name,
+            requested: requested(plan),
+            transport: transport_caps(kind),
+            mtu: ctx.mtu,
+            lease_ms: ctx.lease_ms,
+            routes: &decls,
+            key: link.key,
+            initiator: link.dialer,
+        };
+        Box::new(LinkSession::new(&config))
     };
-    let session = Box::new(LinkSession::new(&config));
+    let session = make(&kind);
     let incoming = plan.incoming.iter().map(|(r, declared)| (*r, Incoming { declared: *declared, ..Incoming::default() })).collect();
     let mut d = Driver {
         link: link.clone(),
@@ -458,6 +464,15 @@ pub fn run_driver(link: Arc<LinkShared>, ctx: Arc<DriverContext>, route_names: A
     // Bounded by the stop flag and STOP_WAIT: each pass sleeps at most IDLE_WAIT.
     loop {
         let now = d.now();
+        // The listening side learns the transport from the peer (it dials udp:// or tcp://):
+        // the session must know what the transport gives by itself, as the peer's does.
+        if let Some(t) = link.slot.get().filter(|t| t.kind() != kind) {
+            kind = t.kind().to_string();
+            d.session = make(&kind);
+            d.session.connect(now);
+            d.window_full = false;
+            link.status.lock().transport = kind.clone();
+        }
         if ctx.stop.load(Ordering::Relaxed) && stop_deadline.is_none() {
             link.queue.lock().closed = true;
             stop_deadline = Some(Instant::now() + STOP_WAIT);

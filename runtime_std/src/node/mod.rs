@@ -362,7 +362,11 @@ impl Node {
         let finished = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(NodeShared { options, incarnation, stop: stop.clone(), finished: finished.clone(), links, graph, plan, route_names: route_names.clone(), route_index });
 
-        let spawn = |name: String, f: Box<dyn FnOnce() + Send>| std::thread::Builder::new().name(name).spawn(f).map_err(|e| NodeError(format!("cannot start a thread: {e}")));
+        // The driver builds its session (window and resequencing slots, a few hundred KiB) on
+        // its own stack first: every node thread gets room for it.
+        let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new().name(name).stack_size(8 << 20).spawn(f).map_err(|e| NodeError(format!("cannot start a thread: {e}")))
+        };
         let mut drivers = Vec::new();
         let mut others = Vec::new();
         for l in &shared.links {
