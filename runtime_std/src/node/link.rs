@@ -304,10 +304,10 @@ impl Driver {
         if self.batch.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.batch);
+        let mut batch = std::mem::take(&mut self.batch);
         let (mut ok, mut dup, mut bad) = (0u64, 0u64, 0u64);
         self.ctx.graph.with_graph(&mut |g| {
-            for (route, remote) in batch.iter().cloned() {
+            for (route, remote) in batch.drain(..) {
                 match g.ingest(route, remote) {
                     Ok(_) => ok += 1,
                     Err(GraphError::Duplicate(_)) => dup += 1,
@@ -317,6 +317,7 @@ impl Driver {
         });
         self.graph_duplicates += dup;
         self.rejected += bad;
+        self.batch = batch;
         let mut s = self.link.status.lock();
         s.events_rx += ok;
     }
