@@ -131,58 +131,31 @@ fn from_json(v: &serde_json::Value) -> Result<Cbor, LoadError> {
     })
 }
 
-fn head(major: u8, n: u64, out: &mut Vec<u8>) {
-    let m = major << 5;
-    match n {
-        0..=23 => out.push(m | n as u8),
-        24..=0xff => out.extend([m | 24, n as u8]),
-        0x100..=0xffff => {
-            out.push(m | 25);
-            out.extend((n as u16).to_be_bytes());
-        }
-        0x1_0000..=0xffff_ffff => {
-            out.push(m | 26);
-            out.extend((n as u32).to_be_bytes());
-        }
-        _ => {
-            out.push(m | 27);
-            out.extend(n.to_be_bytes());
-        }
-    }
-}
-
 /// RFC 8949 core deterministic encoding: shortest heads, floats in their shortest exact form,
 /// map keys sorted by their encoded bytes (what `manyfold`'s `canonical_cbor` writes).
 pub fn encode_canonical(item: &Cbor, out: &mut Vec<u8>) {
-    match item {
-        Cbor::Null => out.push(0xf6),
-        Cbor::Bool(b) => out.push(if *b { 0xf5 } else { 0xf4 }),
-        Cbor::Int(i) if *i >= 0 => head(0, *i as u64, out),
-        Cbor::Int(i) => head(1, !(*i as u64), out),
+    // Writing to a Vec cannot fail; minicbor writes every head in its shortest form.
+    let mut e = minicbor::Encoder::new(&mut *out);
+    let _ = match item {
+        Cbor::Null => e.null(),
+        Cbor::Bool(b) => e.bool(*b),
+        Cbor::Int(i) => e.i64(*i),
         Cbor::Float(f) => {
             let h = half::f16::from_f64(*f);
             if h.to_f64() == *f || (f.is_nan() && h.is_nan()) {
-                out.push(0xf9);
-                out.extend(h.to_bits().to_be_bytes());
+                e.f16(h.to_f32())
             } else if (*f as f32) as f64 == *f {
-                out.push(0xfa);
-                out.extend((*f as f32).to_bits().to_be_bytes());
+                e.f32(*f as f32)
             } else {
-                out.push(0xfb);
-                out.extend(f.to_bits().to_be_bytes());
+                e.f64(*f)
             }
         }
-        Cbor::Text(t) => {
-            head(3, t.len() as u64, out);
-            out.extend(t.as_bytes());
-        }
-        Cbor::Bytes(b) => {
-            head(2, b.len() as u64, out);
-            out.extend(b);
-        }
+        Cbor::Text(t) => e.str(t),
+        Cbor::Bytes(b) => e.bytes(b),
         Cbor::Array(items) => {
-            head(4, items.len() as u64, out);
+            let _ = e.array(items.len() as u64);
             items.iter().for_each(|i| encode_canonical(i, out));
+            return;
         }
         Cbor::Map(entries) => {
             let mut encoded: Vec<(Vec<u8>, Vec<u8>)> = entries
@@ -195,13 +168,14 @@ pub fn encode_canonical(item: &Cbor, out: &mut Vec<u8>) {
                 })
                 .collect();
             encoded.sort();
-            head(5, encoded.len() as u64, out);
+            let _ = e.map(encoded.len() as u64);
             for (k, v) in encoded {
                 out.extend(k);
                 out.extend(v);
             }
+            return;
         }
-    }
+    };
 }
 
 fn hash32(hex: &str) -> Option<[u8; 32]> {
