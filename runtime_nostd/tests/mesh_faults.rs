@@ -162,9 +162,8 @@ fn a_full_window_is_returned_to_the_caller() {
     assert_eq!(Pair::events(&p.got_b).len(), 64);
 }
 
-/// Nothing heard for a lease: both ends go down (`LeaseExpired`); when the cable comes back the
-/// initiator's hello opens a new session, and the first event of each route after it is
-/// flagged (events may have been lost while it was down).
+/// A lease of silence takes both ends down (`LeaseExpired`); the reconnection flags exactly the
+/// route that lost an event.
 #[test]
 fn lease_expiry_and_reconnection() {
     let routes = routes();
@@ -176,6 +175,7 @@ fn lease_expiry_and_reconnection() {
     p.run(1_000, 100);
     p.ab.cut = true;
     p.ba.cut = true;
+    p.a.send_event(p.now, &event(0, 2, &[0; 8], &[])).unwrap();
     p.run(9_000_000, 10_000);
     assert_eq!((p.a.state(), p.b.state()), (LinkState::Up, LinkState::Up), "within the lease");
     p.run(1_100_000, 10_000);
@@ -187,15 +187,16 @@ fn lease_expiry_and_reconnection() {
     p.run(1_000_000, 10_000);
     assert_eq!((p.a.state(), p.b.state()), (LinkState::Up, LinkState::Up));
     assert!(matches!(p.got_b.last(), Some(Rec::Up { .. })));
-    p.a.send_event(p.now, &event(0, 2, &[0; 8], &[])).unwrap();
+    assert_eq!(p.a.counters().events_lost, 1);
     p.a.send_event(p.now, &event(0, 3, &[0; 8], &[])).unwrap();
+    p.a.send_event(p.now, &event(0, 4, &[0; 8], &[])).unwrap();
+    p.a.send_event(p.now, &event(3, 1, &[0; 8], &[])).unwrap();
     p.run(10_000, 100);
-    assert_eq!(Pair::events(&p.got_b), vec![(0, 1, false), (0, 2, true), (0, 3, false)]);
+    assert_eq!(Pair::events(&p.got_b), vec![(0, 1, false), (0, 3, true), (0, 4, false), (3, 1, false)]);
 }
 
-/// A restarted peer (a new incarnation) is a new session, reported as `PeerRestarted` on the
-/// other end, whichever end restarted; the restarted responder answers the old session's
-/// messages `no_session`, so the initiator does not wait for a lease.
+/// A restarted peer, either end, is a new session reported as `PeerRestarted`, well within a
+/// lease (a restarted responder answers the old session `no_session`).
 #[test]
 fn a_restarted_peer_is_detected() {
     let routes = routes();
@@ -210,7 +211,10 @@ fn a_restarted_peer_is_detected() {
     p.a.send_event(p.now, &event(0, 1, &[0; 8], &[])).unwrap();
     p.run(1_000_000, 1_000);
     assert!(p.got_a.contains(&Rec::Down(DownReason::PeerRestarted { incarnation: 2_001 })), "{:?}", p.got_a);
-    assert!(matches!(p.got_a.last(), Some(Rec::Up { peer_incarnation: 2_001, .. })));
+    let n = p.got_a.len();
+    assert_eq!(p.got_a[n - 2], Rec::Down(DownReason::PeerRestarted { incarnation: 2_001 }));
+    assert!(matches!(p.got_a[n - 1], Rec::Up { peer_incarnation: 2_001, .. }));
+    assert_eq!((p.a.counters().sessions, p.b.counters().sessions), (2, 1), "no churn after the restart");
     assert!(p.now < 2_000_000);
     // the initiator restarts
     let ca = config(true, caps, &routes);

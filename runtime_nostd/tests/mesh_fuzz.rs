@@ -17,6 +17,34 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Sequence numbers at the top of their range overflow nothing: link seqs of 2^63 and more are
+/// refused, a route seq of 2^64 - 1 is delivered.
+#[test]
+fn sequence_numbers_at_their_limits_do_not_overflow() {
+    let routes = routes();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/mesh.json")).unwrap()).unwrap();
+    let case = v["messages"].as_array().unwrap().iter().find(|c| c["name"] == "events_big_seqs").unwrap();
+    let hex = case["hex"].as_str().unwrap();
+    let mut bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    for caps in [Caps::NONE, Caps::ORDERED, Caps::RELIABLE, Caps::RELIABLE.union(Caps::ORDERED)] {
+        let mut p = Pair::new(&config(true, caps, &routes), &config(false, caps, &routes), 1, Faults::default());
+        p.connect();
+        p.run(1_000, 100);
+        p.a.send_event(p.now, &event(3, u64::MAX, &[0; 8], &[])).unwrap();
+        p.run(1_000, 100);
+        bytes[1..5].copy_from_slice(&session_tag(&p));
+        p.b.receive(p.now, &bytes, &mut |_| {});
+        p.run(100_000, 1_000);
+        assert_eq!(p.b.counters().events_rx, 1, "{caps:?}");
+    }
+}
+
+/// The session tag `a` chose (from its first hello).
+fn session_tag(p: &Pair) -> Vec<u8> {
+    p.sent_a[0][2..6].to_vec()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(4_000))]
 

@@ -80,6 +80,8 @@ fn refused_both_ends(a_routes: &[RouteDecl], b_routes: &[RouteDecl], tweak: impl
     let mut p = Pair::new(&a, &b, 4, Faults::default());
     p.connect();
     p.run(2_000, 100);
+    p.run(25_000_000, 100_000);
+    assert!(p.a.counters().hellos_tx >= 3, "the initiator says hello again every lease");
     assert_eq!(p.got_a, vec![Rec::Refused(want)], "initiator");
     assert_eq!(p.got_b, vec![Rec::Refused(want)], "responder");
     assert_eq!((p.a.state(), p.b.state()), (LinkState::Refused(want), LinkState::Refused(want)));
@@ -139,4 +141,65 @@ fn lazy_payload_is_fetched_on_demand() {
     p2.connect();
     p2.run(1_000, 100);
     assert_eq!(p2.b.fetch(p2.now, 3, 1), Err(manyfold_core::mesh::MeshError::FetchUnsupported));
+}
+
+/// The hello's bound (docs/wire.md 4.3): the largest hello fits an MTU of 1200, and a config
+/// beyond the bounds is refused locally and sends nothing.
+#[test]
+fn the_largest_hello_fits_1200_bytes() {
+    use manyfold_core::mesh::{session::hello_len, LinkConfig, MeshError, Session};
+    let routes: Vec<_> = (0..64).map(|i| RouteDecl { route: u32::MAX - i, schema_hash: [i as u8; 32] }).collect();
+    let name = "n".repeat(32);
+    let cfg = LinkConfig {
+        node_id: u16::MAX, node_name: &name, incarnation: u64::MAX, link: &name, lease_ms: u32::MAX, key: Some([1; 32]),
+        ..config(true, Caps::ALL, &routes)
+    };
+    assert_eq!(hello_len(&cfg), 959, "960 when the MTU itself takes 3 bytes");
+    assert_eq!(cfg.check(), Ok(()));
+    assert_eq!(LinkConfig { mtu: 983, ..cfg }.check(), Err(MeshError::ConfigHelloTooLong));
+    let many: Vec<_> = (0..65).map(|i| RouteDecl { route: i, schema_hash: [0; 32] }).collect();
+    let mut s: Session<4, 4> = Session::new(&LinkConfig { routes: &many, ..cfg });
+    assert_eq!(s.state(), LinkState::Refused(Refusal::Config(MeshError::ConfigTooManyRoutes)));
+    s.connect(0);
+    assert_eq!(s.poll_transmit(0, &mut [0; 1500]), None);
+    let mut big: Session<4, 4> = Session::new(&cfg);
+    big.connect(0);
+    let mut out = [0; 1500];
+    assert_eq!(big.poll_transmit(0, &mut out), Some(959 + 25));
+}
+
+/// On a transport that is ordered and reliable by itself (TCP) the session provides both
+/// without paying for them: no acks, no retransmission, nothing held; every event arrives.
+#[test]
+fn a_reliable_transport_needs_no_acks() {
+    let routes = routes();
+    let caps = Caps::ORDERED.union(Caps::RELIABLE);
+    let tcp = |i| manyfold_core::mesh::LinkConfig { transport: caps, ..config(i, caps, &routes) };
+    let mut p = Pair::new(&tcp(true), &tcp(false), 6, Faults::default());
+    p.connect();
+    p.run(1_000, 100);
+    assert!(matches!(p.got_b[0], Rec::Up { provided, missing: Caps::NONE, .. } if provided == caps));
+    for s in 1..=200 {
+        p.a.send_event(p.now, &event(0, s, &[0; 8], &[])).unwrap();
+        if s % 50 == 0 {
+            p.run(1_000, 100);
+        }
+    }
+    p.run(1_000, 100);
+    assert_eq!(Pair::events(&p.got_b), (1..=200).map(|s| (0, s, false)).collect::<Vec<_>>());
+    let (a, b) = (p.a.counters(), p.b.counters());
+    assert_eq!((b.acks_tx, a.retransmits, b.reordered, p.a.unacked()), (0, 0, 0, 0));
+}
+
+/// A hello of another version is refused by name from its first six bytes, whatever follows.
+#[test]
+fn another_version_is_refused_by_name() {
+    let routes = routes();
+    let mut b = S::new(&config(false, Caps::NONE, &routes));
+    let mut got = Vec::new();
+    b.receive(0, &[0xc0, 2, 1, 2, 3, 4, 0xff, 0xff], &mut |d| got.push(record(d)));
+    assert_eq!(got, vec![Rec::Refused(Refusal::VersionUnsupported(1))]);
+    let mut out = [0u8; 64];
+    let n = b.poll_transmit(0, &mut out).unwrap();
+    assert_eq!(&out[..n], &[0xc2, 1, 1, 2, 3, 4, 0xd0, 0x0f, 1, 1], "refuse version_unsupported, detail 1");
 }

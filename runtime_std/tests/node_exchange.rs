@@ -72,6 +72,14 @@ fn start_up_errors_exit_2_with_one_sentence() {
     assert_eq!(status.code(), Some(2));
     assert!(err.contains("link \"zz\""), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+    // A port in use.
+    let a = NodeProc::start("a", &args("chain.json", "a", 1, &["a"], &[]));
+    let mut again = args("chain.json", "a", 1, &["a"], &[]);
+    let at = again.iter().position(|x| x == "127.0.0.1:0").unwrap();
+    again[at] = a.listen();
+    let (status, err) = run_to_end(&again);
+    assert_eq!(status.code(), Some(2));
+    assert!(err.contains(&format!("cannot listen on {}", a.listen())), "{err}");
 }
 
 /// A dead peer fills its link's bounded queue (drops counted), never the graph or another

@@ -114,9 +114,10 @@ pub struct EventIn<'a> {
     pub payload: PayloadOut<'a>,
     /// (added) The link sequence number it crossed with.
     pub link_seq: u64,
-    /// (added) Events of this route may have been lost before this one: a link sequence number
-    /// was given up, the route's sequence number skipped ahead, or the session was lost since
-    /// the route's last event. The node marks the event `delivery_dropped`.
+    /// (added) Events of this route may have been lost before this one: its sequence number
+    /// skipped ahead of the highest one delivered (of 0 before the route's first: route
+    /// sequence numbers start at 1), or the peer restarted since the route's last event. The
+    /// node marks the event `delivery_dropped`.
     pub gap: bool,
 }
 

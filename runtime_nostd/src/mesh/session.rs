@@ -18,7 +18,7 @@
 //!   a resequencing buffer of `REORDER` events;
 //! - **loss**: dedup on the link sequence number always; a sequence number given up is a gap,
 //!   counted, and the next event of a route whose sequence number skipped ahead is flagged
-//!   ([`EventIn::gap`]), as is every route's next event after a session was lost;
+//!   ([`EventIn::gap`]), as is every route's next event after the peer restarted;
 //! - **leases**: a keepalive after a quarter lease without sending; nothing heard for a lease:
 //!   `Down(LeaseExpired)`; the initiator then says hello again, and a new session re-declares
 //!   everything (routes, capabilities, incarnations);
@@ -46,6 +46,10 @@ use super::{
 
 /// Bytes kept for queued fetch requests and replies.
 pub const CTL_BYTES: usize = 4096;
+
+/// Link sequence numbers from here on are refused (a session never sends 2^63 events), so that
+/// counting up from any received one cannot overflow.
+const LINK_SEQ_MAX: u64 = 1 << 63;
 
 /// Bytes of an `events` message before its first entry, at most: kind, session, base.
 const EVENTS_HEAD_MAX: usize = 1 + 4 + 10;
@@ -198,7 +202,7 @@ impl<const SLOT: usize> RxSlot<SLOT> {
 #[derive(Debug, Clone, Copy)]
 struct RouteRx {
     route: u32,
-    /// The route's last sequence number delivered (0: none yet).
+    /// The route's highest sequence number delivered (0: none yet).
     last_seq: u64,
     /// The next event is flagged (a session was lost, or a sequence number given up).
     pending: bool,
@@ -369,11 +373,15 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
     }
 
     /// (Re)starts: an initiator queues a hello (a new session tag); a responder waits for one.
-    /// A session in force ends without a bye.
+    /// A session in force ends without a bye and without a `Down` (the caller knows why: its
+    /// TCP connection broke, say); the events of its window are counted lost.
     pub fn connect(&mut self, now_us: i64) {
         self.now = now_us;
         if self.bad_config.is_some() {
             return;
+        }
+        if self.state == LinkState::Up {
+            self.counters.events_lost += self.unacked() as u64;
         }
         self.reset_session();
         self.state = LinkState::Connecting;
@@ -565,6 +573,17 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
             }
             (None, false) => (0, body),
         };
+        if let (false, [0xc0, version, t0, t1, t2, t3, ..]) = (self.initiator, message) {
+            if *version != VERSION {
+                // a hello keeps kind, version and session in every version: refuse it by name
+                // whatever follows (a keyed one only once its MAC and counter passed)
+                if self.key.is_none() || self.replay.fresh(counter) {
+                    self.replay.accept(counter);
+                    self.refuse(u32::from_le_bytes([*t0, *t1, *t2, *t3]), Refusal::VersionUnsupported(VERSION), on);
+                }
+                return;
+            }
+        }
         let Ok(m) = Msg::decode(message) else {
             self.counters.frames_undecodable += 1;
             return;
@@ -582,7 +601,9 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
             other => {
                 if self.state != LinkState::Up || other.session() != self.tag {
                     self.counters.stale_session += 1;
-                    if !matches!(other, Msg::Bye { .. } | Msg::Keepalive { .. }) && self.send_refuse.is_none() {
+                    // an initiator whose welcome is on its way hears of its own session early
+                    let early = self.initiator && other.session() == self.tag && self.hello_at.is_some();
+                    if !early && !matches!(other, Msg::Bye { .. }) && self.send_refuse.is_none() {
                         let (reason, detail) = Refusal::NoSession.code();
                         self.send_refuse = Some(Refuse {
                             version: VERSION, session: other.session(), incarnation: self.incarnation, reason, detail,
@@ -711,6 +732,7 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
         }
         if self.known_incarnation.is_some_and(|k| k != w.incarnation) {
             self.peer_restarted(w.incarnation, on);
+            self.tag = w.session; // ending the old session chose a tag for the next hello
         }
         self.hello_at = None;
         self.open_session(w.node, w.name, w.incarnation, w.mtu, w.lease_ms, on);
@@ -745,7 +767,12 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
     fn key_mismatch(&mut self, message: &[u8], on: &mut dyn FnMut(Delivery<'_>)) {
         match Msg::decode(message) {
             Ok(Msg::Hello(h)) if !self.initiator => self.refuse(h.session, Refusal::KeyMissing, on),
-            Ok(Msg::Refuse(r)) if self.initiator && r.session == self.tag && self.state != LinkState::Up => {
+            Ok(Msg::Refuse(r))
+                if self.initiator
+                    && r.session == self.tag
+                    && self.state != LinkState::Up
+                    && Refusal::from_code(r.reason, r.detail) == Some(Refusal::KeyMissing) =>
+            {
                 self.refused(Refusal::KeyMissing, on);
             }
             _ => {}
@@ -757,6 +784,9 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
         let (reason, detail) = refusal.code();
         self.send_refuse = Some(Refuse { version: VERSION, session: tag, incarnation: self.incarnation, reason, detail });
         self.counters.refusals_tx += 1;
+        if self.state == LinkState::Refused(refusal) {
+            return; // said already (the initiator says hello again every lease)
+        }
         if self.state != LinkState::Up {
             self.state = LinkState::Refused(refusal);
         }
@@ -776,7 +806,10 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
     fn peer_restarted(&mut self, incarnation: u64, on: &mut dyn FnMut(Delivery<'_>)) {
         self.counters.peer_restarts += 1;
         for r in self.route_rx.iter_mut() {
-            r.last_seq = 0; // the new incarnation numbers its routes afresh
+            // the new incarnation numbers its routes afresh: what the old one sent last may be
+            // lost without a sequence number ever saying so
+            r.last_seq = 0;
+            r.pending = true;
         }
         self.end_session(DownReason::PeerRestarted { incarnation }, on);
     }
@@ -801,11 +834,6 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
         let was_up = self.state == LinkState::Up;
         if was_up {
             self.counters.events_lost += self.unacked() as u64;
-        }
-        if !matches!(reason, DownReason::PeerBye | DownReason::Closed) {
-            for r in self.route_rx.iter_mut() {
-                r.pending = true;
-            }
         }
         self.reset_session();
         self.state = LinkState::Down(reason);
@@ -895,6 +923,10 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
 
     fn on_event(&mut self, ev: EventIn<'_>, raw: &[u8], on: &mut dyn FnMut(Delivery<'_>)) {
         let seq = ev.link_seq;
+        if seq >= LINK_SEQ_MAX {
+            self.counters.frames_undecodable += 1; // no session sends 2^63 events
+            return;
+        }
         if seq < self.rx_next {
             self.counters.dup_dropped += 1;
             return;
@@ -967,13 +999,10 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
         }
     }
 
-    /// Link sequence numbers were given up: their routes are unknown; a route whose sequence
-    /// numbers give no reference yet (no event in this incarnation) flags its first event.
+    /// Link sequence numbers were given up. Their routes are unknown here: each route's next
+    /// event shows the loss by its own sequence number ([`deliver`]).
     fn gave_up(&mut self, n: u64) {
         self.counters.gaps += n;
-        for r in self.route_rx.iter_mut() {
-            r.pending |= r.last_seq == 0;
-        }
     }
 
     /// Gives up every missing sequence number below `target`, delivering what is held.
@@ -1319,7 +1348,8 @@ fn deliver(routes: &mut Vec<RouteRx, ROUTES_MAX>, counters: &mut MeshCounters, m
         return;
     };
     let r = &mut routes[i];
-    ev.gap = r.pending || (r.last_seq != 0 && ev.seq > r.last_seq + 1);
+    // route sequence numbers start at 1: before a route's first event, last_seq 0 expects 1
+    ev.gap = r.pending || ev.seq > r.last_seq.saturating_add(1);
     r.pending = false;
     r.last_seq = r.last_seq.max(ev.seq);
     counters.events_rx += 1;

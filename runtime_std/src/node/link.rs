@@ -304,10 +304,10 @@ impl Driver {
         if self.batch.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.batch);
+        let mut batch = std::mem::take(&mut self.batch);
         let (mut ok, mut dup, mut bad) = (0u64, 0u64, 0u64);
         self.ctx.graph.with_graph(&mut |g| {
-            for (route, remote) in batch.iter().cloned() {
+            for (route, remote) in batch.drain(..) {
                 match g.ingest(route, remote) {
                     Ok(_) => ok += 1,
                     Err(GraphError::Duplicate(_)) => dup += 1,
@@ -317,6 +317,7 @@ impl Driver {
         });
         self.graph_duplicates += dup;
         self.rejected += bad;
+        self.batch = batch;
         let mut s = self.link.status.lock();
         s.events_rx += ok;
     }
@@ -477,25 +478,15 @@ pub fn run_driver(link: Arc<LinkShared>, ctx: Arc<DriverContext>, route_names: A
             link.queue.lock().closed = true;
             stop_deadline = Some(Instant::now() + STOP_WAIT);
         }
-        std::mem::swap(&mut incoming_msgs, &mut link.queue.lock().incoming);
+        link.queue.take_incoming(&mut incoming_msgs);
         if !incoming_msgs.is_empty() {
             d.window_full = false;
         }
         for m in incoming_msgs.drain(..) {
             let mut deliveries = Vec::new();
             d.session.receive(now, &m, &mut |dl| deliveries.push(owned(dl)));
-            // Workaround (mesh session at dd99af5): a welcome from a restarted peer ends the old
-            // session, which gives the initiator a new session tag, and then opens the new
-            // session under that tag, which the peer does not know: the peer's first events are
-            // refused `no_session`. Saying hello again makes both ends agree at once.
-            let restarted_up = link.dialer
-                && deliveries.iter().any(|x| matches!(x, OwnedDelivery::Down(DownReason::PeerRestarted { .. })))
-                && matches!(deliveries.last(), Some(OwnedDelivery::Up { .. }));
             for dl in deliveries {
                 d.on_delivery(dl, &route_names);
-            }
-            if restarted_up {
-                d.session.connect(now);
             }
         }
         let mut deliveries = Vec::new();

@@ -254,6 +254,9 @@ impl Node {
             return Err(NodeError(format!("the node name {:?} is longer than {} bytes", options.name, manyfold_core::mesh::NAME_MAX)));
         }
         for name in options.dial.iter().map(|(n, _)| n).chain(options.faults.iter().map(|(n, _)| n)).chain(options.keys.iter().map(|(n, _)| n)) {
+            if let Some(other) = plan.other_links.iter().find(|l| &l.name == name) {
+                return Err(NodeError(format!("link {name:?} is a {} link, not a mesh link (udp or tcp)", other.transport)));
+            }
             if !plan.links.iter().any(|l| &l.name == name) {
                 let ours: Vec<&str> = plan.links.iter().map(|l| l.name.as_str()).collect();
                 return Err(NodeError(format!(

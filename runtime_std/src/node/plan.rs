@@ -58,8 +58,13 @@ pub struct NodePlan {
     pub partitions: Vec<String>,
     /// Every route, in manifest order (the index is the route's name on the wire).
     pub routes: Vec<RoutePlan>,
-    /// Links between a hosted partition and one hosted elsewhere, sorted by name.
+    /// Mesh links (transport `udp` or `tcp`) between a hosted partition and one hosted
+    /// elsewhere, sorted by name.
     pub links: Vec<LinkPlan>,
+    /// Other links of hosted partitions (a `serial` link to a device partition): no mesh
+    /// session runs on them; whoever hosts the node (the Python node with its devices) feeds
+    /// their routes.
+    pub other_links: Vec<LinkPlan>,
     /// Hosted nodes that call a user function: (node, function name).
     pub user_functions: Vec<(String, String)>,
 }
@@ -306,7 +311,8 @@ impl NodePlan {
             });
         }
         links.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(NodePlan { manifest_id: Sha256::digest(&cbor).into(), cbor, partitions, routes, links, user_functions })
+        let (links, other_links) = links.into_iter().partition(|l| matches!(l.transport.as_str(), "udp" | "tcp"));
+        Ok(NodePlan { manifest_id: Sha256::digest(&cbor).into(), cbor, partitions, routes, links, other_links, user_functions })
     }
 }
 
@@ -342,6 +348,15 @@ mod tests {
         let both = NodePlan::new(&fixture("chain.json"), &["a".to_string(), "b".to_string()]).unwrap();
         assert_eq!(both.links.len(), 1);
         assert_eq!(both.manifest_id, plan.manifest_id);
+    }
+
+    /// A serial link (to a device partition) is not a mesh link: no session runs on it.
+    #[test]
+    fn serial_links_are_set_apart() {
+        let text = String::from_utf8(fixture("chain.json")).unwrap().replace("\"name\": \"ab\", \"ordered\": true, \"reliable\": true, \"transport\": \"udp\"", "\"name\": \"ab\", \"ordered\": true, \"reliable\": true, \"transport\": \"serial\"");
+        let plan = NodePlan::new(text.as_bytes(), &["b".to_string()]).unwrap();
+        assert_eq!(plan.links.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["bc"]);
+        assert_eq!(plan.other_links.iter().map(|l| (l.name.as_str(), l.transport.as_str())).collect::<Vec<_>>(), [("ab", "serial")]);
     }
 
     #[test]

@@ -23,9 +23,11 @@ use super::codec;
 /// Events a link queues per direction by default (`queue_depth_max`).
 pub const QUEUE_DEPTH_DEFAULT: usize = 1024;
 
-/// Received messages held for the link thread at most; beyond that the oldest are dropped
-/// (the session sees a loss, as on the wire).
+/// Received messages held for the link thread at most; beyond that the reader waits.
 pub const INCOMING_MAX: usize = 4096;
+
+/// How long the reader waits for room before it drops a received message.
+pub const INCOMING_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// One event waiting to cross.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +61,7 @@ pub struct QueueState {
     pub dropped: u64,
     /// Messages received, for the session.
     pub incoming: Vec<Vec<u8>>,
-    /// Messages dropped because the link thread fell behind.
+    /// Messages dropped because the link thread fell behind for longer than [`INCOMING_WAIT`].
     pub incoming_dropped: u64,
     /// False once the node stops: no new events.
     pub closed: bool,
@@ -81,12 +83,13 @@ impl QueueState {
 pub struct LinkQueue {
     state: Mutex<QueueState>,
     signal: Condvar,
+    room: Condvar,
 }
 
 impl LinkQueue {
     /// A queue of `capacity` events.
     pub fn new(capacity: usize) -> Arc<LinkQueue> {
-        Arc::new(LinkQueue { state: Mutex::new(QueueState { capacity: capacity.max(1), ..QueueState::default() }), signal: Condvar::new() })
+        Arc::new(LinkQueue { state: Mutex::new(QueueState { capacity: capacity.max(1), ..QueueState::default() }), signal: Condvar::new(), room: Condvar::new() })
     }
 
     /// Locks the state.
@@ -127,16 +130,31 @@ impl LinkQueue {
         }
     }
 
-    /// Hands the link thread a received message.
+    /// Hands the link thread a received message. When the link thread is behind, waits for it
+    /// (at most [`INCOMING_WAIT`]): the transport pushes back (TCP's window, the UDP socket's
+    /// buffer) instead of this queue growing; past the wait the message is dropped and counted.
     pub fn received(&self, message: &[u8]) {
         let mut s = self.state.lock();
         if s.incoming.len() >= INCOMING_MAX {
-            s.incoming.remove(0);
-            s.incoming_dropped += 1;
+            let end = Instant::now() + INCOMING_WAIT;
+            // Bounded by INCOMING_WAIT.
+            while s.incoming.len() >= INCOMING_MAX && Instant::now() < end {
+                self.room.wait_until(&mut s, end);
+            }
+            if s.incoming.len() >= INCOMING_MAX {
+                s.incoming_dropped += 1;
+                return;
+            }
         }
         s.incoming.push(message.to_vec());
         drop(s);
         self.signal.notify_one();
+    }
+
+    /// Takes every received message (the link thread), making room for more.
+    pub fn take_incoming(&self, into: &mut Vec<Vec<u8>>) {
+        std::mem::swap(into, &mut self.state.lock().incoming);
+        self.room.notify_all();
     }
 }
 
