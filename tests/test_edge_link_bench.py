@@ -18,7 +18,7 @@ def test_edge_link_benchmark_smoke(transport):
     if transport == "zenoh-peer":
         pytest.importorskip("zenoh", reason="eclipse-zenoh (the test and bench extras) runs the peer")
     cmd = [sys.executable, str(SCRIPT), "--transports", transport, "--runs", "1", "--events", "300", "--chunk", "50",
-           "--warmup", "100", "--latency-events", "50", "--gap-us", "100", "--idle-s", "0.5", "--no-rust"]  # fmt: skip
+           "--warmup", "100", "--latency-events", "50", "--gap-us", "100", "--idle-s", "2", "--no-rust"]  # fmt: skip
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
