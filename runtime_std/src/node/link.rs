@@ -145,8 +145,8 @@ pub fn run_reader(link: Arc<LinkShared>, finished: Arc<AtomicBool>) {
             std::thread::sleep(Duration::from_millis(20));
             continue;
         };
-        let queue = &link.queue;
-        if t.recv(Duration::from_millis(50), &mut |m| queue.received(m)).is_err() {
+        let (queue, lossless) = (&link.queue, transport_caps(t.kind()).contains(Caps::RELIABLE));
+        if t.recv(Duration::from_millis(50), &mut |m| queue.received(m, lossless, &finished)).is_err() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -8,6 +8,7 @@
 //! condition variable for either. Nobody holds the lock across socket I/O.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,7 +27,8 @@ pub const QUEUE_DEPTH_DEFAULT: usize = 1024;
 /// Received messages held for the link thread at most; beyond that the reader waits.
 pub const INCOMING_MAX: usize = 4096;
 
-/// How long the reader waits for room before it drops a received message.
+/// How long a datagram link's reader waits for room before it drops a received message (a
+/// stream link's reader waits as long as it takes: see [`LinkQueue::received`]).
 pub const INCOMING_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// One event waiting to cross.
@@ -131,15 +133,24 @@ impl LinkQueue {
     }
 
     /// Hands the link thread a received message. When the link thread is behind, waits for it
-    /// (at most [`INCOMING_WAIT`]): the transport pushes back (TCP's window, the UDP socket's
-    /// buffer) instead of this queue growing; past the wait the message is dropped and counted.
-    pub fn received(&self, message: &[u8]) {
+    /// so that the transport pushes back instead of this queue growing. On a stream (`lossless`:
+    /// TCP, whose session neither acknowledges nor resends) the wait lasts until there is room
+    /// or `finished` is set: a message dropped here would be lost for good on a link that
+    /// promises reliability, while waiting stops reading the socket, TCP's window closes, and the
+    /// sending node's bounded queue drops, counts and taints instead. On datagrams the wait is
+    /// at most [`INCOMING_WAIT`] (the socket may be shared by several links, and the session
+    /// resends what a reliable link loses); past it the message is dropped and counted.
+    pub fn received(&self, message: &[u8], lossless: bool, finished: &AtomicBool) {
         let mut s = self.state.lock();
         if s.incoming.len() >= INCOMING_MAX {
-            let end = Instant::now() + INCOMING_WAIT;
-            // Bounded by INCOMING_WAIT.
-            while s.incoming.len() >= INCOMING_MAX && Instant::now() < end {
-                self.room.wait_until(&mut s, end);
+            let start = Instant::now();
+            // Bounded by INCOMING_WAIT on datagrams, by the finished flag on streams (each
+            // wait at most 100 ms).
+            while s.incoming.len() >= INCOMING_MAX && !finished.load(Ordering::Relaxed) {
+                if !lossless && start.elapsed() >= INCOMING_WAIT {
+                    break;
+                }
+                self.room.wait_for(&mut s, std::time::Duration::from_millis(100));
             }
             if s.incoming.len() >= INCOMING_MAX {
                 s.incoming_dropped += 1;

@@ -212,13 +212,20 @@ impl Inner {
 /// then the queued publishes. Failures stay in the graph for Python to take.
 impl crate::node::GraphHost for Inner {
     fn with_graph(&self, f: &mut dyn FnMut(&mut Graph)) {
-        let mut graph = self.shared.lock();
-        {
-            let _mark = DispatchMark::new(self.key());
-            f(&mut graph);
-            self.run_deferred(&mut graph);
-        }
-        drop(graph);
+        // One Python thread state for the whole batch. A node's threads have none of their
+        // own, so each Python subscriber or operator would otherwise attach per event, and
+        // CPython builds and frees a thread state every time: 85% of a receiving link
+        // thread's time, measured (docs/performance.md, edge links). The graph lock is taken
+        // with the GIL released, as every binding call takes it, so neither waits on the other.
+        Python::attach(|py| {
+            let mut graph = py.detach(|| self.shared.lock());
+            {
+                let _mark = DispatchMark::new(self.key());
+                f(&mut graph);
+                self.run_deferred(&mut graph);
+            }
+            drop(graph);
+        });
         self.shared.notify();
     }
 }
