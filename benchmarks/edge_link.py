@@ -58,7 +58,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import select
 import signal
 import socket
@@ -69,6 +68,8 @@ import sys
 import time
 from array import array
 from pathlib import Path
+
+import machine  # benchmarks/machine.py (the script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD_BYTES = 8
@@ -561,7 +562,7 @@ def main() -> int:
     transports = [t.strip() for t in (args.transports or ("udp,tcp,zenoh-peer" if args.peer else "udp,tcp")).split(",") if t.strip()]
     emit({
         "run": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(), "machine": platform.machine(), "cpu": _cpu(), "cpus": os.cpu_count(),
+        **machine.describe(),
         "load_avg": [round(x, 2) for x in os.getloadavg()], "zenoh": _version("eclipse-zenoh"),
         "payload_bytes": PAYLOAD_BYTES, "transports": transports, "runs": args.runs,
     })  # fmt: skip
@@ -589,16 +590,6 @@ def _version(dist: str) -> str | None:
         return version(dist)
     except Exception:
         return None
-
-
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

@@ -36,12 +36,13 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import machine  # benchmarks/machine.py (the script's folder is on sys.path)
 
 import manyfold.sim as sim
 from manyfold.devices import image as im
@@ -209,7 +210,7 @@ def main() -> int:
             qemu_version = "qemu-system-arm not found"
     emit({
         "run": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(), "machine": platform.machine(), "cpu": _cpu(), "cpus": os.cpu_count(),
+        **machine.describe(),
         "qemu": qemu_version or None, "baud_limit": BAUD, "line_bytes_per_s": LINE_BYTES_PER_S, "protocol": "link v1.1",
     })  # fmt: skip
 
@@ -252,16 +253,6 @@ def main() -> int:
         result = measure(client, args.steps, args.queries)
         report("sim", args.board, result, event_bytes, rtt_limit_ms, args.queries, "manyfold.sim in-process (SimPort), LinkClient in this process")
     return 0
-
-
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":
