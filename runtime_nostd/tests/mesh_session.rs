@@ -114,29 +114,49 @@ fn other_mismatches_are_refused_by_name() {
     refused_both_ends(&r, &r, |c| c.link = "ac", Refusal::LinkMismatch);
 }
 
-/// A lazy payload crosses as length and digest; the receiver fetches it and gets it (or
-/// `None` when the sender no longer holds it).
+/// A lazy payload crosses as its metadata value, length and digest; the receiver fetches it
+/// and gets it, `not_held` when the sender no longer holds it, or `too_large` when it does not
+/// fit one message (docs/wire.md 4.10).
 #[test]
 fn lazy_payload_is_fetched_on_demand() {
+    use manyfold_core::mesh::{FetchRefused, PayloadOut};
     let routes = routes();
     let caps = Caps::LAZY.union(Caps::RELIABLE);
     let mut p = Pair::new(&config(true, caps, &routes), &config(false, caps, &routes), 5, Faults::default());
     p.connect();
     p.run(1_000, 100);
     let mut ev = event(3, 1, &[0; 8], &[]);
-    ev.payload = manyfold_core::mesh::PayloadOut::Lazy { len: 300, digest: [9; 32] };
+    ev.payload = PayloadOut::Lazy { meta: &[0xa1, 0x61, 0x77, 0x18, 0x40], len: 300, digest: [9; 32] };
     p.a.send_event(p.now, &ev).unwrap();
     p.run(1_000, 100);
-    assert!(matches!(p.got_b.last(), Some(Rec::Event { payload: Payload::Lazy(300, [9, ..]), .. })));
+    let expect = Payload::Lazy(vec![0xa1, 0x61, 0x77, 0x18, 0x40], 300, [9; 32]);
+    assert!(matches!(p.got_b.last(), Some(Rec::Event { payload, .. }) if *payload == expect));
     p.b.fetch(p.now, 3, 1).unwrap();
     p.b.fetch(p.now, 3, 2).unwrap();
+    p.b.fetch(p.now, 3, 3).unwrap();
     p.run(1_000, 100);
-    assert_eq!(&p.got_a[1..], &[Rec::FetchRequest { route: 3, seq: 1 }, Rec::FetchRequest { route: 3, seq: 2 }]);
+    let asked: Vec<Rec> = (1..=3).map(|seq| Rec::FetchRequest { route: 3, seq }).collect();
+    assert_eq!(&p.got_a[1..], &asked[..]);
+    assert_eq!(p.a.counters().fetches_rx, 3);
+    let max = p.a.fetch_payload_max(3, 3);
+    assert!(max > 1_000 && max < 1_200, "{max}");
     p.a.answer_fetch(p.now, 3, 1, Some(&[5; 300])).unwrap();
     p.a.answer_fetch(p.now, 3, 2, None).unwrap();
+    p.a.answer_fetch(p.now, 3, 3, Some(&vec![6; max + 1])).unwrap();
     p.run(1_000, 100);
     let n = p.got_b.len();
-    assert_eq!(&p.got_b[n - 2..], &[Rec::FetchReply { route: 3, seq: 1, payload: Some(vec![5; 300]) }, Rec::FetchReply { route: 3, seq: 2, payload: None }]);
+    assert_eq!(&p.got_b[n - 3..], &[
+        Rec::FetchReply { route: 3, seq: 1, payload: Ok(vec![5; 300]) },
+        Rec::FetchReply { route: 3, seq: 2, payload: Err(FetchRefused::NotHeld) },
+        Rec::FetchReply { route: 3, seq: 3, payload: Err(FetchRefused::TooLarge) },
+    ]);
+    // The largest payload that fits crosses whole.
+    p.b.fetch(p.now, 3, 4).unwrap();
+    p.run(1_000, 100);
+    p.a.answer_fetch(p.now, 3, 4, Some(&vec![7; max])).unwrap();
+    p.run(1_000, 100);
+    assert_eq!(p.got_b.last(), Some(&Rec::FetchReply { route: 3, seq: 4, payload: Ok(vec![7; max]) }));
+    assert_eq!(p.b.counters().fetch_replies_rx, 4);
     let mut p2 = Pair::new(&config(true, Caps::NONE, &routes), &config(false, Caps::NONE, &routes), 5, Faults::default());
     p2.connect();
     p2.run(1_000, 100);

@@ -44,7 +44,7 @@ fn fields(m: &Msg<'_>) -> J {
                 "taints": e.taints, "parents": e.parents.iter().map(|p| json!([p.node, p.route, p.seq])).collect::<Vec<_>>(),
                 "payload": match e.payload {
                     PayloadOut::Inline(b) => json!({"inline": hex(b)}),
-                    PayloadOut::Lazy { len, digest } => json!({"lazy": {"len": len, "digest": hex(&digest)}}),
+                    PayloadOut::Lazy { meta, len, digest } => json!({"lazy": {"meta": hex(meta), "len": len, "digest": hex(&digest)}}),
                 },
             })).collect::<Vec<_>>(),
         }),
@@ -53,7 +53,10 @@ fn fields(m: &Msg<'_>) -> J {
         Msg::Bye { session } => json!({"kind": "bye", "session": session}),
         Msg::Fetch { session, route, seq } => json!({"kind": "fetch", "session": session, "route": route, "seq": seq}),
         Msg::FetchReply { session, route, seq, payload } => {
-            json!({"kind": "fetch_reply", "session": session, "route": route, "seq": seq, "payload": payload.map(hex)})
+            json!({
+                "kind": "fetch_reply", "session": session, "route": route, "seq": seq,
+                "payload": payload.ok().map(hex), "refused": payload.err().map(|r| r.name()),
+            })
         }
     }
 }

@@ -40,7 +40,7 @@ use super::msg::{
     Writer,
 };
 use super::{
-    Caps, Delivery, DownReason, EventIn, EventOut, LinkConfig, MeshError, Refusal, RouteDecl, MTU_MIN, NAME_MAX, ROUTES_MAX,
+    Caps, Delivery, DownReason, EventIn, EventOut, FetchRefused, LinkConfig, MeshError, Refusal, RouteDecl, MTU_MIN, NAME_MAX, ROUTES_MAX,
     SCHEMA_PREFIX, VERSION,
 };
 
@@ -461,7 +461,8 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
     }
 
     /// Asks the peer for the payload of its event (route, seq); the answer comes as
-    /// `Delivery::FetchReply`. Not retransmitted: ask again after a timeout of your own.
+    /// `Delivery::FetchReply`. Not retransmitted by the session: the requester asks again after
+    /// a timeout of its own, a bounded number of times (docs/wire.md 4.10).
     pub fn fetch(&mut self, now_us: i64, route: u32, seq: u64) -> Result<(), MeshError> {
         self.now = now_us;
         self.ctl_ready()?;
@@ -471,13 +472,33 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
     }
 
     /// Answers a `FetchRequest`: the payload, or `None` when this node does not hold it any
-    /// more. The payload must fit one message (`EncodeTooLong` otherwise).
+    /// more (`not_held`). A payload that does not fit one message of the session (the MTU less
+    /// the reply's head, and the seal on a keyed link) is refused `too_large` instead: payloads
+    /// are never cut into pieces.
     pub fn answer_fetch(&mut self, now_us: i64, route: u32, seq: u64, payload: Option<&[u8]>) -> Result<(), MeshError> {
         self.now = now_us;
         self.ctl_ready()?;
+        let payload = match payload {
+            None => Err(FetchRefused::NotHeld),
+            Some(p) if p.len() > self.fetch_payload_max(route, seq) => Err(FetchRefused::TooLarge),
+            Some(p) => Ok(p),
+        };
         self.ctl_push(&Msg::FetchReply { session: self.tag, route, seq, payload })?;
         self.counters.fetch_replies_tx += 1;
         Ok(())
+    }
+
+    /// The largest payload a `fetch_reply` for (route, seq) carries in this session.
+    pub fn fetch_payload_max(&self, route: u32, seq: u64) -> usize {
+        let cap = usize::from(self.link_mtu).saturating_sub(self.seal_len());
+        let head = 1 + 4 + varint_len(route.into()) + varint_len(seq) + 1;
+        // The length varint grows with the payload: take the largest that fits with it.
+        let room = cap.saturating_sub(head);
+        let mut n = room.saturating_sub(varint_len(room as u64));
+        if n + 1 + varint_len((n + 1) as u64) <= room {
+            n += 1;
+        }
+        n
     }
 
     /// Clean stop: a bye goes after the events not sent yet (wait for [`Session::unacked`] to
