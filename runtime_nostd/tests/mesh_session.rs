@@ -140,9 +140,9 @@ fn lazy_payload_is_fetched_on_demand() {
     assert_eq!(p.a.counters().fetches_rx, 3);
     let max = p.a.fetch_payload_max(3, 3);
     assert!(max > 1_000 && max < 1_200, "{max}");
-    p.a.answer_fetch(p.now, 3, 1, Some(&[5; 300])).unwrap();
-    p.a.answer_fetch(p.now, 3, 2, None).unwrap();
-    p.a.answer_fetch(p.now, 3, 3, Some(&vec![6; max + 1])).unwrap();
+    p.a.answer_fetch(p.now, 3, 1, Ok(&[5; 300])).unwrap();
+    p.a.answer_fetch(p.now, 3, 2, Err(FetchRefused::NotHeld)).unwrap();
+    p.a.answer_fetch(p.now, 3, 3, Ok(&vec![6; max + 1])).unwrap();
     p.run(1_000, 100);
     let n = p.got_b.len();
     assert_eq!(&p.got_b[n - 3..], &[
@@ -153,7 +153,7 @@ fn lazy_payload_is_fetched_on_demand() {
     // The largest payload that fits crosses whole.
     p.b.fetch(p.now, 3, 4).unwrap();
     p.run(1_000, 100);
-    p.a.answer_fetch(p.now, 3, 4, Some(&vec![7; max])).unwrap();
+    p.a.answer_fetch(p.now, 3, 4, Ok(&vec![7; max])).unwrap();
     p.run(1_000, 100);
     assert_eq!(p.got_b.last(), Some(&Rec::FetchReply { route: 3, seq: 4, payload: Ok(vec![7; max]) }));
     assert_eq!(p.b.counters().fetch_replies_rx, 4);

@@ -471,17 +471,16 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
         Ok(())
     }
 
-    /// Answers a `FetchRequest`: the payload, or `None` when this node does not hold it any
-    /// more (`not_held`). A payload that does not fit one message of the session (the MTU less
-    /// the reply's head, and the seal on a keyed link) is refused `too_large` instead: payloads
-    /// are never cut into pieces.
-    pub fn answer_fetch(&mut self, now_us: i64, route: u32, seq: u64, payload: Option<&[u8]>) -> Result<(), MeshError> {
+    /// Answers a `FetchRequest`: the payload, or why not (`NotHeld`: this node does not hold it
+    /// any more). A payload that does not fit one message of the session (the MTU less the
+    /// reply's head, and the seal on a keyed link: [`Session::fetch_payload_max`]) is refused
+    /// `TooLarge` instead: payloads are never cut into pieces.
+    pub fn answer_fetch(&mut self, now_us: i64, route: u32, seq: u64, payload: Result<&[u8], FetchRefused>) -> Result<(), MeshError> {
         self.now = now_us;
         self.ctl_ready()?;
         let payload = match payload {
-            None => Err(FetchRefused::NotHeld),
-            Some(p) if p.len() > self.fetch_payload_max(route, seq) => Err(FetchRefused::TooLarge),
-            Some(p) => Ok(p),
+            Ok(p) if p.len() > self.fetch_payload_max(route, seq) => Err(FetchRefused::TooLarge),
+            other => other,
         };
         self.ctl_push(&Msg::FetchReply { session: self.tag, route, seq, payload })?;
         self.counters.fetch_replies_tx += 1;

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
+use manyfold_core::envelope::PayloadRef;
 use manyfold_core::taint::{Taint, TaintSet};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use smallvec::SmallVec;
@@ -44,8 +45,10 @@ pub struct OutEvent {
     pub taints: u32,
     /// Parents: (route, seq).
     pub parents: SmallVec<[(u32, u64); 2]>,
-    /// The payload as CBOR.
+    /// The payload as CBOR (of a lazy envelope: its metadata value).
     pub payload: SmallVec<[u8; 16]>,
+    /// A lazy envelope's payload length and SHA-256 (the bytes are fetched on open).
+    pub lazy: Option<(u64, [u8; 32])>,
 }
 
 /// What the queue and the reader thread hand the link thread.
@@ -177,6 +180,10 @@ impl Subscriber for QueueFeed {
             taints: meta.taints.0,
             parents: meta.parents.iter().map(|p| (p.route.0, p.seq)).collect(),
             payload: SmallVec::from_vec(payload),
+            lazy: match meta.payload {
+                PayloadRef::Lazy { len, digest } => Some((len, digest)),
+                PayloadRef::Inline { .. } => None,
+            },
         });
         Ok(())
     }
