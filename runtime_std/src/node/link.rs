@@ -534,8 +534,7 @@ impl Driver {
         }
         let mut taken: Vec<OutEvent> = {
             let mut q = self.link.queue.lock();
-            let n = q.events.len().min(BATCH);
-            q.events.drain(..n).collect()
+            q.events.take(BATCH)
         };
         let mut sent = 0u64;
         let mut dropped = 0u64;
@@ -569,9 +568,7 @@ impl Driver {
         if let Some(i) = back {
             let rest: Vec<OutEvent> = taken.drain(i..).collect();
             let mut q = self.link.queue.lock();
-            for ev in rest.into_iter().rev() {
-                q.events.push_front(ev);
-            }
+            q.events.put_back(rest);
             q.dropped += dropped;
         } else if dropped > 0 {
             self.link.queue.lock().dropped += dropped;

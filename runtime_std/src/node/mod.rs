@@ -131,7 +131,7 @@ pub struct NodeOptions {
     pub faults: Vec<(String, FaultSpec)>,
     /// Lease (a keepalive every quarter of it).
     pub lease_ms: u32,
-    /// Events queued per link at most.
+    /// Events queued per link and outgoing route (flow) at most.
     pub queue_depth_max: usize,
     /// Run the graph's scheduler (mailboxes, timers) on a thread of the node. The Python
     /// binding leaves it to the graph's owner.
