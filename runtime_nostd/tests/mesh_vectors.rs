@@ -51,11 +51,12 @@ fn fields(m: &Msg<'_>) -> J {
         Msg::Ack { session, cum, sack } => json!({"kind": "ack", "session": session, "cum": cum, "sack": sack}),
         Msg::Keepalive { session } => json!({"kind": "keepalive", "session": session}),
         Msg::Bye { session } => json!({"kind": "bye", "session": session}),
-        Msg::Fetch { session, route, seq } => json!({"kind": "fetch", "session": session, "route": route, "seq": seq}),
-        Msg::FetchReply { session, route, seq, payload } => {
+        Msg::Fetch { session, route, seq, offset } => json!({"kind": "fetch", "session": session, "route": route, "seq": seq, "offset": offset}),
+        Msg::FetchReply { session, route, seq, offset, payload } => {
             json!({
-                "kind": "fetch_reply", "session": session, "route": route, "seq": seq,
-                "payload": payload.ok().map(hex), "refused": payload.err().map(|r| r.name()),
+                "kind": "fetch_reply", "session": session, "route": route, "seq": seq, "offset": offset,
+                "total": payload.ok().map(|p| p.total), "payload": payload.ok().map(|p| hex(p.bytes)),
+                "refused": payload.err().map(|r| r.name()),
             })
         }
     }

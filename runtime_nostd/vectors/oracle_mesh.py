@@ -230,13 +230,13 @@ def encode(m: dict) -> bytes:
     elif kind == "ack":
         out += uvarint(m["cum"]) + uvarint(m["sack"])
     elif kind in ("fetch", "fetch_reply"):
-        out += uvarint(m["route"]) + uvarint(m["seq"])
+        out += uvarint(m["route"]) + uvarint(m["seq"]) + uvarint(m["offset"])
         if kind == "fetch_reply":
             if m["payload"] is None:
                 out += bytes([FETCH_REFUSALS[m["refused"]]])
             else:
                 data = bytes.fromhex(m["payload"])
-                out += b"\x01" + uvarint(len(data)) + data
+                out += b"\x01" + uvarint(m["total"]) + uvarint(len(data)) + data
     return bytes(out)
 
 
@@ -303,11 +303,16 @@ def decode(data: bytes) -> dict:
     elif kind in ("fetch", "fetch_reply"):
         m["route"] = r.uvarint(32)
         m["seq"] = r.uvarint()
+        m["offset"] = r.uvarint()
         if kind == "fetch_reply":
             found = r.byte()
-            m["payload"], m["refused"] = None, None
+            m["total"], m["payload"], m["refused"] = None, None, None
             if found == 1:
-                m["payload"] = r.take(r.uvarint()).hex()
+                m["total"] = r.uvarint()
+                n = r.uvarint()
+                if m["offset"] + n > m["total"]:
+                    _fail("decode_bad_field", "the piece ends beyond the payload")
+                m["payload"] = r.take(n).hex()
             elif found in FETCH_REFUSAL_NAMES:
                 m["refused"] = FETCH_REFUSAL_NAMES[found]
             else:

@@ -81,7 +81,7 @@ def test_a_lazy_payload_crosses_as_metadata_and_is_fetched_when_opened():
     try:
         wait_for("ab up", lambda: b.status().links[0].state == "up")
         assert b.status().links[0].provided == ["ordered", "reliable", "lazy"]
-        pixels = bytes(range(256)) * 3
+        pixels = bytes(range(256)) * 64  # 16 KiB, a greenhouse camera frame: fetched in pieces
         opened_at_a = []
 
         def produce():

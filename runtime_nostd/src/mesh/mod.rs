@@ -78,12 +78,22 @@ pub enum PayloadOut<'a> {
     },
 }
 
+/// A piece of a lazy payload in a `fetch_reply` (docs/wire.md 4.10): the payload's whole
+/// length, and the bytes from the reply's offset on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece<'a> {
+    /// The payload's length in bytes.
+    pub total: u64,
+    /// The bytes from the offset on (as many as fit one message).
+    pub bytes: &'a [u8],
+}
+
 /// Why a fetch was not answered with the payload (docs/wire.md 4.10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchRefused {
     /// The sender no longer holds the payload (wire `0x00`).
     NotHeld,
-    /// The payload does not fit one message of the session (wire `0x02`).
+    /// The payload is larger than the sender serves (wire `0x02`).
     TooLarge,
 }
 
@@ -362,12 +372,15 @@ pub enum Delivery<'a> {
     },
     /// An event (in link order when the session provides ORDERED).
     Event(EventIn<'a>),
-    /// The peer asks for a lazy payload: answer with [`Session::answer_fetch`].
+    /// The peer asks for a lazy payload from byte `offset` on: answer with
+    /// [`Session::answer_fetch`].
     FetchRequest {
         /// The event's route.
         route: u32,
         /// The event's route sequence number.
         seq: u64,
+        /// The first byte wanted.
+        offset: u64,
     },
     /// The answer to [`Session::fetch`].
     FetchReply {
@@ -375,8 +388,10 @@ pub enum Delivery<'a> {
         route: u32,
         /// The event's route sequence number.
         seq: u64,
-        /// The payload, or why the peer did not send it.
-        payload: Result<&'a [u8], FetchRefused>,
+        /// Where the piece starts.
+        offset: u64,
+        /// A piece of the payload, or why the peer did not send it.
+        payload: Result<Piece<'a>, FetchRefused>,
     },
     /// A handshake was refused, by either end.
     Refused(Refusal),

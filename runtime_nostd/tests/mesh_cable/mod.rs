@@ -85,8 +85,9 @@ impl Cable {
 pub enum Rec {
     Up { peer_node: u16, peer_name: String, peer_incarnation: u64, provided: Caps, missing: Caps },
     Event { route: u32, seq: u64, link_seq: u64, gap: bool, time_us: i64, taints: u32, parents: Vec<LineageRef>, payload: Payload },
-    FetchRequest { route: u32, seq: u64 },
-    FetchReply { route: u32, seq: u64, payload: Result<Vec<u8>, FetchRefused> },
+    FetchRequest { route: u32, seq: u64, offset: u64 },
+    /// `payload`: the payload's total length and the piece's bytes.
+    FetchReply { route: u32, seq: u64, offset: u64, payload: Result<(u64, Vec<u8>), FetchRefused> },
     Refused(Refusal),
     Down(DownReason),
 }
@@ -115,8 +116,10 @@ pub fn record(d: Delivery<'_>) -> Rec {
                 PayloadOut::Lazy { meta, len, digest } => Payload::Lazy(meta.to_vec(), len, digest),
             },
         },
-        Delivery::FetchRequest { route, seq } => Rec::FetchRequest { route, seq },
-        Delivery::FetchReply { route, seq, payload } => Rec::FetchReply { route, seq, payload: payload.map(<[u8]>::to_vec) },
+        Delivery::FetchRequest { route, seq, offset } => Rec::FetchRequest { route, seq, offset },
+        Delivery::FetchReply { route, seq, offset, payload } => {
+            Rec::FetchReply { route, seq, offset, payload: payload.map(|p| (p.total, p.bytes.to_vec())) }
+        }
         Delivery::Refused(r) => Rec::Refused(r),
         Delivery::Down(r) => Rec::Down(r),
     }

@@ -59,6 +59,11 @@ pub const FETCH_INTERVAL: Duration = Duration::from_millis(250);
 pub const FETCH_ATTEMPTS: u32 = 4;
 /// Opens waiting for a payload over one link at once; more fail at once.
 pub const FETCHES_MAX: usize = 64;
+/// The largest payload fetched over a link (it comes one message at a time, a round trip
+/// each); a larger one is refused `too_large`.
+pub const FETCH_BYTES_MAX: u64 = 16 << 20;
+/// Payloads a driver keeps while it serves the peer their pieces.
+const SERVING_MAX: usize = 4;
 /// The peer's fetches waiting for this graph; more are forgotten (the peer asks again).
 const ANSWERS_MAX: usize = 256;
 /// Received events held while the graph is busy; beyond that the driver waits for the graph.
@@ -74,8 +79,15 @@ struct Wanted {
     ticket: u64,
     route: u32,
     seq: u64,
+    /// The declared length.
+    len: u64,
+    /// The pieces so far: the next fetch asks from `got.len()` on.
+    got: Vec<u8>,
+    /// Fetches of the current piece.
     attempts: u32,
     next_at: Instant,
+    /// When the last piece came (or the open began).
+    progress_at: Instant,
     done: Option<Result<Vec<u8>, String>>,
 }
 
@@ -135,16 +147,20 @@ impl LinkShared {
 
     /// The source of a lazy envelope received over this link (its route and the peer's
     /// sequence number, from the peer's `incarnation`).
-    pub fn remote_opener(self: &Arc<Self>, route: u32, seq: u64, incarnation: u64) -> PayloadOpener {
+    pub fn remote_opener(self: &Arc<Self>, route: u32, seq: u64, len: u64, incarnation: u64) -> PayloadOpener {
         let link = self.clone();
-        Box::new(move || link.fetch_payload(route, seq, incarnation))
+        Box::new(move || link.fetch_payload(route, seq, len, incarnation))
     }
 
-    /// Fetches the payload of the peer's event (route, seq): asks the driver to send `fetch`
-    /// and waits for the reply, at most [`FETCH_ATTEMPTS`] × [`FETCH_INTERVAL`] and a little.
-    /// Called by the graph (an open) with the graph locked; the driver never waits for it.
-    pub fn fetch_payload(&self, route: u32, seq: u64, incarnation: u64) -> Result<Vec<u8>, String> {
+    /// Fetches the payload (`len` bytes) of the peer's event (route, seq), piece by piece: asks
+    /// the driver to send `fetch` and waits for the replies, failing when no piece came for
+    /// [`FETCH_ATTEMPTS`] × [`FETCH_INTERVAL`] and a little. Called by the graph (an open) with
+    /// the graph locked; the driver never waits for it.
+    pub fn fetch_payload(&self, route: u32, seq: u64, len: u64, incarnation: u64) -> Result<Vec<u8>, String> {
         let name = &self.plan.name;
+        if len > FETCH_BYTES_MAX {
+            return Err(format!("the payload has {len} bytes, more than the {FETCH_BYTES_MAX} a node fetches over a link (too_large)"));
+        }
         let status = self.status.lock().clone();
         if status.peer_incarnation != Some(incarnation) {
             return Err(format!("the node across link {name} restarted since the envelope crossed; its payload is gone"));
@@ -159,18 +175,22 @@ impl LinkShared {
             }
             w.0 += 1;
             let ticket = w.0;
-            w.1.push(Wanted { ticket, route, seq, attempts: 0, next_at: Instant::now(), done: None });
+            let now = Instant::now();
+            let got = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            w.1.push(Wanted { ticket, route, seq, len, got, attempts: 0, next_at: now, progress_at: now, done: None });
             ticket
         };
         self.queue.lock().poke = true;
         self.queue.notify();
-        let end = Instant::now() + FETCH_INTERVAL * (FETCH_ATTEMPTS + 1);
+        let stall = FETCH_INTERVAL * (FETCH_ATTEMPTS + 1);
         let mut w = self.fetches.wanted.lock();
-        // Bounded by `end`: the driver answers every wanted payload by then.
+        // Bounded: each piece comes within `stall` or the open fails, and the pieces are
+        // at most FETCH_BYTES_MAX bytes.
         loop {
             let Some(i) = w.1.iter().position(|x| x.ticket == ticket) else {
                 return Err(format!("the fetch of the payload over link {name} was lost"));
             };
+            let end = w.1[i].progress_at + stall;
             if w.1[i].done.is_some() || Instant::now() >= end {
                 let done = w.1.swap_remove(i).done;
                 return done.unwrap_or_else(|| Err(format!("no answer from the node across link {name} after {FETCH_ATTEMPTS} fetches")));
@@ -263,8 +283,10 @@ struct Incoming {
 
 struct Driver {
     link: Arc<LinkShared>,
-    /// The peer's fetches waiting for the graph.
-    answers: VecDeque<(u32, u64)>,
+    /// The peer's fetches waiting for the graph: (route, seq, offset).
+    answers: VecDeque<(u32, u64, u64)>,
+    /// Payloads being served to the peer piece by piece, most recent last.
+    serving: Vec<(u32, u64, Arc<[u8]>)>,
     /// The session provides lazy payloads.
     lazy: bool,
     fetches: u64,
@@ -356,7 +378,7 @@ impl Driver {
                     return;
                 };
                 let (payload, opener) = match (lazy, self.peer_incarnation) {
-                    (Some((len, digest)), Some(inc)) => (PayloadRef::Lazy { len, digest }, Some(self.link.remote_opener(route, seq, inc))),
+                    (Some((len, digest)), Some(inc)) => (PayloadRef::Lazy { len, digest }, Some(self.link.remote_opener(route, seq, len, inc))),
                     _ => (PayloadRef::Inline { len: u32::try_from(bytes.len()).unwrap_or(u32::MAX) }, None),
                 };
                 let mut taints = TaintSet(taints).join(info.extra).join(info.pending);
@@ -378,12 +400,12 @@ impl Driver {
                 };
                 self.batch.push((RouteIdx(route), remote, opener));
             }
-            OwnedDelivery::Fetch { route, seq } => {
+            OwnedDelivery::Fetch { route, seq, offset } => {
                 if self.answers.len() < ANSWERS_MAX {
-                    self.answers.push_back((route, seq));
+                    self.answers.push_back((route, seq, offset));
                 }
             }
-            OwnedDelivery::FetchReply { route, seq, payload } => self.on_fetch_reply(route, seq, payload, route_names),
+            OwnedDelivery::FetchReply { route, seq, offset, payload } => self.on_fetch_reply(route, seq, offset, payload, route_names),
             OwnedDelivery::Refused(r) => {
                 let mut s = self.link.status.lock();
                 *s.refused.entry(r.name().to_string()).or_insert(0) += 1;
@@ -408,18 +430,43 @@ impl Driver {
         }
     }
 
-    /// The reply to a fetch of an open waiting here.
-    fn on_fetch_reply(&mut self, route: u32, seq: u64, payload: Result<Vec<u8>, FetchRefused>, route_names: &[String]) {
+    /// A reply to a fetch of an open waiting here: the next piece (the open is done when the
+    /// payload is whole; else the next piece is asked for at once), or a refusal.
+    fn on_fetch_reply(&mut self, route: u32, seq: u64, offset: u64, payload: Result<(u64, Vec<u8>), FetchRefused>, route_names: &[String]) {
         let name = &self.link.plan.name;
         let label = route_names.get(route as usize).map_or_else(|| format!("route #{route}"), Clone::clone);
         let mut w = self.link.fetches.wanted.lock();
         let Some(wanted) = w.1.iter_mut().find(|x| x.route == route && x.seq == seq && x.done.is_none()) else { return };
-        wanted.done = Some(payload.map_err(|r| match r {
-            FetchRefused::NotHeld => format!("the node across link {name} no longer holds the payload of {label}@{seq} (not_held)"),
-            FetchRefused::TooLarge => format!(
-                "the payload of {label}@{seq} does not fit one message of link {name} and payloads are not sent in pieces (too_large)"
-            ),
-        }));
+        match payload {
+            Err(FetchRefused::NotHeld) => {
+                wanted.done = Some(Err(format!("the node across link {name} no longer holds the payload of {label}@{seq} (not_held)")));
+            }
+            Err(FetchRefused::TooLarge) => {
+                wanted.done = Some(Err(format!(
+                    "the payload of {label}@{seq} is larger than the node across link {name} sends ({FETCH_BYTES_MAX} bytes) (too_large)"
+                )));
+            }
+            // A late answer to a piece asked for twice: the piece came already.
+            Ok(_) if offset != wanted.got.len() as u64 => return,
+            Ok((total, _)) if total != wanted.len => {
+                wanted.done = Some(Err(format!(
+                    "the node across link {name} holds {total} bytes for the payload of {label}@{seq}, but {} were declared; refused",
+                    wanted.len
+                )));
+            }
+            Ok((total, piece)) => {
+                wanted.got.extend_from_slice(&piece);
+                if wanted.got.len() as u64 == total {
+                    wanted.done = Some(Ok(std::mem::take(&mut wanted.got)));
+                } else if piece.is_empty() {
+                    wanted.done = Some(Err(format!("the node across link {name} sent an empty piece of the payload of {label}@{seq}")));
+                } else {
+                    let now = Instant::now();
+                    (wanted.attempts, wanted.next_at, wanted.progress_at) = (0, now, now);
+                    return;
+                }
+            }
+        }
         if matches!(wanted.done, Some(Err(_))) {
             self.fetch_failures += 1;
         }
@@ -446,14 +493,14 @@ impl Driver {
                 finished = true;
                 continue;
             }
-            if x.attempts == 0 {
+            if x.attempts == 0 && x.got.is_empty() {
                 self.fetches += 1;
             }
             x.attempts += 1;
             x.next_at = now + FETCH_INTERVAL;
             next = Some(next.map_or(x.next_at, |n| n.min(x.next_at)));
             // Not up or the control queue full: the next attempt asks again.
-            if let Err(MeshError::FetchUnsupported) = self.session.fetch(now_us, x.route, x.seq) {
+            if let Err(MeshError::FetchUnsupported) = self.session.fetch(now_us, x.route, x.seq, x.got.len() as u64) {
                 x.done = Some(Err(format!("link {name} does not provide lazy payload fetches")));
                 self.fetch_failures += 1;
                 finished = true;
@@ -466,31 +513,55 @@ impl Driver {
         next
     }
 
-    /// Answers the peer's fetches from the graph's payload store (when the graph is free).
+    /// Answers the peer's fetches from the graph's payload store (when the graph is free): the
+    /// first piece of a payload opens it (as consumer `link:NAME`), the next ones are cut from
+    /// the bytes kept since.
     fn answer_fetches(&mut self, now_us: i64) {
         if self.answers.is_empty() || !matches!(self.session.state(), LinkState::Up) {
             return;
         }
-        let asked: Vec<(u32, u64, usize)> = self.answers.iter().map(|&(r, s)| (r, s, self.session.fetch_payload_max(r, s))).collect();
+        let kept = |serving: &[(u32, u64, Arc<[u8]>)], route: u32, seq: u64| {
+            serving.iter().find(|(r, s, _)| *r == route && *s == seq).map(|(_, _, b)| b.clone())
+        };
+        let to_open: Vec<(u32, u64)> = self
+            .answers
+            .iter()
+            .filter(|&&(route, seq, offset)| offset == 0 || kept(&self.serving, route, seq).is_none())
+            .map(|&(route, seq, _)| (route, seq))
+            .collect();
         let consumer = format!("link:{}", self.link.plan.name);
-        let mut replies: Vec<(u32, u64, Reply)> = Vec::new();
-        let done = self.ctx.graph.try_with_graph(GRAPH_WAIT, &mut |g| {
-            for &(route, seq, max) in &asked {
-                let id = EnvelopeId { route: RouteIdx(route), seq };
-                let reply = match g.lazy_payload(id) {
-                    Some((len, _)) if len > max as u64 => Err(FetchRefused::TooLarge),
-                    _ => g.open_payload(id, &consumer).map_err(|_| FetchRefused::NotHeld),
-                };
-                replies.push((route, seq, reply));
+        let mut opened: Vec<(u32, u64, Reply)> = Vec::new();
+        if !to_open.is_empty() {
+            let done = self.ctx.graph.try_with_graph(GRAPH_WAIT, &mut |g| {
+                for &(route, seq) in &to_open {
+                    let id = EnvelopeId { route: RouteIdx(route), seq };
+                    let reply = match g.lazy_payload(id) {
+                        Some((len, _)) if len > FETCH_BYTES_MAX => Err(FetchRefused::TooLarge),
+                        _ => g.open_payload(id, &consumer).map_err(|_| FetchRefused::NotHeld),
+                    };
+                    opened.push((route, seq, reply));
+                }
+            });
+            if !done {
+                return;
             }
-        });
-        if !done {
-            return;
         }
-        self.answers.clear();
-        for (route, seq, reply) in replies {
-            let served = reply.is_ok();
-            if self.session.answer_fetch(now_us, route, seq, reply.as_deref().map_err(|e| *e)).is_ok() && served {
+        for (route, seq, reply) in &opened {
+            if let Ok(bytes) = reply {
+                self.serving.retain(|(r, s, _)| (*r, *s) != (*route, *seq));
+                if self.serving.len() >= SERVING_MAX {
+                    self.serving.remove(0);
+                }
+                self.serving.push((*route, *seq, bytes.clone()));
+            }
+        }
+        for (route, seq, offset) in std::mem::take(&mut self.answers) {
+            let reply: Reply = match opened.iter().find(|(r, s, _)| (*r, *s) == (route, seq)) {
+                Some((_, _, reply)) => reply.clone(),
+                None => kept(&self.serving, route, seq).ok_or(FetchRefused::NotHeld),
+            };
+            let whole = offset == 0 && reply.is_ok();
+            if self.session.answer_fetch(now_us, route, seq, offset, reply.as_deref().map_err(|e| *e)).is_ok() && whole {
                 self.fetches_served += 1;
             }
         }
@@ -656,6 +727,7 @@ pub fn run_driver(link: Arc<LinkShared>, ctx: Arc<DriverContext>, route_names: A
     let mut d = Driver {
         link: link.clone(),
         answers: VecDeque::new(),
+        serving: Vec::new(),
         lazy: false,
         fetches: 0,
         fetch_failures: 0,
@@ -748,8 +820,9 @@ enum OwnedDelivery {
     /// `payload`: the bytes (of a lazy payload: its metadata), and a lazy payload's length and
     /// digest.
     Event { route: u32, seq: u64, time_us: i64, domain: u16, taints: u32, parents: Vec<LineageRef>, payload: (Vec<u8>, Option<(u64, [u8; 32])>), gap: bool },
-    Fetch { route: u32, seq: u64 },
-    FetchReply { route: u32, seq: u64, payload: Result<Vec<u8>, FetchRefused> },
+    Fetch { route: u32, seq: u64, offset: u64 },
+    /// `payload`: the payload's whole length and the piece.
+    FetchReply { route: u32, seq: u64, offset: u64, payload: Result<(u64, Vec<u8>), FetchRefused> },
     Refused(Refusal),
     Down(DownReason),
 }
@@ -772,8 +845,10 @@ fn owned(d: Delivery<'_>) -> OwnedDelivery {
             },
             gap: ev.gap,
         },
-        Delivery::FetchRequest { route, seq } => OwnedDelivery::Fetch { route, seq },
-        Delivery::FetchReply { route, seq, payload } => OwnedDelivery::FetchReply { route, seq, payload: payload.map(<[u8]>::to_vec) },
+        Delivery::FetchRequest { route, seq, offset } => OwnedDelivery::Fetch { route, seq, offset },
+        Delivery::FetchReply { route, seq, offset, payload } => {
+            OwnedDelivery::FetchReply { route, seq, offset, payload: payload.map(|p| (p.total, p.bytes.to_vec())) }
+        }
         Delivery::Refused(r) => OwnedDelivery::Refused(r),
         Delivery::Down(r) => OwnedDelivery::Down(r),
     }
