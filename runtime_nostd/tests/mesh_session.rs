@@ -114,33 +114,64 @@ fn other_mismatches_are_refused_by_name() {
     refused_both_ends(&r, &r, |c| c.link = "ac", Refusal::LinkMismatch);
 }
 
-/// A lazy payload crosses as length and digest; the receiver fetches it and gets it (or
-/// `None` when the sender no longer holds it).
+/// A lazy payload crosses as its metadata value, length and digest; the receiver fetches it
+/// piece by piece (each reply as much as fits one message, from the offset asked for), or is
+/// told `not_held` when the sender no longer holds it (docs/wire.md 4.10).
 #[test]
 fn lazy_payload_is_fetched_on_demand() {
+    use manyfold_core::mesh::{FetchRefused, PayloadOut};
     let routes = routes();
     let caps = Caps::LAZY.union(Caps::RELIABLE);
     let mut p = Pair::new(&config(true, caps, &routes), &config(false, caps, &routes), 5, Faults::default());
     p.connect();
     p.run(1_000, 100);
     let mut ev = event(3, 1, &[0; 8], &[]);
-    ev.payload = manyfold_core::mesh::PayloadOut::Lazy { len: 300, digest: [9; 32] };
+    ev.payload = PayloadOut::Lazy { meta: &[0xa1, 0x61, 0x77, 0x18, 0x40], len: 300, digest: [9; 32] };
     p.a.send_event(p.now, &ev).unwrap();
     p.run(1_000, 100);
-    assert!(matches!(p.got_b.last(), Some(Rec::Event { payload: Payload::Lazy(300, [9, ..]), .. })));
-    p.b.fetch(p.now, 3, 1).unwrap();
-    p.b.fetch(p.now, 3, 2).unwrap();
+    let expect = Payload::Lazy(vec![0xa1, 0x61, 0x77, 0x18, 0x40], 300, [9; 32]);
+    assert!(matches!(p.got_b.last(), Some(Rec::Event { payload, .. }) if *payload == expect));
+    p.b.fetch(p.now, 3, 1, 0).unwrap();
+    p.b.fetch(p.now, 3, 2, 0).unwrap();
     p.run(1_000, 100);
-    assert_eq!(&p.got_a[1..], &[Rec::FetchRequest { route: 3, seq: 1 }, Rec::FetchRequest { route: 3, seq: 2 }]);
-    p.a.answer_fetch(p.now, 3, 1, Some(&[5; 300])).unwrap();
-    p.a.answer_fetch(p.now, 3, 2, None).unwrap();
+    assert_eq!(&p.got_a[1..], &[Rec::FetchRequest { route: 3, seq: 1, offset: 0 }, Rec::FetchRequest { route: 3, seq: 2, offset: 0 }]);
+    assert_eq!(p.a.counters().fetches_rx, 2);
+    p.a.answer_fetch(p.now, 3, 1, 0, Ok(&[5; 300])).unwrap();
+    p.a.answer_fetch(p.now, 3, 2, 0, Err(FetchRefused::NotHeld)).unwrap();
     p.run(1_000, 100);
     let n = p.got_b.len();
-    assert_eq!(&p.got_b[n - 2..], &[Rec::FetchReply { route: 3, seq: 1, payload: Some(vec![5; 300]) }, Rec::FetchReply { route: 3, seq: 2, payload: None }]);
+    assert_eq!(&p.got_b[n - 2..], &[
+        Rec::FetchReply { route: 3, seq: 1, offset: 0, payload: Ok((300, vec![5; 300])) },
+        Rec::FetchReply { route: 3, seq: 2, offset: 0, payload: Err(FetchRefused::NotHeld) },
+    ]);
+    // A payload larger than a message comes in pieces, each as large as fits.
+    let big: Vec<u8> = (0..5_000u32).map(|i| i as u8).collect();
+    let mut got = Vec::new();
+    // Bounded: 5 000 bytes in pieces of over 1 000.
+    for _ in 0..8 {
+        p.b.fetch(p.now, 3, 4, got.len() as u64).unwrap();
+        p.run(1_000, 100);
+        let Some(Rec::FetchRequest { offset, .. }) = p.got_a.last().cloned() else { panic!("no fetch") };
+        p.a.answer_fetch(p.now, 3, 4, offset, Ok(&big)).unwrap();
+        p.run(1_000, 100);
+        let Some(Rec::FetchReply { offset: at, payload: Ok((total, piece)), .. }) = p.got_b.last().cloned() else { panic!("no piece") };
+        assert_eq!((at, total), (got.len() as u64, 5_000));
+        assert!(piece.len() > 1_000 || got.len() + piece.len() == 5_000, "{}", piece.len());
+        assert!(piece.len() <= p.a.fetch_piece_max(3, 4, at, 5_000));
+        got.extend_from_slice(&piece);
+        if got.len() == big.len() {
+            break;
+        }
+    }
+    assert_eq!(got, big);
+    // An offset beyond the payload is not held.
+    p.a.answer_fetch(p.now, 3, 4, 5_001, Ok(&big)).unwrap();
+    p.run(1_000, 100);
+    assert_eq!(p.got_b.last(), Some(&Rec::FetchReply { route: 3, seq: 4, offset: 5_001, payload: Err(FetchRefused::NotHeld) }));
     let mut p2 = Pair::new(&config(true, Caps::NONE, &routes), &config(false, Caps::NONE, &routes), 5, Faults::default());
     p2.connect();
     p2.run(1_000, 100);
-    assert_eq!(p2.b.fetch(p2.now, 3, 1), Err(manyfold_core::mesh::MeshError::FetchUnsupported));
+    assert_eq!(p2.b.fetch(p2.now, 3, 1, 0), Err(manyfold_core::mesh::MeshError::FetchUnsupported));
 }
 
 /// The hello's bound (docs/wire.md 4.3): the largest hello fits an MTU of 1200, and a config

@@ -44,16 +44,20 @@ fn fields(m: &Msg<'_>) -> J {
                 "taints": e.taints, "parents": e.parents.iter().map(|p| json!([p.node, p.route, p.seq])).collect::<Vec<_>>(),
                 "payload": match e.payload {
                     PayloadOut::Inline(b) => json!({"inline": hex(b)}),
-                    PayloadOut::Lazy { len, digest } => json!({"lazy": {"len": len, "digest": hex(&digest)}}),
+                    PayloadOut::Lazy { meta, len, digest } => json!({"lazy": {"meta": hex(meta), "len": len, "digest": hex(&digest)}}),
                 },
             })).collect::<Vec<_>>(),
         }),
         Msg::Ack { session, cum, sack } => json!({"kind": "ack", "session": session, "cum": cum, "sack": sack}),
         Msg::Keepalive { session } => json!({"kind": "keepalive", "session": session}),
         Msg::Bye { session } => json!({"kind": "bye", "session": session}),
-        Msg::Fetch { session, route, seq } => json!({"kind": "fetch", "session": session, "route": route, "seq": seq}),
-        Msg::FetchReply { session, route, seq, payload } => {
-            json!({"kind": "fetch_reply", "session": session, "route": route, "seq": seq, "payload": payload.map(hex)})
+        Msg::Fetch { session, route, seq, offset } => json!({"kind": "fetch", "session": session, "route": route, "seq": seq, "offset": offset}),
+        Msg::FetchReply { session, route, seq, offset, payload } => {
+            json!({
+                "kind": "fetch_reply", "session": session, "route": route, "seq": seq, "offset": offset,
+                "total": payload.ok().map(|p| p.total), "payload": payload.ok().map(|p| hex(p.bytes)),
+                "refused": payload.err().map(|r| r.name()),
+            })
         }
     }
 }

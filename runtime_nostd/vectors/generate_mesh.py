@@ -57,17 +57,22 @@ def valid() -> list[tuple[str, dict]]:
         ("events_two", {"kind": "events", "session": 0x1234ABCD, "base": 0, "events": [ev(1, 3, 1), ev(2, 3, 2)]}),
         ("events_every_field", {"kind": "events", "session": 1, "base": 41, "events": [
             ev(42, 200, 9, domain=2, taints=(1 << 9) | (1 << 19), parents=[[1, 0, 8], [7, 3, (1 << 64) - 1]], time_us=-5),
-            ev(45, 0, 1, payload={"lazy": {"len": 1 << 40, "digest": digest}}),
-            ev(46, 0, 2, payload={"inline": ""}),
+            ev(45, 0, 1, payload={"lazy": {"meta": "a1646b696e6401", "len": 1 << 40, "digest": digest}}),
+            ev(46, 0, 2, payload={"lazy": {"meta": "", "len": 0, "digest": digest}}),
+            ev(47, 0, 3, payload={"inline": ""}),
         ]}),  # fmt: skip
         ("events_big_seqs", {"kind": "events", "session": 9, "base": (1 << 64) - 3, "events": [ev((1 << 64) - 2, 3, (1 << 64) - 1, time_us=(1 << 63) - 1), ev((1 << 64) - 1, 3, 1, time_us=-(1 << 63))]}),
         ("ack", {"kind": "ack", "session": 0x1234ABCD, "cum": 130, "sack": 0b1011}),
         ("ack_full", {"kind": "ack", "session": 5, "cum": 1, "sack": (1 << 64) - 1}),
         ("keepalive", {"kind": "keepalive", "session": 0x1234ABCD}),
         ("bye", {"kind": "bye", "session": 0x1234ABCD}),
-        ("fetch", {"kind": "fetch", "session": 0x1234ABCD, "route": 0, "seq": 1}),
-        ("fetch_reply", {"kind": "fetch_reply", "session": 0x1234ABCD, "route": 0, "seq": 1, "payload": "ff00ff"}),
-        ("fetch_reply_gone", {"kind": "fetch_reply", "session": 0x1234ABCD, "route": 0, "seq": 1, "payload": None}),
+        ("fetch", {"kind": "fetch", "session": 0x1234ABCD, "route": 0, "seq": 1, "offset": 0}),
+        ("fetch_at_offset", {"kind": "fetch", "session": 0x1234ABCD, "route": 7, "seq": 300, "offset": 1150}),
+        ("fetch_reply", {"kind": "fetch_reply", "session": 0x1234ABCD, "route": 0, "seq": 1, "offset": 0, "total": 3, "payload": "ff00ff", "refused": None}),
+        ("fetch_reply_last_piece", {"kind": "fetch_reply", "session": 0x1234ABCD, "route": 7, "seq": 300, "offset": 16_000, "total": 16_384, "payload": "ab" * 384, "refused": None}),
+        ("fetch_reply_empty_payload", {"kind": "fetch_reply", "session": 0x1234ABCD, "route": 0, "seq": 2, "offset": 0, "total": 0, "payload": "", "refused": None}),
+        ("fetch_reply_not_held", {"kind": "fetch_reply", "session": 0x1234ABCD, "route": 0, "seq": 1, "offset": 0, "total": None, "payload": None, "refused": "not_held"}),
+        ("fetch_reply_too_large", {"kind": "fetch_reply", "session": 0x1234ABCD, "route": 7, "seq": 300, "offset": 0, "total": None, "payload": None, "refused": "too_large"}),
     ]  # fmt: skip
 
 
@@ -112,7 +117,10 @@ def invalid() -> list[tuple[str, str, str]]:
         ("events_payload_cut", raw_events(entry(0))[:-1], "decode_short"),
         ("events_route_beyond_32_bits", raw_events(bytes([0]) + o.uvarint(1 << 32) + entry(0)[2:]), "decode_bad_field"),
         ("events_seq_beyond_64_bits", raw_events(entry(0), base=(1 << 64) - 1), "decode_bad_field"),
-        ("fetch_reply_found_2", o.encode({"kind": "fetch_reply", "session": 1, "route": 0, "seq": 1, "payload": None})[:-1] + b"\x02", "decode_bad_field"),
+        ("fetch_reply_byte_3", o.encode({"kind": "fetch_reply", "session": 1, "route": 0, "seq": 1, "offset": 0, "payload": None, "refused": "not_held"})[:-1] + b"\x03", "decode_bad_field"),
+        ("fetch_reply_piece_beyond_payload", o.encode({"kind": "fetch_reply", "session": 1, "route": 0, "seq": 1, "offset": 2, "total": 3, "payload": "ff00", "refused": None}), "decode_bad_field"),
+        ("fetch_no_offset", o.encode({"kind": "fetch", "session": 1, "route": 0, "seq": 1, "offset": 0})[:-1], "decode_short"),
+        ("events_lazy_digest_cut", raw_events(bytes([o.LAZY]) + entry(0)[1:] + o.uvarint(8) + bytes(31)), "decode_short"),
         ("welcome_node_beyond_16_bits", o.encode({"kind": "welcome", "version": 1, "session": 1, "incarnation": 1, "node": 1 << 16, "provided": 0, "mtu": 1200, "lease_ms": 1, "name": ""}), "decode_bad_field"),
     ]  # fmt: skip
     out = []

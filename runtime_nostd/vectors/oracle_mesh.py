@@ -30,6 +30,10 @@ REFUSALS = {
 }  # fmt: skip
 REFUSAL_CODES = {name: code for code, name in REFUSALS.items()}
 
+# fetch_reply (4.10): 0x01 is the payload; these bytes say why it is not sent.
+FETCH_REFUSAL_NAMES = {0: "not_held", 2: "too_large"}
+FETCH_REFUSALS = {name: code for code, name in FETCH_REFUSAL_NAMES.items()}
+
 CAPS = [(1, "ordered"), (2, "reliable"), (4, "durable"), (8, "authenticated"), (16, "lazy")]
 MISSING_TAINT = {
     "ordered": "order_possibly_out_of_order", "reliable": "delivery_dropped",
@@ -158,7 +162,8 @@ def encode_event(e: dict) -> bytes:
         for node, route, seq in e["parents"]:
             out += uvarint(node) + uvarint(route) + uvarint(seq)
     if "lazy" in payload:
-        out += uvarint(payload["lazy"]["len"]) + bytes.fromhex(payload["lazy"]["digest"])
+        meta = bytes.fromhex(payload["lazy"]["meta"])
+        out += uvarint(len(meta)) + meta + uvarint(payload["lazy"]["len"]) + bytes.fromhex(payload["lazy"]["digest"])
     else:
         data = bytes.fromhex(payload["inline"])
         out += uvarint(len(data)) + data
@@ -185,11 +190,12 @@ def _decode_event(r: _Reader) -> dict:
         if n > PARENTS_MAX:
             _fail("decode_too_long", f"{n} parents")
         e["parents"] = [[r.uvarint(16), r.uvarint(32), r.uvarint()] for _ in range(n)]
+    data = r.take(r.uvarint()).hex()
     if flags & LAZY:
         length = r.uvarint()
-        e["payload"] = {"lazy": {"len": length, "digest": r.take(32).hex()}}
+        e["payload"] = {"lazy": {"meta": data, "len": length, "digest": r.take(32).hex()}}
     else:
-        e["payload"] = {"inline": r.take(r.uvarint()).hex()}
+        e["payload"] = {"inline": data}
     return e
 
 
@@ -224,13 +230,13 @@ def encode(m: dict) -> bytes:
     elif kind == "ack":
         out += uvarint(m["cum"]) + uvarint(m["sack"])
     elif kind in ("fetch", "fetch_reply"):
-        out += uvarint(m["route"]) + uvarint(m["seq"])
+        out += uvarint(m["route"]) + uvarint(m["seq"]) + uvarint(m["offset"])
         if kind == "fetch_reply":
             if m["payload"] is None:
-                out += b"\x00"
+                out += bytes([FETCH_REFUSALS[m["refused"]]])
             else:
                 data = bytes.fromhex(m["payload"])
-                out += b"\x01" + uvarint(len(data)) + data
+                out += b"\x01" + uvarint(m["total"]) + uvarint(len(data)) + data
     return bytes(out)
 
 
@@ -297,14 +303,20 @@ def decode(data: bytes) -> dict:
     elif kind in ("fetch", "fetch_reply"):
         m["route"] = r.uvarint(32)
         m["seq"] = r.uvarint()
+        m["offset"] = r.uvarint()
         if kind == "fetch_reply":
             found = r.byte()
-            if found == 0:
-                m["payload"] = None
-            elif found == 1:
-                m["payload"] = r.take(r.uvarint()).hex()
+            m["total"], m["payload"], m["refused"] = None, None, None
+            if found == 1:
+                m["total"] = r.uvarint()
+                n = r.uvarint()
+                if m["offset"] + n > m["total"]:
+                    _fail("decode_bad_field", "the piece ends beyond the payload")
+                m["payload"] = r.take(n).hex()
+            elif found in FETCH_REFUSAL_NAMES:
+                m["refused"] = FETCH_REFUSAL_NAMES[found]
             else:
-                _fail("decode_bad_field", f"found byte {found}")
+                _fail("decode_bad_field", f"fetch_reply byte {found}")
     r.end()
     return m
 

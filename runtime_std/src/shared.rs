@@ -36,6 +36,11 @@ impl SharedGraph {
         self.graph.try_lock()
     }
 
+    /// Locks the graph if it is free within `wait`.
+    pub fn try_lock_for(&self, wait: std::time::Duration) -> Option<MutexGuard<'_, Graph>> {
+        self.graph.try_lock_for(wait)
+    }
+
     /// Wakes every waiter: call after publishing, draining or changing the topology.
     pub fn notify(&self) {
         self.changed.notify_all();

@@ -82,3 +82,26 @@ def test_oracle_decodes_or_refuses_any_bytes(rest, kind):
     except o.MeshDecodeError:
         return
     assert o.encode(m) == data
+
+
+def test_lazy_event_carries_its_metadata_and_fetch_replies_name_refusals():
+    """A lazy event carries its metadata value (as an inline payload is), then the payload's
+    length and SHA-256; a fetch_reply carries a piece of the payload or names why not
+    (docs/wire.md 4.10)."""
+    (case,) = [c for c in _vectors()["messages"] if c["name"] == "events_every_field"]
+    lazy = case["fields"]["events"][1]["payload"]["lazy"]
+    assert lazy == {"meta": "a1646b696e6401", "len": 1 << 40, "digest": bytes(range(100, 132)).hex()}
+    meta = bytes.fromhex(lazy["meta"])
+    event = {"link_seq": 1, "route": 0, "seq": 1, "time_us": 0, "domain": 0, "taints": 0, "parents": [], "payload": {"lazy": lazy}}
+    body = o.encode_event(event)
+    assert body[0] == o.LAZY and body[4] == len(meta) and body[5 : 5 + len(meta)] == meta
+    assert body[5 + len(meta) :] == o.uvarint(1 << 40) + bytes(range(100, 132))
+    assert o.decode(o.encode({"kind": "events", "session": 1, "base": 0, "events": [event]}))["events"] == [event]
+    for refused, byte in (("not_held", 0), ("too_large", 2)):
+        m = {"kind": "fetch_reply", "session": 1, "route": 0, "seq": 1, "offset": 0, "total": None, "payload": None, "refused": refused}
+        assert o.encode(m)[-1] == byte and o.decode(o.encode(m)) == m
+    # A payload larger than a message comes in pieces: each reply says where it starts and the
+    # payload's whole length.
+    (piece,) = [c for c in _vectors()["messages"] if c["name"] == "fetch_reply_last_piece"]
+    f = piece["fields"]
+    assert (f["offset"], f["total"], len(bytes.fromhex(f["payload"]))) == (16_000, 16_384, 384)

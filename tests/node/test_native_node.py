@@ -62,3 +62,47 @@ def test_bad_options_are_refused_in_one_sentence():
         _native.Node(g._native, m.to_cbor(), "a", 1, ["zz"], "127.0.0.1:0")
     with pytest.raises(Exception, match="udp:// or tcp://"):
         _native.Node(g._native, m.to_cbor(), "a", 1, ["a"], "127.0.0.1:0", links=[("ab", "http://x:1")])
+
+
+def test_a_lazy_payload_crosses_as_metadata_and_is_fetched_when_opened():
+    """A lazy envelope's metadata crosses at once; Graph.open_payload at the receiving node
+    fetches the bytes over the link (checked against the digest), and the open shows in payload
+    demand and the route audit there, and in the link's `fetches` counter (docs/wire.md 4.10)."""
+    import hashlib
+
+    from manyfold import query
+
+    frames, inbound = "read.bulk.a.camera.frame.payload.v1", "read.bulk.b.camera.frame.payload.v1"
+    m = Manifest.read(FIXTURES / "lazy.json")
+    ga = load(m, partitions=["a"], realtime=True)
+    gb = load(m, partitions=["b"], realtime=True)
+    a = _native.Node(ga._native, m.to_cbor(), "a", 1, ["a"], "127.0.0.1:0")
+    b = _native.Node(gb._native, m.to_cbor(), "b", 2, ["b"], "127.0.0.1:0", links=[("ab", f"udp://{a.listen}")])
+    try:
+        wait_for("ab up", lambda: b.status().links[0].state == "up")
+        assert b.status().links[0].provided == ["ordered", "reliable", "lazy"]
+        pixels = bytes(range(256)) * 64  # 16 KiB, a greenhouse camera frame: fetched in pieces
+        opened_at_a = []
+
+        def produce():
+            opened_at_a.append(1)
+            return pixels
+
+        camera = ga.producer("a")
+        camera.publish_lazy(frames, 42, length=len(pixels), sha256=hashlib.sha256(pixels).digest(), open=produce)
+        env = wait_for("the frame's metadata at b", lambda: gb.latest(inbound))
+        assert env.value == 42 and not opened_at_a
+        assert b.status().links[0].fetches == 0
+        assert gb.open_payload(env, consumer="inspect") == pixels
+        assert opened_at_a == [1]
+        link = b.status().links[0]
+        assert (link.fetches, link.fetch_failures) == (1, 0)
+        assert a.status().links[0].fetches_served == 1
+        demand = query.payload_demand(gb, frames)
+        assert (demand.metadata_events, demand.opens, demand.bytes_materialized) == (1, 1, len(pixels))
+        assert demand.by_consumer == {"inspect": 1}
+        opens = query.route_audit(gb, frames).of_kind("opened")
+        assert [e.who for e in opens] == ["inspect"]
+    finally:
+        b.stop()
+        a.stop()

@@ -61,18 +61,67 @@ pub struct LineageRef {
     pub seq: u64,
 }
 
-/// An event's payload: its bytes, or (lazy) its length and digest, fetched on demand.
+/// An event's payload: its bytes, or (lazy) its metadata value with the payload's length and
+/// digest, the payload itself fetched on demand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayloadOut<'a> {
     /// The payload itself.
     Inline(&'a [u8]),
     /// Metadata only: the payload is fetched with [`Session::fetch`].
     Lazy {
+        /// The envelope's value (the metadata), encoded as an inline payload is.
+        meta: &'a [u8],
         /// The payload's length in bytes.
         len: u64,
         /// The payload's SHA-256.
         digest: [u8; 32],
     },
+}
+
+/// A piece of a lazy payload in a `fetch_reply` (docs/wire.md 4.10): the payload's whole
+/// length, and the bytes from the reply's offset on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece<'a> {
+    /// The payload's length in bytes.
+    pub total: u64,
+    /// The bytes from the offset on (as many as fit one message).
+    pub bytes: &'a [u8],
+}
+
+/// Why a fetch was not answered with the payload (docs/wire.md 4.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchRefused {
+    /// The sender no longer holds the payload (wire `0x00`).
+    NotHeld,
+    /// The payload is larger than the sender serves (wire `0x02`).
+    TooLarge,
+}
+
+impl FetchRefused {
+    /// Its byte in a `fetch_reply`.
+    pub const fn code(self) -> u8 {
+        match self {
+            FetchRefused::NotHeld => 0,
+            FetchRefused::TooLarge => 2,
+        }
+    }
+
+    /// The refusal of this byte (`None` for `0x01`, the payload, and unknown bytes).
+    pub const fn from_code(b: u8) -> Option<FetchRefused> {
+        match b {
+            0 => Some(FetchRefused::NotHeld),
+            2 => Some(FetchRefused::TooLarge),
+            _ => None,
+        }
+    }
+
+    /// Its name: `not_held`, `too_large`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FetchRefused::NotHeld => "not_held",
+            FetchRefused::TooLarge => "too_large",
+        }
+    }
 }
 
 /// An event to send.
@@ -323,12 +372,15 @@ pub enum Delivery<'a> {
     },
     /// An event (in link order when the session provides ORDERED).
     Event(EventIn<'a>),
-    /// The peer asks for a lazy payload: answer with [`Session::answer_fetch`].
+    /// The peer asks for a lazy payload from byte `offset` on: answer with
+    /// [`Session::answer_fetch`].
     FetchRequest {
         /// The event's route.
         route: u32,
         /// The event's route sequence number.
         seq: u64,
+        /// The first byte wanted.
+        offset: u64,
     },
     /// The answer to [`Session::fetch`].
     FetchReply {
@@ -336,8 +388,10 @@ pub enum Delivery<'a> {
         route: u32,
         /// The event's route sequence number.
         seq: u64,
-        /// The payload; `None` when the peer does not hold it.
-        payload: Option<&'a [u8]>,
+        /// Where the piece starts.
+        offset: u64,
+        /// A piece of the payload, or why the peer did not send it.
+        payload: Result<Piece<'a>, FetchRefused>,
     },
     /// A handshake was refused, by either end.
     Refused(Refusal),

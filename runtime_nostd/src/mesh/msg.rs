@@ -7,7 +7,7 @@
 //! writes the one encoding of a message. Events are written straight from an [`EventOut`] and
 //! read as [`EventIn`] views into the message (no copy, no allocation).
 
-use super::{Caps, EventIn, EventOut, LineageRef, MeshError, PayloadOut, RouteDecl};
+use super::{Caps, EventIn, EventOut, FetchRefused, LineageRef, MeshError, PayloadOut, Piece, RouteDecl};
 
 /// Longest node name and link name, in bytes.
 pub const NAME_MAX: usize = 32;
@@ -481,8 +481,8 @@ pub fn write_event(w: &mut Writer<'_>, ev: &EventOut<'_>) {
         PayloadOut::Inline(bytes) => {
             w.varint(bytes.len() as u64).bytes(bytes);
         }
-        PayloadOut::Lazy { len, digest } => {
-            w.varint(len).bytes(&digest);
+        PayloadOut::Lazy { meta, len, digest } => {
+            w.varint(meta.len() as u64).bytes(meta).varint(len).bytes(&digest);
         }
     }
 }
@@ -515,12 +515,12 @@ pub fn read_event<'a>(r: &mut Reader<'a>) -> Result<EventIn<'a>, MeshError> {
     } else {
         Parents::EMPTY
     };
+    let n = usize::try_from(r.varint()?).map_err(|_| MeshError::DecodeShort)?;
+    let bytes = r.take(n)?;
     let payload = if flags & EV_LAZY != 0 {
-        PayloadOut::Lazy { len: r.varint()?, digest: r.array()? }
+        PayloadOut::Lazy { meta: bytes, len: r.varint()?, digest: r.array()? }
     } else {
-        let n = r.varint()?;
-        let n = usize::try_from(n).map_err(|_| MeshError::DecodeShort)?;
-        PayloadOut::Inline(r.take(n)?)
+        PayloadOut::Inline(bytes)
     };
     Ok(EventIn { route, seq, time_us, domain, taints, parents, payload, link_seq: 0, gap: false })
 }
@@ -654,7 +654,7 @@ pub enum Msg<'a> {
         /// The session tag.
         session: u32,
     },
-    /// `fetch`: send the payload of the event (route, seq).
+    /// `fetch`: send the payload of the event (route, seq) from byte `offset` on.
     Fetch {
         /// The session tag.
         session: u32,
@@ -662,8 +662,10 @@ pub enum Msg<'a> {
         route: u32,
         /// The event's route sequence number.
         seq: u64,
+        /// The first byte wanted.
+        offset: u64,
     },
-    /// `fetch_reply`: the payload, or `None` when the sender does not hold it any more.
+    /// `fetch_reply`: the payload, or why the sender does not send it.
     FetchReply {
         /// The session tag.
         session: u32,
@@ -671,8 +673,10 @@ pub enum Msg<'a> {
         route: u32,
         /// The event's route sequence number.
         seq: u64,
-        /// The payload.
-        payload: Option<&'a [u8]>,
+        /// Where the piece starts in the payload.
+        offset: u64,
+        /// A piece of the payload, or why it is not sent.
+        payload: Result<Piece<'a>, FetchRefused>,
     },
 }
 
@@ -772,20 +776,26 @@ impl<'a> Msg<'a> {
             Kind::Ack => Msg::Ack { session: r.u32le()?, cum: r.varint()?, sack: r.varint()? },
             Kind::Keepalive => Msg::Keepalive { session: r.u32le()? },
             Kind::Bye => Msg::Bye { session: r.u32le()? },
-            Kind::Fetch => Msg::Fetch { session: r.u32le()?, route: r.varint_as()?, seq: r.varint()? },
+            Kind::Fetch => Msg::Fetch { session: r.u32le()?, route: r.varint_as()?, seq: r.varint()?, offset: r.varint()? },
             Kind::FetchReply => {
                 let session = r.u32le()?;
                 let route = r.varint_as()?;
                 let seq = r.varint()?;
+                let offset = r.varint()?;
                 let payload = match r.u8()? {
-                    0 => None,
                     1 => {
-                        let n = usize::try_from(r.varint()?).map_err(|_| MeshError::DecodeShort)?;
-                        Some(r.take(n)?)
+                        let total = r.varint()?;
+                        let n = r.varint()?;
+                        // The piece lies inside the payload.
+                        if offset.checked_add(n).is_none_or(|end| end > total) {
+                            return Err(MeshError::DecodeBadField);
+                        }
+                        let n = usize::try_from(n).map_err(|_| MeshError::DecodeShort)?;
+                        Ok(Piece { total, bytes: r.take(n)? })
                     }
-                    _ => return Err(MeshError::DecodeBadField),
+                    b => Err(FetchRefused::from_code(b).ok_or(MeshError::DecodeBadField)?),
                 };
-                Msg::FetchReply { session, route, seq, payload }
+                Msg::FetchReply { session, route, seq, offset, payload }
             }
             Kind::Sealed => return Err(MeshError::DecodeUnknownKind),
         };
@@ -824,14 +834,14 @@ impl<'a> Msg<'a> {
             Msg::Keepalive { session } | Msg::Bye { session } => {
                 w.bytes(&session.to_le_bytes());
             }
-            Msg::Fetch { session, route, seq } => {
-                w.bytes(&session.to_le_bytes()).varint(route.into()).varint(seq);
+            Msg::Fetch { session, route, seq, offset } => {
+                w.bytes(&session.to_le_bytes()).varint(route.into()).varint(seq).varint(offset);
             }
-            Msg::FetchReply { session, route, seq, payload } => {
-                w.bytes(&session.to_le_bytes()).varint(route.into()).varint(seq);
+            Msg::FetchReply { session, route, seq, offset, payload } => {
+                w.bytes(&session.to_le_bytes()).varint(route.into()).varint(seq).varint(offset);
                 match payload {
-                    None => w.u8(0),
-                    Some(p) => w.u8(1).varint(p.len() as u64).bytes(p),
+                    Err(refused) => w.u8(refused.code()),
+                    Ok(p) => w.u8(1).varint(p.total).varint(p.bytes.len() as u64).bytes(p.bytes),
                 };
             }
         }

@@ -40,7 +40,7 @@ use super::msg::{
     Writer,
 };
 use super::{
-    Caps, Delivery, DownReason, EventIn, EventOut, LinkConfig, MeshError, Refusal, RouteDecl, MTU_MIN, NAME_MAX, ROUTES_MAX,
+    Caps, Delivery, DownReason, EventIn, EventOut, FetchRefused, LinkConfig, MeshError, Piece, Refusal, RouteDecl, MTU_MIN, NAME_MAX, ROUTES_MAX,
     SCHEMA_PREFIX, VERSION,
 };
 
@@ -460,24 +460,54 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
         Ok(seq)
     }
 
-    /// Asks the peer for the payload of its event (route, seq); the answer comes as
-    /// `Delivery::FetchReply`. Not retransmitted: ask again after a timeout of your own.
-    pub fn fetch(&mut self, now_us: i64, route: u32, seq: u64) -> Result<(), MeshError> {
+    /// Asks the peer for the payload of its event (route, seq), from byte `offset` on; the
+    /// answer comes as `Delivery::FetchReply` with as much as fits one message. Not
+    /// retransmitted by the session: the requester asks again after a timeout of its own, a
+    /// bounded number of times, and asks for the next piece at the offset it has reached
+    /// (docs/wire.md 4.10).
+    pub fn fetch(&mut self, now_us: i64, route: u32, seq: u64, offset: u64) -> Result<(), MeshError> {
         self.now = now_us;
         self.ctl_ready()?;
-        self.ctl_push(&Msg::Fetch { session: self.tag, route, seq })?;
+        self.ctl_push(&Msg::Fetch { session: self.tag, route, seq, offset })?;
         self.counters.fetches_tx += 1;
         Ok(())
     }
 
-    /// Answers a `FetchRequest`: the payload, or `None` when this node does not hold it any
-    /// more. The payload must fit one message (`EncodeTooLong` otherwise).
-    pub fn answer_fetch(&mut self, now_us: i64, route: u32, seq: u64, payload: Option<&[u8]>) -> Result<(), MeshError> {
+    /// Answers a `FetchRequest` for the piece at `offset`: `payload` is the whole payload (the
+    /// session sends the bytes from `offset` on that fit one message: the MTU less the reply's
+    /// head, and the seal on a keyed link), or why not. An offset beyond the payload is
+    /// answered `NotHeld`.
+    pub fn answer_fetch(&mut self, now_us: i64, route: u32, seq: u64, offset: u64, payload: Result<&[u8], FetchRefused>) -> Result<(), MeshError> {
         self.now = now_us;
         self.ctl_ready()?;
-        self.ctl_push(&Msg::FetchReply { session: self.tag, route, seq, payload })?;
+        let payload = match payload {
+            Ok(p) => match usize::try_from(offset).ok().and_then(|o| p.get(o..)) {
+                Some(rest) => {
+                    let total = p.len() as u64;
+                    let n = rest.len().min(self.fetch_piece_max(route, seq, offset, total));
+                    Ok(Piece { total, bytes: &rest[..n] })
+                }
+                None => Err(FetchRefused::NotHeld),
+            },
+            Err(e) => Err(e),
+        };
+        self.ctl_push(&Msg::FetchReply { session: self.tag, route, seq, offset, payload })?;
         self.counters.fetch_replies_tx += 1;
         Ok(())
+    }
+
+    /// The most payload bytes one `fetch_reply` for (route, seq) at `offset` of a payload of
+    /// `total` bytes carries in this session.
+    pub fn fetch_piece_max(&self, route: u32, seq: u64, offset: u64, total: u64) -> usize {
+        let cap = usize::from(self.link_mtu).saturating_sub(self.seal_len());
+        let head = 1 + 4 + varint_len(route.into()) + varint_len(seq) + varint_len(offset) + 1 + varint_len(total);
+        // The length varint grows with the piece: take the largest that fits with it.
+        let room = cap.saturating_sub(head);
+        let mut n = room.saturating_sub(varint_len(room as u64));
+        if n + 1 + varint_len((n + 1) as u64) <= room {
+            n += 1;
+        }
+        n
     }
 
     /// Clean stop: a bye goes after the events not sent yet (wait for [`Session::unacked`] to
@@ -617,13 +647,13 @@ impl<const WINDOW: usize, const REORDER: usize, const SLOT: usize> Session<WINDO
                     Msg::Ack { cum, sack, .. } => self.on_ack(cum, sack),
                     Msg::Keepalive { .. } => self.counters.keepalives_rx += 1,
                     Msg::Bye { .. } => self.end_session(DownReason::PeerBye, on),
-                    Msg::Fetch { route, seq, .. } => {
+                    Msg::Fetch { route, seq, offset, .. } => {
                         self.counters.fetches_rx += 1;
-                        on(Delivery::FetchRequest { route, seq });
+                        on(Delivery::FetchRequest { route, seq, offset });
                     }
-                    Msg::FetchReply { route, seq, payload, .. } => {
+                    Msg::FetchReply { route, seq, offset, payload, .. } => {
                         self.counters.fetch_replies_rx += 1;
-                        on(Delivery::FetchReply { route, seq, payload });
+                        on(Delivery::FetchReply { route, seq, offset, payload });
                     }
                     Msg::Hello(_) | Msg::Welcome(_) | Msg::Refuse(_) => {}
                 }

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use manyfold_core::framing::{decode_datagram, encode_datagram};
-use manyfold_core::mesh::{Caps, Delivery, DownReason, EventOut, LineageRef, LinkConfig, PayloadOut, Refusal, RouteDecl, Session};
+use manyfold_core::mesh::{Caps, Delivery, DownReason, EventOut, FetchRefused, LineageRef, LinkConfig, PayloadOut, Refusal, RouteDecl, Session};
 
 /// The sessions of the tests: 64 events in the window and the resequencing buffer.
 pub type S = Session<64, 64>;
@@ -85,8 +85,9 @@ impl Cable {
 pub enum Rec {
     Up { peer_node: u16, peer_name: String, peer_incarnation: u64, provided: Caps, missing: Caps },
     Event { route: u32, seq: u64, link_seq: u64, gap: bool, time_us: i64, taints: u32, parents: Vec<LineageRef>, payload: Payload },
-    FetchRequest { route: u32, seq: u64 },
-    FetchReply { route: u32, seq: u64, payload: Option<Vec<u8>> },
+    FetchRequest { route: u32, seq: u64, offset: u64 },
+    /// `payload`: the payload's total length and the piece's bytes.
+    FetchReply { route: u32, seq: u64, offset: u64, payload: Result<(u64, Vec<u8>), FetchRefused> },
     Refused(Refusal),
     Down(DownReason),
 }
@@ -94,7 +95,7 @@ pub enum Rec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
     Inline(Vec<u8>),
-    Lazy(u64, [u8; 32]),
+    Lazy(Vec<u8>, u64, [u8; 32]),
 }
 
 pub fn record(d: Delivery<'_>) -> Rec {
@@ -112,11 +113,13 @@ pub fn record(d: Delivery<'_>) -> Rec {
             parents: e.parents.iter().collect(),
             payload: match e.payload {
                 PayloadOut::Inline(b) => Payload::Inline(b.to_vec()),
-                PayloadOut::Lazy { len, digest } => Payload::Lazy(len, digest),
+                PayloadOut::Lazy { meta, len, digest } => Payload::Lazy(meta.to_vec(), len, digest),
             },
         },
-        Delivery::FetchRequest { route, seq } => Rec::FetchRequest { route, seq },
-        Delivery::FetchReply { route, seq, payload } => Rec::FetchReply { route, seq, payload: payload.map(<[u8]>::to_vec) },
+        Delivery::FetchRequest { route, seq, offset } => Rec::FetchRequest { route, seq, offset },
+        Delivery::FetchReply { route, seq, offset, payload } => {
+            Rec::FetchReply { route, seq, offset, payload: payload.map(|p| (p.total, p.bytes.to_vec())) }
+        }
         Delivery::Refused(r) => Rec::Refused(r),
         Delivery::Down(r) => Rec::Down(r),
     }

@@ -23,12 +23,14 @@ use manyfold_runtime::shared::SharedGraph;
 
 const USAGE: &str = "usage: manyfold-node --manifest PATH --node NAME --node-id N --partition P [--partition P ...] \
 --listen HOST:PORT [--link NAME=udp://HOST:PORT|tcp://HOST:PORT ...] [--key NAME=PATH ...] [--admin HOST:PORT] \
-[--fault NAME=SPEC ...] [--lease-ms N] [--queue-depth N]";
+[--fault NAME=SPEC ...] [--lease-ms N] [--queue-depth N] [--lazy-sources N]";
 
 struct Args {
     manifest: PathBuf,
     options: NodeOptions,
     keys: Vec<(String, PathBuf)>,
+    /// Lazy payloads kept for opens (the graph's default when `None`).
+    lazy_sources: Option<usize>,
 }
 
 fn pair(text: &str, flag: &str) -> Result<(String, String), String> {
@@ -46,6 +48,7 @@ fn parse() -> Result<Args, String> {
     let mut admin = None;
     let mut lease_ms = manyfold_core::mesh::LEASE_MS;
     let mut queue = manyfold_runtime::node::QUEUE_DEPTH_DEFAULT;
+    let mut lazy_sources = None;
     let text = |p: &mut lexopt::Parser| -> Result<String, String> {
         p.value().map_err(|e| e.to_string())?.into_string().map_err(|_| "arguments must be UTF-8".to_string())
     };
@@ -81,6 +84,10 @@ fn parse() -> Result<Args, String> {
                 let v = text(&mut parser)?;
                 queue = v.parse().map_err(|_| format!("--queue-depth takes a number of events, got {v:?}"))?;
             }
+            Long("lazy-sources") => {
+                let v = text(&mut parser)?;
+                lazy_sources = Some(v.parse().map_err(|_| format!("--lazy-sources takes a number of payloads, got {v:?}"))?);
+            }
             Long("help") | Short('h') => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -102,11 +109,11 @@ fn parse() -> Result<Args, String> {
     options.faults = faults;
     options.lease_ms = lease_ms;
     options.queue_depth_max = queue;
-    Ok(Args { manifest, options, keys })
+    Ok(Args { manifest, options, keys, lazy_sources })
 }
 
 fn start(args: Args) -> Result<Node, String> {
-    let Args { manifest: path, mut options, keys } = args;
+    let Args { manifest: path, mut options, keys, lazy_sources } = args;
     let bytes = std::fs::read(&path).map_err(|e| format!("cannot read the manifest {}: {e}", path.display()))?;
     let plan = NodePlan::new(&bytes, &options.partitions).map_err(|e| format!("the manifest {} cannot be hosted: {e}", path.display()))?;
     if let Some((node, function)) = plan.user_functions.first() {
@@ -120,6 +127,9 @@ fn start(args: Args) -> Result<Node, String> {
     let mut graph = Graph::new_wall();
     manifest::load(&mut graph, &plan.cbor, Some(&options.partitions), &mut Arc::new, &mut NoCallables, &mut |_, _, _| {}, &mut |_| {})
         .map_err(|e| format!("the manifest {} does not load: {e}", path.display()))?;
+    if let Some(n) = lazy_sources {
+        graph.set_payload_sources_max(n);
+    }
     let shared = Arc::new(SharedGraph::new(graph));
     Node::start(shared, plan, options).map_err(|e| e.0)
 }

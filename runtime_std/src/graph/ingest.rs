@@ -44,6 +44,17 @@ impl Graph {
     /// that does not fit the route's schema (`SchemaCheck`). A sequence number further ahead is
     /// accepted: what was skipped was lost on the way, and the link's taints say so.
     pub fn ingest(&mut self, route: RouteIdx, remote: Remote) -> Result<EnvelopeId, GraphError> {
+        self.ingest_with(route, remote, None)
+    }
+
+    /// [`Graph::ingest`] of a lazy envelope: its metadata is recorded now, and `open` fetches
+    /// its payload when someone opens it (over the link it came from). The open is checked,
+    /// cached, counted and audited as a local lazy payload's is.
+    pub fn ingest_lazy(&mut self, route: RouteIdx, remote: Remote, open: PayloadOpener) -> Result<EnvelopeId, GraphError> {
+        self.ingest_with(route, remote, Some(open))
+    }
+
+    fn ingest_with(&mut self, route: RouteIdx, remote: Remote, open: Option<PayloadOpener>) -> Result<EnvelopeId, GraphError> {
         let state = self.route_state(route)?;
         if let RouteProducer::Node(node) = state.producer {
             return Err(GraphError::NotOwner(format!(
@@ -58,6 +69,10 @@ impl Graph {
         }
         self.check_value(route, &remote.value)?;
         let Remote { seq, event_time, taints, parents, value, payload } = remote;
+        if let (Some(open), PayloadRef::Lazy { len, digest }) = (open, payload) {
+            // Registered before downstream nodes (which may open it) run.
+            self.payloads.add_source(EnvelopeId { route, seq }, len, digest, open);
+        }
         let env = self.record_at(route, seq, value, payload, ProducerRef::Runtime, event_time, taints, parents, 0);
         self.routes[route.0 as usize].ingested += 1;
         let id = env.meta.id;

@@ -324,6 +324,12 @@ impl Graph {
         result.map_err(GraphError::PayloadOpen)
     }
 
+    /// The declared length and SHA-256 of the lazy payload `id` carries (directly or derived
+    /// from a lazy envelope), while this graph still holds its source.
+    pub fn lazy_payload(&self, id: EnvelopeId) -> Option<(u64, manyfold_core::envelope::Digest)> {
+        self.payloads.lazy_ref(id).map(|(_, len, digest)| (len, digest))
+    }
+
     /// Payload demand on a route.
     pub fn payload_demand(&self, route: RouteIdx) -> RouteDemand {
         self.payloads.demand(route)
@@ -332,6 +338,11 @@ impl Graph {
     /// Opens of one envelope's payload.
     pub fn payload_opens(&self, id: EnvelopeId) -> Vec<OpenRecord> {
         self.payloads.opens_of(id)
+    }
+
+    /// Bounds the lazy payload sources kept (older payloads are no longer held).
+    pub fn set_payload_sources_max(&mut self, sources: usize) {
+        self.payloads.set_sources_max(sources);
     }
 
     /// Bounds the payload cache.

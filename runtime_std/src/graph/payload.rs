@@ -73,6 +73,7 @@ pub struct Payloads {
     cache_order: VecDeque<EnvelopeId>,
     cache_bytes: usize,
     cache_bytes_max: usize,
+    sources_max: usize,
     demand: BTreeMap<RouteIdx, RouteDemand>,
     records: VecDeque<OpenRecord>,
 }
@@ -88,6 +89,7 @@ impl Default for Payloads {
             cache_order: VecDeque::new(),
             cache_bytes: 0,
             cache_bytes_max: CACHE_BYTES_MAX,
+            sources_max: SOURCES_MAX,
             demand: BTreeMap::new(),
             records: VecDeque::new(),
         }
@@ -102,10 +104,10 @@ pub fn sha256(bytes: &[u8]) -> Digest {
 impl Payloads {
     /// Registers the source of a lazy envelope just published.
     pub fn add_source(&mut self, id: EnvelopeId, len: u64, digest: Digest, open: PayloadOpener) {
-        if self.source_order.len() >= SOURCES_MAX {
-            if let Some(old) = self.source_order.pop_front() {
-                self.sources.remove(&old);
-            }
+        // Bounded: each pass forgets one source.
+        while self.source_order.len() >= self.sources_max {
+            let Some(old) = self.source_order.pop_front() else { break };
+            self.sources.remove(&old);
         }
         self.sources.insert(id, Source { len, digest, open });
         self.source_order.push_back(id);
@@ -132,6 +134,12 @@ impl Payloads {
         }
         self.aliases.insert(derived, origin);
         self.alias_order.push_back(derived);
+    }
+
+    /// Sets how many lazy sources are kept (at least 1; [`SOURCES_MAX`] by default): older
+    /// payloads are no longer held, and opening them fails.
+    pub fn set_sources_max(&mut self, sources: usize) {
+        self.sources_max = sources.max(1);
     }
 
     /// Sets the cache bound, in bytes (0 disables caching).
@@ -163,7 +171,10 @@ impl Payloads {
             return Ok(bytes);
         }
         let result = match self.sources.get_mut(&id) {
-            None => Err(format!("the payload of {label} is not available: its source was never registered or was forgotten (only the last {SOURCES_MAX} are kept)")),
+            None => Err(format!(
+                "the payload of {label} is not available: its source was never registered or was forgotten (only the last {} are kept)",
+                self.sources_max
+            )),
             Some(source) => match (source.open)() {
                 Err(e) => Err(format!("opening the payload of {label} failed: {e}")),
                 Ok(bytes) if bytes.len() as u64 != source.len => Err(format!(

@@ -8,6 +8,15 @@
 //!   first (`{"route", "envelopes": [...]}`, each as `latest` gives it).
 //! - `{"q": "publish", "route": ROUTE, "values": [...]}` (added): publishes values as the
 //!   route's owner (tests and benchmarks feed a node with it).
+//! - `{"q": "publish_lazy", "route": ROUTE, "value": META, "payload": HEX}` (added): publishes
+//!   one lazy envelope on a bulk route: `value` is its metadata, the bytes are held by this
+//!   node and handed out when someone opens the payload (here or, over a link, at a peer).
+//! - `{"q": "payload", "route": ROUTE, "seq": N, "consumer": NAME}` (added): opens the payload
+//!   of an envelope as `consumer` (default `admin`): `{"route", "seq", "len", "sha256", "hex"}`.
+//!   A lazy payload received over a link is fetched from the peer; the open is counted (see
+//!   `demand`) and audited as any open.
+//! - `{"q": "demand", "route": ROUTE}` (added): payload demand on a route: `{"route",
+//!   "metadata_events", "opens", "cache_hits", "bytes_materialized", "failures", "by_consumer"}`.
 //! - `{"q": "stop"}`: a clean stop, as SIGTERM.
 //!
 //! A bad request gets `{"error": "sentence"}`; the connection stays open.
@@ -18,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use manyfold_core::envelope::{EnvelopeId, RouteIdx};
+use manyfold_core::envelope::{EnvelopeId, PayloadRef, RouteIdx};
 use serde_json::{json, Value as J};
 
 use crate::envelope::EnvelopeRef;
@@ -105,7 +114,7 @@ pub(crate) fn answer(node: &NodeShared, request: &str) -> J {
         Err(e) => return error(format!("the request is not JSON: {e}")),
     };
     let Some(q) = req.get("q").and_then(J::as_str) else {
-        return error("a request is a JSON object with \"q\": status, latest, lineage, history, publish or stop");
+        return error("a request is a JSON object with \"q\": status, latest, lineage, history, publish, publish_lazy, payload, demand or stop");
     };
     match q {
         "status" => node.status().to_json(),
@@ -117,7 +126,7 @@ pub(crate) fn answer(node: &NodeShared, request: &str) -> J {
             }
             json!({ "stopping": true, "node": node.options.name })
         }
-        "latest" | "lineage" | "history" | "publish" => {
+        "latest" | "lineage" | "history" | "publish" | "publish_lazy" | "payload" | "demand" => {
             let Some(name) = req.get("route").and_then(J::as_str) else { return error(format!("{q} needs \"route\": a printed route")) };
             let Some(&route) = node.route_index.get(name) else { return error(format!("the manifest has no route {name}")) };
             let mut out = J::Null;
@@ -126,12 +135,15 @@ pub(crate) fn answer(node: &NodeShared, request: &str) -> J {
                     "latest" => latest(node, g, route),
                     "lineage" => lineage(node, g, route, &req),
                     "history" => history(node, g, route),
+                    "publish_lazy" => publish_lazy(g, route, &req),
+                    "payload" => open_payload(node, g, route, &req),
+                    "demand" => demand(node, g, route),
                     _ => publish(g, route, &req),
                 };
             });
             out
         }
-        other => error(format!("unknown request {other:?}; ask status, latest, lineage, history, publish or stop")),
+        other => error(format!("unknown request {other:?}; ask status, latest, lineage, history, publish, publish_lazy, payload, demand or stop")),
     }
 }
 
@@ -168,6 +180,9 @@ fn envelope_json(node: &NodeShared, g: &Graph, env: &EnvelopeRef, with_value: bo
         "taints": meta.taints.iter().map(|t| t.name()).collect::<Vec<_>>(),
         "parents": parents,
     });
+    if let PayloadRef::Lazy { len, digest } = meta.payload {
+        out["payload"] = json!({ "lazy": len, "sha256": hex(&digest) });
+    }
     if with_value {
         let ty = g.schema(meta.id.route).map(|s| s.ty.clone()).unwrap_or(SchemaType::Bytes);
         out["value"] = to_json(&env.value, &ty);
@@ -229,6 +244,70 @@ fn publish(g: &mut Graph, route: u32, req: &J) -> J {
         published += 1;
     }
     json!({ "published": published })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len() / 2).map(|i| text.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
+}
+
+fn publish_lazy(g: &mut Graph, route: u32, req: &J) -> J {
+    let idx = RouteIdx(route);
+    let Some(bytes) = req.get("payload").and_then(J::as_str).and_then(from_hex) else {
+        return error("publish_lazy needs \"payload\": the payload's bytes as hex");
+    };
+    let (ty, owner) = match (g.schema(idx), g.route(idx)) {
+        (Ok(s), Ok(r)) => (s.ty.clone(), r.owner().to_string()),
+        _ => return error("unknown route"),
+    };
+    let meta = match from_json(req.get("value").unwrap_or(&J::Null), &ty) {
+        Ok(v) => v,
+        Err(e) => return error(e),
+    };
+    let producer = match g.producer(&owner) {
+        Ok(p) => p,
+        Err(e) => return error(e.message()),
+    };
+    let (len, digest) = (bytes.len() as u64, crate::graph::payload::sha256(&bytes));
+    let open = Box::new(move || Ok(bytes.clone()));
+    match g.publish_lazy_value(producer, idx, meta, len, digest, open, &PublishOptions::default()) {
+        Ok(r) => json!({ "published": 1, "seq": r.id.seq, "len": len, "sha256": hex(&digest) }),
+        Err(e) => error(e.message()),
+    }
+}
+
+fn open_payload(node: &NodeShared, g: &mut Graph, route: u32, req: &J) -> J {
+    let Some(seq) = req.get("seq").and_then(J::as_u64) else { return error("payload needs \"seq\": a sequence number") };
+    let consumer = req.get("consumer").and_then(J::as_str).unwrap_or("admin");
+    match g.open_payload(EnvelopeId { route: RouteIdx(route), seq }, consumer) {
+        Ok(bytes) => json!({
+            "route": node.route_names.get(route as usize),
+            "seq": seq,
+            "len": bytes.len(),
+            "sha256": hex(&crate::graph::payload::sha256(&bytes)),
+            "hex": hex(&bytes),
+        }),
+        Err(e) => error(e.message()),
+    }
+}
+
+fn demand(node: &NodeShared, g: &Graph, route: u32) -> J {
+    let d = g.payload_demand(RouteIdx(route));
+    json!({
+        "route": node.route_names.get(route as usize),
+        "metadata_events": d.metadata_events,
+        "opens": d.opens,
+        "cache_hits": d.cache_hits,
+        "bytes_materialized": d.bytes_materialized,
+        "failures": d.failures,
+        "by_consumer": d.by_consumer,
+    })
 }
 
 /// A value as JSON: records as objects by field name, bytes as hex.

@@ -5,19 +5,31 @@
 //! The driver never holds the graph's lock while it touches a socket, and the graph side never
 //! waits for the link: a slow or dead peer fills this link's queue (drops counted and tainted)
 //! and nothing else.
+//!
+//! Lazy payloads (docs/wire.md 4.10): a lazy envelope crosses as its metadata, length and
+//! digest, and is ingested as a lazy envelope whose source is [`LinkShared::fetch_payload`]: an
+//! open sends `fetch` through this link's driver and waits (bounded) for the reply, asking again
+//! every [`FETCH_INTERVAL`] at most [`FETCH_ATTEMPTS`] times. The graph then checks the bytes
+//! against the digest, caches, counts and audits the open as a local one. The driver answers the
+//! peer's fetches from its graph's payload store. Since an open holds the graph's lock while it
+//! waits, the driver only ever *tries* the graph's lock (briefly) and keeps what it has for the
+//! next pass when the graph is busy.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use manyfold_core::envelope::{ClockDomain, EnvelopeId, EventTime, PayloadRef, RouteIdx};
-use manyfold_core::mesh::{Caps, Delivery, DownReason, EventOut, LineageRef, LinkConfig, LinkState, MeshError, PayloadOut, Refusal, RouteDecl, Session};
+use manyfold_core::mesh::{
+    Caps, Delivery, DownReason, EventOut, FetchRefused, LineageRef, LinkConfig, LinkState, MeshError, PayloadOut, Refusal, RouteDecl, Session,
+};
 use manyfold_core::taint::{Taint, TaintSet};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::envelope::Parents;
-use crate::graph::{GraphError, Remote};
+use crate::graph::{GraphError, PayloadOpener, Remote};
 use crate::links::Transport;
 use crate::schema::Schema;
 
@@ -41,6 +53,50 @@ const BATCH: usize = 512;
 const IDLE_WAIT: Duration = Duration::from_millis(50);
 /// How long a stopping link waits for its sent events to be acknowledged.
 pub const STOP_WAIT: Duration = Duration::from_secs(2);
+/// A lazy payload's fetch is sent again after this long without a reply...
+pub const FETCH_INTERVAL: Duration = Duration::from_millis(250);
+/// ...at most this many times in all; then the open fails.
+pub const FETCH_ATTEMPTS: u32 = 4;
+/// Opens waiting for a payload over one link at once; more fail at once.
+pub const FETCHES_MAX: usize = 64;
+/// The largest payload fetched over a link (it comes one message at a time, a round trip
+/// each); a larger one is refused `too_large`.
+pub const FETCH_BYTES_MAX: u64 = 16 << 20;
+/// Payloads a driver keeps while it serves the peer their pieces.
+const SERVING_MAX: usize = 4;
+/// The peer's fetches waiting for this graph; more are forgotten (the peer asks again).
+const ANSWERS_MAX: usize = 256;
+/// Received events held while the graph is busy; beyond that the driver waits for the graph.
+const HELD_MAX: usize = 16 * BATCH;
+/// How long the driver tries the graph's lock before it keeps its work for the next pass.
+const GRAPH_WAIT: Duration = Duration::from_millis(10);
+
+/// What this end answers to one of the peer's fetches.
+type Reply = Result<Arc<[u8]>, FetchRefused>;
+
+/// One open waiting for a payload from the peer.
+struct Wanted {
+    ticket: u64,
+    route: u32,
+    seq: u64,
+    /// The declared length.
+    len: u64,
+    /// The pieces so far: the next fetch asks from `got.len()` on.
+    got: Vec<u8>,
+    /// Fetches of the current piece.
+    attempts: u32,
+    next_at: Instant,
+    /// When the last piece came (or the open began).
+    progress_at: Instant,
+    done: Option<Result<Vec<u8>, String>>,
+}
+
+/// The opens waiting for payloads over one link, and the driver's answers to them.
+#[derive(Default)]
+pub struct Fetches {
+    wanted: Mutex<(u64, Vec<Wanted>)>,
+    answered: Condvar,
+}
 
 /// Where the link's transport is: set at start (dialing side) or when the peer first shows up
 /// (listening side), replaced when a new connection comes.
@@ -75,6 +131,8 @@ pub struct LinkShared {
     pub key: Option<[u8; 32]>,
     /// This end dials (sends the hello).
     pub dialer: bool,
+    /// Lazy payloads being fetched over the link.
+    pub fetches: Fetches,
 }
 
 impl LinkShared {
@@ -85,6 +143,60 @@ impl LinkShared {
         s.queued = q.events.len() as u64;
         s.dropped = q.dropped;
         s
+    }
+
+    /// The source of a lazy envelope received over this link (its route and the peer's
+    /// sequence number, from the peer's `incarnation`).
+    pub fn remote_opener(self: &Arc<Self>, route: u32, seq: u64, len: u64, incarnation: u64) -> PayloadOpener {
+        let link = self.clone();
+        Box::new(move || link.fetch_payload(route, seq, len, incarnation))
+    }
+
+    /// Fetches the payload (`len` bytes) of the peer's event (route, seq), piece by piece: asks
+    /// the driver to send `fetch` and waits for the replies, failing when no piece came for
+    /// [`FETCH_ATTEMPTS`] × [`FETCH_INTERVAL`] and a little. Called by the graph (an open) with
+    /// the graph locked; the driver never waits for it.
+    pub fn fetch_payload(&self, route: u32, seq: u64, len: u64, incarnation: u64) -> Result<Vec<u8>, String> {
+        let name = &self.plan.name;
+        if len > FETCH_BYTES_MAX {
+            return Err(format!("the payload has {len} bytes, more than the {FETCH_BYTES_MAX} a node fetches over a link (too_large)"));
+        }
+        let status = self.status.lock().clone();
+        if status.peer_incarnation != Some(incarnation) {
+            return Err(format!("the node across link {name} restarted since the envelope crossed; its payload is gone"));
+        }
+        if status.state != "up" {
+            return Err(format!("link {name} is {}; the payload cannot be fetched now", status.state));
+        }
+        let ticket = {
+            let mut w = self.fetches.wanted.lock();
+            if w.1.len() >= FETCHES_MAX {
+                return Err(format!("{FETCHES_MAX} payload fetches already wait on link {name}"));
+            }
+            w.0 += 1;
+            let ticket = w.0;
+            let now = Instant::now();
+            let got = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            w.1.push(Wanted { ticket, route, seq, len, got, attempts: 0, next_at: now, progress_at: now, done: None });
+            ticket
+        };
+        self.queue.lock().poke = true;
+        self.queue.notify();
+        let stall = FETCH_INTERVAL * (FETCH_ATTEMPTS + 1);
+        let mut w = self.fetches.wanted.lock();
+        // Bounded: each piece comes within `stall` or the open fails, and the pieces are
+        // at most FETCH_BYTES_MAX bytes.
+        loop {
+            let Some(i) = w.1.iter().position(|x| x.ticket == ticket) else {
+                return Err(format!("the fetch of the payload over link {name} was lost"));
+            };
+            let end = w.1[i].progress_at + stall;
+            if w.1[i].done.is_some() || Instant::now() >= end {
+                let done = w.1.swap_remove(i).done;
+                return done.unwrap_or_else(|| Err(format!("no answer from the node across link {name} after {FETCH_ATTEMPTS} fetches")));
+            }
+            self.fetches.answered.wait_until(&mut w, end);
+        }
     }
 }
 
@@ -120,10 +232,17 @@ impl DriverContext {
     }
 }
 
-/// The capabilities the manifest link asks for.
+/// The capabilities the manifest link asks for, and `lazy` when a bulk route crosses it.
 pub fn requested(plan: &LinkPlan) -> Caps {
     let mut c = Caps::NONE;
-    for (on, cap) in [(plan.ordered, Caps::ORDERED), (plan.reliable, Caps::RELIABLE), (plan.authenticated, Caps::AUTHENTICATED), (plan.durable, Caps::DURABLE)] {
+    let caps = [
+        (plan.ordered, Caps::ORDERED),
+        (plan.reliable, Caps::RELIABLE),
+        (plan.authenticated, Caps::AUTHENTICATED),
+        (plan.durable, Caps::DURABLE),
+        (plan.lazy, Caps::LAZY),
+    ];
+    for (on, cap) in caps {
         if on {
             c = c.union(cap);
         }
@@ -164,12 +283,21 @@ struct Incoming {
 
 struct Driver {
     link: Arc<LinkShared>,
+    /// The peer's fetches waiting for the graph: (route, seq, offset).
+    answers: VecDeque<(u32, u64, u64)>,
+    /// Payloads being served to the peer piece by piece, most recent last.
+    serving: Vec<(u32, u64, Arc<[u8]>)>,
+    /// The session provides lazy payloads.
+    lazy: bool,
+    fetches: u64,
+    fetch_failures: u64,
+    fetches_served: u64,
     ctx: Arc<DriverContext>,
     session: Box<LinkSession>,
     incoming: HashMap<u32, Incoming>,
     missing: TaintSet,
     peer_incarnation: Option<u64>,
-    batch: Vec<(RouteIdx, Remote)>,
+    batch: Vec<(RouteIdx, Remote, Option<PayloadOpener>)>,
     rejected: u64,
     graph_duplicates: u64,
     window_full: bool,
@@ -220,6 +348,7 @@ impl Driver {
                     }
                 }
                 self.peer_incarnation = Some(peer_incarnation);
+                self.lazy = provided.contains(Caps::LAZY);
                 for i in self.incoming.values_mut() {
                     i.extra = TaintSet(self.missing.0 & !i.declared.0);
                 }
@@ -242,16 +371,16 @@ impl Driver {
                     self.rejected += 1;
                     return;
                 };
-                // Lazy payloads are not fetched yet: such an event is counted as rejected.
-                let Some(bytes) = payload else {
-                    self.rejected += 1;
-                    return;
-                };
+                // A lazy payload: the metadata is the value, the bytes are fetched on open.
+                let (bytes, lazy) = payload;
                 let Ok(value) = codec::decode(&schema.ty, &bytes) else {
                     self.rejected += 1;
                     return;
                 };
-                let payload = PayloadRef::Inline { len: u32::try_from(bytes.len()).unwrap_or(u32::MAX) };
+                let (payload, opener) = match (lazy, self.peer_incarnation) {
+                    (Some((len, digest)), Some(inc)) => (PayloadRef::Lazy { len, digest }, Some(self.link.remote_opener(route, seq, len, inc))),
+                    _ => (PayloadRef::Inline { len: u32::try_from(bytes.len()).unwrap_or(u32::MAX) }, None),
+                };
                 let mut taints = TaintSet(taints).join(info.extra).join(info.pending);
                 if gap {
                     taints = taints.with(Taint::DeliveryDropped);
@@ -269,12 +398,14 @@ impl Driver {
                     value,
                     payload,
                 };
-                self.batch.push((RouteIdx(route), remote));
+                self.batch.push((RouteIdx(route), remote, opener));
             }
-            OwnedDelivery::Fetch { route, seq } => {
-                let _ = self.session.answer_fetch(self.ctx.now_us(), route, seq, None);
+            OwnedDelivery::Fetch { route, seq, offset } => {
+                if self.answers.len() < ANSWERS_MAX {
+                    self.answers.push_back((route, seq, offset));
+                }
             }
-            OwnedDelivery::Other => {}
+            OwnedDelivery::FetchReply { route, seq, offset, payload } => self.on_fetch_reply(route, seq, offset, payload, route_names),
             OwnedDelivery::Refused(r) => {
                 let mut s = self.link.status.lock();
                 *s.refused.entry(r.name().to_string()).or_insert(0) += 1;
@@ -299,22 +430,168 @@ impl Driver {
         }
     }
 
-    /// Records the events received in this pass, under one lock of the graph.
+    /// A reply to a fetch of an open waiting here: the next piece (the open is done when the
+    /// payload is whole; else the next piece is asked for at once), or a refusal.
+    fn on_fetch_reply(&mut self, route: u32, seq: u64, offset: u64, payload: Result<(u64, Vec<u8>), FetchRefused>, route_names: &[String]) {
+        let name = &self.link.plan.name;
+        let label = route_names.get(route as usize).map_or_else(|| format!("route #{route}"), Clone::clone);
+        let mut w = self.link.fetches.wanted.lock();
+        let Some(wanted) = w.1.iter_mut().find(|x| x.route == route && x.seq == seq && x.done.is_none()) else { return };
+        match payload {
+            Err(FetchRefused::NotHeld) => {
+                wanted.done = Some(Err(format!("the node across link {name} no longer holds the payload of {label}@{seq} (not_held)")));
+            }
+            Err(FetchRefused::TooLarge) => {
+                wanted.done = Some(Err(format!(
+                    "the payload of {label}@{seq} is larger than the node across link {name} sends ({FETCH_BYTES_MAX} bytes) (too_large)"
+                )));
+            }
+            // A late answer to a piece asked for twice: the piece came already.
+            Ok(_) if offset != wanted.got.len() as u64 => return,
+            Ok((total, _)) if total != wanted.len => {
+                wanted.done = Some(Err(format!(
+                    "the node across link {name} holds {total} bytes for the payload of {label}@{seq}, but {} were declared; refused",
+                    wanted.len
+                )));
+            }
+            Ok((total, piece)) => {
+                wanted.got.extend_from_slice(&piece);
+                if wanted.got.len() as u64 == total {
+                    wanted.done = Some(Ok(std::mem::take(&mut wanted.got)));
+                } else if piece.is_empty() {
+                    wanted.done = Some(Err(format!("the node across link {name} sent an empty piece of the payload of {label}@{seq}")));
+                } else {
+                    let now = Instant::now();
+                    (wanted.attempts, wanted.next_at, wanted.progress_at) = (0, now, now);
+                    return;
+                }
+            }
+        }
+        if matches!(wanted.done, Some(Err(_))) {
+            self.fetch_failures += 1;
+        }
+        drop(w);
+        self.link.fetches.answered.notify_all();
+    }
+
+    /// Sends the fetches of waiting opens that are due; gives up on those asked
+    /// [`FETCH_ATTEMPTS`] times. Returns when the next one is due.
+    fn drive_fetches(&mut self, now_us: i64) -> Option<Instant> {
+        let now = Instant::now();
+        let name = self.link.plan.name.clone();
+        let mut w = self.link.fetches.wanted.lock();
+        let mut next: Option<Instant> = None;
+        let mut finished = false;
+        for x in w.1.iter_mut().filter(|x| x.done.is_none()) {
+            if x.next_at > now {
+                next = Some(next.map_or(x.next_at, |n| n.min(x.next_at)));
+                continue;
+            }
+            if x.attempts >= FETCH_ATTEMPTS {
+                x.done = Some(Err(format!("no answer from the node across link {name} after {FETCH_ATTEMPTS} fetches")));
+                self.fetch_failures += 1;
+                finished = true;
+                continue;
+            }
+            if x.attempts == 0 && x.got.is_empty() {
+                self.fetches += 1;
+            }
+            x.attempts += 1;
+            x.next_at = now + FETCH_INTERVAL;
+            next = Some(next.map_or(x.next_at, |n| n.min(x.next_at)));
+            // Not up or the control queue full: the next attempt asks again.
+            if let Err(MeshError::FetchUnsupported) = self.session.fetch(now_us, x.route, x.seq, x.got.len() as u64) {
+                x.done = Some(Err(format!("link {name} does not provide lazy payload fetches")));
+                self.fetch_failures += 1;
+                finished = true;
+            }
+        }
+        drop(w);
+        if finished {
+            self.link.fetches.answered.notify_all();
+        }
+        next
+    }
+
+    /// Answers the peer's fetches from the graph's payload store (when the graph is free): the
+    /// first piece of a payload opens it (as consumer `link:NAME`), the next ones are cut from
+    /// the bytes kept since.
+    fn answer_fetches(&mut self, now_us: i64) {
+        if self.answers.is_empty() || !matches!(self.session.state(), LinkState::Up) {
+            return;
+        }
+        let kept = |serving: &[(u32, u64, Arc<[u8]>)], route: u32, seq: u64| {
+            serving.iter().find(|(r, s, _)| *r == route && *s == seq).map(|(_, _, b)| b.clone())
+        };
+        let to_open: Vec<(u32, u64)> = self
+            .answers
+            .iter()
+            .filter(|&&(route, seq, offset)| offset == 0 || kept(&self.serving, route, seq).is_none())
+            .map(|&(route, seq, _)| (route, seq))
+            .collect();
+        let consumer = format!("link:{}", self.link.plan.name);
+        let mut opened: Vec<(u32, u64, Reply)> = Vec::new();
+        if !to_open.is_empty() {
+            let done = self.ctx.graph.try_with_graph(GRAPH_WAIT, &mut |g| {
+                for &(route, seq) in &to_open {
+                    let id = EnvelopeId { route: RouteIdx(route), seq };
+                    let reply = match g.lazy_payload(id) {
+                        Some((len, _)) if len > FETCH_BYTES_MAX => Err(FetchRefused::TooLarge),
+                        _ => g.open_payload(id, &consumer).map_err(|_| FetchRefused::NotHeld),
+                    };
+                    opened.push((route, seq, reply));
+                }
+            });
+            if !done {
+                return;
+            }
+        }
+        for (route, seq, reply) in &opened {
+            if let Ok(bytes) = reply {
+                self.serving.retain(|(r, s, _)| (*r, *s) != (*route, *seq));
+                if self.serving.len() >= SERVING_MAX {
+                    self.serving.remove(0);
+                }
+                self.serving.push((*route, *seq, bytes.clone()));
+            }
+        }
+        for (route, seq, offset) in std::mem::take(&mut self.answers) {
+            let reply: Reply = match opened.iter().find(|(r, s, _)| (*r, *s) == (route, seq)) {
+                Some((_, _, reply)) => reply.clone(),
+                None => kept(&self.serving, route, seq).ok_or(FetchRefused::NotHeld),
+            };
+            let whole = offset == 0 && reply.is_ok();
+            if self.session.answer_fetch(now_us, route, seq, offset, reply.as_deref().map_err(|e| *e)).is_ok() && whole {
+                self.fetches_served += 1;
+            }
+        }
+    }
+
+    /// Records the events received in this pass, under one lock of the graph. When the graph
+    /// is busy (an open may be waiting on this link) they are kept for the next pass.
     fn ingest(&mut self) {
         if self.batch.is_empty() {
             return;
         }
         let mut batch = std::mem::take(&mut self.batch);
+        let held = batch.len();
         let (mut ok, mut dup, mut bad) = (0u64, 0u64, 0u64);
-        self.ctx.graph.with_graph(&mut |g| {
-            for (route, remote) in batch.drain(..) {
-                match g.ingest(route, remote) {
+        let mut run = |g: &mut crate::graph::Graph| {
+            for (route, remote, opener) in batch.drain(..) {
+                let result = match opener {
+                    Some(open) => g.ingest_lazy(route, remote, open),
+                    None => g.ingest(route, remote),
+                };
+                match result {
                     Ok(_) => ok += 1,
                     Err(GraphError::Duplicate(_)) => dup += 1,
                     Err(_) => bad += 1,
                 }
             }
-        });
+        };
+        if !self.ctx.graph.try_with_graph(GRAPH_WAIT, &mut run) && held > HELD_MAX {
+            self.ctx.graph.with_graph(&mut run);
+        }
         self.graph_duplicates += dup;
         self.rejected += bad;
         self.batch = batch;
@@ -328,8 +605,7 @@ impl Driver {
         }
         let mut taken: Vec<OutEvent> = {
             let mut q = self.link.queue.lock();
-            let n = q.events.len().min(BATCH);
-            q.events.drain(..n).collect()
+            q.events.take(BATCH)
         };
         let mut sent = 0u64;
         let mut dropped = 0u64;
@@ -345,7 +621,10 @@ impl Driver {
                 domain: ev.domain,
                 taints: ev.taints,
                 parents: &self.parents,
-                payload: PayloadOut::Inline(&ev.payload),
+                payload: match ev.lazy {
+                    Some((len, digest)) if self.lazy => PayloadOut::Lazy { meta: &ev.payload, len, digest },
+                    _ => PayloadOut::Inline(&ev.payload),
+                },
             };
             match self.session.send_event(now, &out) {
                 Ok(_) => sent += 1,
@@ -360,9 +639,7 @@ impl Driver {
         if let Some(i) = back {
             let rest: Vec<OutEvent> = taken.drain(i..).collect();
             let mut q = self.link.queue.lock();
-            for ev in rest.into_iter().rev() {
-                q.events.push_front(ev);
-            }
+            q.events.put_back(rest);
             q.dropped += dropped;
         } else if dropped > 0 {
             self.link.queue.lock().dropped += dropped;
@@ -401,6 +678,9 @@ impl Driver {
         s.queued = queued;
         s.dropped = dropped;
         s.unacked = self.session.unacked() as u64;
+        s.fetches = self.fetches;
+        s.fetch_failures = self.fetch_failures;
+        s.fetches_served = self.fetches_served;
         if let Some(t) = &t {
             s.transport = t.kind().to_string();
             s.peer_addr = t.peer().map(|a| a.to_string());
@@ -446,6 +726,12 @@ pub fn run_driver(link: Arc<LinkShared>, ctx: Arc<DriverContext>, route_names: A
     let incoming = plan.incoming.iter().map(|(r, declared)| (*r, Incoming { declared: *declared, ..Incoming::default() })).collect();
     let mut d = Driver {
         link: link.clone(),
+        answers: VecDeque::new(),
+        serving: Vec::new(),
+        lazy: false,
+        fetches: 0,
+        fetch_failures: 0,
+        fetches_served: 0,
         ctx: ctx.clone(),
         session,
         incoming,
@@ -494,6 +780,8 @@ pub fn run_driver(link: Arc<LinkShared>, ctx: Arc<DriverContext>, route_names: A
         for dl in deliveries {
             d.on_delivery(dl, &route_names);
         }
+        let fetch_due = d.drive_fetches(now);
+        d.answer_fetches(now);
         d.ingest();
         d.send_queued(now);
         d.transmit(now);
@@ -513,6 +801,9 @@ pub fn run_driver(link: Arc<LinkShared>, ctx: Arc<DriverContext>, route_names: A
             .poll_deadline_us()
             .map(|at| Instant::now() + Duration::from_micros(u64::try_from(at - d.now()).unwrap_or(0)))
             .map_or(Instant::now() + IDLE_WAIT, |t| t.min(Instant::now() + IDLE_WAIT));
+        let wake = fetch_due.map_or(wake, |t| t.min(wake));
+        // Work kept for a busy graph: look again soon.
+        let wake = if d.batch.is_empty() && d.answers.is_empty() { wake } else { wake.min(Instant::now() + Duration::from_millis(2)) };
         let mut q = link.queue.lock();
         let ready = !q.incoming.is_empty() || (!q.events.is_empty() && !d.window_full && matches!(d.session.state(), LinkState::Up)) || q.poke;
         q.poke = false;
@@ -526,11 +817,14 @@ pub fn run_driver(link: Arc<LinkShared>, ctx: Arc<DriverContext>, route_names: A
 /// graph, the queue, the session) after the session's callback returned.
 enum OwnedDelivery {
     Up { peer_node: u16, peer_name: String, peer_incarnation: u64, provided: Caps, missing: Caps },
-    Event { route: u32, seq: u64, time_us: i64, domain: u16, taints: u32, parents: Vec<LineageRef>, payload: Option<Vec<u8>>, gap: bool },
-    Fetch { route: u32, seq: u64 },
+    /// `payload`: the bytes (of a lazy payload: its metadata), and a lazy payload's length and
+    /// digest.
+    Event { route: u32, seq: u64, time_us: i64, domain: u16, taints: u32, parents: Vec<LineageRef>, payload: (Vec<u8>, Option<(u64, [u8; 32])>), gap: bool },
+    Fetch { route: u32, seq: u64, offset: u64 },
+    /// `payload`: the payload's whole length and the piece.
+    FetchReply { route: u32, seq: u64, offset: u64, payload: Result<(u64, Vec<u8>), FetchRefused> },
     Refused(Refusal),
     Down(DownReason),
-    Other,
 }
 
 fn owned(d: Delivery<'_>) -> OwnedDelivery {
@@ -546,13 +840,15 @@ fn owned(d: Delivery<'_>) -> OwnedDelivery {
             taints: ev.taints,
             parents: ev.parents.iter().collect(),
             payload: match ev.payload {
-                PayloadOut::Inline(b) => Some(b.to_vec()),
-                PayloadOut::Lazy { .. } => None,
+                PayloadOut::Inline(b) => (b.to_vec(), None),
+                PayloadOut::Lazy { meta, len, digest } => (meta.to_vec(), Some((len, digest))),
             },
             gap: ev.gap,
         },
-        Delivery::FetchRequest { route, seq } => OwnedDelivery::Fetch { route, seq },
-        Delivery::FetchReply { .. } => OwnedDelivery::Other,
+        Delivery::FetchRequest { route, seq, offset } => OwnedDelivery::Fetch { route, seq, offset },
+        Delivery::FetchReply { route, seq, offset, payload } => {
+            OwnedDelivery::FetchReply { route, seq, offset, payload: payload.map(|p| (p.total, p.bytes.to_vec())) }
+        }
         Delivery::Refused(r) => OwnedDelivery::Refused(r),
         Delivery::Down(r) => OwnedDelivery::Down(r),
     }

@@ -56,6 +56,11 @@ pub use status::{LinkStatus, NodeStatus};
 pub trait GraphHost: Send + Sync {
     /// Runs `f` with the graph locked, then wakes whoever waits for the graph.
     fn with_graph(&self, f: &mut dyn FnMut(&mut Graph));
+
+    /// [`GraphHost::with_graph`] if the graph is free within `wait`; false (and `f` not run)
+    /// otherwise. A link's driver uses it, so that an open waiting for a payload over that same
+    /// link (with the graph locked) never waits for the driver.
+    fn try_with_graph(&self, wait: Duration, f: &mut dyn FnMut(&mut Graph)) -> bool;
 }
 
 impl GraphHost for SharedGraph {
@@ -64,6 +69,14 @@ impl GraphHost for SharedGraph {
         f(&mut g);
         drop(g);
         self.notify();
+    }
+
+    fn try_with_graph(&self, wait: Duration, f: &mut dyn FnMut(&mut Graph)) -> bool {
+        let Some(mut g) = self.try_lock_for(wait) else { return false };
+        f(&mut g);
+        drop(g);
+        self.notify();
+        true
     }
 }
 
@@ -118,7 +131,7 @@ pub struct NodeOptions {
     pub faults: Vec<(String, FaultSpec)>,
     /// Lease (a keepalive every quarter of it).
     pub lease_ms: u32,
-    /// Events queued per link at most.
+    /// Events queued per link and outgoing route (flow) at most.
     pub queue_depth_max: usize,
     /// Run the graph's scheduler (mailboxes, timers) on a thread of the node. The Python
     /// binding leaves it to the graph's owner.
@@ -315,6 +328,7 @@ impl Node {
                 status: Mutex::new(status),
                 key,
                 dialer: dial.is_some(),
+                fetches: link::Fetches::default(),
             });
             match dial {
                 Some(Dial::Udp(peer)) => {

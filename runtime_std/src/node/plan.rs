@@ -28,6 +28,9 @@ pub struct LinkPlan {
     pub authenticated: bool,
     /// Events can be replayed after a restart.
     pub durable: bool,
+    /// A bulk route crosses (either way): its lazy envelopes cross as metadata and their
+    /// payloads are fetched on open, so the link requests `lazy` too.
+    pub lazy: bool,
     /// Routes produced here and consumed across the link (manifest route indexes, sorted).
     pub outgoing: Vec<u32>,
     /// Routes produced across the link and consumed here, with the taints every forward node
@@ -271,7 +274,10 @@ impl NodePlan {
                     *slot = Some(slot.map_or(declared, |t| TaintSet(t.0 & declared.0)));
                 }
             }
+            let is_bulk = |r: u32| routes.get(r as usize).is_some_and(|p| p.route.split('.').nth(1) == Some("bulk"));
+            let lazy = outgoing.iter().chain(incoming.keys()).any(|r| is_bulk(*r));
             links.push(LinkPlan {
+                lazy,
                 transport: text(l, "transport").unwrap_or("udp").to_string(),
                 ordered: flag(l, "ordered"),
                 reliable: flag(l, "reliable"),

@@ -58,6 +58,14 @@ pub struct LinkStatus {
     pub queued: u64,
     /// Events sent but not yet acknowledged.
     pub unacked: u64,
+    /// Lazy payloads this end fetched over the link: one per open that went to the peer
+    /// (retries not counted).
+    pub fetches: u64,
+    /// Of those, opens that failed: the peer refused (`not_held`, `too_large`), did not answer
+    /// after the last retry, or sent bytes that did not match the digest.
+    pub fetch_failures: u64,
+    /// Fetches of the peer this end answered with the payload.
+    pub fetches_served: u64,
 }
 
 /// The node as a whole.
@@ -114,6 +122,9 @@ impl LinkStatus {
             "ups": self.ups,
             "queued": self.queued,
             "unacked": self.unacked,
+            "fetches": self.fetches,
+            "fetch_failures": self.fetch_failures,
+            "fetches_served": self.fetches_served,
         })
     }
 }

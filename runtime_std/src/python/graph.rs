@@ -218,14 +218,29 @@ impl crate::node::GraphHost for Inner {
         // thread's time, measured (docs/performance.md, edge links). The graph lock is taken
         // with the GIL released, as every binding call takes it, so neither waits on the other.
         Python::attach(|py| {
-            let mut graph = py.detach(|| self.shared.lock());
-            {
-                let _mark = DispatchMark::new(self.key());
-                f(&mut graph);
-                self.run_deferred(&mut graph);
-            }
-            drop(graph);
+            let graph = py.detach(|| self.shared.lock());
+            self.run_locked(graph, f);
         });
+    }
+
+    fn try_with_graph(&self, wait: std::time::Duration, f: &mut dyn FnMut(&mut Graph)) -> bool {
+        // As with_graph: one thread state per batch, the lock awaited without the GIL.
+        Python::attach(|py| {
+            let Some(graph) = py.detach(|| self.shared.try_lock_for(wait)) else { return false };
+            self.run_locked(graph, f);
+            true
+        })
+    }
+}
+
+impl Inner {
+    fn run_locked(&self, mut graph: MutexGuard<'_, Graph>, f: &mut dyn FnMut(&mut Graph)) {
+        {
+            let _mark = DispatchMark::new(self.key());
+            f(&mut graph);
+            self.run_deferred(&mut graph);
+        }
+        drop(graph);
         self.shared.notify();
     }
 }
@@ -1188,7 +1203,10 @@ impl NativeGraph {
     /// Opens the payload of envelope `route@seq` for `consumer`; returns the bytes.
     fn open_payload<'py>(&self, py: Python<'py>, route: RouteArg<'_>, seq: u64, consumer: &str) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
         let entry = self.inner.entry(py, &route)?;
-        let bytes = self.inner.dispatch(py, "open_payload", |g| g.open_payload(EnvelopeId { route: entry.idx, seq }, consumer))?;
+        // Without the GIL: a payload received over a link is fetched by the node's threads,
+        // and the peer may be a node of this process whose payload source is Python code.
+        let id = EnvelopeId { route: entry.idx, seq };
+        let bytes = self.inner.dispatch(py, "open_payload", |g| py.detach(|| g.open_payload(id, consumer)))?;
         Ok(pyo3::types::PyBytes::new(py, &bytes))
     }
 

@@ -40,6 +40,9 @@ pub struct PyLinkStatus {
     ups: u64,
     queued: u64,
     unacked: u64,
+    fetches: u64,
+    fetch_failures: u64,
+    fetches_served: u64,
 }
 
 #[pymethods]
@@ -81,6 +84,9 @@ impl From<&LinkStatus> for PyLinkStatus {
             ups: s.ups,
             queued: s.queued,
             unacked: s.unacked,
+            fetches: s.fetches,
+            fetch_failures: s.fetch_failures,
+            fetches_served: s.fetches_served,
         }
     }
 }

@@ -76,3 +76,39 @@ fn ingest_checks_schema_and_ownership() {
     assert_eq!(g.ingest(b, remote(1, 1.0, TaintSet::EMPTY, &[])).unwrap_err().kind(), "not_owner");
     assert_eq!(g.route_seq(a).unwrap(), 0);
 }
+
+/// A lazy envelope from a link keeps its metadata as its value; its payload comes from the
+/// opener (the link) only when opened, is checked against the declared length and digest
+/// (bytes that do not match are refused, counted as failures, and asked for again at the next
+/// open), and the open is counted, cached and audited as a local lazy payload's is.
+#[test]
+fn ingest_lazy_opens_through_its_opener_and_checks_the_digest() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let mut g = Graph::new_virtual();
+    let r = floats(&mut g, "sensor", "a");
+    let good = b"frame bytes".to_vec();
+    let digest = super::super::payload::sha256(&good);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let bytes = good.clone();
+    // The first answer is corrupt, the second right.
+    let open = Box::new(move || {
+        let n = seen.fetch_add(1, Ordering::Relaxed);
+        Ok(if n == 0 { b"frame bytez".to_vec() } else { bytes.clone() })
+    });
+    let mut lazy = remote(3, 7.0, TaintSet::EMPTY, &[]);
+    lazy.payload = PayloadRef::Lazy { len: good.len() as u64, digest };
+    let id = g.ingest_lazy(r, lazy, open).unwrap();
+    assert_eq!(calls.load(Ordering::Relaxed), 0, "nothing is fetched before an open");
+    assert_eq!(g.latest(r).unwrap().unwrap().value, Value::Float(7.0));
+    assert_eq!(g.lazy_payload(id), Some((good.len() as u64, digest)));
+    let err = g.open_payload(id, "inspect").unwrap_err();
+    assert!(err.message().contains("does not match its declared SHA-256"), "{}", err.message());
+    assert_eq!(&*g.open_payload(id, "inspect").unwrap(), &good[..]);
+    assert_eq!(&*g.open_payload(id, "inspect").unwrap(), &good[..]);
+    assert_eq!(calls.load(Ordering::Relaxed), 2, "the third open is served from the cache");
+    let d = g.payload_demand(r);
+    assert_eq!((d.metadata_events, d.opens, d.cache_hits, d.failures, d.bytes_materialized), (1, 3, 1, 1, good.len() as u64));
+    assert_eq!(g.payload_opens(id).len(), 2);
+}
