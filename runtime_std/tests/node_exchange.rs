@@ -95,6 +95,7 @@ fn a_dead_peer_fills_only_its_own_queue() {
     wait_for("b's output", Duration::from_secs(10), || (b.ask(json!({"q": "latest", "route": B_OUT}))["seq"] == json!(100)).then_some(()));
     let bc = b.link("bc");
     assert_eq!((bc["state"].as_str(), bc["queued"].as_u64(), bc["dropped"].as_u64()), (Some("connecting"), Some(8), Some(92)), "{bc}");
+    assert_eq!(bc["dropped_by_route"], json!({ B_OUT: 92 }), "the flow that overflowed, by name");
     let c = NodeProc::start("c", &args("chain.json", "c", 3, &["c"], &[format!("--link=bc=udp://{}", b.listen())]));
     let got = wait_for("the 8 queued events at c", Duration::from_secs(10), || {
         let h = c.history(B_OUT);

@@ -136,12 +136,18 @@ pub struct LinkShared {
 }
 
 impl LinkShared {
-    /// The link's status now (the queue's numbers read live).
-    pub fn status(&self) -> LinkStatus {
+    /// The link's status now (the queue's numbers read live; `route_names` names the flows).
+    pub fn status(&self, route_names: &[String]) -> LinkStatus {
         let mut s = self.status.lock().clone();
         let q = self.queue.lock();
         s.queued = q.events.len() as u64;
         s.dropped = q.dropped;
+        s.dropped_by_route = q
+            .events
+            .dropped_by_route()
+            .into_iter()
+            .map(|(r, n)| (route_names.get(r as usize).map_or_else(|| format!("route #{r}"), Clone::clone), n))
+            .collect();
         s
     }
 

@@ -207,7 +207,7 @@ impl NodeShared {
             pid: std::process::id(),
             manifest_id: self.plan.manifest_id.iter().map(|b| format!("{b:02x}")).collect(),
             partitions: self.options.partitions.clone(),
-            links: self.links.iter().map(|l| l.status()).collect(),
+            links: self.links.iter().map(|l| l.status(&self.route_names)).collect(),
             stopping: self.stop.load(Ordering::Relaxed),
         }
     }

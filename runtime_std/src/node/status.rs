@@ -38,6 +38,8 @@ pub struct LinkStatus {
     pub events_rx: u64,
     /// Events dropped: the queue was full or closed, or too large to cross.
     pub dropped: u64,
+    /// Of those, the ones each outgoing route's full queue (its flow) dropped, by route name.
+    pub dropped_by_route: BTreeMap<String, u64>,
     /// Retransmitted events.
     pub retransmits: u64,
     /// Duplicates refused (by the session, and by the graph).
@@ -112,6 +114,7 @@ impl LinkStatus {
             "events_tx": self.events_tx,
             "events_rx": self.events_rx,
             "dropped": self.dropped,
+            "dropped_by_route": self.dropped_by_route,
             "retransmits": self.retransmits,
             "duplicates": self.duplicates,
             "gaps": self.gaps,

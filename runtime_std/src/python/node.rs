@@ -30,6 +30,8 @@ pub struct PyLinkStatus {
     events_tx: u64,
     events_rx: u64,
     dropped: u64,
+    /// Of `dropped`, what each route's full flow dropped, by route name.
+    dropped_by_route: std::collections::BTreeMap<String, u64>,
     retransmits: u64,
     duplicates: u64,
     gaps: u64,
@@ -74,6 +76,7 @@ impl From<&LinkStatus> for PyLinkStatus {
             events_tx: s.events_tx,
             events_rx: s.events_rx,
             dropped: s.dropped,
+            dropped_by_route: s.dropped_by_route.clone(),
             retransmits: s.retransmits,
             duplicates: s.duplicates,
             gaps: s.gaps,
