@@ -35,7 +35,7 @@ use crate::graph::{Graph, PublishOptions};
 use crate::schema::SchemaType;
 use crate::value::Value;
 
-use super::NodeShared;
+use super::{from_hex, hex, NodeShared};
 
 /// Admin connections served at once; more are closed at once.
 pub const CONNECTIONS_MAX: usize = 32;
@@ -246,17 +246,6 @@ fn publish(g: &mut Graph, route: u32, req: &J) -> J {
     json!({ "published": published })
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len() / 2).map(|i| text.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
-}
-
 fn publish_lazy(g: &mut Graph, route: u32, req: &J) -> J {
     let idx = RouteIdx(route);
     let Some(bytes) = req.get("payload").and_then(J::as_str).and_then(from_hex) else {
@@ -318,7 +307,7 @@ pub fn to_json(v: &Value, ty: &SchemaType) -> J {
         (Value::Int(i), _) => json!(i),
         (Value::Float(f), _) => json!(f),
         (Value::Text(t), _) => json!(&**t),
-        (Value::Bytes(b), _) => json!(b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+        (Value::Bytes(b), _) => json!(hex(b)),
         (Value::List(items), SchemaType::List(inner)) => J::Array(items.iter().map(|i| to_json(i, inner)).collect()),
         (Value::Record(items), SchemaType::Record(rt)) => {
             J::Object(rt.fields.iter().zip(items.iter()).map(|((name, t), i)| (name.clone(), to_json(i, t))).collect())
@@ -338,9 +327,7 @@ pub fn from_json(v: &J, ty: &SchemaType) -> Result<Value, String> {
         SchemaType::Float => Value::Float(v.as_f64().ok_or_else(bad)?),
         SchemaType::Text => Value::Text(v.as_str().ok_or_else(bad)?.into()),
         SchemaType::Bytes => {
-            let hex = v.as_str().ok_or_else(bad)?;
-            let bytes: Option<Vec<u8>> = (0..hex.len() / 2).map(|i| hex.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
-            Value::Bytes(bytes.filter(|_| hex.len() % 2 == 0).ok_or_else(bad)?.into())
+            Value::Bytes(from_hex(v.as_str().ok_or_else(bad)?).ok_or_else(bad)?.into())
         }
         SchemaType::List(inner) => Value::List(v.as_array().ok_or_else(bad)?.iter().map(|i| from_json(i, inner)).collect::<Result<Vec<_>, _>>()?.into()),
         SchemaType::Record(rt) => {

@@ -670,10 +670,7 @@ impl Driver {
 
     fn refresh_status(&mut self) {
         let c = *self.session.counters();
-        let (queued, dropped) = {
-            let q = self.link.queue.lock();
-            (q.events.len() as u64, q.dropped)
-        };
+        // queued and dropped are read live from the queue by LinkShared::status.
         let t = self.link.slot.get();
         let mut s = self.link.status.lock();
         s.retransmits = c.retransmits;
@@ -681,8 +678,6 @@ impl Driver {
         s.gaps = c.gaps;
         s.bad_frames = t.as_ref().map_or(0, |t| t.stats().bad_frames) + c.frames_bad_mac + c.frames_replayed + c.frames_unkeyed + c.frames_undecodable;
         s.rejected = self.rejected;
-        s.queued = queued;
-        s.dropped = dropped;
         s.unacked = self.session.unacked() as u64;
         s.fetches = self.fetches;
         s.fetch_failures = self.fetch_failures;

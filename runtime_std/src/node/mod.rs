@@ -172,16 +172,26 @@ impl std::error::Error for NodeError {}
 /// Reads a key file: 32 bytes as 64 hex digits (whitespace around them ignored).
 pub fn read_key(path: &std::path::Path) -> Result<[u8; 32], NodeError> {
     let text = std::fs::read_to_string(path).map_err(|e| NodeError(format!("cannot read the key file {}: {e}", path.display())))?;
-    let hex = text.trim();
     let bad = || NodeError(format!("the key file {} must hold 32 bytes as 64 hex digits", path.display()));
-    if hex.len() != 64 {
-        return Err(bad());
+    hash32(text.trim()).ok_or_else(bad)
+}
+
+/// Bytes as lowercase hex (ids, digests, byte values in admin JSON).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Hex text as bytes, or None (an odd length or a character that is not a hex digit).
+pub(crate) fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
     }
-    let mut key = [0u8; 32];
-    for (i, b) in key.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-    }
-    Ok(key)
+    (0..text.len() / 2).map(|i| text.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
+}
+
+/// 64 hex digits as 32 bytes (a key, a digest), or None.
+pub(crate) fn hash32(text: &str) -> Option<[u8; 32]> {
+    from_hex(text)?.try_into().ok()
 }
 
 /// State every thread of the node reads.
@@ -205,7 +215,7 @@ impl NodeShared {
             id: self.options.id,
             incarnation: self.incarnation,
             pid: std::process::id(),
-            manifest_id: self.plan.manifest_id.iter().map(|b| format!("{b:02x}")).collect(),
+            manifest_id: hex(&self.plan.manifest_id),
             partitions: self.options.partitions.clone(),
             links: self.links.iter().map(|l| l.status(&self.route_names)).collect(),
             stopping: self.stop.load(Ordering::Relaxed),

@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 
 use crate::manifest::{self, Cbor, LoadError};
 
+use super::hash32;
+
 /// A link of a hosted partition to a partition hosted elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkPlan {
@@ -179,17 +181,6 @@ pub fn encode_canonical(item: &Cbor, out: &mut Vec<u8>) {
             return;
         }
     };
-}
-
-fn hash32(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 impl NodePlan {
