@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from manyfold.cli import arguments
-from manyfold.cli.errors import EXIT_FAILED, EXIT_OK
+from manyfold.cli.errors import EXIT_FAILED, EXIT_OK, CliError
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -108,8 +108,6 @@ def cmd_node(args: argparse.Namespace) -> int:
         callables=args.callables, app=args.app, lease_ms=args.lease_ms, queue_depth=args.queue_depth,
     )  # fmt: skip
     if not options.partitions and not options.devices:
-        from manyfold.cli.errors import CliError
-
         raise CliError("a node hosts at least one partition: give --partition P (or --device P=PORT)")
     return node.run(options)
 

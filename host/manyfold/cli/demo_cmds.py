@@ -42,6 +42,7 @@ def _edge(args: argparse.Namespace, console) -> int:
     import json
 
     from manyfold.cli.render import console as make_console
+    from manyfold.cluster.up import Ready
     from manyfold.demos.edge import render_edge_report, run_edge_demo
 
     progress_console = make_console(stderr=True)
@@ -49,7 +50,7 @@ def _edge(args: argparse.Namespace, console) -> int:
     def progress(event) -> None:
         if isinstance(event, str):
             progress_console.print(event, markup=False)
-        elif type(event).__name__ == "Ready":
+        elif isinstance(event, Ready):
             progress_console.print(f"node {event.node.name} ready: pid {event.ready.pid}, admin {event.ready.admin}", markup=False)
 
     try:

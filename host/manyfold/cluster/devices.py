@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from manyfold.cluster.errors import ClusterError
+from manyfold.cluster.place import is_device
 from manyfold.cluster.plan import DeviceAssignment
 from manyfold.devices.bridge import DeviceBridge
 from manyfold.devices.link import LinkClient
@@ -52,7 +53,7 @@ def attach(m: Manifest, graph: Graph, assignment: DeviceAssignment) -> OwnedDevi
     from manyfold.devices.lower import partition_image
 
     partition = next((p for p in m.partitions if p.name == assignment.partition), None)
-    if partition is None or partition.profile != "embedded-lite":
+    if partition is None or not is_device(partition):
         raise ClusterError(f"--device {assignment.partition}: not an embedded-lite partition of the manifest")
     image = partition_image(m, assignment.partition)
     if assignment.port.startswith(SIM):

@@ -30,6 +30,7 @@ from manyfold.cluster import callables as callable_refs
 from manyfold.cluster.address import Address, PeerUrl
 from manyfold.cluster.devices import OwnedDevice, attach
 from manyfold.cluster.errors import ClusterError
+from manyfold.cluster.place import is_device
 from manyfold.cluster.plan import DeviceAssignment
 from manyfold.graph import Graph
 from manyfold.manifest.model import Manifest
@@ -84,7 +85,7 @@ def _check(m: Manifest, options: NodeOptions) -> None:
     for p in options.partitions:
         if p not in partitions:
             raise ClusterError(f"node {options.name}: the manifest has no partition {p} (it has {', '.join(partitions)})")
-        if partitions[p].profile == "embedded-lite":
+        if is_device(partitions[p]):
             raise ClusterError(f"node {options.name}: {p} is a device partition; host it with --device {p}=PORT")
     for d in options.devices:
         if d.partition in options.partitions:

@@ -31,7 +31,7 @@ from pathlib import Path
 from manyfold.cluster import toml_text
 from manyfold.cluster.address import Address
 from manyfold.cluster.errors import ClusterError
-from manyfold.cluster.plan import NODE_ID_MAX, Runtime
+from manyfold.cluster.plan import NODE_ID_MAX, Runtime, named_table
 from manyfold.cluster.toml_text import Table
 
 DEFAULT_HOST = "127.0.0.1"
@@ -124,8 +124,8 @@ _NODE_KEYS = {"name", "id", "host", "listen", "admin", "partitions", "tags", "ru
 
 
 def _node(item: object, where: str, file: str, default_host: str) -> NodeRequest:
-    name = Table(item, where).text("name")
-    f = Table(item, f"{file}: node {name}")
+    f = named_table(item, where, file, "node")
+    name = f.text("name")
     unknown = sorted(set(f.data) - _NODE_KEYS)
     if unknown:
         raise ClusterError(f"{f.where}: unknown key {unknown[0]!r} (a node has {', '.join(sorted(_NODE_KEYS))})")
@@ -145,8 +145,8 @@ def _node(item: object, where: str, file: str, default_host: str) -> NodeRequest
 
 
 def _link(item: object, where: str, file: str, base_dir: Path) -> LinkRequest:
-    name = Table(item, where).text("name")
-    f = Table(item, f"{file}: link {name}")
+    f = named_table(item, where, file, "link")
+    name = f.text("name")
     key_file = f.text("key_file", None)
     return LinkRequest(name, base_dir / key_file if key_file is not None else None)
 

@@ -165,14 +165,14 @@ class Plan:
         return plan
 
 
-def _named(item: object, where: str, file: str, kind: str) -> Table:
+def named_table(item: object, where: str, file: str, kind: str) -> Table:
     """The fields of a [[node]] or [[link]] table, named by its name in later errors."""
     name = Table(item, where).text("name")
     return Table(item, f"{file}: {kind} {name}")
 
 
 def _node(item: object, where: str, file: str) -> PlannedNode:
-    f = _named(item, where, file, "node")
+    f = named_table(item, where, file, "node")
     name = f.text("name")
     devices = tuple(DeviceAssignment(p, url) for p, url in f.mapping("devices").items())
     return PlannedNode(name, f.integer("id"), f.texts("partitions", ()), _address(f, "listen"), _address(f, "admin"),
@@ -184,7 +184,7 @@ def _address(f: Table, key: str) -> Address:
 
 
 def _link(item: object, where: str, file: str) -> PlannedLink:
-    f = _named(item, where, file, "link")
+    f = named_table(item, where, file, "link")
     name = f.text("name")
     nodes = f.texts("nodes")
     if len(nodes) != 2 or nodes[0] == nodes[1]:

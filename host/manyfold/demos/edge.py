@@ -22,7 +22,7 @@ from manyfold.cluster.admin import AdminClient, HeldEnvelope, Lineage, LinkStatu
 from manyfold.cluster.errors import ClusterError
 from manyfold.cluster.nodes_file import NodeRequest, NodesFile
 from manyfold.cluster.place import make_plan
-from manyfold.cluster.up import Cluster, Progress
+from manyfold.cluster.up import Cluster, Progress, Stopped
 from manyfold.examples import greenhouse_edge as gh
 
 LINEAGE_QUERIES_MAX = 64
@@ -247,7 +247,7 @@ def _run(m, where: Path, port: str, seed: int, board: str, progress) -> EdgeRepo
     stopped: dict[str, int | None] = {}
 
     def on_event(event) -> None:
-        if type(event).__name__ == "Stopped":
+        if isinstance(event, Stopped):
             stopped[event.node.name] = event.code
         progress(event)
 
