@@ -13,6 +13,7 @@ from clusterkit import Running, r, split_graph, wait_until, write_plan
 
 from manyfold import manifest
 from manyfold.cluster import up
+from manyfold.cluster.admin import AdminError
 from manyfold.cluster.launch import LaunchCommand, Launcher, find_native
 from manyfold.cluster.plan import PlannedNode
 from manyfold.graph import taints_of
@@ -144,7 +145,8 @@ def test_a_killed_node_is_reported_not_restarted_and_its_peer_marks_the_link_dow
     with Running(plan_path) as running:
         wait_until(running.links_up, what="every link up")
         host = running.cluster.process("host")
-        os.kill(host.pid, signal.SIGKILL)
+        killed_pid = host.pid
+        os.kill(killed_pid, signal.SIGKILL)
         exited = running.cluster.watch(poll_s=0.05)
         assert exited is not None and exited.node.name == "host" and exited.code == -signal.SIGKILL
         def bh_down():
@@ -153,5 +155,11 @@ def test_a_killed_node_is_reported_not_restarted_and_its_peer_marks_the_link_dow
 
         link = wait_until(bh_down, timeout_s=15, what="bh down at control")
         assert link.down_reason is not None
-        assert [p.node.name for p in running.cluster.processes] == ["control", "host", "ingest"]  # nothing started again
+        # Nothing started again: the same three processes, the killed one still dead, and
+        # nobody answers on its admin endpoint.
+        assert [p.node.name for p in running.cluster.processes] == ["control", "host", "ingest"]
+        again = running.cluster.process("host").process
+        assert again.pid == killed_pid and again.poll() == -signal.SIGKILL
+        with pytest.raises(AdminError):
+            running.admin["host"].status()
         assert running.admin["ingest"].status().link("ab").state == "up"

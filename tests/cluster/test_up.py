@@ -81,11 +81,15 @@ def test_a_node_that_fails_at_start_is_reported_and_the_others_stopped(tmp_path)
 def test_a_node_that_exits_later_is_reported_not_restarted(tmp_path):
     c = cluster(tmp_path, 42140, FAKENODE_CRASH="ingest")
     c.start(timeout_s=20)
+    pids = [p.process.pid for p in c.processes]
     try:
         exited = c.watch(poll_s=0.05)
         assert exited is not None and exited.node.name == "ingest" and exited.code == 9
         assert "node crashed on purpose" in exited.stderr_tail
-        assert len(c.processes) == 3  # nothing was started again
+        # Nothing was started again: the same processes, and the crashed one stays exited.
+        assert [p.process.pid for p in c.processes] == pids
+        crashed = next(p for p in c.processes if p.node.name == "ingest")
+        assert crashed.process.poll() == 9
     finally:
         c.stop()
 
