@@ -206,6 +206,19 @@ def parse_status(data: object, where: str) -> NodeStatus:
     )  # fmt: skip
 
 
+def parse_lineage(data: object, where: str) -> Lineage:
+    """A lineage answer (``{"lineage": [...], "elsewhere": [...]}``) as a :class:`Lineage`."""
+    f = _Reader(data, where)
+    envelopes = tuple(_envelope(e, where) for e in f.get("lineage", list, []))
+    if not envelopes:
+        raise AdminError(f"{where}: the lineage came back empty")
+    elsewhere = []
+    for item in f.get("elsewhere", list, []):
+        e = _Reader(item, where)
+        elsewhere.append(LineageRef(e.get("node", int, None), _route(e.get("route", (str, int)), where), e.get("seq", int)))
+    return Lineage(envelopes, tuple(elsewhere))
+
+
 class AdminClient:
     """A connection to one node's admin endpoint (a context manager; reconnects when asked
     after the node closed it)."""
@@ -275,16 +288,7 @@ class AdminClient:
         return _envelope(answer, self.where)
 
     def lineage(self, route: Route | str, seq: int) -> Lineage:
-        answer = self.ask({"q": "lineage", "route": str(route), "seq": seq})
-        f = _Reader(answer, self.where)
-        envelopes = tuple(_envelope(e, self.where) for e in f.get("lineage", list, []))
-        if not envelopes:
-            raise AdminError(f"{self.where}: the lineage of {route}@{seq} came back empty")
-        elsewhere = []
-        for item in f.get("elsewhere", list, []):
-            e = _Reader(item, self.where)
-            elsewhere.append(LineageRef(e.get("node", int, None), _route(e.get("route", (str, int)), self.where), e.get("seq", int)))
-        return Lineage(envelopes, tuple(elsewhere))
+        return parse_lineage(self.ask({"q": "lineage", "route": str(route), "seq": seq}), self.where)
 
     def history(self, route: Route | str) -> tuple[HeldEnvelope, ...]:
         answer = self.ask({"q": "history", "route": str(route)})
@@ -304,4 +308,4 @@ class AdminClient:
             self.close()
 
 
-__all__ = ["AdminClient", "AdminError", "HeldEnvelope", "Lineage", "LineageRef", "LinkStatus", "NodeStatus", "RouteRef", "parse_status"]
+__all__ = ["AdminClient", "AdminError", "HeldEnvelope", "Lineage", "LineageRef", "LinkStatus", "NodeStatus", "RouteRef", "parse_lineage", "parse_status"]
