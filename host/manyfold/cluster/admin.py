@@ -207,15 +207,16 @@ def parse_status(data: object, where: str) -> NodeStatus:
 
 
 def parse_lineage(data: object, where: str) -> Lineage:
-    """A lineage answer (``{"lineage": [...], "elsewhere": [...]}``) as a :class:`Lineage`."""
+    """A lineage answer (``{"lineage": [...], "elsewhere": [...]}``) as a :class:`Lineage`; a
+    node that holds none of it names, in ``elsewhere``, the node that does."""
     f = _Reader(data, where)
     envelopes = tuple(_envelope(e, where) for e in f.get("lineage", list, []))
-    if not envelopes:
-        raise AdminError(f"{where}: the lineage came back empty")
     elsewhere = []
     for item in f.get("elsewhere", list, []):
         e = _Reader(item, where)
         elsewhere.append(LineageRef(e.get("node", int, None), _route(e.get("route", (str, int)), where), e.get("seq", int)))
+    if not envelopes and not elsewhere:
+        raise AdminError(f"{where}: the lineage came back empty")
     return Lineage(envelopes, tuple(elsewhere))
 
 
@@ -288,7 +289,10 @@ class AdminClient:
         return _envelope(answer, self.where)
 
     def lineage(self, route: Route | str, seq: int) -> Lineage:
-        return parse_lineage(self.ask({"q": "lineage", "route": str(route), "seq": seq}), self.where)
+        lineage = parse_lineage(self.ask({"q": "lineage", "route": str(route), "seq": seq}), self.where)
+        if not lineage.envelopes:
+            raise AdminError(f"{self.where}: the lineage of {route}@{seq} came back empty")
+        return lineage
 
     def history(self, route: Route | str) -> tuple[HeldEnvelope, ...]:
         answer = self.ask({"q": "history", "route": str(route)})

@@ -133,9 +133,10 @@ def merge(kind: str, by_node: dict[str, Any], facts: PlanFacts) -> Any:
 
 def _topology(by_node: dict[str, NodeTopology], facts: PlanFacts) -> ClusterTopology:
     owners: dict[tuple[str, bool], str | None] = {}
+    planned_devices = {p for names in facts.devices.values() for p in names}
     for node, t in by_node.items():
         for p in t.partitions:
-            owners[(p, p in t.devices)] = node
+            owners[(p, p in t.devices or p in planned_devices)] = node
         for d in t.devices:
             owners[(d, True)] = node
     # A partition planned on a node that did not answer is listed with no owner: never omitted.
