@@ -164,11 +164,14 @@ def render_lineage(console, walk) -> None:
                         ((node, route, f"device {device}" if device else "node", len(steps), _seqs([s.seq for s in steps]),
                           sorted({t for s in steps for t in s.taints})) for (node, route, device), steps in by.items()), priority=("node", "route")))  # fmt: skip
     for d in walk.devices:
-        facts = d.answer.facts if d.answer else {}
-        event = (d.answer.answer.get("event") if d.answer else None) or {}
+        if d.answer is None:
+            console.print(f"Device {d.partition} behind {d.node}: reached by the lineage ({', '.join(d.routes)}); no device answer: {d.refusal}")
+            continue
+        facts = d.answer.facts
+        event = d.answer.answer.get("event") or {}
+        taints = event.get("taint_names") or event.get("taints") or "-"
         console.print(f"Device {d.partition} behind {d.node}: {facts.get('board', '?')} on {facts.get('port', '?')}; "
-                      + (f"latest of {d.routes[-1]}: seq {event.get('seq')}, taints {event.get('taint_names') or event.get('taints') or '-'}"
-                         if d.answer else f"no device answer ({d.refusal})"))  # fmt: skip
+                      f"latest of {d.routes[-1]}: seq {event.get('seq', '-')}, taints {taints}")  # fmt: skip
     for u in walk.unanswered:
         console.print(f"[bold red]unknown[/] {u.name}: {u.reason}")
     if walk.truncated:

@@ -130,8 +130,10 @@ def walk_lineage(
         raise LineageWalkError("no node answered (" + "; ".join(f"{u.name}: {u.reason}" for u in unknown) + ")")
     if not facts.device_routes:  # no plan: the devices' own route tables say which routes run there
         facts = PlanFacts(facts.partitions, facts.devices, _device_routes(by_name, devices_of, principal, timeout_s))
-    if seq is None or node is None:
-        node, seq = _start(tuple(by_name.values()), principal, route, timeout_s) if seq is None else (node or "", seq)
+    if seq is None:
+        node, seq = _start(tuple(by_name.values()), principal, route, timeout_s)
+    elif node is None:
+        raise LineageWalkError(f"the lineage of {route}@{seq} needs the node holding it")
     if node not in by_name:
         raise LineageWalkError(f"node {node} did not answer, so the lineage of {route}@{seq} cannot start there")
 
