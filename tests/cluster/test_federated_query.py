@@ -117,6 +117,18 @@ def test_a_forbidden_principal_is_refused_on_every_node(greenhouse):
     assert all("intruder" in sentence for sentence in out["refused"].values())
     text = cli("--cluster", str(plan_path), "taints", "--principal", "intruder")
     assert text.returncode == 1 and text.stdout.count("refused") >= 3
+    lineage = cli("--cluster", str(plan_path), "lineage", str(gh.FAN_COMMAND), "--json", "--principal", "intruder")
+    out = json.loads(lineage.stdout)
+    assert lineage.returncode == 1 and set(out["refused"]) == NODES and out["merged"]["steps"] == []
+
+
+def test_one_node_by_its_admin_address(greenhouse):
+    """--cluster HOST:PORT asks that node alone, named by its own answer."""
+    plan_path, running = greenhouse
+    admin = next(p.ready.admin for p in running.cluster.processes if p.node.name == "edge-b")
+    done = cli("--cluster", str(admin), "counters", "--json")
+    out = json.loads(done.stdout)
+    assert done.returncode == 0 and out["answered"] == ["edge-b"] and out["merged"]["totals"]["published"] > 0
 
 
 def test_a_killed_node_is_unknown_within_the_lease(tmp_path):

@@ -29,7 +29,7 @@ DEVICE_QUESTIONS_MAX = 8
 
 
 class LineageWalkError(ValueError):
-    """The walk cannot start: no node answered, or none holds the route."""
+    """The walk cannot start: no answering node holds the route (or the start node did not answer)."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,8 @@ def walk_lineage(
         devices_of[name] = t.devices
     for name, planned in facts.devices.items():
         devices_of[name] = tuple(dict.fromkeys((*devices_of.get(name, ()), *planned)))
-    if not by_name:
-        raise LineageWalkError("no node answered (" + "; ".join(f"{u.name}: {u.reason}" for u in unknown) + ")")
+    if not topologies:  # every node refused or is unknown: an answer that says so, not an error
+        return CrossLineage(node or "", route, seq or 0, (), (), (), 0, unknown, False, answered, refused)
     if not facts.device_routes:  # no plan: the devices' own route tables say which routes run there
         facts = PlanFacts(facts.partitions, facts.devices, _device_routes(by_name, devices_of, principal, timeout_s))
     if seq is None:
