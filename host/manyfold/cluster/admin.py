@@ -8,6 +8,9 @@ as typed objects. The endpoint is the same for ``manyfold-node`` and ``manyfold 
 - ``lineage(route, seq)`` -> :class:`Lineage`;
 - ``history(route)`` -> every envelope the route retains there, oldest first;
 - ``publish(route, values)``: publishes values as the route's owner (tests, demos);
+- ``query(kind, principal, ...)``: the query plane (checked against the manifest's query
+  exposure): the raw answer object, ``{"node", ..., "kind", "answer"}`` or ``{..., "refused"}``
+  (``manyfold.federation`` builds typed objects from it);
 - ``stop()``: a clean stop, as SIGTERM.
 
 Every wait is bounded by the client's timeout; a node that does not answer, or answers with
@@ -76,6 +79,16 @@ class LinkStatus:
 
 
 @dataclass(frozen=True)
+class NodeDevice:
+    """A device partition behind a node (``manyfold node --device``), and where it runs."""
+
+    partition: str
+    port: str
+    where: str
+    state: str
+
+
+@dataclass(frozen=True)
 class NodeStatus:
     node: str
     id: int
@@ -84,6 +97,8 @@ class NodeStatus:
     partitions: tuple[str, ...]
     links: tuple[LinkStatus, ...]
     manifest_id: str | None = None
+    devices: tuple[NodeDevice, ...] = ()
+    """The devices behind the node (none for ``manyfold-node``)."""
 
     def link(self, name: str) -> LinkStatus:
         for link in self.links:
@@ -198,11 +213,17 @@ def _link(data: object, where: str) -> LinkStatus:
     )  # fmt: skip
 
 
+def _device(data: object, where: str) -> NodeDevice:
+    f = _Reader(data, where)
+    return NodeDevice(f.get("partition", str), f.get("port", str, ""), f.get("where", str, ""), f.get("state", str, ""))
+
+
 def parse_status(data: object, where: str) -> NodeStatus:
     f = _Reader(data, where)
     return NodeStatus(
         f.get("node", str), f.get("id", int), f.get("incarnation", int), f.get("pid", int), f.names("partitions"),
         tuple(_link(item, where) for item in f.get("links", list, [])), f.get("manifest_id", str, None),
+        tuple(_device(item, where) for item in f.get("devices", list, [])),
     )  # fmt: skip
 
 
@@ -302,6 +323,19 @@ class AdminClient:
         """Publishes ``values`` on ``route`` as its owner; returns how many were published."""
         return _Reader(self.ask({"q": "publish", "route": str(route), "values": list(values)}), self.where).get("published", int)
 
+    def query(
+        self, kind: str, principal: str, route: Route | str | None = None, seq: int | None = None,
+        partition: str | None = None, what: str | None = None,
+    ) -> dict:
+        """One query of the node's query plane as ``principal``; returns the answer object as
+        the node sent it (``"answer"``, or ``"refused"`` with a sentence). A malformed request or
+        a device that could not answer raises :class:`AdminError`."""
+        request: dict[str, Any] = {"q": "query", "kind": kind, "principal": principal}
+        for key, value in (("route", None if route is None else str(route)), ("seq", seq), ("partition", partition), ("what", what)):
+            if value is not None:
+                request[key] = value
+        return self.ask(request)
+
     def stop(self) -> None:
         try:
             self.ask({"q": "stop"})
@@ -312,4 +346,4 @@ class AdminClient:
             self.close()
 
 
-__all__ = ["AdminClient", "AdminError", "HeldEnvelope", "Lineage", "LineageRef", "LinkStatus", "NodeStatus", "RouteRef", "parse_lineage", "parse_status"]
+__all__ = ["AdminClient", "AdminError", "HeldEnvelope", "Lineage", "LineageRef", "LinkStatus", "NodeDevice", "NodeStatus", "RouteRef", "parse_lineage", "parse_status"]

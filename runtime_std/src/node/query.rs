@@ -27,6 +27,8 @@
 //! - `watermarks`: `{"watermarks": [Watermark], "epochs": {"epoch", "holding": [{"edge", "held",
 //!   "held_dropped"}]}}`.
 //! - `taints`: `[RouteTaints]` of the routes with taints or repairs (`route` narrows to one).
+//!   The upstream walk stays on this node: a taint that arrived already carried over a link
+//!   has the origin `{"kind": "producer", "name": "upstream in partition P"}` (ask P's node).
 //! - `links`: each link's status, as `status` gives it.
 //! - `counters`: `{"published", "received", "mailbox_dropped", "link_dropped",
 //!   "queries_answered", "queries_refused", "links": {name: {...}}}`.
@@ -608,8 +610,11 @@ fn taints(node: &NodeShared, g: &Graph, only: Option<u32>) -> J {
                 }
             }
             if !found {
-                let who = match producer(g, r, route.owner()) {
-                    ("external", owner) => owner,
+                // Arrived already tainted over a link: its origin is in the partition upstream.
+                let remote = up_routes.iter().filter_map(|u| node.plan.routes.get(*u as usize)).find(|p| !node.options.partitions.contains(&p.partition));
+                let who = match (remote, producer(g, r, route.owner())) {
+                    (Some(p), _) => format!("upstream in partition {}", p.partition),
+                    (None, ("external", owner)) => owner,
                     _ => "upstream producer".to_string(),
                 };
                 added.push(origin(t, "producer", &who, None));
