@@ -47,8 +47,8 @@ def greenhouse(tmp_path_factory):
     nodes = dataclasses.replace(edge.nodes_file("sim:lm3s6965evb"), base_port=43100)
     make_plan(m, manifest_path=where / "greenhouse-edge.json", plan_path=where / "plan.toml", nodes=nodes).write(where / "plan.toml")
     with Running(where / "plan.toml") as running:
-        wait_until(running.links_up, timeout_s=20, what="every link up")
-        wait_until(lambda: running.admin[gh.HOST].latest(gh.FAN_COMMAND), timeout_s=60, what="a fan command at the host")
+        wait_until(running.links_up, timeout_s=30, what="every link up")
+        wait_until(lambda: running.admin[gh.HOST].latest(gh.FAN_COMMAND), timeout_s=90, what="a fan command at the host")
         yield where / "plan.toml", running
 
 
