@@ -702,3 +702,43 @@ impl<F: Fn(&J) -> Result<J, String> + Send + Sync> DeviceHook for FnHook<F> {
 pub fn hook<F: Fn(&J) -> Result<J, String> + Send + Sync + 'static>(f: F) -> Arc<dyn DeviceHook> {
     Arc::new(FnHook(f))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::NodePlan;
+
+    /// Each kind needs the exposure kind the contract gives it; a device query needs its what's.
+    #[test]
+    fn exposure_kinds_follow_the_kind_or_the_device_what() {
+        for (kind, what, exposure) in [
+            ("topology", None, Some("topology")),
+            ("routes", None, Some("topology")),
+            ("links", None, Some("topology")),
+            ("flow", None, Some("flow")),
+            ("counters", None, Some("flow")),
+            ("watermarks", None, Some("watermarks")),
+            ("taints", None, Some("taints")),
+            ("lineage", None, Some("lineage")),
+            ("device", Some("latest"), Some("topology")),
+            ("device", Some("counters"), Some("flow")),
+            ("device", Some("taints"), Some("taints")),
+            ("device", Some("board"), None),
+            ("device", None, None),
+            ("everything", None, None),
+        ] {
+            assert_eq!(exposure_kind(kind, what), exposure, "{kind} {what:?}");
+        }
+    }
+
+    /// The manifest's `query` is read into the plan; a manifest without one has none.
+    #[test]
+    fn the_plan_reads_the_query_exposure() {
+        let read = |name: &str| std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let plan = NodePlan::new(&read("exposed.json"), &["a".to_string()]).unwrap();
+        let q = plan.query.unwrap();
+        assert_eq!((q.service.as_str(), q.principals.clone()), ("manyfold", vec!["operator".to_string()]));
+        assert_eq!(q.kinds, ["topology", "flow", "taints", "lineage"]);
+        assert!(NodePlan::new(&read("chain.json"), &["a".to_string()]).unwrap().query.is_none());
+    }
+}
