@@ -12,11 +12,13 @@ and hands the answer back."""
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
 
+from manyfold.cluster.admin import NodeDevice
 from manyfold.cluster.errors import ClusterError
 from manyfold.cluster.place import is_device
 from manyfold.cluster.plan import DeviceAssignment
@@ -25,7 +27,6 @@ from manyfold.devices.link import LinkClient
 from manyfold.graph import Graph
 from manyfold.manifest.model import Manifest
 from manyfold.query.device import DeviceAnswer
-from manyfold.query.model import Serializable
 
 SIM = "sim:"
 QUERIES_PENDING_MAX = 16
@@ -34,18 +35,6 @@ QUERY_WAIT_S = 4.0
 """How long a device query waits for the node's loop to ask it (the native node waits 5 s)."""
 STEP_US = 50_000
 """How far a device is stepped at a time at most (its events reach the graph this often)."""
-
-
-@dataclass(frozen=True)
-class DeviceStatus(Serializable):
-    """A device behind a node, as the node's ``status`` lists it."""
-
-    partition: str
-    port: str
-    where: str
-    """``host simulation of BOARD``, or the port."""
-    state: str
-    """``running`` or ``closed``."""
 
 
 @dataclass
@@ -82,8 +71,9 @@ class OwnedDevice:
             raise queries.QueryError(f"device {self.assignment.partition} on {self.assignment.port} is closed")
         return queries.ask(self.client, what, port=self.assignment.port, route=route, names=self.names)
 
-    def status(self) -> DeviceStatus:
-        return DeviceStatus(self.assignment.partition, self.assignment.port, self.where, "closed" if self.closed else "running")
+    def status(self) -> NodeDevice:
+        """The device as the node's ``status`` lists it (state ``running`` or ``closed``)."""
+        return NodeDevice(self.assignment.partition, self.assignment.port, self.where, "closed" if self.closed else "running")
 
     def close(self) -> None:
         self.closed = True
@@ -116,7 +106,7 @@ class DeviceQueries:
     def __call__(self, request: dict) -> dict:
         what = request.get("what")
         if what == "devices":
-            return {"devices": [d.status().to_dict() for d in self.devices]}
+            return {"devices": [dataclasses.asdict(d.status()) for d in self.devices]}
         partition = request.get("partition")
         device = next((d for d in self.devices if d.assignment.partition == partition), None)
         if device is None:
@@ -204,4 +194,4 @@ def attach(m: Manifest, graph: Graph, assignment: DeviceAssignment) -> OwnedDevi
     return OwnedDevice(assignment, client, bridge, where, time.monotonic(), names=known_route_names(image))
 
 
-__all__ = ["DeviceQueries", "DeviceStatus", "OwnedDevice", "attach"]
+__all__ = ["DeviceQueries", "OwnedDevice", "attach"]
