@@ -84,8 +84,11 @@ class NodeDevice:
 
     partition: str
     port: str
+    """The port given with ``--device`` (a pyserial URL, or ``sim:BOARD``)."""
     where: str
+    """``host simulation of BOARD``, or the port."""
     state: str
+    """``running``, or ``closed`` once the node let it go."""
 
 
 @dataclass(frozen=True)

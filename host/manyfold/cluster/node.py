@@ -112,12 +112,13 @@ class RunningNode:
         hosted = [*options.partitions, *(d.partition for d in options.devices)]
         extra = {k: v for k, v in (("lease_ms", options.lease_ms), ("queue_depth_max", options.queue_depth)) if v is not None}
         self.devices: list[OwnedDevice] = []
+        self.device_queries = DeviceQueries(options.name, self.devices)
         try:
             self.native = _native.Node(
                 self.graph._native, m.to_cbor(), options.name, options.node_id, hosted, str(options.listen),
                 links=[(name, str(url)) for name, url in options.links], keys=[(name, str(path)) for name, path in options.keys],
                 admin=str(options.admin) if options.admin else None, faults=list(options.faults),
-                device_hook=DeviceQueries(options.name, self.devices), **extra,
+                device_hook=self.device_queries, **extra,
             )  # fmt: skip
         except Exception as error:  # the binding's errors are sentences
             raise ClusterError(f"node {options.name}: {error}") from None
@@ -157,6 +158,7 @@ class RunningNode:
             self.graph.run_realtime(TICK_S)
             for device in self.devices:
                 device.step()
+            self.device_queries.serve()
             if self.app_error is not None:
                 raise ClusterError(f"node {self.options.name}: the app {self.options.app} failed: {self.app_error!r}")
 
@@ -165,6 +167,8 @@ class RunningNode:
         self.app.stopping.set()
         if self._app_thread is not None:
             self._app_thread.join(timeout=2.0)
+        if getattr(self, "device_queries", None) is not None:
+            self.device_queries.close()
         if getattr(self, "native", None) is not None:
             self.native.stop()
         for device in self.devices:

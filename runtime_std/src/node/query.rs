@@ -702,3 +702,87 @@ impl<F: Fn(&J) -> Result<J, String> + Send + Sync> DeviceHook for FnHook<F> {
 pub fn hook<F: Fn(&J) -> Result<J, String> + Send + Sync + 'static>(f: F) -> Arc<dyn DeviceHook> {
     Arc::new(FnHook(f))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::NodePlan;
+
+    /// Each kind needs the exposure kind the contract gives it; a device query needs its what's.
+    #[test]
+    fn exposure_kinds_follow_the_kind_or_the_device_what() {
+        for (kind, what, exposure) in [
+            ("topology", None, Some("topology")),
+            ("routes", None, Some("topology")),
+            ("links", None, Some("topology")),
+            ("flow", None, Some("flow")),
+            ("counters", None, Some("flow")),
+            ("watermarks", None, Some("watermarks")),
+            ("taints", None, Some("taints")),
+            ("lineage", None, Some("lineage")),
+            ("device", Some("latest"), Some("topology")),
+            ("device", Some("counters"), Some("flow")),
+            ("device", Some("taints"), Some("taints")),
+            ("device", Some("board"), None),
+            ("device", None, None),
+            ("everything", None, None),
+        ] {
+            assert_eq!(exposure_kind(kind, what), exposure, "{kind} {what:?}");
+        }
+    }
+
+    /// A device query goes to the device hook (outside the graph lock) and its answer, refusal
+    /// or error comes back as the query's; a partition not hosted here never reaches the hook;
+    /// `status` and `topology` list the hook's devices.
+    #[test]
+    fn device_queries_go_through_the_hook() {
+        use crate::graph::factory::NoCallables;
+        use crate::graph::Graph;
+        use crate::node::{Node, NodeOptions};
+        use crate::shared::SharedGraph;
+
+        let bytes = std::fs::read(format!("{}/tests/fixtures/exposed.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let hosted = vec!["a".to_string()];
+        let plan = NodePlan::new(&bytes, &hosted).unwrap();
+        let mut graph = Graph::new_wall();
+        crate::manifest::load(&mut graph, &plan.cbor, Some(&hosted), &mut Arc::new, &mut NoCallables, &mut |_, _, _| {}, &mut |_| {}).unwrap();
+        let node = Node::start(Arc::new(SharedGraph::new(graph)), plan, NodeOptions::new("n", 7, hosted, "127.0.0.1:0".parse().unwrap())).unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        node.set_device_hook(Some(hook(move |req: &J| {
+            seen.fetch_add(1, Ordering::Relaxed);
+            match req["what"].as_str() {
+                Some("devices") => Ok(json!({"devices": [{"partition": "a", "port": "sim:x", "where": "here", "state": "running"}]})),
+                Some("taints") => Ok(json!({"partition": req["partition"], "taints": []})),
+                Some("counters") => Ok(json!({"refused": "the device says no"})),
+                _ => Err("the device stopped answering".to_string()),
+            }
+        })));
+        let ask = |what: &str, partition: &str| answer(&node.shared, &json!({"kind": "device", "principal": "operator", "partition": partition, "what": what}));
+        assert_eq!(ask("taints", "a")["answer"], json!({"partition": "a", "taints": []}));
+        assert_eq!(ask("counters", "a")["refused"], json!("the device says no"));
+        assert_eq!(ask("flow", "a")["error"], json!("device a behind node n: the device stopped answering"));
+        let before = calls.load(Ordering::Relaxed);
+        assert_eq!(ask("taints", "b")["refused"], json!("no device b behind node n"));
+        assert_eq!(calls.load(Ordering::Relaxed), before, "a partition not hosted here never reaches the hook");
+        assert_eq!(status(&node.shared)["devices"][0]["partition"], json!("a"));
+        let topology = answer(&node.shared, &json!({"kind": "topology", "principal": "operator"}));
+        assert_eq!((topology["answer"]["partitions"].clone(), topology["answer"]["devices"].clone()), (json!([]), json!(["a"])));
+        node.set_device_hook(None);
+        assert_eq!(ask("taints", "a")["refused"], json!("no device a behind node n"));
+        assert_eq!(status(&node.shared)["devices"], json!([]));
+        node.request_stop();
+        node.wait();
+    }
+
+    /// The manifest's `query` is read into the plan; a manifest without one has none.
+    #[test]
+    fn the_plan_reads_the_query_exposure() {
+        let read = |name: &str| std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let plan = NodePlan::new(&read("exposed.json"), &["a".to_string()]).unwrap();
+        let q = plan.query.unwrap();
+        assert_eq!((q.service.as_str(), q.principals.clone()), ("manyfold", vec!["operator".to_string()]));
+        assert_eq!(q.kinds, ["topology", "flow", "taints", "lineage"]);
+        assert!(NodePlan::new(&read("chain.json"), &["a".to_string()]).unwrap().query.is_none());
+    }
+}
