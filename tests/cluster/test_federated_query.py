@@ -102,7 +102,10 @@ def test_lineage_of_the_last_fan_command_walks_host_b_a_device(greenhouse):
     assert set(out["answered"]) == NODES and out["unknown"] == []
     on_device = [s for s in walk["steps"] if s["device"] == "greenhouse-sensors"]
     assert on_device and all(s["node"] == "edge-a" for s in on_device)
-    assert [d["partition"] for d in walk["devices"]] == ["greenhouse-sensors"]
+    (device,) = walk["devices"]
+    assert device["partition"] == "greenhouse-sensors" and device["node"] == "edge-a"
+    facts = device["answer"]["answer"]
+    assert facts["partition"] == "greenhouse-sensors" and facts["event"]["seq"] >= 1, device  # the device's own latest
     text = cli("--cluster", str(plan_path), "lineage", str(gh.FAN_COMMAND))
     assert text.returncode == 0 and "host -> edge-b -> edge-a -> device greenhouse-sensors" in text.stdout
 
@@ -166,3 +169,14 @@ def test_an_address_without_a_node_is_unknown_not_an_error():
     done = cli("--cluster", "127.0.0.1:9", "counters", "--json", "--timeout", "1")
     out = json.loads(done.stdout)
     assert done.returncode == 1 and out["answered"] == [] and [u["name"] for u in out["unknown"]] == ["127.0.0.1:9"]
+
+
+def test_a_device_query_is_answered_by_the_node_that_owns_the_board(greenhouse):
+    """device PARTITION latest ROUTE: edge-a asks its board and answers; the other nodes refuse, naming the device."""
+    plan_path, _running = greenhouse
+    done = cli("--cluster", str(plan_path), "device", "greenhouse-sensors", "latest", "read.logical.greenhouse.zone1.temperature_avg.meta.v1", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert set(out["answered"]) == NODES and list(out["nodes"]) == ["edge-a"]
+    assert set(out["refused"]) == {"edge-b", "host"} and all("no device greenhouse-sensors" in s for s in out["refused"].values())
+    assert out["merged"]["answer"]["board"] == "lm3s6965evb" and out["merged"]["answer"]["event"]["seq"] >= 1

@@ -169,9 +169,10 @@ def render_lineage(console, walk) -> None:
             continue
         facts = d.answer.facts
         event = d.answer.answer.get("event") or {}
-        taints = event.get("taint_names") or event.get("taints") or "-"
+        taints = event.get("taint_names") or event.get("taints") or []
+        taints = ", ".join(map(str, taints)) if isinstance(taints, list) else str(taints)
         console.print(f"Device {d.partition} behind {d.node}: {facts.get('board', '?')} on {facts.get('port', '?')}; "
-                      f"latest of {d.routes[-1]}: seq {event.get('seq', '-')}, taints {taints}")  # fmt: skip
+                      f"latest of {d.routes[-1]}: seq {event.get('seq', '-')}, taints {taints or '-'}")  # fmt: skip
     for u in walk.unanswered:
         console.print(f"[bold red]unknown[/] {u.name}: {u.reason}")
     if walk.truncated:
