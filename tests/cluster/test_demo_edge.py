@@ -27,7 +27,8 @@ def test_the_edge_greenhouse_validates_and_plans_every_crossing():
 def test_demo_edge_json_shape():
     """One JSON object: nodes (name, pid, partitions) as distinct live-then-stopped processes,
     links (name, transport, requested, provided, events, dropped), the fan command and its
-    lineage across the three nodes."""
+    lineage across the three nodes, and the federated section (every node answered, the lineage
+    walked onto the board)."""
     done = run("--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -44,6 +45,10 @@ def test_demo_edge_json_shape():
     assert report["fan_command"]["route"] == str(gh.FAN_COMMAND)
     assert {step["node"] for step in report["lineage"]} == {"edge-a", "edge-b", "host"}
     assert report["stopped"] == {"edge-a": 0, "edge-b": 0, "host": 0}
+    federated = report["federated"]
+    assert set(federated["answered"]) == {"edge-a", "edge-b", "host"} and federated["unknown"] == []
+    assert federated["lineage"]["path"] == ["host", "edge-b", "edge-a", "device greenhouse-sensors"]
+    assert {p["partition"]: p["node"] for p in federated["partitions"]}["greenhouse-sensors"] == "edge-a"
 
 
 def test_demo_edge_report():

@@ -166,7 +166,7 @@ def test_bad_arguments_are_sentences():
     assert "`latest` needs a ROUTE" in error_of(run("query", "--port", url, "latest"))
     assert "ROUTE is only for `latest`" in error_of(run("query", "--port", url, "flow", "3"))
     assert "expected a positive number of seconds" in error_of(run("query", "--port", url, "flow", "--timeout", "0"))
-    assert "invalid choice: 'routes'" in error_of(run("query", "--port", url, "routes"))
+    assert "with --port, WHAT is one of" in error_of(run("query", "--port", url, "routes"))  # routes: --cluster only
 
 
 def test_ports_probes_urls():

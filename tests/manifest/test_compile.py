@@ -95,3 +95,28 @@ def test_partitions_links_and_query_exposure():
     assert m.edge("uplink_in").link == "uart"
     assert m.node("uplink").params == {"link_taints": ["delivery_dropped", "det_nonreplayable"]}
     assert m.query.service == "manyfold" and "lineage" in m.query.kinds and m.query.principals == ("ops",)
+
+
+def test_expose_declares_query_exposure_of_a_split_graph():
+    """`manyfold.query.expose` records principals and kinds without query routes, and a manifest round trip keeps them."""
+    from manyfold.graph import OperatorConfigError
+    from manyfold.query import expose, exposure_kind
+
+    g = Graph()
+    board = g.partition("board", profile="embedded-lite", board="lm3s6965evb")
+    with board:
+        g.route(r("sensor", "raw"), FLOAT)
+    routes_before = list(g.routes)
+    expose(g, principals=["operator", "monitor"], kinds=["topology", "taints"])
+    m = manifest.compile(g)
+    assert g.routes == routes_before
+    assert (m.query.service, m.query.kinds, m.query.principals) == ("manyfold", ("topology", "taints"), ("operator", "monitor"))
+    again = manifest.compile(manifest.load(manifest.Manifest.from_data(m.to_data())))
+    assert again.query == m.query
+    assert exposure_kind("counters") == "flow" and exposure_kind("device", "latest") == "topology" and exposure_kind("nope") is None
+    for bad in ({"principals": []}, {"principals": ["operator"], "kinds": ["everything"]}):
+        try:
+            expose(g, **bad)
+        except OperatorConfigError:
+            continue
+        raise AssertionError(f"expose accepted {bad}")

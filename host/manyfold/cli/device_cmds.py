@@ -27,6 +27,17 @@ def cmd_query(args: argparse.Namespace) -> int:
     from manyfold.devices import queries
     from manyfold.devices.ports import open_board
 
+    if (args.port is None) == (args.cluster is None):
+        raise CliError("give either --port URL (one device) or --cluster PLAN_OR_ADDRESS (every runtime node)")
+    if args.cluster is not None:
+        from manyfold.cli.federated_query import cmd_cluster_query
+
+        return cmd_cluster_query(args)
+    if len(args.route) > 1:
+        raise CliError(f"{args.what} takes at most one ROUTE (got {' '.join(args.route)})")
+    if args.what not in queries.QUERIES:
+        raise CliError(f"with --port, WHAT is one of {', '.join(queries.QUERIES)}; got {args.what!r}")
+    args.route = args.route[0] if args.route else None
     queries.check(args.what, args.route)  # before the port is opened
     names = queries.route_names_from_file(args.image) if args.image else None
     with open_board(args.port, args.timeout) as client:
@@ -161,9 +172,21 @@ def register(subparsers) -> None:
             "peak and capacities."
         ),
     )
-    query.add_argument("--port", required=True, metavar="URL", help="/dev/ttyACM0, socket://127.0.0.1:4444, ... (UART 8N1 at 115200 baud)")
-    query.add_argument("what", choices=QUERIES, help="what to ask")
-    query.add_argument("route", nargs="?", metavar="ROUTE", help="for latest: a route index or a printed route name")
+    from manyfold.cli.federated_query import CLUSTER_WHATS
+    from manyfold.federation.cluster_answer import DEFAULT_PRINCIPAL
+
+    query.add_argument("--port", metavar="URL", help="/dev/ttyACM0, socket://127.0.0.1:4444, ... (UART 8N1 at 115200 baud)")
+    query.add_argument(
+        "--cluster", metavar="PLAN_OR_ADDRESS",
+        help="ask every runtime node of a plan file (or the node at an admin HOST:PORT) instead of one device; "
+        "nodes that do not answer are listed as unknown; exit code 0 when at least one node answered, 1 when none did "
+        "(docs/observability.md, Federated queries)",
+    )  # fmt: skip
+    query.add_argument("what", choices=tuple(dict.fromkeys((*QUERIES, *CLUSTER_WHATS))), metavar="WHAT",
+                       help=f"with --port: {', '.join(QUERIES)}; with --cluster: {', '.join(CLUSTER_WHATS)}")  # fmt: skip
+    query.add_argument("route", nargs="*", metavar="ARG",
+                       help="--port latest: a route index or name; --cluster: lineage ROUTE[@SEQ NODE], taints [ROUTE], device PARTITION [WHAT [ROUTE]]")  # fmt: skip
+    query.add_argument("--principal", default=DEFAULT_PRINCIPAL, metavar="P", help=f"--cluster: who asks (default {DEFAULT_PRINCIPAL})")
     query.add_argument("--json", action="store_true", help="print JSON instead of tables")
     arguments.timeout(query, QUERY_TIMEOUT_S, "each answer")
     query.add_argument(

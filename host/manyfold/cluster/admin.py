@@ -8,6 +8,9 @@ as typed objects. The endpoint is the same for ``manyfold-node`` and ``manyfold 
 - ``lineage(route, seq)`` -> :class:`Lineage`;
 - ``history(route)`` -> every envelope the route retains there, oldest first;
 - ``publish(route, values)``: publishes values as the route's owner (tests, demos);
+- ``query(kind, principal, ...)``: the query plane (checked against the manifest's query
+  exposure): the raw answer object, ``{"node", ..., "kind", "answer"}`` or ``{..., "refused"}``
+  (``manyfold.federation`` builds typed objects from it);
 - ``stop()``: a clean stop, as SIGTERM.
 
 Every wait is bounded by the client's timeout; a node that does not answer, or answers with
@@ -76,6 +79,19 @@ class LinkStatus:
 
 
 @dataclass(frozen=True)
+class NodeDevice:
+    """A device partition behind a node (``manyfold node --device``), and where it runs."""
+
+    partition: str
+    port: str
+    """The port given with ``--device`` (a pyserial URL, or ``sim:BOARD``)."""
+    where: str
+    """``host simulation of BOARD``, or the port."""
+    state: str
+    """``running``, or ``closed`` once the node let it go."""
+
+
+@dataclass(frozen=True)
 class NodeStatus:
     node: str
     id: int
@@ -84,6 +100,8 @@ class NodeStatus:
     partitions: tuple[str, ...]
     links: tuple[LinkStatus, ...]
     manifest_id: str | None = None
+    devices: tuple[NodeDevice, ...] = ()
+    """The devices behind the node (none for ``manyfold-node``)."""
 
     def link(self, name: str) -> LinkStatus:
         for link in self.links:
@@ -198,12 +216,32 @@ def _link(data: object, where: str) -> LinkStatus:
     )  # fmt: skip
 
 
+def _device(data: object, where: str) -> NodeDevice:
+    f = _Reader(data, where)
+    return NodeDevice(f.get("partition", str), f.get("port", str, ""), f.get("where", str, ""), f.get("state", str, ""))
+
+
 def parse_status(data: object, where: str) -> NodeStatus:
     f = _Reader(data, where)
     return NodeStatus(
         f.get("node", str), f.get("id", int), f.get("incarnation", int), f.get("pid", int), f.names("partitions"),
         tuple(_link(item, where) for item in f.get("links", list, [])), f.get("manifest_id", str, None),
+        tuple(_device(item, where) for item in f.get("devices", list, [])),
     )  # fmt: skip
+
+
+def parse_lineage(data: object, where: str) -> Lineage:
+    """A lineage answer (``{"lineage": [...], "elsewhere": [...]}``) as a :class:`Lineage`; a
+    node that holds none of it names, in ``elsewhere``, the node that does."""
+    f = _Reader(data, where)
+    envelopes = tuple(_envelope(e, where) for e in f.get("lineage", list, []))
+    elsewhere = []
+    for item in f.get("elsewhere", list, []):
+        e = _Reader(item, where)
+        elsewhere.append(LineageRef(e.get("node", int, None), _route(e.get("route", (str, int)), where), e.get("seq", int)))
+    if not envelopes and not elsewhere:
+        raise AdminError(f"{where}: the lineage came back empty")
+    return Lineage(envelopes, tuple(elsewhere))
 
 
 class AdminClient:
@@ -275,16 +313,10 @@ class AdminClient:
         return _envelope(answer, self.where)
 
     def lineage(self, route: Route | str, seq: int) -> Lineage:
-        answer = self.ask({"q": "lineage", "route": str(route), "seq": seq})
-        f = _Reader(answer, self.where)
-        envelopes = tuple(_envelope(e, self.where) for e in f.get("lineage", list, []))
-        if not envelopes:
+        lineage = parse_lineage(self.ask({"q": "lineage", "route": str(route), "seq": seq}), self.where)
+        if not lineage.envelopes:
             raise AdminError(f"{self.where}: the lineage of {route}@{seq} came back empty")
-        elsewhere = []
-        for item in f.get("elsewhere", list, []):
-            e = _Reader(item, self.where)
-            elsewhere.append(LineageRef(e.get("node", int, None), _route(e.get("route", (str, int)), self.where), e.get("seq", int)))
-        return Lineage(envelopes, tuple(elsewhere))
+        return lineage
 
     def history(self, route: Route | str) -> tuple[HeldEnvelope, ...]:
         answer = self.ask({"q": "history", "route": str(route)})
@@ -293,6 +325,19 @@ class AdminClient:
     def publish(self, route: Route | str, values: list) -> int:
         """Publishes ``values`` on ``route`` as its owner; returns how many were published."""
         return _Reader(self.ask({"q": "publish", "route": str(route), "values": list(values)}), self.where).get("published", int)
+
+    def query(
+        self, kind: str, principal: str, route: Route | str | None = None, seq: int | None = None,
+        partition: str | None = None, what: str | None = None,
+    ) -> dict:
+        """One query of the node's query plane as ``principal``; returns the answer object as
+        the node sent it (``"answer"``, or ``"refused"`` with a sentence). A malformed request or
+        a device that could not answer raises :class:`AdminError`."""
+        request: dict[str, Any] = {"q": "query", "kind": kind, "principal": principal}
+        for key, value in (("route", None if route is None else str(route)), ("seq", seq), ("partition", partition), ("what", what)):
+            if value is not None:
+                request[key] = value
+        return self.ask(request)
 
     def stop(self) -> None:
         try:
@@ -304,4 +349,4 @@ class AdminClient:
             self.close()
 
 
-__all__ = ["AdminClient", "AdminError", "HeldEnvelope", "Lineage", "LineageRef", "LinkStatus", "NodeStatus", "RouteRef", "parse_status"]
+__all__ = ["AdminClient", "AdminError", "HeldEnvelope", "Lineage", "LineageRef", "LinkStatus", "NodeDevice", "NodeStatus", "RouteRef", "parse_lineage", "parse_status"]

@@ -5,7 +5,8 @@ and ``--app``.
 It loads the hosted partitions of the manifest into a real-time graph with their Python
 functions (:mod:`manyfold.cluster.callables`), starts the Rust runtime node on that graph
 (``_native.Node``: links, handshake, queues, admin endpoint), attaches its devices
-(:mod:`manyfold.cluster.devices`), prints the ready line, runs the graph's scheduler and the
+(:mod:`manyfold.cluster.devices`; the admin endpoint's ``device`` queries ask them over their
+links), prints the ready line, runs the graph's scheduler and the
 devices until SIGTERM, SIGINT or the admin ``stop``, then stops cleanly (what was sent is
 acknowledged, bounded) and prints the stopped line.
 
@@ -28,7 +29,7 @@ from typing import TextIO
 
 from manyfold.cluster import callables as callable_refs
 from manyfold.cluster.address import Address, PeerUrl
-from manyfold.cluster.devices import OwnedDevice, attach
+from manyfold.cluster.devices import DeviceQueries, OwnedDevice, attach
 from manyfold.cluster.errors import ClusterError
 from manyfold.cluster.place import is_device
 from manyfold.cluster.plan import DeviceAssignment
@@ -110,15 +111,17 @@ class RunningNode:
         self.graph = manifest.load(m, callables=functions, partitions=list(options.partitions), realtime=True)
         hosted = [*options.partitions, *(d.partition for d in options.devices)]
         extra = {k: v for k, v in (("lease_ms", options.lease_ms), ("queue_depth_max", options.queue_depth)) if v is not None}
+        self.devices: list[OwnedDevice] = []
+        self.device_queries = DeviceQueries(options.name, self.devices)
         try:
             self.native = _native.Node(
                 self.graph._native, m.to_cbor(), options.name, options.node_id, hosted, str(options.listen),
                 links=[(name, str(url)) for name, url in options.links], keys=[(name, str(path)) for name, path in options.keys],
-                admin=str(options.admin) if options.admin else None, faults=list(options.faults), **extra,
+                admin=str(options.admin) if options.admin else None, faults=list(options.faults),
+                device_hook=self.device_queries, **extra,
             )  # fmt: skip
         except Exception as error:  # the binding's errors are sentences
             raise ClusterError(f"node {options.name}: {error}") from None
-        self.devices: list[OwnedDevice] = []
         self.app = NodeApp(self.graph, m, options)
         self._app_fn = app_fn
         self._app_thread: threading.Thread | None = None
@@ -155,6 +158,7 @@ class RunningNode:
             self.graph.run_realtime(TICK_S)
             for device in self.devices:
                 device.step()
+            self.device_queries.serve()
             if self.app_error is not None:
                 raise ClusterError(f"node {self.options.name}: the app {self.options.app} failed: {self.app_error!r}")
 
@@ -163,6 +167,8 @@ class RunningNode:
         self.app.stopping.set()
         if self._app_thread is not None:
             self._app_thread.join(timeout=2.0)
+        if getattr(self, "device_queries", None) is not None:
+            self.device_queries.close()
         if getattr(self, "native", None) is not None:
             self.native.stop()
         for device in self.devices:

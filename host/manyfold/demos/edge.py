@@ -4,8 +4,9 @@ a report of what the nodes say about themselves.
 
 :func:`run_edge_demo` compiles the manifest, writes a nodes file and a plan into a work
 directory, starts the nodes (``manyfold.cluster.up``), lets the probes and the camera run,
-asks every node's admin endpoint for its status, follows the lineage of the host's last fan
-command from node to node, stops every node, and returns an :class:`EdgeReport`.
+asks every node's admin endpoint for its status, asks the cluster through the query plane
+(``manyfold.demos.edge_federated``: partition owners, links, taints, and the lineage of the
+host's last fan command walked from node to node onto the board), stops every node, and returns an :class:`EdgeReport`.
 :func:`render_edge_report` prints it; ``EdgeReport.to_dict()`` is ``--json``.
 """
 
@@ -18,15 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from manyfold.cluster.admin import AdminClient, HeldEnvelope, Lineage, LinkStatus, NodeStatus
+from manyfold.cluster.admin import AdminClient, HeldEnvelope, LinkStatus, NodeStatus
 from manyfold.cluster.errors import ClusterError
 from manyfold.cluster.nodes_file import NodeRequest, NodesFile
 from manyfold.cluster.place import make_plan
 from manyfold.cluster.up import Cluster, Progress, Stopped
+from manyfold.demos.edge_federated import FederatedReport, ask_federated, render_federated
 from manyfold.examples import greenhouse_edge as gh
-
-LINEAGE_QUERIES_MAX = 64
-"""Lineage questions asked at most while following the fan command across nodes."""
+from manyfold.federation.lineage import WalkStep
 APP_TIMEOUT_S = 60.0
 SETTLE_S = 2.5
 """After the producers finish: longer than the fan pacing interval, so the last command is out."""
@@ -99,31 +99,17 @@ class DeviceRow:
 
 
 @dataclass(frozen=True)
-class LineageStep:
-    """One envelope in the lineage of the fan command, and the node that answered for it."""
-
-    node: str
-    route: str
-    seq: int
-    taints: tuple[str, ...]
-    parents: tuple[tuple[str, str, int], ...]
-    """(holding node, route, seq) of each parent."""
-
-    def to_dict(self) -> dict:
-        return {"node": self.node, "route": self.route, "seq": self.seq, "taints": list(self.taints),
-                "parents": [list(p) for p in self.parents]}  # fmt: skip
-
-
-@dataclass(frozen=True)
 class EdgeReport:
     nodes: tuple[NodeRow, ...]
     links: tuple[LinkRow, ...]
     devices: tuple[DeviceRow, ...]
     fan_command: HeldEnvelope | None
-    lineage: tuple[LineageStep, ...]
+    lineage: tuple[WalkStep, ...]
+    """The fan command's lineage across the nodes (the federated walk's steps)."""
     stopped: dict[str, int | None] = field(default_factory=dict)
     """Exit code of each node after the stop (0: clean)."""
     board: str = "sim"
+    federated: FederatedReport | None = None
 
     def to_dict(self) -> dict:
         fan = self.fan_command
@@ -135,6 +121,7 @@ class EdgeReport:
                                                      "taints": sorted(t.value for t in fan.taints)},  # fmt: skip
             "lineage": [s.to_dict() for s in self.lineage],
             "stopped": self.stopped,
+            "federated": None if self.federated is None else self.federated.to_dict(),
         }
 
 
@@ -163,33 +150,6 @@ def _link_rows(plan, statuses: dict[str, NodeStatus]) -> tuple[LinkRow, ...]:
             sum(e.retransmits for e in ends), sum(e.gaps for e in ends), next((e.refusal for e in ends if e.refusal), None),
         ))  # fmt: skip
     return tuple(rows)
-
-
-def follow_lineage(admin: dict[str, AdminClient], names: dict[int, str], start: str, route, seq: int) -> tuple[LineageStep, ...]:
-    """The lineage of ``route@seq`` held by node ``start``, followed to the nodes holding its
-    ancestors (each asked at most once per envelope; :data:`LINEAGE_QUERIES_MAX` questions)."""
-    steps: dict[tuple[str, str, int], LineageStep] = {}
-    todo = [(start, route, seq)]
-    asked = 0
-    while todo and asked < LINEAGE_QUERIES_MAX:
-        node, r, s = todo.pop(0)
-        if (node, str(r), s) in steps or node not in admin:
-            continue
-        asked += 1
-        try:
-            lineage: Lineage = admin[node].lineage(r, s)
-        except ClusterError:
-            continue
-        for e in lineage.envelopes:
-            key = (node, str(e.route), e.seq)
-            if key not in steps:
-                parents = tuple((names.get(p.node, "?") if p.node is not None else "?", str(p.route), p.seq) for p in e.parents)
-                steps[key] = LineageStep(node, str(e.route), e.seq, tuple(sorted(t.value for t in e.taints)), parents)
-        for ref in lineage.elsewhere:
-            holder = names.get(ref.node) if ref.node is not None else None
-            if holder is not None and (holder, str(ref.route), ref.seq) not in steps:
-                todo.append((holder, ref.route, ref.seq))
-    return tuple(steps.values())
 
 
 def _uplinks(m, partition: str, admin: AdminClient) -> tuple[Uplink, ...]:
@@ -264,9 +224,10 @@ def _run(m, where: Path, port: str, seed: int, board: str, progress) -> EdgeRepo
         _wait(produced, APP_TIMEOUT_S, "the probes' and the camera's last events")
         time.sleep(SETTLE_S)
         statuses = {name: c.status() for name, c in admin.items()}
-        names = {s.id: name for name, s in statuses.items()}
         fan = admin[gh.HOST].latest(gh.FAN_COMMAND)
-        lineage = follow_lineage(admin, names, gh.HOST, gh.FAN_COMMAND, fan.seq) if fan is not None else ()
+        progress("asking the cluster through the query plane")
+        federated = ask_federated(where / "plan.toml", str(gh.FAN_COMMAND), gh.HOST, fan.seq if fan is not None else None)
+        lineage = federated.lineage.steps if federated.lineage is not None else ()
         nodes = tuple(
             NodeRow(p.node.name, p.pid, statuses[p.node.name].partitions, p.command.program, str(p.ready.listen),
                     str(p.ready.admin), statuses[p.node.name].incarnation)
@@ -278,7 +239,7 @@ def _run(m, where: Path, port: str, seed: int, board: str, progress) -> EdgeRepo
         for c in admin.values():
             c.close()
         cluster.stop(progress=on_event)
-    return EdgeReport(nodes, links, devices, fan, lineage, stopped, board)
+    return EdgeReport(nodes, links, devices, fan, lineage, stopped, board, federated)
 
 
 def render_edge_report(report: EdgeReport, console) -> None:
@@ -310,7 +271,7 @@ def render_edge_report(report: EdgeReport, console) -> None:
     else:
         console.print(f"Last command at the host: fan speed [bold]{fan.value}[/] % ({fan.route}@{fan.seq}), "
                       f"taints: {', '.join(sorted(t.value for t in fan.taints)) or 'none'}")  # fmt: skip
-        by: dict[tuple[str, str], list[LineageStep]] = {}
+        by: dict[tuple[str, str], list[WalkStep]] = {}
         for step in report.lineage:
             by.setdefault((step.node, step.route), []).append(step)
         console.print(render.table(
@@ -319,9 +280,11 @@ def render_edge_report(report: EdgeReport, console) -> None:
              for (node, route), steps in by.items()),
             priority=("route",),
         ))  # fmt: skip
-        crossings = sorted({(s.node, p[0]) for s in report.lineage for p in s.parents if p[0] not in (s.node, "?")})
+        crossings = sorted({(s.node, p.node) for s in report.lineage for p in s.parents if p.node not in (s.node, "?")})
         console.print(f"{len(report.lineage)} envelopes on {len({s.node for s in report.lineage})} nodes; the chain crosses "
                       + (", ".join(f"{a} <- {b}" for a, b in crossings) or "no node boundary") + ".")  # fmt: skip
+    if report.federated is not None:
+        render_federated(report.federated, console)
     clean = all(code == 0 for code in report.stopped.values())
     console.print(f"Stopped every node ({'each exit code 0' if clean else report.stopped}).")
 
@@ -331,4 +294,4 @@ def _seqs(seqs: list[int]) -> str:
     return f"{seqs[0]}" if len(seqs) == 1 else f"{seqs[0]}..{seqs[-1]}"
 
 
-__all__ = ["DeviceRow", "Uplink", "EdgeReport", "LineageStep", "LinkRow", "NodeRow", "follow_lineage", "nodes_file", "render_edge_report", "run_edge_demo"]
+__all__ = ["DeviceRow", "Uplink", "EdgeReport", "LinkRow", "NodeRow", "nodes_file", "render_edge_report", "run_edge_demo"]

@@ -10,9 +10,13 @@
   which the node link provides by resequencing and retransmission) to edge node B.
 - ``edge-b`` (edge node B: the lookup join, lazy frame inspection, fan control): camera frames
   whose pixels are lazy payloads, joined with the latest zone mean; only a hot zone's frames
-  are opened, inspected and turned into a fan speed, paced to one command per interval. The fan
-  command crosses link ``bh`` (TCP) to the host.
+  are opened, inspected and turned into a fan speed, which is paired with the board's latest
+  zone-1 mean (forwarded from A over ``ab``: the command's lineage reaches the board) and paced
+  to one command per interval. The fan command crosses link ``bh`` (TCP) to the host.
 - ``host`` (local): the fan commands as the operator's host receives them.
+
+Every node answers the query plane (``manyfold query --cluster``) for the principal
+``operator`` (:func:`manyfold.query.expose`).
 
 The probes and the camera are producers on nodes A and B: :func:`probes_app` and
 :func:`camera_app` run there (``manyfold node --app``). ``manyfold demo edge`` plans and starts
@@ -41,6 +45,7 @@ from manyfold.graph import (
     SyntheticSource,
     Variant,
 )
+from manyfold.query import expose
 
 SENSORS, EDGE_A, EDGE_B, HOST = "greenhouse-sensors", "edge-a", "edge-b", "host"
 SERIAL = LinkCapabilities(ordered=True, reliable=False, authenticated=False, durable=False)
@@ -67,6 +72,25 @@ CAMERA = route(Plane.READ, Layer.BULK, "camera", "vision", "frame", Variant.PAYL
 FAN_REQUEST = route(Plane.WRITE, Layer.LOGICAL, "control", "fan", "speed", Variant.REQUEST)
 FAN_COMMAND = route(Plane.WRITE, Layer.LOGICAL, "host", "fan", "speed", Variant.REQUEST)
 """The fan command as the host receives it: the end of the chain the demo explains."""
+
+
+BOARD_MEAN_AT_A = Route.parse("read.logical.uplink.zone1.temperature_avg.meta.v1")
+"""The board's zone-1 mean as it arrives over the UART on node A."""
+BOARD_MEAN_AT_B = route(Plane.READ, Layer.LOGICAL, "control", "board", "zone1_mean")
+"""The board's zone-1 mean on node B, where each fan speed is paired with the latest of it."""
+OPERATOR = "operator"
+"""The principal the query plane answers (docs/observability.md, Principals)."""
+
+
+def whole_greenhouse(_value) -> str:
+    """One key for the whole greenhouse: a fan speed pairs with the board's latest mean."""
+    return "greenhouse"
+
+
+def fan_speed_of(pair) -> float:
+    """The fan speed of a (speed, board mean) pair: the board's reading stands beside the
+    command (in its lineage) without changing it."""
+    return pair.left
 
 
 def frame_is_hot(pair) -> bool:
@@ -124,9 +148,14 @@ def build() -> Graph:
         hot_frames = g.filter(latest_state.output, frame_is_hot, name="hot_frames")
         inspections = g.open_payloads(hot_frames.output, name="inspect")
         speed = g.map(inspections.output, fan_speed_from_frame, schema=FLOAT, name="fan_speed")
-        g.resistor(speed.output, min_interval_us=FAN_INTERVAL_US, output=g.route(FAN_REQUEST, FLOAT), name="fan_pacing")
+        board_mean = g.route(BOARD_MEAN_AT_B, FLOAT)
+        g.connect(BOARD_MEAN_AT_A, board_mean, link=AB, name="ab_board_mean")
+        beside = g.join(speed.output, board_mean, join_class=JoinClass.LOOKUP, key=whole_greenhouse, capacity=1, name="fan_with_board")
+        checked = g.map(beside.output, fan_speed_of, schema=FLOAT, name="fan_checked")
+        g.resistor(checked.output, min_interval_us=FAN_INTERVAL_US, output=g.route(FAN_REQUEST, FLOAT), name="fan_pacing")
     with host:
         g.connect(FAN_REQUEST, g.route(FAN_COMMAND, FLOAT), link=BH, name="bh_fan_command")
+    expose(g, principals=[OPERATOR], kinds=["topology", "flow", "watermarks", "taints", "lineage"])
     return g
 
 
@@ -178,5 +207,6 @@ def camera_app(app) -> None:
 
 __all__ = [
     "AB", "BH", "CAMERA", "TEMPERATURE_RAW", "SEED_ENV", "EDGE_A", "EDGE_B", "FAN_COMMAND", "FAN_REQUEST", "HOST", "SENSORS", "SERIAL", "ZONE_MEAN_AT_B",
-    "build", "build_graph", "camera_app", "frame_is_hot", "probes_app",
+    "BOARD_MEAN_AT_A", "BOARD_MEAN_AT_B", "OPERATOR",
+    "build", "build_graph", "camera_app", "fan_speed_of", "frame_is_hot", "probes_app", "whole_greenhouse",
 ]

@@ -92,8 +92,11 @@ def _compile(graph: Graph) -> Manifest:
     query = None
     if graph.query_exposure is not None:
         exposure = graph.query_exposure
-        request = exposure["request_route"]
-        principals = tuple(next((r.writers for r in routes if r.route == request), ()))
+        request = exposure.get("request_route")
+        if "principals" in exposure:  # declared with manyfold.query.expose
+            principals = tuple(exposure["principals"])
+        else:  # a QueryService: the producers granted its request route
+            principals = tuple(next((r.writers for r in routes if r.route == request), ()))
         query = QueryExposure(exposure["service"], tuple(exposure["kinds"]), principals)
     settings = Settings(clock="realtime" if graph.realtime else "virtual", gated_max=graph.gated_max)
     return Manifest(

@@ -145,4 +145,6 @@ def load(
     if m.query:
         request = next((r.route for r in m.routes if r.route.plane.word == "query" and r.route.variant.word == "query_request"), None)
         g.query_exposure = {"service": m.query.service, "kinds": list(m.query.kinds), "request_route": request}
+        if request is None:  # declared with manyfold.query.expose: no request route to grant
+            g.query_exposure["principals"] = list(m.query.principals)
     return g

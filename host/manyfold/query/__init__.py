@@ -12,6 +12,7 @@ same questions can be asked over the graph's own routes through a :class:`QueryS
 - :func:`lineage`: the inputs, payloads opened and control epochs behind an envelope
 - :func:`payload_demand`: metadata events, opens, cache hits, bytes, and who caused each open
 - :func:`route_audit`: who produced, consumed, wrote and opened what, in order
+- :func:`expose`: who may ask a deployed (split) graph which kinds (the manifest's ``query``)
 
 A device (a board, or the simulation) answers the same kinds of questions about its partition
 over its link: ``manyfold.devices.queries`` asks them, and its answers are the typed
@@ -35,6 +36,7 @@ from manyfold.query.device import (
     DeviceTopology,
     RouteDirection,
 )
+from manyfold.query.exposure import DEVICE_KINDS, NODE_KINDS, expose, exposure_kind
 from manyfold.query.model import (
     AuditRecord,
     EdgeFlow,
@@ -75,5 +77,6 @@ __all__ = [
     "AuditRecord", "EdgeFlow", "EdgeInfo", "ExpiredWork", "Flow", "GatedWork", "Lineage", "LineageStep",
     "MailboxFlow", "NodeInfo", "PayloadDemand", "PayloadOpen", "QueryRequest", "QueryResponse", "QueryService",
     "RouteAudit", "RouteInfo", "RouteTaints", "SchedulerState", "TaintOrigin", "Topology", "Watermark",
+    "DEVICE_KINDS", "NODE_KINDS", "expose", "exposure_kind",
     "flow", "lineage", "payload_demand", "route_audit", "scheduler", "taints", "topology", "watermarks",
 ]

@@ -12,6 +12,7 @@ import cbor2
 
 from manyfold.graph import EnvelopeId, Route
 from manyfold.graph.taints import Taint
+from manyfold.query.from_dict import AnswerShapeError, from_dict
 
 
 def _plain(value: Any) -> Any:
@@ -57,6 +58,11 @@ class Serializable:
 
     def to_cbor(self) -> bytes:
         return cbor2.dumps(self.to_dict(), canonical=True)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "answer"):
+        """The typed object back from its ``to_dict()`` (:func:`~manyfold.query.from_dict.from_dict`)."""
+        return from_dict(cls, data, where)
 
 
 # ------------------------------------------------------------------ topology

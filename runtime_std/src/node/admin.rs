@@ -17,6 +17,8 @@
 //!   `demand`) and audited as any open.
 //! - `{"q": "demand", "route": ROUTE}` (added): payload demand on a route: `{"route",
 //!   "metadata_events", "opens", "cache_hits", "bytes_materialized", "failures", "by_consumer"}`.
+//! - `{"q": "query", "kind": K, "principal": P, ...}` (added): the query plane, checked against
+//!   the manifest's query exposure ([`super::query`]); `status` also lists `devices`.
 //! - `{"q": "stop"}`: a clean stop, as SIGTERM.
 //!
 //! A bad request gets `{"error": "sentence"}`; the connection stays open.
@@ -114,10 +116,11 @@ pub(crate) fn answer(node: &NodeShared, request: &str) -> J {
         Err(e) => return error(format!("the request is not JSON: {e}")),
     };
     let Some(q) = req.get("q").and_then(J::as_str) else {
-        return error("a request is a JSON object with \"q\": status, latest, lineage, history, publish, publish_lazy, payload, demand or stop");
+        return error("a request is a JSON object with \"q\": status, query, latest, lineage, history, publish, publish_lazy, payload, demand or stop");
     };
     match q {
-        "status" => node.status().to_json(),
+        "status" => super::query::status(node),
+        "query" => super::query::answer(node, &req),
         "stop" => {
             node.stop.store(true, Ordering::Relaxed);
             for l in &node.links {
@@ -143,14 +146,14 @@ pub(crate) fn answer(node: &NodeShared, request: &str) -> J {
             });
             out
         }
-        other => error(format!("unknown request {other:?}; ask status, latest, lineage, history, publish, publish_lazy, payload, demand or stop")),
+        other => error(format!("unknown request {other:?}; ask status, query, latest, lineage, history, publish, publish_lazy, payload, demand or stop")),
     }
 }
 
 /// The node holding an envelope: this one when it is here (produced or received), else the
 /// peer across the link to the partition producing its route (`null` when no link of this
 /// node leads there).
-fn holder(node: &NodeShared, g: &Graph, id: EnvelopeId) -> J {
+pub(crate) fn holder(node: &NodeShared, g: &Graph, id: EnvelopeId) -> J {
     if g.envelope(id).is_some() {
         return json!(node.options.id);
     }
@@ -202,7 +205,7 @@ fn history(node: &NodeShared, g: &Graph, route: u32) -> J {
     json!({ "route": node.route_names.get(route as usize), "envelopes": envelopes })
 }
 
-fn lineage(node: &NodeShared, g: &Graph, route: u32, req: &J) -> J {
+pub(crate) fn lineage(node: &NodeShared, g: &Graph, route: u32, req: &J) -> J {
     let Some(seq) = req.get("seq").and_then(J::as_u64) else { return error("lineage needs \"seq\": a sequence number") };
     let id = EnvelopeId { route: RouteIdx(route), seq };
     let (found, missing) = g.lineage(id, LINEAGE_MAX);

@@ -15,7 +15,8 @@
 //!   crossing declares them already).
 //! - The listening side learns which link a datagram or connection belongs to from the hello
 //!   that opens every session.
-//! - [`admin`]: the admin endpoint (TCP, JSON lines): status, latest, lineage, publish, stop.
+//! - [`admin`]: the admin endpoint (TCP, JSON lines): status, latest, lineage, publish, stop;
+//!   [`query`]: its query plane, checked against the manifest's query exposure.
 //! - Stop ([`Node::request_stop`], SIGTERM in the binary): no new events, wait at most
 //!   [`link::STOP_WAIT`] for what was sent to be acknowledged, bye, threads joined.
 //! - [`codec`]: payloads as CBOR on the wire; [`status`]: what the node shows.
@@ -24,6 +25,7 @@ pub mod admin;
 pub mod codec;
 pub mod link;
 pub mod plan;
+pub mod query;
 pub mod queue;
 pub mod status;
 
@@ -47,7 +49,8 @@ use crate::schema::Schema;
 use crate::shared::SharedGraph;
 
 pub use link::{LinkShared, STOP_WAIT};
-pub use plan::{LinkPlan, NodePlan};
+pub use plan::{LinkPlan, NodePlan, QueryExposure};
+pub use query::DeviceHook;
 pub use queue::QUEUE_DEPTH_DEFAULT;
 pub use status::{LinkStatus, NodeStatus};
 
@@ -206,6 +209,10 @@ pub(crate) struct NodeShared {
     pub(crate) plan: NodePlan,
     pub(crate) route_names: Arc<Vec<String>>,
     pub(crate) route_index: HashMap<String, u32>,
+    /// Queries answered and refused.
+    pub(crate) queries: query::QueryCounters,
+    /// Who asks the devices behind this node (the Python node's), if anyone.
+    pub(crate) device_hook: parking_lot::RwLock<Option<Arc<dyn DeviceHook>>>,
 }
 
 impl NodeShared {
@@ -387,7 +394,7 @@ impl Node {
             origin: Instant::now(),
         });
         let finished = Arc::new(AtomicBool::new(false));
-        let shared = Arc::new(NodeShared { options, incarnation, stop: stop.clone(), finished: finished.clone(), links, graph, plan, route_names: route_names.clone(), route_index });
+        let shared = Arc::new(NodeShared { options, incarnation, stop: stop.clone(), finished: finished.clone(), links, graph, plan, route_names: route_names.clone(), route_index, queries: Default::default(), device_hook: Default::default() });
 
         // The driver builds its session (window and resequencing slots, a few hundred KiB) on
         // its own stack first: every node thread gets room for it.
@@ -450,6 +457,12 @@ impl Node {
     /// True once a stop was asked (signal, admin `stop`, [`Node::request_stop`]).
     pub fn stopping(&self) -> bool {
         self.shared.stop.load(Ordering::Relaxed)
+    }
+
+    /// Sets who answers `device` queries and lists the devices in `status` (see
+    /// [`query::DeviceHook`]).
+    pub fn set_device_hook(&self, hook: Option<Arc<dyn DeviceHook>>) {
+        *self.shared.device_hook.write() = hook;
     }
 
     /// The node's status now.

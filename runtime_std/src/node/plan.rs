@@ -51,6 +51,17 @@ pub struct RoutePlan {
     pub schema_hash: [u8; 32],
 }
 
+/// The manifest's query exposure: which query kinds are answered, and who may ask.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueryExposure {
+    /// The query service's owner.
+    pub service: String,
+    /// Exposed kinds (`topology`, `flow`, `watermarks`, `taints`, `lineage`, ...).
+    pub kinds: Vec<String>,
+    /// Principals who may ask.
+    pub principals: Vec<String>,
+}
+
 /// The manifest as the node needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodePlan {
@@ -72,6 +83,8 @@ pub struct NodePlan {
     pub other_links: Vec<LinkPlan>,
     /// Hosted nodes that call a user function: (node, function name).
     pub user_functions: Vec<(String, String)>,
+    /// The manifest's `query`, if it exposes queries.
+    pub query: Option<QueryExposure>,
 }
 
 fn text<'a>(entries: &'a [(String, Cbor)], key: &str) -> Option<&'a str> {
@@ -283,7 +296,17 @@ impl NodePlan {
         }
         links.sort_by(|a, b| a.name.cmp(&b.name));
         let (links, other_links) = links.into_iter().partition(|l| matches!(l.transport.as_str(), "udp" | "tcp"));
-        Ok(NodePlan { manifest_id: Sha256::digest(&cbor).into(), cbor, partitions, routes, links, other_links, user_functions })
+        let texts = |entries: &[(String, Cbor)], key: &str| -> Vec<String> {
+            match field(entries, key) {
+                Some(Cbor::Array(items)) => items.iter().filter_map(|i| if let Cbor::Text(t) = i { Some(t.clone()) } else { None }).collect(),
+                _ => Vec::new(),
+            }
+        };
+        let query = match field(top, "query") {
+            Some(Cbor::Map(q)) => Some(QueryExposure { service: text(q, "service").unwrap_or_default().to_string(), kinds: texts(q, "kinds"), principals: texts(q, "principals") }),
+            _ => None,
+        };
+        Ok(NodePlan { manifest_id: Sha256::digest(&cbor).into(), cbor, partitions, routes, links, other_links, user_functions, query })
     }
 }
 

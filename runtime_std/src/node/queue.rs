@@ -154,6 +154,11 @@ impl Flows {
         }
     }
 
+    /// Each outgoing route's flow: (route, events queued now, events dropped because it was full).
+    pub fn by_route(&self) -> Vec<(u32, usize, u64)> {
+        self.flows.iter().map(|f| (f.route, f.events.len(), f.dropped)).collect()
+    }
+
     /// Events each route's flow dropped because it was full: (route, count).
     pub fn dropped_by_route(&self) -> Vec<(u32, u64)> {
         self.flows.iter().filter(|f| f.dropped > 0).map(|f| (f.route, f.dropped)).collect()

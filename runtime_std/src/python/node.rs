@@ -130,10 +130,34 @@ impl PyNodeStatus {
     }
 }
 
+/// The device hook of a Python node: a callable `hook(request: dict) -> dict`, called with the
+/// GIL (and without the graph's lock) for `device` queries and for the devices in `status`. The
+/// request and answer cross as JSON; an exception is the device's error, as one sentence.
+struct PyDeviceHook {
+    callable: Py<PyAny>,
+}
+
+impl node::DeviceHook for PyDeviceHook {
+    fn ask(&self, request: &serde_json::Value) -> Result<serde_json::Value, String> {
+        Python::attach(|py| {
+            let json = py.import("json").map_err(|e| e.to_string())?;
+            let arg = json.call_method1("loads", (request.to_string(),)).map_err(|e| e.to_string())?;
+            let answer = self.callable.bind(py).call1((arg,)).map_err(|e| {
+                let value = e.value(py);
+                value.str().map(|s| s.to_string()).unwrap_or_else(|_| e.to_string())
+            })?;
+            let text: String = json.call_method1("dumps", (answer,)).and_then(|t| t.extract()).map_err(|e| format!("the device hook's answer is not JSON: {e}"))?;
+            serde_json::from_str(&text).map_err(|e| format!("the device hook's answer is not JSON: {e}"))
+        })
+    }
+}
+
 /// A runtime node serving a graph already loaded with the manifest's hosted partitions
 /// (`NativeGraph.load_manifest(manifest, callables, partitions)`). `links` maps link names to
 /// `udp://HOST:PORT` or `tcp://HOST:PORT` to dial; `keys` to key file paths; `faults` to fault
-/// specs (`seed=N,drop=P,...`). Stop it with `stop()`.
+/// specs (`seed=N,drop=P,...`). `device_hook(request: dict) -> dict` answers the admin
+/// endpoint's `device` queries and lists the devices in `status` (see `manyfold.cluster.node`).
+/// Stop it with `stop()`.
 #[pyclass(module = "manyfold._native", name = "Node", frozen)]
 pub struct PyNode {
     node: Mutex<Option<Node>>,
@@ -152,7 +176,7 @@ fn node_error(py: Python<'_>, message: impl AsRef<str>) -> PyErr {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (graph, manifest, name, node_id, partitions, listen, links = Vec::new(), keys = Vec::new(), admin = None, faults = Vec::new(), lease_ms = manyfold_core::mesh::LEASE_MS, queue_depth_max = node::QUEUE_DEPTH_DEFAULT, run_scheduler = false))]
+    #[pyo3(signature = (graph, manifest, name, node_id, partitions, listen, links = Vec::new(), keys = Vec::new(), admin = None, faults = Vec::new(), lease_ms = manyfold_core::mesh::LEASE_MS, queue_depth_max = node::QUEUE_DEPTH_DEFAULT, run_scheduler = false, device_hook = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -169,7 +193,13 @@ impl PyNode {
         lease_ms: u32,
         queue_depth_max: usize,
         run_scheduler: bool,
+        device_hook: Option<Py<PyAny>>,
     ) -> PyResult<PyNode> {
+        if let Some(h) = &device_hook {
+            if !h.bind(py).is_callable() {
+                return Err(node_error(py, "device_hook must be a callable taking a request dict and returning a dict"));
+            }
+        }
         let plan = NodePlan::new(manifest, &partitions).map_err(|e| node_error(py, format!("the manifest cannot be hosted: {e}")))?;
         let mut options = NodeOptions::new(&name, node_id, partitions, node::resolve(listen).map_err(|e| node_error(py, e))?);
         for (link, url) in links {
@@ -190,6 +220,9 @@ impl PyNode {
         options.run_scheduler = run_scheduler;
         let host = graph.host();
         let node = py.detach(move || Node::start(host, plan, options)).map_err(|e| node_error(py, e.0))?;
+        if let Some(callable) = device_hook {
+            node.set_device_hook(Some(std::sync::Arc::new(PyDeviceHook { callable })));
+        }
         Ok(PyNode {
             listen: node.listen_addr().to_string(),
             admin: node.admin_addr().map(|a| a.to_string()),
