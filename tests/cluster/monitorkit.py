@@ -74,3 +74,27 @@ def states(snapshot: dict) -> dict[str, str]:
 
 def link(snapshot: dict, node: str, name: str) -> dict:
     return next(k for k in snapshot["links"] if k["node"] == node and k["name"] == name)
+
+
+class Publishing:
+    """While entered, a thread publishes a value at ``RAW`` through ``admin`` every ``period_s``
+    (the split graph's links carry events all the time)."""
+
+    def __init__(self, admin, period_s: float = 0.05) -> None:
+        self.admin, self.period_s = admin, period_s
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.published = 0
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.period_s):
+            self.admin.publish(RAW, [float(self.published % 40)])
+            self.published += 1
+
+    def __enter__(self) -> "Publishing":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)

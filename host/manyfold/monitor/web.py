@@ -228,21 +228,36 @@ class MonitorServer(ThreadingHTTPServer):
         self.server_close()
 
 
-def manifest_svg(manifest) -> tuple[str | None, str]:
-    """The manifest drawn as SVG (Graphviz), or None and why not."""
-    import tempfile
-    from pathlib import Path
+PAD = "\u2007" * 26
+"""A line of figure spaces under each link's label in the drawing: Graphviz makes room for it,
+and the page writes the link's live counters there (two lines)."""
 
-    from manyfold.graph.errors import ManifestError
-    from manyfold.manifest.draw import render_svg
+
+def monitor_dot(manifest) -> str:
+    """``manyfold graph``'s DOT text of the manifest, with room for two lines of counters under
+    each link label."""
+    import re
+
+    from manyfold.manifest.draw import to_dot
+
+    return re.sub(r'label="link ([^"\\]+)"', lambda m: f'label="link {m.group(1)}\\n{PAD}\\n{PAD}"', to_dot(manifest))
+
+
+def manifest_svg(manifest) -> tuple[str | None, str]:
+    """The manifest drawn as SVG by Graphviz's ``dot`` (as ``manyfold graph`` draws it), or
+    None and why not."""
+    import shutil
+    import subprocess
 
     if manifest is None:
         return None, "no manifest: give --cluster a plan file, or --manifest FILE"
-    with tempfile.TemporaryDirectory(prefix="manyfold-monitor-") as tmp:
-        try:
-            return render_svg(manifest, Path(tmp) / "graph.svg").read_text(), ""
-        except ManifestError as error:
-            return None, str(error)
+    dot = shutil.which("dot")
+    if dot is None:
+        return None, "drawing needs Graphviz's dot program: install it (apt install graphviz); the tables work without it"
+    result = subprocess.run([dot, "-Tsvg"], input=monitor_dot(manifest), capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        return None, f"dot failed: {result.stderr.strip()}"
+    return result.stdout, ""
 
 
-__all__ = ["CLIENTS_MAX", "Hub", "KEEPALIVE_S", "MonitorServer", "QUEUE_MAX", "check_bind", "manifest_svg"]
+__all__ = ["CLIENTS_MAX", "Hub", "KEEPALIVE_S", "MonitorServer", "QUEUE_MAX", "check_bind", "manifest_svg", "monitor_dot"]

@@ -50,10 +50,12 @@ function indexGraph(svg) {
     if (m) graph.clusters.set(m[1], g);
   }
   for (const g of svg.querySelectorAll("g.edge")) {
-    for (const t of g.querySelectorAll("text")) {
+    const texts = Array.from(g.querySelectorAll("text"));
+    texts.forEach((t, i) => {
       const m = /^link (\S+)$/.exec(t.textContent.trim());
-      if (m) graph.edges.set(m[1], { g, label: t });
-    }
+      // The two blank lines the server's drawing leaves under the label hold the counters.
+      if (m) graph.edges.set(m[1], { g, lines: texts.slice(i + 1, i + 3) });
+    });
   }
   for (const g of svg.querySelectorAll("g.node")) {
     const title = g.querySelector("title");
@@ -104,17 +106,22 @@ function overlay(snap) {
     if (!byLink.has(k.name)) byLink.set(k.name, []);
     byLink.get(k.name).push(k);
   }
-  for (const [name, { g, label }] of graph.edges) {
+  for (const [name, { g, lines }] of graph.edges) {
     const ends = byLink.get(name) || [];
-    const t = svgText(g, label.getAttribute("x"), Number(label.getAttribute("y")) + 11, "mf-counter", "link");
-    t.setAttribute("data-link", name);
-    if (!ends.length) { t.textContent = "no status"; continue; }
-    const tx = Math.max(...ends.map((k) => k.events_tx));
+    lines.forEach((t, i) => {
+      t.setAttribute("class", "mf-overlay mf-counter");
+      t.setAttribute("data-link", name);
+      t.setAttribute("data-line", i);
+    });
+    if (lines.length < 2) continue;
+    if (!ends.length) { lines[0].textContent = "no status"; lines[1].textContent = ""; continue; }
+    const events = Math.max(...ends.map((k) => Math.max(k.events_tx, k.events_rx)));
     const perS = Math.max(...ends.map((k) => Math.max(k.tx_per_s || 0, k.rx_per_s || 0)));
     const drops = ends.reduce((s, k) => s + k.dropped, 0);
     const queued = ends.reduce((s, k) => s + k.queued, 0);
     const up = ends.every((k) => k.state === "up" && k.fresh);
-    t.textContent = `${tx} ev, ${perS.toFixed(1)}/s, drops ${drops}, queued ${queued}${up ? "" : " (down)"}`;
+    lines[0].textContent = `${events} ev, ${perS.toFixed(1)}/s${up ? "" : ", down"}`;
+    lines[1].textContent = `drops ${drops}, queued ${queued}`;
     for (const p of g.querySelectorAll("path")) p.setAttribute("stroke", up ? "#dc2626" : "#9ca3af");
   }
   // Routes: their taints.
