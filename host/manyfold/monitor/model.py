@@ -86,6 +86,18 @@ class LinkView:
 
 
 @dataclass(frozen=True)
+class TaintOriginView:
+    """A taint and where it was added: ``kind`` (node, mailbox, link, route, producer) and name."""
+
+    taint: str
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.taint} ({self.kind} {self.name})"
+
+
+@dataclass(frozen=True)
 class RouteTaintsView:
     """The taints a node reports on one route (its ``taints`` query answer)."""
 
@@ -93,9 +105,14 @@ class RouteTaintsView:
     route: str
     taints: tuple[str, ...]
     repaired: tuple[str, ...]
+    added: tuple[TaintOriginView, ...] = ()
+    """Where each taint was added (as far as the node knows)."""
 
     def to_dict(self) -> dict:
-        return {"node": self.node, "route": self.route, "taints": list(self.taints), "repaired": list(self.repaired)}
+        return {
+            "node": self.node, "route": self.route, "taints": list(self.taints), "repaired": list(self.repaired),
+            "added": [asdict(a) for a in self.added],
+        }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -109,11 +126,13 @@ class MonitorEvent:
     node: str
     text: str
     route: str | None = None
-    taint: str | None = None
+    taints: tuple[str, ...] = ()
+    """For ``appeared`` and ``repaired``: the taints, on ``route``."""
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["time_s"] = round(self.time_s, 3)
+        d["taints"] = list(self.taints)
         return d
 
 
@@ -144,4 +163,4 @@ class ClusterSnapshot:
         }  # fmt: skip
 
 
-__all__ = ["ClusterSnapshot", "DeviceView", "LinkView", "MonitorEvent", "NodeState", "NodeView", "RouteTaintsView"]
+__all__ = ["ClusterSnapshot", "DeviceView", "LinkView", "MonitorEvent", "NodeState", "NodeView", "RouteTaintsView", "TaintOriginView"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from manyfold.cluster.admin import AdminError, parse_status
 from manyfold.federation import NodeReply, Target, fan_out
 from manyfold.monitor.model import (
-    ClusterSnapshot, DeviceView, LinkView, MonitorEvent, NodeState, NodeView, RouteTaintsView,
+    ClusterSnapshot, DeviceView, LinkView, MonitorEvent, NodeState, NodeView, RouteTaintsView, TaintOriginView,
 )  # fmt: skip
 
 LEASE_S = 10.0
@@ -63,7 +63,11 @@ def _route_taints(node: str, answer: dict | None) -> tuple[RouteTaintsView, ...]
     for item in answer["answer"]:
         if isinstance(item, dict) and isinstance(item.get("route"), str):
             repaired = tuple(str(r.get("taint")) for r in item.get("repaired") or [] if isinstance(r, dict))
-            out.append(RouteTaintsView(node, item["route"], _names(item.get("taints")), repaired))
+            added = tuple(
+                TaintOriginView(str(a.get("taint")), str(a.get("kind", "")), str(a.get("name", "")))
+                for a in item.get("added") or [] if isinstance(a, dict)
+            )  # fmt: skip
+            out.append(RouteTaintsView(node, item["route"], _names(item.get("taints")), repaired, added))
     return tuple(out)
 
 
@@ -192,18 +196,17 @@ class Poller:
         return out
 
     def _new_taints(self, wall: float, found: tuple[RouteTaintsView, ...]) -> list[MonitorEvent]:
+        """One event per route and node for the taints seen there for the first time, and one
+        for the repairs."""
         events = []
         for rt in found:
-            for taint in rt.taints:
-                key = (rt.node, rt.route, taint)
-                if key not in self._taints_seen:
-                    self._taints_seen.add(key)
-                    events.append(MonitorEvent(wall, "appeared", rt.node, f"taint {taint} on {rt.route} at {rt.node}", rt.route, taint))
-            for taint in rt.repaired:
-                key = (rt.node, rt.route, taint)
-                if key not in self._repairs_seen:
-                    self._repairs_seen.add(key)
-                    events.append(MonitorEvent(wall, "repaired", rt.node, f"taint {taint} repaired on {rt.route} at {rt.node}", rt.route, taint))
+            for names, seen, kind in ((rt.taints, self._taints_seen, "appeared"), (rt.repaired, self._repairs_seen, "repaired")):
+                new = tuple(t for t in names if (rt.node, rt.route, t) not in seen)
+                if new:
+                    seen.update((rt.node, rt.route, t) for t in new)
+                    what = "taint" if len(new) == 1 else "taints"
+                    text = f"{what} {', '.join(new)} {kind} on {rt.route} at {rt.node}"
+                    events.append(MonitorEvent(wall, kind, rt.node, text, rt.route, new))
         return events
 
 

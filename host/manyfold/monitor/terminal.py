@@ -68,10 +68,11 @@ class TerminalView:
     def taints(snap: ClusterSnapshot) -> Table | Text:
         unknown = [n.name for n in snap.nodes if n.state is NodeState.ONLINE and not n.taints_known]
         t = Table(title="taints", title_justify="left", caption=f"taints unknown at: {', '.join(unknown)}" if unknown else None)
-        for col in ("node", "route", "taints", "repaired"):
+        for col in ("node", "route", "taints", "added by", "repaired"):
             t.add_column(col)
         for rt in snap.taints:
-            t.add_row(rt.node, rt.route, Text(", ".join(rt.taints) or "-", style="magenta"), ", ".join(rt.repaired) or "-")
+            added = ", ".join(sorted({f"{a.kind} {a.name}" for a in rt.added})) or "-"
+            t.add_row(rt.node, rt.route, Text(", ".join(rt.taints) or "-", style="magenta"), added, ", ".join(rt.repaired) or "-")
         return t
 
     def events(self) -> Table:

@@ -138,7 +138,11 @@ function overlay(snap) {
     const texts = g.querySelectorAll("text");
     const last = texts[texts.length - (existing ? 2 : 1)];
     const t = svgText(g, last.getAttribute("x"), Number(last.getAttribute("y")) + 11, "mf-taint", "taint");
-    t.textContent = names.length ? "taints: " + names.join(", ") : "";
+    t.textContent = names.length ? (names.length === 1 ? names[0] : `${names.length} taints`) : "";
+    let tip = g.querySelector("title.mf-tip");
+    if (!tip) { tip = document.createElementNS(SVG_NS, "title"); tip.setAttribute("class", "mf-tip"); t.appendChild(tip); }
+    tip.textContent = names.join(", ");
+    t.setAttribute("data-route", route);
   }
 }
 
@@ -182,7 +186,9 @@ function tables(snap) {
   const taints = document.querySelector("#taints tbody");
   taints.replaceChildren(...snap.taints.map((t) => {
     const row = el("tr");
-    cell(row, t.node); cell(row, t.route); cell(row, t.taints.join(", ") || "-"); cell(row, t.repaired.join(", ") || "-");
+    const added = Array.from(new Set(t.added.map((a) => `${a.kind} ${a.name}`))).join(", ");
+    cell(row, t.node); cell(row, t.route); cell(row, t.taints.join(", ") || "-", { class: "taint" });
+    cell(row, added || "-"); cell(row, t.repaired.join(", ") || "-");
     return row;
   }));
 
