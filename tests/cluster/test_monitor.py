@@ -85,6 +85,17 @@ def test_taints_appear_once_per_route_and_a_refused_principal_leaves_them_unknow
         assert all(n["taints_known"] for n in seen[-1]["nodes"])
 
 
+def test_the_device_behind_a_node_is_listed(tmp_path):
+    """The board partition of the split graph (a simulated board behind ingest) is listed as a
+    device of node ingest, and of no other node."""
+    plan_path = write_plan(tmp_path, split_graph(device=True), 44500)
+    with Running(plan_path) as running, Monitor("--cluster", str(plan_path), "--interval", str(INTERVAL_S)) as monitor:
+        wait_until(running.links_up, what="every link up")
+        snapshot = monitor.until(lambda s: set(states(s).values()) == {"online"}, 15, "every node online")
+        devices = {n["name"]: [d["partition"] for d in n["devices"]] for n in snapshot["nodes"]}
+        assert devices == {"control": [], "host": [], "ingest": ["sensor"]}
+
+
 def test_an_unreachable_node_is_stale_then_gone_in_the_live_view(tmp_path):
     """The terminal view of an address nothing answers on: the node is stale, then gone after
     the lease, with the reason; --count stops it with exit code 0."""

@@ -46,7 +46,11 @@ class _Seen:
     devices: tuple[DeviceView, ...]
 
 
-def _devices(status: dict) -> tuple[DeviceView, ...]:
+def _devices(status: dict, target: Target) -> tuple[DeviceView, ...]:
+    """The devices the node's status lists, or (a node whose status has no ``devices``) the
+    ones the plan puts behind it, state unknown."""
+    if not isinstance(status.get("devices"), list):
+        return target_devices(target)
     out = []
     for item in status.get("devices") or []:
         if isinstance(item, dict) and isinstance(item.get("partition"), str):
@@ -132,7 +136,7 @@ class Poller:
                     events.append(MonitorEvent(wall, "restarted", name, f"node {name} restarted (incarnation {parsed.incarnation})"))
                     for key in [k for k in self._counters if k[0] == name]:
                         del self._counters[key]
-                seen = _Seen(now, reply.answer, parsed.incarnation, parsed.pid, parsed.partitions, _devices(reply.answer))
+                seen = _Seen(now, reply.answer, parsed.incarnation, parsed.pid, parsed.partitions, _devices(reply.answer, target))
                 self._seen[name] = seen
             else:
                 seen = previous
