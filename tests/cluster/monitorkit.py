@@ -27,6 +27,8 @@ class Monitor:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.lines: queue.Queue = queue.Queue()
+        self.seen: list[dict] = []
+        """Every line read so far."""
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -41,7 +43,8 @@ class Monitor:
             raise AssertionError(f"manyfold monitor printed nothing for {timeout_s} s") from None
         if line is None:
             raise AssertionError(f"manyfold monitor ended (code {self.proc.wait()}): {self.proc.stderr.read()}")
-        return json.loads(line)
+        self.seen.append(json.loads(line))
+        return self.seen[-1]
 
     def until(self, condition, timeout_s: float, what: str) -> dict:
         """The first snapshot (or line) for which ``condition`` holds, within ``timeout_s``."""

@@ -15,18 +15,31 @@ import pytest
 from clusterkit import Running, split_graph, wait_until, write_plan
 from monitorkit import RAW, Monitor, Publishing, link, states
 
+from manyfold.cluster import up
+from manyfold.cluster.launch import Launcher, find_native
 from manyfold.monitor.model import ClusterSnapshot
 from manyfold.monitor.web import Hub
 
 LEASE_S = 2.0
 INTERVAL_S = 0.2
+NODE_LEASE_MS = 1500
+
+
+class ShortLease(Launcher):
+    """The plan's command lines, with the nodes' link lease shortened to ``NODE_LEASE_MS``."""
+
+    def flags(self, node) -> list[str]:
+        return [*super().flags(node), "--lease-ms", str(NODE_LEASE_MS)]
 
 
 def test_a_killed_node_goes_stale_then_gone_within_the_lease_and_rates_follow_traffic(tmp_path):
     """kill -9 of one node: the monitor's JSON lines mark it stale, then gone within the lease
-    (plus one poll); before that, published events show as a rate on the link; Ctrl-C exits 0."""
+    (plus one poll), and its peer's link down once the nodes' lease ends; before that, published
+    events show as a rate on the link; Ctrl-C exits 0."""
     plan_path = write_plan(tmp_path, split_graph(device=False, python=False), 44300)
-    with Running(plan_path) as running, Monitor("--cluster", str(plan_path), "--interval", str(INTERVAL_S), "--lease-s", str(LEASE_S)) as monitor:
+    plan, _ = up.load(plan_path)
+    launcher = ShortLease(plan, plan_path.parent, find_native())
+    with Running(plan_path, launcher=launcher) as running, Monitor("--cluster", str(plan_path), "--interval", str(INTERVAL_S), "--lease-s", str(LEASE_S)) as monitor:
         wait_until(running.links_up, what="every link up")
         first = monitor.until(lambda s: set(states(s).values()) == {"online"}, 10, "every node online")
         assert set(first) >= {"nodes", "links", "taints", "events"}
@@ -51,6 +64,10 @@ def test_a_killed_node_goes_stale_then_gone_within_the_lease_and_rates_follow_tr
         assert states(gone) == {"control": "online", "host": "gone", "ingest": "online"}
         assert [e["kind"] for e in gone["events"] if e["node"] == "host"] == ["gone"]
         assert link(gone, "host", "bh")["fresh"] is False  # the last numbers it reported, marked old
+        if link(gone, "control", "bh")["state"] != "down":
+            monitor.until(lambda s: link(s, "control", "bh")["state"] == "down", NODE_LEASE_MS / 1e3 + 5, "bh down at control")
+        texts = [e["text"] for s in monitor.seen for e in s["events"] if e["kind"] == "link"]
+        assert [t for t in texts if t.startswith("link bh at control: down")] == [texts[-1]], texts
         assert monitor.interrupt() == 0
 
 
