@@ -2,10 +2,11 @@
 within ``timeout_s``), and turn the replies and what the previous polls saw into the next
 :class:`ClusterSnapshot`.
 
-What the poller remembers between polls (bounded by the number of nodes and links): each node's
-last answer and when it came, each link's last counters (for rates), the taints already seen
-(so that only new ones are events). A node that refuses the taints query, or does not know it,
-has ``taints_known = False``; that is not an error.
+What the poller remembers between polls (bounded by the number of nodes, links and tainted
+routes): each node's last answer and when it came, each link's last counters (for rates), the
+taints already seen (so that only new ones are events). Taints are listed for the nodes that
+answered the taints query at this poll only; a node that refuses it, or does not know it, has
+``taints_known = False``, which is not an error.
 """
 
 from __future__ import annotations
@@ -99,7 +100,6 @@ class Poller:
         self._rates: dict[tuple[str, str], tuple[float | None, float | None]] = {}
         self._taints_seen: set[tuple[str, str, str]] = set()
         self._repairs_seen: set[tuple[str, str, str]] = set()
-        self._taints: dict[str, tuple[RouteTaintsView, ...]] = {}
 
     def ask(self) -> tuple[tuple[NodeReply, ...], tuple[NodeReply, ...]]:
         """Both questions to every node at once: (status replies, taints replies)."""
@@ -140,24 +140,16 @@ class Poller:
                 self._seen[name] = seen
             else:
                 seen = previous
-            since = seen.at_s if seen is not None else self.started_s
-            if answered:
-                state = NodeState.ONLINE
-            elif now - since < self.lease_s:
-                state = NodeState.STALE
-            else:
-                state = NodeState.GONE
+            state = self._state(name, answered, seen, now)
             if self._states.get(name) != state:
-                was = self._states.get(name)
-                if was is not None or state is not NodeState.ONLINE:
+                if name in self._states or state is not NodeState.ONLINE:
                     why = f": {error}" if error and state is not NodeState.ONLINE else ""
                     events.append(MonitorEvent(wall, state.value, name, f"node {name} {state.value}{why}"))
                 self._states[name] = state
             found = _route_taints(name, taint_reply.answer) if answered else None
             if found is not None:
-                self._taints[name] = found
                 events.extend(self._new_taints(wall, found))
-            route_taints.extend(self._taints.get(name, ()))
+                route_taints.extend(found)
             nodes.append(NodeView(
                 name, str(target.admin), state, None if seen is None else round(now - seen.at_s, 3),
                 None if seen is None else seen.incarnation, None if seen is None else seen.pid,
@@ -169,6 +161,14 @@ class Poller:
         return ClusterSnapshot(
             self.seq, wall, self.interval_s, self.lease_s, tuple(nodes), tuple(links), tuple(route_taints), tuple(events)
         )
+
+    def _state(self, name: str, answered: bool, seen: _Seen | None, now: float) -> NodeState:
+        """Online when it answered; else stale until a lease after its last answer (or after
+        the monitor's start, for a node never heard from), then gone."""
+        if answered:
+            return NodeState.ONLINE
+        since = seen.at_s if seen is not None else self.started_s
+        return NodeState.STALE if now - since < self.lease_s else NodeState.GONE
 
     def _links(self, node: str, seen: _Seen, now: float, fresh: bool, events: list, wall: float) -> list[LinkView]:
         out = []
