@@ -165,6 +165,7 @@ function tables(snap) {
     cell(row, n.age_s === null ? "never" : `${n.age_s.toFixed(1)} s ago`);
     cell(row, n.partitions.join(", ") || "-");
     cell(row, n.devices.map((d) => `${d.partition} (${d.state})`).join(", ") || "-");
+    cell(row, n.state !== "online" ? "-" : n.taints_known ? "answered" : "unknown", { "data-field": "taints" });
     return row;
   }));
 
