@@ -119,6 +119,13 @@ def test_the_wheel_carries_every_firmware_source_inside_the_package(installed):
     assert not [n for n in shipped if "/out/" in n or "/target/" in n]
 
 
+def test_the_wheel_carries_the_monitor_page(installed):
+    """The web view's page, script and style (package data of manyfold.monitor) are in the wheel."""
+    names = set(zipfile.ZipFile(installed.wheel).namelist())
+    page = {f"manyfold/monitor/static/{n}" for n in ("index.html", "monitor.js", "monitor.css")}
+    assert page <= names, sorted(page - names)
+
+
 def test_boards_from_an_empty_directory(installed):
     """`manyfold boards` lists every board from the installed package, run where no checkout is."""
     result = installed.manyfold("boards", "--json")

@@ -1,0 +1,222 @@
+"""One poll: ask every node ``status`` and the ``taints`` query at once (``fan_out``, each
+within ``timeout_s``), and turn the replies and what the previous polls saw into the next
+:class:`ClusterSnapshot`.
+
+What the poller remembers between polls (bounded by the number of nodes, links and tainted
+routes): each node's last answer and when it came, each link's last counters (for rates), the
+taints already seen (so that only new ones are events). Taints are listed for the nodes that
+answered the taints query at this poll only; a node that refuses it, or does not know it, has
+``taints_known = False``, which is not an error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from manyfold.cluster.admin import AdminError, parse_status
+from manyfold.federation import NodeReply, Target, fan_out
+from manyfold.monitor.model import (
+    ClusterSnapshot, DeviceView, LinkView, MonitorEvent, NodeState, NodeView, RouteTaintsView, TaintOriginView,
+)  # fmt: skip
+
+LEASE_S = 10.0
+"""A node that has not answered for this long is ``gone`` (the nodes' default link lease)."""
+
+
+def _names(value: object) -> tuple[str, ...]:
+    return tuple(str(x) for x in value) if isinstance(value, list) else ()
+
+
+def _count(data: dict, key: str) -> int:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@dataclass
+class _Seen:
+    """What the poller keeps of one node's last answer."""
+
+    at_s: float
+    status: dict
+    incarnation: int
+    pid: int
+    partitions: tuple[str, ...]
+    devices: tuple[DeviceView, ...]
+
+
+def _devices(status: dict, target: Target) -> tuple[DeviceView, ...]:
+    """The devices the node's status lists, or (a node whose status has no ``devices``) the
+    ones the plan puts behind it, state unknown."""
+    if not isinstance(status.get("devices"), list):
+        return target_devices(target)
+    out = []
+    for item in status.get("devices") or []:
+        if isinstance(item, dict) and isinstance(item.get("partition"), str):
+            out.append(DeviceView(item["partition"], str(item.get("port", "")), str(item.get("where", "")), str(item.get("state", ""))))
+    return tuple(out)
+
+
+def _route_taints(node: str, answer: dict | None) -> tuple[RouteTaintsView, ...] | None:
+    """The taints in a ``taints`` query answer, or None when the node refused it or sent
+    something else (taints unknown)."""
+    if answer is None or "refused" in answer or not isinstance(answer.get("answer"), list):
+        return None
+    out = []
+    for item in answer["answer"]:
+        if isinstance(item, dict) and isinstance(item.get("route"), str):
+            repaired = tuple(str(r.get("taint")) for r in item.get("repaired") or [] if isinstance(r, dict))
+            added = tuple(
+                TaintOriginView(str(a.get("taint")), str(a.get("kind", "")), str(a.get("name", "")))
+                for a in item.get("added") or [] if isinstance(a, dict)
+            )  # fmt: skip
+            out.append(RouteTaintsView(node, item["route"], _names(item.get("taints")), repaired, added))
+    return tuple(out)
+
+
+class Poller:
+    """Polls ``targets`` (every call of :meth:`poll` is one poll) and keeps what the snapshots
+    need between polls. ``clock``: monotonic seconds; ``wall``: Unix seconds (both injectable)."""
+
+    def __init__(
+        self, targets: tuple[Target, ...], *, principal: str = "operator", interval_s: float = 1.0,
+        lease_s: float = LEASE_S, timeout_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
+        self.targets = targets
+        self.principal = principal
+        self.interval_s = interval_s
+        self.lease_s = lease_s
+        self.timeout_s = timeout_s if timeout_s is not None else max(0.2, min(interval_s, 2.0))
+        self.clock, self.wall = clock, wall
+        self.started_s = clock()
+        self.seq = 0
+        self._seen: dict[str, _Seen] = {}
+        self._states: dict[str, NodeState] = {}
+        self._link_states: dict[tuple[str, str], str] = {}
+        self._counters: dict[tuple[str, str], tuple[float, int, int, int]] = {}
+        self._rates: dict[tuple[str, str], tuple[float | None, float | None]] = {}
+        self._taints_seen: set[tuple[str, str, str]] = set()
+        self._repairs_seen: set[tuple[str, str, str]] = set()
+
+    def ask(self) -> tuple[tuple[NodeReply, ...], tuple[NodeReply, ...]]:
+        """Both questions to every node at once: (status replies, taints replies)."""
+        taints_q = {"q": "query", "kind": "taints", "principal": self.principal}
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="monitor-poll") as pool:
+            status = pool.submit(fan_out, self.targets, {"q": "status"}, timeout_s=self.timeout_s)
+            taints = pool.submit(fan_out, self.targets, taints_q, timeout_s=self.timeout_s)
+            return status.result(), taints.result()
+
+    def poll(self) -> ClusterSnapshot:
+        """Ask every node and return the next snapshot."""
+        status, taints = self.ask()
+        return self.update(status, taints)
+
+    def update(self, status: tuple[NodeReply, ...], taints: tuple[NodeReply, ...]) -> ClusterSnapshot:
+        """The next snapshot from one poll's replies (one per target, in the targets' order)."""
+        now, wall = self.clock(), self.wall()
+        self.seq += 1
+        events: list[MonitorEvent] = []
+        nodes, links, route_taints = [], [], []
+        for target, reply, taint_reply in zip(self.targets, status, taints):
+            name = target.name
+            error = reply.error
+            answered = False
+            if reply.answer is not None:
+                try:
+                    parsed = parse_status(reply.answer, f"admin {target.admin}")
+                    answered = True
+                except AdminError as bad:
+                    error = str(bad)
+            previous = self._seen.get(name)
+            if answered:
+                if previous is not None and previous.incarnation != parsed.incarnation:
+                    events.append(MonitorEvent(wall, "restarted", name, f"node {name} restarted (incarnation {parsed.incarnation})"))
+                    for key in [k for k in self._counters if k[0] == name]:
+                        del self._counters[key]
+                seen = _Seen(now, reply.answer, parsed.incarnation, parsed.pid, parsed.partitions, _devices(reply.answer, target))
+                self._seen[name] = seen
+            else:
+                seen = previous
+            state = self._state(name, answered, seen, now)
+            if self._states.get(name) != state:
+                if name in self._states or state is not NodeState.ONLINE:
+                    why = f": {error}" if error and state is not NodeState.ONLINE else ""
+                    events.append(MonitorEvent(wall, state.value, name, f"node {name} {state.value}{why}"))
+                self._states[name] = state
+            found = _route_taints(name, taint_reply.answer) if answered else None
+            if found is not None:
+                events.extend(self._new_taints(wall, found))
+                route_taints.extend(found)
+            nodes.append(NodeView(
+                name, str(target.admin), state, None if seen is None else round(now - seen.at_s, 3),
+                None if seen is None else seen.incarnation, None if seen is None else seen.pid,
+                seen.partitions if seen else (), seen.devices if seen else target_devices(target),
+                found is not None, None if answered else error,
+            ))  # fmt: skip
+            if seen is not None:
+                links.extend(self._links(name, seen, now, answered, events, wall))
+        return ClusterSnapshot(
+            self.seq, wall, self.interval_s, self.lease_s, tuple(nodes), tuple(links), tuple(route_taints), tuple(events)
+        )
+
+    def _state(self, name: str, answered: bool, seen: _Seen | None, now: float) -> NodeState:
+        """Online when it answered; else stale until a lease after its last answer (or after
+        the monitor's start, for a node never heard from), then gone."""
+        if answered:
+            return NodeState.ONLINE
+        since = seen.at_s if seen is not None else self.started_s
+        return NodeState.STALE if now - since < self.lease_s else NodeState.GONE
+
+    def _links(self, node: str, seen: _Seen, now: float, fresh: bool, events: list, wall: float) -> list[LinkView]:
+        out = []
+        for item in seen.status.get("links") or []:
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                continue
+            key = (node, item["name"])
+            tx, rx = _count(item, "events_tx"), _count(item, "events_rx")
+            if fresh:
+                last = self._counters.get(key)
+                rates: tuple[float | None, float | None] = (None, None)
+                if last is not None and last[3] == seen.incarnation and now > last[0] and tx >= last[1] and rx >= last[2]:
+                    dt = now - last[0]
+                    rates = ((tx - last[1]) / dt, (rx - last[2]) / dt)
+                self._counters[key] = (now, tx, rx, seen.incarnation)
+                self._rates[key] = rates
+                state = str(item.get("state", ""))
+                if self._link_states.get(key) not in (None, state):
+                    reason = f" ({item['down_reason']})" if item.get("down_reason") else ""
+                    events.append(MonitorEvent(wall, "link", node, f"link {item['name']} at {node}: {state}{reason}"))
+                self._link_states[key] = state
+            rates = self._rates.get(key, (None, None)) if fresh else (None, None)
+            out.append(LinkView(
+                node, item["name"], item.get("peer") if isinstance(item.get("peer"), str) else None,
+                str(item.get("transport", "")), str(item.get("state", "")), tx, rx, rates[0], rates[1],
+                _count(item, "dropped"), _count(item, "queued"), _count(item, "unacked"),
+                _names(item.get("requested")), _names(item.get("provided")), _names(item.get("missing")), fresh,
+            ))  # fmt: skip
+        return out
+
+    def _new_taints(self, wall: float, found: tuple[RouteTaintsView, ...]) -> list[MonitorEvent]:
+        """One event per route and node for the taints seen there for the first time, and one
+        for the repairs."""
+        events = []
+        for rt in found:
+            for names, seen, kind in ((rt.taints, self._taints_seen, "appeared"), (rt.repaired, self._repairs_seen, "repaired")):
+                new = tuple(t for t in names if (rt.node, rt.route, t) not in seen)
+                if new:
+                    seen.update((rt.node, rt.route, t) for t in new)
+                    what = "taint" if len(new) == 1 else "taints"
+                    text = f"{what} {', '.join(new)} {kind} on {rt.route} at {rt.node}"
+                    events.append(MonitorEvent(wall, kind, rt.node, text, rt.route, new))
+        return events
+
+
+def target_devices(target: Target) -> tuple[DeviceView, ...]:
+    """The devices a plan puts behind a node that never answered (state unknown)."""
+    return tuple(DeviceView(p, "", "", "unknown") for p in target.devices)
+
+
+__all__ = ["LEASE_S", "Poller", "target_devices"]
