@@ -17,6 +17,8 @@
 //!   `demand`) and audited as any open.
 //! - `{"q": "demand", "route": ROUTE}` (added): payload demand on a route: `{"route",
 //!   "metadata_events", "opens", "cache_hits", "bytes_materialized", "failures", "by_consumer"}`.
+//! - `{"q": "peers"[, "from": {...}]}` (added): this node and the peers it knows
+//!   ([`super::discovery`]); `from`, the asker's own description, adds the asker.
 //! - `{"q": "stop"}`: a clean stop, as SIGTERM.
 //!
 //! A bad request gets `{"error": "sentence"}`; the connection stays open.
@@ -114,10 +116,11 @@ pub(crate) fn answer(node: &NodeShared, request: &str) -> J {
         Err(e) => return error(format!("the request is not JSON: {e}")),
     };
     let Some(q) = req.get("q").and_then(J::as_str) else {
-        return error("a request is a JSON object with \"q\": status, latest, lineage, history, publish, publish_lazy, payload, demand or stop");
+        return error("a request is a JSON object with \"q\": status, latest, lineage, history, publish, publish_lazy, payload, demand, peers or stop");
     };
     match q {
         "status" => node.status().to_json(),
+        "peers" => node.discovery.answer(&req),
         "stop" => {
             node.stop.store(true, Ordering::Relaxed);
             for l in &node.links {
@@ -143,7 +146,7 @@ pub(crate) fn answer(node: &NodeShared, request: &str) -> J {
             });
             out
         }
-        other => error(format!("unknown request {other:?}; ask status, latest, lineage, history, publish, publish_lazy, payload, demand or stop")),
+        other => error(format!("unknown request {other:?}; ask status, latest, lineage, history, publish, publish_lazy, payload, demand, peers or stop")),
     }
 }
 
