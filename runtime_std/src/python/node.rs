@@ -152,7 +152,7 @@ fn node_error(py: Python<'_>, message: impl AsRef<str>) -> PyErr {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (graph, manifest, name, node_id, partitions, listen, links = Vec::new(), keys = Vec::new(), admin = None, faults = Vec::new(), lease_ms = manyfold_core::mesh::LEASE_MS, queue_depth_max = node::QUEUE_DEPTH_DEFAULT, run_scheduler = false))]
+    #[pyo3(signature = (graph, manifest, name, node_id, partitions, listen, links = Vec::new(), keys = Vec::new(), admin = None, faults = Vec::new(), lease_ms = manyfold_core::mesh::LEASE_MS, queue_depth_max = node::QUEUE_DEPTH_DEFAULT, run_scheduler = false, peers = Vec::new(), advertise = None, beacon = false, beacon_group = None, beacon_interface = None, gossip_ms = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -169,6 +169,12 @@ impl PyNode {
         lease_ms: u32,
         queue_depth_max: usize,
         run_scheduler: bool,
+        peers: Vec<String>,
+        advertise: Option<&str>,
+        beacon: bool,
+        beacon_group: Option<&str>,
+        beacon_interface: Option<&str>,
+        gossip_ms: Option<u32>,
     ) -> PyResult<PyNode> {
         let plan = NodePlan::new(manifest, &partitions).map_err(|e| node_error(py, format!("the manifest cannot be hosted: {e}")))?;
         let mut options = NodeOptions::new(&name, node_id, partitions, node::resolve(listen).map_err(|e| node_error(py, e))?);
@@ -188,6 +194,24 @@ impl PyNode {
         options.lease_ms = lease_ms;
         options.queue_depth_max = queue_depth_max;
         options.run_scheduler = run_scheduler;
+        let d = &mut options.discovery;
+        for p in peers {
+            d.peers.push(node::resolve(&p).map_err(|e| node_error(py, e))?);
+        }
+        if let Some(h) = advertise {
+            let bad = |_| node_error(py, format!("advertise takes a host (an address of this machine), got {h:?}"));
+            d.advertise = Some(node::resolve(&format!("{h}:0")).map_err(bad)?.ip());
+        }
+        d.beacon = beacon;
+        if let Some(g) = beacon_group {
+            d.beacon_group = g.parse().map_err(|_| node_error(py, format!("beacon_group takes an IPv4 multicast GROUP:PORT, got {g:?}")))?;
+        }
+        if let Some(i) = beacon_interface {
+            d.beacon_interface = i.parse().map_err(|_| node_error(py, format!("beacon_interface takes an IPv4 address of the interface, got {i:?}")))?;
+        }
+        if let Some(ms) = gossip_ms {
+            d.gossip_ms = ms.max(1);
+        }
         let host = graph.host();
         let node = py.detach(move || Node::start(host, plan, options)).map_err(|e| node_error(py, e.0))?;
         Ok(PyNode {
