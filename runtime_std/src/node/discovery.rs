@@ -24,7 +24,7 @@
 //! wildcard (`0.0.0.0`, `::`) needs `--advertise HOST` to take part ([`check`]).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -241,7 +241,7 @@ impl PeerTable {
     /// replaces what is known when it is newer. Returns false when `admin` is new and the table
     /// is full (counted in `dropped`), or when the news is already older than the expiry.
     pub fn merge(&mut self, admin: SocketAddr, info: Option<PeerInfo>, source: Source, heard: Instant, now: Instant) -> bool {
-        if !dialable(&admin) || now.saturating_duration_since(heard) >= self.expire && source != Source::Configured {
+        if !dialable(&admin) || (source != Source::Configured && now.saturating_duration_since(heard) >= self.expire) {
             return false;
         }
         if let Some(e) = self.entries.get_mut(&admin) {
@@ -446,18 +446,30 @@ impl Discovery {
     }
 }
 
-/// Asks one peer's admin endpoint for its peers, within [`DIAL_TIMEOUT`] for the connection and
-/// for the answer.
+/// Asks one peer's admin endpoint for its peers: the connection within [`DIAL_TIMEOUT`], the
+/// whole answer line within another (a peer that trickles bytes is given up on).
 fn ask_peers(admin: SocketAddr, me: &J) -> Option<J> {
-    let stream = TcpStream::connect_timeout(&admin, DIAL_TIMEOUT).ok()?;
-    stream.set_read_timeout(Some(DIAL_TIMEOUT)).ok()?;
+    use std::io::Read;
+    let mut stream = TcpStream::connect_timeout(&admin, DIAL_TIMEOUT).ok()?;
     stream.set_write_timeout(Some(DIAL_TIMEOUT)).ok()?;
     let mut line = json!({ "q": "peers", "from": me }).to_string();
     line.push('\n');
-    (&stream).write_all(line.as_bytes()).ok()?;
-    let mut answer = String::new();
-    BufReader::new(std::io::Read::take(&stream, ANSWER_BYTES_MAX)).read_line(&mut answer).ok()?;
-    let v: J = serde_json::from_str(answer.trim()).ok()?;
+    stream.write_all(line.as_bytes()).ok()?;
+    let deadline = Instant::now() + DIAL_TIMEOUT;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 8192];
+    // Bounded by the deadline and by ANSWER_BYTES_MAX.
+    while !answer.contains(&b'\n') {
+        let left = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?;
+        stream.set_read_timeout(Some(left)).ok()?;
+        let n = stream.read(&mut buf).ok().filter(|&n| n > 0)?;
+        answer.extend_from_slice(&buf[..n]);
+        if answer.len() as u64 > ANSWER_BYTES_MAX {
+            return None;
+        }
+    }
+    let end = answer.iter().position(|&b| b == b'\n').unwrap_or(answer.len());
+    let v: J = serde_json::from_slice(&answer[..end]).ok()?;
     v.get("error").is_none().then_some(v)
 }
 
