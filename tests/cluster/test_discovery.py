@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from clusterkit import Running, split_graph, wait_until, write_manifest, write_plan
+from clusterkit import UDP, Running, split_graph, wait_until, write_manifest, write_plan
 from discoverykit import NodeProc, node_argv, run_nodes_cli
 
 from manyfold.cluster.launch import Launcher, find_native
@@ -92,6 +92,34 @@ def test_the_table_view_names_each_node_and_how_it_was_found(tmp_path):
     assert out.returncode == 1 and "unreachable" in out.stdout and "Traceback" not in out.stderr
 
 
+def test_a_node_of_another_manifest_is_listed_and_marked(tmp_path):
+    """A node running another manifest that gossips with the cluster is listed, online, with its
+    own manifest id and marked other_manifest; the cluster's nodes are not."""
+    m = manifest(tmp_path)
+    other = write_manifest(tmp_path, split_graph(device=False, python=False, bh=UDP), "other.json")[1]
+    ingest = NodeProc("manyfold-node", m, "ingest", 1, "ingest")
+    nodes = [ingest]
+    try:
+        nodes.append(NodeProc("manyfold-node", m, "control", 2, "control", "--peer", str(ingest.admin)))
+        nodes.append(NodeProc("manyfold-node", other, "stray", 9, "host", "--peer", str(ingest.admin)))
+        found = listed(run_nodes_cli("--peer", str(ingest.admin), "--json"))
+        assert {n: (f["state"], f["other_manifest"]) for n, f in found.items()} == {
+            "ingest": ("online", False), "control": ("online", False), "stray": ("online", True),
+        }
+        assert found["stray"]["manifest_id"] != found["ingest"]["manifest_id"]
+        table = run_nodes_cli("--peer", str(ingest.admin))
+        assert "stray (other manifest)" in table.stdout
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+def test_nodes_without_anywhere_to_look_is_a_usage_error():
+    """No --cluster, --peer or --beacon: one sentence, exit 2."""
+    out = run_nodes_cli()
+    assert out.returncode == 2 and out.stderr.strip() == "manyfold nodes: say where to look: --cluster PLAN_OR_ADDRESS, --peer HOST:PORT or --beacon"
+
+
 @pytest.mark.parametrize("program", ["manyfold-node", "manyfold node"])
 def test_a_wildcard_bind_without_advertise_is_refused_with_a_sentence(tmp_path, program):
     """With --peer, a node listening on 0.0.0.0 exits 2 with one sentence asking for
@@ -127,6 +155,9 @@ def test_up_gives_every_node_the_others_as_peers_so_one_address_finds_all(tmp_pa
         assert sorted((p["admin"], p["source"]) for p in control["peers"]) == [(str(plan.node(n).admin), "configured") for n in ("host", "ingest")]
         found = listed(run_nodes_cli("--cluster", str(plan.node("host").admin), "--json"))
         assert sorted(found) == ["control", "host", "ingest"] and all(f["state"] == "online" for f in found.values())
+        assert found["host"]["found"] == ["configured", "gossip"] and found["ingest"]["found"] == ["gossip"]
+        from_plan = listed(run_nodes_cli("--cluster", str(plan_path), "--json"))
+        assert {n: f["found"][0] for n, f in from_plan.items()} == dict.fromkeys(found, "configured")
 
 
 def in_namespace(mode: str, m: Path) -> dict:

@@ -1,5 +1,5 @@
 """The multicast beacon as the nodes send it (``--beacon``): a JSON object of at most
-:data:`BEACON_BYTES_MAX` bytes on Manyfold's own group :data:`BEACON_GROUP`:\ :data:`BEACON_PORT`,
+:data:`BEACON_BYTES_MAX` bytes on Manyfold's own group (:data:`BEACON_GROUP`, port :data:`BEACON_PORT`),
 
 ``{"magic": "manyfold-beacon", "v": 1, "node", "id", "incarnation", "manifest_id", "admin",
 "listen"}``
@@ -95,7 +95,7 @@ class Beacon:
             v = json.loads(data)
         except (ValueError, UnicodeDecodeError):
             return None
-        if not isinstance(v, dict) or v.get("magic") != BEACON_MAGIC or v.get("v") != BEACON_VERSION:
+        if not isinstance(v, dict) or v.get("magic") != BEACON_MAGIC or type(v.get("v")) is not int or v["v"] != BEACON_VERSION:
             return None
         node, node_id, incarnation, manifest_id = v.get("node"), v.get("id"), v.get("incarnation"), v.get("manifest_id")
         if not isinstance(node, str) or not 0 < len(node.encode()) <= NAME_BYTES_MAX:
