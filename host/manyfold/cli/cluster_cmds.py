@@ -106,10 +106,22 @@ def cmd_node(args: argparse.Namespace) -> int:
         keys=tuple((n, Path(p)) for n, p in pairs(args.key, "--key")), faults=tuple(pairs(args.fault, "--fault")),
         devices=tuple(DeviceAssignment(p, u) for p, u in pairs(args.device, "--device")),
         callables=args.callables, app=args.app, lease_ms=args.lease_ms, queue_depth=args.queue_depth,
+        peers=tuple(Address.parse(p, "--peer") for p in args.peer), advertise=args.advertise, beacon=args.beacon,
+        beacon_group=args.beacon_group, beacon_interface=args.beacon_interface, gossip_ms=args.gossip_ms,
     )  # fmt: skip
     if not options.partitions and not options.devices:
         raise CliError("a node hosts at least one partition: give --partition P (or --device P=PORT)")
     return node.run(options)
+
+
+def discovery_flags(node: argparse.ArgumentParser) -> None:
+    """The node's discovery flags, as manyfold-node's (docs/node.md)."""
+    node.add_argument("--peer", action="append", default=[], metavar="HOST:PORT", help="another node's admin endpoint (repeatable)")
+    node.add_argument("--advertise", metavar="HOST", help="the host peers reach this node at (needed with a wildcard bind)")
+    node.add_argument("--beacon", action="store_true", help="send and hear the multicast beacon (off by default)")
+    node.add_argument("--beacon-group", metavar="IPV4:PORT", help="the beacon's group (default 239.255.109.102:7477)")
+    node.add_argument("--beacon-interface", metavar="IPV4", help="the interface's address the beacon uses (default: the route's)")
+    node.add_argument("--gossip-ms", type=arguments.positive_int, metavar="MS", help="how often peers are asked for their peers (default 2000)")
 
 
 def register(subparsers) -> None:
@@ -155,6 +167,7 @@ def register(subparsers) -> None:
     node.add_argument("--app", metavar="MODULE:FUNC", help="called with the node (manyfold.cluster.node.NodeApp) once it is ready")
     node.add_argument("--lease-ms", type=arguments.positive_int, metavar="MS", help="link lease (default 10000)")
     node.add_argument("--queue-depth", type=arguments.positive_int, metavar="N", help="events queued per link at most (default 1024)")
+    discovery_flags(node)
     node.set_defaults(func=cmd_node)
 
 

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from manyfold.cluster.address import Address
 from manyfold.cluster.errors import ClusterError
 from manyfold.cluster.plan import Plan, PlannedNode, Runtime
 
@@ -48,6 +49,10 @@ def find_native() -> Path | None:
     return None
 
 
+def _dialable(address: Address) -> bool:
+    return address.port != 0 and address.host not in ("0.0.0.0", "::", "")
+
+
 def python_node_argv() -> tuple[str, ...]:
     """``manyfold node`` with this interpreter (the one the plan was started from)."""
     return (sys.executable, "-m", "manyfold", "node")
@@ -80,7 +85,17 @@ class Launcher:
                 if not key.is_file():
                     raise ClusterError(f"link {link.name}: key file {key} does not exist")
                 out += ["--key", f"{link.name}={key}"]
+        for peer in self.peers(node):
+            out += ["--peer", str(peer)]
         return out
+
+    def peers(self, node: PlannedNode) -> tuple[Address, ...]:
+        """Every other planned node's admin endpoint (discovery's configured peers), so that a
+        cluster found from one address lists all. None for a node bound to a wildcard address
+        (it would need ``--advertise``), and never a wildcard peer (nobody can dial it)."""
+        if not _dialable(node.admin) or not _dialable(node.listen):
+            return ()
+        return tuple(n.admin for n in self.plan.nodes if n.name != node.name and _dialable(n.admin))
 
     def command(self, node: PlannedNode) -> LaunchCommand:
         flags = self.flags(node)

@@ -60,6 +60,14 @@ class NodeOptions:
     """``MODULE:FUNC``: called with a :class:`NodeApp` once the node is ready."""
     lease_ms: int | None = None
     queue_depth: int | None = None
+    peers: tuple[Address, ...] = ()
+    """Other nodes' admin endpoints (discovery: configured peers)."""
+    advertise: str | None = None
+    """The host peers reach this node at (required with a wildcard bind and discovery)."""
+    beacon: bool = False
+    beacon_group: str | None = None
+    beacon_interface: str | None = None
+    gossip_ms: int | None = None
 
 
 @dataclass
@@ -110,7 +118,10 @@ class RunningNode:
         app_fn: Callable | None = callable_refs.load_attr(options.app, "--app") if options.app else None
         self.graph = manifest.load(m, callables=functions, partitions=list(options.partitions), realtime=True)
         hosted = [*options.partitions, *(d.partition for d in options.devices)]
-        extra = {k: v for k, v in (("lease_ms", options.lease_ms), ("queue_depth_max", options.queue_depth)) if v is not None}
+        extra = {k: v for k, v in (
+            ("lease_ms", options.lease_ms), ("queue_depth_max", options.queue_depth), ("advertise", options.advertise),
+            ("beacon_group", options.beacon_group), ("beacon_interface", options.beacon_interface), ("gossip_ms", options.gossip_ms),
+        ) if v is not None}  # fmt: skip
         self.devices: list[OwnedDevice] = []
         self.device_queries = DeviceQueries(options.name, self.devices)
         try:
@@ -118,7 +129,7 @@ class RunningNode:
                 self.graph._native, m.to_cbor(), options.name, options.node_id, hosted, str(options.listen),
                 links=[(name, str(url)) for name, url in options.links], keys=[(name, str(path)) for name, path in options.keys],
                 admin=str(options.admin) if options.admin else None, faults=list(options.faults),
-                device_hook=self.device_queries, **extra,
+                device_hook=self.device_queries, peers=[str(p) for p in options.peers], beacon=options.beacon, **extra,
             )  # fmt: skip
         except Exception as error:  # the binding's errors are sentences
             raise ClusterError(f"node {options.name}: {error}") from None

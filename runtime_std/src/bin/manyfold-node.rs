@@ -3,7 +3,9 @@
 //! ```text
 //! manyfold-node --manifest M.mfm --node a --node-id 1 --partition ingest \
 //!     --listen 127.0.0.1:0 --admin 127.0.0.1:0 [--link ab=udp://127.0.0.1:47302] \
-//!     [--key ab=keys/ab.key] [--fault ab=seed=1,drop=0.1] [--lease-ms 10000] [--queue-depth 1024]
+//!     [--key ab=keys/ab.key] [--fault ab=seed=1,drop=0.1] [--lease-ms 10000] [--queue-depth 1024] \
+//!     [--peer 127.0.0.1:7001 ...] [--advertise HOST] [--beacon] [--beacon-group 239.255.109.102:7477] \
+//!     [--beacon-interface IPV4] [--gossip-ms 2000]
 //! ```
 //! Prints one JSON ready line on stdout; SIGTERM or SIGINT (or the admin `stop`) stops it
 //! cleanly and it prints `{"stopped": true, "node": NAME}`. Errors at start: one sentence on
@@ -23,7 +25,8 @@ use manyfold_runtime::shared::SharedGraph;
 
 const USAGE: &str = "usage: manyfold-node --manifest PATH --node NAME --node-id N --partition P [--partition P ...] \
 --listen HOST:PORT [--link NAME=udp://HOST:PORT|tcp://HOST:PORT ...] [--key NAME=PATH ...] [--admin HOST:PORT] \
-[--fault NAME=SPEC ...] [--lease-ms N] [--queue-depth N] [--lazy-sources N]";
+[--fault NAME=SPEC ...] [--lease-ms N] [--queue-depth N] [--lazy-sources N] [--peer HOST:PORT ...] [--advertise HOST] \
+[--beacon] [--beacon-group IPV4:PORT] [--beacon-interface IPV4] [--gossip-ms MS]";
 
 struct Args {
     manifest: PathBuf,
@@ -49,6 +52,7 @@ fn parse() -> Result<Args, String> {
     let mut lease_ms = manyfold_core::mesh::LEASE_MS;
     let mut queue = manyfold_runtime::node::QUEUE_DEPTH_DEFAULT;
     let mut lazy_sources = None;
+    let mut discovery = manyfold_runtime::node::DiscoveryOptions::default();
     let text = |p: &mut lexopt::Parser| -> Result<String, String> {
         p.value().map_err(|e| e.to_string())?.into_string().map_err(|_| "arguments must be UTF-8".to_string())
     };
@@ -88,6 +92,24 @@ fn parse() -> Result<Args, String> {
                 let v = text(&mut parser)?;
                 lazy_sources = Some(v.parse().map_err(|_| format!("--lazy-sources takes a number of payloads, got {v:?}"))?);
             }
+            Long("peer") => discovery.peers.push(resolve(&text(&mut parser)?)?),
+            Long("advertise") => {
+                let v = text(&mut parser)?;
+                discovery.advertise = Some(resolve(&format!("{v}:0")).map_err(|_| format!("--advertise takes a host (an address of this machine), got {v:?}"))?.ip());
+            }
+            Long("beacon") => discovery.beacon = true,
+            Long("beacon-group") => {
+                let v = text(&mut parser)?;
+                discovery.beacon_group = v.parse().map_err(|_| format!("--beacon-group takes an IPv4 multicast GROUP:PORT, got {v:?}"))?;
+            }
+            Long("beacon-interface") => {
+                let v = text(&mut parser)?;
+                discovery.beacon_interface = v.parse().map_err(|_| format!("--beacon-interface takes an IPv4 address of the interface, got {v:?}"))?;
+            }
+            Long("gossip-ms") => {
+                let v = text(&mut parser)?;
+                discovery.gossip_ms = v.parse().ok().filter(|&n: &u32| n > 0).ok_or_else(|| format!("--gossip-ms takes milliseconds above 0, got {v:?}"))?;
+            }
             Long("help") | Short('h') => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -109,6 +131,7 @@ fn parse() -> Result<Args, String> {
     options.faults = faults;
     options.lease_ms = lease_ms;
     options.queue_depth_max = queue;
+    options.discovery = discovery;
     Ok(Args { manifest, options, keys, lazy_sources })
 }
 

@@ -19,6 +19,8 @@
 //!   "metadata_events", "opens", "cache_hits", "bytes_materialized", "failures", "by_consumer"}`.
 //! - `{"q": "query", "kind": K, "principal": P, ...}` (added): the query plane, checked against
 //!   the manifest's query exposure ([`super::query`]); `status` also lists `devices`.
+//! - `{"q": "peers"[, "from": {...}]}` (added): this node and the peers it knows
+//!   ([`super::discovery`]); `from`, the asker's own description, adds the asker.
 //! - `{"q": "stop"}`: a clean stop, as SIGTERM.
 //!
 //! A bad request gets `{"error": "sentence"}`; the connection stays open.
@@ -116,11 +118,12 @@ pub(crate) fn answer(node: &NodeShared, request: &str) -> J {
         Err(e) => return error(format!("the request is not JSON: {e}")),
     };
     let Some(q) = req.get("q").and_then(J::as_str) else {
-        return error("a request is a JSON object with \"q\": status, query, latest, lineage, history, publish, publish_lazy, payload, demand or stop");
+        return error("a request is a JSON object with \"q\": status, query, latest, lineage, history, publish, publish_lazy, payload, demand, peers or stop");
     };
     match q {
         "status" => super::query::status(node),
         "query" => super::query::answer(node, &req),
+        "peers" => node.discovery.answer(&req),
         "stop" => {
             node.stop.store(true, Ordering::Relaxed);
             for l in &node.links {
@@ -146,7 +149,7 @@ pub(crate) fn answer(node: &NodeShared, request: &str) -> J {
             });
             out
         }
-        other => error(format!("unknown request {other:?}; ask status, query, latest, lineage, history, publish, publish_lazy, payload, demand or stop")),
+        other => error(format!("unknown request {other:?}; ask status, query, latest, lineage, history, publish, publish_lazy, payload, demand, peers or stop")),
     }
 }
 

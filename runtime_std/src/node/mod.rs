@@ -20,9 +20,12 @@
 //! - Stop ([`Node::request_stop`], SIGTERM in the binary): no new events, wait at most
 //!   [`link::STOP_WAIT`] for what was sent to be acknowledged, bye, threads joined.
 //! - [`codec`]: payloads as CBOR on the wire; [`status`]: what the node shows.
+//! - [`discovery`]: configured peers, peer lists exchanged between nodes (admin `peers`), the
+//!   opt-in multicast beacon.
 
 pub mod admin;
 pub mod codec;
+pub mod discovery;
 pub mod link;
 pub mod plan;
 pub mod query;
@@ -53,6 +56,7 @@ pub use plan::{LinkPlan, NodePlan, QueryExposure};
 pub use query::DeviceHook;
 pub use queue::QUEUE_DEPTH_DEFAULT;
 pub use status::{LinkStatus, NodeStatus};
+pub use discovery::DiscoveryOptions;
 
 /// How the node reaches the graph it serves: the Rust binary's [`SharedGraph`], or the Python
 /// binding's graph (which runs its after-dispatch work too).
@@ -139,6 +143,8 @@ pub struct NodeOptions {
     /// Run the graph's scheduler (mailboxes, timers) on a thread of the node. The Python
     /// binding leaves it to the graph's owner.
     pub run_scheduler: bool,
+    /// Peers, beacon and the advertised host ([`discovery`]).
+    pub discovery: DiscoveryOptions,
 }
 
 impl NodeOptions {
@@ -156,6 +162,7 @@ impl NodeOptions {
             lease_ms: manyfold_core::mesh::LEASE_MS,
             queue_depth_max: QUEUE_DEPTH_DEFAULT,
             run_scheduler: true,
+            discovery: DiscoveryOptions::default(),
         }
     }
 }
@@ -213,6 +220,8 @@ pub(crate) struct NodeShared {
     pub(crate) queries: query::QueryCounters,
     /// Who asks the devices behind this node (the Python node's), if anyone.
     pub(crate) device_hook: parking_lot::RwLock<Option<Arc<dyn DeviceHook>>>,
+    /// Peers: configured, gossiped, heard on the beacon.
+    pub(crate) discovery: discovery::Discovery,
 }
 
 impl NodeShared {
@@ -295,6 +304,7 @@ impl Node {
                 )));
             }
         }
+        discovery::check(&options.discovery, options.listen, options.admin)?;
         let (tcp, udp) = bind_both(options.listen)?;
         let listen = tcp.local_addr().map_err(|e| NodeError(format!("cannot read the listening address: {e}")))?;
         let udp = Arc::new(udp);
@@ -394,7 +404,26 @@ impl Node {
             origin: Instant::now(),
         });
         let finished = Arc::new(AtomicBool::new(false));
-        let shared = Arc::new(NodeShared { options, incarnation, stop: stop.clone(), finished: finished.clone(), links, graph, plan, route_names: route_names.clone(), route_index, queries: Default::default(), device_hook: Default::default() });
+        let advertised_admin = admin.and_then(|a| discovery::advertised(a, options.discovery.advertise));
+        let advertised_listen = discovery::advertised(listen, options.discovery.advertise);
+        let me = serde_json::json!({
+            "node": options.name,
+            "id": options.id,
+            "incarnation": incarnation,
+            "manifest_id": hex(&plan.manifest_id),
+            "admin": advertised_admin.map(|a| a.to_string()),
+            "listen": advertised_listen.map(|a| a.to_string()),
+            "partitions": options.partitions,
+        });
+        let beacon = match (options.discovery.beacon, advertised_admin) {
+            (true, Some(a)) => {
+                let b = discovery::Beacon { node: options.name.clone(), id: options.id, incarnation, manifest_id: hex(&plan.manifest_id), admin: a, listen: advertised_listen };
+                Some((discovery::open_beacon(&options.discovery)?, b))
+            }
+            _ => None,
+        };
+        let discovery = discovery::Discovery::new(options.discovery.clone(), me, advertised_admin);
+        let shared = Arc::new(NodeShared { options, incarnation, stop: stop.clone(), finished: finished.clone(), links, graph, plan, route_names: route_names.clone(), route_index, queries: Default::default(), device_hook: Default::default(), discovery });
 
         // The driver builds its session (window and resequencing slots, a few hundred KiB) on
         // its own stack first: every node thread gets room for it.
@@ -417,6 +446,13 @@ impl Node {
         if let Some(l) = admin_listener {
             let s = shared.clone();
             others.push(spawn("admin".into(), Box::new(move || admin::run(s, l)))?);
+        }
+        // Gossip runs even without configured peers: a node that asked this one is asked back.
+        let s = shared.clone();
+        others.push(spawn("gossip".into(), Box::new(move || discovery::run_gossip(s)))?);
+        if let Some((socket, b)) = beacon {
+            let s = shared.clone();
+            others.push(spawn("beacon".into(), Box::new(move || discovery::run_beacon(s, socket, b)))?);
         }
         if shared.options.run_scheduler {
             let s = shared.clone();

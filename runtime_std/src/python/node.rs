@@ -176,7 +176,7 @@ fn node_error(py: Python<'_>, message: impl AsRef<str>) -> PyErr {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (graph, manifest, name, node_id, partitions, listen, links = Vec::new(), keys = Vec::new(), admin = None, faults = Vec::new(), lease_ms = manyfold_core::mesh::LEASE_MS, queue_depth_max = node::QUEUE_DEPTH_DEFAULT, run_scheduler = false, device_hook = None))]
+    #[pyo3(signature = (graph, manifest, name, node_id, partitions, listen, links = Vec::new(), keys = Vec::new(), admin = None, faults = Vec::new(), lease_ms = manyfold_core::mesh::LEASE_MS, queue_depth_max = node::QUEUE_DEPTH_DEFAULT, run_scheduler = false, device_hook = None, peers = Vec::new(), advertise = None, beacon = false, beacon_group = None, beacon_interface = None, gossip_ms = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -194,6 +194,12 @@ impl PyNode {
         queue_depth_max: usize,
         run_scheduler: bool,
         device_hook: Option<Py<PyAny>>,
+        peers: Vec<String>,
+        advertise: Option<&str>,
+        beacon: bool,
+        beacon_group: Option<&str>,
+        beacon_interface: Option<&str>,
+        gossip_ms: Option<u32>,
     ) -> PyResult<PyNode> {
         if let Some(h) = &device_hook {
             if !h.bind(py).is_callable() {
@@ -218,6 +224,24 @@ impl PyNode {
         options.lease_ms = lease_ms;
         options.queue_depth_max = queue_depth_max;
         options.run_scheduler = run_scheduler;
+        let d = &mut options.discovery;
+        for p in peers {
+            d.peers.push(node::resolve(&p).map_err(|e| node_error(py, e))?);
+        }
+        if let Some(h) = advertise {
+            let bad = |_| node_error(py, format!("advertise takes a host (an address of this machine), got {h:?}"));
+            d.advertise = Some(node::resolve(&format!("{h}:0")).map_err(bad)?.ip());
+        }
+        d.beacon = beacon;
+        if let Some(g) = beacon_group {
+            d.beacon_group = g.parse().map_err(|_| node_error(py, format!("beacon_group takes an IPv4 multicast GROUP:PORT, got {g:?}")))?;
+        }
+        if let Some(i) = beacon_interface {
+            d.beacon_interface = i.parse().map_err(|_| node_error(py, format!("beacon_interface takes an IPv4 address of the interface, got {i:?}")))?;
+        }
+        if let Some(ms) = gossip_ms {
+            d.gossip_ms = ms.max(1);
+        }
         let host = graph.host();
         let node = py.detach(move || Node::start(host, plan, options)).map_err(|e| node_error(py, e.0))?;
         if let Some(callable) = device_hook {
