@@ -77,8 +77,6 @@ def test_taints_appear_once_per_route_and_a_refused_principal_leaves_them_unknow
     refuse the taints query, and the monitor says taints unknown instead of failing."""
     from manyfold import query
 
-    if not hasattr(query, "expose"):  # the node query plane (issue 13, branch nodeq); remove once merged
-        pytest.skip("the node query plane is not on this branch yet")
     graph = split_graph(device=False, python=False)
     query.expose(graph, principals=["operator"], kinds=["taints"])
     plan_path = write_plan(tmp_path, graph, 44400)
