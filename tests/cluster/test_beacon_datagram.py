@@ -1,6 +1,6 @@
-"""The beacon datagram on the Python side (manyfold.discovery.beacon): the layout the nodes
-send is read back, anything else is None (never an exception), and the listening options are
-checked in one sentence."""
+"""The beacon datagram as `manyfold nodes` reads it (manyfold.discovery.beacon, through the
+node's own Rust parser in the extension): the layout the nodes send is read back, anything else
+is None (never an exception), and the listening options are checked in one sentence."""
 
 from __future__ import annotations
 

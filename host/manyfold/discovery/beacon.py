@@ -10,7 +10,6 @@ not a valid beacon is ignored, never raised."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import socket
 import struct
 import time
@@ -26,7 +25,6 @@ BEACON_PORT = 7477
 BEACON_BYTES_MAX = 512
 BEACON_MAGIC = "manyfold-beacon"
 BEACON_VERSION = 1
-NAME_BYTES_MAX = 32
 BEACONS_MAX = 1024
 """Distinct senders kept from one listen at most."""
 
@@ -64,17 +62,6 @@ def _ipv4(text: str) -> bool:
         return False
 
 
-def _dialable(text: object) -> Address | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        address = Address.parse(text)
-        ip = ipaddress.ip_address(address.host)
-    except (ClusterError, ValueError):
-        return None
-    return None if ip.is_unspecified or ip.is_multicast or address.port == 0 else address
-
-
 @dataclass(frozen=True)
 class Beacon:
     """One node's beacon."""
@@ -88,26 +75,16 @@ class Beacon:
 
     @staticmethod
     def parse(data: bytes) -> "Beacon | None":
-        """The beacon in ``data``, or None for anything else."""
-        if len(data) > BEACON_BYTES_MAX:
+        """The beacon in ``data``, or None for anything else. The node's own parser (Rust,
+        through the extension) decides, so the nodes and this listener agree on what a
+        beacon is."""
+        from manyfold import _native
+
+        parsed = _native.parse_beacon(bytes(data))
+        if parsed is None:
             return None
-        try:
-            v = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            return None
-        if not isinstance(v, dict) or v.get("magic") != BEACON_MAGIC or type(v.get("v")) is not int or v["v"] != BEACON_VERSION:
-            return None
-        node, node_id, incarnation, manifest_id = v.get("node"), v.get("id"), v.get("incarnation"), v.get("manifest_id")
-        if not isinstance(node, str) or not 0 < len(node.encode()) <= NAME_BYTES_MAX:
-            return None
-        if type(node_id) is not int or not 0 <= node_id <= 65535 or type(incarnation) is not int or incarnation < 0:
-            return None
-        if not isinstance(manifest_id, str) or len(manifest_id) != 64 or any(c not in "0123456789abcdefABCDEF" for c in manifest_id):
-            return None
-        admin = _dialable(v.get("admin"))
-        if admin is None:
-            return None
-        return Beacon(node, node_id, incarnation, manifest_id, admin, _dialable(v.get("listen")))
+        node, node_id, incarnation, manifest_id, admin, listen = parsed
+        return Beacon(node, node_id, incarnation, manifest_id, Address.parse(admin), Address.parse(listen) if listen else None)
 
 
 def open_socket(options: BeaconOptions) -> socket.socket:

@@ -335,10 +335,20 @@ impl PyNode {
     }
 }
 
+/// A beacon datagram as the nodes send it, parsed by the node's own parser
+/// (`node::discovery::Beacon::parse`): `(node, id, incarnation, manifest_id, admin, listen)`, or
+/// None for anything that is not a valid beacon (never raises).
+#[pyfunction]
+fn parse_beacon(data: &[u8]) -> Option<(String, u16, u64, String, String, Option<String>)> {
+    let b = node::discovery::Beacon::parse(data).ok()?;
+    Some((b.node, b.id, b.incarnation, b.manifest_id, b.admin.to_string(), b.listen.map(|l| l.to_string())))
+}
+
 /// Registers the node classes.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyNode>()?;
     m.add_class::<PyNodeStatus>()?;
     m.add_class::<PyLinkStatus>()?;
+    m.add_function(wrap_pyfunction!(parse_beacon, m)?)?;
     Ok(())
 }
