@@ -79,7 +79,8 @@ pub trait DeviceHook: Send + Sync {
 pub(crate) struct QueryCounters {
     answered: AtomicU64,
     refused: AtomicU64,
-    device_asks: AtomicUsize,
+    /// Device hook calls running (each on a thread of its own), at most [`DEVICE_ASKS_MAX`].
+    device_asks: Arc<AtomicUsize>,
 }
 
 /// The exposure kind a query kind needs (`device`: its `what`'s), or None for an unknown one.
@@ -218,12 +219,17 @@ pub(crate) fn answer(node: &NodeShared, req: &J) -> J {
 /// `status` with the devices behind the node (`[]` without a device hook).
 pub(crate) fn status(node: &NodeShared) -> J {
     let mut out = node.status().to_json();
-    let devices = match ask_hook(node, json!({ "what": "devices" }), DEVICES_TIMEOUT_MS) {
-        Some(Ok(answer)) => answer.get("devices").cloned().filter(J::is_array).unwrap_or_else(|| json!([])),
-        _ => json!([]),
-    };
-    out["devices"] = devices;
+    out["devices"] = J::Array(devices(node));
     out
+}
+
+/// The devices behind this node, as its device hook lists them (`[]` without a hook, or when
+/// it did not answer within [`DEVICES_TIMEOUT_MS`]).
+fn devices(node: &NodeShared) -> Vec<J> {
+    match ask_hook(node, json!({ "what": "devices" }), DEVICES_TIMEOUT_MS) {
+        Some(Ok(answer)) => answer.get("devices").and_then(J::as_array).cloned().unwrap_or_default(),
+        _ => Vec::new(),
+    }
 }
 
 /// Calls the device hook on a thread of its own, waiting at most `timeout_ms`; None without a
@@ -236,32 +242,30 @@ fn ask_hook(node: &NodeShared, request: J, timeout_ms: u64) -> Option<Result<J, 
         return Some(Err(format!("{DEVICE_ASKS_MAX} device queries already wait on node {}", node.options.name)));
     }
     let (tx, rx) = mpsc::channel();
+    let slot = asks.clone();
     let spawned = std::thread::Builder::new().name("device-query".into()).spawn(move || {
         let _ = tx.send(hook.ask(&request));
+        // The slot is given back when the hook returns, not when the wait ends: a hook that
+        // hangs keeps its slot, so at most DEVICE_ASKS_MAX threads ever wait on hooks.
+        slot.fetch_sub(1, Ordering::Relaxed);
     });
     let result = match spawned {
         Ok(_) => match rx.recv_timeout(Duration::from_millis(timeout_ms)) {
             Ok(r) => r,
             Err(_) => Err(format!("the device did not answer within {timeout_ms} ms")),
         },
-        Err(e) => Err(format!("cannot start a thread for the device query: {e}")),
+        Err(e) => {
+            // The closure never ran: give its slot back.
+            asks.fetch_sub(1, Ordering::Relaxed);
+            Err(format!("cannot start a thread for the device query: {e}"))
+        }
     };
-    // The slot is given back when the wait ends: a hook that never returns holds its thread,
-    // not the slot (the hook's own link timeout bounds it).
-    asks.fetch_sub(1, Ordering::Relaxed);
     Some(result)
 }
 
 /// The device partitions behind this node, as its device hook lists them.
 fn device_partitions(node: &NodeShared) -> Vec<String> {
-    match ask_hook(node, json!({ "what": "devices" }), DEVICES_TIMEOUT_MS) {
-        Some(Ok(answer)) => answer
-            .get("devices")
-            .and_then(J::as_array)
-            .map(|ds| ds.iter().filter_map(|d| d.get("partition").and_then(J::as_str).map(String::from)).collect())
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    }
+    devices(node).iter().filter_map(|d| d.get("partition").and_then(J::as_str).map(String::from)).collect()
 }
 
 fn device(node: &NodeShared, req: &J) -> J {
@@ -731,11 +735,8 @@ mod tests {
         }
     }
 
-    /// A device query goes to the device hook (outside the graph lock) and its answer, refusal
-    /// or error comes back as the query's; a partition not hosted here never reaches the hook;
-    /// `status` and `topology` list the hook's devices.
-    #[test]
-    fn device_queries_go_through_the_hook() {
+    /// Node "n" (id 7) hosting partition a of the exposed fixture, no admin endpoint.
+    fn exposed_node() -> crate::node::Node {
         use crate::graph::factory::NoCallables;
         use crate::graph::Graph;
         use crate::node::{Node, NodeOptions};
@@ -746,7 +747,15 @@ mod tests {
         let plan = NodePlan::new(&bytes, &hosted).unwrap();
         let mut graph = Graph::new_wall();
         crate::manifest::load(&mut graph, &plan.cbor, Some(&hosted), &mut Arc::new, &mut NoCallables, &mut |_, _, _| {}, &mut |_| {}).unwrap();
-        let node = Node::start(Arc::new(SharedGraph::new(graph)), plan, NodeOptions::new("n", 7, hosted, "127.0.0.1:0".parse().unwrap())).unwrap();
+        Node::start(Arc::new(SharedGraph::new(graph)), plan, NodeOptions::new("n", 7, hosted, "127.0.0.1:0".parse().unwrap())).unwrap()
+    }
+
+    /// A device query goes to the device hook (outside the graph lock) and its answer, refusal
+    /// or error comes back as the query's; a partition not hosted here never reaches the hook;
+    /// `status` and `topology` list the hook's devices.
+    #[test]
+    fn device_queries_go_through_the_hook() {
+        let node = exposed_node();
         let calls = Arc::new(AtomicUsize::new(0));
         let seen = calls.clone();
         node.set_device_hook(Some(hook(move |req: &J| {
@@ -771,6 +780,46 @@ mod tests {
         node.set_device_hook(None);
         assert_eq!(ask("taints", "a")["refused"], json!("no device a behind node n"));
         assert_eq!(status(&node.shared)["devices"], json!([]));
+        node.request_stop();
+        node.wait();
+    }
+
+    /// A hook that hangs keeps its slot: however many queries time out, at most DEVICE_ASKS_MAX
+    /// threads ever wait on it, the rest are refused at once, and the slots come back when it
+    /// returns.
+    #[test]
+    fn a_hanging_hook_holds_at_most_its_bound_of_threads() {
+        use std::sync::{Condvar, Mutex};
+        let node = exposed_node();
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let started = Arc::new(AtomicUsize::new(0));
+        let (g, st) = (gate.clone(), started.clone());
+        node.set_device_hook(Some(hook(move |_: &J| {
+            st.fetch_add(1, Ordering::SeqCst);
+            let (open, cv) = &*g;
+            let mut o = open.lock().unwrap();
+            // Bounded by the test: it opens the gate below.
+            while !*o {
+                o = cv.wait(o).unwrap();
+            }
+            Ok(json!({ "devices": [] }))
+        })));
+        let asks = 3 * DEVICE_ASKS_MAX;
+        let errors: Vec<String> = (0..asks).map(|_| ask_hook(&node.shared, json!({ "what": "devices" }), 5).unwrap().unwrap_err()).collect();
+        let refused = errors.iter().filter(|e| e.contains("already wait")).count();
+        assert_eq!(refused, asks - DEVICE_ASKS_MAX, "{errors:?}");
+        assert!(started.load(Ordering::SeqCst) <= DEVICE_ASKS_MAX);
+        let (open, cv) = &*gate;
+        *open.lock().unwrap() = true;
+        cv.notify_all();
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        // Bounded: 5 s of 10 ms polls.
+        while node.shared.queries.device_asks.load(Ordering::SeqCst) > 0 {
+            assert!(std::time::Instant::now() < end, "the slots never came back");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(started.load(Ordering::SeqCst), DEVICE_ASKS_MAX);
+        assert_eq!(ask_hook(&node.shared, json!({ "what": "devices" }), 1_000).unwrap(), Ok(json!({ "devices": [] })));
         node.request_stop();
         node.wait();
     }
