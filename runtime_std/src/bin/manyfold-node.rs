@@ -95,7 +95,7 @@ fn parse() -> Result<Args, String> {
             Long("peer") => discovery.peers.push(resolve(&text(&mut parser)?)?),
             Long("advertise") => {
                 let v = text(&mut parser)?;
-                discovery.advertise = Some(resolve(&format!("{v}:0")).map_err(|_| format!("--advertise takes a host (an address of this machine), got {v:?}"))?.ip());
+                discovery.advertise = Some(manyfold_runtime::node::discovery::advertise_host(&v).map_err(|e| format!("--advertise {e}"))?);
             }
             Long("beacon") => discovery.beacon = true,
             Long("beacon-group") => {

@@ -126,6 +126,15 @@ pub fn check(options: &DiscoveryOptions, listen: SocketAddr, admin: Option<Socke
     Ok(())
 }
 
+/// The host of `--advertise`: an IP address (IPv4 or IPv6, as `::1`) or a name resolved now.
+/// The error ends a sentence that starts with the option's name.
+pub fn advertise_host(text: &str) -> Result<IpAddr, String> {
+    if let Ok(ip) = text.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    super::resolve(&format!("{text}:0")).map(|a| a.ip()).map_err(|_| format!("takes a host (an address of this machine), got {text:?}"))
+}
+
 /// The address advertised for a bound one: the `--advertise` host with the bound port, else the
 /// bound address itself unless it is a wildcard (then none).
 pub fn advertised(bound: SocketAddr, advertise: Option<IpAddr>) -> Option<SocketAddr> {
@@ -686,6 +695,17 @@ mod tests {
         assert!(!t.merge(addr(11), named("stale"), Source::Gossip, now - Duration::from_secs(30), now));
         assert!(!t.merge("0.0.0.0:5".parse().unwrap(), None, Source::Beacon, now, now));
         assert_eq!(t.len(), 1);
+    }
+
+    /// --advertise takes IPv6 literals (bare or bracketed) as well as IPv4 and names; other
+    /// text is refused with a sentence.
+    #[test]
+    fn advertise_takes_ipv6_ipv4_and_names() {
+        assert_eq!(advertise_host("::1"), Ok("::1".parse().unwrap()));
+        assert_eq!(advertise_host("[fe80::2]"), Ok("fe80::2".parse().unwrap()));
+        assert_eq!(advertise_host("10.0.0.2"), Ok("10.0.0.2".parse().unwrap()));
+        assert!(advertise_host("localhost").is_ok());
+        assert!(advertise_host("not a host!").unwrap_err().starts_with("takes a host"));
     }
 
     #[test]

@@ -229,8 +229,7 @@ impl PyNode {
             d.peers.push(node::resolve(&p).map_err(|e| node_error(py, e))?);
         }
         if let Some(h) = advertise {
-            let bad = |_| node_error(py, format!("advertise takes a host (an address of this machine), got {h:?}"));
-            d.advertise = Some(node::resolve(&format!("{h}:0")).map_err(bad)?.ip());
+            d.advertise = Some(node::discovery::advertise_host(h).map_err(|e| node_error(py, format!("advertise {e}")))?);
         }
         d.beacon = beacon;
         if let Some(g) = beacon_group {
