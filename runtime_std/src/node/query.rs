@@ -758,8 +758,13 @@ mod tests {
         let node = exposed_node();
         let calls = Arc::new(AtomicUsize::new(0));
         let seen = calls.clone();
+        let graph = node.shared.graph.clone();
         node.set_device_hook(Some(hook(move |req: &J| {
             seen.fetch_add(1, Ordering::Relaxed);
+            // Every answer below needs the graph free while the hook runs.
+            if !graph.try_with_graph(Duration::from_millis(500), &mut |_| {}) {
+                return Err("the hook was called with the graph locked".to_string());
+            }
             match req["what"].as_str() {
                 Some("devices") => Ok(json!({"devices": [{"partition": "a", "port": "sim:x", "where": "here", "state": "running"}]})),
                 Some("taints") => Ok(json!({"partition": req["partition"], "taints": []})),
