@@ -242,23 +242,26 @@ fn ask_hook(node: &NodeShared, request: J, timeout_ms: u64) -> Option<Result<J, 
         return Some(Err(format!("{DEVICE_ASKS_MAX} device queries already wait on node {}", node.options.name)));
     }
     let (tx, rx) = mpsc::channel();
-    let slot = asks.clone();
+    // The slot is given back when the hook returns (or panics), not when the wait ends: a hook
+    // that hangs keeps its slot, so at most DEVICE_ASKS_MAX threads ever wait on hooks.
+    struct Slot(Arc<AtomicUsize>);
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    let slot = Slot(asks.clone());
     let spawned = std::thread::Builder::new().name("device-query".into()).spawn(move || {
+        let _slot = slot;
         let _ = tx.send(hook.ask(&request));
-        // The slot is given back when the hook returns, not when the wait ends: a hook that
-        // hangs keeps its slot, so at most DEVICE_ASKS_MAX threads ever wait on hooks.
-        slot.fetch_sub(1, Ordering::Relaxed);
     });
     let result = match spawned {
         Ok(_) => match rx.recv_timeout(Duration::from_millis(timeout_ms)) {
             Ok(r) => r,
             Err(_) => Err(format!("the device did not answer within {timeout_ms} ms")),
         },
-        Err(e) => {
-            // The closure never ran: give its slot back.
-            asks.fetch_sub(1, Ordering::Relaxed);
-            Err(format!("cannot start a thread for the device query: {e}"))
-        }
+        // The closure (and its slot) was dropped: the slot is back.
+        Err(e) => Err(format!("cannot start a thread for the device query: {e}")),
     };
     Some(result)
 }
@@ -825,6 +828,26 @@ mod tests {
         }
         assert_eq!(started.load(Ordering::SeqCst), DEVICE_ASKS_MAX);
         assert_eq!(ask_hook(&node.shared, json!({ "what": "devices" }), 1_000).unwrap(), Ok(json!({ "devices": [] })));
+        node.request_stop();
+        node.wait();
+    }
+
+    /// A hook that panics gives its slot back: after more panics than there are slots, the
+    /// hook is still asked (and the query gets an error, not a hang).
+    #[test]
+    fn a_panicking_hook_gives_its_slot_back() {
+        let node = exposed_node();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        node.set_device_hook(Some(hook(move |_: &J| -> Result<J, String> {
+            seen.fetch_add(1, Ordering::SeqCst);
+            panic!("a broken hook")
+        })));
+        for _ in 0..2 * DEVICE_ASKS_MAX {
+            let e = ask_hook(&node.shared, json!({ "what": "devices" }), 1_000).unwrap().unwrap_err();
+            assert!(e.contains("did not answer"), "{e}");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 2 * DEVICE_ASKS_MAX);
         node.request_stop();
         node.wait();
     }
