@@ -74,3 +74,35 @@ fn addresses_no_peer_could_dial_are_refused_at_start() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
+
+/// A round asks its peers in parallel: with twelve configured peers that accept and never
+/// answer (300 ms each), the one live peer is still heard from every round (its age stays
+/// under a second), where asking one after another leaves it seconds between answers.
+#[test]
+fn silent_peers_do_not_delay_the_live_one() {
+    let silent: Vec<std::net::TcpListener> = (0..12).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let b = NodeProc::start("b", &args("chain.json", "b", 2, &["b"], &[]));
+    let mut extra: Vec<String> = silent.iter().map(|l| format!("--peer={}", l.local_addr().unwrap())).collect();
+    extra.push(format!("--peer={}", b.ready["admin"].as_str().unwrap()));
+    extra.push("--gossip-ms=100".to_string());
+    let a = NodeProc::start("a", &args("chain.json", "a", 1, &["a"], &extra));
+    let start = Instant::now();
+    // Bounded: 10 s of 50 ms polls until b was heard, then 4 s of them watching its age.
+    let mut oldest = 0;
+    let mut first = None;
+    while Instant::now() < start + Duration::from_secs(14) {
+        let answer = a.ask(json!({"q": "peers"}));
+        if let Some(age) = peer(&answer, "b").and_then(|p| p["age_ms"].as_u64()) {
+            let since = *first.get_or_insert_with(Instant::now);
+            oldest = oldest.max(age);
+            if since.elapsed() > Duration::from_secs(4) {
+                break;
+            }
+        }
+        assert!(first.is_some() || Instant::now() < start + Duration::from_secs(10), "a never heard b: {answer}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(first.is_some_and(|f| f.elapsed() > Duration::from_secs(4)), "watched b for 4 s");
+    assert!(oldest < 1_000, "b went {oldest} ms unheard: the silent peers delayed it");
+    drop(silent);
+}

@@ -4,7 +4,8 @@
 //!   table, never aged out.
 //! - **Gossip**: every [`DiscoveryOptions::gossip_ms`] a thread asks each known peer's admin
 //!   endpoint `{"q": "peers", "from": ME}` (connect and read within [`DIAL_TIMEOUT`], at most
-//!   [`GOSSIP_ASKS_MAX`] peers a round, configured first, then the ones heard of longest ago).
+//!   [`GOSSIP_ASKS_MAX`] peers a round, in parallel, configured first, then the ones heard of
+//!   longest ago).
 //!   The answer refreshes that peer and lists the peers it knows with their age; `from` tells
 //!   the asked node about the asker, so a configured relation is known at both ends.
 //! - The **beacon** (opt-in, `--beacon`): a small JSON datagram ([`Beacon`]) sent to Manyfold's
@@ -488,7 +489,7 @@ pub(crate) fn run_gossip(node: Arc<NodeShared>) {
     let interval = Duration::from_millis(u64::from(d.options.gossip_ms.max(50)));
     let mut next = Instant::now();
     // Bounded by the stop flag: checked every 50 ms between rounds; a round asks at most
-    // GOSSIP_ASKS_MAX peers, each within DIAL_TIMEOUT twice.
+    // GOSSIP_ASKS_MAX peers in parallel, each within DIAL_TIMEOUT twice.
     while !node.stop.load(Ordering::Relaxed) {
         if Instant::now() < next {
             std::thread::sleep(Duration::from_millis(50).min(next - Instant::now()));
@@ -500,15 +501,25 @@ pub(crate) fn run_gossip(node: Arc<NodeShared>) {
             t.expire(Instant::now());
             t.to_ask(GOSSIP_ASKS_MAX)
         };
-        for admin in asks {
-            if node.stop.load(Ordering::Relaxed) {
-                return;
-            }
-            if let Some(answer) = ask_peers(admin, &d.me) {
-                d.merge_answer(admin, &answer, Instant::now());
+        ask_round(d, &asks);
+    }
+}
+
+/// Asks `asks` (at most [`GOSSIP_ASKS_MAX`]) in parallel, a scoped thread each, so a round takes
+/// one dial's time however many peers are silent; a thread that cannot start asks inline.
+fn ask_round(d: &Discovery, asks: &[SocketAddr]) {
+    let ask = move |admin: SocketAddr| {
+        if let Some(answer) = ask_peers(admin, &d.me) {
+            d.merge_answer(admin, &answer, Instant::now());
+        }
+    };
+    std::thread::scope(|s| {
+        for &admin in asks.iter().take(GOSSIP_ASKS_MAX) {
+            if std::thread::Builder::new().name("gossip-ask".into()).spawn_scoped(s, move || ask(admin)).is_err() {
+                ask(admin);
             }
         }
-    }
+    });
 }
 
 /// Opens the beacon socket: bound to the group's port (shared with the other nodes of this
