@@ -60,13 +60,14 @@ pub(crate) fn run(node: Arc<NodeShared>, listener: TcpListener) {
                     open.fetch_sub(1, Ordering::Relaxed);
                     continue;
                 }
-                let (node, open) = (node.clone(), open.clone());
+                let (node, slot) = (node.clone(), open.clone());
                 let spawned = std::thread::Builder::new().name("admin-conn".into()).spawn(move || {
                     serve(&node, stream);
-                    open.fetch_sub(1, Ordering::Relaxed);
+                    slot.fetch_sub(1, Ordering::Relaxed);
                 });
                 if spawned.is_err() {
                     // The closure never ran: give its slot back.
+                    open.fetch_sub(1, Ordering::Relaxed);
                 }
             }
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
