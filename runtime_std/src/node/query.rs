@@ -444,6 +444,11 @@ fn routes(node: &NodeShared, g: &Graph) -> J {
     J::Array(out)
 }
 
+/// A node's counter by name (0 when it has none of that name).
+fn node_counter(n: &crate::graph::NodeInfo, name: &str) -> u64 {
+    n.counters.iter().find(|(k, _)| *k == name).map_or(0, |(_, v)| *v)
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -499,7 +504,7 @@ fn flow(node: &NodeShared, g: &Graph) -> J {
         .nodes()
         .iter()
         .filter_map(|n| {
-            let counter = |name: &str| n.counters.iter().find(|(k, _)| *k == name).map_or(0, |(_, v)| *v);
+            let counter = |name: &str| node_counter(n, name);
             let dropped = match n.kind {
                 "rate_limit" | "capacitor" => counter("dropped"),
                 "resistor" => counter("coalesced"),
@@ -520,7 +525,7 @@ fn watermarks(g: &Graph) -> J {
         .iter()
         .filter(|n| WATERMARKED.contains(&n.kind))
         .map(|n| {
-            let counter = |name: &str| n.counters.iter().find(|(k, _)| *k == name).map_or(0, |(_, v)| *v);
+            let counter = |name: &str| node_counter(n, name);
             json!({ "node": n.name, "kind": n.kind, "watermark_us": n.watermark_us, "late": counter("late"), "forced": counter("forced") })
         })
         .collect();
