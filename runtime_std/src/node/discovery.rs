@@ -226,7 +226,8 @@ pub struct PeerTable {
     learned: usize,
     capacity: usize,
     expire: Duration,
-    /// Learned addresses not added because the table was full.
+    /// Times a learned address was not added because the table was full (one address told
+    /// again is counted again).
     pub dropped: u64,
 }
 
