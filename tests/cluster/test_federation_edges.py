@@ -167,3 +167,11 @@ def test_a_lineage_every_node_refused_names_the_refusals():
     text = _render(lambda c: render_lineage(c, walk))
     assert 'refused a: principal "m" may not query this graph' in text
     assert "no node answered" in text and "held by" not in text
+
+
+def test_two_nodes_answering_under_one_name_are_both_kept():
+    """Two endpoints calling themselves the same node: neither answer is silently dropped."""
+    with admin_endpoint(_holder("n", 1)) as a, admin_endpoint(_holder("n", 2)) as b:
+        answer = ask_cluster((Target("a", a), Target("b", b)), "routes", timeout_s=2)
+    assert answer.answered == ("n", f"n ({b})") and set(answer.nodes) == set(answer.answered)
+    assert answer.unknown == ()

@@ -103,6 +103,8 @@ def collect(kind: str, replies: tuple[NodeReply, ...], *, partition: str | None 
             unknown.append(Unknown(target.name, reply.error or "no answer", reply.rejected))
             continue
         name = data.get("node") if isinstance(data.get("node"), str) else target.name
+        if name in answered:  # two targets answer under one name: both are kept, told apart by address
+            name = f"{name} ({target.admin})"
         where = f"node {name} ({target.admin})"
         if "refused" in data:
             answered.append(name)
