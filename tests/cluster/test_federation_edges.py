@@ -178,3 +178,13 @@ def test_two_nodes_answering_under_one_name_are_both_kept():
         answer = ask_cluster((Target("a", a), Target("b", b)), "routes", timeout_s=2)
     assert answer.answered == ("n", f"n ({b})") and set(answer.nodes) == set(answer.answered)
     assert answer.unknown == ()
+
+
+@pytest.mark.parametrize("command", [["query", "--cluster", "127.0.0.1:1", "topology", "--timeout", "inf"],
+                                     ["monitor", "--cluster", "127.0.0.1:1", "--interval", "1e300", "--count", "1"],
+                                     ["nodes", "--peer", "127.0.0.1:1", "--timeout", "1e300"]])  # fmt: skip
+def test_seconds_too_large_for_a_socket_are_a_usage_error(command):
+    """--timeout inf or 1e300 seconds: exit 2 and argparse's one-line reason, no OverflowError traceback."""
+    done = subprocess.run([sys.executable, "-m", "manyfold", *command], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "expected at most 100000000 seconds" in done.stderr.splitlines()[-1] and "Traceback" not in done.stderr
