@@ -127,6 +127,16 @@ def test_an_unreachable_node_is_stale_then_gone_in_the_live_view(tmp_path):
     assert f"node 127.0.0.1:{port} gone" in out.stdout and "Traceback" not in out.stderr
 
 
+def test_a_plan_without_its_manifest_file_is_monitored_without_the_page(tmp_path):
+    """The manifest is read only for --http's drawing: without its file, --json still polls every planned node."""
+    plan_path = write_plan(tmp_path, split_graph(device=False, python=False), 44900)
+    (tmp_path / "split.json").unlink()
+    out = subprocess.run([sys.executable, "-m", "manyfold", "monitor", "--cluster", str(plan_path), "--json", "--count", "1", "--interval", "0.1"],
+                         capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert {n["name"] for n in json.loads(out.stdout)["nodes"]} == {"ingest", "control", "host"}
+
+
 def test_the_page_is_not_served_on_a_public_address_unless_asked():
     """--http on a non-loopback address without --http-public is refused with one sentence."""
     out = subprocess.run(

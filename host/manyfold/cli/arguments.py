@@ -36,14 +36,21 @@ def tcp_port(text: str) -> int:
     return int_within(text, 1, 65535, "a TCP port (1 to 65535)")
 
 
+SECONDS_MAX = 100_000_000.0
+"""The most seconds a flag takes (about three years): sockets, locks and clocks take it, where
+``inf`` or ``1e300`` would overflow them."""
+
+
 def seconds(text: str) -> float:
-    """A positive number of seconds."""
+    """A positive number of seconds, at most :data:`SECONDS_MAX`."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    if not value <= SECONDS_MAX:
+        raise argparse.ArgumentTypeError(f"expected at most {SECONDS_MAX:.0f} seconds, got {text}")
     return value
 
 
@@ -52,4 +59,4 @@ def timeout(parser: argparse.ArgumentParser, default_s: float, what: str) -> Non
     parser.add_argument("--timeout", type=seconds, default=default_s, metavar="S", help=f"seconds to wait for {what} (default {default_s:g})")
 
 
-__all__ = ["int_within", "positive_int", "rate", "seconds", "tcp_port", "timeout"]
+__all__ = ["SECONDS_MAX", "int_within", "positive_int", "rate", "seconds", "tcp_port", "timeout"]

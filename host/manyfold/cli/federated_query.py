@@ -6,7 +6,8 @@ listed as unknown, every refusal with its sentence), or one JSON object with ``-
 Arguments by WHAT: ``lineage ROUTE[@SEQ] [NODE]`` (without SEQ: the route's newest envelope on
 the node holding it); ``taints [ROUTE]``; ``device PARTITION [WHAT [ROUTE]]`` (WHAT: topology,
 flow, taints, latest, counters; default topology). Exit code: 0 when at least one node answered
-the question, 1 when none did (every node refused or is unknown), 2 for a usage error.
+the question, 1 when none did (every node refused or is unknown), 2 for a usage error (also
+when every node rejected the request itself, e.g. a route the manifest does not have).
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def cmd_cluster_query(args: argparse.Namespace) -> int:
         raise CliError(f"{what} takes no argument (got {' '.join(extra)})")
     answer = ask_cluster(targets, what, principal=args.principal, route=route, partition=partition, what=device_what,
                          timeout_s=args.timeout, facts=facts)  # fmt: skip
+    if answer.rejected_by_all is not None:
+        raise CliError(answer.rejected_by_all)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, sort_keys=False, default=str))
     else:
@@ -84,7 +87,7 @@ def _print_lineage(args, targets, walk) -> int:
     asked = {t.name for t in targets}
     unknown = [u for u in walk.unanswered if u.name in asked and u.name not in walk.answered]
     if args.json:
-        nodes = {n: {"steps": sum(1 for s in walk.steps if s.node == n)} for n in walk.answered}
+        nodes = {n: {"steps": sum(1 for s in walk.steps if s.node == n)} for n in walk.answered if n not in (walk.refused or {})}
         print(json.dumps({"kind": "lineage", "answered": list(walk.answered), "unknown": [u.to_dict() for u in unknown],
                           "refused": walk.refused or {}, "nodes": nodes, "merged": walk.to_dict()}, indent=2, default=str))  # fmt: skip
     else:
@@ -101,11 +104,16 @@ def render_who(console, answer) -> None:
     """Who answered, who refused (with the sentence), and who is unknown (with the reason)."""
     from manyfold.cli.render import table
 
-    rows = [(n, "answered", "-") for n in answer.answered if n not in answer.refused]
-    rows += [(n, "refused", sentence) for n, sentence in answer.refused.items()]
-    rows += [(u.name, "[bold red]unknown[/]", u.reason) for u in answer.unknown]
+    rows = table("nodes", ("node", "reply", "why"), priority=("node",))
+    for n in answer.answered:
+        if n not in answer.refused:
+            rows.add_row(n, "answered", "-")
+    for n, sentence in answer.refused.items():
+        rows.add_row(n, "refused", sentence)
+    for u in answer.unknown:  # cells are plain text: the row's style marks it
+        rows.add_row(u.name, "unknown", u.reason, style="bold red")
     console.print(f"[bold]{answer.kind}[/]: {len(answer.nodes)} answered, {len(answer.refused)} refused, {len(answer.unknown)} unknown")
-    console.print(table("nodes", ("node", "reply", "why"), rows, priority=("node",)))
+    console.print(rows)
 
 
 def render_cluster_answer(console, answer) -> None:
@@ -119,7 +127,7 @@ def render_cluster_answer(console, answer) -> None:
         return
     if kind == "topology":
         console.print(table("partitions: the node hosting each (answered) and the plan's", ("partition", "device", "node", "planned"),
-                            ((p.partition, "yes" if p.device else "-", p.node or "[bold red]no answer[/]", p.planned) for p in m.partitions)))  # fmt: skip
+                            ((p.partition, "yes" if p.device else "-", p.node or "no answer", p.planned) for p in m.partitions)))  # fmt: skip
         console.print(table("routes and the nodes holding them", ("route", "owner", "producer", "nodes"),
                             ((r.route, r.owner, r.producer, r.nodes) for r in m.routes), priority=("route",)))  # fmt: skip
         ids = set(m.manifest_ids.values())
@@ -154,8 +162,17 @@ def render_cluster_answer(console, answer) -> None:
 
 def render_lineage(console, walk) -> None:
     """The walk: the path of nodes, the envelopes by node and route, and the device reached."""
+    from rich.markup import escape
+
     from manyfold.cli.render import table
 
+    for name, sentence in (walk.refused or {}).items():
+        console.print(f"[bold]refused[/] {escape(name)}: {escape(sentence)}")
+    if not walk.node:  # no node answered the walk's first question
+        console.print(f"Lineage of {walk.route}: no node answered ({len(walk.refused or {})} refused, {len(walk.unanswered)} unknown)")
+        for u in walk.unanswered:
+            console.print(f"[bold red]unknown[/] {escape(u.name)}: {escape(u.reason)}")
+        return
     console.print(f"Lineage of {walk.route}@{walk.seq} (held by {walk.node}): " + " -> ".join(walk.path))
     by: dict[tuple[str, str, str | None], list] = {}
     for s in walk.steps:
@@ -174,7 +191,7 @@ def render_lineage(console, walk) -> None:
         console.print(f"Device {d.partition} behind {d.node}: {facts.get('board', '?')} on {facts.get('port', '?')}; "
                       f"latest of {d.routes[-1]}: seq {event.get('seq', '-')}, taints {taints or '-'}")  # fmt: skip
     for u in walk.unanswered:
-        console.print(f"[bold red]unknown[/] {u.name}: {u.reason}")
+        console.print(f"[bold red]unknown[/] {escape(u.name)}: {escape(u.reason)}")
     if walk.truncated:
         console.print(f"(stopped after {walk.questions} questions; more ancestors are held elsewhere)")
 

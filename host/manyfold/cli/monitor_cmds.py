@@ -20,7 +20,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         from manyfold.manifest import Manifest
 
         manifest = Manifest.read(Path(args.manifest))
-    elif Path(args.cluster).is_file():
+    elif args.http and Path(args.cluster).is_file():  # only the page draws it
         from manyfold.cluster import up
 
         _, manifest = up.load(Path(args.cluster))

@@ -38,6 +38,11 @@ class AdminError(ClusterError):
     """The admin endpoint could not be reached, did not answer in time, or refused the request."""
 
 
+class AdminRejected(AdminError):
+    """The node answered ``{"error": ...}``: it read the request and rejected it (a route its
+    manifest does not have, a missing field), so asking again will not help."""
+
+
 RouteRef = Route | int
 """A route as the node names it: by its text, or by its index in the manifest."""
 
@@ -281,12 +286,15 @@ class AdminClient:
             self.close()
             reason = "no answer in time" if isinstance(error, TimeoutError) else error.strerror or str(error)
             raise AdminError(f"{self.where}: {reason}") from None
+        except UnicodeError:  # the resolver's IDNA encoding: a label over 63 characters, say
+            self.close()
+            raise AdminError(f"{self.where}: {self.address.host!r} is not a valid host name") from None
         try:
             answer = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise AdminError(f"{self.where}: the answer is not one JSON object: {line[:80]!r}") from None
         if isinstance(answer, dict) and "error" in answer:
-            raise AdminError(f"{self.where}: {answer['error']}")
+            raise AdminRejected(f"{self.where}: {answer['error']}")
         if not isinstance(answer, dict):
             raise AdminError(f"{self.where}: expected a JSON object, got {line[:80]!r}")
         return answer

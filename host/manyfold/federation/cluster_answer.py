@@ -32,6 +32,8 @@ class Unknown(Serializable):
 
     name: str
     reason: str
+    rejected: bool = False
+    """The node answered, rejecting the request itself (a route its manifest lacks...)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,14 @@ class ClusterAnswer:
     nodes: dict[str, NodeAnswer] = field(default_factory=dict)
     """The nodes that answered (not those that refused), by name."""
     merged: Any = None
+
+    @property
+    def rejected_by_all(self) -> str | None:
+        """When every node rejected the request itself (nobody answered, refused or failed to
+        reply), the first node's sentence: the question, not the cluster, is wrong."""
+        if self.unknown and not self.answered and all(u.rejected for u in self.unknown):
+            return self.unknown[0].reason
+        return None
 
     @property
     def any_answer(self) -> bool:
@@ -90,9 +100,11 @@ def collect(kind: str, replies: tuple[NodeReply, ...], *, partition: str | None 
     for reply in replies:
         target, data = reply.target, reply.answer
         if data is None:
-            unknown.append(Unknown(target.name, reply.error or "no answer"))
+            unknown.append(Unknown(target.name, reply.error or "no answer", reply.rejected))
             continue
         name = data.get("node") if isinstance(data.get("node"), str) else target.name
+        if name in answered:  # two targets answer under one name: both are kept, told apart by address
+            name = f"{name} ({target.admin})"
         where = f"node {name} ({target.admin})"
         if "refused" in data:
             answered.append(name)

@@ -5,11 +5,12 @@ dead or slow node never holds the others' answers. A node that did not answer is
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from manyfold.cluster.admin import AdminClient, AdminError
+from manyfold.cluster.admin import AdminClient, AdminError, AdminRejected
 from manyfold.federation.targets import Target
 
 WORKERS_MAX = 32
@@ -26,6 +27,8 @@ class NodeReply:
     answer: dict | None
     error: str | None
     elapsed_ms: float
+    rejected: bool = False
+    """The node answered ``{"error": ...}``: it rejected the request itself (``error`` says why)."""
 
     @property
     def answered(self) -> bool:
@@ -39,29 +42,44 @@ def _ask(target: Target, request: dict, timeout_s: float) -> NodeReply:
             answer = client.ask(request)
         return NodeReply(target, answer, None, (time.monotonic() - started) * 1e3)
     except AdminError as error:
-        return NodeReply(target, None, str(error), (time.monotonic() - started) * 1e3)
+        return NodeReply(target, None, str(error), (time.monotonic() - started) * 1e3, isinstance(error, AdminRejected))
 
 
 def fan_out(targets: tuple[Target, ...], request: dict, *, timeout_s: float = 1.0) -> tuple[NodeReply, ...]:
     """Ask every target ``request`` (one admin JSON object) in parallel; one reply per target,
     in the targets' order. An ``{"error": ...}`` answer, a refused connection or no answer in
-    ``timeout_s`` is a reply without an answer."""
+    ``timeout_s`` is a reply without an answer. The askers are daemon threads: a caller that
+    stops (Ctrl-C) does not wait for a silent node's timeout."""
     if not targets:
         return ()
-    pool = ThreadPoolExecutor(max_workers=min(WORKERS_MAX, len(targets)), thread_name_prefix="fan-out")
+    replies: list[NodeReply | None] = [None] * len(targets)
+    jobs: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for i in range(len(targets)):
+        jobs.put(i)
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            try:
+                i = jobs.get_nowait()
+            except queue.Empty:
+                return
+            replies[i] = _ask(targets[i], request, timeout_s)
+
+    workers = [threading.Thread(target=worker, name="fan-out", daemon=True) for _ in range(min(WORKERS_MAX, len(targets)))]
+    for w in workers:
+        w.start()
+    deadline_s = timeout_s * (1 + (len(targets) - 1) // WORKERS_MAX) + GRACE_S
+    end = time.monotonic() + deadline_s
     try:
-        futures = [pool.submit(_ask, t, request, timeout_s) for t in targets]
-        deadline_s = timeout_s * (1 + (len(targets) - 1) // WORKERS_MAX) + GRACE_S
-        wait(futures, timeout=deadline_s)
-        replies = []
-        for target, future in zip(targets, futures):
-            if future.done():
-                replies.append(future.result())
-            else:
-                replies.append(NodeReply(target, None, f"admin {target.admin}: no answer within {timeout_s:g} s", deadline_s * 1e3))
-        return tuple(replies)
+        for w in workers:
+            w.join(max(0.0, end - time.monotonic()))
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop.set()  # targets not yet asked stay unasked
+    return tuple(
+        reply if reply is not None else NodeReply(target, None, f"admin {target.admin}: no answer within {timeout_s:g} s", deadline_s * 1e3)
+        for target, reply in zip(targets, replies)
+    )
 
 
 __all__ = ["GRACE_S", "NodeReply", "WORKERS_MAX", "fan_out"]

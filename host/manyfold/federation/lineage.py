@@ -86,7 +86,7 @@ class CrossLineage(Serializable):
     refused: dict[str, str] | None = None
 
 
-def _start(targets, principal, route, timeout_s) -> tuple[str, int]:
+def _start(targets, principal, route, timeout_s, nobody: str = "no answering node holds an envelope of") -> tuple[str, int]:
     """The node holding the newest envelope of ``route``, and its sequence number."""
     replies = fan_out(targets, request("routes", principal), timeout_s=timeout_s)
     _answered, _unknown, refused, nodes = collect("routes", replies)
@@ -98,7 +98,7 @@ def _start(targets, principal, route, timeout_s) -> tuple[str, int]:
                 best = (name, s.latest.seq)
     if best is None:
         why = f"; refused by {', '.join(sorted(refused))}" if refused else ""
-        raise LineageWalkError(f"no answering node holds an envelope of {route}{why}")
+        raise LineageWalkError(f"{nobody} {route}{why}")
     return best
 
 
@@ -130,7 +130,11 @@ def walk_lineage(
         return CrossLineage(node or "", route, seq or 0, (), (), (), 0, unknown, False, answered, refused)
     if not facts.device_routes:  # no plan: the devices' own route tables say which routes run there
         facts = PlanFacts(facts.partitions, facts.devices, _device_routes(by_name, devices_of, principal, timeout_s))
-    if seq is None:
+    if seq is None and node is not None:  # the newest envelope on the node named
+        if node not in by_name:
+            raise LineageWalkError(f"node {node} did not answer, so the lineage of {route} cannot start there")
+        node, seq = _start((by_name[node],), principal, route, timeout_s, f"node {node} holds no envelope of")
+    elif seq is None:
         node, seq = _start(tuple(by_name.values()), principal, route, timeout_s)
     elif node is None:
         raise LineageWalkError(f"the lineage of {route}@{seq} needs the node holding it")

@@ -11,9 +11,9 @@ answered the taints query at this poll only; a node that refuses it, or does not
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from manyfold.cluster.admin import AdminError, parse_status
@@ -104,10 +104,14 @@ class Poller:
     def ask(self) -> tuple[tuple[NodeReply, ...], tuple[NodeReply, ...]]:
         """Both questions to every node at once: (status replies, taints replies)."""
         taints_q = {"q": "query", "kind": "taints", "principal": self.principal}
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="monitor-poll") as pool:
-            status = pool.submit(fan_out, self.targets, {"q": "status"}, timeout_s=self.timeout_s)
-            taints = pool.submit(fan_out, self.targets, taints_q, timeout_s=self.timeout_s)
-            return status.result(), taints.result()
+        taints: list[tuple[NodeReply, ...]] = []
+        # A daemon thread (as fan_out's askers): Ctrl-C during a poll does not wait for a silent node.
+        other = threading.Thread(target=lambda: taints.append(fan_out(self.targets, taints_q, timeout_s=self.timeout_s)),
+                                 name="monitor-poll", daemon=True)  # fmt: skip
+        other.start()
+        status = fan_out(self.targets, {"q": "status"}, timeout_s=self.timeout_s)
+        other.join()  # bounded: fan_out returns by its deadline
+        return status, taints[0]
 
     def poll(self) -> ClusterSnapshot:
         """Ask every node and return the next snapshot."""
