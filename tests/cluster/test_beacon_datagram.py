@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from manyfold.cluster.address import Address
 from manyfold.cluster.errors import ClusterError
 from manyfold.discovery.beacon import BEACON_BYTES_MAX, BEACON_GROUP, BEACON_PORT, Beacon, BeaconOptions
+
+# Examples are cheap but the machine may be busy (CI runs nodes beside): no wall-clock checks.
+FUZZ = settings(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 GOOD = {"magic": "manyfold-beacon", "v": 1, "node": "ingest", "id": 1, "incarnation": 7, "manifest_id": "ab" * 32,
         "admin": "127.0.0.1:47401", "listen": "127.0.0.1:47301"}  # fmt: skip
@@ -41,6 +44,7 @@ def test_a_datagram_over_the_bound_is_not_taken():
     assert Beacon.parse(padded) is None
 
 
+@FUZZ
 @given(st.binary(max_size=600))
 def test_garbage_is_never_an_exception(data):
     """Any bytes: a Beacon or None."""
@@ -48,6 +52,7 @@ def test_garbage_is_never_an_exception(data):
     assert b is None or isinstance(b, Beacon)
 
 
+@FUZZ
 @given(st.dictionaries(st.sampled_from(sorted(GOOD)), st.none() | st.booleans() | st.integers() | st.text(max_size=40)))
 def test_odd_json_values_are_never_an_exception(changes):
     """Any field replaced by any JSON scalar: a Beacon or None."""
