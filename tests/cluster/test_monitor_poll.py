@@ -31,8 +31,11 @@ def silent() -> NodeReply:
     return NodeReply(A, None, "admin 127.0.0.1:1: Connection refused", 1.0)
 
 
+ROUTE = "read.logical.probe.env.avg.meta.v1"
+
+
 def taints(*names: str) -> NodeReply:
-    answer = {"node": "a", "kind": "taints", "answer": [{"route": "r", "taints": list(names), "added": [{"taint": n, "kind": "link", "name": "ab_in"} for n in names], "repaired": []}]}
+    answer = {"node": "a", "kind": "taints", "answer": [{"route": ROUTE, "taints": list(names), "added": [{"taint": n, "kind": "link", "name": "ab_in"} for n in names], "repaired": []}]}
     return NodeReply(A, answer, None, 1.0)
 
 
@@ -78,7 +81,7 @@ def test_taints_appear_once_and_new_ones_again():
     one more when another taint joins them."""
     poller = Poller((A,), clock=Clock(), wall=lambda: 0.0)
     first = poller.update((status(),), (taints("delivery_dropped"),))
-    assert [(e.kind, e.route, e.taints) for e in first.events] == [("appeared", "r", ("delivery_dropped",))]
+    assert [(e.kind, e.route, e.taints) for e in first.events] == [("appeared", ROUTE, ("delivery_dropped",))]
     assert first.taints[0].added[0].name == "ab_in" and first.node("a").taints_known
     assert poller.update((status(),), (taints("delivery_dropped"),)).events == ()
     third = poller.update((status(),), (taints("delivery_dropped", "trust_unverified"),))

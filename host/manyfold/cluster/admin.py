@@ -81,6 +81,10 @@ class LinkStatus:
     down_reason: str | None = None
     bad_frames: int = 0
     rejected: int = 0
+    queued: int = 0
+    """Events waiting in the link's queues now."""
+    unacked: int = 0
+    """Events sent and not yet acknowledged."""
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,9 @@ class NodeStatus:
     partitions: tuple[str, ...]
     links: tuple[LinkStatus, ...]
     manifest_id: str | None = None
-    devices: tuple[NodeDevice, ...] = ()
-    """The devices behind the node (none for ``manyfold-node``)."""
+    devices: tuple[NodeDevice, ...] | None = None
+    """The devices behind the node (none for ``manyfold-node``); None when the status does not
+    say (a node older than the query plane)."""
 
     def link(self, name: str) -> LinkStatus:
         for link in self.links:
@@ -217,7 +222,7 @@ def _link(data: object, where: str) -> LinkStatus:
         f.names("requested"), f.names("provided"), f.names("missing"), f.count("events_tx"), f.count("events_rx"),
         f.count("dropped"), f.count("retransmits"), f.count("duplicates"), f.count("gaps"),
         {str(k): int(v) for k, v in refused.items() if isinstance(v, int)}, f.get("refusal", str, None),
-        f.get("down_reason", str, None), f.count("bad_frames"), f.count("rejected"),
+        f.get("down_reason", str, None), f.count("bad_frames"), f.count("rejected"), f.count("queued"), f.count("unacked"),
     )  # fmt: skip
 
 
@@ -231,7 +236,7 @@ def parse_status(data: object, where: str) -> NodeStatus:
     return NodeStatus(
         f.get("node", str), f.get("id", int), f.get("incarnation", int), f.get("pid", int), f.names("partitions"),
         tuple(_link(item, where) for item in f.get("links", list, [])), f.get("manifest_id", str, None),
-        tuple(_device(item, where) for item in f.get("devices", list, [])),
+        None if f.get("devices", list, None) is None else tuple(_device(item, where) for item in f.get("devices", list)),
     )  # fmt: skip
 
 

@@ -16,8 +16,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from manyfold.cluster.admin import AdminError, parse_status
+from manyfold.cluster.admin import AdminError, NodeStatus, parse_status
 from manyfold.federation import NodeReply, Target, fan_out
+from manyfold.federation.answers import parse_answer
+from manyfold.query.from_dict import AnswerShapeError
 from manyfold.monitor.model import (
     ClusterSnapshot, DeviceView, LinkView, MonitorEvent, NodeState, NodeView, RouteTaintsView, TaintOriginView,
 )  # fmt: skip
@@ -26,54 +28,39 @@ LEASE_S = 10.0
 """A node that has not answered for this long is ``gone`` (the nodes' default link lease)."""
 
 
-def _names(value: object) -> tuple[str, ...]:
-    return tuple(str(x) for x in value) if isinstance(value, list) else ()
-
-
-def _count(data: dict, key: str) -> int:
-    value = data.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 @dataclass
 class _Seen:
     """What the poller keeps of one node's last answer."""
 
     at_s: float
-    status: dict
-    incarnation: int
-    pid: int
-    partitions: tuple[str, ...]
+    status: NodeStatus
     devices: tuple[DeviceView, ...]
 
 
-def _devices(status: dict, target: Target) -> tuple[DeviceView, ...]:
-    """The devices the node's status lists, or (a node whose status has no ``devices``) the
-    ones the plan puts behind it, state unknown."""
-    if not isinstance(status.get("devices"), list):
+def _devices(status: NodeStatus, target: Target) -> tuple[DeviceView, ...]:
+    """The devices the node's status lists, or (a node whose status does not say) the ones the
+    plan puts behind it, state unknown."""
+    if status.devices is None:
         return target_devices(target)
-    out = []
-    for item in status.get("devices") or []:
-        if isinstance(item, dict) and isinstance(item.get("partition"), str):
-            out.append(DeviceView(item["partition"], str(item.get("port", "")), str(item.get("where", "")), str(item.get("state", ""))))
-    return tuple(out)
+    return tuple(DeviceView(d.partition, d.port, d.where, d.state) for d in status.devices)
 
 
-def _route_taints(node: str, answer: dict | None) -> tuple[RouteTaintsView, ...] | None:
-    """The taints in a ``taints`` query answer, or None when the node refused it or sent
-    something else (taints unknown)."""
-    if answer is None or "refused" in answer or not isinstance(answer.get("answer"), list):
+def _route_taints(node: str, target: Target, reply: dict | None) -> tuple[RouteTaintsView, ...] | None:
+    """The taints in a ``taints`` query reply (read as the query plane's typed ``RouteTaints``),
+    or None when the node refused it or sent something else (taints unknown)."""
+    if reply is None or "refused" in reply or "answer" not in reply:
         return None
-    out = []
-    for item in answer["answer"]:
-        if isinstance(item, dict) and isinstance(item.get("route"), str):
-            repaired = tuple(str(r.get("taint")) for r in item.get("repaired") or [] if isinstance(r, dict))
-            added = tuple(
-                TaintOriginView(str(a.get("taint")), str(a.get("kind", "")), str(a.get("name", "")))
-                for a in item.get("added") or [] if isinstance(a, dict)
-            )  # fmt: skip
-            out.append(RouteTaintsView(node, item["route"], _names(item.get("taints")), repaired, added))
-    return tuple(out)
+    try:
+        answer = parse_answer("taints", reply["answer"], f"admin {target.admin}")
+    except AnswerShapeError:
+        return None
+    return tuple(
+        RouteTaintsView(
+            node, str(rt.route), tuple(sorted(t.value for t in rt.taints)), tuple(o.taint.value for o in rt.repaired),
+            tuple(TaintOriginView(o.taint.value, o.kind, o.name) for o in rt.added),
+        )  # fmt: skip
+        for rt in answer
+    )
 
 
 class Poller:
@@ -136,11 +123,11 @@ class Poller:
                     error = str(bad)
             previous = self._seen.get(name)
             if answered:
-                if previous is not None and previous.incarnation != parsed.incarnation:
+                if previous is not None and previous.status.incarnation != parsed.incarnation:
                     events.append(MonitorEvent(wall, "restarted", name, f"node {name} restarted (incarnation {parsed.incarnation})"))
                     for key in [k for k in self._counters if k[0] == name]:
                         del self._counters[key]
-                seen = _Seen(now, reply.answer, parsed.incarnation, parsed.pid, parsed.partitions, _devices(reply.answer, target))
+                seen = _Seen(now, parsed, _devices(parsed, target))
                 self._seen[name] = seen
             else:
                 seen = previous
@@ -150,14 +137,14 @@ class Poller:
                     why = f": {error}" if error and state is not NodeState.ONLINE else ""
                     events.append(MonitorEvent(wall, state.value, name, f"node {name} {state.value}{why}"))
                 self._states[name] = state
-            found = _route_taints(name, taint_reply.answer) if answered else None
+            found = _route_taints(name, target, taint_reply.answer) if answered else None
             if found is not None:
                 events.extend(self._new_taints(wall, found))
                 route_taints.extend(found)
             nodes.append(NodeView(
                 name, str(target.admin), state, None if seen is None else round(now - seen.at_s, 3),
-                None if seen is None else seen.incarnation, None if seen is None else seen.pid,
-                seen.partitions if seen else (), seen.devices if seen else target_devices(target),
+                None if seen is None else seen.status.incarnation, None if seen is None else seen.status.pid,
+                seen.status.partitions if seen else (), seen.devices if seen else target_devices(target),
                 found is not None, None if answered else error,
             ))  # fmt: skip
             if seen is not None:
@@ -176,30 +163,26 @@ class Poller:
 
     def _links(self, node: str, seen: _Seen, now: float, fresh: bool, events: list, wall: float) -> list[LinkView]:
         out = []
-        for item in seen.status.get("links") or []:
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                continue
-            key = (node, item["name"])
-            tx, rx = _count(item, "events_tx"), _count(item, "events_rx")
+        incarnation = seen.status.incarnation
+        for link in seen.status.links:
+            key = (node, link.name)
+            tx, rx = link.events_tx, link.events_rx
             if fresh:
                 last = self._counters.get(key)
                 rates: tuple[float | None, float | None] = (None, None)
-                if last is not None and last[3] == seen.incarnation and now > last[0] and tx >= last[1] and rx >= last[2]:
+                if last is not None and last[3] == incarnation and now > last[0] and tx >= last[1] and rx >= last[2]:
                     dt = now - last[0]
                     rates = ((tx - last[1]) / dt, (rx - last[2]) / dt)
-                self._counters[key] = (now, tx, rx, seen.incarnation)
+                self._counters[key] = (now, tx, rx, incarnation)
                 self._rates[key] = rates
-                state = str(item.get("state", ""))
-                if self._link_states.get(key) not in (None, state):
-                    reason = f" ({item['down_reason']})" if item.get("down_reason") else ""
-                    events.append(MonitorEvent(wall, "link", node, f"link {item['name']} at {node}: {state}{reason}"))
-                self._link_states[key] = state
+                if self._link_states.get(key) not in (None, link.state):
+                    reason = f" ({link.down_reason})" if link.down_reason else ""
+                    events.append(MonitorEvent(wall, "link", node, f"link {link.name} at {node}: {link.state}{reason}"))
+                self._link_states[key] = link.state
             rates = self._rates.get(key, (None, None)) if fresh else (None, None)
             out.append(LinkView(
-                node, item["name"], item.get("peer") if isinstance(item.get("peer"), str) else None,
-                str(item.get("transport", "")), str(item.get("state", "")), tx, rx, rates[0], rates[1],
-                _count(item, "dropped"), _count(item, "queued"), _count(item, "unacked"),
-                _names(item.get("requested")), _names(item.get("provided")), _names(item.get("missing")), fresh,
+                node, link.name, link.peer, link.transport, link.state, tx, rx, rates[0], rates[1],
+                link.dropped, link.queued, link.unacked, link.requested, link.provided, link.missing, fresh,
             ))  # fmt: skip
         return out
 
