@@ -188,3 +188,22 @@ def test_seconds_too_large_for_a_socket_are_a_usage_error(command):
     done = subprocess.run([sys.executable, "-m", "manyfold", *command], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "expected at most 100000000 seconds" in done.stderr.splitlines()[-1] and "Traceback" not in done.stderr
+
+
+def test_a_partition_two_nodes_host_is_shown_with_both_never_merged_away():
+    """Two nodes answering that they host the same partition: the merged topology keeps the first
+    as its node and the other under ``also``, and says so; a planned partition nobody answered
+    for has no node."""
+    from manyfold.federation.answers import NodeTopology
+    from manyfold.federation.merge import merge
+    from manyfold.federation.plan_facts import PlanFacts
+
+    def topo(*partitions: str) -> NodeTopology:
+        return NodeTopology("ab" * 32, partitions, (), (), (), ())
+
+    facts = PlanFacts(partitions={"a": ("ingest",), "b": ("control",), "c": ("host",)})
+    merged = merge("topology", {"a": topo("ingest"), "b": topo("control", "ingest")}, facts)
+    owners = {p.partition: p for p in merged.partitions}
+    assert (owners["ingest"].node, owners["ingest"].also, owners["ingest"].planned) == ("a", ("b",), "a")
+    assert owners["ingest"].hosts == "a, b (hosted twice)" and owners["control"].hosts == "b"
+    assert owners["host"].node is None and owners["host"].hosts == "no answer"

@@ -127,7 +127,7 @@ def render_cluster_answer(console, answer) -> None:
         return
     if kind == "topology":
         console.print(table("partitions: the node hosting each (answered) and the plan's", ("partition", "device", "node", "planned"),
-                            ((p.partition, "yes" if p.device else "-", p.node or "no answer", p.planned) for p in m.partitions)))  # fmt: skip
+                            ((p.partition, "yes" if p.device else "-", p.hosts, p.planned) for p in m.partitions)))  # fmt: skip
         console.print(table("routes and the nodes holding them", ("route", "owner", "producer", "nodes"),
                             ((r.route, r.owner, r.producer, r.nodes) for r in m.routes), priority=("route",)))  # fmt: skip
         ids = set(m.manifest_ids.values())

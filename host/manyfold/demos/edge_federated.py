@@ -72,7 +72,7 @@ def render_federated(report: FederatedReport, console) -> None:
                   + ("; refused: " + ", ".join(f"{n} ({s})" for n, s in report.refused.items()) if report.refused else ""))  # fmt: skip
     console.print(render.table(
         "Partition owners (answered by the nodes, and planned)", ("partition", "device", "node", "planned"),
-        ((p.partition, "yes" if p.device else "-", p.node or "no answer", p.planned) for p in report.partitions),
+        ((p.partition, "yes" if p.device else "-", p.hosts, p.planned) for p in report.partitions),
     ))  # fmt: skip
     console.print(render.table(
         "Link capabilities requested vs provided, from both ends", ("link", "transport", "end", "state", "requested", "provided", "missing (tainted)"),

@@ -34,6 +34,15 @@ class PartitionOwner(Serializable):
     device: bool
     node: str | None
     planned: str | None
+    also: tuple[str, ...] = ()
+    """Other nodes whose answers say they host it too: a deployment fault, shown, never merged away."""
+
+    @property
+    def hosts(self) -> str:
+        """The hosting node(s) as people read them: ``no answer`` when none answered."""
+        if self.node is None:
+            return "no answer"
+        return self.node if not self.also else f"{', '.join((self.node, *self.also))} (hosted twice)"
 
 
 @dataclass(frozen=True)
@@ -132,21 +141,21 @@ def merge(kind: str, by_node: dict[str, Any], facts: PlanFacts) -> Any:
 
 
 def _topology(by_node: dict[str, NodeTopology], facts: PlanFacts) -> ClusterTopology:
-    owners: dict[tuple[str, bool], str | None] = {}
+    owners: dict[tuple[str, bool], list[str]] = {}
     planned_devices = {p for names in facts.devices.values() for p in names}
     for node, t in by_node.items():
-        for p in t.partitions:
-            owners[(p, p in t.devices or p in planned_devices)] = node
-        for d in t.devices:
-            owners[(d, True)] = node
+        claimed = [(p, p in t.devices or p in planned_devices) for p in t.partitions] + [(d, True) for d in t.devices]
+        for key in dict.fromkeys(claimed):
+            owners.setdefault(key, []).append(node)
     # A partition planned on a node that did not answer is listed with no owner: never omitted.
     for names, device in ((facts.partitions, False), (facts.devices, True)):
         for planned_names in names.values():
             for p in planned_names:
                 if (p, device) not in owners and (p, not device) not in owners:
-                    owners[(p, device)] = None
+                    owners[(p, device)] = []
     partitions = tuple(
-        PartitionOwner(p, device, node, facts.planned_node(p)) for (p, device), node in sorted(owners.items(), key=lambda kv: kv[0][0])
+        PartitionOwner(p, device, nodes[0] if nodes else None, facts.planned_node(p), tuple(nodes[1:]))
+        for (p, device), nodes in sorted(owners.items(), key=lambda kv: kv[0][0])
     )
     routes: dict[str, RouteHolders] = {}
     for node, t in by_node.items():
