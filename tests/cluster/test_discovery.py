@@ -193,3 +193,16 @@ def test_the_beacon_is_off_unless_asked_for(tmp_path):
     assert result["silent"] == 0
     assert result["heard"] >= 1 and result["bytes"] <= 512
     assert result["beacon"] == {"node": "control", "id": 2, "admin": result["loud_admin"]}
+
+
+def test_a_beacon_listen_that_hears_nothing_says_so():
+    """Listening on a group nobody beacons on: no node, and a note naming the group and why
+    (nodes beacon only with --beacon), not a bare empty list."""
+    from manyfold.discovery.beacon import BeaconOptions
+    from manyfold.discovery.find import discover
+
+    listing = discover((), beacon=BeaconOptions("239.255.109.103", 47998, "127.0.0.1"), listen_s=0.3)
+    assert listing.nodes == () and listing.beacons_heard == 0
+    assert listing.notes == (
+        "no beacon heard on 239.255.109.103:47998 (interface 127.0.0.1) within 0.3 s: nodes send one only when started with --beacon",
+    )

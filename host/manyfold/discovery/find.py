@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from manyfold.cluster.address import Address
+from manyfold.cluster.admin import AdminError, parse_status
 from manyfold.cluster.errors import ClusterError
 from manyfold.discovery.beacon import BeaconOptions, listen
 from manyfold.discovery.model import Device, Found, FoundNode, Listing, NodeState
@@ -151,33 +152,39 @@ def discover(
     nodes: list[FoundNode] = []
     identities: dict[tuple, int] = {}
     for c, reply in zip(everyone, replies):
-        a = reply.answer
         found = tuple(f for f in Found if f in c.found)
-        if a is None:
+        status, error = None, reply.error
+        if reply.answer is not None:
+            try:
+                status = parse_status(reply.answer, f"admin {c.admin}")
+            except AdminError as bad:
+                error = str(bad)
+        if status is None:
             devices = tuple(Device(p, state="planned") for p in c.planned_devices)
             nodes.append(FoundNode(c.name or str(c.admin), c.admin, NodeState.UNREACHABLE, found, c.id, None, c.listen, c.partitions,
-                                   c.manifest_id, devices=devices, error=reply.error))  # fmt: skip
+                                   c.manifest_id, devices=devices, error=error))  # fmt: skip
             continue
-        key = (a.get("node"), a.get("id"), a.get("incarnation"))
+        key = (status.node, status.id, status.incarnation)
         if key in identities:  # the same process under another address
             i = identities[key]
             merged = tuple(f for f in Found if f in nodes[i].found or f in c.found)
             nodes[i] = replace(nodes[i], found=merged)
             continue
-        raw = a.get("devices")
-        devices = tuple(d for d in (Device.from_dict(x) for x in raw) if d is not None) if isinstance(raw, list) else ()
-        parts = a.get("partitions")
+        devices = tuple(Device(d.partition, d.port, d.where, d.state) for d in status.devices or ())
         identities[key] = len(nodes)
         nodes.append(FoundNode(
-            a["node"] if isinstance(a.get("node"), str) else c.name or str(c.admin), c.admin, NodeState.ONLINE, found,
-            a.get("id") if isinstance(a.get("id"), int) else c.id, a.get("incarnation") if isinstance(a.get("incarnation"), int) else None,
-            c.listen, tuple(p for p in parts if isinstance(p, str)) if isinstance(parts, list) else c.partitions,
-            a.get("manifest_id") if isinstance(a.get("manifest_id"), str) else c.manifest_id, devices=devices,
+            status.node, c.admin, NodeState.ONLINE, found, status.id, status.incarnation, c.listen, status.partitions,
+            status.manifest_id or c.manifest_id, devices=devices,
         ))  # fmt: skip
     manifest_id = _cluster_manifest(nodes)
     nodes = [replace(n, other_manifest=bool(manifest_id and n.manifest_id and n.manifest_id != manifest_id)) for n in nodes]
     nodes.sort(key=lambda n: (n.name, n.admin))
     notes = (f"{cands.left_out} more admin addresses were named but not dialed (at most {CANDIDATES_MAX})",) if cands.left_out else ()
+    if beacon is not None and not heard:
+        notes += (
+            f"no beacon heard on {beacon.group}:{beacon.port} (interface {beacon.interface}) within {listen_s:g} s: "
+            "nodes send one only when started with --beacon",
+        )  # fmt: skip
     return Listing(tuple(nodes), manifest_id, len(heard), rounds, notes)
 
 
