@@ -29,9 +29,19 @@ LINK_TAINTS = {
 #: what its transport lacks, and authenticates when the plan gives it a key; a device's serial
 #: link keeps order but neither retransmits events nor carries a MAC. No transport is durable
 #: (replay after a crash needs a store, which is not built yet).
+def _mesh_provides(transport: str) -> frozenset[str]:
+    """What a node link on ``transport`` can provide, keyed: the core's own rule
+    (``Caps::provided``, through the extension), not a copy of it."""
+    from manyfold import _native
+
+    return frozenset(_native.mesh_link_provides(transport) or ())
+
+
 LINK_TRANSPORTS = {
-    "udp": frozenset({"ordered", "reliable", "authenticated"}),
-    "tcp": frozenset({"ordered", "reliable", "authenticated"}),
+    "udp": _mesh_provides("udp"),
+    "tcp": _mesh_provides("tcp"),
+    # A device's serial link keeps frame order; it neither retransmits nor carries a MAC
+    # (docs/wire.md sections 2 and 3).
     "serial": frozenset({"ordered"}),
 }
 _UNAVAILABLE_WHY = {

@@ -343,11 +343,24 @@ fn parse_beacon(data: &[u8]) -> Option<(String, u16, u64, String, String, Option
     Some((b.node, b.id, b.incarnation, b.manifest_id, b.admin.to_string(), b.listen.map(|l| l.to_string())))
 }
 
+/// What a node link on `transport` (`udp` or `tcp`) can provide when keyed, as the core's
+/// session computes it (`Caps::provided`): the capabilities validate lets a manifest link
+/// declare. None for a transport that is not a mesh link.
+#[pyfunction]
+fn mesh_link_provides(transport: &str) -> Option<Vec<String>> {
+    if transport != "udp" && transport != "tcp" {
+        return None;
+    }
+    let provided = manyfold_core::mesh::Caps::provided(manyfold_core::mesh::Caps::ALL, node::link::transport_caps(transport), true);
+    Some(caps(provided.minus(manyfold_core::mesh::Caps::LAZY)))
+}
+
 /// Registers the node classes.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyNode>()?;
     m.add_class::<PyNodeStatus>()?;
     m.add_class::<PyLinkStatus>()?;
     m.add_function(wrap_pyfunction!(parse_beacon, m)?)?;
+    m.add_function(wrap_pyfunction!(mesh_link_provides, m)?)?;
     Ok(())
 }
