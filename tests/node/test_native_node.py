@@ -106,3 +106,53 @@ def test_a_lazy_payload_crosses_as_metadata_and_is_fetched_when_opened():
     finally:
         b.stop()
         a.stop()
+
+
+LOCK_ORDER_SCRIPT = """
+import sys, threading, time
+from pathlib import Path
+from manyfold import _native
+from manyfold.manifest import Manifest, load
+m = Manifest.read(Path(sys.argv[1]))
+(ref,) = {r for n in m.nodes for r in n.function_refs()}
+ga = load(m, partitions=["a"], realtime=True)
+gb = load(m, callables={ref: lambda v: v + 1.0}, partitions=["b"], realtime=True)
+a = _native.Node(ga._native, m.to_cbor(), "a", 1, ["a"], "127.0.0.1:0")
+b = _native.Node(gb._native, m.to_cbor(), "b", 2, ["b"], "127.0.0.1:0", links=[("ab", f"udp://{a.listen}")], run_scheduler=False)
+up_by = time.monotonic() + 10
+while b.status().links[0].state != "up" and time.monotonic() < up_by:
+    time.sleep(0.01)
+stop = threading.Event()
+def publish():
+    p, x = ga.producer("a"), 0
+    while not stop.is_set():
+        ga.publish("read.raw.a.temp.raw.event.v1", float(x), producer=p)
+        x += 1
+        if x % 50 == 0:
+            time.sleep(0.001)
+threading.Thread(target=publish, daemon=True).start()
+end, passes = time.monotonic() + 2.0, 0
+while time.monotonic() < end:
+    gb.run_realtime(0.0)
+    passes += 1
+stop.set()
+print(passes, b.status().links[0].events_rx, flush=True)
+b.stop(); a.stop()
+"""
+
+
+def test_run_realtime_never_deadlocks_against_a_link_thread_running_python_operators():
+    """Graph.run_realtime in a loop while a link thread ingests into the same graph (Python
+    operator, so it needs the GIL with the graph locked) finishes: the binding never waits for
+    the graph's lock while holding the GIL (this deadlocked the edge demo's node B once)."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", LOCK_ORDER_SCRIPT, str(FIXTURES / "python.json")],
+                              capture_output=True, text=True, timeout=30)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise AssertionError("run_realtime and the link thread deadlocked (no progress within 30 s)") from None
+    assert done.returncode == 0, done.stderr
+    passes, received = (int(x) for x in done.stdout.split())
+    assert passes > 100 and received > 100

@@ -1148,12 +1148,17 @@ impl NativeGraph {
         }
         let inner = self.inner.clone();
         let duration = Duration::from_secs_f64(seconds.max(0.0));
-        let steps = py.detach(move || {
+        // The failures are taken before the GIL comes back: locking the graph while holding
+        // the GIL deadlocks against a node's link thread, which holds the graph and waits for
+        // the GIL to run Python operators (GraphHost::with_graph).
+        let (steps, failures) = py.detach(move || {
             let key = inner.key();
-            let _mark = DispatchMark::new(key);
-            inner.shared.run_realtime(duration, RUN_STEPS_MAX_DEFAULT, |g| inner.run_deferred(g))
+            let steps = {
+                let _mark = DispatchMark::new(key);
+                inner.shared.run_realtime(duration, RUN_STEPS_MAX_DEFAULT, |g| inner.run_deferred(g))
+            };
+            (steps, inner.shared.lock().take_failures().0)
         });
-        let (failures, _) = self.inner.shared.lock().take_failures();
         if let Some(first) = failures.into_iter().next() {
             return Err(operator_error(py, first));
         }
