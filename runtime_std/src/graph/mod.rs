@@ -47,6 +47,7 @@
 
 pub mod audit;
 pub mod declare;
+pub mod durable_queue;
 pub mod error;
 pub mod factory;
 pub mod ingest;

@@ -287,6 +287,12 @@ pub trait Operator: Send {
     /// How the operator is doing (healthy, degraded or blocked, and why), for the `health`
     /// query; None when it has nothing to say (healthy).
     fn health(&self) -> Option<Health> { None }
+
+    /// A timer token to fire once at the graph's current time when the node is added (an
+    /// operator that restores durable state delivers it then, after its consumers are wired).
+    fn start_timer(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Collects the ids and joined taints of the envelopes an output is derived from, keeping at

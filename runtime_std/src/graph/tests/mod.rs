@@ -4,6 +4,7 @@
 
 mod bounds;
 mod declare;
+mod durable_queue;
 mod ingest;
 mod lineage;
 mod mailboxes;
