@@ -103,7 +103,7 @@ class Primitive:
             if not isinstance(said, (Handled, OutsideProfile)):
                 raise PrimitiveError(f"primitive {name}: failure {failure.value} must be handled(...) or outside_profile(...), got {said!r}")
             coverage[failure] = said
-        for group, items in (("inputs", inputs), ("outputs", outputs), ("state", state), ("policies", policies)):
+        for group, items in (("ports", (*inputs, *outputs)), ("state", state), ("policies", policies)):
             names = [i.name for i in items]
             dup = sorted({n for n in names if names.count(n) > 1})
             if dup:
