@@ -67,6 +67,8 @@ from manyfold.graph.schema import (
     WindowResult,
     schema,
 )
+from manyfold.graph.schema import Delivery
+from manyfold.graph.graph import QueueNode
 
 __all__ = [
     "BOOL", "BYTES", "CAPACITY_MAX", "FLOAT", "INT", "TEXT",
@@ -77,5 +79,6 @@ __all__ = [
     "SchemaCheckError", "SchemaDefinitionError", "SchemaMismatchError", "Subscription", "TimeError", "TimeSource",
     "UnsafeCycleError", "Variant", "WindowResult", "schema",
     "Idempotency", "Link", "LinkCapabilities", "ManifestError", "Partition", "SyntheticSource", "Taint", "TaintDomain", "WriteBinding", "taints_from_bits", "taints_of",
+    "Delivery", "QueueNode",
     "EdgeStats", "ExpiredPublish", "GatedPublish", "MailboxStats", "NodeStats", "SchedulerStats",
 ]

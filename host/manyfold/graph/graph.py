@@ -54,6 +54,7 @@ from manyfold.graph.schema import (
     SchemaDefinitionError,
     as_schema,
     field_schema,
+    delivery_schema,
     pair_schema,
     window_result_schema,
 )
@@ -258,6 +259,24 @@ class Node:
         if count is not None:
             _count(count, f"node {self.name}: the count to discharge", 0, 2**63 - 1)
         self._graph._native.demand(self.name, count)
+
+
+@dataclass(frozen=True)
+class QueueNode(Node):
+    """A DurableQueue node: ``deliveries`` (``Delivery`` records to process and ack by id) and
+    ``dead_letters`` (messages that spent their retries)."""
+
+    @property
+    def deliveries(self) -> Route:
+        return self.outputs[0]
+
+    @property
+    def dead_letters(self) -> Route:
+        return self.outputs[1]
+
+
+ACKS_MAILBOX_DEFAULT = 1024
+"""Acks and nacks reach a DurableQueue through a mailbox of this many items by default."""
 
 
 @dataclass(frozen=True)
@@ -868,6 +887,71 @@ class Graph:
         for writer in writers:
             self.grant(writer, request)
         return WriteBinding(request, desired, reported, effective, ack, node)
+
+    def durable_queue(
+        self,
+        source: Route,
+        *,
+        acks: Route,
+        capacity: int,
+        nacks: Route | None = None,
+        overflow: Overflow = Overflow.REJECT,
+        visibility_timeout_us: int = 30_000_000,
+        retry_max: int = 3,
+        dedup_key: str | None = None,
+        dedup_window: int | None = None,
+        inflight_max: int = 64,
+        commit_every: int = 1,
+        sync: str = "full",
+        store: str | None = None,
+        acks_mailbox: Mailbox | None = Mailbox(ACKS_MAILBOX_DEFAULT),
+        deliveries: Route | None = None,
+        dead_letters: Route | None = None,
+        name: str | None = None,
+    ) -> QueueNode:
+        """An at-least-once work queue kept in the store ``<store_dir>/<store or name>.sqlite``:
+        each message of ``source`` is appended (its id is its place in the log, from 1) and, once
+        committed, delivered on ``.deliveries`` as ``Delivery(id, attempt, body)``. Publish the
+        id on ``acks`` when done, or on ``nacks`` to have it delivered again. A delivery not acked
+        within ``visibility_timeout_us`` of graph time is delivered again; after ``retry_max``
+        retries it goes to ``.dead_letters``. Redeliveries, and messages replayed after a
+        restart, carry the ``delivery_duplicated`` taint. At most ``inflight_max`` deliveries
+        await acks; at most ``capacity`` messages are unacknowledged: a full queue refuses the
+        publish (``REJECT``: RejectedError) or drops the message (``DROP_NEWEST``: the receipt
+        says dropped). ``dedup_key`` (a field of the message) makes appends idempotent within
+        the last ``dedup_window`` appends (default: ``capacity``). ``commit_every`` groups
+        appends and acks per commit (the rest commit when the scheduler next runs); ``sync``
+        is ``full`` (a commit survives power loss) or ``normal`` (survives a crash of the
+        process). Acks and nacks arrive through ``acks_mailbox``, so a worker may map
+        deliveries straight to the acks route; ``acks_mailbox=None`` takes them inline (acks
+        must then come from a producer)."""
+        overflow = _enum(Overflow, overflow, "a durable queue's overflow")
+        if overflow not in (Overflow.REJECT, Overflow.DROP_NEWEST):
+            raise OperatorConfigError("a durable queue's overflow must be REJECT or DROP_NEWEST: it never drops a message it already accepted")
+        if sync not in ("full", "normal"):
+            raise OperatorConfigError(f"a durable queue's sync must be full or normal, got {sync!r}")
+        body = self.schema_of(source)
+        if dedup_key is not None:
+            field_schema(body, dedup_key)
+        schema = delivery_schema(body)
+        extra = [(dead_letters, schema)] if dead_letters is not None else []
+        sources = [source, acks] + ([nacks] if nacks is not None else [])
+        ack_policy = _policy(acks_mailbox, False)
+        policies = [None, ack_policy] + ([ack_policy] if nacks is not None else [])
+        params = {
+            "capacity": capacity, "overflow": overflow.value, "visibility_timeout_us": visibility_timeout_us,
+            "retry_max": retry_max, "dedup_key": dedup_key,
+            "dedup_window": (capacity if dedup_window is None else dedup_window) if dedup_key is not None else None,
+            "inflight_max": inflight_max, "commit_every": commit_every, "sync": sync, "store": store,
+        }
+        name = self._name(name, f"queue_{source.stream}")
+        self._names.discard(name)
+        if not extra:
+            extra = [(Route(Plane.READ, Layer.INTERNAL, name, source.family, f"{source.stream}_dead", Variant.EVENT, 1), schema)]
+        node = self._add("durable_queue", sources, deliveries, schema, name, params, policies, extra_outputs=extra)
+        queue = QueueNode(node.name, node.kind, node.inputs, node.outputs, self)
+        self._nodes[node.name] = queue
+        return queue
 
     def lineage(self, envelope: Envelope, *, nodes_max: int = 10_000) -> tuple[list[Envelope], list[EnvelopeId]]:
         """Every ancestor of ``envelope`` still retained (breadth first, itself first), and the

@@ -11,11 +11,11 @@ from typing import Any, Optional
 from manyfold.graph import Graph, Node, Schema
 from manyfold.graph.errors import ManifestError
 from manyfold.graph.graph import Link, LinkCapabilities, Partition, SyntheticSource
-from manyfold.graph.schema import Pair, WindowResult
+from manyfold.graph.schema import Delivery, Pair, WindowResult
 from manyfold.manifest.compile import plain_type
 from manyfold.manifest.model import Manifest, SchemaRecord
 
-_BUILTIN_RECORDS = {"WindowResult": WindowResult, "Pair": Pair}
+_BUILTIN_RECORDS = {"WindowResult": WindowResult, "Pair": Pair, "Delivery": Delivery}
 _SCALAR_PY = {"bool": bool, "int": int, "float": float, "text": str, "bytes": bytes}
 
 

@@ -764,6 +764,17 @@ impl Operator for DurableQueue {
     }
 }
 
+/// Opens the queue store `store` of node `node` in the graph's store directory.
+pub fn open_store(store_dir: Option<&std::path::Path>, node: &str, store: &str, sync: &str) -> Result<Box<dyn QueueStore>, super::GraphError> {
+    let Some(_dir) = store_dir else {
+        return Err(super::GraphError::OperatorConfig(format!(
+            "node {node} (durable_queue) keeps durable state: give the graph a store directory (Graph(store_dir=...), or manyfold-node --store DIR)"
+        )));
+    };
+    let _ = (store, sync);
+    Err(super::GraphError::OperatorConfig(format!("node {node}: durable stores are not built in yet")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -295,10 +295,14 @@ pub fn overflow_word(o: Overflow) -> &'static str {
     }
 }
 
+/// Placeholder until the store branch gives the factory the graph's store directory.
+const STORE_DIR_PENDING: Option<&std::path::Path> = None;
+
 /// The operator kinds this factory builds.
 pub const KINDS: &[&str] = &[
     "map", "filter", "merge", "count_window", "time_window", "rate_limit", "capacitor", "resistor", "deadband",
     "threshold", "scale", "join", "repair", "resequence", "open_payload", "write_binding", "actuator", "sample", "forward",
+    "durable_queue",
 ];
 
 /// Builds the operator of node `node` of `kind` from its parameters, checking them against the
@@ -312,7 +316,7 @@ pub fn build(
     callables: &mut dyn Callables,
 ) -> Result<Box<dyn Operator>, GraphError> {
     let c = Ctx { kind, node, params };
-    let outputs_wanted = if matches!(kind, "write_binding" | "actuator") { 2 } else { 1 };
+    let outputs_wanted = if matches!(kind, "write_binding" | "actuator" | "durable_queue") { 2 } else { 1 };
     if outputs.len() != outputs_wanted {
         return Err(c.config(format!("{kind} has {outputs_wanted} output(s), got {}", outputs.len())));
     }
@@ -516,6 +520,45 @@ pub fn build(
             same_schema(node, first, &outputs[0])?;
             same_schema(node, first, &outputs[1])?;
             Box::new(super::ops::Actuator::new(c.int("apply_us")?.unwrap_or(0)).map_err(|m| c.config(m))?)
+        }
+        "durable_queue" => {
+            if inputs.len() < 2 || inputs.len() > 3 {
+                return Err(c.config("a durable queue takes ingress, acks and an optional nacks input"));
+            }
+            for port in &inputs[1..] {
+                if port.schema.ty != SchemaType::Int {
+                    return Err(GraphError::SchemaMismatch(format!("node {node}: acks and nacks carry int ids, but {} carries {}", port.route, port.schema.label())));
+                }
+            }
+            for out in outputs {
+                let ok = matches!(&out.schema.ty, SchemaType::Record(r) if r.name == "Delivery" && r.fields.len() == 3
+                    && r.fields[0] == ("id".into(), SchemaType::Int) && r.fields[1] == ("attempt".into(), SchemaType::Int)
+                    && r.fields[2].0 == "body" && r.fields[2].1 == first.schema.ty);
+                emits(node, out, ok, &format!("Delivery records (id, attempt, body: {})", first.schema.label()))?;
+            }
+            let dedup_key = match c.text("dedup_key")? {
+                None => None,
+                Some(field) => match c.extract("dedup_key", first.schema, false, callables)? {
+                    Some(super::ops::Extract::Field { index, .. }) => Some((index, field.to_string())),
+                    _ => return Err(c.config("dedup_key must name a field of the message record")),
+                },
+            };
+            let sync = c.text("sync")?.unwrap_or("full").to_string();
+            let cfg = super::durable_queue::QueueConfig {
+                capacity: c.req_usize("capacity")?,
+                overflow: overflow_of(c.text("overflow")?.unwrap_or("reject")).map_err(|e| c.config(e))?,
+                visibility_timeout_us: c.int("visibility_timeout_us")?.unwrap_or(30_000_000),
+                retry_max: u32::try_from(c.usize("retry_max")?.unwrap_or(3)).map_err(|_| c.config("retry_max is too large"))?,
+                dedup_window: c.usize("dedup_window")?.unwrap_or(if dedup_key.is_some() { c.usize("capacity")?.unwrap_or(0) } else { 0 }),
+                dedup_key,
+                inflight_max: c.usize("inflight_max")?.unwrap_or(64),
+                commit_every: c.usize("commit_every")?.unwrap_or(1),
+                sync,
+            };
+            cfg.check().map_err(|m| c.config(m))?;
+            let store_name = c.text("store")?.unwrap_or(node).to_string();
+            let store = super::durable_queue::open_store(STORE_DIR_PENDING, node, &store_name, &cfg.sync)?;
+            Box::new(super::durable_queue::DurableQueue::open(cfg, store, first.schema.ty.clone()).map_err(|m| c.config(m))?)
         }
         other => return Err(c.config(format!("unknown operator kind {other:?}; known kinds: {}", KINDS.join(", ")))),
     })
