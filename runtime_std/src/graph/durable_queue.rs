@@ -72,8 +72,12 @@ pub enum Done {
 pub struct QueueBatch {
     /// New messages: (id, encoded record). Ids follow the last committed one without gaps.
     pub appends: Vec<(u64, Vec<u8>)>,
-    /// Messages that left the queue.
+    /// Messages that left the queue (at or above `done_below`: below it the checkpoint says so).
     pub done: Vec<(u64, Done)>,
+    /// Done marks written earlier that the checkpoint now covers: delete them.
+    pub forget: Vec<u64>,
+    /// Attempts written earlier of messages now done: delete them.
+    pub forget_attempts: Vec<u64>,
     /// Delivery attempts of messages delivered more than once (kept for the retry limit).
     pub attempts: Vec<(u64, u32)>,
     /// Every id below this is done: done marks below it may be forgotten.
@@ -149,6 +153,8 @@ impl QueueStore for MemoryQueueStore {
         }
         for (id, done) in &batch.done {
             m.done.insert(*id, *done);
+        }
+        for id in batch.forget.iter().chain(&batch.forget_attempts) {
             m.attempts.remove(id);
         }
         for (id, n) in &batch.attempts {
@@ -263,6 +269,7 @@ pub struct DurableQueue {
     /// Done marks and attempts waiting for the next commit.
     staged_done: Vec<(u64, Done)>,
     staged_attempts: Vec<(u64, u32)>,
+    staged_forget_attempts: Vec<u64>,
     /// Committed messages not yet done, by id.
     messages: HashMap<u64, Message>,
     /// Ids waiting for delivery, in order.
@@ -332,6 +339,7 @@ impl DurableQueue {
             staged: Vec::new(),
             staged_done: Vec::new(),
             staged_attempts: Vec::new(),
+            staged_forget_attempts: Vec::new(),
             messages: HashMap::new(),
             ready: VecDeque::new(),
             inflight: HashMap::new(),
@@ -450,15 +458,25 @@ impl DurableQueue {
     }
 
     fn staged_ops(&self) -> usize {
-        self.staged.len() + self.staged_done.len()
+        self.staged.len()
+    }
+
+    fn anything_staged(&self) -> bool {
+        !self.staged.is_empty() || !self.staged_done.is_empty() || !self.staged_attempts.is_empty() || !self.staged_forget_attempts.is_empty()
+    }
+
+    fn mark_done(&mut self, id: u64, done: Done, attempts: u32) {
+        self.staged_done.push((id, done));
+        if attempts > 1 {
+            self.staged_forget_attempts.push(id);
+        }
     }
 
     fn commit_if_due(&mut self, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
         if self.staged_ops() >= self.cfg.commit_every {
             return self.commit(ctx);
         }
-        let anything = self.staged_ops() > 0 || !self.staged_attempts.is_empty();
-        if anything && !self.flush_timer_set {
+        if self.anything_staged() && !self.flush_timer_set {
             self.flush_timer_set = true;
             ctx.set_timer(ctx.now_us, TOKEN_FLUSH);
         }
@@ -467,15 +485,22 @@ impl DurableQueue {
 
     /// Writes what is staged, then delivers what became deliverable.
     fn commit(&mut self, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
-        if self.staged_ops() == 0 && self.staged_attempts.is_empty() {
+        if !self.anything_staged() {
             return Ok(());
         }
-        // Advance the checkpoint over ids done (before this batch or in it).
+        // Advance the checkpoint over ids done (before this batch or in it). Done marks the
+        // checkpoint covers at once are never written; older ones are deleted.
         let mut done_below = self.done_below;
-        for (id, _) in &self.staged_done {
+        let staged_done = std::mem::take(&mut self.staged_done);
+        let fresh: BTreeSet<u64> = staged_done.iter().map(|(id, _)| *id).collect();
+        for id in &fresh {
             self.done.insert(*id);
         }
+        let mut forget = Vec::new();
         while self.done.remove(&done_below) {
+            if !fresh.contains(&done_below) {
+                forget.push(done_below);
+            }
             done_below += 1;
         }
         let mut discard_below = done_below;
@@ -484,7 +509,9 @@ impl DurableQueue {
         }
         let batch = QueueBatch {
             appends: self.staged.iter().map(|(id, r, _)| (*id, r.clone())).collect(),
-            done: std::mem::take(&mut self.staged_done),
+            done: staged_done.into_iter().filter(|(id, _)| *id >= done_below).collect(),
+            forget,
+            forget_attempts: std::mem::take(&mut self.staged_forget_attempts),
             attempts: std::mem::take(&mut self.staged_attempts),
             done_below,
             discard_below,
@@ -568,10 +595,11 @@ impl DurableQueue {
             if message.attempts > 1 || message.replayed {
                 taints = taints.with(Taint::DeliveryDuplicated);
             }
+            let attempts = message.attempts;
             let value = Value::Record(Arc::from(vec![Value::Int(id as i64), Value::Int(i64::from(message.attempts)), message.body]));
             ctx.emit(Output { port: 1, value, parents, parents_elided: 0, event_time: message.event_time, taints, payload_from: None });
             self.counts.dead_lettered += 1;
-            self.staged_done.push((id, Done::DeadLettered));
+            self.mark_done(id, Done::DeadLettered, attempts);
         } else {
             self.ready.push_front(id);
         }
@@ -588,14 +616,15 @@ impl DurableQueue {
         if port == 1 {
             // An ack: of a delivery awaiting it, or of a message waiting for redelivery (an ack
             // of an earlier attempt, or of a delivery made before a restart).
-            if self.messages.remove(&id).is_none() {
+            let Some(message) = self.messages.remove(&id) else {
                 self.counts.acks_unknown += 1;
                 return Ok(());
+            };
+            if self.inflight.remove(&id).is_none() {
+                self.ready.retain(|r| *r != id);
             }
-            self.inflight.remove(&id);
-            self.ready.retain(|r| *r != id);
             self.counts.acked += 1;
-            self.staged_done.push((id, Done::Acked));
+            self.mark_done(id, Done::Acked, message.attempts);
         } else {
             if self.inflight.remove(&id).is_none() {
                 self.counts.acks_unknown += 1;
@@ -764,15 +793,123 @@ impl Operator for DurableQueue {
     }
 }
 
+/// Discard log records in steps of this many ids (a range delete per step, not per ack).
+const DISCARD_STEP: u64 = 256;
+
+/// A queue's state in one SQLite store file (see [`crate::store`]): the event log `queue`
+/// (messages), the checkpoint store `queue` (key `done_below`), and the keyspaces `queue_done`
+/// (done marks above the checkpoint) and `queue_attempts` (attempts of redelivered messages).
+/// Each batch is one transaction.
+pub struct SqliteQueueStore {
+    file: crate::store::StoreFile,
+    log: crate::store::EventLog,
+    checkpoints: crate::store::CheckpointStore,
+    done: crate::store::Keyspace,
+    attempts: crate::store::Keyspace,
+    /// What recovery reported when the file was opened (handed to the queue by the first load).
+    lost: Vec<String>,
+    discarded_below: u64,
+}
+
+fn id_key(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+fn key_id(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.try_into().ok()?))
+}
+
+impl SqliteQueueStore {
+    /// The queue stores in an open store file; `lost` are the recovery's loss sentences.
+    pub fn new(file: crate::store::StoreFile, lost: Vec<String>) -> Result<SqliteQueueStore, String> {
+        let e = |e: crate::store::StoreError| e.message().to_string();
+        Ok(SqliteQueueStore {
+            log: file.event_log("queue").map_err(e)?,
+            checkpoints: file.checkpoints("queue").map_err(e)?,
+            done: file.keyspace("queue_done").map_err(e)?,
+            attempts: file.keyspace("queue_attempts").map_err(e)?,
+            file,
+            lost,
+            discarded_below: 0,
+        })
+    }
+}
+
+impl QueueStore for SqliteQueueStore {
+    fn load(&mut self, records_from: u64) -> Result<QueueState, String> {
+        let e = |e: crate::store::StoreError| e.message().to_string();
+        let last_id = self.log.last_seq().map_err(e)?;
+        let done_below = self.checkpoints.get("done_below").map_err(e)?.unwrap_or(1);
+        let done = self.done.scan(b"", usize::MAX).map_err(e)?.iter().filter_map(|(k, _)| key_id(k)).collect();
+        let attempts = self
+            .attempts
+            .scan(b"", usize::MAX)
+            .map_err(e)?
+            .iter()
+            .filter_map(|(k, v)| Some((key_id(k)?, u32::from_le_bytes(v.as_slice().try_into().ok()?))))
+            .collect();
+        let records = if records_from == u64::MAX { Vec::new() } else { self.log.read_from(records_from, usize::MAX).map_err(e)? };
+        self.discarded_below = self.log.first_seq().map_err(e)?.unwrap_or(last_id + 1);
+        let lost = if records_from == u64::MAX { Vec::new() } else { std::mem::take(&mut self.lost) };
+        Ok(QueueState { last_id, done_below, done, attempts, records, lost })
+    }
+
+    fn commit(&mut self, batch: &QueueBatch) -> Result<(), String> {
+        let discard = batch.discard_below.min(batch.appends.last().map(|(id, _)| *id).unwrap_or(u64::MAX));
+        let step = discard >= self.discarded_below.saturating_add(DISCARD_STEP);
+        self.file
+            .transaction(|_| {
+                for (id, record) in &batch.appends {
+                    let seq = self.log.append(record)?;
+                    if seq != *id {
+                        return Err(crate::store::StoreError::WriteFailed(format!("the queue log gave id {seq} where {id} was expected")));
+                    }
+                }
+                for (id, done) in &batch.done {
+                    self.done.put(&id_key(*id), &[if *done == Done::Acked { 1 } else { 2 }])?;
+                }
+                for id in &batch.forget {
+                    self.done.delete(&id_key(*id))?;
+                }
+                for id in &batch.forget_attempts {
+                    self.attempts.delete(&id_key(*id))?;
+                }
+                for (id, n) in &batch.attempts {
+                    self.attempts.put(&id_key(*id), &n.to_le_bytes())?;
+                }
+                self.checkpoints.set("done_below", batch.done_below)?;
+                if step {
+                    self.log.truncate_before(discard)?;
+                }
+                Ok(())
+            })
+            .map_err(|e| e.message().to_string())?;
+        if step {
+            self.discarded_below = discard;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.file.path().display())
+    }
+}
+
 /// Opens the queue store `store` of node `node` in the graph's store directory.
 pub fn open_store(store_dir: Option<&std::path::Path>, node: &str, store: &str, sync: &str) -> Result<Box<dyn QueueStore>, super::GraphError> {
-    let Some(_dir) = store_dir else {
+    let Some(dir) = store_dir else {
         return Err(super::GraphError::OperatorConfig(format!(
             "node {node} (durable_queue) keeps durable state: give the graph a store directory (Graph(store_dir=...), or manyfold-node --store DIR)"
         )));
     };
-    let _ = (store, sync);
-    Err(super::GraphError::OperatorConfig(format!("node {node}: durable stores are not built in yet")))
+    let fail = |e: crate::store::StoreError| super::GraphError::OperatorConfig(format!("node {node}: {}", e.message()));
+    let sync = crate::store::Sync::from_word(sync)
+        .ok_or_else(|| super::GraphError::OperatorConfig(format!("node {node}: sync must be full or normal, got {sync:?}")))?;
+    let dir = crate::store::StoreDir::open(dir).map_err(fail)?;
+    let (file, recovery) = dir.open_store(store, crate::store::StoreOptions::new(sync)).map_err(fail)?;
+    let mut lost = dir.notes().to_vec();
+    lost.extend(recovery.lost);
+    Ok(Box::new(SqliteQueueStore::new(file, lost).map_err(|m| super::GraphError::OperatorConfig(format!("node {node}: {m}")))?))
 }
 
 #[cfg(test)]

@@ -49,13 +49,17 @@ struct Q {
 }
 
 fn queue(cfg: QueueConfig, store: &MemoryQueueStore) -> Q {
+    queue_over(cfg, Box::new(store.clone()))
+}
+
+fn queue_over(cfg: QueueConfig, store: Box<dyn crate::graph::durable_queue::QueueStore>) -> Q {
     let mut g = Graph::new_virtual();
     let ingress = g.declare_route(route("app", "jobs"), job(), RouteOptions::default()).unwrap();
     let acks = g.declare_route(route("app", "acks"), int(), RouteOptions::default()).unwrap();
     let nacks = g.declare_route(route("app", "nacks"), int(), RouteOptions::default()).unwrap();
     let deliveries = g.declare_route(route("q", "deliveries"), delivery(), RouteOptions::default()).unwrap();
     let dead = g.declare_route(route("q", "dead"), delivery(), RouteOptions::default()).unwrap();
-    let op = DurableQueue::open(cfg, Box::new(store.clone()), job().ty.clone()).unwrap();
+    let op = DurableQueue::open(cfg, store, job().ty.clone()).unwrap();
     let inline = EdgePolicy::default();
     g.add_node("q", Box::new(op), &[(ingress, inline), (acks, inline), (nacks, inline)], &[deliveries, dead]).unwrap();
     let out = collect(&mut g, "out", deliveries, inline);
@@ -172,6 +176,7 @@ fn restart_replays_unacked_only() {
     q.ack(1);
     q.ack(2);
     q.ack(4);
+    q.g.run_until_idle(1000);
     drop(q);
     let mut q = queue(cfg(), &store);
     q.g.run_until_idle(1000);
@@ -208,6 +213,7 @@ fn dedup_by_key_within_window() {
     q.append(1, "a").unwrap();
     q.append(2, "a").unwrap();
     q.ack(1);
+    q.g.run_until_idle(1000);
     drop(q);
     let mut q = queue(c, &store);
     q.g.run_until_idle(1000);
@@ -260,6 +266,23 @@ fn inflight_max_bounds_deliveries() {
     assert_eq!(q.deliveries().iter().map(|d| d.0).collect::<Vec<_>>(), vec![1, 2, 3]);
 }
 
+/// Acks ride along with the next append's commit, or commit when the scheduler next runs:
+/// a steady append+ack stream costs one commit per append at commit_every 1.
+#[test]
+fn acks_ride_with_appends() {
+    let store = MemoryQueueStore::default();
+    let mut q = queue(cfg(), &store);
+    q.g.run_until_idle(1000);
+    for n in 1..=10 {
+        q.append(n, "k").unwrap();
+        q.ack(n);
+    }
+    assert_eq!(store.0.lock().unwrap().commits, 10);
+    q.g.run_until_idle(1000);
+    assert_eq!(store.0.lock().unwrap().commits, 11, "the last ack committed when the scheduler ran");
+    assert_eq!(q.counter("unacked"), 0);
+}
+
 /// commit_every groups appends: a burst costs one commit, committed when the scheduler runs,
 /// and nothing is delivered before its commit.
 #[test]
@@ -275,4 +298,49 @@ fn commits_are_grouped() {
     q.g.run_until_idle(1000);
     assert_eq!(q.deliveries().len(), 10);
     assert_eq!(store.0.lock().unwrap().commits, 1);
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("manyfold-queue-{tag}-{}-{}", std::process::id(), fastrand::u64(..)))
+}
+
+fn sqlite(dir: &std::path::Path, sync: &str) -> Box<dyn crate::graph::durable_queue::QueueStore> {
+    crate::graph::durable_queue::open_store(Some(dir), "q", "jobs", sync).unwrap()
+}
+
+/// Over a real SQLite store: acks, attempts and dedup keys survive reopening the file; only
+/// unacknowledged messages come back, ids continue, and the log is compacted behind the checkpoint.
+#[test]
+fn sqlite_store_survives_reopen() {
+    let dir = temp_dir("reopen");
+    let c = QueueConfig { dedup_key: Some((1, "key".into())), dedup_window: 4, ..cfg() };
+    let mut q = queue_over(c.clone(), sqlite(&dir, "full"));
+    q.g.run_until_idle(1000);
+    for n in 0..600 {
+        q.append(n, &format!("k{n}")).unwrap();
+        if n != 598 {
+            q.ack(n + 1);
+        }
+    }
+    q.nack(599);
+    q.g.run_until_idle(1000);
+    drop(q);
+    let mut q = queue_over(c, sqlite(&dir, "full"));
+    q.g.run_until_idle(1000);
+    assert_eq!(q.deliveries(), vec![(599, 3, 598, true)], "only the unacked message, attempts kept");
+    q.append(1000, "k599").unwrap();
+    assert_eq!(q.counter("deduplicated"), 1);
+    q.append(1001, "new").unwrap();
+    assert_eq!(q.deliveries().last(), Some(&(601, 1, 1001, false)));
+    let (file, _) = crate::store::StoreFile::open(dir.join("jobs.sqlite"), crate::store::StoreOptions::new(crate::store::Sync::Full), false).unwrap();
+    let first = file.event_log("queue").unwrap().first_seq().unwrap().unwrap();
+    assert!(first > 256, "records behind the checkpoint were discarded (first kept: {first})");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// No store directory: building the queue is a one-sentence error, not a crash.
+#[test]
+fn no_store_dir_is_a_clear_error() {
+    let err = crate::graph::durable_queue::open_store(None, "image_jobs", "image_jobs", "full").err().unwrap();
+    assert!(err.message().contains("node image_jobs (durable_queue) keeps durable state: give the graph a store directory"), "{}", err.message());
 }
