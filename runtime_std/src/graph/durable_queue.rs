@@ -896,20 +896,15 @@ impl QueueStore for SqliteQueueStore {
 }
 
 /// Opens the queue store `store` of node `node` in the graph's store directory.
-pub fn open_store(store_dir: Option<&std::path::Path>, node: &str, store: &str, sync: &str) -> Result<Box<dyn QueueStore>, super::GraphError> {
-    let Some(dir) = store_dir else {
-        return Err(super::GraphError::OperatorConfig(format!(
-            "node {node} (durable_queue) keeps durable state: give the graph a store directory (Graph(store_dir=...), or manyfold-node --store DIR)"
-        )));
-    };
-    let fail = |e: crate::store::StoreError| super::GraphError::OperatorConfig(format!("node {node}: {}", e.message()));
+pub fn open_store(store_dir: Option<&crate::store::StoreDir>, node: &str, store: &str, sync: &str) -> Result<Box<dyn QueueStore>, super::GraphError> {
+    let dir = store_dir.ok_or_else(|| super::view::needs_store_dir(node, "durable_queue"))?;
+    let fail = |e: crate::store::StoreError| super::GraphError::Store(format!("node {node}: {}", e.message()));
     let sync = crate::store::Sync::from_word(sync)
         .ok_or_else(|| super::GraphError::OperatorConfig(format!("node {node}: sync must be full or normal, got {sync:?}")))?;
-    let dir = crate::store::StoreDir::open(dir).map_err(fail)?;
     let (file, recovery) = dir.open_store(store, crate::store::StoreOptions::new(sync)).map_err(fail)?;
     let mut lost = dir.notes().to_vec();
     lost.extend(recovery.lost);
-    Ok(Box::new(SqliteQueueStore::new(file, lost).map_err(|m| super::GraphError::OperatorConfig(format!("node {node}: {m}")))?))
+    Ok(Box::new(SqliteQueueStore::new(file, lost).map_err(|m| super::GraphError::Store(format!("node {node}: {m}")))?))
 }
 
 #[cfg(test)]

@@ -295,18 +295,17 @@ pub fn overflow_word(o: Overflow) -> &'static str {
     }
 }
 
-/// Placeholder until the store branch gives the factory the graph's store directory.
-const STORE_DIR_PENDING: Option<&std::path::Path> = None;
-
 /// The operator kinds this factory builds.
 pub const KINDS: &[&str] = &[
     "map", "filter", "merge", "count_window", "time_window", "rate_limit", "capacitor", "resistor", "deadband",
     "threshold", "scale", "join", "repair", "resequence", "open_payload", "write_binding", "actuator", "sample", "forward",
+    "materialized_view",
     "durable_queue",
 ];
 
 /// Builds the operator of node `node` of `kind` from its parameters, checking them against the
-/// schemas of its input and output routes.
+/// schemas of its input and output routes. Durable operators keep their stores in
+/// `store_dir` (the graph's store directory); without one they are refused.
 pub fn build(
     kind: &str,
     node: &str,
@@ -314,6 +313,7 @@ pub fn build(
     inputs: &[PortSpec<'_>],
     outputs: &[PortSpec<'_>],
     callables: &mut dyn Callables,
+    store_dir: Option<&crate::store::StoreDir>,
 ) -> Result<Box<dyn Operator>, GraphError> {
     let c = Ctx { kind, node, params };
     let outputs_wanted = if matches!(kind, "write_binding" | "actuator" | "durable_queue") { 2 } else { 1 };
@@ -521,6 +521,31 @@ pub fn build(
             same_schema(node, first, &outputs[1])?;
             Box::new(super::ops::Actuator::new(c.int("apply_us")?.unwrap_or(0)).map_err(|m| c.config(m))?)
         }
+        "materialized_view" => {
+            need_inputs(1)?;
+            same_schema(node, first, output)?;
+            let key = match c.extract("key", first.schema, false, callables)? {
+                Some(super::ops::Extract::Field { index, name }) => (index, name),
+                _ => return Err(c.config("parameter key (the field naming a record's key) is required")),
+            };
+            if let SchemaType::Record(r) = &first.schema.ty {
+                if matches!(r.fields[key.0].1, SchemaType::Float | SchemaType::List(_) | SchemaType::Record(_)) {
+                    return Err(c.config(format!("key field {} must be an int, text, bytes or bool field", key.1)));
+                }
+            }
+            let sync = match c.text("sync")?.unwrap_or("full") {
+                word => crate::store::Sync::from_word(word).ok_or_else(|| c.config(format!("sync must be full or normal, got {word:?}")))?,
+            };
+            let snapshot_every = c.usize("snapshot_every")?.unwrap_or(super::view::SNAPSHOT_EVERY_DEFAULT as usize) as u64;
+            if snapshot_every == 0 {
+                return Err(c.config("snapshot_every must be at least 1"));
+            }
+            let store = c.text("store")?.unwrap_or(node).to_string();
+            crate::store::error::check_name("store", &store).map_err(|e| c.config(e.message()))?;
+            let dir = store_dir.ok_or_else(|| super::view::needs_store_dir(node, kind))?;
+            let config = super::view::ViewConfig { key, store, snapshot_every, sync };
+            Box::new(super::view::MaterializedView::open(node, config, first.schema, dir)?)
+        }
         "durable_queue" => {
             if inputs.len() < 2 || inputs.len() > 3 {
                 return Err(c.config("a durable queue takes ingress, acks and an optional nacks input"));
@@ -557,7 +582,7 @@ pub fn build(
             };
             cfg.check().map_err(|m| c.config(m))?;
             let store_name = c.text("store")?.unwrap_or(node).to_string();
-            let store = super::durable_queue::open_store(STORE_DIR_PENDING, node, &store_name, &cfg.sync)?;
+            let store = super::durable_queue::open_store(store_dir, node, &store_name, &cfg.sync)?;
             Box::new(super::durable_queue::DurableQueue::open(cfg, store, first.schema.ty.clone()).map_err(|m| c.config(m))?)
         }
         other => return Err(c.config(format!("unknown operator kind {other:?}; known kinds: {}", KINDS.join(", ")))),

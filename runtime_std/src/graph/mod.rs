@@ -43,6 +43,7 @@
 //!   mailboxes and scheduler state, payload demand and opens, the route audit, failures.
 //! - [`operator`], [`ops`], [`factory`]: the operator interface, the built-in operators over
 //!   the `manyfold-core` kernels, and building them from parameters (Python and manifests).
+//! - [`view`]: the `materialized_view` operator (durable keyed state) and reading it.
 //! - [`payload`], [`audit`], [`error`]: lazy payloads, the audit ring, the error enum.
 
 pub mod audit;
@@ -57,6 +58,7 @@ pub mod ops;
 pub mod payload;
 pub mod publish;
 pub mod schedule;
+pub mod view;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
@@ -231,6 +233,8 @@ pub struct Graph {
     scratch_timers: Vec<(i64, u64)>,
     payloads: Payloads,
     audit: AuditLog,
+    /// Where durable operators keep their store files (`<dir>/<store>.sqlite`).
+    store_dir: Option<crate::store::StoreDir>,
 }
 
 fn idx(i: usize) -> u32 {
@@ -280,7 +284,20 @@ impl Graph {
             scratch_timers: Vec::new(),
             payloads: Payloads::default(),
             audit: AuditLog::default(),
+            store_dir: None,
         }
+    }
+
+    /// Gives the graph a store directory: durable operators built after this keep their
+    /// stores there (`<dir>/<store>.sqlite`). The directory is created when absent.
+    pub fn set_store_dir(&mut self, dir: std::path::PathBuf) -> Result<(), GraphError> {
+        self.store_dir = Some(crate::store::StoreDir::open(dir)?);
+        Ok(())
+    }
+
+    /// The graph's store directory, if it has one.
+    pub fn store_dir(&self) -> Option<&crate::store::StoreDir> {
+        self.store_dir.as_ref()
     }
 }
 

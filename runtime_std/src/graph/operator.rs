@@ -230,6 +230,11 @@ pub trait Operator: Send {
     /// The operator's kind, e.g. `"count_window"`.
     fn kind(&self) -> &'static str;
 
+    /// The operator itself, for readers that know its type (a materialized view's rows).
+    fn as_any(&self) -> Option<&dyn Any> {
+        None
+    }
+
     /// Handles one envelope arriving on input `port`.
     fn on_input(&mut self, port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure>;
 

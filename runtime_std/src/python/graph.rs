@@ -1023,7 +1023,8 @@ impl NativeGraph {
             .collect();
         let output_ports: Vec<PortSpec<'_>> = specs.iter().map(|o| PortSpec { route: o.name.clone(), schema: &o.schema }).collect();
         let mut registry = PyCallables { map: callables.unwrap_or_else(|| PyDict::new(py)) };
-        let op = factory::build(kind, name, &param_map, &input_ports, &output_ports, &mut registry).map_err(|e| from_graph(py, &e))?;
+        let store_dir = self.inner.dispatch(py, "add operator", |g| Ok(g.store_dir().cloned()))?;
+        let op = factory::build(kind, name, &param_map, &input_ports, &output_ports, &mut registry, store_dir.as_ref()).map_err(|e| from_graph(py, &e))?;
         let schemas: Vec<Arc<Schema>> = specs.iter().map(|s| s.schema.clone()).collect();
         let (indices, node) = self.inner.dispatch(py, "add operator", |g| {
             // New output routes are declared for the node alone: when the graph refuses the

@@ -305,7 +305,8 @@ fn temp_dir(tag: &str) -> std::path::PathBuf {
 }
 
 fn sqlite(dir: &std::path::Path, sync: &str) -> Box<dyn crate::graph::durable_queue::QueueStore> {
-    crate::graph::durable_queue::open_store(Some(dir), "q", "jobs", sync).unwrap()
+    let dir = crate::store::StoreDir::open(dir).unwrap();
+    crate::graph::durable_queue::open_store(Some(&dir), "q", "jobs", sync).unwrap()
 }
 
 /// Over a real SQLite store: acks, attempts and dedup keys survive reopening the file; only
