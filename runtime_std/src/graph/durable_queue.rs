@@ -264,8 +264,9 @@ pub struct DurableQueue {
     body_ty: SchemaType,
     /// The last id given to a message (staged or committed).
     last_id: u64,
-    /// Appended, not yet committed: (id, record, message).
-    staged: Vec<(u64, Vec<u8>, Message)>,
+    /// Appended, not yet committed: the records (id, bytes) and the messages (id, message).
+    staged_records: Vec<(u64, Vec<u8>)>,
+    staged: Vec<(u64, Message)>,
     /// Done marks and attempts waiting for the next commit.
     staged_done: Vec<(u64, Done)>,
     staged_attempts: Vec<(u64, u32)>,
@@ -336,6 +337,7 @@ impl DurableQueue {
             store,
             body_ty,
             last_id: state.last_id,
+            staged_records: Vec::new(),
             staged: Vec::new(),
             staged_done: Vec::new(),
             staged_attempts: Vec::new(),
@@ -452,7 +454,8 @@ impl DurableQueue {
         let record = encode_record(&input.value, input.meta.event_time);
         self.remember_key(&input.value, id);
         let message = Message { body: input.value.clone(), event_time: input.meta.event_time, origin: Some((input.meta.id, input.meta.taints)), attempts: 0, replayed: false };
-        self.staged.push((id, record, message));
+        self.staged_records.push((id, record));
+        self.staged.push((id, message));
         self.counts.appended += 1;
         self.commit_if_due(ctx)
     }
@@ -492,13 +495,14 @@ impl DurableQueue {
         // checkpoint covers at once are never written; older ones are deleted.
         let mut done_below = self.done_below;
         let staged_done = std::mem::take(&mut self.staged_done);
-        let fresh: BTreeSet<u64> = staged_done.iter().map(|(id, _)| *id).collect();
+        let mut fresh: Vec<u64> = staged_done.iter().map(|(id, _)| *id).collect();
+        fresh.sort_unstable();
         for id in &fresh {
             self.done.insert(*id);
         }
         let mut forget = Vec::new();
         while self.done.remove(&done_below) {
-            if !fresh.contains(&done_below) {
+            if fresh.binary_search(&done_below).is_err() {
                 forget.push(done_below);
             }
             done_below += 1;
@@ -508,7 +512,7 @@ impl DurableQueue {
             discard_below = discard_below.min(self.last_id.saturating_sub(self.cfg.dedup_window as u64 - 1).max(1));
         }
         let batch = QueueBatch {
-            appends: self.staged.iter().map(|(id, r, _)| (*id, r.clone())).collect(),
+            appends: std::mem::take(&mut self.staged_records),
             done: staged_done.into_iter().filter(|(id, _)| *id >= done_below).collect(),
             forget,
             forget_attempts: std::mem::take(&mut self.staged_forget_attempts),
@@ -518,12 +522,15 @@ impl DurableQueue {
         };
         let result = self.store.commit(&batch);
         let staged = std::mem::take(&mut self.staged);
+        let mut records = batch.appends;
+        records.clear();
+        self.staged_records = records;
         self.done_below = done_below;
         if let Err(e) = result {
             // The appends were never committed: they are lost, and their ids are given again.
             let lost = staged.len() as u64;
             self.last_id -= lost;
-            for (_, _, m) in &staged {
+            for (_, m) in &staged {
                 if let Some(key) = self.key_of(&m.body) {
                     self.dedup.remove(&key);
                 }
@@ -537,7 +544,7 @@ impl DurableQueue {
             return Err(OpFailure::new(sentence));
         }
         self.counts.commits += 1;
-        for (id, _, message) in staged {
+        for (id, message) in staged {
             self.messages.insert(id, message);
             self.ready.push_back(id);
         }
@@ -625,6 +632,13 @@ impl DurableQueue {
             }
             self.counts.acked += 1;
             self.mark_done(id, Done::Acked, message.attempts);
+            // Deadlines of acked deliveries at the front are dropped now, so the list stays short.
+            while let Some(&(_, front, attempt)) = self.deadlines.front() {
+                if self.inflight.get(&front) == Some(&attempt) {
+                    break;
+                }
+                self.deadlines.pop_front();
+            }
         } else {
             if self.inflight.remove(&id).is_none() {
                 self.counts.acks_unknown += 1;
