@@ -6,9 +6,9 @@
 //! - outputs: 0 deliveries, 1 dead letters, both `Delivery{id: int, attempt: int, body: T}`.
 //!
 //! # What it keeps, and where
-//! Every accepted message is appended to an event log (its id is the log sequence number, from 1,
-//! without gaps) and delivered only once that append is committed, so an id a consumer saw can
-//! never be reused by another message after a crash. Acks and dead letters are recorded as "done"
+//! Every accepted message is appended to an event log (ids from 1 without gaps; the messages of
+//! one commit are one log record) and delivered only once that append is committed, so an id a
+//! consumer saw can never be reused by another message after a crash. Acks and dead letters are recorded as "done"
 //! marks; a checkpoint says below which id everything is done, so a restart reads only the tail.
 //! Attempts of redelivered messages are kept so the retry limit holds across restarts.
 //! Writes are grouped: `commit_every` appends and acks per commit, the rest committed when the
@@ -807,13 +807,15 @@ impl Operator for DurableQueue {
     }
 }
 
-/// Discard log records in steps of this many ids (a range delete per step, not per ack).
+/// Discard log segments once at least this many ids before the checkpoint can go.
 const DISCARD_STEP: u64 = 256;
 
-/// A queue's state in one SQLite store file (see [`crate::store`]): the event log `queue`
-/// (messages), the checkpoint store `queue` (key `done_below`), and the keyspaces `queue_done`
-/// (done marks above the checkpoint) and `queue_attempts` (attempts of redelivered messages).
-/// Each batch is one transaction.
+/// A queue's state in one SQLite store file (see [`crate::store`]): the event log `queue`,
+/// whose records are *segments* (the messages of one commit: `[first id, [record, ...]]` as
+/// CBOR, so a commit of N messages writes one row), the checkpoint store `queue` (keys
+/// `done_below` and `last_id`), and the keyspaces `queue_done` (done marks above the
+/// checkpoint) and `queue_attempts` (attempts of redelivered messages). Each batch is one
+/// transaction.
 pub struct SqliteQueueStore {
     file: crate::store::StoreFile,
     log: crate::store::EventLog,
@@ -822,7 +824,8 @@ pub struct SqliteQueueStore {
     attempts: crate::store::Keyspace,
     /// What recovery reported when the file was opened (handed to the queue by the first load).
     lost: Vec<String>,
-    discarded_below: u64,
+    /// Segments held: (log seq, first id, last id), in order.
+    segments: VecDeque<(u64, u64, u64)>,
 }
 
 fn id_key(id: u64) -> [u8; 8] {
@@ -831,6 +834,31 @@ fn id_key(id: u64) -> [u8; 8] {
 
 fn key_id(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key.try_into().ok()?))
+}
+
+fn encode_segment(appends: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + appends.iter().map(|(_, r)| r.len() + 5).sum::<usize>());
+    let mut e = minicbor::Encoder::new(&mut out);
+    let _ = e.array(2).and_then(|e| e.u64(appends[0].0)).and_then(|e| e.array(appends.len() as u64));
+    for (_, record) in appends {
+        let _ = e.bytes(record);
+    }
+    out
+}
+
+fn decode_segment(bytes: &[u8]) -> Result<(u64, Vec<Vec<u8>>), String> {
+    let bad = |e: minicbor::decode::Error| format!("a queue segment is not valid CBOR: {e}");
+    let mut d = minicbor::Decoder::new(bytes);
+    if d.array().map_err(bad)? != Some(2) {
+        return Err("a queue segment is not a 2-item array".into());
+    }
+    let first = d.u64().map_err(bad)?;
+    let n = d.array().map_err(bad)?.ok_or("a queue segment's records have no length")?;
+    let mut records = Vec::with_capacity(n.min(1 << 20) as usize);
+    for _ in 0..n {
+        records.push(d.bytes().map_err(bad)?.to_vec());
+    }
+    Ok((first, records))
 }
 
 impl SqliteQueueStore {
@@ -844,7 +872,7 @@ impl SqliteQueueStore {
             attempts: file.keyspace("queue_attempts").map_err(e)?,
             file,
             lost,
-            discarded_below: 0,
+            segments: VecDeque::new(),
         })
     }
 }
@@ -852,8 +880,11 @@ impl SqliteQueueStore {
 impl QueueStore for SqliteQueueStore {
     fn load(&mut self, records_from: u64) -> Result<QueueState, String> {
         let e = |e: crate::store::StoreError| e.message().to_string();
-        let last_id = self.log.last_seq().map_err(e)?;
+        let last_id = self.checkpoints.get("last_id").map_err(e)?.unwrap_or(0);
         let done_below = self.checkpoints.get("done_below").map_err(e)?.unwrap_or(1);
+        if records_from == u64::MAX {
+            return Ok(QueueState { last_id, done_below, ..QueueState::default() });
+        }
         let done = self.done.scan(b"", usize::MAX).map_err(e)?.iter().filter_map(|(k, _)| key_id(k)).collect();
         let attempts = self
             .attempts
@@ -862,22 +893,46 @@ impl QueueStore for SqliteQueueStore {
             .iter()
             .filter_map(|(k, v)| Some((key_id(k)?, u32::from_le_bytes(v.as_slice().try_into().ok()?))))
             .collect();
-        let records = if records_from == u64::MAX { Vec::new() } else { self.log.read_from(records_from, usize::MAX).map_err(e)? };
-        self.discarded_below = self.log.first_seq().map_err(e)?.unwrap_or(last_id + 1);
-        let lost = if records_from == u64::MAX { Vec::new() } else { std::mem::take(&mut self.lost) };
+        let mut lost = std::mem::take(&mut self.lost);
+        let mut records = Vec::new();
+        self.segments.clear();
+        for (seq, bytes) in self.log.read_from(1, usize::MAX).map_err(e)? {
+            match decode_segment(&bytes) {
+                Ok((first, items)) => {
+                    let last = first + items.len() as u64 - 1;
+                    self.segments.push_back((seq, first, last));
+                    for (i, record) in items.into_iter().enumerate() {
+                        let id = first + i as u64;
+                        if id >= records_from && id <= last_id {
+                            records.push((id, record));
+                        }
+                    }
+                }
+                Err(why) => lost.push(format!("queue log segment {seq} could not be read ({why}); its messages are lost")),
+            }
+        }
         Ok(QueueState { last_id, done_below, done, attempts, records, lost })
     }
 
     fn commit(&mut self, batch: &QueueBatch) -> Result<(), String> {
-        let discard = batch.discard_below.min(batch.appends.last().map(|(id, _)| *id).unwrap_or(u64::MAX));
-        let step = discard >= self.discarded_below.saturating_add(DISCARD_STEP);
-        self.file
+        let mut discard_to = None;
+        let mut poppable = 0u64;
+        for (seq, first, last) in &self.segments {
+            if *last >= batch.discard_below {
+                break;
+            }
+            poppable += last - first + 1;
+            discard_to = Some(*seq + 1);
+        }
+        let discard_to = discard_to.filter(|_| poppable >= DISCARD_STEP);
+        let appended = self
+            .file
             .transaction(|_| {
-                for (id, record) in &batch.appends {
-                    let seq = self.log.append(record)?;
-                    if seq != *id {
-                        return Err(crate::store::StoreError::WriteFailed(format!("the queue log gave id {seq} where {id} was expected")));
-                    }
+                let mut appended = None;
+                if let (Some((first, _)), Some((last, _))) = (batch.appends.first(), batch.appends.last()) {
+                    let seq = self.log.append(&encode_segment(&batch.appends))?;
+                    self.checkpoints.set("last_id", *last)?;
+                    appended = Some((seq, *first, *last));
                 }
                 for (id, done) in &batch.done {
                     self.done.put(&id_key(*id), &[if *done == Done::Acked { 1 } else { 2 }])?;
@@ -892,14 +947,19 @@ impl QueueStore for SqliteQueueStore {
                     self.attempts.put(&id_key(*id), &n.to_le_bytes())?;
                 }
                 self.checkpoints.set("done_below", batch.done_below)?;
-                if step {
-                    self.log.truncate_before(discard)?;
+                if let Some(seq) = discard_to {
+                    self.log.truncate_before(seq)?;
                 }
-                Ok(())
+                Ok(appended)
             })
             .map_err(|e| e.message().to_string())?;
-        if step {
-            self.discarded_below = discard;
+        if let Some(seq) = discard_to {
+            while self.segments.front().is_some_and(|(s, _, _)| *s < seq) {
+                self.segments.pop_front();
+            }
+        }
+        if let Some(segment) = appended {
+            self.segments.push_back(segment);
         }
         Ok(())
     }
