@@ -9,6 +9,7 @@ mod lineage;
 mod mailboxes;
 mod publish;
 mod schedule;
+mod view;
 
 use std::sync::{Arc, Mutex};
 
