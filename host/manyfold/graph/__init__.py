@@ -18,6 +18,7 @@ from manyfold.graph.errors import (
     RouteError,
     SchemaCheckError,
     SchemaMismatchError,
+    StoreError,
     TimeError,
     UnsafeCycleError,
 )
@@ -76,7 +77,7 @@ __all__ = [
     "GraphError", "GuardError", "JoinClass", "JoinRejectedError", "Layer", "Mailbox", "Node",
     "NotOwnerError", "OperatorConfigError", "OperatorError", "Overflow", "Pair", "Plane", "Producer",
     "PublishReceipt", "RejectedError", "Route", "RouteError", "RunReport", "Schema",
-    "SchemaCheckError", "SchemaDefinitionError", "SchemaMismatchError", "Subscription", "TimeError", "TimeSource",
+    "SchemaCheckError", "SchemaDefinitionError", "SchemaMismatchError", "StoreError", "Subscription", "TimeError", "TimeSource",
     "UnsafeCycleError", "Variant", "WindowResult", "schema",
     "Idempotency", "Link", "LinkCapabilities", "ManifestError", "Partition", "SyntheticSource", "Taint", "TaintDomain", "WriteBinding", "taints_from_bits", "taints_of",
     "Delivery", "QueueNode",

@@ -18,9 +18,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import itertools
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from manyfold._native import (
     CAPACITY_MAX,
@@ -46,6 +48,9 @@ from manyfold._native import (
 )
 from manyfold._native import as_route as _route
 from manyfold.graph.errors import OperatorConfigError, SchemaMismatchError, TimeError
+
+if TYPE_CHECKING:
+    from manyfold.stores import ViewState
 from manyfold.graph.taints import Taint
 from manyfold.graph.schema import (
     BYTES,
@@ -306,9 +311,14 @@ class Graph:
     guarded publishes waiting at once (``publish_guarded``); one more is refused with
     :class:`RejectedError`."""
 
-    def __init__(self, *, realtime: bool = False, gated_max: int = GATED_MAX_DEFAULT) -> None:
+    def __init__(self, *, realtime: bool = False, gated_max: int = GATED_MAX_DEFAULT, store_dir: str | os.PathLike | None = None) -> None:
         self._native = NativeGraph(bool(realtime), _count(gated_max, "gated_max"))
         self.realtime = realtime
+        self.store_dir: Path | None = None
+        """Where durable operators (materialized views, durable queues) keep their store files."""
+        if store_dir is not None:
+            self.store_dir = Path(store_dir)
+            self._native.set_store_dir(self.store_dir)
         self._schemas: dict[Route, Schema] = {}
         self._producers: dict[str, Producer] = {}
         self._names: set[str] = set()
@@ -843,6 +853,35 @@ class Graph:
         it after a filter so payloads are opened only on demand; each open is recorded
         against this node."""
         return self._add("open_payload", [source], output, BYTES, name, {})
+
+    def materialized_view(
+        self,
+        source: Route,
+        *,
+        key: str,
+        snapshot_every: int = 1000,
+        sync: str = "full",
+        store: str | None = None,
+        output: Route | None = None,
+        name: str | None = None,
+    ) -> Node:
+        """Keep the latest record of each ``key`` (a field of the source's records), durably:
+        each record is committed to the view's event log before it is applied, the whole state
+        is snapshotted every ``snapshot_every`` updates, and a restarted graph rebuilds it from
+        the snapshot plus the log after it. Needs the graph's ``store_dir``; the store file is
+        ``<store_dir>/<store or node name>.sqlite`` with fsync policy ``sync`` (``full``:
+        survives power loss; ``normal``: survives kill -9). Emits each applied record on its
+        output. Read it with :meth:`view`."""
+        params = {"key": key, "snapshot_every": snapshot_every, "sync": str(getattr(sync, "value", sync)), "store": store}
+        return self._add("materialized_view", [source], output, self.schema_of(source), name, params)
+
+    def view(self, name: str) -> "ViewState":
+        """The rows of materialized view node ``name`` and how it was rebuilt
+        (:class:`manyfold.stores.ViewState`)."""
+        from manyfold.stores import ViewState
+
+        rows, info = self._native.view_read(name)
+        return ViewState._from_native(name, rows, info)
 
     def open_payload(self, envelope: Envelope, *, consumer: str) -> bytes:
         """Open an envelope's lazy payload for ``consumer`` (cached, checked against its

@@ -97,12 +97,14 @@ def load(
     callables: Mapping[str, Callable] | None = None,
     realtime: bool | None = None,
     partitions: Iterable[str] | None = None,
+    store_dir: str | Path | None = None,
 ) -> Graph:
     """Build a new graph from a manifest. The Rust runtime reads the manifest's CBOR and builds
     routes, nodes and edges with the built-in operators; functions referred to by name must be
     in ``callables`` (a :class:`ManifestError` names any that is missing). With ``partitions``
     only those partitions' nodes are built: the runtime hosting them receives the other
-    partitions' routes over links (their routes are declared, with no producer here)."""
+    partitions' routes over links (their routes are declared, with no producer here). Durable
+    operators keep their stores in ``store_dir`` (a manifest never names a directory)."""
     m = Manifest.coerce(manifest)
     callables = dict(callables or {})
     wanted = None if partitions is None else sorted(set(partitions))
@@ -116,7 +118,7 @@ def load(
         users = {ref: [n.name for n in nodes if ref in n.function_refs()] for ref in missing}
         detail = "; ".join(f"{ref!r} (used by {', '.join(users[ref])})" for ref in missing)
         raise ManifestError(f"the manifest refers to functions that were not supplied: {detail}. Pass them as callables={{name: function}}")
-    g = Graph(realtime=(m.settings.clock == "realtime") if realtime is None else realtime, gated_max=m.settings.gated_max)
+    g = Graph(realtime=(m.settings.clock == "realtime") if realtime is None else realtime, gated_max=m.settings.gated_max, store_dir=store_dir)
     # Record classes found by importing the schemas' Python paths come first, so a record
     # nested in another schema (a Pair's left side, say) gets its real class too.
     made: dict = {}

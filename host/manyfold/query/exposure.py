@@ -29,6 +29,7 @@ NODE_KINDS = {
     "watermarks": "watermarks",
     "taints": "taints",
     "lineage": "lineage",
+    "view": "topology",
 }
 """The exposure kind each node query kind needs (``device`` takes its ``what``'s)."""
 

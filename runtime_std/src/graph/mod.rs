@@ -289,9 +289,10 @@ impl Graph {
     }
 
     /// Gives the graph a store directory: durable operators built after this keep their
-    /// stores there (`<dir>/<store>.sqlite`). The directory is created when absent.
+    /// stores there (`<dir>/<store>.sqlite`). The directory is created by the first durable
+    /// operator; refused when `dir` is a file.
     pub fn set_store_dir(&mut self, dir: std::path::PathBuf) -> Result<(), GraphError> {
-        self.store_dir = Some(crate::store::StoreDir::open(dir)?);
+        self.store_dir = Some(crate::store::StoreDir::lazy(dir)?);
         Ok(())
     }
 

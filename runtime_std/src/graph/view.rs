@@ -226,6 +226,60 @@ impl MaterializedView {
     pub fn config(&self) -> &ViewConfig {
         &self.config
     }
+
+    /// The type of its records.
+    pub fn record_type(&self) -> &SchemaType {
+        &self.ty
+    }
+
+    /// The answer of the node query kind `view`: `{"view", "key", "rows": [{"key", "value"}],
+    /// "keys", "truncated", "updates", "replayed", "snapshot_seq", "last_seq", "snapshots",
+    /// "store_failures", "lost", "notes", "store"}`, at most `rows_max` rows (by key).
+    pub fn to_json(&self, name: &str, rows_max: usize) -> serde_json::Value {
+        use crate::node::admin::to_json;
+        let key_ty = match &self.ty {
+            SchemaType::Record(r) => r.fields[self.config.key.0].1.clone(),
+            other => other.clone(),
+        };
+        let rows: Vec<serde_json::Value> = self
+            .state
+            .iter()
+            .take(rows_max)
+            .map(|(k, v)| serde_json::json!({ "key": to_json(&k.to_value(), &key_ty), "value": to_json(v, &self.ty) }))
+            .collect();
+        let info = self.info();
+        serde_json::json!({
+            "view": name,
+            "key": self.config.key.1,
+            "rows": rows,
+            "keys": info.keys,
+            "truncated": info.keys > rows_max,
+            "updates": info.updates,
+            "replayed": info.replayed,
+            "snapshot_seq": info.snapshot_seq,
+            "last_seq": info.last_seq,
+            "snapshots": info.snapshots,
+            "store_failures": info.store_failures,
+            "lost": info.lost,
+            "notes": info.notes,
+            "store": info.store_path,
+        })
+    }
+}
+
+/// Rows a `view` query answers at most.
+pub const VIEW_ROWS_MAX: usize = 10_000;
+
+/// The node query `view` (`"view": NAME`): the view's answer, or `{"error": sentence}`.
+pub fn query_answer(g: &Graph, req: &serde_json::Value) -> serde_json::Value {
+    let Some(name) = req.get("view").and_then(serde_json::Value::as_str) else {
+        return serde_json::json!({ "error": "a view query needs \"view\": the name of a materialized_view node" });
+    };
+    let rows_max = req.get("limit").and_then(serde_json::Value::as_u64).map_or(VIEW_ROWS_MAX, |n| (n as usize).min(VIEW_ROWS_MAX));
+    match g.view(name) {
+        Ok(view) => view.to_json(name, rows_max),
+        Err(e) => serde_json::json!({ "error": e.message() }),
+    }
 }
 
 impl Operator for MaterializedView {

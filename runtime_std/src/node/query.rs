@@ -35,6 +35,8 @@
 //! - `lineage` (`route`, `seq`): the admin `lineage` answer (`lineage`, `elsewhere`); an
 //!   envelope this node does not hold gives an empty `lineage` and itself in `elsewhere`, with
 //!   the node that holds it.
+//! - `view` (`view`: a `materialized_view` node, optional `limit`): its rows and rebuild
+//!   counts, [`crate::graph::view::MaterializedView::to_json`]; exposure kind `topology`.
 //! - `device` (`partition`, `what`: topology, flow, taints, latest (with `route`) or counters):
 //!   the device's own typed answer, asked over its link by the [`DeviceHook`] of the node that
 //!   owns it (the Python node, `manyfold node --device`).
@@ -56,7 +58,7 @@ use crate::route::Layer;
 use super::{admin, hex, NodeShared};
 
 /// The query kinds a node answers.
-pub const KINDS: [&str; 9] = ["topology", "routes", "flow", "watermarks", "taints", "links", "counters", "lineage", "device"];
+pub const KINDS: [&str; 10] = ["topology", "routes", "flow", "watermarks", "taints", "links", "counters", "lineage", "device", "view"];
 /// What a `device` query may ask.
 pub const DEVICE_WHATS: [&str; 5] = ["topology", "flow", "taints", "latest", "counters"];
 /// How long a device query waits for the device hook.
@@ -91,6 +93,7 @@ pub fn exposure_kind(kind: &str, what: Option<&str>) -> Option<&'static str> {
         "watermarks" => "watermarks",
         "taints" => "taints",
         "lineage" => "lineage",
+        "view" => "topology",
         "device" => match what? {
             "topology" | "latest" => "topology",
             "flow" | "counters" => "flow",
@@ -179,6 +182,9 @@ pub(crate) fn answer(node: &NodeShared, req: &J) -> J {
     if kind == "lineage" && (route.is_none() || seq.is_none()) {
         return error("a lineage query needs \"route\" (a printed route) and \"seq\" (a sequence number)");
     }
+    if kind == "view" && req.get("view").and_then(J::as_str).is_none() {
+        return error("a view query needs \"view\": the name of a materialized_view node");
+    }
     let exposure = exposure_kind(kind, what).unwrap_or("topology");
     if let Some(sentence) = refusal(node, principal, kind, exposure) {
         return refused(node, kind, sentence);
@@ -208,6 +214,7 @@ pub(crate) fn answer(node: &NodeShared, req: &J) -> J {
                     "flow" => flow(node, g),
                     "watermarks" => watermarks(g),
                     "taints" => taints(node, g, route),
+                    "view" => crate::graph::view::query_answer(g, req),
                     _ => lineage(node, g, route.unwrap_or(0), seq.unwrap_or(0)),
                 };
             });

@@ -1211,6 +1211,31 @@ impl NativeGraph {
         Ok(pyo3::types::PyBytes::new(py, &bytes))
     }
 
+    /// Gives the graph a store directory (durable operators keep their stores there).
+    fn set_store_dir(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+        self.inner.dispatch(py, "set_store_dir", |g| g.set_store_dir(path))
+    }
+
+    /// The rows of materialized view `name` (key, record) by key, and its counts and recovery
+    /// findings as `super::stores::view_info`'s tuple.
+    #[allow(clippy::type_complexity)]
+    fn view_read<'py>(&self, py: Python<'py>, name: &str) -> PyResult<(Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>, Bound<'py, PyTuple>)> {
+        let (rows, ty, key_ty, info) = self.inner.dispatch(py, "view", |g| {
+            let view = g.view(name)?;
+            let ty = view.record_type().clone();
+            let key_ty = match &ty {
+                SchemaType::Record(r) => r.fields[view.config().key.0].1.clone(),
+                other => other.clone(),
+            };
+            Ok((view.rows(), ty, key_ty, view.info()))
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (k, v) in &rows {
+            out.push((to_py(py, k, &key_ty)?, to_py(py, v, &ty)?));
+        }
+        Ok((out, super::stores::view_info(py, &info)?))
+    }
+
     /// Payload demand on `route`.
     fn payload_demand(&self, py: Python<'_>, route: RouteArg<'_>) -> PyResult<PayloadDemandStats> {
         let entry = self.inner.entry(py, &route)?;

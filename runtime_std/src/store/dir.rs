@@ -19,13 +19,15 @@ pub const INDEX_FILE: &str = "manyfold-stores.sqlite";
 /// The extension of store files.
 pub const STORE_SUFFIX: &str = ".sqlite";
 
-/// A store directory (cheap to clone: clones share the index connection).
+/// A store directory (cheap to clone: clones share the index connection). The directory and
+/// its index are created on the first [`StoreDir::open_store`] (or at once by
+/// [`StoreDir::open`]), so a graph given a directory but no durable operator leaves nothing.
 #[derive(Clone)]
 pub struct StoreDir {
     path: PathBuf,
-    index: Arc<Mutex<Connection>>,
-    /// Losses found opening the directory itself (an unreadable index that was rebuilt).
-    notes: Arc<Vec<String>>,
+    index: Arc<Mutex<Option<Connection>>>,
+    /// Findings of opening the directory itself (an unreadable index that was rebuilt).
+    notes: Arc<Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Debug for StoreDir {
@@ -53,16 +55,41 @@ fn open_index(path: &Path) -> Result<Connection, String> {
 }
 
 impl StoreDir {
-    /// Opens store directory `path`, creating it (and its index) when absent. An index that
-    /// cannot be read is moved aside (`manyfold-stores.sqlite.corrupt-N`) and rebuilt from
-    /// the store files present, which is said in [`StoreDir::notes`].
-    pub fn open(path: impl Into<PathBuf>) -> Result<StoreDir, StoreError> {
+    /// Store directory `path`, opened when first used. Refused only when `path` exists and is
+    /// not a directory.
+    pub fn lazy(path: impl Into<PathBuf>) -> Result<StoreDir, StoreError> {
         let path = path.into();
-        fs::create_dir_all(&path)
+        if path.exists() && !path.is_dir() {
+            return Err(StoreError::OpenFailed(format!("the store directory {} is a file, not a directory", path.display())));
+        }
+        Ok(StoreDir { path, index: Arc::new(Mutex::new(None)), notes: Arc::new(Mutex::new(Vec::new())) })
+    }
+
+    /// Opens store directory `path` now, creating it (and its index) when absent. An index
+    /// that cannot be read is moved aside (`manyfold-stores.sqlite.corrupt-N`) and rebuilt
+    /// from the store files present, which is said in [`StoreDir::notes`].
+    pub fn open(path: impl Into<PathBuf>) -> Result<StoreDir, StoreError> {
+        let dir = StoreDir::lazy(path)?;
+        drop(dir.index()?);
+        Ok(dir)
+    }
+
+    /// The index connection, opening the directory first if needed.
+    fn index(&self) -> Result<parking_lot::MappedMutexGuard<'_, Connection>, StoreError> {
+        let mut guard = self.index.lock();
+        if guard.is_none() {
+            *guard = Some(self.open_now()?);
+        }
+        Ok(parking_lot::MutexGuard::map(guard, |c| c.as_mut().expect("opened above")))
+    }
+
+    fn open_now(&self) -> Result<Connection, StoreError> {
+        let path = &self.path;
+        fs::create_dir_all(path)
             .map_err(|e| StoreError::IoFailed(format!("creating the store directory {} failed: {e}", path.display())))?;
         let index_path = path.join(INDEX_FILE);
         let existed = index_path.exists();
-        let mut notes = Vec::new();
+        let mut rebuilt = false;
         let conn = match open_index(&index_path) {
             Ok(conn) => conn,
             Err(why) => {
@@ -78,23 +105,24 @@ impl StoreDir {
                     StoreError::IoFailed(format!("moving the unreadable store index {} aside failed: {e}", index_path.display()))
                 })?;
                 let _ = fs::remove_file(path.join(format!("{INDEX_FILE}-journal")));
-                notes.push(format!(
+                self.notes.lock().push(format!(
                     "the store index {} was unreadable ({why}): kept as {}; rebuilt from the store files present, so a store file that went missing before now cannot be noticed",
                     index_path.display(),
                     aside.display()
                 ));
+                rebuilt = true;
                 open_index(&index_path)
                     .map_err(|why| StoreError::OpenFailed(format!("creating the store index {} failed: {why}", index_path.display())))?
             }
         };
-        let dir = StoreDir { path, index: Arc::new(Mutex::new(conn)), notes: Arc::new(Vec::new()) };
-        if !existed || !notes.is_empty() {
+        if !existed || rebuilt {
             // Store files made before the index (or before it was rebuilt) are registered now.
-            for name in dir.files_present()? {
-                dir.register(&name)?;
+            for name in self.files_present()? {
+                conn.execute("INSERT OR IGNORE INTO stores (name, created_ms) VALUES (?1, ?2)", params![name, now_ms()])
+                    .map_err(|e| StoreError::WriteFailed(format!("recording store {name} in the index of {} failed: {e}", path.display())))?;
             }
         }
-        Ok(StoreDir { notes: Arc::new(notes), ..dir })
+        Ok(conn)
     }
 
     /// The directory.
@@ -108,13 +136,13 @@ impl StoreDir {
     }
 
     /// What opening the directory found (an index rebuilt); empty normally.
-    pub fn notes(&self) -> &[String] {
-        &self.notes
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.lock().clone()
     }
 
     /// Store names the index knows, sorted.
     pub fn known(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.index.lock();
+        let conn = self.index()?;
         let fail = |e: rusqlite::Error| StoreError::ReadFailed(format!("reading the store index of {} failed: {e}", self.path.display()));
         let mut stmt = conn.prepare("SELECT name FROM stores ORDER BY name").map_err(fail)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(fail)?;
@@ -141,14 +169,14 @@ impl StoreDir {
     }
 
     fn registered(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        let conn = self.index.lock();
+        let conn = self.index()?;
         conn.query_row("SELECT created_ms FROM stores WHERE name = ?1", [name], |r| r.get(0))
             .optional()
             .map_err(|e| StoreError::ReadFailed(format!("reading the store index of {} failed: {e}", self.path.display())))
     }
 
     fn register(&self, name: &str) -> Result<(), StoreError> {
-        let conn = self.index.lock();
+        let conn = self.index()?;
         conn.execute("INSERT OR IGNORE INTO stores (name, created_ms) VALUES (?1, ?2)", params![name, now_ms()])
             .map(|_| ())
             .map_err(|e| StoreError::WriteFailed(format!("recording store {name} in the index of {} failed: {e}", self.path.display())))
@@ -176,6 +204,7 @@ impl StoreDir {
         if registered.is_none() {
             self.register(name)?;
         }
+        recovery.notes.extend(self.notes());
         Ok((file, recovery))
     }
 }

@@ -341,6 +341,9 @@ fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
 /// what was there before, and runs `quick_check`. `Err` is why the file is unusable (the
 /// caller moves it aside).
 fn open_checked(path: &Path, options: StoreOptions, before: &WalBefore, recovery: &mut Recovery) -> Result<StoreFile, String> {
+    if before.wal_bytes == 0 {
+        check_length(path)?;
+    }
     let conn = Connection::open_with_flags(path, open_flags(false)).map_err(|e| sqlite_words(&e))?;
     conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS)).map_err(|e| sqlite_words(&e))?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(|e| sqlite_words(&e))?;
@@ -376,6 +379,39 @@ fn open_checked(path: &Path, options: StoreOptions, before: &WalBefore, recovery
     conn.execute_batch(SCHEMA).map_err(|e| sqlite_words(&e))?;
     let inner = Inner { conn: ReentrantMutex::new(conn), path: path.to_path_buf(), sync: options.sync, log_seq: Mutex::new(HashMap::new()) };
     Ok(StoreFile { inner: Arc::new(inner) })
+}
+
+/// With no WAL to replay, the main file must be whole pages, as many as its header says (the
+/// header's count is trusted as SQLite trusts it: when its version-valid-for number matches its
+/// change counter). A file cut short by a torn write or a bad copy fails here even when
+/// `quick_check` would not notice (the cut fell in unused space of the last page).
+fn check_length(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let Ok(mut f) = fs::File::open(path) else { return Ok(()) };
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut header = [0u8; 100];
+    if f.read_exact(&mut header).is_err() {
+        return Err(format!("it is {size} bytes, shorter than a database header: truncated"));
+    }
+    if &header[0..16] != b"SQLite format 3\0" {
+        return Err("it does not start with the SQLite header".into());
+    }
+    let page = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65536u64,
+        p => p as u64,
+    };
+    if page < 512 || !page.is_power_of_two() {
+        return Err(format!("its header gives an invalid page size {page}"));
+    }
+    if size % page != 0 {
+        return Err(format!("it is {size} bytes, not a whole number of its {page}-byte pages: truncated"));
+    }
+    let pages = u32::from_be_bytes([header[28], header[29], header[30], header[31]]) as u64;
+    let valid = header[92..96] == header[24..28];
+    if valid && pages > 0 && size < pages * page {
+        return Err(format!("it holds {} pages but its header says {pages}: truncated", size / page));
+    }
+    Ok(())
 }
 
 /// Says what SQLite discarded of the WAL that was there before the open.

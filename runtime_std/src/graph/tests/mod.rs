@@ -10,6 +10,7 @@ mod lineage;
 mod mailboxes;
 mod publish;
 mod schedule;
+mod view;
 
 use std::sync::{Arc, Mutex};
 
