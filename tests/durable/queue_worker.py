@@ -1,7 +1,8 @@
 """A producer and consumer process for tests/durable: holds the image_jobs queue in STORE_DIR
-(argv[1]); appends jobs from argv[2] on, acking what it is delivered except the ids the seeded
-choice (argv[3]) leaves unacknowledged. Prints, each after it is durable:
-`A n` (job n's append committed), `D id attempt n dup` (delivered), `K id` (ack committed).
+(argv[1]); appends jobs from argv[2] on, acking what it is delivered except ids divisible by 5 (never) and those the
+seeded choice (argv[3]) leaves for later. Prints, each after it is durable:
+`A n` (job n's append committed), `D id attempt n dup` (delivered), `P id` (about to ack),
+`K id` (ack committed).
 With argv[4] == "pause": appends argv[5] jobs, acks ids up to argv[6], prints `ready`, then
 waits to be killed."""
 
@@ -50,8 +51,9 @@ def main() -> None:
         print(f"A {n}", flush=True)
         n += 1
         pending += report_deliveries()
-        acked = [i for i in pending if choice.random() < 0.8]
+        acked = [i for i in pending if i % 5 != 0 and choice.random() < 0.8]
         for i in acked:
+            print(f"P {i}", flush=True)
             worker.publish(ACKS, i)
         g.run_until_idle()
         for i in acked:
