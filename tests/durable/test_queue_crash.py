@@ -161,17 +161,22 @@ class NodeProc:
             self.process.kill()
 
 
-def test_edge_node_queue_survives_kill(tmp_path):
-    """A manifest with the queue on manyfold-node --store: 30 jobs appended and 10 acked over
-    the admin plane, the node killed with SIGKILL and started on the same store: it delivers
-    jobs 11..30 again, marked delivery_duplicated, and nothing it acked."""
-    native = find_native()
-    if native is None:
-        pytest.fail("manyfold-node is not built: cargo build --release -p manyfold-runtime --bin manyfold-node")
+@pytest.mark.parametrize("program", ["manyfold-node", "manyfold node"])
+def test_edge_node_queue_survives_kill(tmp_path, program):
+    """A manifest with the queue on a node with --store (the Rust binary and the Python CLI): 30
+    jobs appended and 10 acked over the admin plane, the node killed with SIGKILL and started on
+    the same store: it delivers jobs 11..30 again, marked delivery_duplicated, and nothing it acked."""
+    if program == "manyfold-node":
+        native = find_native()
+        if native is None:
+            pytest.fail("manyfold-node is not built: cargo build --release -p manyfold-runtime --bin manyfold-node")
+        head = [str(native)]
+    else:
+        head = [sys.executable, "-m", "manyfold", "node"]
     path = tmp_path / "station.json"
     manifest.compile(queue_graph(tmp_path / "unused")[0]).write(path)
     store = tmp_path / "store"
-    argv = [str(native), "--manifest", str(path), "--node", "station", "--node-id", "1", "--partition", "station",
+    argv = [*head, "--manifest", str(path), "--node", "station", "--node-id", "1", "--partition", "station",
             "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--store", str(store)]  # fmt: skip
     node = NodeProc(argv)
     try:

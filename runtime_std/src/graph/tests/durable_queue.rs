@@ -345,3 +345,23 @@ fn no_store_dir_is_a_clear_error() {
     let err = crate::graph::durable_queue::open_store(None, "image_jobs", "image_jobs", "full").err().unwrap();
     assert!(err.message().contains("node image_jobs (durable_queue) keeps durable state: give the graph a store directory"), "{}", err.message());
 }
+
+/// A store file that disappeared: the queue starts empty, says so in its health (degraded, with
+/// the sentence) and counts it.
+#[test]
+fn a_missing_store_file_is_a_reported_loss() {
+    let dir = temp_dir("missing");
+    let mut q = queue_over(cfg(), sqlite(&dir, "full"));
+    q.g.run_until_idle(1000);
+    q.append(1, "a").unwrap();
+    drop(q);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("jobs.sqlite{suffix}")));
+    }
+    let q = queue_over(cfg(), sqlite(&dir, "full"));
+    let h = q.health();
+    assert_eq!(h.state, HealthState::Degraded, "{h:?}");
+    assert!(h.why.iter().any(|w| w.contains("is missing, though this directory created it")), "{h:?}");
+    assert_eq!(q.counter("store_losses"), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
