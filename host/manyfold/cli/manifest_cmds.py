@@ -116,7 +116,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         console.print(
             render.table(
                 "primitives", ("instance", "contract", "maturity", "policies", "nodes", "stores"),
-                ((p.instance, f"{p.contract} v{p.version}", p.maturity, ", ".join(f"{k}={v}" for k, v in p.policies.items()), p.nodes,
+                ((p.instance, f"{p.contract} v{p.version}", p.maturity.value, ", ".join(f"{k}={v}" for k, v in p.policies.items()), p.nodes,
                   [f"{s.name} ({s.kind}, sync {s.sync})" for s in p.stores]) for p in m.primitives),
                 priority=("instance",),
             )  # fmt: skip
