@@ -106,3 +106,13 @@ def test_policy_checks_values():
         Policy("mode", str, choices=("a", "b")).check("c", "q")
     with pytest.raises(PrimitiveError, match="required, so it cannot have a default"):
         Policy("capacity", int, required=True, default=3)
+
+
+def test_a_policy_with_a_bad_type_or_default_is_refused_when_defined():
+    """A policy type that is not a type, or a default the policy itself refuses, fails at define time, not at install."""
+    with pytest.raises(PrimitiveError, match="policy capacity: type must be a Python type"):
+        Policy("capacity", "int")
+    with pytest.raises(PrimitiveError, match="default: policy capacity must be int, got str 'many'"):
+        Policy("capacity", int, default="many")
+    with pytest.raises(PrimitiveError, match="default: policy mode must be one of a, b, got 'c'"):
+        Policy("mode", str, default="c", choices=("a", "b"))

@@ -86,6 +86,22 @@ def test_a_choice_policy_refuses_other_values():
         catalog.get("Mailbox").install(graph(), "buffer", source=TEMP, sink=COPY, capacity=2, overflow="spill")
 
 
+@pytest.mark.parametrize(
+    "policies, words",
+    [
+        ({"mode": "above"}, "Threshold hot: mode above needs policy low"),
+        ({"mode": "inside", "low": 1.0}, "Threshold hot: mode inside needs policy high"),
+        ({"mode": "above", "low": 1.0, "high": 2.0}, "Threshold hot: mode above takes no high (it would be ignored)"),
+    ],
+)
+def test_threshold_limits_must_fit_the_mode(policies, words):
+    """A Threshold whose low/high do not fit its mode is a PrimitiveError in the contract's words, and nothing is recorded."""
+    g = graph()
+    with pytest.raises(PrimitiveError) as info:
+        catalog.get("Threshold").install(g, "hot", source=TEMP, **policies)
+    assert str(info.value) == words and g.primitives == {}
+
+
 def test_a_named_only_primitive_has_nothing_to_install():
     """Installing a named-only primitive is refused with the contract's sentence."""
     with pytest.raises(PrimitiveError, match="^Lease is named only in this version: nothing to install$"):
