@@ -102,6 +102,17 @@ def test_threshold_limits_must_fit_the_mode(policies, words):
     assert str(info.value) == words and g.primitives == {}
 
 
+def test_a_write_binding_that_retries_without_idempotency_is_refused():
+    """WriteBinding's retry promise: installing one that retries with an unknown idempotency boundary fails in one sentence, and no instance is recorded."""
+    from manyfold.graph.errors import GraphError
+
+    g = graph()
+    with pytest.raises(GraphError) as info:
+        catalog.get("WriteBinding").install(g, "heater", **{**example_kwargs("WriteBinding"), "idempotency": "unknown"})
+    assert "must declare its idempotency boundary" in str(info.value) and "\n" not in str(info.value)
+    assert g.primitives == {}
+
+
 def test_a_named_only_primitive_has_nothing_to_install():
     """Installing a named-only primitive is refused with the contract's sentence."""
     with pytest.raises(PrimitiveError, match="^Lease is named only in this version: nothing to install$"):
