@@ -64,6 +64,10 @@ def test_define_takes_strings_for_enums_and_keeps_fields_public():
         ({"failures": {"crash": "replays"}}, "must be handled(...) or outside_profile(...)"),
         ({"inputs": (Port("a", "T"),), "outputs": (Port("a", "T"),)}, "name a twice"),
         ({"inputs": (Port("capacity", "int"),), "policies": (Policy("capacity", int),)}, "both a port and a policy"),
+        ({"requires": "EventLog"}, "requires must be a list of str, got 'EventLog'"),
+        ({"inputs": ({"name": "source"},)}, "inputs must be a list of Port"),
+        ({"failures": [Failure.CRASH]}, "failures must map each Failure"),
+        ({"maturity": "installable", "installer": "install_me"}, "installer must be a function"),
     ],
 )
 def test_define_refuses_a_malformed_contract_in_one_sentence(overrides, words):

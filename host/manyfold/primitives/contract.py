@@ -38,6 +38,13 @@ def _enum(cls, value, what: str, name: str):
         raise PrimitiveError(f"primitive {name}: {what} must be one of {', '.join(m.value for m in cls)}, got {value!r}") from None
 
 
+def _items(items, kind: type, what: str, name: str) -> tuple:
+    """``items`` as a tuple, each a ``kind``; PrimitiveError otherwise (a lone string is not a list of names)."""
+    if isinstance(items, (str, bytes)) or not isinstance(items, (Sequence, set, frozenset)) or not all(isinstance(i, kind) for i in items):
+        raise PrimitiveError(f"primitive {name}: {what} must be a list of {kind.__name__}, got {items!r}")
+    return tuple(items)
+
+
 @dataclass(frozen=True)
 class Primitive:
     """A primitive's contract. Build one with :meth:`define`; every field is public data (the
@@ -94,9 +101,20 @@ class Primitive:
             raise PrimitiveError(f"primitive {name}: version must be an integer from 1, got {version!r}")
         if not summary or not isinstance(summary, str):
             raise PrimitiveError(f"primitive {name}: give a one-sentence summary")
+        requires, provides, queries, kinds = (
+            _items(v, str, what, name) for v, what in ((requires, "requires"), (provides, "provides"), (queries, "queries"), (kinds, "kinds"))
+        )
+        inputs, outputs = _items(inputs, Port, "inputs", name), _items(outputs, Port, "outputs", name)
+        state, policies = _items(state, State, "state", name), _items(policies, Policy, "policies", name)
+        if installer is not None and not callable(installer):
+            raise PrimitiveError(f"primitive {name}: installer must be a function (ctx, **policies) -> Installed, got {installer!r}")
+        if not all(callable(v) for v in _items(validators, object, "validators", name)):
+            raise PrimitiveError(f"primitive {name}: validators must be functions (manifest, record) -> [Finding]")
         family = _enum(Family, family, "family", name)
         layer = _enum(Layer, layer, "layer", name)
         maturity = _enum(Maturity, maturity, "maturity", name)
+        if failures is not None and not isinstance(failures, Mapping):
+            raise PrimitiveError(f"primitive {name}: failures must map each Failure to handled(...) or outside_profile(...), got {failures!r}")
         coverage: dict[Failure, Coverage] = {}
         for failure, said in (failures or {}).items():
             failure = _enum(Failure, failure, "a failure", name)
