@@ -22,6 +22,7 @@ from manyfold._native import GATED_MAX_DEFAULT, RETAIN_DEFAULT, canonical_cbor
 from manyfold.graph import Route
 from manyfold.graph.errors import ManifestError, RouteError
 from manyfold.primitives.enums import Layer, Maturity
+from manyfold.primitives.install import SYNC_MODES
 
 FORMAT = "manyfold.graph.v1"
 
@@ -295,7 +296,7 @@ class StoreRecord:
     @staticmethod
     def from_data(d: dict, where: str) -> "StoreRecord":
         sync = _need(d, "sync", str, where)
-        if sync not in ("full", "normal"):
+        if sync not in SYNC_MODES:
             raise ManifestError(f"{where}: sync must be full or normal, got {sync!r}")
         return StoreRecord(_need(d, "name", str, where), _need(d, "kind", str, where), sync)
 

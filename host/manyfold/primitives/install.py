@@ -160,12 +160,12 @@ def check_policies(contract: "Primitive", where: str, given: Mapping[str, Any]) 
     return out
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """A policy value as manifest data: enums by value, tuples as lists."""
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
+        return [plain_value(v) for v in value]
     return value
 
 
@@ -175,7 +175,7 @@ def recorded_policies(contract: "Primitive", policies: Mapping[str, Any]) -> dic
     for key in sorted(policies):
         policy = contract.policy(key)
         value = policies[key]
-        out[key] = _plain(policy.record(value) if policy is not None and policy.record else value)
+        out[key] = plain_value(policy.record(value) if policy is not None and policy.record else value)
     return out
 
 
@@ -227,4 +227,4 @@ def primitives_of(graph: "Graph") -> dict[str, PrimitiveInstance]:
     return instances
 
 
-__all__ = ["InstallContext", "Installed", "PrimitiveInstance", "StoreDecl", "check_policies", "install", "primitives_of"]
+__all__ = ["InstallContext", "Installed", "PrimitiveInstance", "StoreDecl", "check_policies", "install", "plain_value", "primitives_of"]
