@@ -33,10 +33,11 @@ def test_enums_are_lower_snake_case_words():
 
 
 def test_maturity_is_ordered():
-    """Maturity compares by level, not alphabetically (executable < fault_tested < stable)."""
+    """Maturity compares by level, not alphabetically (executable < fault_tested < stable), also against its words."""
     assert Maturity.NAMED < Maturity.INSTALLABLE < Maturity.VALIDATED < Maturity.EXECUTABLE < Maturity.FAULT_TESTED < Maturity.STABLE
     assert Maturity.STABLE >= Maturity.FAULT_TESTED and not Maturity.EXECUTABLE >= Maturity.FAULT_TESTED
     assert sorted([Maturity.STABLE, Maturity.NAMED, Maturity.EXECUTABLE]) == [Maturity.NAMED, Maturity.EXECUTABLE, Maturity.STABLE]
+    assert Maturity.EXECUTABLE >= "installable" and Maturity.INSTALLABLE < "executable" and not Maturity.EXECUTABLE < "installable"
 
 
 def test_define_takes_strings_for_enums_and_keeps_fields_public():
