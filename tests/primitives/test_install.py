@@ -182,3 +182,46 @@ def test_an_installer_returning_an_undeclared_port_is_refused():
     with pytest.raises(PrimitiveError, match="returned port egress, which the contract does not declare"):
         bad.install(g, "bad", source=TEMP)
     assert "bad" not in g.primitives
+
+
+def _spool(sync: str = "full", twice: bool = False):
+    """An installable contract with durable state: its installer builds a resistor and declares an EventLog store."""
+    from manyfold.primitives import Family, Layer, Policy, Port, Primitive, State, StateKind
+
+    def install(ctx, *, capacity: int) -> Installed:
+        node = ctx.add_node(ctx.graph.resistor(ctx.input("source"), min_interval_us=capacity, name=ctx.name()))
+        ctx.add_store(ctx.name(), "EventLog", sync)
+        if twice:
+            ctx.add_store(ctx.name(), "EventLog", sync)
+        return Installed({"source": ctx.input("source"), "output": node.output})
+
+    return Primitive.define(
+        name="Spool", version=1, family=Family.HANDOFF, layer=Layer.DURABLE, summary="A spool.",
+        inputs=(Port("source", "T"),), outputs=(Port("output", "T"),), state=(State("log", StateKind.DURABLE, store="EventLog"),),
+        policies=(Policy("capacity", int, required=True),), maturity="installable", installer=install, kinds=("resistor",),
+    )  # fmt: skip
+
+
+def test_declared_stores_reach_the_manifest_and_satisfy_validation():
+    """A store declared with ctx.add_store is on the instance, in the manifest record, survives load, and meets the durable state's need."""
+    from manyfold.primitives.validate import check_manifest
+
+    g = graph()
+    spool = _spool(sync="normal")
+    spool.install(g, "jobs", source=TEMP, capacity=10)
+    (store,) = g.primitives["jobs"].stores
+    assert (store.name, store.kind, store.sync) == ("jobs", "EventLog", "normal")
+    m = manifest.compile(g)
+    assert m.to_data()["primitives"][0]["parts"]["stores"] == [{"name": "jobs", "kind": "EventLog", "sync": "normal"}]
+    assert check_manifest(m, {"Spool": spool}.get) == []
+    assert manifest.load(m).primitives["jobs"].stores == g.primitives["jobs"].stores
+
+
+@pytest.mark.parametrize("sync, twice, words", [("sometimes", False, "store jobs sync must be full or normal, got 'sometimes'"),
+                                                ("full", True, "store jobs declared twice")])
+def test_add_store_refuses_a_bad_sync_or_a_second_store_of_one_name(sync, twice, words):
+    """ctx.add_store is a one-sentence PrimitiveError for a sync word it does not know or a name already declared; nothing is recorded."""
+    g = graph()
+    with pytest.raises(PrimitiveError, match=words):
+        _spool(sync=sync, twice=twice).install(g, "jobs", source=TEMP, capacity=10)
+    assert g.primitives == {}
