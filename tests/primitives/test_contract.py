@@ -66,6 +66,8 @@ def test_define_takes_strings_for_enums_and_keeps_fields_public():
         ({"inputs": (Port("a", "T"),), "outputs": (Port("a", "T"),)}, "name a twice"),
         ({"inputs": (Port("capacity", "int"),), "policies": (Policy("capacity", int),)}, "both a port and a policy"),
         ({"requires": "EventLog"}, "requires must be a list of str, got 'EventLog'"),
+        ({"policies": (Policy("name", str),)}, "port or policy name 'name' cannot be an install keyword"),
+        ({"inputs": (Port("Source", "T"),)}, "port or policy name 'Source' cannot be an install keyword"),
         ({"inputs": ({"name": "source"},)}, "inputs must be a list of Port"),
         ({"failures": [Failure.CRASH]}, "failures must map each Failure"),
         ({"maturity": "installable", "installer": "install_me"}, "installer must be a function"),

@@ -29,6 +29,7 @@ Validator = Callable[["Manifest", "PrimitiveRecord"], "list[Finding]"]
 """``(manifest, record) -> [Finding]``: a contract's own check of one installed instance."""
 
 _NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+_KEYWORD = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def _enum(cls, value, what: str, name: str):
@@ -130,6 +131,10 @@ class Primitive:
         clash = sorted(ports & {p.name for p in policies})
         if clash:
             raise PrimitiveError(f"primitive {name}: {', '.join(clash)} is both a port and a policy")
+        # Ports and policies are keyword arguments of install(graph, name, **kwargs).
+        bad = sorted(k for k in ports | {p.name for p in policies} if not _KEYWORD.match(k) or k in ("graph", "name"))
+        if bad:
+            raise PrimitiveError(f"primitive {name}: port or policy name {', '.join(map(repr, bad))} cannot be an install keyword (lower snake case, not graph or name)")
         if maturity == Maturity.NAMED and installer is not None:
             raise PrimitiveError(f"primitive {name} has an installer, so it is at least installable (maturity=Maturity.INSTALLABLE)")
         if maturity > Maturity.NAMED and installer is None:
