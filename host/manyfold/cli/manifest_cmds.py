@@ -55,12 +55,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from manyfold import manifest
+    from manyfold.primitives import Severity
 
     m = read_manifest(args.manifest)
     found = manifest.validate(m)
     for v in found:
         print(v)
-    violations = [v for v in found if v.severity != "warning"]
+    violations = [v for v in found if v.severity != Severity.WARNING]
     if violations:
         print(f"{args.manifest}: {len(violations)} problem(s) found", file=sys.stderr)
         return EXIT_FAILED
