@@ -120,6 +120,12 @@ def test_an_unknown_contract_is_a_warning_and_validate_still_passes(tmp_path):
     assert "1 warning(s)" in result.stdout
 
 
+def test_an_instance_of_a_named_only_contract_is_a_warning():
+    """A record naming a contract this catalog only names (a manifest from a newer manyfold) is reported as not checked, not passed silently."""
+    m = replace_record(manifest.compile(installed_graph()), "slow_temp", contract="Lease")
+    assert _findings(m) == [("named_only", "slow_temp", "warning")]
+
+
 def test_an_unknown_contract_version_is_an_error(tmp_path):
     """A record of a contract version the catalog does not have fails validation with a sentence."""
     m = replace_record(manifest.compile(installed_graph()), "slow_temp", version=2)
