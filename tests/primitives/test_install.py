@@ -113,6 +113,14 @@ def test_a_write_binding_that_retries_without_idempotency_is_refused():
     assert g.primitives == {}
 
 
+def test_a_route_for_a_port_the_installer_makes_itself_is_refused():
+    """A binding the installer never reads (WriteBinding makes its request route) is a sentence, not silently dropped; no instance is recorded."""
+    g = graph()
+    with pytest.raises(PrimitiveError, match="^WriteBinding heater: port request cannot be given a route \\(the installer makes its own\\); leave it out$"):
+        catalog.get("WriteBinding").install(g, "heater", request=TEMP, **example_kwargs("WriteBinding"))
+    assert g.primitives == {}
+
+
 def test_a_named_only_primitive_has_nothing_to_install():
     """Installing a named-only primitive is refused with the contract's sentence."""
     with pytest.raises(PrimitiveError, match="^Lease is named only in this version: nothing to install$"):

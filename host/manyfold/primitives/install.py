@@ -101,9 +101,12 @@ class InstallContext:
     nodes: list["Node"] = field(default_factory=list)
     routes: list["Route"] = field(default_factory=list)
     stores: list[StoreDecl] = field(default_factory=list)
+    read: set[str] = field(default_factory=set)
+    """The ports whose bindings the installer asked for (a binding it never asks for is refused)."""
 
     def input(self, port: str) -> "Route":
         """The route bound to ``port``; PrimitiveError when none was given."""
+        self.read.add(port)
         route = self.bindings.get(port)
         if route is None:
             raise PrimitiveError(f"{self.contract.name} {self.instance} needs a route for its {port} port: pass {port}=<route>")
@@ -111,6 +114,7 @@ class InstallContext:
 
     def bound(self, port: str) -> "Route | None":
         """The route bound to ``port``, or None (the installer picks one)."""
+        self.read.add(port)
         return self.bindings.get(port)
 
     def name(self, part: str = "") -> str:
@@ -209,6 +213,9 @@ def install(contract: "Primitive", graph: "Graph", name: str, **kwargs: Any) -> 
     stray = sorted(set(result.ports) - ports)
     if stray:
         raise PrimitiveError(f"{where}: the installer returned port {', '.join(stray)}, which the contract does not declare")
+    ignored = sorted(set(bindings) - ctx.read)
+    if ignored:
+        raise PrimitiveError(f"{where}: port {', '.join(ignored)} cannot be given a route (the installer makes its own); leave it out")
     record = PrimitiveInstance(
         instance=name, contract=contract.name, version=contract.version, layer=contract.layer,
         maturity=contract.maturity, policies=recorded_policies(contract, policies),
