@@ -181,7 +181,8 @@ class Primitive:
     def install(self, graph: "Graph", name: str, **kwargs: Any) -> "Installed":
         """Install an instance called ``name`` into ``graph``. Keyword arguments named after a
         port bind that port to a route (``source=temp``; a port whose route the installer makes
-        itself is refused); the others are policies, checked against the contract. Returns the :class:`Installed` instance, whose ports are routes."""
+        itself is refused); the others are policies, checked against the contract. Returns the
+        :class:`Installed` instance, whose ports are routes."""
         from manyfold.primitives.install import install
 
         return install(self, graph, name, **kwargs)
