@@ -80,6 +80,12 @@ def test_define_refuses_a_malformed_contract_in_one_sentence(overrides, words):
     assert "\n" not in str(info.value)
 
 
+def test_handled_takes_a_list_of_test_ids():
+    """A lone test id (a string) is refused rather than read as a list of letters."""
+    with pytest.raises(PrimitiveError, match="tests must be a list of test ids"):
+        handled("replays", tests="tests/x.py::test_y")
+
+
 def test_a_durable_state_names_its_store():
     """Durable state without the kind of store that keeps it is refused."""
     with pytest.raises(PrimitiveError, match="name the kind of store"):

@@ -115,6 +115,8 @@ Coverage = Handled | OutsideProfile
 
 def handled(how: str, *, tests: tuple[str, ...] | list[str] = ()) -> Handled:
     """A failure the primitive handles (``how``), proved by ``tests``."""
+    if isinstance(tests, str) or not all(isinstance(t, str) for t in tests):
+        raise PrimitiveError(f"handled({how!r}): tests must be a list of test ids (tests/path.py::test_name), got {tests!r}")
     return Handled(how, tuple(tests))
 
 
