@@ -72,6 +72,27 @@ def test_a_malformed_record_is_a_sentence():
         Manifest.from_data(data)
 
 
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("version", "1", "field 'version' must be int, got str"),
+        ("version", 0, "field 'version' must be a contract version from 1, got 0"),
+        ("layer", "orbital", "field 'layer' must be one of atom, "),
+        ("maturity", 5, "field 'maturity' must be str, got int"),
+        ("maturity", "battle_tested", "field 'maturity' must be one of named, "),
+        ("policies", [1], "field 'policies' must be dict, got list"),
+        ("parts", [], "field 'parts' must be dict, got list"),
+    ],
+)
+def test_a_record_field_of_the_wrong_type_or_word_is_a_sentence(field, value, words):
+    """Each field of a record with a wrong type or an unknown word is a ManifestError naming the instance and the field."""
+    data = json.loads(manifest.compile(installed_graph()).to_json())
+    data["primitives"][0][field] = value
+    with pytest.raises(ManifestError) as info:
+        Manifest.from_data(data)
+    assert str(info.value).startswith("primitive heater: ") and words in str(info.value) and "\n" not in str(info.value)
+
+
 def test_the_rust_loader_accepts_the_primitives_key():
     """The runtime builds a manifest with primitives (it ignores what it does not run)."""
     g = manifest.load(manifest.compile(installed_graph()))
@@ -97,6 +118,12 @@ def test_an_unknown_contract_is_a_warning_and_validate_still_passes(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "[unknown_contract] primitive slow_temp: contract Teleporter is not in this catalog: not checked (warning)" in result.stdout
     assert "1 warning(s)" in result.stdout
+
+
+def test_an_instance_of_a_named_only_contract_is_a_warning():
+    """A record naming a contract this catalog only names (a manifest from a newer manyfold) is reported as not checked, not passed silently."""
+    m = replace_record(manifest.compile(installed_graph()), "slow_temp", contract="Lease")
+    assert _findings(m) == [("named_only", "slow_temp", "warning")]
 
 
 def test_an_unknown_contract_version_is_an_error(tmp_path):

@@ -33,10 +33,11 @@ def test_enums_are_lower_snake_case_words():
 
 
 def test_maturity_is_ordered():
-    """Maturity compares by level, not alphabetically (executable < fault_tested < stable)."""
+    """Maturity compares by level, not alphabetically (executable < fault_tested < stable), also against its words."""
     assert Maturity.NAMED < Maturity.INSTALLABLE < Maturity.VALIDATED < Maturity.EXECUTABLE < Maturity.FAULT_TESTED < Maturity.STABLE
     assert Maturity.STABLE >= Maturity.FAULT_TESTED and not Maturity.EXECUTABLE >= Maturity.FAULT_TESTED
     assert sorted([Maturity.STABLE, Maturity.NAMED, Maturity.EXECUTABLE]) == [Maturity.NAMED, Maturity.EXECUTABLE, Maturity.STABLE]
+    assert Maturity.EXECUTABLE >= "installable" and Maturity.INSTALLABLE < "executable" and not Maturity.EXECUTABLE < "installable"
 
 
 def test_define_takes_strings_for_enums_and_keeps_fields_public():
@@ -64,6 +65,12 @@ def test_define_takes_strings_for_enums_and_keeps_fields_public():
         ({"failures": {"crash": "replays"}}, "must be handled(...) or outside_profile(...)"),
         ({"inputs": (Port("a", "T"),), "outputs": (Port("a", "T"),)}, "name a twice"),
         ({"inputs": (Port("capacity", "int"),), "policies": (Policy("capacity", int),)}, "both a port and a policy"),
+        ({"requires": "EventLog"}, "requires must be a list of str, got 'EventLog'"),
+        ({"policies": (Policy("name", str),)}, "port or policy name 'name' cannot be an install keyword"),
+        ({"inputs": (Port("Source", "T"),)}, "port or policy name 'Source' cannot be an install keyword"),
+        ({"inputs": ({"name": "source"},)}, "inputs must be a list of Port"),
+        ({"failures": [Failure.CRASH]}, "failures must map each Failure"),
+        ({"maturity": "installable", "installer": "install_me"}, "installer must be a function"),
     ],
 )
 def test_define_refuses_a_malformed_contract_in_one_sentence(overrides, words):
@@ -71,6 +78,12 @@ def test_define_refuses_a_malformed_contract_in_one_sentence(overrides, words):
     with pytest.raises(PrimitiveError, match=words.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")) as info:
         _define(**overrides)
     assert "\n" not in str(info.value)
+
+
+def test_handled_takes_a_list_of_test_ids():
+    """A lone test id (a string) is refused rather than read as a list of letters."""
+    with pytest.raises(PrimitiveError, match="tests must be a list of test ids"):
+        handled("replays", tests="tests/x.py::test_y")
 
 
 def test_a_durable_state_names_its_store():
@@ -106,3 +119,13 @@ def test_policy_checks_values():
         Policy("mode", str, choices=("a", "b")).check("c", "q")
     with pytest.raises(PrimitiveError, match="required, so it cannot have a default"):
         Policy("capacity", int, required=True, default=3)
+
+
+def test_a_policy_with_a_bad_type_or_default_is_refused_when_defined():
+    """A policy type that is not a type, or a default the policy itself refuses, fails at define time, not at install."""
+    with pytest.raises(PrimitiveError, match="policy capacity: type must be a Python type"):
+        Policy("capacity", "int")
+    with pytest.raises(PrimitiveError, match="default: policy capacity must be int, got str 'many'"):
+        Policy("capacity", int, default="many")
+    with pytest.raises(PrimitiveError, match="default: policy mode must be one of a, b, got 'c'"):
+        Policy("mode", str, default="c", choices=("a", "b"))

@@ -86,6 +86,41 @@ def test_a_choice_policy_refuses_other_values():
         catalog.get("Mailbox").install(graph(), "buffer", source=TEMP, sink=COPY, capacity=2, overflow="spill")
 
 
+@pytest.mark.parametrize(
+    "policies, words",
+    [
+        ({"mode": "above"}, "Threshold hot: mode above needs policy low"),
+        ({"mode": "inside", "low": 1.0}, "Threshold hot: mode inside needs policy high"),
+        ({"mode": "above", "low": 1.0, "high": 2.0}, "Threshold hot: mode above takes no high (it would be ignored)"),
+    ],
+)
+def test_threshold_limits_must_fit_the_mode(policies, words):
+    """A Threshold whose low/high do not fit its mode is a PrimitiveError in the contract's words, and nothing is recorded."""
+    g = graph()
+    with pytest.raises(PrimitiveError) as info:
+        catalog.get("Threshold").install(g, "hot", source=TEMP, **policies)
+    assert str(info.value) == words and g.primitives == {}
+
+
+def test_a_write_binding_that_retries_without_idempotency_is_refused():
+    """WriteBinding's retry promise: installing one that retries with an unknown idempotency boundary fails in one sentence, and no instance is recorded."""
+    from manyfold.graph.errors import GraphError
+
+    g = graph()
+    with pytest.raises(GraphError) as info:
+        catalog.get("WriteBinding").install(g, "heater", **{**example_kwargs("WriteBinding"), "idempotency": "unknown"})
+    assert "must declare its idempotency boundary" in str(info.value) and "\n" not in str(info.value)
+    assert g.primitives == {}
+
+
+def test_a_route_for_a_port_the_installer_makes_itself_is_refused():
+    """A binding the installer never reads (WriteBinding makes its request route) is a sentence, not silently dropped; no instance is recorded."""
+    g = graph()
+    with pytest.raises(PrimitiveError, match="^WriteBinding heater: port request cannot be given a route \\(the installer makes its own\\); leave it out$"):
+        catalog.get("WriteBinding").install(g, "heater", request=TEMP, **example_kwargs("WriteBinding"))
+    assert g.primitives == {}
+
+
 def test_a_named_only_primitive_has_nothing_to_install():
     """Installing a named-only primitive is refused with the contract's sentence."""
     with pytest.raises(PrimitiveError, match="^Lease is named only in this version: nothing to install$"):
@@ -155,3 +190,46 @@ def test_an_installer_returning_an_undeclared_port_is_refused():
     with pytest.raises(PrimitiveError, match="returned port egress, which the contract does not declare"):
         bad.install(g, "bad", source=TEMP)
     assert "bad" not in g.primitives
+
+
+def _spool(sync: str = "full", twice: bool = False):
+    """An installable contract with durable state: its installer builds a resistor and declares an EventLog store."""
+    from manyfold.primitives import Family, Layer, Policy, Port, Primitive, State, StateKind
+
+    def install(ctx, *, capacity: int) -> Installed:
+        node = ctx.add_node(ctx.graph.resistor(ctx.input("source"), min_interval_us=capacity, name=ctx.name()))
+        ctx.add_store(ctx.name(), "EventLog", sync)
+        if twice:
+            ctx.add_store(ctx.name(), "EventLog", sync)
+        return Installed({"source": ctx.input("source"), "output": node.output})
+
+    return Primitive.define(
+        name="Spool", version=1, family=Family.HANDOFF, layer=Layer.DURABLE, summary="A spool.",
+        inputs=(Port("source", "T"),), outputs=(Port("output", "T"),), state=(State("log", StateKind.DURABLE, store="EventLog"),),
+        policies=(Policy("capacity", int, required=True),), maturity="installable", installer=install, kinds=("resistor",),
+    )  # fmt: skip
+
+
+def test_declared_stores_reach_the_manifest_and_satisfy_validation():
+    """A store declared with ctx.add_store is on the instance, in the manifest record, survives load, and meets the durable state's need."""
+    from manyfold.primitives.validate import check_manifest
+
+    g = graph()
+    spool = _spool(sync="normal")
+    spool.install(g, "jobs", source=TEMP, capacity=10)
+    (store,) = g.primitives["jobs"].stores
+    assert (store.name, store.kind, store.sync) == ("jobs", "EventLog", "normal")
+    m = manifest.compile(g)
+    assert m.to_data()["primitives"][0]["parts"]["stores"] == [{"name": "jobs", "kind": "EventLog", "sync": "normal"}]
+    assert check_manifest(m, {"Spool": spool}.get) == []
+    assert manifest.load(m).primitives["jobs"].stores == g.primitives["jobs"].stores
+
+
+@pytest.mark.parametrize("sync, twice, words", [("sometimes", False, "store jobs sync must be full or normal, got 'sometimes'"),
+                                                ("full", True, "store jobs declared twice")])
+def test_add_store_refuses_a_bad_sync_or_a_second_store_of_one_name(sync, twice, words):
+    """ctx.add_store is a one-sentence PrimitiveError for a sync word it does not know or a name already declared; nothing is recorded."""
+    g = graph()
+    with pytest.raises(PrimitiveError, match=words):
+        _spool(sync=sync, twice=twice).install(g, "jobs", source=TEMP, capacity=10)
+    assert g.primitives == {}

@@ -9,13 +9,14 @@ from typing import Any
 from manyfold.primitives import InstallContext, Installed, Port
 
 
-def single_node(method: str, *, adapt: Callable[[dict], dict] | None = None) -> Callable[..., Installed]:
+def single_node(method: str, *, adapt: Callable[[InstallContext, dict], dict] | None = None) -> Callable[..., Installed]:
     """An installer calling ``graph.<method>(source, **policies, output=, name=)``; ``adapt``
-    turns the policies into the method's keyword arguments when they differ."""
+    turns the policies into the method's keyword arguments when they differ (PrimitiveError
+    when they do not fit together)."""
 
     def install(ctx: InstallContext, **policies: Any) -> Installed:
         source = ctx.input("source")
-        kwargs = adapt(dict(policies)) if adapt else dict(policies)
+        kwargs = adapt(ctx, dict(policies)) if adapt else dict(policies)
         node = getattr(ctx.graph, method)(source, output=ctx.bound("output"), name=ctx.name(), **kwargs)
         ctx.add_node(node)
         return Installed({"source": source, "output": node.output})

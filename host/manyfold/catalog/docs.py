@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from manyfold.primitives import Family, Handled, Maturity, OutsideProfile, Primitive
+from manyfold.primitives.install import plain_value
 
 REGENERATE = "manyfold catalog --markdown > docs/catalog.md"
 
@@ -28,17 +29,11 @@ def contract_data(c: Primitive) -> dict:
         "outputs": [{"name": p.name, "type": p.type, "doc": p.doc} for p in c.outputs],
         "state": [{"name": s.name, "kind": s.kind.value, "store": s.store, "doc": s.doc} for s in c.state],
         "policies": [
-            {"name": p.name, "type": p.type_name, "required": p.required, "default": _plain(p.default), "choices": list(p.choices), "doc": p.doc}
+            {"name": p.name, "type": p.type_name, "required": p.required, "default": plain_value(p.default), "choices": list(p.choices), "doc": p.doc}
             for p in c.policies
         ],
         "failures": failures, "queries": list(c.queries), "kinds": list(c.kinds),
     }
-
-
-def _plain(value):
-    if isinstance(value, tuple):
-        return list(value)
-    return getattr(value, "value", value)
 
 
 def _cell(text: str) -> str:
@@ -126,7 +121,7 @@ def _contract_section(c: Primitive) -> list[str]:
     if c.policies:
         out += ["| Policy | Type | Default | What |", "| --- | --- | --- | --- |"]
         for p in c.policies:
-            default = "required" if p.required else ("none" if p.default is None else f"`{_plain(p.default)!r}`")
+            default = "required" if p.required else ("none" if p.default is None else f"`{plain_value(p.default)!r}`")
             choices = f" One of {', '.join(f'`{x}`' for x in p.choices)}." if p.choices else ""
             out.append(f"| `{p.name}` | {p.type_name} | {default} | {_cell(p.doc)}{'.' if p.doc and not p.doc.endswith('.') else ''}{choices} |")
         out.append("")

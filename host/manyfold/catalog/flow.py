@@ -3,9 +3,11 @@ whose installers call the Graph methods; the rest are named."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from manyfold.catalog._installers import single_node, stream_ports
 from manyfold.graph.graph import Aggregate, JoinClass, Overflow, TimeSource
-from manyfold.primitives import Family, InstallContext, Installed, Layer, Maturity, Policy, Port, Primitive, State, StateKind
+from manyfold.primitives import Family, InstallContext, Installed, Layer, Maturity, Policy, Port, Primitive, PrimitiveError, State, StateKind
 
 _EXEC = Maturity.EXECUTABLE
 
@@ -116,11 +118,17 @@ TimeWindow = Primitive.define(
 )
 
 
-def _join(ctx: InstallContext, **policies) -> Installed:
-    left, right = ctx.input("left"), ctx.input("right")
-    node = ctx.graph.join(left, right, output=ctx.bound("output"), name=ctx.name(), **policies)
-    ctx.add_node(node)
-    return Installed({"left": left, "right": right, "output": node.output})
+def join_installer(**fixed) -> Callable[..., Installed]:
+    """An installer calling ``graph.join(left, right, ...)`` with the policies and ``fixed``
+    (``join_class="repartition"`` for RepartitionJoin)."""
+
+    def install(ctx: InstallContext, **policies) -> Installed:
+        left, right = ctx.input("left"), ctx.input("right")
+        node = ctx.graph.join(left, right, output=ctx.bound("output"), name=ctx.name(), **fixed, **policies)
+        ctx.add_node(node)
+        return Installed({"left": left, "right": right, "output": node.output})
+
+    return install
 
 
 _JOIN_PORTS = {
@@ -143,7 +151,7 @@ Join = Primitive.define(
     **_JOIN_PORTS,
     state=(State("buffers", StateKind.VOLATILE, doc="per-key buffers of both sides"),),
     policies=(Policy("join_class", JoinClass, required=True, doc="how the join executes"), *_JOIN_POLICIES),
-    maturity=_EXEC, kinds=("join",), installer=_join,
+    maturity=_EXEC, kinds=("join",), installer=join_installer(),
 )
 
 Deadband = Primitive.define(
@@ -157,8 +165,17 @@ Deadband = Primitive.define(
 )
 
 
-def _threshold_args(p: dict) -> dict:
+_THRESHOLD_LIMITS = {"above": ("low",), "below": ("high",), "inside": ("low", "high"), "outside": ("low", "high")}
+
+
+def _threshold_args(ctx: InstallContext, p: dict) -> dict:
     mode = p.pop("mode")
+    missing = [limit for limit in _THRESHOLD_LIMITS[mode] if p.get(limit) is None]
+    if missing:
+        raise PrimitiveError(f"Threshold {ctx.instance}: mode {mode} needs policy {' and '.join(missing)}")
+    unused = [limit for limit in ("low", "high") if limit not in _THRESHOLD_LIMITS[mode] and p.get(limit) is not None]
+    if unused:
+        raise PrimitiveError(f"Threshold {ctx.instance}: mode {mode} takes no {' or '.join(unused)} (it would be ignored)")
     low, high = p.pop("low", None), p.pop("high", None)
     limit = low if mode == "above" else high if mode == "below" else (low, high)
     return {mode: limit, **p}

@@ -63,8 +63,12 @@ WriteBinding = Primitive.define(
     ),
     failures={
         Failure.RETRY: handled(
-            "retries only with a declared idempotency boundary; a binding that retries without one is refused",
-            tests=("tests/manifest/test_validate.py::test_retry_without_idempotency",),
+            "retries only with a declared idempotency boundary; a binding that retries without one is refused when built, and flagged in a manifest",
+            tests=(
+                "tests/primitives/test_install.py::test_a_write_binding_that_retries_without_idempotency_is_refused",
+                "tests/manifest/test_validate.py::test_retry_without_idempotency",
+                "tests/manifest/test_primitives.py::test_a_write_binding_that_retries_without_idempotency_is_unsafe_wiring",
+            ),
         ),
     },
     maturity=Maturity.EXECUTABLE, kinds=("write_binding",), installer=_write_binding,

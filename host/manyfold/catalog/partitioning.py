@@ -3,15 +3,8 @@ repartition); the rest are named."""
 
 from __future__ import annotations
 
-from manyfold.catalog.flow import _JOIN_POLICIES, _JOIN_PORTS
-from manyfold.primitives import Family, InstallContext, Installed, Layer, Maturity, Primitive, State, StateKind
-
-
-def _repartition_join(ctx: InstallContext, **policies) -> Installed:
-    left, right = ctx.input("left"), ctx.input("right")
-    node = ctx.graph.join(left, right, join_class="repartition", output=ctx.bound("output"), name=ctx.name(), **policies)
-    ctx.add_node(node)
-    return Installed({"left": left, "right": right, "output": node.output})
+from manyfold.catalog.flow import _JOIN_POLICIES, _JOIN_PORTS, join_installer
+from manyfold.primitives import Family, Layer, Maturity, Primitive, State, StateKind
 
 
 RepartitionJoin = Primitive.define(
@@ -21,7 +14,7 @@ RepartitionJoin = Primitive.define(
     **_JOIN_PORTS,
     state=(State("buffers", StateKind.VOLATILE, doc="per-partition, per-key buffers of both sides"),),
     policies=_JOIN_POLICIES,
-    maturity=Maturity.EXECUTABLE, kinds=("join",), installer=_repartition_join,
+    maturity=Maturity.EXECUTABLE, kinds=("join",), installer=join_installer(join_class="repartition"),
 )
 
 PartitionMap = Primitive.define(

@@ -55,12 +55,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from manyfold import manifest
+    from manyfold.primitives import Severity
 
     m = read_manifest(args.manifest)
     found = manifest.validate(m)
     for v in found:
         print(v)
-    violations = [v for v in found if v.severity != "warning"]
+    violations = [v for v in found if v.severity != Severity.WARNING]
     if violations:
         print(f"{args.manifest}: {len(violations)} problem(s) found", file=sys.stderr)
         return EXIT_FAILED
@@ -116,7 +117,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         console.print(
             render.table(
                 "primitives", ("instance", "contract", "maturity", "policies", "nodes", "stores"),
-                ((p.instance, f"{p.contract} v{p.version}", p.maturity, ", ".join(f"{k}={v}" for k, v in p.policies.items()), p.nodes,
+                ((p.instance, f"{p.contract} v{p.version}", p.maturity.value, ", ".join(f"{k}={v}" for k, v in p.policies.items()), p.nodes,
                   [f"{s.name} ({s.kind}, sync {s.sync})" for s in p.stores]) for p in m.primitives),
                 priority=("instance",),
             )  # fmt: skip

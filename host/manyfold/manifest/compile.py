@@ -103,7 +103,7 @@ def _compile(graph: Graph) -> Manifest:
     settings = Settings(clock="realtime" if graph.realtime else "virtual", gated_max=graph.gated_max)
     primitives = [
         PrimitiveRecord(
-            p.instance, p.contract, p.version, p.layer.value, p.maturity.value, dict(p.policies), tuple(p.nodes),
+            p.instance, p.contract, p.version, p.layer, p.maturity, dict(p.policies), tuple(p.nodes),
             tuple(p.routes), tuple(StoreRecord(s.name, s.kind, s.sync) for s in p.stores),
         )
         for p in sorted(getattr(graph, "primitives", {}).values(), key=lambda p: p.instance)

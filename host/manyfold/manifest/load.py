@@ -155,16 +155,12 @@ def load(
 
 def _restore_primitives(g: Graph, m: Manifest, built: set[str]) -> None:
     """The graph's primitive instances from the manifest's records (those with a part built here)."""
-    from manyfold.primitives import Layer, Maturity, PrimitiveInstance, StoreDecl
+    from manyfold.primitives import PrimitiveInstance, StoreDecl
 
     for p in m.primitives:
         if p.nodes and not set(p.nodes) & built:
             continue
-        try:
-            layer, maturity = Layer(p.layer), Maturity(p.maturity)
-        except ValueError:
-            raise ManifestError(f"primitive {p.instance}: layer {p.layer!r} or maturity {p.maturity!r} is not one this version of manyfold knows") from None
         g.primitives[p.instance] = PrimitiveInstance(
-            p.instance, p.contract, p.version, layer, maturity, dict(p.policies), p.nodes, p.routes,
+            p.instance, p.contract, p.version, p.layer, p.maturity, dict(p.policies), p.nodes, p.routes,
             tuple(StoreDecl(s.name, s.kind, s.sync) for s in p.stores),
         )

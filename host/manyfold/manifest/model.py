@@ -21,6 +21,8 @@ import cbor2
 from manyfold._native import GATED_MAX_DEFAULT, RETAIN_DEFAULT, canonical_cbor
 from manyfold.graph import Route
 from manyfold.graph.errors import ManifestError, RouteError
+from manyfold.primitives.enums import Layer, Maturity
+from manyfold.primitives.install import SYNC_MODES
 
 FORMAT = "manyfold.graph.v1"
 
@@ -294,7 +296,7 @@ class StoreRecord:
     @staticmethod
     def from_data(d: dict, where: str) -> "StoreRecord":
         sync = _need(d, "sync", str, where)
-        if sync not in ("full", "normal"):
+        if sync not in SYNC_MODES:
             raise ManifestError(f"{where}: sync must be full or normal, got {sync!r}")
         return StoreRecord(_need(d, "name", str, where), _need(d, "kind", str, where), sync)
 
@@ -307,17 +309,27 @@ class PrimitiveRecord:
     instance: str
     contract: str
     version: int
-    layer: str
-    maturity: str
+    layer: Layer
+    maturity: Maturity
     policies: dict
     nodes: tuple[str, ...] = ()
     routes: tuple[Route, ...] = ()
     stores: tuple[StoreRecord, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Words (from JSON, or given by hand) become the enums; an unknown word is a sentence.
+        for name, kind in (("layer", Layer), ("maturity", Maturity)):
+            value = getattr(self, name)
+            try:
+                object.__setattr__(self, name, kind(value))
+            except ValueError:
+                words = ", ".join(m.value for m in kind)
+                raise ManifestError(f"primitive {self.instance}: field {name!r} must be one of {words}, got {value!r}") from None
+
     def to_data(self) -> dict:
         return {
-            "instance": self.instance, "contract": self.contract, "version": self.version, "layer": self.layer,
-            "maturity": self.maturity, "policies": dict(sorted(self.policies.items())),
+            "instance": self.instance, "contract": self.contract, "version": self.version, "layer": self.layer.value,
+            "maturity": self.maturity.value, "policies": dict(sorted(self.policies.items())),
             "parts": {"nodes": list(self.nodes), "routes": [str(r) for r in self.routes], "stores": [s.to_data() for s in self.stores]},
         }
 
@@ -338,8 +350,11 @@ class PrimitiveRecord:
             if not isinstance(s, dict):
                 raise ManifestError(f"{where}: parts.stores[{i}] must be a map")
             stores.append(StoreRecord.from_data(s, f"{where}: parts.stores[{i}]"))
+        version = _need(d, "version", int, where)
+        if version < 1:
+            raise ManifestError(f"{where}: field 'version' must be a contract version from 1, got {version}")
         return PrimitiveRecord(
-            instance, _need(d, "contract", str, where), _need(d, "version", int, where), _need(d, "layer", str, where),
+            instance, _need(d, "contract", str, where), version, _need(d, "layer", str, where),
             _need(d, "maturity", str, where), dict(_opt(d, "policies", dict, where, {})), tuple(nodes), routes, tuple(stores),
         )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from manyfold.graph import Layer, Plane, Route
 from manyfold.manifest.model import Manifest, gc_paused
+from manyfold.primitives.findings import Severity
 
 #: Node kinds whose input and output carry the same schema.
 SAME_SCHEMA = {"forward", "filter", "merge", "rate_limit", "capacitor", "resistor", "deadband", "threshold", "repair", "resequence"}
@@ -59,11 +60,11 @@ class Violation:
     subject: str
     """``route <route>``, ``edge <name>``, ``node <name>`` or ``settings``."""
     message: str
-    severity: str = "error"
-    """``error`` (the manifest is wrong) or ``warning`` (worth knowing; validation still passes)."""
+    severity: Severity = Severity.ERROR
+    """``ERROR`` (the manifest is wrong) or ``WARNING`` (worth knowing; validation still passes)."""
 
     def __str__(self) -> str:
-        mark = " (warning)" if self.severity == "warning" else ""
+        mark = " (warning)" if self.severity == Severity.WARNING else ""
         return f"[{self.rule}] {self.subject}: {self.message}{mark}"
 
 
@@ -262,7 +263,7 @@ def primitive_contract(m: Manifest) -> list[Violation]:
     parts and stores, and the contract's own checks (``manyfold.primitives.validate``)."""
     from manyfold.primitives.validate import check_manifest
 
-    return [Violation(f.check, f.subject, f.message, f.severity.value) for f in check_manifest(m)]
+    return [Violation(f.check, f.subject, f.message, f.severity) for f in check_manifest(m)]
 
 
 RULES: dict[str, Callable[[Manifest], list[Violation]]] = {

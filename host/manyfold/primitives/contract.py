@@ -29,6 +29,7 @@ Validator = Callable[["Manifest", "PrimitiveRecord"], "list[Finding]"]
 """``(manifest, record) -> [Finding]``: a contract's own check of one installed instance."""
 
 _NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+_KEYWORD = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def _enum(cls, value, what: str, name: str):
@@ -36,6 +37,13 @@ def _enum(cls, value, what: str, name: str):
         return cls(value)
     except ValueError:
         raise PrimitiveError(f"primitive {name}: {what} must be one of {', '.join(m.value for m in cls)}, got {value!r}") from None
+
+
+def _items(items, kind: type, what: str, name: str) -> tuple:
+    """``items`` as a tuple, each a ``kind``; PrimitiveError otherwise (a lone string is not a list of names)."""
+    if isinstance(items, (str, bytes)) or not isinstance(items, (Sequence, set, frozenset)) or not all(isinstance(i, kind) for i in items):
+        raise PrimitiveError(f"primitive {name}: {what} must be a list of {kind.__name__}, got {items!r}")
+    return tuple(items)
 
 
 @dataclass(frozen=True)
@@ -94,9 +102,20 @@ class Primitive:
             raise PrimitiveError(f"primitive {name}: version must be an integer from 1, got {version!r}")
         if not summary or not isinstance(summary, str):
             raise PrimitiveError(f"primitive {name}: give a one-sentence summary")
+        requires, provides, queries, kinds = (
+            _items(v, str, what, name) for v, what in ((requires, "requires"), (provides, "provides"), (queries, "queries"), (kinds, "kinds"))
+        )
+        inputs, outputs = _items(inputs, Port, "inputs", name), _items(outputs, Port, "outputs", name)
+        state, policies = _items(state, State, "state", name), _items(policies, Policy, "policies", name)
+        if installer is not None and not callable(installer):
+            raise PrimitiveError(f"primitive {name}: installer must be a function (ctx, **policies) -> Installed, got {installer!r}")
+        if not all(callable(v) for v in _items(validators, object, "validators", name)):
+            raise PrimitiveError(f"primitive {name}: validators must be functions (manifest, record) -> [Finding]")
         family = _enum(Family, family, "family", name)
         layer = _enum(Layer, layer, "layer", name)
         maturity = _enum(Maturity, maturity, "maturity", name)
+        if failures is not None and not isinstance(failures, Mapping):
+            raise PrimitiveError(f"primitive {name}: failures must map each Failure to handled(...) or outside_profile(...), got {failures!r}")
         coverage: dict[Failure, Coverage] = {}
         for failure, said in (failures or {}).items():
             failure = _enum(Failure, failure, "a failure", name)
@@ -112,6 +131,10 @@ class Primitive:
         clash = sorted(ports & {p.name for p in policies})
         if clash:
             raise PrimitiveError(f"primitive {name}: {', '.join(clash)} is both a port and a policy")
+        # Ports and policies are keyword arguments of install(graph, name, **kwargs).
+        bad = sorted(k for k in ports | {p.name for p in policies} if not _KEYWORD.match(k) or k in ("graph", "name"))
+        if bad:
+            raise PrimitiveError(f"primitive {name}: port or policy name {', '.join(map(repr, bad))} cannot be an install keyword (lower snake case, not graph or name)")
         if maturity == Maturity.NAMED and installer is not None:
             raise PrimitiveError(f"primitive {name} has an installer, so it is at least installable (maturity=Maturity.INSTALLABLE)")
         if maturity > Maturity.NAMED and installer is None:
@@ -157,8 +180,9 @@ class Primitive:
 
     def install(self, graph: "Graph", name: str, **kwargs: Any) -> "Installed":
         """Install an instance called ``name`` into ``graph``. Keyword arguments named after a
-        port bind that port to a route (``source=temp``); the others are policies, checked
-        against the contract. Returns the :class:`Installed` instance, whose ports are routes."""
+        port bind that port to a route (``source=temp``; a port whose route the installer makes
+        itself is refused); the others are policies, checked against the contract. Returns the
+        :class:`Installed` instance, whose ports are routes."""
         from manyfold.primitives.install import install
 
         return install(self, graph, name, **kwargs)

@@ -66,25 +66,28 @@ class Maturity(str, enum.Enum):
         """0 for named up to 5 for stable."""
         return _MATURITY_ORDER.index(self.value)
 
+    @staticmethod
+    def _rank_of(other: object) -> int | None:
+        # A word compares by its level too (str order would put "executable" below "installable").
+        if isinstance(other, str):
+            return Maturity(other).rank
+        return None
+
     def __lt__(self, other: object) -> bool:
-        if not isinstance(other, Maturity):
-            return NotImplemented
-        return self.rank < other.rank
+        rank = self._rank_of(other)
+        return NotImplemented if rank is None else self.rank < rank
 
     def __le__(self, other: object) -> bool:
-        if not isinstance(other, Maturity):
-            return NotImplemented
-        return self.rank <= other.rank
+        rank = self._rank_of(other)
+        return NotImplemented if rank is None else self.rank <= rank
 
     def __gt__(self, other: object) -> bool:
-        if not isinstance(other, Maturity):
-            return NotImplemented
-        return self.rank > other.rank
+        rank = self._rank_of(other)
+        return NotImplemented if rank is None else self.rank > rank
 
     def __ge__(self, other: object) -> bool:
-        if not isinstance(other, Maturity):
-            return NotImplemented
-        return self.rank >= other.rank
+        rank = self._rank_of(other)
+        return NotImplemented if rank is None else self.rank >= rank
 
     __hash__ = str.__hash__
 

@@ -101,9 +101,12 @@ class InstallContext:
     nodes: list["Node"] = field(default_factory=list)
     routes: list["Route"] = field(default_factory=list)
     stores: list[StoreDecl] = field(default_factory=list)
+    read: set[str] = field(default_factory=set)
+    """The ports whose bindings the installer asked for (a binding it never asks for is refused)."""
 
     def input(self, port: str) -> "Route":
         """The route bound to ``port``; PrimitiveError when none was given."""
+        self.read.add(port)
         route = self.bindings.get(port)
         if route is None:
             raise PrimitiveError(f"{self.contract.name} {self.instance} needs a route for its {port} port: pass {port}=<route>")
@@ -111,6 +114,7 @@ class InstallContext:
 
     def bound(self, port: str) -> "Route | None":
         """The route bound to ``port``, or None (the installer picks one)."""
+        self.read.add(port)
         return self.bindings.get(port)
 
     def name(self, part: str = "") -> str:
@@ -160,12 +164,12 @@ def check_policies(contract: "Primitive", where: str, given: Mapping[str, Any]) 
     return out
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """A policy value as manifest data: enums by value, tuples as lists."""
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
+        return [plain_value(v) for v in value]
     return value
 
 
@@ -175,7 +179,7 @@ def recorded_policies(contract: "Primitive", policies: Mapping[str, Any]) -> dic
     for key in sorted(policies):
         policy = contract.policy(key)
         value = policies[key]
-        out[key] = _plain(policy.record(value) if policy is not None and policy.record else value)
+        out[key] = plain_value(policy.record(value) if policy is not None and policy.record else value)
     return out
 
 
@@ -209,6 +213,9 @@ def install(contract: "Primitive", graph: "Graph", name: str, **kwargs: Any) -> 
     stray = sorted(set(result.ports) - ports)
     if stray:
         raise PrimitiveError(f"{where}: the installer returned port {', '.join(stray)}, which the contract does not declare")
+    ignored = sorted(set(bindings) - ctx.read)
+    if ignored:
+        raise PrimitiveError(f"{where}: port {', '.join(ignored)} cannot be given a route (the installer makes its own); leave it out")
     record = PrimitiveInstance(
         instance=name, contract=contract.name, version=contract.version, layer=contract.layer,
         maturity=contract.maturity, policies=recorded_policies(contract, policies),
@@ -227,4 +234,4 @@ def primitives_of(graph: "Graph") -> dict[str, PrimitiveInstance]:
     return instances
 
 
-__all__ = ["InstallContext", "Installed", "PrimitiveInstance", "StoreDecl", "check_policies", "install", "primitives_of"]
+__all__ = ["InstallContext", "Installed", "PrimitiveInstance", "StoreDecl", "check_policies", "install", "plain_value", "primitives_of"]

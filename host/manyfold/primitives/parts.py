@@ -60,10 +60,14 @@ class Policy:
     """How a value appears in the manifest when it is not plain data (a schema as its label)."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.type, type):
+            raise PrimitiveError(f"policy {self.name}: type must be a Python type (int, float, str, bool, tuple, object or an Enum), got {self.type!r}")
         if self.required and self.default is not None:
             raise PrimitiveError(f"policy {self.name} is required, so it cannot have a default")
-        if isinstance(self.type, type) and issubclass(self.type, enum.Enum) and not self.choices:
+        if issubclass(self.type, enum.Enum) and not self.choices:
             object.__setattr__(self, "choices", tuple(m.value for m in self.type))
+        if self.default is not None:
+            self.check(self.default, "the contract's default")  # a default the policy itself would refuse is a malformed contract
 
     @property
     def type_name(self) -> str:
@@ -111,6 +115,8 @@ Coverage = Handled | OutsideProfile
 
 def handled(how: str, *, tests: tuple[str, ...] | list[str] = ()) -> Handled:
     """A failure the primitive handles (``how``), proved by ``tests``."""
+    if isinstance(tests, str) or not all(isinstance(t, str) for t in tests):
+        raise PrimitiveError(f"handled({how!r}): tests must be a list of test ids (tests/path.py::test_name), got {tests!r}")
     return Handled(how, tuple(tests))
 
 

@@ -1,10 +1,10 @@
 """Static checks of a manifest's primitive instances against the catalog's contracts.
 
-For each record: the contract is known (else a warning: not checked), its version is the
-catalog's, the policies are the contract's (required ones present, values of the right type
-and among the choices), the parts exist (nodes and routes in the manifest, of the kinds the
-contract builds, in no other instance), the stores its durable state needs are declared, and
-the contract's own validators find no unsafe wiring.
+For each record: the contract is known and installable (else a warning: not checked), its
+version is the catalog's, the policies are the contract's (required ones present, values of the
+right type and among the choices), the parts exist (nodes and routes in the manifest, of the
+kinds the contract builds, in no other instance), the stores its durable state needs are
+declared, and the contract's own validators find no unsafe wiring.
 """
 
 from __future__ import annotations
@@ -114,6 +114,9 @@ def check_manifest(manifest: "Manifest", lookup: Callable[[str], "Primitive | No
         contract = lookup(record.contract)
         if contract is None:
             out.append(Finding("unknown_contract", record.instance, f"contract {record.contract} is not in this catalog: not checked", Severity.WARNING))
+            continue
+        if contract.named_only:
+            out.append(Finding("named_only", record.instance, f"contract {record.contract} is named only in this catalog (nothing installs it here): not checked", Severity.WARNING))
             continue
         out += check_record(manifest, record, contract)
     out += _shared_parts(manifest)
