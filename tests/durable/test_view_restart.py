@@ -172,3 +172,14 @@ def test_a_lost_store_file_is_reported_in_the_view(tmp_path):
     (tmp_path / "latest.sqlite-wal").unlink(missing_ok=True)
     view = view_graph(tmp_path).view(VIEW)
     assert view.rows == {} and len(view.lost) == 1 and "is missing, though this directory created it" in view.lost[0]
+
+
+def test_a_node_without_a_store_directory_refuses_the_manifest_in_one_sentence(tmp_path):
+    """manyfold-node given a manifest with a view but no --store exits 2 with the contract's sentence."""
+    path = tmp_path / "station.json"
+    manifest.compile(view_graph(tmp_path / "unused")).write(path)
+    argv = node_argv("manyfold-node", path, tmp_path / "store")[:-2]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.endswith("node latest (materialized_view) keeps durable state: give the graph a store directory (Graph(store_dir=...), or manyfold-node --store DIR)")
