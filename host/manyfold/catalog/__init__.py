@@ -13,11 +13,15 @@ True
 ['AntiEntropyRepair', 'ReplicaSet']
 """
 
-from manyfold.catalog import coordination, flow, handoff, operations, partitioning, replication, state, state_view
+from manyfold.catalog import coordination, flow, handoff, operations, partitioning, replication, state
 from manyfold.catalog.registry import all_contracts, family, find, get, register, register_module
 
-for _module in (flow, handoff, state, state_view, coordination, partitioning, replication, operations):
+for _module in (flow, handoff, state, coordination, partitioning, replication, operations):
     register_module(_module)
+
+from manyfold.catalog import state_view  # noqa: E402 - MaterializedView (its own module: durable state)
+
+register_module(state_view)
 
 all = all_contracts  # noqa: A001 - catalog.all() is the contract's name for it
 
