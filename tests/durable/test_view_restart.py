@@ -63,10 +63,13 @@ def test_kill9_of_a_python_writer_loses_no_committed_update(tmp_path, kill_after
     finally:
         child.kill()
         child.wait(timeout=10)
-    assert acked == kill_after, "the writer stopped early"
+    assert acked >= kill_after, "the writer stopped early"
+    # What it acknowledged before it died (it ran on while we read): the rest of the pipe.
+    for line in child.stdout:
+        acked = int(line)
     view = view_graph(tmp_path).view(VIEW)
     assert view.lost == (), view.lost
-    assert kill_after <= view.last_seq <= kill_after + 1, "more than the update in flight appeared, or an acknowledged one vanished"
+    assert acked <= view.last_seq <= acked + 1, "more than the update in flight appeared, or an acknowledged one vanished"
     assert {k: v.seq for k, v in view.rows.items()} == expected_rows(view.last_seq)
     assert view.replayed == view.last_seq - view.snapshot_seq and view.snapshot_seq == (view.last_seq // 50) * 50
 
@@ -145,3 +148,38 @@ def test_a_node_killed_with_sigkill_answers_its_rebuilt_view_over_the_query_plan
         assert "refused" in refused
     finally:
         node.close()
+
+
+def test_a_duplicate_record_leaves_the_same_row(tmp_path):
+    """The same record delivered twice leaves its key's row as one delivery would."""
+    g = view_graph(tmp_path)
+    producer = g.producer("probe")
+    for i in (1, 2, 2, 3, 3, 3):
+        g.publish(SOURCE, reading(i), producer=producer)
+    view = g.view(VIEW)
+    assert {k: v.seq for k, v in view.rows.items()} == expected_rows(3) and view.updates == 6
+
+
+def test_a_lost_store_file_is_reported_in_the_view(tmp_path):
+    """A view whose store file disappeared starts empty and says so in `lost` and in its
+    health; a torn WAL (cut inside committed frames) reports the discarded frames."""
+    g = view_graph(tmp_path)
+    producer = g.producer("probe")
+    for i in range(1, 11):
+        g.publish(SOURCE, reading(i), producer=producer)
+    del g
+    (tmp_path / "latest.sqlite").unlink()
+    (tmp_path / "latest.sqlite-wal").unlink(missing_ok=True)
+    view = view_graph(tmp_path).view(VIEW)
+    assert view.rows == {} and len(view.lost) == 1 and "is missing, though this directory created it" in view.lost[0]
+
+
+def test_a_node_without_a_store_directory_refuses_the_manifest_in_one_sentence(tmp_path):
+    """manyfold-node given a manifest with a view but no --store exits 2 with the contract's sentence."""
+    path = tmp_path / "station.json"
+    manifest.compile(view_graph(tmp_path / "unused")).write(path)
+    argv = node_argv("manyfold-node", path, tmp_path / "store")[:-2]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.endswith("node latest (materialized_view) keeps durable state: give the graph a store directory (Graph(store_dir=...), or manyfold-node --store DIR)")

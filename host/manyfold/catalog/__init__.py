@@ -19,6 +19,10 @@ from manyfold.catalog.registry import all_contracts, family, find, get, register
 for _module in (flow, handoff, handoff_durable, state, coordination, partitioning, replication, operations):
     register_module(_module)
 
+from manyfold.catalog import state_view  # noqa: E402 - MaterializedView (its own module: durable state)
+
+register_module(state_view)
+
 all = all_contracts  # noqa: A001 - catalog.all() is the contract's name for it
 
 __all__ = ["all", "all_contracts", "family", "find", "get", "register", "register_module"]

@@ -21,6 +21,7 @@ from manyfold.manifest.model import QueryExposure
 from manyfold.query.service import KINDS
 
 NODE_KINDS = {
+    "view": "topology",
     "topology": "topology",
     "routes": "topology",
     "links": "topology",
@@ -29,7 +30,6 @@ NODE_KINDS = {
     "watermarks": "watermarks",
     "taints": "taints",
     "lineage": "lineage",
-    "view": "topology",
 }
 """The exposure kind each node query kind needs (``device`` takes its ``what``'s)."""
 

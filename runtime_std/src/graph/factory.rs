@@ -533,9 +533,8 @@ pub fn build(
                     return Err(c.config(format!("key field {} must be an int, text, bytes or bool field", key.1)));
                 }
             }
-            let sync = match c.text("sync")?.unwrap_or("full") {
-                word => crate::store::Sync::from_word(word).ok_or_else(|| c.config(format!("sync must be full or normal, got {word:?}")))?,
-            };
+            let word = c.text("sync")?.unwrap_or("full");
+            let sync = crate::store::Sync::from_word(word).ok_or_else(|| c.config(format!("sync must be full or normal, got {word:?}")))?;
             let snapshot_every = c.usize("snapshot_every")?.unwrap_or(super::view::SNAPSHOT_EVERY_DEFAULT as usize) as u64;
             if snapshot_every == 0 {
                 return Err(c.config("snapshot_every must be at least 1"));

@@ -24,6 +24,8 @@
 //!   "dropped"}]}`. Rate limiters are what the graph counts: `rate_limit` nodes (dropped: over
 //!   the rate), `resistor` nodes (dropped: coalesced) and `capacitor` nodes (dropped: lost when
 //!   full); passed is what each emitted.
+//! - `view` (`view`: a `materialized_view` node, optional `limit`): its rows and rebuild
+//!   counts, [`crate::graph::view::MaterializedView::to_json`]; exposure kind `topology`.
 //! - `watermarks`: `{"watermarks": [Watermark], "epochs": {"epoch", "holding": [{"edge", "held",
 //!   "held_dropped"}]}}`.
 //! - `taints`: `[RouteTaints]` of the routes with taints or repairs (`route` narrows to one).
@@ -35,8 +37,6 @@
 //! - `lineage` (`route`, `seq`): the admin `lineage` answer (`lineage`, `elsewhere`); an
 //!   envelope this node does not hold gives an empty `lineage` and itself in `elsewhere`, with
 //!   the node that holds it.
-//! - `view` (`view`: a `materialized_view` node, optional `limit`): its rows and rebuild
-//!   counts, [`crate::graph::view::MaterializedView::to_json`]; exposure kind `topology`.
 //! - `device` (`partition`, `what`: topology, flow, taints, latest (with `route`) or counters):
 //!   the device's own typed answer, asked over its link by the [`DeviceHook`] of the node that
 //!   owns it (the Python node, `manyfold node --device`).
@@ -88,12 +88,11 @@ pub(crate) struct QueryCounters {
 /// The exposure kind a query kind needs (`device`: its `what`'s), or None for an unknown one.
 pub fn exposure_kind(kind: &str, what: Option<&str>) -> Option<&'static str> {
     Some(match kind {
-        "topology" | "routes" | "links" => "topology",
+        "topology" | "routes" | "links" | "view" => "topology",
         "flow" | "counters" => "flow",
         "watermarks" => "watermarks",
         "taints" => "taints",
         "lineage" => "lineage",
-        "view" => "topology",
         "device" => match what? {
             "topology" | "latest" => "topology",
             "flow" | "counters" => "flow",
@@ -209,12 +208,12 @@ pub(crate) fn answer(node: &NodeShared, req: &J) -> J {
             let mut out = J::Null;
             node.graph.with_graph(&mut |g| {
                 out = match kind {
+                    "view" => crate::graph::view::query_answer(g, req),
                     "topology" => topology(node, g, &devices),
                     "routes" => routes(node, g),
                     "flow" => flow(node, g),
                     "watermarks" => watermarks(g),
                     "taints" => taints(node, g, route),
-                    "view" => crate::graph::view::query_answer(g, req),
                     _ => lineage(node, g, route.unwrap_or(0), seq.unwrap_or(0)),
                 };
             });

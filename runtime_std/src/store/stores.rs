@@ -237,6 +237,9 @@ impl CheckpointStore {
     }
 }
 
+/// Entries of a keyspace: (key, value) pairs.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Byte keys to byte values, ordered by key.
 #[derive(Clone)]
 pub struct Keyspace {
@@ -297,7 +300,7 @@ impl Keyspace {
     }
 
     /// Up to `limit` entries whose key starts with `prefix`, by key.
-    pub fn scan(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn scan(&self, prefix: &[u8], limit: usize) -> Result<Entries, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.file.with_conn(|conn| {
             let map = |r: &rusqlite::Row<'_>| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?));
