@@ -468,9 +468,10 @@ impl DurableQueue {
         !self.staged.is_empty() || !self.staged_done.is_empty() || !self.staged_attempts.is_empty() || !self.staged_forget_attempts.is_empty()
     }
 
-    fn mark_done(&mut self, id: u64, done: Done, attempts: u32) {
+    /// `stored`: the message's attempts were written (a redelivery): forget them too.
+    fn mark_done(&mut self, id: u64, done: Done, stored: bool) {
         self.staged_done.push((id, done));
-        if attempts > 1 {
+        if stored {
             self.staged_forget_attempts.push(id);
         }
     }
@@ -572,7 +573,9 @@ impl DurableQueue {
                 taints = taints.with(Taint::DeliveryDuplicated);
                 self.counts.redelivered += 1;
             }
-            if attempt > 1 {
+            // Attempts of redeliveries are kept, so a message that keeps failing (or keeps
+            // crashing the process) reaches the dead letters instead of looping.
+            if attempt > 1 || message.replayed {
                 self.staged_attempts.push((id, attempt));
             }
             let value = Value::Record(Arc::from(vec![Value::Int(id as i64), Value::Int(i64::from(attempt)), message.body.clone()]));
@@ -602,11 +605,11 @@ impl DurableQueue {
             if message.attempts > 1 || message.replayed {
                 taints = taints.with(Taint::DeliveryDuplicated);
             }
-            let attempts = message.attempts;
+            let stored = message.attempts > 1 || message.replayed;
             let value = Value::Record(Arc::from(vec![Value::Int(id as i64), Value::Int(i64::from(message.attempts)), message.body]));
             ctx.emit(Output { port: 1, value, parents, parents_elided: 0, event_time: message.event_time, taints, payload_from: None });
             self.counts.dead_lettered += 1;
-            self.mark_done(id, Done::DeadLettered, attempts);
+            self.mark_done(id, Done::DeadLettered, stored);
         } else {
             self.ready.push_front(id);
         }
@@ -631,7 +634,7 @@ impl DurableQueue {
                 self.ready.retain(|r| *r != id);
             }
             self.counts.acked += 1;
-            self.mark_done(id, Done::Acked, message.attempts);
+            self.mark_done(id, Done::Acked, message.attempts > 1 || message.replayed);
             // Deadlines of acked deliveries at the front are dropped now, so the list stays short.
             while let Some(&(_, front, attempt)) = self.deadlines.front() {
                 if self.inflight.get(&front) == Some(&attempt) {

@@ -365,3 +365,23 @@ fn a_missing_store_file_is_a_reported_loss() {
     assert_eq!(q.counter("store_losses"), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A message delivered before each of several crashes gains an attempt per restart, so one that
+/// keeps crashing its consumer reaches the dead letters instead of looping forever.
+#[test]
+fn crash_loops_count_attempts() {
+    let store = MemoryQueueStore::default();
+    let mut q = queue(QueueConfig { retry_max: 1, ..cfg() }, &store);
+    q.g.run_until_idle(1000);
+    q.append(1, "a").unwrap();
+    drop(q);
+    let mut q = queue(QueueConfig { retry_max: 1, ..cfg() }, &store);
+    q.g.run_until_idle(1000);
+    assert_eq!(q.deliveries(), vec![(1, 1, 1, true)]);
+    drop(q);
+    let mut q = queue(QueueConfig { retry_max: 1, ..cfg() }, &store);
+    q.g.run_until_idle(1000);
+    assert_eq!(q.deliveries(), vec![(1, 2, 1, true)]);
+    q.nack(1);
+    assert_eq!(Q::seen(&q.dead), vec![(1, 2, 1, true)]);
+}
