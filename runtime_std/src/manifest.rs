@@ -385,7 +385,7 @@ pub fn load(
         }
         let input_ports: Vec<PortSpec<'_>> = inputs.iter().map(|(_, _, r, s)| PortSpec { route: r.clone(), schema: s }).collect();
         let output_ports: Vec<PortSpec<'_>> = outputs.iter().map(|(_, r, s)| PortSpec { route: r.clone(), schema: s }).collect();
-        let op = factory::build(kind, name, &params, &input_ports, &output_ports, callables)?;
+        let op = factory::build(kind, name, &params, &input_ports, &output_ports, callables, graph.store_dir())?;
         let edge_list: Vec<_> = inputs.iter().map(|(idx, policy, _, _)| (*idx, *policy)).collect();
         let out_list: Vec<_> = outputs.iter().map(|(idx, _, _)| *idx).collect();
         graph.add_node_described(name, kind, op, &edge_list, &out_list, params)?;

@@ -21,7 +21,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     for flag in ("--manifest", "--node", "--node-id", "--listen", "--admin"):
         parser.add_argument(flag, required=True)
-    for flag in ("--partition", "--link", "--key", "--device", "--fault", "--peer"):
+    for flag in ("--partition", "--link", "--key", "--device", "--fault", "--peer", "--store"):
         parser.add_argument(flag, action="append", default=[])
     args = parser.parse_args()
     if os.environ.get("FAKENODE_FAIL") == args.node:

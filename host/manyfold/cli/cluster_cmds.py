@@ -34,7 +34,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     console = render.console(stderr=True)
     plan, _manifest = up.load(Path(args.plan))
-    cluster = up.Cluster(plan, Path(args.plan).resolve().parent)
+    cluster = up.Cluster(plan, Path(args.plan).resolve().parent, store_root=Path(args.store_root).resolve() if args.store_root else None)
     show = _Progress(console)
 
     def stop_on_term(_signum, _frame):
@@ -108,6 +108,7 @@ def cmd_node(args: argparse.Namespace) -> int:
         callables=args.callables, app=args.app, lease_ms=args.lease_ms, queue_depth=args.queue_depth,
         peers=tuple(Address.parse(p, "--peer") for p in args.peer), advertise=args.advertise, beacon=args.beacon,
         beacon_group=args.beacon_group, beacon_interface=args.beacon_interface, gossip_ms=args.gossip_ms,
+        store=Path(args.store) if args.store else None,
     )  # fmt: skip
     if not options.partitions and not options.devices:
         raise CliError("a node hosts at least one partition: give --partition P (or --device P=PORT)")
@@ -144,6 +145,7 @@ def register(subparsers) -> None:
         "A node that exits is reported with its exit code and stderr, never restarted; up then stops the rest and exits 1.",
     )  # fmt: skip
     up.add_argument("plan", help="a plan file (manyfold plan)")
+    up.add_argument("--store-root", metavar="DIR", help="each node keeps its durable stores in DIR/NODE (default: the plan's directory)")
     arguments.timeout(up, 30.0, "every node's ready line")
     up.set_defaults(func=cmd_up)
 
@@ -167,6 +169,7 @@ def register(subparsers) -> None:
     node.add_argument("--app", metavar="MODULE:FUNC", help="called with the node (manyfold.cluster.node.NodeApp) once it is ready")
     node.add_argument("--lease-ms", type=arguments.positive_int, metavar="MS", help="link lease (default 10000)")
     node.add_argument("--queue-depth", type=arguments.positive_int, metavar="N", help="events queued per link at most (default 1024)")
+    node.add_argument("--store", metavar="DIR", help="the graph's store directory (durable operators keep their stores there)")
     discovery_flags(node)
     node.set_defaults(func=cmd_node)
 

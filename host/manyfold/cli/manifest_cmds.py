@@ -55,15 +55,18 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from manyfold import manifest
+    from manyfold.primitives import Severity
 
     m = read_manifest(args.manifest)
-    violations = manifest.validate(m)
-    for v in violations:
+    found = manifest.validate(m)
+    for v in found:
         print(v)
+    violations = [v for v in found if v.severity != Severity.WARNING]
     if violations:
         print(f"{args.manifest}: {len(violations)} problem(s) found", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{args.manifest}: valid ({len(manifest.RULES)} checks, manifest {m.id[:16]})")
+    warned = f", {len(found)} warning(s)" if found else ""
+    print(f"{args.manifest}: valid ({len(manifest.RULES)} checks{warned}, manifest {m.id[:16]})")
     return EXIT_OK
 
 
@@ -110,6 +113,15 @@ def cmd_show(args: argparse.Namespace) -> int:
             ((n.name, n.kind, n.partition, inputs(n), n.outputs, params(n)) for n in m.nodes),
         )  # fmt: skip
     )
+    if m.primitives:
+        console.print(
+            render.table(
+                "primitives", ("instance", "contract", "maturity", "policies", "nodes", "stores"),
+                ((p.instance, f"{p.contract} v{p.version}", p.maturity.value, ", ".join(f"{k}={v}" for k, v in p.policies.items()), p.nodes,
+                  [f"{s.name} ({s.kind}, sync {s.sync})" for s in p.stores]) for p in m.primitives),
+                priority=("instance",),
+            )  # fmt: skip
+        )
     return EXIT_OK
 
 
@@ -143,7 +155,7 @@ def register(subparsers) -> None:
     diff.add_argument("new")
     diff.set_defaults(func=cmd_diff)
 
-    show = subparsers.add_parser("show", help="print a manifest's routes and nodes")
+    show = subparsers.add_parser("show", help="print a manifest's routes, nodes and primitive instances")
     show.add_argument("manifest")
     show.set_defaults(func=cmd_show)
 

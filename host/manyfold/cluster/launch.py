@@ -66,6 +66,8 @@ class Launcher:
     plan_dir: Path
     native: Path | None = None
     """The ``manyfold-node`` binary (None: not found)."""
+    store_root: Path | None = None
+    """Each node's store directory is ``<store_root>/<node name>`` (default: the plan's directory)."""
 
     def manifest_path(self) -> Path:
         return self.plan_dir / self.plan.manifest
@@ -87,6 +89,7 @@ class Launcher:
                 out += ["--key", f"{link.name}={key}"]
         for peer in self.peers(node):
             out += ["--peer", str(peer)]
+        out += ["--store", str((self.store_root or self.plan_dir) / node.name)]
         return out
 
     def peers(self, node: PlannedNode) -> tuple[Address, ...]:

@@ -68,6 +68,8 @@ class NodeOptions:
     beacon_group: str | None = None
     beacon_interface: str | None = None
     gossip_ms: int | None = None
+    store: Path | None = None
+    """The graph's store directory (durable operators keep their stores there)."""
 
 
 @dataclass
@@ -116,7 +118,7 @@ class RunningNode:
         self.manifest = m
         functions = callable_refs.resolve(m, options.partitions, options.callables)
         app_fn: Callable | None = callable_refs.load_attr(options.app, "--app") if options.app else None
-        self.graph = manifest.load(m, callables=functions, partitions=list(options.partitions), realtime=True)
+        self.graph = manifest.load(m, callables=functions, partitions=list(options.partitions), realtime=True, store_dir=options.store)
         hosted = [*options.partitions, *(d.partition for d in options.devices)]
         extra = {k: v for k, v in (
             ("lease_ms", options.lease_ms), ("queue_depth_max", options.queue_depth), ("advertise", options.advertise),

@@ -191,9 +191,11 @@ def load(plan_path: Path) -> tuple[Plan, Manifest]:
 class Cluster:
     """The nodes of one plan, each its own OS process."""
 
-    def __init__(self, plan: Plan, plan_dir: Path, *, launcher: Launcher | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, plan: Plan, plan_dir: Path, *, launcher: Launcher | None = None, env: dict[str, str] | None = None, store_root: Path | None = None
+    ) -> None:
         self.plan = plan
-        self.launcher = launcher or Launcher(plan, Path(plan_dir), find_native())
+        self.launcher = launcher or Launcher(plan, Path(plan_dir), find_native(), store_root)
         self.env = env
         self.processes: list[NodeProcess] = []
 

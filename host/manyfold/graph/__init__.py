@@ -18,6 +18,7 @@ from manyfold.graph.errors import (
     RouteError,
     SchemaCheckError,
     SchemaMismatchError,
+    StoreError,
     TimeError,
     UnsafeCycleError,
 )
@@ -67,6 +68,8 @@ from manyfold.graph.schema import (
     WindowResult,
     schema,
 )
+from manyfold.graph.schema import Delivery
+from manyfold.graph.graph import QueueNode
 
 __all__ = [
     "BOOL", "BYTES", "CAPACITY_MAX", "FLOAT", "INT", "TEXT",
@@ -74,8 +77,9 @@ __all__ = [
     "GraphError", "GuardError", "JoinClass", "JoinRejectedError", "Layer", "Mailbox", "Node",
     "NotOwnerError", "OperatorConfigError", "OperatorError", "Overflow", "Pair", "Plane", "Producer",
     "PublishReceipt", "RejectedError", "Route", "RouteError", "RunReport", "Schema",
-    "SchemaCheckError", "SchemaDefinitionError", "SchemaMismatchError", "Subscription", "TimeError", "TimeSource",
+    "SchemaCheckError", "SchemaDefinitionError", "SchemaMismatchError", "StoreError", "Subscription", "TimeError", "TimeSource",
     "UnsafeCycleError", "Variant", "WindowResult", "schema",
     "Idempotency", "Link", "LinkCapabilities", "ManifestError", "Partition", "SyntheticSource", "Taint", "TaintDomain", "WriteBinding", "taints_from_bits", "taints_of",
+    "Delivery", "QueueNode",
     "EdgeStats", "ExpiredPublish", "GatedPublish", "MailboxStats", "NodeStats", "SchedulerStats",
 ]

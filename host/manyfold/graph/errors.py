@@ -100,6 +100,19 @@ class ManifestError(GraphError, ValueError):
     kind = "manifest"
 
 
+class StoreError(GraphError, OSError):
+    """A durable store could not be opened, read or written (``kind`` says which operation and
+    how it failed), or a durable operator was built on a graph without a store directory.
+    Losses found while recovering a store are not errors: they are reported
+    (``Recovery.lost``, the view's ``lost``, the operator's health)."""
+
+    kind = "store"
+
+    def __init__(self, message: str, kind: str = "store") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 class OperatorError(GraphError):
     """User code inside the graph (a map, filter, key function or subscriber) raised.
 
@@ -135,6 +148,13 @@ _BY_KIND = {
 }
 
 
+_STORE_KINDS = frozenset(
+    {"store", "open_missing", "open_corrupt", "open_failed", "write_failed", "read_failed", "commit_failed", "transaction_misuse", "io_failed"}
+)
+
+
 def error_for(kind: str, message: str) -> GraphError:
     """The exception for an error kind reported by the runtime (used by the extension)."""
+    if kind in _STORE_KINDS:
+        return StoreError(message, kind)
     return _BY_KIND.get(kind, GraphError)(message)

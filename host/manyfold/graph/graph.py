@@ -18,9 +18,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import itertools
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from manyfold._native import (
     CAPACITY_MAX,
@@ -46,6 +48,9 @@ from manyfold._native import (
 )
 from manyfold._native import as_route as _route
 from manyfold.graph.errors import OperatorConfigError, SchemaMismatchError, TimeError
+
+if TYPE_CHECKING:
+    from manyfold.stores import ViewState
 from manyfold.graph.taints import Taint
 from manyfold.graph.schema import (
     BYTES,
@@ -54,6 +59,7 @@ from manyfold.graph.schema import (
     SchemaDefinitionError,
     as_schema,
     field_schema,
+    delivery_schema,
     pair_schema,
     window_result_schema,
 )
@@ -261,6 +267,24 @@ class Node:
 
 
 @dataclass(frozen=True)
+class QueueNode(Node):
+    """A DurableQueue node: ``deliveries`` (``Delivery`` records to process and ack by id) and
+    ``dead_letters`` (messages that spent their retries)."""
+
+    @property
+    def deliveries(self) -> Route:
+        return self.outputs[0]
+
+    @property
+    def dead_letters(self) -> Route:
+        return self.outputs[1]
+
+
+ACKS_MAILBOX_DEFAULT = 1024
+"""Acks and nacks reach a DurableQueue through a mailbox of this many items by default."""
+
+
+@dataclass(frozen=True)
 class WriteBinding:
     """The routes and node of a write binding."""
 
@@ -287,9 +311,14 @@ class Graph:
     guarded publishes waiting at once (``publish_guarded``); one more is refused with
     :class:`RejectedError`."""
 
-    def __init__(self, *, realtime: bool = False, gated_max: int = GATED_MAX_DEFAULT) -> None:
+    def __init__(self, *, realtime: bool = False, gated_max: int = GATED_MAX_DEFAULT, store_dir: str | os.PathLike | None = None) -> None:
         self._native = NativeGraph(bool(realtime), _count(gated_max, "gated_max"))
         self.realtime = realtime
+        self.store_dir: Path | None = None
+        """Where durable operators (materialized views, durable queues) keep their store files."""
+        if store_dir is not None:
+            self.store_dir = Path(store_dir)
+            self._native.set_store_dir(self.store_dir)
         self._schemas: dict[Route, Schema] = {}
         self._producers: dict[str, Producer] = {}
         self._names: set[str] = set()
@@ -304,6 +333,8 @@ class Graph:
         self._fences: dict[Route, str] = {}
         self._sources: dict[Route, SyntheticSource] = {}
         self.query_exposure: dict | None = None
+        self.primitives: dict = {}
+        """Installed primitive instances by name (``manyfold.primitives.PrimitiveInstance``)."""
 
     # -------------------------------------------------------------- partitions and links
 
@@ -823,6 +854,35 @@ class Graph:
         against this node."""
         return self._add("open_payload", [source], output, BYTES, name, {})
 
+    def materialized_view(
+        self,
+        source: Route,
+        *,
+        key: str,
+        snapshot_every: int = 1000,
+        sync: str = "full",
+        store: str | None = None,
+        output: Route | None = None,
+        name: str | None = None,
+    ) -> Node:
+        """Keep the latest record of each ``key`` (a field of the source's records), durably:
+        each record is committed to the view's event log before it is applied, the whole state
+        is snapshotted every ``snapshot_every`` updates, and a restarted graph rebuilds it from
+        the snapshot plus the log after it. Needs the graph's ``store_dir``; the store file is
+        ``<store_dir>/<store or node name>.sqlite`` with fsync policy ``sync`` (``full``:
+        survives power loss; ``normal``: survives kill -9). Emits each applied record on its
+        output. Read it with :meth:`view`."""
+        params = {"key": key, "snapshot_every": snapshot_every, "sync": str(getattr(sync, "value", sync)), "store": store}
+        return self._add("materialized_view", [source], output, self.schema_of(source), name, params)
+
+    def view(self, name: str) -> "ViewState":
+        """The rows of materialized view node ``name`` and how it was rebuilt
+        (:class:`manyfold.stores.ViewState`)."""
+        from manyfold.stores import ViewState
+
+        rows, info = self._native.view_read(name)
+        return ViewState._from_native(name, rows, info)
+
     def open_payload(self, envelope: Envelope, *, consumer: str) -> bytes:
         """Open an envelope's lazy payload for ``consumer`` (cached, checked against its
         declared digest, recorded in payload demand and the route audit)."""
@@ -866,6 +926,71 @@ class Graph:
         for writer in writers:
             self.grant(writer, request)
         return WriteBinding(request, desired, reported, effective, ack, node)
+
+    def durable_queue(
+        self,
+        source: Route,
+        *,
+        acks: Route,
+        capacity: int,
+        nacks: Route | None = None,
+        overflow: Overflow = Overflow.REJECT,
+        visibility_timeout_us: int = 30_000_000,
+        retry_max: int = 3,
+        dedup_key: str | None = None,
+        dedup_window: int | None = None,
+        inflight_max: int = 64,
+        commit_every: int = 1,
+        sync: str = "full",
+        store: str | None = None,
+        acks_mailbox: Mailbox | None = Mailbox(ACKS_MAILBOX_DEFAULT),
+        deliveries: Route | None = None,
+        dead_letters: Route | None = None,
+        name: str | None = None,
+    ) -> QueueNode:
+        """An at-least-once work queue kept in the store ``<store_dir>/<store or name>.sqlite``:
+        each message of ``source`` is appended (its id is its place in the log, from 1) and, once
+        committed, delivered on ``.deliveries`` as ``Delivery(id, attempt, body)``. Publish the
+        id on ``acks`` when done, or on ``nacks`` to have it delivered again. A delivery not acked
+        within ``visibility_timeout_us`` of graph time is delivered again; after ``retry_max``
+        retries it goes to ``.dead_letters``. Redeliveries, and messages replayed after a
+        restart, carry the ``delivery_duplicated`` taint. At most ``inflight_max`` deliveries
+        await acks; at most ``capacity`` messages are unacknowledged: a full queue refuses the
+        publish (``REJECT``: RejectedError) or drops the message (``DROP_NEWEST``: the receipt
+        says dropped). ``dedup_key`` (a field of the message) makes appends idempotent within
+        the last ``dedup_window`` appends (default: ``capacity``). ``commit_every`` groups
+        appends and acks per commit (the rest commit when the scheduler next runs); ``sync``
+        is ``full`` (a commit survives power loss) or ``normal`` (survives a crash of the
+        process). Acks and nacks arrive through ``acks_mailbox``, so a worker may map
+        deliveries straight to the acks route; ``acks_mailbox=None`` takes them inline (acks
+        must then come from a producer)."""
+        overflow = _enum(Overflow, overflow, "a durable queue's overflow")
+        if overflow not in (Overflow.REJECT, Overflow.DROP_NEWEST):
+            raise OperatorConfigError("a durable queue's overflow must be REJECT or DROP_NEWEST: it never drops a message it already accepted")
+        if sync not in ("full", "normal"):
+            raise OperatorConfigError(f"a durable queue's sync must be full or normal, got {sync!r}")
+        body = self.schema_of(source)
+        if dedup_key is not None:
+            field_schema(body, dedup_key)
+        schema = delivery_schema(body)
+        extra = [(dead_letters, schema)] if dead_letters is not None else []
+        sources = [source, acks] + ([nacks] if nacks is not None else [])
+        ack_policy = _policy(acks_mailbox, False)
+        policies = [None, ack_policy] + ([ack_policy] if nacks is not None else [])
+        params = {
+            "capacity": capacity, "overflow": overflow.value, "visibility_timeout_us": visibility_timeout_us,
+            "retry_max": retry_max, "dedup_key": dedup_key,
+            "dedup_window": (capacity if dedup_window is None else dedup_window) if dedup_key is not None else None,
+            "inflight_max": inflight_max, "commit_every": commit_every, "sync": sync, "store": store,
+        }
+        name = self._name(name, f"queue_{source.stream}")
+        self._names.discard(name)
+        if not extra:
+            extra = [(Route(Plane.READ, Layer.INTERNAL, name, source.family, f"{source.stream}_dead", Variant.EVENT, 1), schema)]
+        node = self._add("durable_queue", sources, deliveries, schema, name, params, policies, extra_outputs=extra)
+        queue = QueueNode(node.name, node.kind, node.inputs, node.outputs, self)
+        self._nodes[node.name] = queue
+        return queue
 
     def lineage(self, envelope: Envelope, *, nodes_max: int = 10_000) -> tuple[list[Envelope], list[EnvelopeId]]:
         """Every ancestor of ``envelope`` still retained (breadth first, itself first), and the

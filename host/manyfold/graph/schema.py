@@ -200,6 +200,22 @@ def pair_schema(left: Schema, right: Schema) -> Schema:
     return Schema(f"Pair[{left.name},{right.name}]", 1, ("record", "Pair", fields, Pair), Pair)
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What a DurableQueue delivers: the message's id (ack it with this), which delivery
+    attempt this is (1 the first time), and the message."""
+
+    id: int
+    attempt: int
+    body: Any
+
+
+def delivery_schema(body: Schema) -> Schema:
+    """The schema of Delivery for a message schema."""
+    fields = (("id", ("int",)), ("attempt", ("int",)), ("body", body.descriptor))
+    return Schema(f"Delivery[{body.name}]", 1, ("record", "Delivery", fields, Delivery), Delivery)
+
+
 def field_schema(of: Schema, field: str) -> Schema:
     """The schema of one field of a record schema (for keys)."""
     if of.descriptor[0] != "record":

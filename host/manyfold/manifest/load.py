@@ -11,11 +11,11 @@ from typing import Any, Optional
 from manyfold.graph import Graph, Node, Schema
 from manyfold.graph.errors import ManifestError
 from manyfold.graph.graph import Link, LinkCapabilities, Partition, SyntheticSource
-from manyfold.graph.schema import Pair, WindowResult
+from manyfold.graph.schema import Delivery, Pair, WindowResult
 from manyfold.manifest.compile import plain_type
 from manyfold.manifest.model import Manifest, SchemaRecord
 
-_BUILTIN_RECORDS = {"WindowResult": WindowResult, "Pair": Pair}
+_BUILTIN_RECORDS = {"WindowResult": WindowResult, "Pair": Pair, "Delivery": Delivery}
 _SCALAR_PY = {"bool": bool, "int": int, "float": float, "text": str, "bytes": bytes}
 
 
@@ -97,12 +97,14 @@ def load(
     callables: Mapping[str, Callable] | None = None,
     realtime: bool | None = None,
     partitions: Iterable[str] | None = None,
+    store_dir: str | Path | None = None,
 ) -> Graph:
     """Build a new graph from a manifest. The Rust runtime reads the manifest's CBOR and builds
     routes, nodes and edges with the built-in operators; functions referred to by name must be
     in ``callables`` (a :class:`ManifestError` names any that is missing). With ``partitions``
     only those partitions' nodes are built: the runtime hosting them receives the other
-    partitions' routes over links (their routes are declared, with no producer here)."""
+    partitions' routes over links (their routes are declared, with no producer here). Durable
+    operators keep their stores in ``store_dir`` (a manifest never names a directory)."""
     m = Manifest.coerce(manifest)
     callables = dict(callables or {})
     wanted = None if partitions is None else sorted(set(partitions))
@@ -116,7 +118,7 @@ def load(
         users = {ref: [n.name for n in nodes if ref in n.function_refs()] for ref in missing}
         detail = "; ".join(f"{ref!r} (used by {', '.join(users[ref])})" for ref in missing)
         raise ManifestError(f"the manifest refers to functions that were not supplied: {detail}. Pass them as callables={{name: function}}")
-    g = Graph(realtime=(m.settings.clock == "realtime") if realtime is None else realtime, gated_max=m.settings.gated_max)
+    g = Graph(realtime=(m.settings.clock == "realtime") if realtime is None else realtime, gated_max=m.settings.gated_max, store_dir=store_dir)
     # Record classes found by importing the schemas' Python paths come first, so a record
     # nested in another schema (a Pair's left side, say) gets its real class too.
     made: dict = {}
@@ -142,9 +144,23 @@ def load(
         g._names.add(n.name)
         g._node_partition[n.name] = n.partition
         g._nodes[n.name] = Node(n.name, n.kind, tuple(inputs_of[e] for e in n.inputs), n.outputs, g)
+    _restore_primitives(g, m, {n.name for n in nodes})
     if m.query:
         request = next((r.route for r in m.routes if r.route.plane.word == "query" and r.route.variant.word == "query_request"), None)
         g.query_exposure = {"service": m.query.service, "kinds": list(m.query.kinds), "request_route": request}
         if request is None:  # declared with manyfold.query.expose: no request route to grant
             g.query_exposure["principals"] = list(m.query.principals)
     return g
+
+
+def _restore_primitives(g: Graph, m: Manifest, built: set[str]) -> None:
+    """The graph's primitive instances from the manifest's records (those with a part built here)."""
+    from manyfold.primitives import PrimitiveInstance, StoreDecl
+
+    for p in m.primitives:
+        if p.nodes and not set(p.nodes) & built:
+            continue
+        g.primitives[p.instance] = PrimitiveInstance(
+            p.instance, p.contract, p.version, p.layer, p.maturity, dict(p.policies), p.nodes, p.routes,
+            tuple(StoreDecl(s.name, s.kind, s.sync) for s in p.stores),
+        )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from manyfold.graph import Layer, Plane, Route
 from manyfold.manifest.model import Manifest, gc_paused
+from manyfold.primitives.findings import Severity
 
 #: Node kinds whose input and output carry the same schema.
 SAME_SCHEMA = {"forward", "filter", "merge", "rate_limit", "capacitor", "resistor", "deadband", "threshold", "repair", "resequence"}
@@ -59,9 +60,12 @@ class Violation:
     subject: str
     """``route <route>``, ``edge <name>``, ``node <name>`` or ``settings``."""
     message: str
+    severity: Severity = Severity.ERROR
+    """``ERROR`` (the manifest is wrong) or ``WARNING`` (worth knowing; validation still passes)."""
 
     def __str__(self) -> str:
-        return f"[{self.rule}] {self.subject}: {self.message}"
+        mark = " (warning)" if self.severity == Severity.WARNING else ""
+        return f"[{self.rule}] {self.subject}: {self.message}{mark}"
 
 
 def hidden_unbounded_queue(m: Manifest) -> list[Violation]:
@@ -254,6 +258,14 @@ def schema_mismatch(m: Manifest) -> list[Violation]:
     return out
 
 
+def primitive_contract(m: Manifest) -> list[Violation]:
+    """Each primitive instance matches its contract: known contract and version, its policies,
+    parts and stores, and the contract's own checks (``manyfold.primitives.validate``)."""
+    from manyfold.primitives.validate import check_manifest
+
+    return [Violation(f.check, f.subject, f.message, f.severity) for f in check_manifest(m)]
+
+
 RULES: dict[str, Callable[[Manifest], list[Violation]]] = {
     "hidden_unbounded_queue": hidden_unbounded_queue,
     "unsafe_feedback_loop": unsafe_feedback_loop,
@@ -264,6 +276,7 @@ RULES: dict[str, Callable[[Manifest], list[Violation]]] = {
     "undeclared_link_loss": undeclared_link_loss,
     "link_capability_unavailable": link_capability_unavailable,
     "schema_mismatch": schema_mismatch,
+    "primitive_contract": primitive_contract,
 }
 
 

@@ -21,6 +21,7 @@ from manyfold.manifest.model import QueryExposure
 from manyfold.query.service import KINDS
 
 NODE_KINDS = {
+    "view": "topology",
     "topology": "topology",
     "routes": "topology",
     "links": "topology",

@@ -26,7 +26,7 @@ use manyfold_runtime::shared::SharedGraph;
 const USAGE: &str = "usage: manyfold-node --manifest PATH --node NAME --node-id N --partition P [--partition P ...] \
 --listen HOST:PORT [--link NAME=udp://HOST:PORT|tcp://HOST:PORT ...] [--key NAME=PATH ...] [--admin HOST:PORT] \
 [--fault NAME=SPEC ...] [--lease-ms N] [--queue-depth N] [--lazy-sources N] [--peer HOST:PORT ...] [--advertise HOST] \
-[--beacon] [--beacon-group IPV4:PORT] [--beacon-interface IPV4] [--gossip-ms MS]";
+[--beacon] [--beacon-group IPV4:PORT] [--beacon-interface IPV4] [--gossip-ms MS] [--store DIR]";
 
 struct Args {
     manifest: PathBuf,
@@ -34,6 +34,8 @@ struct Args {
     keys: Vec<(String, PathBuf)>,
     /// Lazy payloads kept for opens (the graph's default when `None`).
     lazy_sources: Option<usize>,
+    /// The graph's store directory (durable operators keep their stores there).
+    store: Option<PathBuf>,
 }
 
 fn pair(text: &str, flag: &str) -> Result<(String, String), String> {
@@ -52,6 +54,7 @@ fn parse() -> Result<Args, String> {
     let mut lease_ms = manyfold_core::mesh::LEASE_MS;
     let mut queue = manyfold_runtime::node::QUEUE_DEPTH_DEFAULT;
     let mut lazy_sources = None;
+    let mut store = None;
     let mut discovery = manyfold_runtime::node::DiscoveryOptions::default();
     let text = |p: &mut lexopt::Parser| -> Result<String, String> {
         p.value().map_err(|e| e.to_string())?.into_string().map_err(|_| "arguments must be UTF-8".to_string())
@@ -92,6 +95,7 @@ fn parse() -> Result<Args, String> {
                 let v = text(&mut parser)?;
                 lazy_sources = Some(v.parse().map_err(|_| format!("--lazy-sources takes a number of payloads, got {v:?}"))?);
             }
+            Long("store") => store = Some(PathBuf::from(text(&mut parser)?)),
             Long("peer") => discovery.peers.push(resolve(&text(&mut parser)?)?),
             Long("advertise") => {
                 let v = text(&mut parser)?;
@@ -132,11 +136,11 @@ fn parse() -> Result<Args, String> {
     options.lease_ms = lease_ms;
     options.queue_depth_max = queue;
     options.discovery = discovery;
-    Ok(Args { manifest, options, keys, lazy_sources })
+    Ok(Args { manifest, options, keys, lazy_sources, store })
 }
 
 fn start(args: Args) -> Result<Node, String> {
-    let Args { manifest: path, mut options, keys, lazy_sources } = args;
+    let Args { manifest: path, mut options, keys, lazy_sources, store } = args;
     let bytes = std::fs::read(&path).map_err(|e| format!("cannot read the manifest {}: {e}", path.display()))?;
     let plan = NodePlan::new(&bytes, &options.partitions).map_err(|e| format!("the manifest {} cannot be hosted: {e}", path.display()))?;
     if let Some((node, function)) = plan.user_functions.first() {
@@ -148,6 +152,9 @@ fn start(args: Args) -> Result<Node, String> {
         options.keys.push((link, read_key(&key_path).map_err(|e| e.0)?));
     }
     let mut graph = Graph::new_wall();
+    if let Some(dir) = store {
+        graph.set_store_dir(dir.clone()).map_err(|e| format!("--store {}: {e}", dir.display()))?;
+    }
     manifest::load(&mut graph, &plan.cbor, Some(&options.partitions), &mut Arc::new, &mut NoCallables, &mut |_, _, _| {}, &mut |_| {})
         .map_err(|e| format!("the manifest {} does not load: {e}", path.display()))?;
     if let Some(n) = lazy_sources {

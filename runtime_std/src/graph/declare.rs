@@ -425,6 +425,10 @@ impl Graph {
         for output in outputs {
             self.routes[output.0 as usize].producer = RouteProducer::Node(node);
         }
+        if let Some(token) = self.nodes[node.0 as usize].op.start_timer() {
+            self.timer_seq += 1;
+            self.timers.push(std::cmp::Reverse((self.now_us(), self.timer_seq, node, token)));
+        }
         self.topology_version += 1;
         Ok(node)
     }

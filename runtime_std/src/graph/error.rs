@@ -38,6 +38,9 @@ pub enum GraphError {
     CallableMissing(String),
     /// An envelope received from a link repeats a sequence number the route already has.
     Duplicate(String),
+    /// A durable store could not be opened or written, or a durable operator has no store
+    /// directory.
+    Store(String),
 }
 
 impl GraphError {
@@ -59,7 +62,8 @@ impl GraphError {
             | GraphError::ClockMode(m)
             | GraphError::PayloadOpen(m)
             | GraphError::CallableMissing(m)
-            | GraphError::Duplicate(m) => m,
+            | GraphError::Duplicate(m)
+            | GraphError::Store(m) => m,
         }
     }
 
@@ -82,6 +86,7 @@ impl GraphError {
             GraphError::PayloadOpen(_) => "payload_open",
             GraphError::CallableMissing(_) => "callable_missing",
             GraphError::Duplicate(_) => "duplicate",
+            GraphError::Store(_) => "store",
         }
     }
 }
@@ -93,3 +98,9 @@ impl fmt::Display for GraphError {
 }
 
 impl std::error::Error for GraphError {}
+
+impl From<crate::store::StoreError> for GraphError {
+    fn from(e: crate::store::StoreError) -> Self {
+        GraphError::Store(e.message().to_string())
+    }
+}

@@ -299,10 +299,13 @@ pub fn overflow_word(o: Overflow) -> &'static str {
 pub const KINDS: &[&str] = &[
     "map", "filter", "merge", "count_window", "time_window", "rate_limit", "capacitor", "resistor", "deadband",
     "threshold", "scale", "join", "repair", "resequence", "open_payload", "write_binding", "actuator", "sample", "forward",
+    "materialized_view",
+    "durable_queue",
 ];
 
 /// Builds the operator of node `node` of `kind` from its parameters, checking them against the
-/// schemas of its input and output routes.
+/// schemas of its input and output routes. Durable operators keep their stores in
+/// `store_dir` (the graph's store directory); without one they are refused.
 pub fn build(
     kind: &str,
     node: &str,
@@ -310,9 +313,10 @@ pub fn build(
     inputs: &[PortSpec<'_>],
     outputs: &[PortSpec<'_>],
     callables: &mut dyn Callables,
+    store_dir: Option<&crate::store::StoreDir>,
 ) -> Result<Box<dyn Operator>, GraphError> {
     let c = Ctx { kind, node, params };
-    let outputs_wanted = if matches!(kind, "write_binding" | "actuator") { 2 } else { 1 };
+    let outputs_wanted = if matches!(kind, "write_binding" | "actuator" | "durable_queue") { 2 } else { 1 };
     if outputs.len() != outputs_wanted {
         return Err(c.config(format!("{kind} has {outputs_wanted} output(s), got {}", outputs.len())));
     }
@@ -516,6 +520,69 @@ pub fn build(
             same_schema(node, first, &outputs[0])?;
             same_schema(node, first, &outputs[1])?;
             Box::new(super::ops::Actuator::new(c.int("apply_us")?.unwrap_or(0)).map_err(|m| c.config(m))?)
+        }
+        "materialized_view" => {
+            need_inputs(1)?;
+            same_schema(node, first, output)?;
+            let key = match c.extract("key", first.schema, false, callables)? {
+                Some(super::ops::Extract::Field { index, name }) => (index, name),
+                _ => return Err(c.config("parameter key (the field naming a record's key) is required")),
+            };
+            if let SchemaType::Record(r) = &first.schema.ty {
+                if matches!(r.fields[key.0].1, SchemaType::Float | SchemaType::List(_) | SchemaType::Record(_)) {
+                    return Err(c.config(format!("key field {} must be an int, text, bytes or bool field", key.1)));
+                }
+            }
+            let word = c.text("sync")?.unwrap_or("full");
+            let sync = crate::store::Sync::from_word(word).ok_or_else(|| c.config(format!("sync must be full or normal, got {word:?}")))?;
+            let snapshot_every = c.usize("snapshot_every")?.unwrap_or(super::view::SNAPSHOT_EVERY_DEFAULT as usize) as u64;
+            if snapshot_every == 0 {
+                return Err(c.config("snapshot_every must be at least 1"));
+            }
+            let store = c.text("store")?.unwrap_or(node).to_string();
+            crate::store::error::check_name("store", &store).map_err(|e| c.config(e.message()))?;
+            let dir = store_dir.ok_or_else(|| super::view::needs_store_dir(node, kind))?;
+            let config = super::view::ViewConfig { key, store, snapshot_every, sync };
+            Box::new(super::view::MaterializedView::open(node, config, first.schema, dir)?)
+        }
+        "durable_queue" => {
+            if inputs.len() < 2 || inputs.len() > 3 {
+                return Err(c.config("a durable queue takes ingress, acks and an optional nacks input"));
+            }
+            for port in &inputs[1..] {
+                if port.schema.ty != SchemaType::Int {
+                    return Err(GraphError::SchemaMismatch(format!("node {node}: acks and nacks carry int ids, but {} carries {}", port.route, port.schema.label())));
+                }
+            }
+            for out in outputs {
+                let ok = matches!(&out.schema.ty, SchemaType::Record(r) if r.name == "Delivery" && r.fields.len() == 3
+                    && r.fields[0] == ("id".into(), SchemaType::Int) && r.fields[1] == ("attempt".into(), SchemaType::Int)
+                    && r.fields[2].0 == "body" && r.fields[2].1 == first.schema.ty);
+                emits(node, out, ok, &format!("Delivery records (id, attempt, body: {})", first.schema.label()))?;
+            }
+            let dedup_key = match c.text("dedup_key")? {
+                None => None,
+                Some(field) => match c.extract("dedup_key", first.schema, false, callables)? {
+                    Some(super::ops::Extract::Field { index, .. }) => Some((index, field.to_string())),
+                    _ => return Err(c.config("dedup_key must name a field of the message record")),
+                },
+            };
+            let sync = c.text("sync")?.unwrap_or("full").to_string();
+            let cfg = super::durable_queue::QueueConfig {
+                capacity: c.req_usize("capacity")?,
+                overflow: overflow_of(c.text("overflow")?.unwrap_or("reject")).map_err(|e| c.config(e))?,
+                visibility_timeout_us: c.int("visibility_timeout_us")?.unwrap_or(30_000_000),
+                retry_max: u32::try_from(c.usize("retry_max")?.unwrap_or(3)).map_err(|_| c.config("retry_max is too large"))?,
+                dedup_window: c.usize("dedup_window")?.unwrap_or(if dedup_key.is_some() { c.usize("capacity")?.unwrap_or(0) } else { 0 }),
+                dedup_key,
+                inflight_max: c.usize("inflight_max")?.unwrap_or(64),
+                commit_every: c.usize("commit_every")?.unwrap_or(1),
+                sync,
+            };
+            cfg.check().map_err(|m| c.config(m))?;
+            let store_name = c.text("store")?.unwrap_or(node).to_string();
+            let store = super::durable_queue::open_store(store_dir, node, &store_name, &cfg.sync)?;
+            Box::new(super::durable_queue::DurableQueue::open(cfg, store, first.schema.ty.clone()).map_err(|m| c.config(m))?)
         }
         other => return Err(c.config(format!("unknown operator kind {other:?}; known kinds: {}", KINDS.join(", ")))),
     })

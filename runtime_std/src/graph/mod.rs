@@ -43,10 +43,12 @@
 //!   mailboxes and scheduler state, payload demand and opens, the route audit, failures.
 //! - [`operator`], [`ops`], [`factory`]: the operator interface, the built-in operators over
 //!   the `manyfold-core` kernels, and building them from parameters (Python and manifests).
+//! - [`view`]: the `materialized_view` operator (durable keyed state) and reading it.
 //! - [`payload`], [`audit`], [`error`]: lazy payloads, the audit ring, the error enum.
 
 pub mod audit;
 pub mod declare;
+pub mod durable_queue;
 pub mod error;
 pub mod factory;
 pub mod ingest;
@@ -56,6 +58,7 @@ pub mod ops;
 pub mod payload;
 pub mod publish;
 pub mod schedule;
+pub mod view;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
@@ -74,7 +77,7 @@ use crate::value::Value;
 pub use audit::{AuditEntry, AuditKind, AuditLog};
 pub use error::GraphError;
 pub use payload::{OpenRecord, PayloadOpener, Payloads, RouteDemand};
-pub use operator::{Lineage, OpContext, OpFailure, Operator, Output, Param};
+pub use operator::{Health, HealthState, Lineage, OpContext, OpFailure, Operator, Output, Param};
 pub use ingest::{Remote, IngestCounts};
 pub use declare::{CountingSubscriber, EdgePolicy, MailboxSpec, RouteOptions, RouteProducer, Subscriber, Target, RETAIN_DEFAULT};
 pub use inspect::{EdgeInfo, Failure, MailboxInfo, NodeInfo};
@@ -230,6 +233,8 @@ pub struct Graph {
     scratch_timers: Vec<(i64, u64)>,
     payloads: Payloads,
     audit: AuditLog,
+    /// Where durable operators keep their store files (`<dir>/<store>.sqlite`).
+    store_dir: Option<crate::store::StoreDir>,
 }
 
 fn idx(i: usize) -> u32 {
@@ -279,7 +284,21 @@ impl Graph {
             scratch_timers: Vec::new(),
             payloads: Payloads::default(),
             audit: AuditLog::default(),
+            store_dir: None,
         }
+    }
+
+    /// Gives the graph a store directory: durable operators built after this keep their
+    /// stores there (`<dir>/<store>.sqlite`). The directory is created by the first durable
+    /// operator; refused when `dir` is a file.
+    pub fn set_store_dir(&mut self, dir: std::path::PathBuf) -> Result<(), GraphError> {
+        self.store_dir = Some(crate::store::StoreDir::lazy(dir)?);
+        Ok(())
+    }
+
+    /// The graph's store directory, if it has one.
+    pub fn store_dir(&self) -> Option<&crate::store::StoreDir> {
+        self.store_dir.as_ref()
     }
 }
 

@@ -24,6 +24,8 @@
 //!   "dropped"}]}`. Rate limiters are what the graph counts: `rate_limit` nodes (dropped: over
 //!   the rate), `resistor` nodes (dropped: coalesced) and `capacitor` nodes (dropped: lost when
 //!   full); passed is what each emitted.
+//! - `view` (`view`: a `materialized_view` node, optional `limit`): its rows and rebuild
+//!   counts, [`crate::graph::view::MaterializedView::to_json`]; exposure kind `topology`.
 //! - `watermarks`: `{"watermarks": [Watermark], "epochs": {"epoch", "holding": [{"edge", "held",
 //!   "held_dropped"}]}}`.
 //! - `taints`: `[RouteTaints]` of the routes with taints or repairs (`route` narrows to one).
@@ -56,7 +58,7 @@ use crate::route::Layer;
 use super::{admin, hex, NodeShared};
 
 /// The query kinds a node answers.
-pub const KINDS: [&str; 9] = ["topology", "routes", "flow", "watermarks", "taints", "links", "counters", "lineage", "device"];
+pub const KINDS: [&str; 10] = ["topology", "routes", "flow", "watermarks", "taints", "links", "counters", "lineage", "device", "view"];
 /// What a `device` query may ask.
 pub const DEVICE_WHATS: [&str; 5] = ["topology", "flow", "taints", "latest", "counters"];
 /// How long a device query waits for the device hook.
@@ -86,7 +88,7 @@ pub(crate) struct QueryCounters {
 /// The exposure kind a query kind needs (`device`: its `what`'s), or None for an unknown one.
 pub fn exposure_kind(kind: &str, what: Option<&str>) -> Option<&'static str> {
     Some(match kind {
-        "topology" | "routes" | "links" => "topology",
+        "topology" | "routes" | "links" | "view" => "topology",
         "flow" | "counters" => "flow",
         "watermarks" => "watermarks",
         "taints" => "taints",
@@ -179,6 +181,9 @@ pub(crate) fn answer(node: &NodeShared, req: &J) -> J {
     if kind == "lineage" && (route.is_none() || seq.is_none()) {
         return error("a lineage query needs \"route\" (a printed route) and \"seq\" (a sequence number)");
     }
+    if kind == "view" && req.get("view").and_then(J::as_str).is_none() {
+        return error("a view query needs \"view\": the name of a materialized_view node");
+    }
     let exposure = exposure_kind(kind, what).unwrap_or("topology");
     if let Some(sentence) = refusal(node, principal, kind, exposure) {
         return refused(node, kind, sentence);
@@ -203,6 +208,7 @@ pub(crate) fn answer(node: &NodeShared, req: &J) -> J {
             let mut out = J::Null;
             node.graph.with_graph(&mut |g| {
                 out = match kind {
+                    "view" => crate::graph::view::query_answer(g, req),
                     "topology" => topology(node, g, &devices),
                     "routes" => routes(node, g),
                     "flow" => flow(node, g),

@@ -1023,7 +1023,8 @@ impl NativeGraph {
             .collect();
         let output_ports: Vec<PortSpec<'_>> = specs.iter().map(|o| PortSpec { route: o.name.clone(), schema: &o.schema }).collect();
         let mut registry = PyCallables { map: callables.unwrap_or_else(|| PyDict::new(py)) };
-        let op = factory::build(kind, name, &param_map, &input_ports, &output_ports, &mut registry).map_err(|e| from_graph(py, &e))?;
+        let store_dir = self.inner.dispatch(py, "add operator", |g| Ok(g.store_dir().cloned()))?;
+        let op = factory::build(kind, name, &param_map, &input_ports, &output_ports, &mut registry, store_dir.as_ref()).map_err(|e| from_graph(py, &e))?;
         let schemas: Vec<Arc<Schema>> = specs.iter().map(|s| s.schema.clone()).collect();
         let (indices, node) = self.inner.dispatch(py, "add operator", |g| {
             // New output routes are declared for the node alone: when the graph refuses the
@@ -1213,6 +1214,31 @@ impl NativeGraph {
         let id = EnvelopeId { route: entry.idx, seq };
         let bytes = self.inner.dispatch(py, "open_payload", |g| py.detach(|| g.open_payload(id, consumer)))?;
         Ok(pyo3::types::PyBytes::new(py, &bytes))
+    }
+
+    /// Gives the graph a store directory (durable operators keep their stores there).
+    fn set_store_dir(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+        self.inner.dispatch(py, "set_store_dir", |g| g.set_store_dir(path))
+    }
+
+    /// The rows of materialized view `name` (key, record) by key, and its counts and recovery
+    /// findings as `super::stores::view_info`'s tuple.
+    #[allow(clippy::type_complexity)]
+    fn view_read<'py>(&self, py: Python<'py>, name: &str) -> PyResult<(Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>, Bound<'py, PyTuple>)> {
+        let (rows, ty, key_ty, info) = self.inner.dispatch(py, "view", |g| {
+            let view = g.view(name)?;
+            let ty = view.record_type().clone();
+            let key_ty = match &ty {
+                SchemaType::Record(r) => r.fields[view.config().key.0].1.clone(),
+                other => other.clone(),
+            };
+            Ok((view.rows(), ty, key_ty, view.info()))
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (k, v) in &rows {
+            out.push((to_py(py, k, &key_ty)?, to_py(py, v, &ty)?));
+        }
+        Ok((out, super::stores::view_info(py, &info)?))
     }
 
     /// Payload demand on `route`.

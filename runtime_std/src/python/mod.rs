@@ -9,6 +9,7 @@
 //! - `sim`: `SimDevice`, a board's device (manyfold-core) for `manyfold.sim`.
 //! - `node`: `Node`, the runtime node serving a `NativeGraph` (`manyfold node`), and its typed
 //!   status (`NodeStatus`, `NodeLinkStatus`).
+//! - `stores`: `StoreFile` and `StoreDir`, the durable stores (`manyfold.stores` wraps them).
 //! - `devlink`: `HostClient`, the host end of a device link (the core's host role), and the
 //!   typed objects of the link protocol (`Event`, `Describe`, page items, counters).
 
@@ -24,6 +25,7 @@ mod node;
 mod route;
 mod sim;
 mod snapshots;
+mod stores;
 
 /// Native hot path of the manyfold package. Import `manyfold`, not this module.
 #[pymodule]
@@ -37,5 +39,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sim::register(m)?;
     devlink::register(m)?;
     node::register(m)?;
+    stores::register(m)?;
     Ok(())
 }

@@ -4,11 +4,13 @@
 
 mod bounds;
 mod declare;
+mod durable_queue;
 mod ingest;
 mod lineage;
 mod mailboxes;
 mod publish;
 mod schedule;
+mod view;
 
 use std::sync::{Arc, Mutex};
 
