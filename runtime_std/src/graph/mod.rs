@@ -74,7 +74,7 @@ use crate::value::Value;
 pub use audit::{AuditEntry, AuditKind, AuditLog};
 pub use error::GraphError;
 pub use payload::{OpenRecord, PayloadOpener, Payloads, RouteDemand};
-pub use operator::{Lineage, OpContext, OpFailure, Operator, Output, Param};
+pub use operator::{Health, HealthState, Lineage, OpContext, OpFailure, Operator, Output, Param};
 pub use ingest::{Remote, IngestCounts};
 pub use declare::{CountingSubscriber, EdgePolicy, MailboxSpec, RouteOptions, RouteProducer, Subscriber, Target, RETAIN_DEFAULT};
 pub use inspect::{EdgeInfo, Failure, MailboxInfo, NodeInfo};

@@ -170,6 +170,61 @@ impl fmt::Debug for OpFailure {
     }
 }
 
+/// How an operator is doing, for the `health` query: healthy; degraded (it works, but lost,
+/// dropped or forced something); blocked (it refuses new work until something changes).
+/// Ordered: the worst state is the greatest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HealthState { Healthy, Degraded, Blocked }
+
+/// A health state and why (one sentence per reason; empty when healthy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health { pub state: HealthState, pub why: Vec<String> }
+
+impl HealthState {
+    /// The word answers use: `healthy`, `degraded` or `blocked`.
+    pub fn word(self) -> &'static str {
+        match self {
+            HealthState::Healthy => "healthy",
+            HealthState::Degraded => "degraded",
+            HealthState::Blocked => "blocked",
+        }
+    }
+
+    /// The state a word names (`healthy`, `degraded`, `blocked`).
+    pub fn from_word(word: &str) -> Option<HealthState> {
+        Some(match word {
+            "healthy" => HealthState::Healthy,
+            "degraded" => HealthState::Degraded,
+            "blocked" => HealthState::Blocked,
+            _ => return None,
+        })
+    }
+}
+
+impl Health {
+    /// Healthy, with nothing to say.
+    pub fn healthy() -> Health {
+        Health { state: HealthState::Healthy, why: Vec::new() }
+    }
+
+    /// Adds one reason: the state becomes the worse of the two.
+    pub fn add(&mut self, state: HealthState, why: impl Into<String>) {
+        self.state = self.state.max(state);
+        self.why.push(why.into());
+    }
+
+    /// Joins `other` in: the worse state, both lists of reasons.
+    pub fn join(&mut self, other: Health) {
+        self.state = self.state.max(other.state);
+        self.why.extend(other.why);
+    }
+
+    /// None when healthy with nothing to say (what [`Operator::health`] returns then).
+    pub fn reported(self) -> Option<Health> {
+        (self.state != HealthState::Healthy || !self.why.is_empty()).then_some(self)
+    }
+}
+
 /// A graph node's behaviour.
 pub trait Operator: Send {
     /// The operator's kind, e.g. `"count_window"`.
@@ -228,6 +283,10 @@ pub trait Operator: Send {
     fn deterministic(&self) -> bool {
         true
     }
+
+    /// How the operator is doing (healthy, degraded or blocked, and why), for the `health`
+    /// query; None when it has nothing to say (healthy).
+    fn health(&self) -> Option<Health> { None }
 }
 
 /// Collects the ids and joined taints of the envelopes an output is derived from, keeping at
