@@ -85,6 +85,8 @@ pub struct NodePlan {
     pub user_functions: Vec<(String, String)>,
     /// The manifest's `query`, if it exposes queries.
     pub query: Option<QueryExposure>,
+    /// The manifest's primitive instances (all of them; the queries list the parts hosted here).
+    pub primitives: Vec<manifest::PrimitiveRecord>,
 }
 
 fn text<'a>(entries: &'a [(String, Cbor)], key: &str) -> Option<&'a str> {
@@ -306,7 +308,8 @@ impl NodePlan {
             Some(Cbor::Map(q)) => Some(QueryExposure { service: text(q, "service").unwrap_or_default().to_string(), kinds: texts(q, "kinds"), principals: texts(q, "principals") }),
             _ => None,
         };
-        Ok(NodePlan { manifest_id: Sha256::digest(&cbor).into(), cbor, partitions, routes, links, other_links, user_functions, query })
+        let primitives = manifest::primitives(&tree)?;
+        Ok(NodePlan { manifest_id: Sha256::digest(&cbor).into(), cbor, partitions, routes, links, other_links, user_functions, query, primitives })
     }
 }
 
