@@ -57,13 +57,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from manyfold import manifest
 
     m = read_manifest(args.manifest)
-    violations = manifest.validate(m)
-    for v in violations:
+    found = manifest.validate(m)
+    for v in found:
         print(v)
+    violations = [v for v in found if v.severity != "warning"]
     if violations:
         print(f"{args.manifest}: {len(violations)} problem(s) found", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{args.manifest}: valid ({len(manifest.RULES)} checks, manifest {m.id[:16]})")
+    warned = f", {len(found)} warning(s)" if found else ""
+    print(f"{args.manifest}: valid ({len(manifest.RULES)} checks{warned}, manifest {m.id[:16]})")
     return EXIT_OK
 
 

@@ -304,6 +304,8 @@ class Graph:
         self._fences: dict[Route, str] = {}
         self._sources: dict[Route, SyntheticSource] = {}
         self.query_exposure: dict | None = None
+        self.primitives: dict = {}
+        """Installed primitive instances by name (``manyfold.primitives.PrimitiveInstance``)."""
 
     # -------------------------------------------------------------- partitions and links
 

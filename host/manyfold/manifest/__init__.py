@@ -24,15 +24,17 @@ from manyfold.manifest.model import (
     Manifest,
     NodeRecord,
     PartitionRecord,
+    PrimitiveRecord,
     QueryExposure,
     RouteRecord,
     SchemaRecord,
     Settings,
+    StoreRecord,
 )
 from manyfold.manifest.validate import RULES, Violation, validate
 
 __all__ = [
     "COMPATIBLE", "FORMAT", "RULES", "Change", "Diff", "EdgePolicy", "EdgeRecord", "LinkRecord", "Manifest",
-    "NodeRecord", "PartitionRecord", "QueryExposure", "RouteRecord", "SchemaRecord", "Settings", "Violation",
+    "NodeRecord", "PartitionRecord", "PrimitiveRecord", "QueryExposure", "RouteRecord", "SchemaRecord", "Settings", "StoreRecord", "Violation",
     "compile", "diff", "load", "render_svg", "to_dot", "validate",
 ]

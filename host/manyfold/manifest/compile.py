@@ -13,10 +13,12 @@ from manyfold.manifest.model import (
     Manifest,
     NodeRecord,
     PartitionRecord,
+    PrimitiveRecord,
     QueryExposure,
     RouteRecord,
     SchemaRecord,
     Settings,
+    StoreRecord,
     gc_paused,
 )
 
@@ -99,6 +101,13 @@ def _compile(graph: Graph) -> Manifest:
             principals = tuple(next((r.writers for r in routes if r.route == request), ()))
         query = QueryExposure(exposure["service"], tuple(exposure["kinds"]), principals)
     settings = Settings(clock="realtime" if graph.realtime else "virtual", gated_max=graph.gated_max)
+    primitives = [
+        PrimitiveRecord(
+            p.instance, p.contract, p.version, p.layer.value, p.maturity.value, dict(p.policies), tuple(p.nodes),
+            tuple(p.routes), tuple(StoreRecord(s.name, s.kind, s.sync) for s in p.stores),
+        )
+        for p in sorted(getattr(graph, "primitives", {}).values(), key=lambda p: p.instance)
+    ]
     return Manifest(
         schemas=tuple(sorted(schemas.values(), key=lambda s: (s.name, s.version, s.hash))),
         routes=tuple(sorted(routes, key=lambda r: str(r.route))),
@@ -108,4 +117,5 @@ def _compile(graph: Graph) -> Manifest:
         links=tuple(links),
         query=query,
         settings=settings,
+        primitives=tuple(primitives),
     )

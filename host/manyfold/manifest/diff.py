@@ -5,6 +5,8 @@ Compatible: only additions (routes, nodes, edges, schemas), and policy changes t
 change what flows (retention, audit). Incompatible: removals, a route whose schema changed,
 a node whose kind, inputs or outputs changed, an edge whose source or target changed.
 Parameter and edge policy changes are reported as changes in behaviour (compatible in shape).
+A primitive instance whose contract or contract version changed is incompatible (its promises
+changed); its policy or part changes are changes in behaviour.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def diff(old: Manifest, new: Manifest) -> Diff:
         ("edge", lambda e: e.name, old.edges, new.edges),
         ("partition", lambda p: p.name, old.partitions, new.partitions),
         ("link", lambda link: link.name, old.links, new.links),
+        ("primitive", lambda p: p.instance, old.primitives, new.primitives),
     ):
         a, b = keyed(items_old, key), keyed(items_new, key)
         for k in sorted(set(b) - set(a)):
@@ -78,6 +81,12 @@ def diff(old: Manifest, new: Manifest) -> Diff:
                 compatible = all(da[f] == db[f] for f in ("kind", "inputs", "outputs"))
             elif label == "edge":
                 compatible = da["source"] == db["source"] and da["target"] == db["target"] and da["port"] == db["port"]
+            elif label == "primitive":
+                # Another contract, or another version of it, is another promise.
+                compatible = da["contract"] == db["contract"] and da["version"] == db["version"]
+                if not compatible:
+                    diffs = [f"{da['contract']} {da['version']} -> {db['contract']} {db['version']}" if da["contract"] != db["contract"]
+                             else f"{da['contract']} {da['version']} -> {db['version']}"] + _fields(da, db, ("contract", "version"))
             else:
                 compatible = True
             changes.append(Change("changed", f"{label} {k}", "; ".join(diffs), compatible))

@@ -1,7 +1,9 @@
 """Draw a manifest: Graphviz DOT text, rendered to SVG by the `dot` program.
 
 Routes are rounded boxes (coloured by plane), nodes are boxes named by kind, mailboxes are
-cylinders on their edges, epoch boundaries are dashed edges, and each partition is a cluster.
+cylinders on their edges, epoch boundaries are dashed edges, and each partition is a cluster;
+inside it, the parts of each primitive instance (nodes, routes, mailboxes into its nodes) are a
+cluster labelled with the instance and its contract.
 Graphviz (`apt install graphviz`) is the standard graph layout engine; the DOT text is
 produced without it.
 """
@@ -25,26 +27,38 @@ def _q(text: str) -> str:
 def to_dot(m: Manifest) -> str:
     """The manifest as a DOT digraph (deterministic)."""
     lines = ["digraph manyfold {", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];', '  edge [fontname="Helvetica", fontsize=9];']
-    by_partition: dict[str, list[str]] = {}
+    by_partition: dict[str, list[tuple[str | None, str]]] = {}
+    part_of: dict[str, str] = {}  # 'n:name' / 'r:route' -> the primitive instance it belongs to
+    for p in m.primitives:
+        for name in p.nodes:
+            part_of.setdefault("n:" + name, p.instance)
+        for route in p.routes:
+            part_of.setdefault("r:" + str(route), p.instance)
     for r in m.routes:
         text = str(r.route)
         label = f"{r.route.owner}.{r.route.family}.{r.route.stream}\\n{r.route.plane.word}.{r.route.layer.word} {r.route.variant.word}"
         colour = PLANE_COLOURS.get(r.route.plane.word, "#ffffff")
-        by_partition.setdefault(r.partition, []).append(f"    {_q('r:' + text)} [shape=box, style=\"rounded,filled\", fillcolor={_q(colour)}, label={_q(label)}];")
+        by_partition.setdefault(r.partition, []).append((part_of.get("r:" + text), f"    {_q('r:' + text)} [shape=box, style=\"rounded,filled\", fillcolor={_q(colour)}, label={_q(label)}];"))
     for n in m.nodes:
-        by_partition.setdefault(n.partition, []).append(f"    {_q('n:' + n.name)} [shape=box, style=filled, fillcolor=\"#f3f4f6\", label={_q(n.name + chr(92) + 'n' + n.kind)}];")
+        by_partition.setdefault(n.partition, []).append((part_of.get("n:" + n.name), f"    {_q('n:' + n.name)} [shape=box, style=filled, fillcolor=\"#f3f4f6\", label={_q(n.name + chr(92) + 'n' + n.kind)}];"))
     node_partition = {n.name: n.partition for n in m.nodes}
     for e in m.edges:
         if e.policy.kind == "mailbox":
             label = f"{e.name}{chr(92)}n{e.policy.capacity}, {e.policy.overflow}"
-            by_partition.setdefault(node_partition.get(e.target, "main"), []).append(
-                f"    {_q('m:' + e.name)} [shape=cylinder, style=filled, fillcolor=\"#fee2e2\", label={_q(label)}];"
-            )
+            by_partition.setdefault(node_partition.get(e.target, "main"), []).append((
+                part_of.get("n:" + e.target), f"    {_q('m:' + e.name)} [shape=cylinder, style=filled, fillcolor=\"#fee2e2\", label={_q(label)}];"
+            ))
     for i, (partition, items) in enumerate(sorted(by_partition.items())):
         profile = next((p.profile for p in m.partitions if p.name == partition), "local")
         lines.append(f"  subgraph cluster_{i} {{")
         lines.append(f"    label={_q(f'partition {partition} ({profile})')}; style=dashed; color=\"#9ca3af\";")
-        lines.extend(items)
+        lines.extend(line for instance, line in items if instance is None)
+        for j, instance in enumerate(sorted({i for i, _ in items if i is not None})):
+            record = m.primitive(instance)
+            lines.append(f"    subgraph cluster_{i}_{j} {{")
+            lines.append(f"      label={_q(f'{instance} ({record.contract} v{record.version})')}; style=\"rounded,filled\"; fillcolor=\"#fafaf9\"; color=\"#57534e\";")
+            lines.extend("  " + line for owner, line in items if owner == instance)
+            lines.append("    }")
         lines.append("  }")
     for e in m.edges:
         src, dst = _q("r:" + str(e.source)), _q("n:" + e.target)

@@ -142,9 +142,27 @@ def load(
         g._names.add(n.name)
         g._node_partition[n.name] = n.partition
         g._nodes[n.name] = Node(n.name, n.kind, tuple(inputs_of[e] for e in n.inputs), n.outputs, g)
+    _restore_primitives(g, m, {n.name for n in nodes})
     if m.query:
         request = next((r.route for r in m.routes if r.route.plane.word == "query" and r.route.variant.word == "query_request"), None)
         g.query_exposure = {"service": m.query.service, "kinds": list(m.query.kinds), "request_route": request}
         if request is None:  # declared with manyfold.query.expose: no request route to grant
             g.query_exposure["principals"] = list(m.query.principals)
     return g
+
+
+def _restore_primitives(g: Graph, m: Manifest, built: set[str]) -> None:
+    """The graph's primitive instances from the manifest's records (those with a part built here)."""
+    from manyfold.primitives import Layer, Maturity, PrimitiveInstance, StoreDecl
+
+    for p in m.primitives:
+        if p.nodes and not set(p.nodes) & built:
+            continue
+        try:
+            layer, maturity = Layer(p.layer), Maturity(p.maturity)
+        except ValueError:
+            raise ManifestError(f"primitive {p.instance}: layer {p.layer!r} or maturity {p.maturity!r} is not one this version of manyfold knows") from None
+        g.primitives[p.instance] = PrimitiveInstance(
+            p.instance, p.contract, p.version, layer, maturity, dict(p.policies), p.nodes, p.routes,
+            tuple(StoreDecl(s.name, s.kind, s.sync) for s in p.stores),
+        )

@@ -281,6 +281,70 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class StoreRecord:
+    """A store a primitive instance keeps state in: name, kind of store, sync policy."""
+
+    name: str
+    kind: str
+    sync: str
+
+    def to_data(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "sync": self.sync}
+
+    @staticmethod
+    def from_data(d: dict, where: str) -> "StoreRecord":
+        sync = _need(d, "sync", str, where)
+        if sync not in ("full", "normal"):
+            raise ManifestError(f"{where}: sync must be full or normal, got {sync!r}")
+        return StoreRecord(_need(d, "name", str, where), _need(d, "kind", str, where), sync)
+
+
+@dataclass(frozen=True)
+class PrimitiveRecord:
+    """An installed primitive: its instance name, contract and contract version, layer and
+    maturity (as installed), policies, and the nodes, routes and stores it is made of."""
+
+    instance: str
+    contract: str
+    version: int
+    layer: str
+    maturity: str
+    policies: dict
+    nodes: tuple[str, ...] = ()
+    routes: tuple[Route, ...] = ()
+    stores: tuple[StoreRecord, ...] = ()
+
+    def to_data(self) -> dict:
+        return {
+            "instance": self.instance, "contract": self.contract, "version": self.version, "layer": self.layer,
+            "maturity": self.maturity, "policies": dict(sorted(self.policies.items())),
+            "parts": {"nodes": list(self.nodes), "routes": [str(r) for r in self.routes], "stores": [s.to_data() for s in self.stores]},
+        }
+
+    @staticmethod
+    def from_data(d: dict, where: str) -> "PrimitiveRecord":
+        instance = _need(d, "instance", str, where)
+        where = f"primitive {instance}"
+        parts = _opt(d, "parts", dict, where, {})
+        nodes = _opt(parts, "nodes", list, f"{where}: parts", [])
+        if not all(isinstance(n, str) for n in nodes):
+            raise ManifestError(f"{where}: parts.nodes must be node names")
+        texts = _opt(parts, "routes", list, f"{where}: parts", [])
+        if not all(isinstance(r, str) for r in texts):
+            raise ManifestError(f"{where}: parts.routes must be route names")
+        routes = tuple(_route(r, where) for r in texts)
+        stores = []
+        for i, s in enumerate(_opt(parts, "stores", list, f"{where}: parts", [])):
+            if not isinstance(s, dict):
+                raise ManifestError(f"{where}: parts.stores[{i}] must be a map")
+            stores.append(StoreRecord.from_data(s, f"{where}: parts.stores[{i}]"))
+        return PrimitiveRecord(
+            instance, _need(d, "contract", str, where), _need(d, "version", int, where), _need(d, "layer", str, where),
+            _need(d, "maturity", str, where), dict(_opt(d, "policies", dict, where, {})), tuple(nodes), routes, tuple(stores),
+        )
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A compiled graph. Compare, diff, validate, serialize and load it."""
 
@@ -294,6 +358,9 @@ class Manifest:
     settings: Settings = field(default_factory=Settings)
     format: str = FORMAT
     compatible: str = COMPATIBLE
+    primitives: tuple[PrimitiveRecord, ...] = ()
+    """Installed primitive instances, by instance name (the key is left out when there are none,
+    so graphs without primitives keep their manifest ids)."""
 
     # ---------------------------------------------------------------- lookups
 
@@ -310,6 +377,9 @@ class Manifest:
     def edge(self, name: str) -> EdgeRecord:
         return next(e for e in self.edges if e.name == name)
 
+    def primitive(self, instance: str) -> PrimitiveRecord:
+        return next(p for p in self.primitives if p.instance == instance)
+
     def producer_of(self, route: Route) -> NodeRecord | None:
         return next((n for n in self.nodes if route in n.outputs), None)
 
@@ -325,7 +395,7 @@ class Manifest:
         return cached
 
     def _build_data(self) -> dict:
-        return {
+        data = {
             "format": self.format,
             "compatible": self.compatible,
             "settings": self.settings.to_data(),
@@ -337,6 +407,9 @@ class Manifest:
             "edges": [e.to_data() for e in self.edges],
             "query": self.query.to_data() if self.query else None,
         }
+        if self.primitives:
+            data["primitives"] = [p.to_data() for p in self.primitives]
+        return data
 
     def to_cbor(self) -> bytes:
         """Deterministic CBOR (RFC 8949 core deterministic encoding)."""
@@ -410,6 +483,7 @@ class Manifest:
             settings=Settings.from_data(_opt(data, "settings", dict, "the manifest", {}), "settings"),
             format=fmt,
             compatible=_opt(data, "compatible", str, "the manifest", COMPATIBLE),
+            primitives=tuple(sorted(records("primitives", PrimitiveRecord.from_data), key=lambda p: p.instance)),
         )
 
     @staticmethod

@@ -59,9 +59,12 @@ class Violation:
     subject: str
     """``route <route>``, ``edge <name>``, ``node <name>`` or ``settings``."""
     message: str
+    severity: str = "error"
+    """``error`` (the manifest is wrong) or ``warning`` (worth knowing; validation still passes)."""
 
     def __str__(self) -> str:
-        return f"[{self.rule}] {self.subject}: {self.message}"
+        mark = " (warning)" if self.severity == "warning" else ""
+        return f"[{self.rule}] {self.subject}: {self.message}{mark}"
 
 
 def hidden_unbounded_queue(m: Manifest) -> list[Violation]:
@@ -254,6 +257,14 @@ def schema_mismatch(m: Manifest) -> list[Violation]:
     return out
 
 
+def primitive_contract(m: Manifest) -> list[Violation]:
+    """Each primitive instance matches its contract: known contract and version, its policies,
+    parts and stores, and the contract's own checks (``manyfold.primitives.validate``)."""
+    from manyfold.primitives.validate import check_manifest
+
+    return [Violation(f.check, f.subject, f.message, f.severity.value) for f in check_manifest(m)]
+
+
 RULES: dict[str, Callable[[Manifest], list[Violation]]] = {
     "hidden_unbounded_queue": hidden_unbounded_queue,
     "unsafe_feedback_loop": unsafe_feedback_loop,
@@ -264,6 +275,7 @@ RULES: dict[str, Callable[[Manifest], list[Violation]]] = {
     "undeclared_link_loss": undeclared_link_loss,
     "link_capability_unavailable": link_capability_unavailable,
     "schema_mismatch": schema_mismatch,
+    "primitive_contract": primitive_contract,
 }
 
 
