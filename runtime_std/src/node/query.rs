@@ -790,6 +790,7 @@ mod tests {
             ("watermarks", None, Some("watermarks")),
             ("taints", None, Some("taints")),
             ("lineage", None, Some("lineage")),
+            ("health", None, Some("health")),
             ("device", Some("latest"), Some("topology")),
             ("device", Some("counters"), Some("flow")),
             ("device", Some("taints"), Some("taints")),

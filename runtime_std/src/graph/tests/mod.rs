@@ -4,6 +4,7 @@
 
 mod bounds;
 mod declare;
+mod health;
 mod ingest;
 mod lineage;
 mod mailboxes;
