@@ -28,7 +28,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     from manyfold.devices.ports import open_board
 
     if sum(x is not None for x in (args.port, args.cluster, args.graph)) != 1:
-        raise CliError("give one of --port URL (one device), --cluster PLAN_OR_ADDRESS (every runtime node) or --graph FILE (a local graph)")
+        raise CliError("give either --port URL (one device), --cluster PLAN_OR_ADDRESS (every runtime node) or --graph FILE (a local graph)")
     if args.graph is not None:
         from manyfold.cli.local_query import cmd_local_query
 
