@@ -90,7 +90,7 @@ def test_compile_validate_show_diff_commands(tmp_path):
     assert result.returncode == 0, result.stderr
     assert out.read_text() == manifest.compile(greenhouse.build(device=True).graph).to_json()
     result = run("validate", str(out))
-    assert result.returncode == 0 and "valid (9 checks" in result.stdout
+    assert result.returncode == 0 and "valid (10 checks" in result.stdout
     result = run("show", str(out))
     assert result.returncode == 0 and "fan_binding" in result.stdout
     assert run("diff", str(out), str(out)).stdout.strip() == "no differences"

@@ -197,3 +197,12 @@ def test_drawing_clusters_an_instance_parts():
     assert '"n:slow_temp"' in cluster and '"r:read.internal.slow_temp.env.temperature.event.v1"' in cluster
     assert '"n:heater"' not in cluster and 'label="heater (WriteBinding v1)"' in dot
     assert "(Resistor" not in manifest.to_dot(manifest.compile(small_graph()))
+
+
+def test_show_lists_primitive_instances(tmp_path):
+    """`manyfold show` prints a table of the instances with contract, version and policies."""
+    path = tmp_path / "m.json"
+    manifest.compile(installed_graph()).write(path)
+    result = run("show", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "primitives" in result.stdout and "Resistor v1" in result.stdout and "min_interval_us=1000" in result.stdout

@@ -103,3 +103,14 @@ def test_cli_table_lists_families_and_refuses_bad_arguments():
     bad = run("catalog", "--json", "--markdown")
     assert bad.returncode == 2 and bad.stderr.strip() == "manyfold catalog: give --json or --markdown, not both"
     assert run("catalog", "--family", "plumbing").returncode == 2
+
+
+def test_docstring_examples_run():
+    """The examples at the top of manyfold.primitives and manyfold.catalog are true."""
+    import doctest
+
+    import manyfold.primitives
+
+    for module in (manyfold.primitives, catalog):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -9,6 +9,17 @@ from manyfold.primitives import Family, InstallContext, Installed, Layer, Maturi
 
 _EXEC = Maturity.EXECUTABLE
 
+
+def _capacitor(ctx: InstallContext, *, capacity: int, overflow: str) -> Installed:
+    source = ctx.input("source")
+    node = ctx.graph.capacitor(source, capacity=capacity, overflow=overflow, demand=ctx.bound("demand"), output=ctx.bound("output"), name=ctx.name())
+    ctx.add_node(node)
+    ports = {"source": source, "output": node.output}
+    if ctx.bound("demand") is not None:
+        ports["demand"] = ctx.bound("demand")
+    return Installed(ports)
+
+
 Capacitor = Primitive.define(
     name="Capacitor", version=1, family=Family.FLOW, layer=Layer.LOCAL,
     summary="Holds up to a bounded number of values and releases them on demand: a count on the demand route, or node.discharge(n).",
@@ -20,19 +31,8 @@ Capacitor = Primitive.define(
         Policy("capacity", int, required=True, doc="how many values it holds, 1 to 1,048,576"),
         Policy("overflow", Overflow, default="drop_oldest", doc="what a full capacitor does with one more value"),
     ),
-    maturity=_EXEC, kinds=("capacitor",),
-    installer=lambda ctx, **p: _capacitor(ctx, **p),
+    maturity=_EXEC, kinds=("capacitor",), installer=_capacitor,
 )
-
-
-def _capacitor(ctx: InstallContext, *, capacity: int, overflow: str) -> Installed:
-    source = ctx.input("source")
-    node = ctx.graph.capacitor(source, capacity=capacity, overflow=overflow, demand=ctx.bound("demand"), output=ctx.bound("output"), name=ctx.name())
-    ctx.add_node(node)
-    ports = {"source": source, "output": node.output}
-    if ctx.bound("demand") is not None:
-        ports["demand"] = ctx.bound("demand")
-    return Installed(ports)
 
 
 Resistor = Primitive.define(

@@ -10,7 +10,7 @@ Layout: one module per job, and the library underneath knows nothing of them (no
   between words;
 - ``demo_cmds``: ``demo``; ``manifest_cmds``: ``compile``, ``validate``, ``diff``, ``show``,
   ``graph``; ``cluster_cmds``: ``plan``, ``up``, ``node``; ``board_cmds``: ``boards``, ``flash``; ``device_cmds``: ``query``, ``ports``,
-  ``footprint``; ``monitor_cmds``: ``monitor``.
+  ``footprint``; ``monitor_cmds``: ``monitor``; ``catalog_cmds``: ``catalog``.
 """
 
 from manyfold.cli.errors import CliError

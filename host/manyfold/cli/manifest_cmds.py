@@ -112,6 +112,15 @@ def cmd_show(args: argparse.Namespace) -> int:
             ((n.name, n.kind, n.partition, inputs(n), n.outputs, params(n)) for n in m.nodes),
         )  # fmt: skip
     )
+    if m.primitives:
+        console.print(
+            render.table(
+                "primitives", ("instance", "contract", "maturity", "policies", "nodes", "stores"),
+                ((p.instance, f"{p.contract} v{p.version}", p.maturity, ", ".join(f"{k}={v}" for k, v in p.policies.items()), p.nodes,
+                  [f"{s.name} ({s.kind}, sync {s.sync})" for s in p.stores]) for p in m.primitives),
+                priority=("instance",),
+            )  # fmt: skip
+        )
     return EXIT_OK
 
 
@@ -145,7 +154,7 @@ def register(subparsers) -> None:
     diff.add_argument("new")
     diff.set_defaults(func=cmd_diff)
 
-    show = subparsers.add_parser("show", help="print a manifest's routes and nodes")
+    show = subparsers.add_parser("show", help="print a manifest's routes, nodes and primitive instances")
     show.add_argument("manifest")
     show.set_defaults(func=cmd_show)
 

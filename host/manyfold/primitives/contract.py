@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from manyfold.graph import Graph
     from manyfold.manifest.model import Manifest, PrimitiveRecord
     from manyfold.primitives.findings import Finding
-    from manyfold.primitives.install import InstallContext, Installed
+    from manyfold.primitives.install import Installed
 
 Installer = Callable[..., "Installed"]
 """``(ctx: InstallContext, **policies) -> Installed``."""
@@ -129,6 +129,9 @@ class Primitive:
             policies=tuple(policies), failures=coverage, maturity=maturity, installer=installer,
             validators=tuple(validators), queries=tuple(queries), kinds=tuple(kinds),
         )
+
+    def __hash__(self) -> int:  # failures is a dict: hash by identity of the contract's name and version
+        return hash((self.name, self.version))
 
     # ---------------------------------------------------------------- reading
 
