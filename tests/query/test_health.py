@@ -123,3 +123,19 @@ def test_cli_query_health_on_a_graph_file(tmp_path: Path):
     assert topo.returncode == 0 and "Capacitor v1" in topo.stdout
     wrong = run("flow")
     assert wrong.returncode == 2 and "with --graph, WHAT is one of health, topology" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_a_mailbox_instance_answers_for_its_edge():
+    """A Mailbox instance's part is the node behind its mailbox: degraded when it dropped, blocked when full and blocking."""
+    states = {}
+    for overflow, published in (("drop_oldest", 5), ("block", 2)):
+        g = Graph()
+        temp, sink = g.route(r("temp"), FLOAT), g.route(r("sink"), FLOAT)
+        get("Mailbox").install(g, "mb", source=temp, sink=sink, capacity=2, overflow=overflow)
+        p = g.producer("sensor")
+        for v in range(published):
+            p.publish(temp, float(v))
+        (mb,) = query.health(g)
+        states[overflow] = (mb.state, mb.why)
+    assert states["drop_oldest"] == (HealthState.DEGRADED, ("mb: input mailbox mb_in dropped 3 values when full (overflow drop_oldest)",))
+    assert states["block"] == (HealthState.BLOCKED, ("mb: input mailbox mb_in is full (2 of 2) and refuses new values (overflow block)",))
