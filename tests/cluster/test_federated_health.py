@@ -79,13 +79,15 @@ def test_federated_topology_groups_parts_under_their_instance(cluster):
 
 
 def test_cli_cluster_health(cluster):
-    """`manyfold query --cluster PLAN health` prints each instance's state and why (tables, or the merged JSON)."""
+    """`manyfold query --cluster PLAN health` prints each instance's state and why (tables, or the merged JSON); topology lists the instances."""
     plan_path, _node_a, node_b = cluster
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "manyfold", "query", "--cluster", str(plan_path), "health", *args],
+    def run(*args: str, what: str = "health") -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "manyfold", "query", "--cluster", str(plan_path), what, *args],
                               capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})  # fmt: skip
 
+    topology = run(what="topology")
+    assert topology.returncode == 0 and "Capacitor v1" in topology.stdout and "RateLimiter v1" in topology.stdout, topology.stdout
     done = run("--json")
     assert done.returncode == 0, done.stderr
     merged = {i["instance"]: i for i in json.loads(done.stdout)["merged"]}
