@@ -235,6 +235,113 @@ pub struct LoadReport {
     pub nodes: usize,
     /// Edges created.
     pub edges: usize,
+    /// The manifest's primitive instances (all of them, whichever partitions were built).
+    pub primitives: Vec<PrimitiveRecord>,
+}
+
+/// A store a primitive instance declared (`parts.stores`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrimitiveStore {
+    /// The store's name (its file is `<store dir>/<name>.sqlite`).
+    pub name: String,
+    /// What it is: `EventLog`, `SnapshotStore`, `CheckpointStore`, `Keyspace`.
+    pub kind: String,
+    /// Its sync policy: `full` or `normal`.
+    pub sync: String,
+}
+
+/// One installed primitive instance (the manifest's `primitives` list): the contract it was
+/// installed from, at which version, layer and maturity, its policies, and the parts it
+/// lowered into (nodes, routes, stores), so queries can group those parts under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrimitiveRecord {
+    /// The instance's name (unique in the manifest).
+    pub instance: String,
+    /// The contract's name, e.g. `DurableQueue`.
+    pub contract: String,
+    /// The contract's version.
+    pub version: u32,
+    /// The contract's layer (`atom` ... `application`).
+    pub layer: String,
+    /// The contract's maturity (`named` ... `stable`).
+    pub maturity: String,
+    /// The policies it was installed with, as a JSON object.
+    pub policies: serde_json::Value,
+    /// Its graph nodes.
+    pub nodes: Vec<String>,
+    /// Its routes (printed).
+    pub routes: Vec<String>,
+    /// Its stores.
+    pub stores: Vec<PrimitiveStore>,
+}
+
+fn cbor_json(item: &Cbor) -> serde_json::Value {
+    use serde_json::Value as J;
+    match item {
+        Cbor::Null => J::Null,
+        Cbor::Bool(b) => J::Bool(*b),
+        Cbor::Int(i) => J::from(*i),
+        Cbor::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        Cbor::Text(t) => J::String(t.clone()),
+        Cbor::Bytes(b) => J::String(b.iter().map(|x| format!("{x:02x}")).collect()),
+        Cbor::Array(items) => J::Array(items.iter().map(cbor_json).collect()),
+        Cbor::Map(entries) => J::Object(entries.iter().map(|(k, v)| (k.clone(), cbor_json(v))).collect()),
+    }
+}
+
+fn texts(o: &Obj<'_>, key: &str) -> Result<Vec<String>, LoadError> {
+    o.array(key)?
+        .iter()
+        .map(|i| match i {
+            Cbor::Text(t) => Ok(t.clone()),
+            _ => Err(LoadError(format!("{}: field {key:?} must be a list of names", o.what))),
+        })
+        .collect()
+}
+
+/// The manifest's primitive instances (its `primitives` list, `[]` when it has none). Each
+/// record must name its instance, contract, version, layer and maturity; `policies` and
+/// `parts` (`nodes`, `routes`, `stores`) may be left out. Part names are not checked here
+/// ([`load`] checks them against the manifest's nodes and routes).
+pub fn primitives(root: &Cbor) -> Result<Vec<PrimitiveRecord>, LoadError> {
+    let top = Obj::of(root, "the manifest")?;
+    let mut out: Vec<PrimitiveRecord> = Vec::new();
+    for (i, item) in top.array("primitives")?.iter().enumerate() {
+        let o = Obj::of(item, format!("primitives[{i}]"))?;
+        let instance = o.text("instance")?.to_string();
+        let o = Obj { what: format!("primitive {instance}"), entries: o.entries };
+        if out.iter().any(|p| p.instance == instance) {
+            return Err(LoadError(format!("primitive {instance} is recorded twice in the manifest")));
+        }
+        let version = u32::try_from(o.int("version")?).map_err(|_| LoadError(format!("primitive {instance}: version out of range")))?;
+        let policies = match o.get("policies") {
+            None => serde_json::Value::Object(serde_json::Map::new()),
+            Some(p @ Cbor::Map(_)) => cbor_json(p),
+            Some(_) => return Err(LoadError(format!("primitive {instance}: field \"policies\" must be a map"))),
+        };
+        let (mut nodes, mut routes, mut stores) = (Vec::new(), Vec::new(), Vec::new());
+        if let Some(parts) = o.get("parts") {
+            let parts = Obj::of(parts, format!("primitive {instance}: parts"))?;
+            nodes = texts(&parts, "nodes")?;
+            routes = texts(&parts, "routes")?;
+            for (j, s) in parts.array("stores")?.iter().enumerate() {
+                let s = Obj::of(s, format!("primitive {instance}: parts.stores[{j}]"))?;
+                stores.push(PrimitiveStore { name: s.text("name")?.to_string(), kind: s.text("kind")?.to_string(), sync: s.text("sync")?.to_string() });
+            }
+        }
+        out.push(PrimitiveRecord {
+            contract: o.text("contract")?.to_string(),
+            version,
+            layer: o.text("layer")?.to_string(),
+            maturity: o.text("maturity")?.to_string(),
+            policies,
+            nodes,
+            routes,
+            stores,
+            instance,
+        });
+    }
+    Ok(out)
 }
 
 /// Loads manifest `bytes` into `graph`: every route, and the nodes of `partitions` (all when
@@ -259,7 +366,7 @@ pub fn load(
     if format != FORMAT {
         return Err(LoadError(format!("unknown manifest format {format:?}; this runtime reads {FORMAT:?}")));
     }
-    let mut report = LoadReport::default();
+    let mut report = LoadReport { primitives: primitives(&root)?, ..LoadReport::default() };
 
     let mut schemas: BTreeMap<String, Arc<Schema>> = BTreeMap::new();
     for (i, item) in top.array("schemas")?.iter().enumerate() {
@@ -391,6 +498,15 @@ pub fn load(
         graph.add_node_described(name, kind, op, &edge_list, &out_list, params)?;
         on_node(name);
         report.nodes += 1;
+    }
+    let node_names: Vec<&str> = top.array("nodes")?.iter().filter_map(|n| Obj::of(n, "node").ok()?.text("name").ok()).collect();
+    for p in &report.primitives {
+        if let Some(n) = p.nodes.iter().find(|n| !node_names.contains(&n.as_str())) {
+            return Err(LoadError(format!("primitive {}: its part node {n} is not in the manifest's nodes", p.instance)));
+        }
+        if let Some(r) = p.routes.iter().find(|r| !route_index.contains_key(r.as_str())) {
+            return Err(LoadError(format!("primitive {}: its part route {r} is not in the manifest's routes", p.instance)));
+        }
     }
     Ok(report)
 }

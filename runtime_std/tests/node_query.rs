@@ -57,7 +57,8 @@ fn kinds_answer_with_the_typed_objects_fields() {
     let routes: BTreeSet<&str> = t["routes"].as_array().unwrap().iter().map(|r| r["route"].as_str().unwrap()).collect();
     assert!(routes.contains(SCALED) && !routes.contains(C_OUT), "b's routes: its own and what it receives: {routes:?}");
     let node = t["nodes"].as_array().unwrap().iter().find(|n| n["name"] == json!("plus_one_b")).unwrap();
-    assert_eq!(keys(node), set(&["name", "kind", "inputs", "outputs", "params", "deterministic", "buffered", "buffered_max"]));
+    assert_eq!(keys(node), set(&["name", "primitive", "kind", "inputs", "outputs", "params", "deterministic", "buffered", "buffered_max"]));
+    assert_eq!((node["primitive"].clone(), t["primitives"].clone()), (Value::Null, json!([])), "no primitive instances in this manifest");
     assert_eq!(node["outputs"], json!([B_OUT]));
     let edge = &t["edges"][0];
     assert_eq!(keys(edge), set(&["name", "source", "target_kind", "target", "port", "policy", "mailbox_capacity", "overflow"]));
@@ -131,4 +132,44 @@ fn principals_and_kinds_are_enforced() {
     let plain = NodeProc::start("plain", &args("chain.json", "plain", 4, &["a"], &[]));
     let none = query(&plain, "topology", "operator");
     assert!(none["refused"].as_str().unwrap().contains("exposes no queries"), "{none}");
+}
+
+/// A manifest's primitive instances answer `health` on the node holding their parts: a's
+/// Capacitor `buf` (capacity 4, overflow reject) is healthy until it fills, then blocked with
+/// why (and the refused publish counted); b's RateLimiter `limit` dropping over its rate is
+/// degraded; each node lists only its own instances; topology names each node's instance and
+/// lists the instances with their parts; `health` needs its own exposure kind.
+#[test]
+fn primitive_instances_answer_health() {
+    const A_RAW: &str = "read.raw.a.temp.raw.event.v1";
+    const B_RAW: &str = "read.raw.b.temp.raw.event.v1";
+    let a = NodeProc::start("a", &args("primitives.json", "a", 1, &["a"], &[]));
+    let b = NodeProc::start("b", &args("primitives.json", "b", 2, &["b"], &[]));
+    let healthy = json!({"kind": "health", "instances": [
+        {"instance": "buf", "contract": "Capacitor", "version": 1, "state": "healthy", "why": [], "parts": [{"node": "buf", "state": "healthy", "why": []}]}
+    ]});
+    assert_eq!(query(&a, "health", "operator")["answer"], healthy);
+    a.publish(A_RAW, &[1.0, 2.0, 3.0, 4.0]);
+    let refused = a.ask(json!({"q": "publish", "route": A_RAW, "values": [5.0]}));
+    assert_eq!(refused["published"], json!(0), "a full rejecting capacitor refuses: {refused}");
+    let why = "full (4 of 4) and refusing new values until some are released (overflow reject); refused 1 so far";
+    assert_eq!(query(&a, "health", "operator")["answer"], json!({"kind": "health", "instances": [
+        {"instance": "buf", "contract": "Capacitor", "version": 1, "state": "blocked", "why": [format!("buf: {why}")], "parts": [{"node": "buf", "state": "blocked", "why": [why]}]}
+    ]}));
+
+    b.publish(B_RAW, &[1.0; 10]);
+    let limit = query(&b, "health", "operator")["answer"]["instances"].clone();
+    assert_eq!(limit.as_array().map(Vec::len), Some(1), "b holds only limit: {limit}");
+    assert_eq!((limit[0]["instance"].as_str(), limit[0]["state"].as_str()), (Some("limit"), Some("degraded")), "{limit}");
+    let said = limit[0]["why"][0].as_str().unwrap();
+    assert!(said.starts_with("limit: dropped ") && said.ends_with(" values over its rate of 2 per 1000000 us"), "{said}");
+
+    let topo = query(&a, "topology", "operator")["answer"].clone();
+    let buf = topo["nodes"].as_array().unwrap().iter().find(|n| n["name"] == json!("buf")).unwrap();
+    assert_eq!(buf["primitive"], json!("buf"));
+    assert_eq!(topo["primitives"], json!([{"instance": "buf", "contract": "Capacitor", "version": 1, "nodes": ["buf"], "routes": ["read.internal.buf.temp.raw.event.v1"], "stores": []}]));
+    // exposed.json exposes topology, flow, taints and lineage, not health.
+    let other = NodeProc::start("other", &args("exposed.json", "other", 3, &["a"], &[]));
+    let refused = query(&other, "health", "operator");
+    assert!(refused["refused"].as_str().unwrap().contains("does not expose health"), "{refused}");
 }

@@ -27,8 +27,12 @@ def cmd_query(args: argparse.Namespace) -> int:
     from manyfold.devices import queries
     from manyfold.devices.ports import open_board
 
-    if (args.port is None) == (args.cluster is None):
-        raise CliError("give either --port URL (one device) or --cluster PLAN_OR_ADDRESS (every runtime node)")
+    if sum(x is not None for x in (args.port, args.cluster, args.graph)) != 1:
+        raise CliError("give either --port URL (one device), --cluster PLAN_OR_ADDRESS (every runtime node) or --graph FILE (a local graph)")
+    if args.graph is not None:
+        from manyfold.cli.local_query import cmd_local_query
+
+        return cmd_local_query(args)
     if args.cluster is not None:
         from manyfold.cli.federated_query import cmd_cluster_query
 
@@ -182,8 +186,11 @@ def register(subparsers) -> None:
         "nodes that do not answer are listed as unknown; exit code 0 when at least one node answered, 1 when none did "
         "(docs/observability.md, Federated queries)",
     )  # fmt: skip
-    query.add_argument("what", choices=tuple(dict.fromkeys((*QUERIES, *CLUSTER_WHATS))), metavar="WHAT",
-                       help=f"with --port: {', '.join(QUERIES)}; with --cluster: {', '.join(CLUSTER_WHATS)}")  # fmt: skip
+    from manyfold.cli.local_query import LOCAL_WHATS
+
+    query.add_argument("--graph", metavar="FILE", help="ask the graph a Python file builds (`graph` or `build_graph()`), locally, after the file ran")
+    query.add_argument("what", choices=tuple(dict.fromkeys((*QUERIES, *CLUSTER_WHATS, *LOCAL_WHATS))), metavar="WHAT",
+                       help=f"with --port: {', '.join(QUERIES)}; with --cluster: {', '.join(CLUSTER_WHATS)}; with --graph: {', '.join(LOCAL_WHATS)}")  # fmt: skip
     query.add_argument("route", nargs="*", metavar="ARG",
                        help="--port latest: a route index or name; --cluster: lineage ROUTE[@SEQ NODE], taints [ROUTE], device PARTITION [WHAT [ROUTE]]")  # fmt: skip
     query.add_argument("--principal", default=DEFAULT_PRINCIPAL, metavar="P", help=f"--cluster: who asks (default {DEFAULT_PRINCIPAL})")

@@ -18,7 +18,7 @@ from typing import Any
 
 from manyfold.cli.errors import EXIT_FAILED, EXIT_OK, CliError
 
-CLUSTER_WHATS = ("topology", "routes", "flow", "watermarks", "taints", "links", "counters", "lineage", "device")
+CLUSTER_WHATS = ("topology", "routes", "flow", "watermarks", "taints", "links", "counters", "lineage", "device", "health")
 
 
 def _route_and_seq(text: str) -> tuple[str, int | None]:
@@ -130,6 +130,10 @@ def render_cluster_answer(console, answer) -> None:
                             ((p.partition, "yes" if p.device else "-", p.hosts, p.planned) for p in m.partitions)))  # fmt: skip
         console.print(table("routes and the nodes holding them", ("route", "owner", "producer", "nodes"),
                             ((r.route, r.owner, r.producer, r.nodes) for r in m.routes), priority=("route",)))  # fmt: skip
+        if m.primitives:
+            console.print(table("primitive instances and the nodes holding their parts", ("instance", "contract", "parts", "nodes"),
+                                ((h.primitive.instance, f"{h.primitive.contract} v{h.primitive.version}", _parts(h.primitive), h.nodes)
+                                 for h in m.primitives), priority=("parts",)))  # fmt: skip
         ids = set(m.manifest_ids.values())
         console.print(f"manifest: {', '.join(sorted(str(i)[:16] for i in ids)) or '-'}" + (" (the nodes disagree)" if len(ids) > 1 else ""))
     elif kind == "routes":
@@ -158,6 +162,30 @@ def render_cluster_answer(console, answer) -> None:
         console.print(table("counters", ("node", *names), rows))
     elif kind == "device":
         console.print(table(f"device {m.partition}: {m.what}", ("field", "value"), ((k, _short(v)) for k, v in m.answer.items())))
+    elif kind == "health":
+        console.print(table("primitive instances: the worst state across the nodes, and why", ("instance", "contract", "state", "nodes", "why"),
+                            ((i.instance, f"{i.contract} v{i.version}", i.state.value, i.nodes, list(i.why) or "-") for i in m),
+                            priority=("why",)))  # fmt: skip
+        if not m:
+            console.print("no primitive instance has a part on the nodes that answered")
+
+
+def render_health(console, instances) -> None:
+    """A local ``health`` answer: each instance's state and why, then each part's."""
+    from manyfold.cli.render import table
+
+    if not instances:
+        console.print("no primitive instance is installed in this graph")
+        return
+    console.print(table("primitive instances", ("instance", "contract", "state", "why"),
+                        ((i.instance, f"{i.contract} v{i.version}", i.state.value, list(i.why) or "-") for i in instances), priority=("why",)))  # fmt: skip
+    console.print(table("parts", ("instance", "node", "state", "why"),
+                        ((i.instance, p.node, p.state.value, list(p.why) or "-") for i in instances for p in i.parts), priority=("why",)))  # fmt: skip
+
+
+def _parts(p) -> list[str]:
+    """A primitive instance's parts as people read them."""
+    return [f"node {n}" for n in p.nodes] + [f"route {r}" for r in p.routes] + [f"store {s.name} ({s.kind}, sync {s.sync})" for s in p.stores]
 
 
 def render_lineage(console, walk) -> None:
@@ -206,4 +234,4 @@ def _short(value: object, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-__all__ = ["CLUSTER_WHATS", "cmd_cluster_query", "render_cluster_answer", "render_lineage", "render_who"]
+__all__ = ["CLUSTER_WHATS", "cmd_cluster_query", "render_cluster_answer", "render_health", "render_lineage", "render_who"]

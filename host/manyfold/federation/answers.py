@@ -18,9 +18,11 @@ from manyfold.cluster.admin import AdminError, Lineage, parse_lineage
 from manyfold.graph import Route
 from manyfold.graph.taints import Taint
 from manyfold.query.from_dict import AnswerShapeError, from_dict
-from manyfold.query.model import EdgeFlow, EdgeInfo, Flow, MailboxFlow, NodeInfo, RouteInfo, RouteTaints, Serializable, Topology, Watermark
+from manyfold.query.model import (
+    EdgeFlow, EdgeInfo, Flow, HealthReport, MailboxFlow, NodeInfo, PrimitiveInfo, RouteInfo, RouteTaints, Serializable, Topology, Watermark,
+)  # fmt: skip
 
-KINDS = ("topology", "routes", "flow", "watermarks", "taints", "links", "counters", "lineage", "device")
+KINDS = ("topology", "routes", "flow", "watermarks", "taints", "links", "counters", "lineage", "device", "health")
 """The kinds a node answers (``device`` asks a device behind the node)."""
 DEVICE_WHATS = ("topology", "flow", "taints", "latest", "counters")
 """What a ``device`` query may ask the device."""
@@ -29,7 +31,8 @@ DEVICE_WHATS = ("topology", "flow", "taints", "latest", "counters")
 @dataclass(frozen=True)
 class NodeTopology(Serializable):
     """A node's topology: the manifest it runs, the partitions it hosts, the device partitions
-    behind it, and its routes, nodes and edges (the local :class:`Topology`'s rows)."""
+    behind it, and its routes, nodes and edges (the local :class:`Topology`'s rows), and the
+    primitive instances with a part on it (each with all its parts)."""
 
     manifest_id: str | None
     partitions: tuple[str, ...]
@@ -37,10 +40,11 @@ class NodeTopology(Serializable):
     routes: tuple[RouteInfo, ...]
     nodes: tuple[NodeInfo, ...]
     edges: tuple[EdgeInfo, ...]
+    primitives: tuple[PrimitiveInfo, ...] = ()
 
     @property
     def topology(self) -> Topology:
-        return Topology(self.routes, self.nodes, self.edges)
+        return Topology(self.routes, self.nodes, self.edges, self.primitives)
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,8 @@ def parse_answer(kind: str, answer: Any, where: str, *, partition: str | None = 
             return from_dict(tuple[LinkReport, ...], answer, where)
         if kind == "counters":
             return from_dict(Counters, answer, where)
+        if kind == "health":
+            return from_dict(HealthReport, answer, where)
         if kind == "lineage":
             return parse_lineage(answer, where)
         if kind == "device":

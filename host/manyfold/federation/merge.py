@@ -10,6 +10,8 @@
   repaired (with the node);
 - links: each link from both ends (capabilities requested, provided and missing at each end);
 - counters: sums over the nodes, and each node's;
+- health: each primitive instance once, its state the worst across the nodes holding its parts,
+  its reasons prefixed by the node that gave them;
 - device: the device's answer (from the node that owns it).
 """
 
@@ -22,7 +24,7 @@ from manyfold.federation.answers import Counters, DeviceReport, LinkReport, Node
 from manyfold.federation.plan_facts import PlanFacts
 from manyfold.graph import Route
 from manyfold.graph.taints import Taint
-from manyfold.query.model import RouteTaints, Serializable, TaintOrigin, Watermark
+from manyfold.query.model import HealthReport, HealthState, PartHealth, PrimitiveInfo, RouteTaints, Serializable, TaintOrigin, Watermark
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,35 @@ class RouteHolders(Serializable):
 
 
 @dataclass(frozen=True)
+class PrimitiveHolders(Serializable):
+    """A primitive instance, its parts, and the nodes holding some of them."""
+
+    primitive: PrimitiveInfo
+    nodes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ClusterTopology(Serializable):
     manifest_ids: dict[str, str | None]
     """Each answering node's manifest id: one value when the cluster runs one manifest."""
     partitions: tuple[PartitionOwner, ...]
     routes: tuple[RouteHolders, ...]
+    primitives: tuple[PrimitiveHolders, ...] = ()
+    """The primitive instances the answering nodes hold parts of, by name."""
+
+
+@dataclass(frozen=True)
+class InstanceAcross(Serializable):
+    """A primitive instance across the cluster: the worst state of its parts on every node that
+    holds some, why (each reason prefixed by its node), those nodes, and every part's health."""
+
+    instance: str
+    contract: str
+    version: int
+    state: HealthState
+    why: tuple[str, ...]
+    nodes: tuple[str, ...]
+    parts: tuple[PartHealth, ...]
 
 
 @dataclass(frozen=True)
@@ -163,7 +189,15 @@ def _topology(by_node: dict[str, NodeTopology], facts: PlanFacts) -> ClusterTopo
             held = routes.get(str(r.route))
             nodes = (held.nodes if held else ()) + (node,)
             routes[str(r.route)] = RouteHolders(r.route, r.owner, held.producer if held and held.producer else r.producer, nodes)
-    return ClusterTopology({n: t.manifest_id for n, t in by_node.items()}, partitions, tuple(routes[k] for k in sorted(routes)))
+    instances: dict[str, PrimitiveHolders] = {}
+    for node, t in by_node.items():
+        for p in t.primitives:
+            held = instances.get(p.instance)
+            instances[p.instance] = PrimitiveHolders(p, (held.nodes if held else ()) + (node,))
+    return ClusterTopology(
+        {n: t.manifest_id for n, t in by_node.items()}, partitions, tuple(routes[k] for k in sorted(routes)),
+        tuple(instances[k] for k in sorted(instances)),
+    )  # fmt: skip
 
 
 def _routes(by_node: dict[str, tuple[RouteState, ...]], _facts: PlanFacts) -> tuple[RouteAcross, ...]:
@@ -233,17 +267,34 @@ def _counters(by_node: dict[str, Counters], _facts: PlanFacts) -> CountersAcross
     return CountersAcross(totals, dict(by_node))
 
 
+def _health(by_node: dict[str, HealthReport], _facts: PlanFacts) -> tuple[InstanceAcross, ...]:
+    seen: dict[str, list[tuple[str, object]]] = {}
+    for node, report in by_node.items():
+        for i in report.instances:
+            seen.setdefault(i.instance, []).append((node, i))
+    out = []
+    for name in sorted(seen):
+        rows = seen[name]
+        first = rows[0][1]
+        out.append(InstanceAcross(
+            name, first.contract, first.version, HealthState.worst(i.state for _, i in rows),
+            tuple(f"{node}: {w}" for node, i in rows for w in i.why), tuple(node for node, _ in rows),
+            tuple(p for _, i in rows for p in i.parts),
+        ))  # fmt: skip
+    return tuple(out)
+
+
 def _device(by_node: dict[str, DeviceReport], _facts: PlanFacts) -> DeviceReport | None:
     return next(iter(by_node.values()), None)
 
 
 _MERGERS = {
     "topology": _topology, "routes": _routes, "flow": _flow, "watermarks": _watermarks, "taints": _taints,
-    "links": _links, "counters": _counters, "device": _device,
+    "links": _links, "counters": _counters, "device": _device, "health": _health,
 }  # fmt: skip
 
 
 __all__ = [
-    "ClusterTopology", "ClusterWatermarks", "CountersAcross", "LinkAcross", "LinkEnd", "NodeWatermark", "PartitionOwner",
-    "PlacedOrigin", "Pressure", "RouteAcross", "RouteHolders", "TaintsAcross", "merge",
+    "ClusterTopology", "ClusterWatermarks", "CountersAcross", "InstanceAcross", "LinkAcross", "LinkEnd", "NodeWatermark",
+    "PartitionOwner", "PlacedOrigin", "PrimitiveHolders", "Pressure", "RouteAcross", "RouteHolders", "TaintsAcross", "merge",
 ]  # fmt: skip

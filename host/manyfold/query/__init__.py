@@ -12,6 +12,7 @@ same questions can be asked over the graph's own routes through a :class:`QueryS
 - :func:`lineage`: the inputs, payloads opened and control epochs behind an envelope
 - :func:`payload_demand`: metadata events, opens, cache hits, bytes, and who caused each open
 - :func:`route_audit`: who produced, consumed, wrote and opened what, in order
+- :func:`health`: per installed primitive instance: healthy, degraded or blocked, and why
 - :func:`expose`: who may ask a deployed (split) graph which kinds (the manifest's ``query``)
 
 A device (a board, or the simulation) answers the same kinds of questions about its partition
@@ -44,22 +45,29 @@ from manyfold.query.model import (
     ExpiredWork,
     Flow,
     GatedWork,
+    HealthReport,
+    HealthState,
+    InstanceHealth,
     Lineage,
     LineageStep,
     MailboxFlow,
     NodeInfo,
+    PartHealth,
     PayloadDemand,
     PayloadOpen,
+    PrimitiveInfo,
     RouteAudit,
     RouteInfo,
     RouteTaints,
     SchedulerState,
+    StoreInfo,
     TaintOrigin,
     Topology,
     Watermark,
 )
 from manyfold.query.queries import (
     flow,
+    health,
     lineage,
     payload_demand,
     route_audit,
@@ -74,9 +82,10 @@ __all__ = [
     "DeviceAnswer", "DeviceBoardReport", "DeviceCounterReport", "DeviceFacts", "DeviceFlow", "DeviceLatest",
     "DeviceMailboxFlow", "DeviceNode", "DeviceRoute", "DeviceRouteTaints", "DeviceSource", "DeviceTaints",
     "DeviceTopology", "RouteDirection",
-    "AuditRecord", "EdgeFlow", "EdgeInfo", "ExpiredWork", "Flow", "GatedWork", "Lineage", "LineageStep",
+    "AuditRecord", "EdgeFlow", "EdgeInfo", "ExpiredWork", "Flow", "GatedWork", "HealthReport", "HealthState",
+    "InstanceHealth", "Lineage", "LineageStep", "PartHealth", "PrimitiveInfo", "StoreInfo",
     "MailboxFlow", "NodeInfo", "PayloadDemand", "PayloadOpen", "QueryRequest", "QueryResponse", "QueryService",
     "RouteAudit", "RouteInfo", "RouteTaints", "SchedulerState", "TaintOrigin", "Topology", "Watermark",
     "DEVICE_KINDS", "NODE_KINDS", "expose", "exposure_kind",
-    "flow", "lineage", "payload_demand", "route_audit", "scheduler", "taints", "topology", "watermarks",
+    "flow", "health", "lineage", "payload_demand", "route_audit", "scheduler", "taints", "topology", "watermarks",
 ]

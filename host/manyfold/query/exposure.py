@@ -8,7 +8,7 @@ nodes do not run); :class:`~manyfold.query.QueryService` declares it too, its pr
 the producers granted its request route.
 
 The exposure kind of a node query: topology, routes and links are ``topology``; flow and
-counters are ``flow``; watermarks, taints and lineage are themselves; a ``device`` query is the
+counters are ``flow``; watermarks, taints, lineage and health are themselves; a ``device`` query is the
 exposure kind of what it asks the device (its ``latest`` is ``topology``).
 """
 
@@ -30,6 +30,7 @@ NODE_KINDS = {
     "watermarks": "watermarks",
     "taints": "taints",
     "lineage": "lineage",
+    "health": "health",
 }
 """The exposure kind each node query kind needs (``device`` takes its ``what``'s)."""
 

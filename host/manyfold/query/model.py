@@ -97,6 +97,8 @@ class NodeInfo(Serializable):
     buffered: int | None
     """Items the operator holds now (windows, joins, capacitors), if it buffers."""
     buffered_max: int | None
+    primitive: str | None = None
+    """The primitive instance this node is a part of (``graph.primitives``), if any."""
 
 
 @dataclass(frozen=True)
@@ -115,18 +117,107 @@ class EdgeInfo(Serializable):
 
 
 @dataclass(frozen=True)
+class StoreInfo(Serializable):
+    """A store a primitive instance uses: its name, kind (``EventLog`` ...) and sync policy."""
+
+    name: str
+    kind: str
+    sync: str
+
+
+@dataclass(frozen=True)
+class PrimitiveInfo(Serializable):
+    """An installed primitive instance and the parts it is made of."""
+
+    instance: str
+    contract: str
+    version: int
+    nodes: tuple[str, ...]
+    routes: tuple[Route, ...]
+    stores: tuple[StoreInfo, ...]
+
+
+@dataclass(frozen=True)
 class Topology(Serializable):
-    """Routes, nodes and edges, in creation order."""
+    """Routes, nodes and edges, in creation order; the primitive instances, by name, with the
+    parts each is made of (each part node names its instance in ``NodeInfo.primitive``)."""
 
     routes: tuple[RouteInfo, ...]
     nodes: tuple[NodeInfo, ...]
     edges: tuple[EdgeInfo, ...]
+    primitives: tuple[PrimitiveInfo, ...] = ()
 
     def route(self, route: Route) -> RouteInfo:
         return next(r for r in self.routes if r.route == route)
 
     def node(self, name: str) -> NodeInfo:
         return next(n for n in self.nodes if n.name == name)
+
+    def primitive(self, instance: str) -> PrimitiveInfo:
+        return next(p for p in self.primitives if p.instance == instance)
+
+    def parts_of(self, instance: str) -> tuple[NodeInfo, ...]:
+        """The nodes of ``instance`` (in creation order)."""
+        return tuple(n for n in self.nodes if n.primitive == instance)
+
+
+# ------------------------------------------------------------------ health
+
+
+class HealthState(enum.Enum):
+    """How a primitive instance (or one of its parts) is doing: ``healthy``; ``degraded`` (it
+    works, but lost, dropped or forced something); ``blocked`` (it refuses new work until
+    something changes). Ordered by badness: :meth:`worst` picks the worst."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    BLOCKED = "blocked"
+
+    @property
+    def rank(self) -> int:
+        return _HEALTH_RANK[self]
+
+    @staticmethod
+    def worst(states) -> "HealthState":
+        """The worst of ``states`` (``healthy`` when there are none)."""
+        return max(states, key=lambda s: s.rank, default=HealthState.HEALTHY)
+
+
+_HEALTH_RANK = {HealthState.HEALTHY: 0, HealthState.DEGRADED: 1, HealthState.BLOCKED: 2}
+
+
+@dataclass(frozen=True)
+class PartHealth(Serializable):
+    """One part (graph node) of a primitive instance: its operator's health joined with its
+    input mailboxes'."""
+
+    node: str
+    state: HealthState
+    why: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class InstanceHealth(Serializable):
+    """A primitive instance's health: the worst of its parts', and why (each part's reasons,
+    prefixed by the part; across nodes, prefixed by the runtime node too)."""
+
+    instance: str
+    contract: str
+    version: int
+    state: HealthState
+    why: tuple[str, ...]
+    parts: tuple[PartHealth, ...]
+
+
+@dataclass(frozen=True)
+class HealthReport(Serializable):
+    """The ``health`` answer: every primitive instance with a part here, by name."""
+
+    instances: tuple[InstanceHealth, ...]
+    kind: str = "health"
+
+    def instance(self, name: str) -> InstanceHealth:
+        return next(i for i in self.instances if i.instance == name)
 
 
 # ------------------------------------------------------------------ flow

@@ -13,16 +13,21 @@ from manyfold.query.model import (
     ExpiredWork,
     Flow,
     GatedWork,
+    HealthState,
+    InstanceHealth,
     Lineage,
     LineageStep,
     MailboxFlow,
     NodeInfo,
+    PartHealth,
     PayloadDemand,
     PayloadOpen,
+    PrimitiveInfo,
     RouteAudit,
     RouteInfo,
     RouteTaints,
     SchedulerState,
+    StoreInfo,
     TaintOrigin,
     Topology,
     Watermark,
@@ -45,14 +50,38 @@ def topology(graph: Graph) -> Topology:
         routes.append(
             RouteInfo(r.route, r.route.owner, schema.label, r.schema_hash, r.producer_kind, r.producer, tuple(consumers.get(r.route, ())), r.envelopes)
         )
+    instances = sorted(graph.primitives.values(), key=lambda p: p.instance)
+    instance_of = {n: p.instance for p in instances for n in p.nodes}
     nodes = [
-        NodeInfo(n.name, n.kind, tuple(n.inputs), tuple(n.outputs), dict(n.params), n.deterministic, n.buffered, n.buffered_max)
+        NodeInfo(
+            n.name, n.kind, tuple(n.inputs), tuple(n.outputs), dict(n.params), n.deterministic, n.buffered, n.buffered_max,
+            instance_of.get(n.name),
+        )
         for n in native.nodes()
     ]
     edge_infos = [
         EdgeInfo(e.name, e.source, e.target_kind, e.target, e.port, e.policy, e.mailbox_capacity, e.overflow) for e in edges
     ]
-    return Topology(tuple(routes), tuple(nodes), tuple(edge_infos))
+    primitives = tuple(
+        PrimitiveInfo(p.instance, p.contract, p.version, tuple(p.nodes), tuple(p.routes), tuple(StoreInfo(s.name, s.kind, s.sync) for s in p.stores))
+        for p in instances
+    )
+    return Topology(tuple(routes), tuple(nodes), tuple(edge_infos), primitives)
+
+
+def health(graph: Graph) -> list[InstanceHealth]:
+    """Every installed primitive instance with a node in this graph, by name: its state (the
+    worst of its parts': healthy, degraded or blocked) and why; each part's state and why (its
+    operator's health joined with its input mailboxes')."""
+    by_node = {name: (HealthState(state), tuple(why)) for name, state, why in graph._native.node_health()}
+    out = []
+    for p in sorted(graph.primitives.values(), key=lambda p: p.instance):
+        parts = tuple(PartHealth(n, *by_node[n]) for n in p.nodes if n in by_node)
+        if not parts:
+            continue
+        why = tuple(f"{part.node}: {w}" for part in parts for w in part.why)
+        out.append(InstanceHealth(p.instance, p.contract, p.version, HealthState.worst(part.state for part in parts), why, parts))
+    return out
 
 
 def flow(graph: Graph) -> Flow:

@@ -16,8 +16,9 @@ import cbor2
 
 from manyfold.graph import Graph, Layer, OperatorConfigError, Plane, RejectedError, Route, Variant, schema
 from manyfold.query import queries
+from manyfold.query.model import HealthReport
 
-KINDS = ("topology", "flow", "watermarks", "scheduler", "taints", "lineage", "payload_demand", "route_audit")
+KINDS = ("topology", "flow", "watermarks", "scheduler", "taints", "lineage", "payload_demand", "route_audit", "health")
 
 PENDING_MAX = 1024
 """Requests a service holds between a dispatch and its answers (a batch of requests published in
@@ -28,7 +29,7 @@ one call arrives in one dispatch); one more is refused with RejectedError."""
 @dataclass(frozen=True)
 class QueryRequest:
     """A question: ``kind`` is one of topology, flow, watermarks, scheduler, taints, lineage,
-    payload_demand, route_audit; ``route`` (printed) where the kind needs one."""
+    payload_demand, route_audit, health; ``route`` (printed) where the kind needs one."""
 
     correlation: int
     kind: str
@@ -93,6 +94,8 @@ class QueryService:
                 body = cbor2.dumps([a.to_dict() for a in answer], canonical=True)
             elif request.kind == "watermarks":
                 body = cbor2.dumps([a.to_dict() for a in fn(self.graph)], canonical=True)
+            elif request.kind == "health":
+                body = HealthReport(tuple(fn(self.graph))).to_cbor()
             elif needs_route:
                 body = fn(self.graph, route).to_cbor()
             else:

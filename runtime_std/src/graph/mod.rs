@@ -51,6 +51,7 @@ pub mod declare;
 pub mod durable_queue;
 pub mod error;
 pub mod factory;
+pub mod health;
 pub mod ingest;
 pub mod inspect;
 pub mod operator;
@@ -81,6 +82,7 @@ pub use operator::{Health, HealthState, Lineage, OpContext, OpFailure, Operator,
 pub use ingest::{Remote, IngestCounts};
 pub use declare::{CountingSubscriber, EdgePolicy, MailboxSpec, RouteOptions, RouteProducer, Subscriber, Target, RETAIN_DEFAULT};
 pub use inspect::{EdgeInfo, Failure, MailboxInfo, NodeInfo};
+pub use health::NodeHealth;
 pub use publish::{PublishOptions, PublishReceipt, EPOCH_HOLD_MAX, FAILURES_KEPT_MAX, STALLED_MAX};
 pub use schedule::{Clock, ExpiredInfo, GatedInfo, Guard, RunReport, EXPIRED_KEPT_MAX, GATED_MAX_DEFAULT, RUN_STEPS_MAX_DEFAULT, TIMERS_MAX};
 

@@ -12,7 +12,7 @@ use manyfold_core::kernels::{
 use manyfold_core::mailbox::{Mailbox, Offer, Overflow};
 use manyfold_core::taint::{Taint, TaintSet};
 
-use super::operator::{Lineage, OpContext, OpFailure, Operator, Output, Param};
+use super::operator::{Health, HealthState, Lineage, OpContext, OpFailure, Operator, Output, Param};
 use crate::envelope::{EnvelopeRef, Parents};
 use crate::value::{Key, Value};
 
@@ -407,6 +407,13 @@ impl Operator for CountWindowOp {
     fn counters(&self) -> Vec<(&'static str, u64)> {
         vec![("keys", self.windows.len() as u64), ("keys_refused", self.keys_refused)]
     }
+    fn health(&self) -> Option<Health> {
+        let mut h = Health::healthy();
+        if self.keys_refused > 0 {
+            h.add(HealthState::Degraded, format!("dropped {} values with a new key over its bound of {} keys", self.keys_refused, self.keys_max));
+        }
+        h.reported()
+    }
     fn buffered(&self) -> Option<(usize, usize)> {
         Some((self.windows.len() * self.size, self.keys_max * self.size))
     }
@@ -655,6 +662,19 @@ impl Operator for TimeWindowOp {
             ("keys_refused", self.keys_refused),
         ]
     }
+    fn health(&self) -> Option<Health> {
+        let mut h = Health::healthy();
+        if self.late > 0 {
+            h.add(HealthState::Degraded, format!("dropped {} late values (more than {} us behind the largest event time)", self.late, self.lateness_us));
+        }
+        if self.forced > 0 {
+            h.add(HealthState::Degraded, format!("closed {} windows early to stay within its bound", self.forced));
+        }
+        if self.keys_refused > 0 {
+            h.add(HealthState::Degraded, format!("dropped {} values with a new key over its bound of {} keys", self.keys_refused, self.keys_max));
+        }
+        h.reported()
+    }
     fn buffered(&self) -> Option<(usize, usize)> {
         let open: usize = self.keys.values().map(|k| k.windows.open_panes()).sum();
         Some((open, self.keys_max * self.panes))
@@ -705,6 +725,13 @@ impl Operator for RateLimit {
     }
     fn counters(&self) -> Vec<(&'static str, u64)> {
         vec![("dropped", self.dropped)]
+    }
+    fn health(&self) -> Option<Health> {
+        let mut h = Health::healthy();
+        if self.dropped > 0 {
+            h.add(HealthState::Degraded, format!("dropped {} values over its rate of {} per {} us", self.dropped, self.max_events, self.interval_us));
+        }
+        h.reported()
     }
 }
 
@@ -806,6 +833,25 @@ impl Operator for Capacitor {
     }
     fn buffered(&self) -> Option<(usize, usize)> {
         Some((self.buffer.depth(), self.buffer.capacity()))
+    }
+    fn health(&self) -> Option<Health> {
+        let mut h = Health::healthy();
+        let c = self.buffer.counters();
+        let (depth, capacity) = (self.buffer.depth(), self.buffer.capacity());
+        let word = super::factory::overflow_word(self.overflow);
+        if depth >= capacity && matches!(self.overflow, Overflow::Block | Overflow::Reject) {
+            h.add(
+                HealthState::Blocked,
+                format!("full ({depth} of {capacity}) and refusing new values until some are released (overflow {word}); refused {} so far", self.refused),
+            );
+        }
+        if c.dropped() > 0 {
+            h.add(HealthState::Degraded, format!("dropped {} values when full (overflow {word})", c.dropped()));
+        }
+        if c.rejected > 0 {
+            h.add(HealthState::Degraded, format!("lost {} values that reached it full from inside a dispatch", c.rejected));
+        }
+        h.reported()
     }
 }
 
@@ -1191,6 +1237,19 @@ impl Operator for Join {
         }
         c
     }
+    fn health(&self) -> Option<Health> {
+        let mut h = Health::healthy();
+        if self.late > 0 {
+            h.add(HealthState::Degraded, format!("dropped {} late values (outside its window)", self.late));
+        }
+        if self.evicted > 0 {
+            h.add(HealthState::Degraded, format!("evicted {} values that could still pair to stay within its capacity of {}", self.evicted, self.spec.capacity));
+        }
+        if self.refused > 0 {
+            h.add(HealthState::Degraded, format!("refused {} table values over its capacity of {}", self.refused, self.spec.capacity));
+        }
+        h.reported()
+    }
     fn buffered(&self) -> Option<(usize, usize)> {
         let held: usize = self
             .partitions
@@ -1335,6 +1394,16 @@ impl Operator for Resequence {
     }
     fn counters(&self) -> Vec<(&'static str, u64)> {
         vec![("late", self.late), ("forced", self.forced), ("held", self.buffer.len() as u64)]
+    }
+    fn health(&self) -> Option<Health> {
+        let mut h = Health::healthy();
+        if self.late > 0 {
+            h.add(HealthState::Degraded, format!("dropped {} late values (older than what it had already emitted)", self.late));
+        }
+        if self.forced > 0 {
+            h.add(HealthState::Degraded, format!("released {} values before their wait of {} us ended, to stay within its capacity of {}", self.forced, self.delay_us, self.capacity));
+        }
+        h.reported()
     }
     fn buffered(&self) -> Option<(usize, usize)> {
         Some((self.buffer.len(), self.capacity))
@@ -1590,6 +1659,13 @@ impl Operator for WriteBinding {
             ("pending", u64::from(self.state.pending)),
             ("attempts", u64::from(self.state.attempts)),
         ]
+    }
+    fn health(&self) -> Option<Health> {
+        let mut h = Health::healthy();
+        if self.state.failed {
+            h.add(HealthState::Degraded, format!("its last write was not confirmed after {} retries ({} unconfirmed so far)", self.retry_max, self.failures));
+        }
+        h.reported()
     }
 }
 

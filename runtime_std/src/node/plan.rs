@@ -85,6 +85,8 @@ pub struct NodePlan {
     pub user_functions: Vec<(String, String)>,
     /// The manifest's `query`, if it exposes queries.
     pub query: Option<QueryExposure>,
+    /// The manifest's primitive instances (all of them; the queries list the parts hosted here).
+    pub primitives: Vec<manifest::PrimitiveRecord>,
 }
 
 fn text<'a>(entries: &'a [(String, Cbor)], key: &str) -> Option<&'a str> {
@@ -306,7 +308,8 @@ impl NodePlan {
             Some(Cbor::Map(q)) => Some(QueryExposure { service: text(q, "service").unwrap_or_default().to_string(), kinds: texts(q, "kinds"), principals: texts(q, "principals") }),
             _ => None,
         };
-        Ok(NodePlan { manifest_id: Sha256::digest(&cbor).into(), cbor, partitions, routes, links, other_links, user_functions, query })
+        let primitives = manifest::primitives(&tree)?;
+        Ok(NodePlan { manifest_id: Sha256::digest(&cbor).into(), cbor, partitions, routes, links, other_links, user_functions, query, primitives })
     }
 }
 
@@ -361,6 +364,37 @@ mod tests {
         assert_eq!(plan.user_functions.len(), 1);
         assert_eq!(plan.user_functions[0].0, "plus_one");
         assert!(NodePlan::new(&fixture("python.json"), &["a".to_string()]).unwrap().user_functions.is_empty());
+    }
+
+    /// The manifest's primitive instances are read into typed records (all of them, whichever
+    /// partitions are hosted); a manifest without them has none; a malformed record or a part
+    /// the manifest lacks fails with a sentence naming the instance.
+    #[test]
+    fn primitive_instances_are_read_into_records() {
+        let plan = NodePlan::new(&fixture("primitives.json"), &["a".to_string()]).unwrap();
+        let names: Vec<(&str, &str, u32)> = plan.primitives.iter().map(|p| (p.instance.as_str(), p.contract.as_str(), p.version)).collect();
+        assert_eq!(names, [("buf", "Capacitor", 1), ("limit", "RateLimiter", 1)]);
+        let buf = &plan.primitives[0];
+        assert_eq!((buf.layer.as_str(), buf.maturity.as_str()), ("local", "executable"));
+        assert_eq!(buf.policies, serde_json::json!({"capacity": 4, "overflow": "reject"}));
+        assert_eq!((buf.nodes.clone(), buf.routes.clone(), buf.stores.len()), (vec!["buf".to_string()], vec!["read.internal.buf.temp.raw.event.v1".to_string()], 0));
+        assert!(NodePlan::new(&fixture("chain.json"), &["a".to_string()]).unwrap().primitives.is_empty());
+
+        let text = String::from_utf8(fixture("primitives.json")).unwrap();
+        let bad = text.replace("\"contract\": \"Capacitor\", ", "");
+        assert_eq!(NodePlan::new(bad.as_bytes(), &["a".to_string()]).unwrap_err().0, "primitive buf has no field \"contract\"");
+        let stored = text.replace("\"stores\": []}, \"policies\": {\"capacity\"", "\"stores\": [{\"name\": \"q\", \"kind\": \"EventLog\", \"sync\": \"full\"}]}, \"policies\": {\"capacity\"");
+        let plan = NodePlan::new(stored.as_bytes(), &["a".to_string()]).unwrap();
+        assert_eq!(plan.primitives[0].stores, [manifest::PrimitiveStore { name: "q".into(), kind: "EventLog".into(), sync: "full".into() }]);
+
+        let missing = text.replace("\"nodes\": [\"buf\"]", "\"nodes\": [\"nowhere\"]");
+        let cbor = canonical(missing.as_bytes()).unwrap();
+        let mut graph = crate::graph::Graph::new_virtual();
+        let err = manifest::load(&mut graph, &cbor, None, &mut std::sync::Arc::new, &mut crate::graph::factory::NoCallables, &mut |_, _, _| {}, &mut |_| {}).unwrap_err();
+        assert_eq!(err.0, "primitive buf: its part node nowhere is not in the manifest's nodes");
+        let mut graph = crate::graph::Graph::new_virtual();
+        let report = manifest::load(&mut graph, &canonical(text.as_bytes()).unwrap(), None, &mut std::sync::Arc::new, &mut crate::graph::factory::NoCallables, &mut |_, _, _| {}, &mut |_| {}).unwrap();
+        assert_eq!(report.primitives, NodePlan::new(text.as_bytes(), &["a".to_string()]).unwrap().primitives);
     }
 
     /// The JSON and the CBOR of one manifest have one id: the canonical CBOR's SHA-256.

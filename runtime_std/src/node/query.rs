@@ -9,15 +9,18 @@
 //! The principal is checked against the manifest's query exposure (`query: {service, kinds,
 //! principals}`): refused when the manifest exposes no queries, when P is not a principal, or
 //! when the exposure kind of K is not exposed (topology, routes, links: `topology`; flow,
-//! counters: `flow`; watermarks, taints, lineage: themselves; device: its `what`'s, `latest`
-//! being `topology`). The principal is what the asker says it is: the admin endpoint is the
+//! counters: `flow`; watermarks, taints, lineage, health: themselves; device: its `what`'s,
+//! `latest` being `topology`). The principal is what the asker says it is: the admin endpoint is the
 //! operator's (loopback or a trusted network), so this is exposure, not authentication.
 //!
 //! Answers A (field names as the Python typed objects' `to_dict()` of `manyfold.query.model`,
 //! so a client builds the same objects as a local query; a schema is its manifest label
 //! `name@version`):
 //! - `topology`: `{"manifest_id", "partitions", "devices", "routes": [RouteInfo], "nodes":
-//!   [NodeInfo], "edges": [EdgeInfo]}`: the routes this node's partitions produce or consume.
+//!   [NodeInfo], "edges": [EdgeInfo], "primitives": [{"instance", "contract", "version",
+//!   "nodes", "routes", "stores"}]}`: the routes this node's partitions produce or consume;
+//!   each node names the primitive instance it is a part of (`"primitive"`, or null), and
+//!   `primitives` lists the manifest's instances with a part here (all their parts).
 //! - `routes`: `[{"route", "owner", "producer", "consumers", "envelopes", "latest"}]`.
 //! - `flow`: `{"mailboxes": [MailboxFlow], "edges": [EdgeFlow], "link_queues": [{"link",
 //!   "route", "depth", "capacity", "dropped"}], "rate_limiters": [{"node", "kind", "passed",
@@ -37,6 +40,11 @@
 //! - `lineage` (`route`, `seq`): the admin `lineage` answer (`lineage`, `elsewhere`); an
 //!   envelope this node does not hold gives an empty `lineage` and itself in `elsewhere`, with
 //!   the node that holds it.
+//! - `health`: `{"kind": "health", "instances": [{"instance", "contract", "version", "state",
+//!   "why", "parts": [{"node", "state", "why"}]}]}`: each primitive instance with a node here,
+//!   its state the worst of its parts' (`healthy` < `degraded` < `blocked`), its `why` their
+//!   reasons prefixed by the part (`"buf: full (4 of 4) ..."`); a part's health is its
+//!   operator's joined with its input mailboxes' ([`Graph::node_health`]).
 //! - `device` (`partition`, `what`: topology, flow, taints, latest (with `route`) or counters):
 //!   the device's own typed answer, asked over its link by the [`DeviceHook`] of the node that
 //!   owns it (the Python node, `manyfold node --device`).
@@ -52,13 +60,13 @@ use manyfold_core::taint::{Taint, TaintSet};
 use serde_json::{json, Value as J};
 
 use crate::graph::factory::overflow_word;
-use crate::graph::{EdgeInfo, Graph, Param, RouteProducer, Target};
+use crate::graph::{EdgeInfo, Graph, Health, HealthState, Param, RouteProducer, Target};
 use crate::route::Layer;
 
 use super::{admin, hex, NodeShared};
 
 /// The query kinds a node answers.
-pub const KINDS: [&str; 10] = ["topology", "routes", "flow", "watermarks", "taints", "links", "counters", "lineage", "device", "view"];
+pub const KINDS: [&str; 11] = ["topology", "routes", "flow", "watermarks", "taints", "links", "counters", "lineage", "device", "view", "health"];
 /// What a `device` query may ask.
 pub const DEVICE_WHATS: [&str; 5] = ["topology", "flow", "taints", "latest", "counters"];
 /// How long a device query waits for the device hook.
@@ -93,6 +101,7 @@ pub fn exposure_kind(kind: &str, what: Option<&str>) -> Option<&'static str> {
         "watermarks" => "watermarks",
         "taints" => "taints",
         "lineage" => "lineage",
+        "health" => "health",
         "device" => match what? {
             "topology" | "latest" => "topology",
             "flow" | "counters" => "flow",
@@ -214,6 +223,7 @@ pub(crate) fn answer(node: &NodeShared, req: &J) -> J {
                     "flow" => flow(node, g),
                     "watermarks" => watermarks(g),
                     "taints" => taints(node, g, route),
+                    "health" => health(node, g),
                     _ => lineage(node, g, route.unwrap_or(0), seq.unwrap_or(0)),
                 };
             });
@@ -376,12 +386,14 @@ fn topology(node: &NodeShared, g: &Graph, devices: &[String]) -> J {
             "envelopes": g.route_seq(r).unwrap_or(0),
         }));
     }
+    let instance_of = |name: &str| node.plan.primitives.iter().find(|p| p.nodes.iter().any(|n| n == name)).map(|p| p.instance.clone());
     let nodes: Vec<J> = g
         .nodes()
         .iter()
         .map(|n| {
             json!({
                 "name": n.name,
+                "primitive": instance_of(&n.name),
                 "kind": n.kind,
                 "inputs": n.inputs.iter().map(|e| route_name(node, edges[e.0 as usize].source)).collect::<Vec<_>>(),
                 "outputs": n.outputs.iter().map(|r| route_name(node, *r)).collect::<Vec<_>>(),
@@ -416,7 +428,53 @@ fn topology(node: &NodeShared, g: &Graph, devices: &[String]) -> J {
         "routes": routes,
         "nodes": nodes,
         "edges": edge_infos,
+        "primitives": primitives_here(node, g),
     })
+}
+
+/// The primitive instances with a part on this node (a node built here, or a route this node's
+/// partitions produce), each with all its parts, as `PrimitiveInfo.to_dict()` gives them.
+fn primitives_here(node: &NodeShared, g: &Graph) -> Vec<J> {
+    let route_hosted = |name: &str| node.route_index.get(name).is_some_and(|r| hosted(node, RouteIdx(*r)));
+    node.plan
+        .primitives
+        .iter()
+        .filter(|p| p.nodes.iter().any(|n| g.node_index(n).is_some()) || p.routes.iter().any(|r| route_hosted(r)))
+        .map(|p| {
+            json!({
+                "instance": p.instance,
+                "contract": p.contract,
+                "version": p.version,
+                "nodes": p.nodes,
+                "routes": p.routes,
+                "stores": p.stores.iter().map(|s| json!({ "name": s.name, "kind": s.kind, "sync": s.sync })).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+/// Per primitive instance with nodes here: its state (the worst of its parts here) and why
+/// (each part's reasons, prefixed by the part), and each part's state and why.
+fn health(node: &NodeShared, g: &Graph) -> J {
+    let by_node: BTreeMap<String, Health> = g.node_health().into_iter().map(|n| (n.name, n.health)).collect();
+    let mut instances = Vec::new();
+    for p in &node.plan.primitives {
+        let parts: Vec<(&String, &Health)> = p.nodes.iter().filter_map(|n| by_node.get(n).map(|h| (n, h))).collect();
+        if parts.is_empty() {
+            continue;
+        }
+        let state = parts.iter().map(|(_, h)| h.state).max().unwrap_or(HealthState::Healthy);
+        let why: Vec<String> = parts.iter().flat_map(|(n, h)| h.why.iter().map(move |w| format!("{n}: {w}"))).collect();
+        instances.push(json!({
+            "instance": p.instance,
+            "contract": p.contract,
+            "version": p.version,
+            "state": state.word(),
+            "why": why,
+            "parts": parts.iter().map(|(n, h)| json!({ "node": n, "state": h.state.word(), "why": h.why })).collect::<Vec<_>>(),
+        }));
+    }
+    json!({ "kind": "health", "instances": instances })
 }
 
 fn routes(node: &NodeShared, g: &Graph) -> J {
@@ -738,6 +796,7 @@ mod tests {
             ("watermarks", None, Some("watermarks")),
             ("taints", None, Some("taints")),
             ("lineage", None, Some("lineage")),
+            ("health", None, Some("health")),
             ("device", Some("latest"), Some("topology")),
             ("device", Some("counters"), Some("flow")),
             ("device", Some("taints"), Some("taints")),

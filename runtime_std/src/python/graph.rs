@@ -1393,6 +1393,13 @@ impl NativeGraph {
         nodes.into_iter().map(|n| snapshots::node_stats(py, n, &edges, &route)).collect()
     }
 
+    /// Every node's health, in creation order: `(name, state, why)` with state `healthy`,
+    /// `degraded` or `blocked` (its operator's health joined with its input mailboxes').
+    fn node_health(&self, py: Python<'_>) -> PyResult<Vec<(String, &'static str, Vec<String>)>> {
+        let g = self.inner.lock(py, "node_health")?;
+        Ok(g.node_health().into_iter().map(|n| (n.name, n.health.state.word(), n.health.why)).collect())
+    }
+
     /// Every edge, in creation order.
     fn edges(&self, py: Python<'_>) -> PyResult<Vec<EdgeStats>> {
         let (edges, targets) = {

@@ -5,6 +5,7 @@
 mod bounds;
 mod declare;
 mod durable_queue;
+mod health;
 mod ingest;
 mod lineage;
 mod mailboxes;
