@@ -27,11 +27,13 @@
 //!   (its receipt says rejected) and `drop_newest` drops the message (counted as a loss, the next
 //!   delivery tainted `delivery_dropped`). Nothing is dropped silently.
 //!
-//! The store is reached through [`QueueStore`], so the logic is tested over [`MemoryQueueStore`]
-//! as well as the SQLite store the factory opens.
+//! The store is reached through [`QueueStore`], so the logic is tested over an in-memory store
+//! (`MemoryQueueStore`, built for tests only) as well as the SQLite store the factory opens.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+#[cfg(test)]
+use std::sync::Mutex;
 
 use manyfold_core::envelope::{ClockDomain, EnvelopeId, EventTime};
 use manyfold_core::mailbox::Overflow;
@@ -115,6 +117,7 @@ pub trait QueueStore: Send {
 }
 
 /// The contents of a [`MemoryQueueStore`], shared so a test can "restart" a queue over it.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
     records: std::collections::BTreeMap<u64, Vec<u8>>,
@@ -127,9 +130,11 @@ pub struct MemoryQueue {
 }
 
 /// A queue store in memory (tests): survives rebuilding the operator, not the process.
+#[cfg(test)]
 #[derive(Debug, Clone, Default)]
 pub struct MemoryQueueStore(pub Arc<Mutex<MemoryQueue>>);
 
+#[cfg(test)]
 impl QueueStore for MemoryQueueStore {
     fn load(&mut self, records_from: u64) -> Result<QueueState, String> {
         let m = self.0.lock().map_err(|_| "the memory store was poisoned".to_string())?;
