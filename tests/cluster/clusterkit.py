@@ -21,8 +21,10 @@ def double(x: float) -> float:
     return 2 * x
 
 
-def split_graph(*, device: bool = True, ingest_placement: dict | None = None, bh: LinkCapabilities = TCP, python: bool = True) -> Graph:
-    """sensor (a board) -serial-> ingest -udp-> control -tcp-> host (a Python operator)."""
+def split_graph(*, device: bool = True, ingest_placement: dict | None = None, bh: LinkCapabilities = TCP, python: bool = True,
+                transports: tuple[str, str] = ("udp", "tcp"), ab: str = "ab") -> Graph:  # fmt: skip
+    """sensor (a board) -serial-> ingest -udp-> control -tcp-> host (a Python operator); the
+    transports of ab and bh (zenoh) and the name of ab can be changed."""
     g = Graph()
     ingest = g.partition("ingest", profile="edge", **(ingest_placement or {}))
     control = g.partition("control", profile="edge")
@@ -36,8 +38,8 @@ def split_graph(*, device: bool = True, ingest_placement: dict | None = None, bh
             reading = g.route(r("board", "reading"), FLOAT, source=SyntheticSource(100_000, "triangle", 30.0, 10.0, 20, 0.0, 1))
         with ingest:
             g.connect(reading, raw, link=SERIAL, name="uplink")
-    g.link("ab", ingest, control, transport="udp", capabilities=UDP)
-    g.link("bh", control, host, transport="tcp", capabilities=bh)
+    g.link(ab, ingest, control, transport=transports[0], capabilities=UDP)
+    g.link("bh", control, host, transport=transports[1], capabilities=bh)
     with ingest:
         avg = g.moving_average(raw, 3, name="avg")
     with control:

@@ -175,5 +175,14 @@ def test_link_capability_unavailable():
     found = rules(link_manifest("serial", LinkCapabilities()), "link_capability_unavailable")
     assert [m.split(" but")[0] for _, m in found] == ["declares reliable", "declares authenticated", "declares durable"]
     assert "a serial link carries no MAC" in found[1][1]
-    ((subject, message),) = rules(link_manifest("zenoh", serial), "link_capability_unavailable")
-    assert message == "transport 'zenoh' is not one manyfold runs (serial, tcp, udp)"
+    ((subject, message),) = rules(link_manifest("carrier-pigeon", serial), "link_capability_unavailable")
+    assert message == "transport 'carrier-pigeon' is not one manyfold runs (serial, tcp, udp, zenoh)"
+
+
+def test_zenoh_link_keeps_what_udp_keeps():
+    """A node link on zenoh keeps what one on udp keeps (Zenoh is reliable hop by hop only, so the
+    node link resequences, retransmits and authenticates itself): the same validation row."""
+    keeps = LinkCapabilities(ordered=True, reliable=True, authenticated=True, durable=False)
+    assert rules(link_manifest("zenoh", keeps), "link_capability_unavailable") == []
+    ((_, message),) = rules(link_manifest("zenoh", LinkCapabilities()), "link_capability_unavailable")
+    assert message.startswith("declares durable but a zenoh link cannot keep it")

@@ -95,6 +95,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     from manyfold.cluster import node
     from manyfold.cluster.address import Address, PeerUrl
     from manyfold.cluster.plan import DeviceAssignment
+    from manyfold.zenoh.options import ZenohOptions
 
     def pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
         return [node.pair(v, flag) for v in values]
@@ -109,6 +110,7 @@ def cmd_node(args: argparse.Namespace) -> int:
         peers=tuple(Address.parse(p, "--peer") for p in args.peer), advertise=args.advertise, beacon=args.beacon,
         beacon_group=args.beacon_group, beacon_interface=args.beacon_interface, gossip_ms=args.gossip_ms,
         store=Path(args.store) if args.store else None,
+        zenoh=ZenohOptions.from_flags(args.zenoh_connect, args.zenoh_listen, args.zenoh_mode, args.zenoh_prefix),
     )  # fmt: skip
     if not options.partitions and not options.devices:
         raise CliError("a node hosts at least one partition: give --partition P (or --device P=PORT)")
@@ -123,6 +125,15 @@ def discovery_flags(node: argparse.ArgumentParser) -> None:
     node.add_argument("--beacon-group", metavar="IPV4:PORT", help="the beacon's group (default 239.255.109.102:7477)")
     node.add_argument("--beacon-interface", metavar="IPV4", help="the interface's address the beacon uses (default: the route's)")
     node.add_argument("--gossip-ms", type=arguments.positive_int, metavar="MS", help="how often peers are asked for their peers (default 2000)")
+
+
+def zenoh_flags(node: argparse.ArgumentParser) -> None:
+    """The node's Zenoh flags, as manyfold-node's (docs/edge.md "Scaling out with Zenoh")."""
+    node.add_argument("--zenoh-connect", action="append", default=[], metavar="ENDPOINT",
+                      help="a Zenoh router to connect to, e.g. tcp/127.0.0.1:7447 (repeatable; needed by links on zenoh)")
+    node.add_argument("--zenoh-listen", action="append", default=[], metavar="ENDPOINT", help="a Zenoh endpoint to listen on (peer mode; repeatable)")
+    node.add_argument("--zenoh-mode", choices=("client", "peer"), help="client (default): everything through the router; peer: the router is a rendezvous")
+    node.add_argument("--zenoh-prefix", metavar="P", help="the first chunks of every Zenoh key (default manyfold)")  # fmt: skip
 
 
 def register(subparsers) -> None:
@@ -171,6 +182,7 @@ def register(subparsers) -> None:
     node.add_argument("--queue-depth", type=arguments.positive_int, metavar="N", help="events queued per link at most (default 1024)")
     node.add_argument("--store", metavar="DIR", help="the graph's store directory (durable operators keep their stores there)")
     discovery_flags(node)
+    zenoh_flags(node)
     node.set_defaults(func=cmd_node)
 
 

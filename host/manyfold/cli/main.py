@@ -11,10 +11,10 @@ import argparse
 from collections.abc import Sequence
 
 from manyfold.cli import board_cmds, cluster_cmds, demo_cmds, device_cmds, errors, manifest_cmds, monitor_cmds, nodes_cmds
-from manyfold.cli import catalog_cmds
+from manyfold.cli import catalog_cmds, zenoh_cmds
 
 GROUPS = (demo_cmds, manifest_cmds, cluster_cmds, nodes_cmds, board_cmds, device_cmds, monitor_cmds)
-GROUPS += (catalog_cmds,)
+GROUPS += (catalog_cmds, zenoh_cmds)
 """The command groups, in the order ``manyfold --help`` lists their commands."""
 
 

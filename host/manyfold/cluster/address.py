@@ -1,5 +1,7 @@
 """Network addresses as objects: ``HOST:PORT`` for listen and admin endpoints, and a peer's
-``udp://HOST:PORT`` or ``tcp://HOST:PORT``. Text only at the boundaries (flags, plan files)."""
+``udp://HOST:PORT`` or ``tcp://HOST:PORT``. Text only at the boundaries (flags, plan files).
+A link on ``zenoh`` has no peer address: both ends meet at the Zenoh router (the plan's
+``[zenoh]`` table, :mod:`manyfold.zenoh`)."""
 
 from __future__ import annotations
 
@@ -40,6 +42,13 @@ class Transport(str, enum.Enum):
 
     UDP = "udp"
     TCP = "tcp"
+    ZENOH = "zenoh"
+    """Through a Zenoh router: nobody dials, both ends publish and subscribe under keys."""
+
+    @property
+    def dialed(self) -> bool:
+        """Whether one end dials the other's address (udp, tcp), as opposed to meeting at a router."""
+        return self is not Transport.ZENOH
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,7 @@ class PeerUrl:
     @staticmethod
     def parse(text: str) -> "PeerUrl":
         scheme, sep, rest = text.partition("://")
-        if not sep or scheme not in {t.value for t in Transport}:
+        if not sep or scheme not in {t.value for t in Transport if t.dialed}:
             raise ClusterError(f"peer {text!r} is not udp://HOST:PORT or tcp://HOST:PORT")
         return PeerUrl(Transport(scheme), Address.parse(rest, "peer"))
 

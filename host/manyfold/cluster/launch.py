@@ -79,7 +79,7 @@ class Launcher:
             out += ["--partition", p]
         out += ["--listen", str(node.listen), "--admin", str(node.admin)]
         for link in self.plan.links_of(node.name):
-            if link.dialer == node.name:
+            if link.dialer == node.name and link.listener is not None:
                 peer = self.plan.node(link.listener)
                 out += ["--link", f"{link.name}={link.transport.value}://{peer.listen}"]
             if link.key_file is not None:
@@ -89,6 +89,8 @@ class Launcher:
                 out += ["--key", f"{link.name}={key}"]
         for peer in self.peers(node):
             out += ["--peer", str(peer)]
+        if self.plan.zenoh is not None:  # every node joins: presence and the query plane, not only its links
+            out += self.plan.zenoh.flags()
         out += ["--store", str((self.store_root or self.plan_dir) / node.name)]
         return out
 

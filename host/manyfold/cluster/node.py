@@ -35,6 +35,7 @@ from manyfold.cluster.place import is_device
 from manyfold.cluster.plan import DeviceAssignment
 from manyfold.graph import Graph
 from manyfold.manifest.model import Manifest
+from manyfold.zenoh.options import ZenohOptions
 
 TICK_S = 0.02
 """How long the scheduler runs between looks at devices and the stop flag."""
@@ -70,6 +71,8 @@ class NodeOptions:
     gossip_ms: int | None = None
     store: Path | None = None
     """The graph's store directory (durable operators keep their stores there)."""
+    zenoh: ZenohOptions | None = None
+    """How the node joins Zenoh (``--zenoh-*``): its zenoh links, presence, the query plane."""
 
 
 @dataclass
@@ -124,6 +127,11 @@ class RunningNode:
             ("lease_ms", options.lease_ms), ("queue_depth_max", options.queue_depth), ("advertise", options.advertise),
             ("beacon_group", options.beacon_group), ("beacon_interface", options.beacon_interface), ("gossip_ms", options.gossip_ms),
         ) if v is not None}  # fmt: skip
+        if options.zenoh is not None:
+            from manyfold.zenoh.native import native
+
+            native()  # a build without Zenoh: one sentence, before the node starts
+            extra.update(options.zenoh.native_kwargs())
         self.devices: list[OwnedDevice] = []
         self.device_queries = DeviceQueries(options.name, self.devices)
         try:

@@ -21,6 +21,11 @@ want of them. Everything in it is optional::
     [[link]]
     name = "ab"
     key_file = "keys/ab.key"            # relative to this file
+
+    [zenoh]                             # how every node joins Zenoh (links on zenoh; default:
+    mode = "client"                     #   a client of tcp/127.0.0.1:7447)
+    connect = ["tcp/10.0.0.1:7447"]
+    prefix = "manyfold"
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from manyfold.cluster.address import Address
 from manyfold.cluster.errors import ClusterError
 from manyfold.cluster.plan import NODE_ID_MAX, Runtime, named_table
 from manyfold.cluster.toml_text import Table
+from manyfold.zenoh.options import ZenohOptions
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_BASE_PORT = 47300
@@ -77,6 +83,8 @@ class NodesFile:
     """(device partition, port) pairs."""
     base_port: int = DEFAULT_BASE_PORT
     host: str = DEFAULT_HOST
+    zenoh: ZenohOptions | None = None
+    """The ``[zenoh]`` table: copied into the plan."""
 
     def link(self, name: str) -> LinkRequest | None:
         return next((link for link in self.links if link.name == name), None)
@@ -92,7 +100,7 @@ class NodesFile:
     @staticmethod
     def from_data(data: dict, where: str, base_dir: Path) -> "NodesFile":
         top = Table(data, where)
-        known = {"base_port", "host", "node", "link", "devices"}
+        known = {"base_port", "host", "node", "link", "devices", "zenoh"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ClusterError(f"{where}: unknown key {unknown[0]!r} (a nodes file has {', '.join(sorted(known))})")
@@ -117,7 +125,8 @@ class NodesFile:
         for name in link_names:
             if link_names.count(name) > 1:
                 raise ClusterError(f"{where}: two links are named {name!r}")
-        return NodesFile(nodes, links, devices, base_port, host)
+        zenoh = ZenohOptions.from_table(Table(data["zenoh"], f"{where}: [zenoh]"), where) if "zenoh" in data else None
+        return NodesFile(nodes, links, devices, base_port, host, zenoh)
 
 
 _NODE_KEYS = {"name", "id", "host", "listen", "admin", "partitions", "tags", "runtime", "app"}

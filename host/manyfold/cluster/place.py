@@ -22,6 +22,9 @@ order (each decision is written into the plan as a comment):
    transport (udp or tcp), dialed by the node with the lower id (an authenticated link needs a
    key file from the nodes file); between partitions of one node
    it runs in process; to a device it is the device's serial link, owned by the node.
+9. A link on ``zenoh`` has no dialer: both ends meet at the Zenoh router of the plan's
+   ``[zenoh]`` table (the nodes file's, else a client of ``tcp/127.0.0.1:7447``), and every node
+   joins Zenoh; the names that become key chunks must not contain ``/ * $ ? #``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from manyfold.cluster.plan import NODE_ID_MAX, DeviceAssignment, Plan, PlannedLi
 from manyfold.cluster.ports import ADMIN, MESH, PortPicker
 from manyfold.manifest.model import Manifest, PartitionRecord
 from manyfold.manifest.validate import validate
+from manyfold.zenoh.options import DEFAULT_ROUTER, ZenohOptions, check_key_safe
 
 DEVICE_PROFILE = "embedded-lite"
 LINK_RULES = ("undeclared_link_loss", "link_capability_unavailable")
@@ -124,8 +128,23 @@ def make_plan(m: Manifest, *, manifest_path: Path, plan_path: Path, nodes: Nodes
     for p in m.links:
         if p.name not in {link.name for link in links}:
             plan_notes.append(_unplanned_link_note(p.name, p.between, partitions, owner))
+    zenoh = _zenoh(links, planned, nodes, plan_notes)
     manifest_rel = os.path.relpath(Path(manifest_path).resolve(), Path(plan_path).resolve().parent)
-    return Plan(Path(manifest_rel).as_posix(), m.id, tuple(planned), tuple(links), tuple(plan_notes))
+    return Plan(Path(manifest_rel).as_posix(), m.id, tuple(planned), tuple(links), tuple(plan_notes), zenoh)
+
+
+def _zenoh(links: list[PlannedLink], planned: list[PlannedNode], nodes: NodesFile, plan_notes: list[str]) -> ZenohOptions | None:
+    """The plan's [zenoh] table: the nodes file's, else (when a link runs on zenoh) a client of
+    the usual router port on this host; every node name checked key-safe."""
+    on_zenoh = [link.name for link in links if link.transport is Transport.ZENOH]
+    zenoh = nodes.zenoh
+    if zenoh is None and on_zenoh:
+        zenoh = ZenohOptions.client(DEFAULT_ROUTER)
+        plan_notes.append(f"links {', '.join(on_zenoh)} run on zenoh: every node is a Zenoh client of {DEFAULT_ROUTER} (the nodes file's [zenoh] sets another)")
+    if zenoh is not None:
+        for n in planned:
+            check_key_safe(n.name, f"node {n.name}")
+    return zenoh
 
 
 def _placement(p: PartitionRecord) -> str:
@@ -232,9 +251,12 @@ def _links(m: Manifest, partitions: dict[str, PartitionRecord], planned: dict[st
         try:
             transport = Transport(link.transport)
         except ValueError:
-            raise ClusterError(f"link {link.name} between {a} and {b} declares transport {link.transport!r}; a link between nodes runs on udp or tcp") from None
+            raise ClusterError(f"link {link.name} between {a} and {b} declares transport {link.transport!r}; a link between nodes runs on udp, tcp or zenoh") from None
         na, nb = planned[owner[a]], planned[owner[b]]
         dialer = na if na.id < nb.id else nb
+        if transport is Transport.ZENOH:
+            for name, what in ((link.name, f"link {link.name}"), (a, f"partition {a} of link {link.name}"), (b, f"partition {b} of link {link.name}")):
+                check_key_safe(name, what)
         request = nodes.link(link.name)
         key_file = None
         if request is not None and request.key_file is not None:
@@ -244,6 +266,11 @@ def _links(m: Manifest, partitions: dict[str, PartitionRecord], planned: dict[st
                 f"link {link.name} declares authenticated, which needs a pre-shared key: give it one in a nodes file "
                 f"([[link]] name = \"{link.name}\", key_file = \"...\"), or declare authenticated=False"
             )
+        if transport is Transport.ZENOH:
+            first = min((a, na.name), (b, nb.name), key=lambda end: end[0].encode())
+            notes = (f"{a} on {na.name} <-> {b} on {nb.name}; through the Zenoh router, {first[1]} says hello ({first[0]} sorts first)",)
+            out.append(PlannedLink(link.name, (na.name, nb.name), None, transport, key_file, notes))
+            continue
         notes = (f"{a} on {na.name} <-> {b} on {nb.name}; {dialer.name} dials (the lower id)",)
         out.append(PlannedLink(link.name, (na.name, nb.name), dialer.name, transport, key_file, notes))
     return out

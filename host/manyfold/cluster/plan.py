@@ -21,6 +21,17 @@
     dialer = "a"
     transport = "udp"
     key_file = "keys/ab.key"          # optional, relative to the plan file
+    [[link]]
+    name = "bh"
+    nodes = ["b", "h"]
+    transport = "zenoh"               # no dialer: both ends meet at the Zenoh router
+    [zenoh]                           # required when a link runs on zenoh
+    mode = "client"                   # or "peer"
+    connect = ["tcp/127.0.0.1:7447"]  # the Zenoh router(s)
+    prefix = "manyfold"               # every key starts with it
+
+With a ``[zenoh]`` table, every node joins Zenoh (presence, the query plane), and the names that
+become key chunks (nodes, links, the partitions they host) must not contain ``/ * $ ? #``.
 
 The same plan is written as the same bytes. Reading checks every field and names what is wrong.
 """
@@ -35,6 +46,7 @@ from manyfold.cluster import toml_text
 from manyfold.cluster.toml_text import Table
 from manyfold.cluster.address import Address, Transport
 from manyfold.cluster.errors import ClusterError
+from manyfold.zenoh.options import ZenohOptions, check_key_safe
 
 FORMAT = "manyfold.plan.v1"
 NODE_ID_MAX = 65535
@@ -84,13 +96,17 @@ class PlannedLink:
 
     name: str
     nodes: tuple[str, str]
-    dialer: str
+    dialer: str | None
+    """The node that dials (udp, tcp); None on zenoh, where both ends meet at the router."""
     transport: Transport
     key_file: str | None = None
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
-    def listener(self) -> str:
+    def listener(self) -> str | None:
+        """The node the dialer dials; None on zenoh."""
+        if self.dialer is None:
+            return None
         return self.nodes[1] if self.dialer == self.nodes[0] else self.nodes[0]
 
 
@@ -103,6 +119,8 @@ class Plan:
     nodes: tuple[PlannedNode, ...]
     links: tuple[PlannedLink, ...] = ()
     notes: tuple[str, ...] = field(default=(), compare=False)
+    zenoh: ZenohOptions | None = None
+    """How every node joins Zenoh (the ``[zenoh]`` table); required when a link runs on zenoh."""
 
     def node(self, name: str) -> PlannedNode:
         for n in self.nodes:
@@ -134,10 +152,14 @@ class Plan:
                 out.append(toml_text.line("app", n.app))
         for link in self.links:
             out += ["", *(f"# {note}" for note in link.notes), "[[link]]", toml_text.line("name", link.name),
-                    toml_text.line("nodes", list(link.nodes)), toml_text.line("dialer", link.dialer),
-                    toml_text.line("transport", link.transport.value)]  # fmt: skip
+                    toml_text.line("nodes", list(link.nodes))]  # fmt: skip
+            if link.dialer is not None:
+                out.append(toml_text.line("dialer", link.dialer))
+            out.append(toml_text.line("transport", link.transport.value))
             if link.key_file is not None:
                 out.append(toml_text.line("key_file", link.key_file, "relative to this file"))
+        if self.zenoh is not None:
+            out += ["", *self.zenoh.toml_lines()]
         return "\n".join(out) + "\n"
 
     def write(self, path: Path) -> None:
@@ -160,7 +182,8 @@ class Plan:
         top = Table(data, where)
         nodes = tuple(_node(item, f"{where}: node {i + 1}", where) for i, item in enumerate(top.tables("node")))
         links = tuple(_link(item, f"{where}: link {i + 1}", where) for i, item in enumerate(top.tables("link")))
-        plan = Plan(top.text("manifest"), top.text("manifest_id"), nodes, links)
+        zenoh = ZenohOptions.from_table(Table(data["zenoh"], f"{where}: [zenoh]"), where) if "zenoh" in data else None
+        plan = Plan(top.text("manifest"), top.text("manifest_id"), nodes, links, zenoh=zenoh)
         _check(plan, where)
         return plan
 
@@ -190,7 +213,14 @@ def _link(item: object, where: str, file: str) -> PlannedLink:
     if len(nodes) != 2 or nodes[0] == nodes[1]:
         raise ClusterError(f"{f.where}: nodes must name two different nodes, got {list(nodes)}")
     key_file = f.text("key_file", None)
-    return PlannedLink(name, (nodes[0], nodes[1]), f.text("dialer"), f.choice("transport", Transport), key_file)  # type: ignore[arg-type]
+    transport: Transport = f.choice("transport", Transport)  # type: ignore[assignment]
+    if transport.dialed:
+        dialer: str | None = f.text("dialer")
+    elif "dialer" in f.data:
+        raise ClusterError(f"{f.where}: a link on zenoh has no dialer (both ends meet at the Zenoh router); remove dialer")
+    else:
+        dialer = None
+    return PlannedLink(name, (nodes[0], nodes[1]), dialer, transport, key_file)
 
 
 def _check(plan: Plan, where: str) -> None:
@@ -221,8 +251,28 @@ def _check(plan: Plan, where: str) -> None:
         for node in link.nodes:
             if node not in seen_names:
                 raise ClusterError(f"{where}: link {link.name} names node {node!r}, which the plan does not have")
-        if link.dialer not in link.nodes:
+        if link.transport.dialed and link.dialer not in link.nodes:
             raise ClusterError(f"{where}: link {link.name}: dialer {link.dialer!r} is not one of its nodes {list(link.nodes)}")
+    _check_zenoh(plan, where)
+
+
+def _check_zenoh(plan: Plan, where: str) -> None:
+    """A plan with zenoh links has a [zenoh] table; with one, every name that becomes a key chunk
+    is key-safe."""
+    on_zenoh = [link for link in plan.links if link.transport is Transport.ZENOH]
+    if on_zenoh and plan.zenoh is None:
+        raise ClusterError(f"{where}: link {on_zenoh[0].name} runs on zenoh, so the plan needs a [zenoh] table (connect = [\"tcp/HOST:PORT\"], the Zenoh router)")
+    if plan.zenoh is None:
+        return
+    try:
+        for link in on_zenoh:
+            check_key_safe(link.name, f"link {link.name}")
+        for n in plan.nodes:
+            check_key_safe(n.name, f"node {n.name}")
+            for p in n.partitions:
+                check_key_safe(p, f"partition {p} of node {n.name}")
+    except ClusterError as error:
+        raise ClusterError(f"{where}: {error}") from None
 
 
 __all__ = ["FORMAT", "NODE_ID_MAX", "DeviceAssignment", "Plan", "PlannedLink", "PlannedNode", "Runtime"]

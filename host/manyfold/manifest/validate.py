@@ -26,21 +26,24 @@ LINK_TAINTS = {
     "durable": "det_nonreplayable",
 }
 
-#: What a link on each transport can keep. A node link (udp, tcp) resequences and retransmits
-#: what its transport lacks, and authenticates when the plan gives it a key; a device's serial
+#: What a link on each transport can keep. A node link (udp, tcp, zenoh) resequences and retransmits
+#: what its transport lacks, and authenticates when the plan gives it a key (zenoh: as udp, since
+#: Zenoh is reliable hop by hop, not end to end); a device's serial
 #: link keeps order but neither retransmits events nor carries a MAC. No transport is durable
 #: (replay after a crash needs a store, which is not built yet).
-def _mesh_provides(transport: str) -> frozenset[str]:
+def _mesh_provides(transport: str) -> frozenset[str] | None:
     """What a node link on ``transport`` can provide, keyed: the core's own rule
-    (``Caps::provided``, through the extension), not a copy of it."""
+    (``Caps::provided``, through the extension), not a copy of it; None when the extension
+    does not know the transport."""
     from manyfold import _native
 
-    return frozenset(_native.mesh_link_provides(transport) or ())
+    provided = _native.mesh_link_provides(transport)
+    return None if provided is None else frozenset(provided)
 
 
 LINK_TRANSPORTS = {
-    "udp": _mesh_provides("udp"),
-    "tcp": _mesh_provides("tcp"),
+    name: provided for name in ("udp", "tcp", "zenoh") if (provided := _mesh_provides(name)) is not None
+} | {
     # A device's serial link keeps frame order; it neither retransmits nor carries a MAC
     # (docs/wire.md sections 2 and 3).
     "serial": frozenset({"ordered"}),

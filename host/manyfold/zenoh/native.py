@@ -1,0 +1,33 @@
+"""The Zenoh part of ``manyfold._native``, behind one check: a build without the zenoh feature
+says so in one sentence instead of an AttributeError."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from manyfold.cluster.errors import ClusterError
+
+NO_ZENOH = "this build has no Zenoh transport; build manyfold-runtime with the zenoh feature"
+
+
+class ZenohUnavailable(ClusterError):
+    """The extension was built without Zenoh."""
+
+
+def available() -> bool:
+    """Whether the extension carries Zenoh (``_native.ZENOH``)."""
+    from manyfold import _native
+
+    return bool(getattr(_native, "ZENOH", False))
+
+
+def native() -> ModuleType:
+    """``manyfold._native``, when it carries Zenoh."""
+    from manyfold import _native
+
+    if not getattr(_native, "ZENOH", False):
+        raise ZenohUnavailable(NO_ZENOH)
+    return _native
+
+
+__all__ = ["NO_ZENOH", "ZenohUnavailable", "available", "native"]
