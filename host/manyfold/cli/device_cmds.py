@@ -182,7 +182,8 @@ def register(subparsers) -> None:
     query.add_argument("--port", metavar="URL", help="/dev/ttyACM0, socket://127.0.0.1:4444, ... (UART 8N1 at 115200 baud)")
     query.add_argument(
         "--cluster", metavar="PLAN_OR_ADDRESS",
-        help="ask every runtime node of a plan file (or the node at an admin HOST:PORT) instead of one device; "
+        help="ask every runtime node of a plan file (or the node at an admin HOST:PORT, or every node present at a Zenoh "
+        "router: zenoh:tcp/HOST:PORT) instead of one device; "
         "nodes that do not answer are listed as unknown; exit code 0 when at least one node answered, 1 when none did "
         "(docs/observability.md, Federated queries)",
     )  # fmt: skip
@@ -193,6 +194,7 @@ def register(subparsers) -> None:
                        help=f"with --port: {', '.join(QUERIES)}; with --cluster: {', '.join(CLUSTER_WHATS)}; with --graph: {', '.join(LOCAL_WHATS)}")  # fmt: skip
     query.add_argument("route", nargs="*", metavar="ARG",
                        help="--port latest: a route index or name; --cluster: lineage ROUTE[@SEQ NODE], taints [ROUTE], device PARTITION [WHAT [ROUTE]]")  # fmt: skip
+    query.add_argument("--zenoh-prefix", metavar="P", help="--cluster zenoh:...: the deployment's key prefix (default manyfold)")
     query.add_argument("--principal", default=DEFAULT_PRINCIPAL, metavar="P", help=f"--cluster: who asks (default {DEFAULT_PRINCIPAL})")
     query.add_argument("--json", action="store_true", help="print JSON instead of tables")
     arguments.timeout(query, QUERY_TIMEOUT_S, "each answer")

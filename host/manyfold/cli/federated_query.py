@@ -1,5 +1,6 @@
 """``manyfold query --cluster PLAN_OR_ADDRESS WHAT [ARG...]``: ask every runtime node one question
-(``manyfold.federation``), print the merged answer as tables (every node that did not answer
+(``manyfold.federation``; ``--cluster zenoh:ENDPOINT`` asks every node present in a Zenoh
+deployment, through its admin queryable), print the merged answer as tables (every node that did not answer
 listed as unknown, every refusal with its sentence), or one JSON object with ``--json``
 (``kind``, ``answered``, ``unknown``, ``refused``, ``nodes``, ``merged``).
 
@@ -30,20 +31,31 @@ def _route_and_seq(text: str) -> tuple[str, int | None]:
 
 def cmd_cluster_query(args: argparse.Namespace) -> int:
     from manyfold.cluster.errors import ClusterError
-    from manyfold.federation import targets_from
-    from manyfold.federation.answers import DEVICE_WHATS
-    from manyfold.federation.cluster_answer import ask_cluster
-    from manyfold.federation.lineage import LineageWalkError, walk_lineage
     from manyfold.federation.plan_facts import plan_facts
+    from manyfold.federation.targets import is_zenoh, release, targets_from
 
     what, extra = args.what, list(args.route)
     if what not in CLUSTER_WHATS:
         raise CliError(f"with --cluster, WHAT is one of {', '.join(CLUSTER_WHATS)}; got {what!r}")
     try:
-        targets = targets_from(args.cluster)
+        targets = targets_from(args.cluster, zenoh_prefix=getattr(args, "zenoh_prefix", None), timeout_s=args.timeout)
         facts = plan_facts(args.cluster)
     except ClusterError as error:
         raise CliError(str(error)) from None
+    try:
+        return _ask(args, what, extra, targets, facts)
+    finally:
+        release(targets)
+
+
+def _ask(args: argparse.Namespace, what: str, extra: list[str], targets, facts) -> int:
+    from manyfold.federation.answers import DEVICE_WHATS
+    from manyfold.federation.cluster_answer import ask_cluster
+    from manyfold.federation.lineage import LineageWalkError, walk_lineage
+    from manyfold.federation.targets import is_zenoh
+
+    if is_zenoh(args.cluster) and not targets:
+        raise CliError(f"--cluster {args.cluster}: the Zenoh router lists no Manyfold node (none holds a presence token under its prefix)")
     if what == "lineage":
         if not extra or len(extra) > 2:
             raise CliError("lineage needs ROUTE[@SEQ] and optionally the NODE holding it")

@@ -20,11 +20,14 @@ class NodeState(str, enum.Enum):
 
 class Found(str, enum.Enum):
     """How a node became a candidate: given on the command line or in the plan (``configured``),
-    listed in another node's ``peers`` answer (``gossip``), heard on the beacon group (``beacon``)."""
+    listed in another node's ``peers`` answer (``gossip``), heard on the beacon group (``beacon``),
+    present at a Zenoh router (``liveliness``)."""
 
     CONFIGURED = "configured"
     GOSSIP = "gossip"
     BEACON = "beacon"
+    LIVELINESS = "liveliness"
+    """Its Zenoh liveliness token, held by the router (``--cluster zenoh:ENDPOINT``)."""
 
 
 def _text(data: dict, key: str) -> str | None:
@@ -58,7 +61,8 @@ class FoundNode:
     else the admin address), admin endpoint, state and how it was found."""
 
     name: str
-    admin: Address
+    admin: Address | None
+    """Its admin endpoint; None for a node found through Zenoh (``zenoh_key`` says where it is asked)."""
     state: NodeState
     found: tuple[Found, ...]
     id: int | None = None
@@ -71,10 +75,18 @@ class FoundNode:
     devices: tuple[Device, ...] = ()
     error: str | None = None
     """Why it is unreachable."""
+    zenoh_key: str | None = None
+    """Its admin queryable's key, when found through Zenoh."""
+
+    @property
+    def where(self) -> str:
+        """Where it is asked: its admin ``HOST:PORT``, or ``zenoh KEY``."""
+        return f"zenoh {self.zenoh_key}" if self.admin is None else str(self.admin)
 
     def to_dict(self) -> dict:
         return {
-            "name": self.name, "id": self.id, "incarnation": self.incarnation, "admin": str(self.admin), "listen": self.listen,
+            "name": self.name, "id": self.id, "incarnation": self.incarnation, "admin": None if self.admin is None else str(self.admin),
+            **({"zenoh_key": self.zenoh_key} if self.zenoh_key is not None else {}), "listen": self.listen,
             "partitions": list(self.partitions), "manifest_id": self.manifest_id, "other_manifest": self.other_manifest,
             "state": self.state.value, "found": [f.value for f in self.found], "devices": [d.to_dict() for d in self.devices],
             "error": self.error,

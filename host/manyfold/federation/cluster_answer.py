@@ -104,8 +104,8 @@ def collect(kind: str, replies: tuple[NodeReply, ...], *, partition: str | None 
             continue
         name = data.get("node") if isinstance(data.get("node"), str) else target.name
         if name in answered:  # two targets answer under one name: both are kept, told apart by address
-            name = f"{name} ({target.admin})"
-        where = f"node {name} ({target.admin})"
+            name = f"{name} ({target.where})"
+        where = f"node {name} ({target.where})"
         if "refused" in data:
             answered.append(name)
             refused[name] = str(data["refused"])

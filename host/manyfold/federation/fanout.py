@@ -1,4 +1,5 @@
-"""Ask many nodes the same question at once. Each node gets its own connection and at most
+"""Ask many nodes the same question at once. Each node gets its own connection (or, through
+Zenoh, its own query on the shared session) and at most
 ``timeout_s`` to answer; the whole fan-out ends by ``timeout_s`` (plus a small grace), so one
 dead or slow node never holds the others' answers. A node that did not answer is a
 :class:`NodeReply` with ``answer=None`` and the reason: callers list it as ``unknown``."""
@@ -10,8 +11,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from manyfold.cluster.admin import AdminClient, AdminError, AdminRejected
-from manyfold.federation.targets import Target
+from manyfold.cluster.admin import AdminError, AdminRejected
+from manyfold.federation.targets import Target, open_admin
 
 WORKERS_MAX = 32
 """Nodes asked at the same time at most; more wait their turn within the same deadline."""
@@ -38,7 +39,7 @@ class NodeReply:
 def _ask(target: Target, request: dict, timeout_s: float) -> NodeReply:
     started = time.monotonic()
     try:
-        with AdminClient(target.admin, timeout_s=timeout_s) as client:
+        with open_admin(target, timeout_s) as client:
             answer = client.ask(request)
         return NodeReply(target, answer, None, (time.monotonic() - started) * 1e3)
     except AdminError as error:
@@ -77,7 +78,7 @@ def fan_out(targets: tuple[Target, ...], request: dict, *, timeout_s: float = 1.
     finally:
         stop.set()  # targets not yet asked stay unasked
     return tuple(
-        reply if reply is not None else NodeReply(target, None, f"admin {target.admin}: no answer within {timeout_s:g} s", deadline_s * 1e3)
+        reply if reply is not None else NodeReply(target, None, f"admin {target.where}: no answer within {timeout_s:g} s", deadline_s * 1e3)
         for target, reply in zip(targets, replies)
     )
 

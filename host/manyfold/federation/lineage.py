@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from manyfold.cluster.admin import AdminClient, AdminError, Lineage, parse_lineage
+from manyfold.cluster.admin import AdminError, Lineage, parse_lineage
 from manyfold.federation.answers import DeviceReport, NodeTopology, RouteState
 from manyfold.federation.cluster_answer import DEFAULT_PRINCIPAL, DEFAULT_TIMEOUT_S, Unknown, collect, request
 from manyfold.federation.fanout import fan_out
 from manyfold.federation.plan_facts import PlanFacts
-from manyfold.federation.targets import Target
+from manyfold.federation.targets import Target, open_admin
 from manyfold.query.model import Serializable
 
 QUESTIONS_MAX = 64
@@ -141,7 +141,7 @@ def walk_lineage(
     if node not in by_name:
         raise LineageWalkError(f"node {node} did not answer, so the lineage of {route}@{seq} cannot start there")
 
-    clients: dict[str, AdminClient] = {}
+    clients: dict = {}
     steps: dict[tuple[str, str, int], WalkStep] = {}
     path: list[str] = []
     unanswered: list[Unknown] = list(unknown)
@@ -190,9 +190,9 @@ def walk_lineage(
     )
 
 
-def _client(clients: dict[str, AdminClient], target: Target, name: str, timeout_s: float) -> AdminClient:
+def _client(clients: dict, target: Target, name: str, timeout_s: float):
     if name not in clients:
-        clients[name] = AdminClient(target.admin, timeout_s=timeout_s)
+        clients[name] = open_admin(target, timeout_s)
     return clients[name]
 
 
@@ -239,7 +239,7 @@ def _device_routes(by_name, devices_of, principal, timeout_s) -> dict[str, str]:
             if holder not in by_name:
                 continue
             try:
-                with AdminClient(by_name[holder].admin, timeout_s=timeout_s) as client:
+                with open_admin(by_name[holder], timeout_s) as client:
                     data = client.ask(request("device", principal, partition=partition, what="topology"))
             except AdminError:
                 continue
