@@ -44,6 +44,7 @@ def _edge(args: argparse.Namespace, console) -> int:
     from manyfold.cli.render import console as make_console
     from manyfold.cluster.up import Ready
     from manyfold.demos.edge import render_edge_report, run_edge_demo
+    from manyfold.zenoh.options import ZenohMode
 
     progress_console = make_console(stderr=True)
 
@@ -54,7 +55,8 @@ def _edge(args: argparse.Namespace, console) -> int:
             progress_console.print(f"node {event.node.name} ready: pid {event.ready.pid}, admin {event.ready.admin}", markup=False)
 
     try:
-        report = run_edge_demo(seed=args.seed, board=args.board, progress=progress)
+        report = run_edge_demo(seed=args.seed, board=args.board, progress=progress, transport=args.transport,
+                               zenoh_mode=ZenohMode(args.zenoh_mode))  # fmt: skip
     except OSError as error:  # QEMU or a socket; cluster and board errors are sentences already
         raise CliError(str(error)) from None
     if args.json:
@@ -79,6 +81,11 @@ def register(subparsers) -> None:
         help="greenhouse demo: where the sensor partition runs: sim (default, the host simulation) or an emulated board (manyfold boards)",
     )  # fmt: skip
     demo.add_argument("--json", action="store_true", help="edge demo: print the report as one JSON object")
+    demo.add_argument("--transport", choices=("udp", "tcp", "zenoh"),
+                      help="edge demo: run both node links on this transport (default: ab on udp, bh on tcp); zenoh starts a Zenoh "
+                      "router (manyfold zenoh-router) on a free loopback port")
+    demo.add_argument("--zenoh-mode", choices=("client", "peer"), default="client",
+                      help="edge demo on zenoh: client (default): everything through the router; peer: the router is a rendezvous")  # fmt: skip
     demo.add_argument("--drop-rate", type=arguments.rate, default=0.002, help="frames demo: probability a byte is lost (default 0.002)")
     demo.add_argument("--flip-rate", type=arguments.rate, default=0.002, help="frames demo: probability a byte has a bit flipped (default 0.002)")
     demo.set_defaults(func=cmd_demo)

@@ -7,6 +7,9 @@ directory, starts the nodes (``manyfold.cluster.up``), lets the probes and the c
 asks every node's admin endpoint for its status, asks the cluster through the query plane
 (``manyfold.demos.edge_federated``: partition owners, links, taints, and the lineage of the
 host's last fan command walked from node to node onto the board), stops every node, and returns an :class:`EdgeReport`.
+With ``transport="zenoh"`` both node links run through a Zenoh router the demo starts
+(``manyfold zenoh-router`` on a free loopback port; the nodes are its clients, or peers with
+``zenoh_mode``), and the query plane is asked through the nodes' admin queryables.
 :func:`render_edge_report` prints it; ``EdgeReport.to_dict()`` is ``--json``.
 """
 
@@ -27,6 +30,7 @@ from manyfold.cluster.up import Cluster, Progress, Stopped
 from manyfold.demos.edge_federated import FederatedReport, ask_federated, render_federated
 from manyfold.examples import greenhouse_edge as gh
 from manyfold.federation.lineage import WalkStep
+from manyfold.zenoh.options import ZenohMode, ZenohOptions
 APP_TIMEOUT_S = 60.0
 SETTLE_S = 2.5
 """After the producers finish: longer than the fan pacing interval, so the last command is out."""
@@ -125,8 +129,9 @@ class EdgeReport:
         }
 
 
-def nodes_file(device_port: str) -> NodesFile:
-    """Node A hosts ingest and owns the board, node B the control side, the host its own."""
+def nodes_file(device_port: str, zenoh: ZenohOptions | None = None) -> NodesFile:
+    """Node A hosts ingest and owns the board, node B the control side, the host its own (every
+    node a Zenoh client or peer of ``zenoh``'s router when given)."""
     return NodesFile(
         nodes=(
             NodeRequest(gh.EDGE_A, partitions=(gh.EDGE_A,), app="manyfold.examples.greenhouse_edge:probes_app"),
@@ -134,6 +139,7 @@ def nodes_file(device_port: str) -> NodesFile:
             NodeRequest(gh.HOST, partitions=(gh.HOST,)),
         ),
         devices=((gh.SENSORS, device_port),),
+        zenoh=zenoh,
     )  # fmt: skip
 
 
@@ -174,14 +180,20 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 
 def run_edge_demo(
-    *, seed: int = 7, board: str = "sim", workdir: Path | None = None, progress: Callable[[Progress | str], None] = lambda _e: None
-) -> EdgeReport:
-    """Runs the edge greenhouse as at least three OS processes and reports on it (module docs)."""
+    *, seed: int = 7, board: str = "sim", workdir: Path | None = None, progress: Callable[[Progress | str], None] = lambda _e: None,
+    transport: str | None = None, zenoh_mode: ZenohMode = ZenohMode.CLIENT,
+) -> EdgeReport:  # fmt: skip
+    """Runs the edge greenhouse as at least three OS processes and reports on it (module docs).
+    ``transport`` puts both node links on ``udp``, ``tcp`` or ``zenoh`` (default: ab on udp, bh
+    on tcp); on zenoh the demo starts ``manyfold zenoh-router`` on a free loopback port and every
+    node joins it in ``zenoh_mode``."""
     from manyfold import manifest
 
+    if transport not in (None, "udp", "tcp", "zenoh"):
+        raise ClusterError(f"the edge demo runs its node links on udp, tcp or zenoh, not {transport!r}")
     with tempfile.TemporaryDirectory(prefix="manyfold-edge-") as tmp:
         where = Path(workdir or tmp)
-        m = manifest.compile(gh.build())
+        m = manifest.compile(gh.build(transport))
         m.write(where / "greenhouse-edge.json")
         stop_board = lambda: None  # noqa: E731 - replaced when QEMU runs the board
         if board == "sim":
@@ -195,13 +207,21 @@ def run_edge_demo(
             running_board = qemu.start_board(b, qemu.build_firmware(b), partition_image(m, gh.SENSORS))
             port, stop_board = running_board.url, running_board.stop
         try:
-            return _run(m, where, port, seed, board, progress)
+            if transport != "zenoh":
+                return _run(m, where, port, seed, board, progress)
+            from manyfold.zenoh.native import native
+            from manyfold.zenoh.router import RouterProcess
+
+            native()  # a build without Zenoh: one sentence before anything starts
+            with RouterProcess() as router:
+                progress(f"Zenoh router (manyfold zenoh-router) on {router.listen}, pid {router.pid}; the nodes join it as {zenoh_mode.value}s")
+                return _run(m, where, port, seed, board, progress, ZenohOptions(zenoh_mode, (router.listen,)))
         finally:
             stop_board()
 
 
-def _run(m, where: Path, port: str, seed: int, board: str, progress) -> EdgeReport:
-    plan = make_plan(m, manifest_path=where / "greenhouse-edge.json", plan_path=where / "plan.toml", nodes=nodes_file(port))
+def _run(m, where: Path, port: str, seed: int, board: str, progress, zenoh: ZenohOptions | None = None) -> EdgeReport:
+    plan = make_plan(m, manifest_path=where / "greenhouse-edge.json", plan_path=where / "plan.toml", nodes=nodes_file(port, zenoh))
     plan.write(where / "plan.toml")
     cluster = Cluster(plan, where, env={**os.environ, gh.SEED_ENV: str(seed)})
     stopped: dict[str, int | None] = {}
@@ -226,7 +246,8 @@ def _run(m, where: Path, port: str, seed: int, board: str, progress) -> EdgeRepo
         statuses = {name: c.status() for name, c in admin.items()}
         fan = admin[gh.HOST].latest(gh.FAN_COMMAND)
         progress("asking the cluster through the query plane")
-        federated = ask_federated(where / "plan.toml", str(gh.FAN_COMMAND), gh.HOST, fan.seq if fan is not None else None)
+        through = f"zenoh:{','.join(zenoh.connect)}" if zenoh is not None else None  # the nodes' admin queryables
+        federated = ask_federated(where / "plan.toml", str(gh.FAN_COMMAND), gh.HOST, fan.seq if fan is not None else None, cluster=through)
         lineage = federated.lineage.steps if federated.lineage is not None else ()
         nodes = tuple(
             NodeRow(p.node.name, p.pid, statuses[p.node.name].partitions, p.command.program, str(p.ready.listen),

@@ -13,7 +13,7 @@ from manyfold.federation.cluster_answer import ClusterAnswer, Unknown, ask_clust
 from manyfold.federation.lineage import CrossLineage, walk_lineage
 from manyfold.federation.merge import LinkAcross, PartitionOwner, TaintsAcross
 from manyfold.federation.plan_facts import plan_facts
-from manyfold.federation.targets import targets_from
+from manyfold.federation.targets import release, targets_from
 
 TIMEOUT_S = 5.0
 """Per-node timeout of each federated question."""
@@ -43,10 +43,20 @@ class FederatedReport:
         }
 
 
-def ask_federated(plan_path: Path, fan_route: str, fan_node: str, fan_seq: int | None, *, principal: str = "operator") -> FederatedReport:
+def ask_federated(plan_path: Path, fan_route: str, fan_node: str, fan_seq: int | None, *, principal: str = "operator",
+                  cluster: str | None = None) -> FederatedReport:  # fmt: skip
     """Ask the cluster of ``plan_path`` its topology, links and taints, and walk the lineage of
-    ``fan_route@fan_seq`` held by ``fan_node`` (none without a fan command)."""
-    targets, facts = targets_from(str(plan_path)), plan_facts(str(plan_path))
+    ``fan_route@fan_seq`` held by ``fan_node`` (none without a fan command). ``cluster`` asks
+    the nodes elsewhere (``zenoh:ENDPOINT``: through their admin queryables) while the plan still
+    gives the planned facts."""
+    targets, facts = targets_from(cluster or str(plan_path), timeout_s=TIMEOUT_S), plan_facts(str(plan_path))
+    try:
+        return _ask(targets, facts, fan_route, fan_node, fan_seq, principal)
+    finally:
+        release(targets)
+
+
+def _ask(targets, facts, fan_route: str, fan_node: str, fan_seq: int | None, principal: str) -> FederatedReport:
     asked: list[ClusterAnswer] = [
         ask_cluster(targets, kind, principal=principal, timeout_s=TIMEOUT_S, facts=facts) for kind in ("topology", "links", "taints")
     ]

@@ -116,16 +116,18 @@ def _sensor_board(g: Graph, board) -> list[Route]:
     return [z1_avg.output, hot.output, z2_avg.output]
 
 
-def build() -> Graph:
-    """The edge greenhouse's graph (partitions, links and every crossing declared)."""
+def build(transport: str | None = None) -> Graph:
+    """The edge greenhouse's graph (partitions, links and every crossing declared); with
+    ``transport`` (``udp``, ``tcp`` or ``zenoh``) both node links ``ab`` and ``bh`` run on it
+    (default: ``ab`` on udp, ``bh`` on tcp)."""
     g = Graph()
     board = g.partition(SENSORS, profile="embedded-lite", board="lm3s6965evb")
     a = g.partition(EDGE_A, profile="edge", role="ingest")
     b = g.partition(EDGE_B, profile="edge", role="control")
     host = g.partition(HOST, profile="local")
     g.link("uart", board, a, transport="serial", capabilities=SERIAL)
-    g.link("ab", a, b, transport="udp", capabilities=AB)
-    g.link("bh", b, host, transport="tcp", capabilities=BH)
+    g.link("ab", a, b, transport=transport or "udp", capabilities=AB)
+    g.link("bh", b, host, transport=transport or "tcp", capabilities=BH)
 
     outputs = _sensor_board(g, board)
     with a:
