@@ -1,6 +1,8 @@
 """The rule CI holds every board test to: with ``MANYFOLD_REQUIRE_QEMU=1`` (``.ci/run`` sets it),
 a test under ``tests/boards/`` that skipped, for whatever reason (a missing tool, a missing
-Python package, an ``importorskip``, a skip marker), fails the run.
+Python package, an ``importorskip``, a skip marker), fails the run. The Zenoh tests with a real
+router (``tests/cluster/test_zenoh_link.py``: eclipse-zenoh's router, ``_native.ZENOH``, the
+``manyfold-node`` binary) are held to the same rule.
 
 The fixtures in ``tests/boards/conftest.py`` already turn a missing QEMU or cross toolchain into
 a failure there; this hook catches every other way a board test could skip silently. Each
@@ -16,6 +18,8 @@ import pytest
 
 BOARD_TESTS = Path(__file__).resolve().parent / "boards"
 """The tests CI must run, never skip."""
+ZENOH_TESTS = Path(__file__).resolve().parent / "cluster" / "test_zenoh_link.py"
+"""The Zenoh tests with a real router: CI must run them too."""
 
 
 def _require_board_tests() -> bool:
@@ -24,7 +28,7 @@ def _require_board_tests() -> bool:
 
 def _is_board_test(report) -> bool:
     path = Path(str(report.fspath)).resolve()
-    return path == BOARD_TESTS or BOARD_TESTS in path.parents
+    return path == BOARD_TESTS or BOARD_TESTS in path.parents or path == ZENOH_TESTS
 
 
 def _skip_reason(report) -> str:
@@ -57,7 +61,7 @@ def pytest_collectreport(report) -> None:
 
 def pytest_terminal_summary(terminalreporter) -> None:
     if _skipped:
-        terminalreporter.section("board tests skipped: MANYFOLD_REQUIRE_QEMU=1 forbids it", red=True)
+        terminalreporter.section("board tests skipped: MANYFOLD_REQUIRE_QEMU=1 forbids it", red=True)  # the Zenoh tests too
         for line in _skipped:
             terminalreporter.line(line)
 

@@ -1,5 +1,5 @@
 """CI's rule for board tests (tests/conftest.py): under MANYFOLD_REQUIRE_QEMU=1 a skipped board
-test fails the run; elsewhere, and for tests outside tests/boards/, a skip stays a skip."""
+test (or Zenoh router test) fails the run; elsewhere, and for other tests, a skip stays a skip."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def tree(tmp_path) -> Path:
     """A test tree with this suite's top-level conftest and nothing else."""
     (tmp_path / "tests" / "boards").mkdir(parents=True)
     (tmp_path / "tests" / "graph").mkdir()
+    (tmp_path / "tests" / "cluster").mkdir()
     shutil.copy(TESTS / "conftest.py", tmp_path / "tests" / "conftest.py")
     return tmp_path
 
@@ -57,3 +58,15 @@ def test_skips_outside_the_board_tests_stay_skips(tree):
     result = run_pytest(tree, require=True)
     assert result.returncode == 0, result.stdout
     assert "1 passed, 1 skipped" in result.stdout
+
+
+def test_a_skipped_zenoh_router_test_fails_the_run_under_require_qemu(tree):
+    """tests/cluster/test_zenoh_link.py skipping (no eclipse-zenoh, no _native.ZENOH) fails the run
+    under MANYFOLD_REQUIRE_QEMU=1, and stays a skip without it; its neighbours may still skip."""
+    (tree / "tests" / "cluster" / "test_zenoh_link.py").write_text(SKIPPING_MODULE)
+    (tree / "tests" / "cluster" / "test_other.py").write_text(SKIPPING_TEST)
+    required = run_pytest(tree, require=True)
+    assert required.returncode == 1, required.stdout
+    assert "tests/cluster/test_zenoh_link.py" in required.stdout and "test_other" not in required.stdout.split("forbids it")[1]
+    relaxed = run_pytest(tree, require=False)
+    assert relaxed.returncode == 0 and "forbids it" not in relaxed.stdout, relaxed.stdout

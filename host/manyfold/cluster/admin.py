@@ -85,6 +85,8 @@ class LinkStatus:
     """Events waiting in the link's queues now."""
     unacked: int = 0
     """Events sent and not yet acknowledged."""
+    note: str | None = None
+    """What the link waits for, if anything (a zenoh link: "waiting for the Zenoh router at ...")."""
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,7 @@ def _link(data: object, where: str) -> LinkStatus:
         f.count("dropped"), f.count("retransmits"), f.count("duplicates"), f.count("gaps"),
         {str(k): int(v) for k, v in refused.items() if isinstance(v, int)}, f.get("refusal", str, None),
         f.get("down_reason", str, None), f.count("bad_frames"), f.count("rejected"), f.count("queued"), f.count("unacked"),
+        f.get("note", str, None),
     )  # fmt: skip
 
 
