@@ -5,8 +5,12 @@
 //!     --listen 127.0.0.1:0 --admin 127.0.0.1:0 [--link ab=udp://127.0.0.1:47302] \
 //!     [--key ab=keys/ab.key] [--fault ab=seed=1,drop=0.1] [--lease-ms 10000] [--queue-depth 1024] \
 //!     [--peer 127.0.0.1:7001 ...] [--advertise HOST] [--beacon] [--beacon-group 239.255.109.102:7477] \
-//!     [--beacon-interface IPV4] [--gossip-ms 2000]
+//!     [--beacon-interface IPV4] [--gossip-ms 2000] [--zenoh-connect tcp/127.0.0.1:7447 ...] \
+//!     [--zenoh-listen ENDPOINT ...] [--zenoh-mode client|peer] [--zenoh-prefix manyfold]
 //! ```
+//! A link whose manifest transport is `zenoh` runs through the Zenoh router(s) of
+//! `--zenoh-connect` (no `--link` address); with any `--zenoh-*` flag the node also shows itself
+//! on Zenoh (liveliness token) and answers admin requests there (docs/edge.md).
 //! Prints one JSON ready line on stdout; SIGTERM or SIGINT (or the admin `stop`) stops it
 //! cleanly and it prints `{"stopped": true, "node": NAME}`. Errors at start: one sentence on
 //! stderr, exit code 2.
@@ -26,7 +30,15 @@ use manyfold_runtime::shared::SharedGraph;
 const USAGE: &str = "usage: manyfold-node --manifest PATH --node NAME --node-id N --partition P [--partition P ...] \
 --listen HOST:PORT [--link NAME=udp://HOST:PORT|tcp://HOST:PORT ...] [--key NAME=PATH ...] [--admin HOST:PORT] \
 [--fault NAME=SPEC ...] [--lease-ms N] [--queue-depth N] [--lazy-sources N] [--peer HOST:PORT ...] [--advertise HOST] \
-[--beacon] [--beacon-group IPV4:PORT] [--beacon-interface IPV4] [--gossip-ms MS] [--store DIR]";
+[--beacon] [--beacon-group IPV4:PORT] [--beacon-interface IPV4] [--gossip-ms MS] [--store DIR] \
+[--zenoh-connect ENDPOINT ...] [--zenoh-listen ENDPOINT ...] [--zenoh-mode client|peer] [--zenoh-prefix P]";
+
+/// `--help` adds what the Zenoh flags do.
+const ZENOH_HELP: &str = "zenoh links (manifest transport \"zenoh\"; any --zenoh-* flag also shows the node on Zenoh and answers admin requests there):
+  --zenoh-connect ENDPOINT  a Zenoh router to connect to, e.g. tcp/127.0.0.1:7447 (repeatable)
+  --zenoh-listen ENDPOINT   an endpoint to listen on, for peer mode (repeatable)
+  --zenoh-mode client|peer  client: everything through the router (default); peer: direct once introduced
+  --zenoh-prefix P          the first chunk of every key (default manyfold): separates deployments";
 
 struct Args {
     manifest: PathBuf,
@@ -56,6 +68,8 @@ fn parse() -> Result<Args, String> {
     let mut lazy_sources = None;
     let mut store = None;
     let mut discovery = manyfold_runtime::node::DiscoveryOptions::default();
+    let mut zenoh = manyfold_runtime::node::ZenohOptions::client(Vec::new());
+    let mut zenoh_given = false;
     let text = |p: &mut lexopt::Parser| -> Result<String, String> {
         p.value().map_err(|e| e.to_string())?.into_string().map_err(|_| "arguments must be UTF-8".to_string())
     };
@@ -114,8 +128,24 @@ fn parse() -> Result<Args, String> {
                 let v = text(&mut parser)?;
                 discovery.gossip_ms = v.parse().ok().filter(|&n: &u32| n > 0).ok_or_else(|| format!("--gossip-ms takes milliseconds above 0, got {v:?}"))?;
             }
+            Long("zenoh-connect") => {
+                zenoh.connect.push(text(&mut parser)?);
+                zenoh_given = true;
+            }
+            Long("zenoh-listen") => {
+                zenoh.listen.push(text(&mut parser)?);
+                zenoh_given = true;
+            }
+            Long("zenoh-mode") => {
+                zenoh.mode = manyfold_runtime::node::ZenohMode::parse(&text(&mut parser)?).map_err(|e| format!("--zenoh-mode: {e}"))?;
+                zenoh_given = true;
+            }
+            Long("zenoh-prefix") => {
+                zenoh.prefix = text(&mut parser)?;
+                zenoh_given = true;
+            }
             Long("help") | Short('h') => {
-                println!("{USAGE}");
+                println!("{USAGE}\n\n{ZENOH_HELP}");
                 std::process::exit(0);
             }
             other => return Err(format!("{}; {USAGE}", other.unexpected())),
@@ -136,6 +166,7 @@ fn parse() -> Result<Args, String> {
     options.lease_ms = lease_ms;
     options.queue_depth_max = queue;
     options.discovery = discovery;
+    options.zenoh = zenoh_given.then_some(zenoh);
     Ok(Args { manifest, options, keys, lazy_sources, store })
 }
 

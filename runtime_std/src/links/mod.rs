@@ -17,6 +17,8 @@
 pub mod faults;
 pub mod tcp;
 pub mod udp;
+#[cfg(feature = "zenoh")]
+pub mod zenoh;
 
 use std::io;
 use std::net::SocketAddr;
@@ -26,6 +28,8 @@ use std::time::Duration;
 pub use faults::{FaultSpec, Faults};
 pub use tcp::TcpTransport;
 pub use udp::{UdpInbox, UdpTransport};
+#[cfg(feature = "zenoh")]
+pub use zenoh::{ZenohKeys, ZenohTransport};
 
 /// Largest message a UDP link sends by default (fits a 1280-byte IPv6 minimum MTU with room
 /// for the CRC and headers).
@@ -33,6 +37,9 @@ pub const UDP_MTU_DEFAULT: usize = 1200;
 
 /// Largest message a TCP link sends (the frame layer's default bound).
 pub const TCP_MTU_DEFAULT: usize = manyfold_framing::MESSAGE_LEN_MAX_DEFAULT;
+
+/// Largest message a Zenoh link sends (one message per Zenoh sample; the hello's MTU is a u16).
+pub const ZENOH_MTU_DEFAULT: usize = 1200;
 
 /// Sends and receives the messages of one link.
 pub trait Transport: Send + Sync {
@@ -43,10 +50,18 @@ pub trait Transport: Send + Sync {
     /// returns how many (0 when the wait ended empty). Frames that fail their CRC or COBS are
     /// counted in [`Transport::stats`] and never handed on.
     fn recv(&self, timeout: Duration, on: &mut dyn FnMut(&[u8])) -> io::Result<usize>;
-    /// `"udp"` or `"tcp"`.
+    /// `"udp"`, `"tcp"` or `"zenoh"`.
     fn kind(&self) -> &'static str;
     /// The peer's address, once known.
     fn peer(&self) -> Option<SocketAddr>;
+    /// Where the peer is, for the status (the address; Zenoh: the router and the key).
+    fn peer_label(&self) -> Option<String> {
+        self.peer().map(|a| a.to_string())
+    }
+    /// What the transport waits for, if anything (Zenoh: the router), for the status.
+    fn note(&self) -> Option<String> {
+        None
+    }
     /// What the transport counted.
     fn stats(&self) -> TransportStats;
     /// Drops the current connection (a stream transport); the dialing side connects again.
@@ -64,8 +79,10 @@ pub struct TransportStats {
     pub bad_frames: u64,
     /// Sends that failed (no connection, socket error).
     pub send_errors: u64,
-    /// Connections made (stream transports).
+    /// Connections made (stream transports; Zenoh: the session's keys declared).
     pub connects: u64,
+    /// Messages dropped because the receive inbox was full (Zenoh).
+    pub rx_overflow: u64,
 }
 
 /// Counters a transport updates from both halves.
@@ -90,6 +107,7 @@ impl Counters {
             bad_frames: self.bad_frames.load(Ordering::Relaxed),
             send_errors: self.send_errors.load(Ordering::Relaxed),
             connects: self.connects.load(Ordering::Relaxed),
+            rx_overflow: 0,
         }
     }
 }

@@ -256,9 +256,14 @@ pub fn requested(plan: &LinkPlan) -> Caps {
     c
 }
 
-/// What the transport gives by itself.
+/// What the transport gives by itself. Zenoh gives nothing end to end (it is reliable hop by
+/// hop only: what a router loses is lost silently), so the session provides it, as on UDP.
 pub fn transport_caps(kind: &str) -> Caps {
-    if kind == "tcp" { Caps::ORDERED.union(Caps::RELIABLE) } else { Caps::NONE }
+    match kind {
+        "tcp" => Caps::ORDERED.union(Caps::RELIABLE),
+        "zenoh" => Caps::NONE,
+        _ => Caps::NONE,
+    }
 }
 
 /// Moves received messages from the link's transport into its queue until `finished` (set once
@@ -613,10 +618,19 @@ impl Driver {
             let mut q = self.link.queue.lock();
             q.events.take(BATCH)
         };
+        // Over Zenoh, each first-send message holds one route (it goes on the route's key):
+        // the session gets one route's events at a time and sends them before the next.
+        let by_route = self.link.plan.transport == "zenoh";
+        if by_route {
+            taken.sort_by_key(|ev| ev.route);
+        }
         let mut sent = 0u64;
         let mut dropped = 0u64;
         let mut back = None;
         for (i, ev) in taken.iter().enumerate() {
+            if by_route && i > 0 && taken[i - 1].route != ev.route {
+                self.transmit(now);
+            }
             self.parents.clear();
             let node = self.ctx.node_id;
             self.parents.extend(ev.parents.iter().map(|(route, seq)| LineageRef { node, route: *route, seq: *seq }));
@@ -684,7 +698,8 @@ impl Driver {
         s.fetches_served = self.fetches_served;
         if let Some(t) = &t {
             s.transport = t.kind().to_string();
-            s.peer_addr = t.peer().map(|a| a.to_string());
+            s.peer_addr = t.peer_label();
+            s.note = t.note();
         }
         if matches!(self.session.state(), LinkState::Connecting) && s.state != "refused" && s.state != "down" {
             s.state = "connecting".into();
@@ -706,6 +721,7 @@ pub fn run_driver(link: Arc<LinkShared>, ctx: Arc<DriverContext>, route_names: A
     decls.sort_by_key(|d| d.route);
     decls.dedup_by_key(|d| d.route);
     let mut kind = link.status.lock().transport.clone();
+    let mtu = if plan.transport == "zenoh" { u16::try_from(crate::links::ZENOH_MTU_DEFAULT).unwrap_or(u16::MAX) } else { ctx.mtu };
     let make = |kind: &str| -> Box<LinkSession> {
         let config = LinkConfig {
             node_id: ctx.node_id,
@@ -715,7 +731,7 @@ pub fn run_driver(link: Arc<LinkShared>, ctx: Arc<DriverContext>, route_names: A
             link: &plan.name,
             requested: requested(plan),
             transport: transport_caps(kind),
-            mtu: ctx.mtu,
+            mtu,
             lease_ms: ctx.lease_ms,
             routes: &decls,
             key: link.key,
@@ -742,7 +758,7 @@ pub fn run_driver(link: Arc<LinkShared>, ctx: Arc<DriverContext>, route_names: A
         rejected: 0,
         graph_duplicates: 0,
         window_full: false,
-        buf: vec![0u8; usize::from(ctx.mtu).max(256)],
+        buf: vec![0u8; usize::from(mtu).max(256)],
         parents: Vec::new(),
     };
     let now = d.now();

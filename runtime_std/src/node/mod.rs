@@ -1,5 +1,5 @@
 //! The runtime node: one process hosting some partitions of a manifest on the graph engine,
-//! linked to the nodes hosting the others by mesh links over UDP or TCP.
+//! linked to the nodes hosting the others by mesh links over UDP, TCP or Zenoh.
 //!
 //! # What it does
 //! - [`plan`]: reads the manifest (CBOR or JSON) and works out, for each link of a hosted
@@ -22,6 +22,8 @@
 //! - [`codec`]: payloads as CBOR on the wire; [`status`]: what the node shows.
 //! - [`discovery`]: configured peers, peer lists exchanged between nodes (admin `peers`), the
 //!   opt-in multicast beacon.
+//! - [`zenoh`]: zenoh links, the node's liveliness token and admin queryable (its one Zenoh
+//!   session, feature `zenoh`).
 
 pub mod admin;
 pub mod codec;
@@ -31,6 +33,7 @@ pub mod plan;
 pub mod query;
 pub mod queue;
 pub mod status;
+pub mod zenoh;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -57,6 +60,7 @@ pub use query::DeviceHook;
 pub use queue::QUEUE_DEPTH_DEFAULT;
 pub use status::{LinkStatus, NodeStatus};
 pub use discovery::DiscoveryOptions;
+pub use zenoh::{ZenohMode, ZenohOptions};
 
 /// How the node reaches the graph it serves: the Rust binary's [`SharedGraph`], or the Python
 /// binding's graph (which runs its after-dispatch work too).
@@ -145,6 +149,8 @@ pub struct NodeOptions {
     pub run_scheduler: bool,
     /// Peers, beacon and the advertised host ([`discovery`]).
     pub discovery: DiscoveryOptions,
+    /// The node's Zenoh session (zenoh links, presence, admin queryable); none when `None`.
+    pub zenoh: Option<ZenohOptions>,
 }
 
 impl NodeOptions {
@@ -163,6 +169,7 @@ impl NodeOptions {
             queue_depth_max: QUEUE_DEPTH_DEFAULT,
             run_scheduler: true,
             discovery: DiscoveryOptions::default(),
+            zenoh: None,
         }
     }
 }
@@ -281,6 +288,50 @@ fn bind_both(listen: SocketAddr) -> Result<(TcpListener, UdpSocket), NodeError> 
     Err(NodeError(format!("cannot find a port on {} free for both UDP and TCP: {}", listen.ip(), last.map_or_else(String::new, |e| e.to_string()))))
 }
 
+/// Refuses, in one sentence, what cannot run a zenoh link: a build without Zenoh, no Zenoh
+/// options, an address to dial, names that are not key chunks.
+fn check_zenoh(plan: &NodePlan, options: &NodeOptions) -> Result<(), NodeError> {
+    let on_zenoh: Vec<&LinkPlan> = plan.links.iter().filter(|l| l.transport == "zenoh").collect();
+    if on_zenoh.is_empty() && options.zenoh.is_none() {
+        return Ok(());
+    }
+    if !cfg!(feature = "zenoh") {
+        return Err(NodeError(zenoh::NOT_BUILT.to_string()));
+    }
+    for l in &on_zenoh {
+        if options.dial.iter().any(|(n, _)| n == &l.name) {
+            return Err(NodeError(format!("link {} runs on zenoh and takes no --link address: its ends meet through the Zenoh router", l.name)));
+        }
+        let Some(z) = &options.zenoh else { return Err(NodeError(zenoh::missing_options(&l.name))) };
+        z.check(&l.name).map_err(NodeError)?;
+    }
+    if let Some(z) = &options.zenoh {
+        if !zenoh::prefix_safe(&z.prefix) {
+            return Err(NodeError(format!("the Zenoh prefix {:?} must be chunks of letters, digits, '_' or '-' separated by '/'", z.prefix)));
+        }
+        if z.connect.is_empty() && z.listen.is_empty() {
+            return Err(NodeError("the Zenoh session needs --zenoh-connect ENDPOINT (a Zenoh router, e.g. tcp/127.0.0.1:7447) or --zenoh-listen ENDPOINT".into()));
+        }
+        if !zenoh::key_safe(&options.name) {
+            return Err(NodeError(format!("the node name {:?} must not contain / * $ ? # on Zenoh (it is a key chunk)", options.name)));
+        }
+    }
+    Ok(())
+}
+
+/// The transport of one end of a zenoh link.
+#[cfg(feature = "zenoh")]
+fn zenoh_transport(lp: &LinkPlan, z: &ZenohOptions, plan: &NodePlan, route_names: &[String]) -> crate::links::ZenohTransport {
+    let (p, mid) = (&z.prefix, zenoh::mid16(&plan.manifest_id));
+    let keys = crate::links::ZenohKeys {
+        link: zenoh::link_key(p, &lp.name, &lp.local),
+        peer_link: zenoh::link_key(p, &lp.name, &lp.remote),
+        routes: lp.outgoing.iter().filter_map(|r| route_names.get(*r as usize).map(|n| (*r, zenoh::route_key(p, &mid, &lp.name, &lp.local, n)))).collect(),
+        peer_routes: zenoh::route_subscription(p, &mid, &lp.name, &lp.remote),
+    };
+    crate::links::ZenohTransport::new(keys, route_names, z.endpoints_label())
+}
+
 fn sanitize(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
 }
@@ -294,7 +345,7 @@ impl Node {
         }
         for name in options.dial.iter().map(|(n, _)| n).chain(options.faults.iter().map(|(n, _)| n)).chain(options.keys.iter().map(|(n, _)| n)) {
             if let Some(other) = plan.other_links.iter().find(|l| &l.name == name) {
-                return Err(NodeError(format!("link {name:?} is a {} link, not a mesh link (udp or tcp)", other.transport)));
+                return Err(NodeError(format!("link {name:?} is a {} link, not a mesh link (udp, tcp or zenoh)", other.transport)));
             }
             if !plan.links.iter().any(|l| &l.name == name) {
                 let ours: Vec<&str> = plan.links.iter().map(|l| l.name.as_str()).collect();
@@ -304,6 +355,7 @@ impl Node {
                 )));
             }
         }
+        check_zenoh(&plan, &options)?;
         discovery::check(&options.discovery, options.listen, options.admin)?;
         let (tcp, udp) = bind_both(options.listen)?;
         let listen = tcp.local_addr().map_err(|e| NodeError(format!("cannot read the listening address: {e}")))?;
@@ -330,20 +382,26 @@ impl Node {
             )));
         }
         let mut links = Vec::new();
+        #[cfg(feature = "zenoh")]
+        let mut zenoh_links = Vec::new();
         for lp in &plan.links {
+            let on_zenoh = lp.transport == "zenoh";
             let dial = options.dial.iter().find(|(n, _)| n == &lp.name).map(|(_, d)| *d);
             let key = options.keys.iter().find(|(n, _)| n == &lp.name).map(|(_, k)| *k);
             let faults = options.faults.iter().find(|(n, _)| n == &lp.name).map(|(_, f)| *f);
             let kind = match dial {
+                _ if on_zenoh => "zenoh",
                 Some(Dial::Udp(_)) => "udp",
                 Some(Dial::Tcp(_)) => "tcp",
                 None if lp.transport == "tcp" => "tcp",
                 None => "udp",
             };
+            // Over Zenoh nobody dials: the end whose partition sorts first sends the hello.
+            let dialer = if on_zenoh { zenoh::initiator(&lp.local, &lp.remote) } else { dial.is_some() };
             let status = LinkStatus {
                 name: lp.name.clone(),
                 transport: kind.into(),
-                dialer: dial.is_some(),
+                dialer,
                 state: "connecting".into(),
                 requested: link::requested(lp),
                 ..LinkStatus::default()
@@ -354,9 +412,16 @@ impl Node {
                 slot: link::TransportSlot::default(),
                 status: Mutex::new(status),
                 key,
-                dialer: dial.is_some(),
+                dialer,
                 fetches: link::Fetches::default(),
             });
+            #[cfg(feature = "zenoh")]
+            if let (true, Some(z)) = (on_zenoh, &options.zenoh) {
+                let t = Arc::new(zenoh_transport(lp, z, &plan, &route_names));
+                shared.status.lock().note = crate::links::Transport::note(&*t);
+                shared.slot.set(t.clone());
+                zenoh_links.push(t);
+            }
             match dial {
                 Some(Dial::Udp(peer)) => {
                     let bind: SocketAddr = if peer.is_ipv4() { "0.0.0.0:0".parse().unwrap_or(listen) } else { "[::]:0".parse().unwrap_or(listen) };
@@ -423,6 +488,8 @@ impl Node {
             _ => None,
         };
         let discovery = discovery::Discovery::new(options.discovery.clone(), me, advertised_admin);
+        #[cfg(feature = "zenoh")]
+        let zenoh_hub = options.zenoh.clone().map(|z| Arc::new(zenoh::ZenohHub::new(z, zenoh_links)));
         let shared = Arc::new(NodeShared { options, incarnation, stop: stop.clone(), finished: finished.clone(), links, graph, plan, route_names: route_names.clone(), route_index, queries: Default::default(), device_hook: Default::default(), discovery });
 
         // The driver builds its session (window and resequencing slots, a few hundred KiB) on
@@ -450,6 +517,11 @@ impl Node {
         // Gossip runs even without configured peers: a node that asked this one is asked back.
         let s = shared.clone();
         others.push(spawn("gossip".into(), Box::new(move || discovery::run_gossip(s)))?);
+        #[cfg(feature = "zenoh")]
+        if let Some(hub) = zenoh_hub {
+            let s = shared.clone();
+            others.push(spawn("zenoh-admin".into(), Box::new(move || zenoh::run(s, hub)))?);
+        }
         if let Some((socket, b)) = beacon {
             let s = shared.clone();
             others.push(spawn("beacon".into(), Box::new(move || discovery::run_beacon(s, socket, b)))?);
@@ -557,7 +629,7 @@ fn run_udp_listener(node: Arc<NodeShared>, socket: Arc<UdpSocket>) {
         };
         let datagram = &buf[..n];
         let link = match manyfold_framing::decode_datagram(datagram, UDP_MTU_DEFAULT).ok().and_then(hello_link) {
-            Some(name) => node.links.iter().position(|l| l.plan.name == name && !l.dialer),
+            Some(name) => node.links.iter().position(|l| l.plan.name == name && !l.dialer && l.plan.transport != "zenoh"),
             None => by_addr.get(&from).copied(),
         };
         let Some(i) = link else { continue };
@@ -629,7 +701,7 @@ fn identify_connection(node: &NodeShared, transports: &Mutex<HashMap<usize, Arc<
         if !any {
             continue;
         }
-        let Some(i) = link.and_then(|name| node.links.iter().position(|l| l.plan.name == name && !l.dialer)) else { return };
+        let Some(i) = link.and_then(|name| node.links.iter().position(|l| l.plan.name == name && !l.dialer && l.plan.transport != "zenoh")) else { return };
         let l = &node.links[i];
         let t = transports.lock().entry(i).or_insert_with(|| Arc::new(TcpTransport::accept(TCP_MTU_DEFAULT))).clone();
         if l.slot.get().is_none_or(|cur| cur.kind() != "tcp") {

@@ -20,7 +20,7 @@ pub struct LinkPlan {
     pub local: String,
     /// The partition at the other end.
     pub remote: String,
-    /// `udp` or `tcp`, as the manifest declares it.
+    /// `udp`, `tcp` or `zenoh`, as the manifest declares it.
     pub transport: String,
     /// What the manifest link keeps: ordered, reliable, authenticated, durable.
     pub ordered: bool,
@@ -74,7 +74,7 @@ pub struct NodePlan {
     pub partitions: Vec<String>,
     /// Every route, in manifest order (the index is the route's name on the wire).
     pub routes: Vec<RoutePlan>,
-    /// Mesh links (transport `udp` or `tcp`) between a hosted partition and one hosted
+    /// Mesh links (transport `udp`, `tcp` or `zenoh`) between a hosted partition and one hosted
     /// elsewhere, sorted by name.
     pub links: Vec<LinkPlan>,
     /// Other links of hosted partitions (a `serial` link to a device partition): no mesh
@@ -297,7 +297,15 @@ impl NodePlan {
             });
         }
         links.sort_by(|a, b| a.name.cmp(&b.name));
-        let (links, other_links) = links.into_iter().partition(|l| matches!(l.transport.as_str(), "udp" | "tcp"));
+        // Over Zenoh the names become key chunks (docs/wire.md 4.12).
+        for l in links.iter().filter(|l| l.transport == "zenoh") {
+            for (what, name) in [("link", &l.name), ("partition", &l.local), ("partition", &l.remote)] {
+                if !super::zenoh::key_safe(name) {
+                    return Err(LoadError(format!("link {} runs on zenoh, so its {what} name {name:?} must not be empty or contain / * $ ? #", l.name)));
+                }
+            }
+        }
+        let (links, other_links) = links.into_iter().partition(|l| matches!(l.transport.as_str(), "udp" | "tcp" | "zenoh"));
         let texts = |entries: &[(String, Cbor)], key: &str| -> Vec<String> {
             match field(entries, key) {
                 Some(Cbor::Array(items)) => items.iter().filter_map(|i| if let Cbor::Text(t) = i { Some(t.clone()) } else { None }).collect(),

@@ -18,8 +18,10 @@ pub struct LinkStatus {
     pub peer_incarnation: Option<u64>,
     /// The peer's address, once known.
     pub peer_addr: Option<String>,
-    /// `udp` or `tcp`.
+    /// `udp`, `tcp` or `zenoh`.
     pub transport: String,
+    /// What the link waits for, if anything ("waiting for the Zenoh router at ...").
+    pub note: Option<String>,
     /// This end dials.
     pub dialer: bool,
     /// `connecting`, `up`, `down` or `refused`.
@@ -105,6 +107,7 @@ impl LinkStatus {
             "peer_incarnation": self.peer_incarnation,
             "peer_addr": self.peer_addr,
             "transport": self.transport,
+            "note": self.note,
             "dialer": self.dialer,
             "state": self.state,
             "down_reason": self.down_reason,

@@ -9,6 +9,8 @@
 //! - `sim`: `SimDevice`, a board's device (manyfold-core) for `manyfold.sim`.
 //! - `node`: `Node`, the runtime node serving a `NativeGraph` (`manyfold node`), and its typed
 //!   status (`NodeStatus`, `NodeLinkStatus`).
+//! - `zenoh`: `ZENOH`, `ZenohRouter` and `ZenohClient` (a router in this process; nodes found
+//!   by liveliness and asked through their admin queryables).
 //! - `stores`: `StoreFile` and `StoreDir`, the durable stores (`manyfold.stores` wraps them).
 //! - `devlink`: `HostClient`, the host end of a device link (the core's host role), and the
 //!   typed objects of the link protocol (`Event`, `Describe`, page items, counters).
@@ -26,6 +28,7 @@ mod route;
 mod sim;
 mod snapshots;
 mod stores;
+mod zenoh;
 
 /// Native hot path of the manyfold package. Import `manyfold`, not this module.
 #[pymodule]
@@ -40,5 +43,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     devlink::register(m)?;
     node::register(m)?;
     stores::register(m)?;
+    zenoh::register(m)?;
     Ok(())
 }

@@ -21,6 +21,8 @@ pub struct PyLinkStatus {
     peer_incarnation: Option<u64>,
     peer_addr: Option<String>,
     transport: String,
+    /// What the link waits for, if anything (a zenoh link: the router).
+    note: Option<String>,
     dialer: bool,
     state: String,
     down_reason: Option<String>,
@@ -67,6 +69,7 @@ impl From<&LinkStatus> for PyLinkStatus {
             peer_incarnation: s.peer_incarnation,
             peer_addr: s.peer_addr.clone(),
             transport: s.transport.clone(),
+            note: s.note.clone(),
             dialer: s.dialer,
             state: s.state.clone(),
             down_reason: s.down_reason.clone(),
@@ -155,7 +158,9 @@ impl node::DeviceHook for PyDeviceHook {
 /// A runtime node serving a graph already loaded with the manifest's hosted partitions
 /// (`NativeGraph.load_manifest(manifest, callables, partitions)`). `links` maps link names to
 /// `udp://HOST:PORT` or `tcp://HOST:PORT` to dial; `keys` to key file paths; `faults` to fault
-/// specs (`seed=N,drop=P,...`). `device_hook(request: dict) -> dict` answers the admin
+/// specs (`seed=N,drop=P,...`). `zenoh_connect` (routers, e.g. `tcp/127.0.0.1:7447`),
+/// `zenoh_listen`, `zenoh_mode` (`client` or `peer`) and `zenoh_prefix` run the manifest's zenoh
+/// links and show the node on Zenoh (liveliness token, admin queryable). `device_hook(request: dict) -> dict` answers the admin
 /// endpoint's `device` queries and lists the devices in `status` (see `manyfold.cluster.node`).
 /// Stop it with `stop()`.
 #[pyclass(module = "manyfold._native", name = "Node", frozen)]
@@ -176,7 +181,7 @@ fn node_error(py: Python<'_>, message: impl AsRef<str>) -> PyErr {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (graph, manifest, name, node_id, partitions, listen, links = Vec::new(), keys = Vec::new(), admin = None, faults = Vec::new(), lease_ms = manyfold_core::mesh::LEASE_MS, queue_depth_max = node::QUEUE_DEPTH_DEFAULT, run_scheduler = false, device_hook = None, peers = Vec::new(), advertise = None, beacon = false, beacon_group = None, beacon_interface = None, gossip_ms = None))]
+    #[pyo3(signature = (graph, manifest, name, node_id, partitions, listen, links = Vec::new(), keys = Vec::new(), admin = None, faults = Vec::new(), lease_ms = manyfold_core::mesh::LEASE_MS, queue_depth_max = node::QUEUE_DEPTH_DEFAULT, run_scheduler = false, device_hook = None, peers = Vec::new(), advertise = None, beacon = false, beacon_group = None, beacon_interface = None, gossip_ms = None, zenoh_connect = Vec::new(), zenoh_listen = Vec::new(), zenoh_mode = "client", zenoh_prefix = node::zenoh::PREFIX_DEFAULT))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -200,6 +205,10 @@ impl PyNode {
         beacon_group: Option<&str>,
         beacon_interface: Option<&str>,
         gossip_ms: Option<u32>,
+        zenoh_connect: Vec<String>,
+        zenoh_listen: Vec<String>,
+        zenoh_mode: &str,
+        zenoh_prefix: &str,
     ) -> PyResult<PyNode> {
         if let Some(h) = &device_hook {
             if !h.bind(py).is_callable() {
@@ -240,6 +249,10 @@ impl PyNode {
         }
         if let Some(ms) = gossip_ms {
             d.gossip_ms = ms.max(1);
+        }
+        let mode = node::ZenohMode::parse(zenoh_mode).map_err(|e| node_error(py, format!("zenoh_mode: {e}")))?;
+        if !zenoh_connect.is_empty() || !zenoh_listen.is_empty() {
+            options.zenoh = Some(node::ZenohOptions { mode, connect: zenoh_connect, listen: zenoh_listen, prefix: zenoh_prefix.to_string() });
         }
         let host = graph.host();
         let node = py.detach(move || Node::start(host, plan, options)).map_err(|e| node_error(py, e.0))?;
@@ -348,7 +361,7 @@ fn parse_beacon(data: &[u8]) -> Option<(String, u16, u64, String, String, Option
 /// declare. None for a transport that is not a mesh link.
 #[pyfunction]
 fn mesh_link_provides(transport: &str) -> Option<Vec<String>> {
-    if transport != "udp" && transport != "tcp" {
+    if !matches!(transport, "udp" | "tcp" | "zenoh") {
         return None;
     }
     let provided = manyfold_core::mesh::Caps::provided(manyfold_core::mesh::Caps::ALL, node::link::transport_caps(transport), true);
