@@ -75,7 +75,7 @@ def test_udp_and_tcp_plans_have_no_zenoh_table(tmp_path):
         (lambda t: t.replace('connect = ["tcp/127.0.0.1:7447"]', 'connect = ["127.0.0.1:7447"]'),
          "Zenoh connect endpoint '127.0.0.1:7447' is not a Zenoh endpoint like tcp/127.0.0.1:7447"),
         (lambda t: t.replace('connect = ["tcp/127.0.0.1:7447"]', "connect = []"), "a Zenoh client needs a router to connect to"),
-        (lambda t: t.replace('prefix = "manyfold"', 'prefix = "many*fold"'), "the Zenoh prefix 'many*fold' must be key chunks joined by /"),
+        (lambda t: t.replace('prefix = "manyfold"', 'prefix = "many*fold"'), "the Zenoh prefix 'many*fold' must be key chunks of letters, digits, _ or - joined by /"),
         (lambda t: t.replace('name = "host"', 'name = "ho#st"').replace('"control", "host"', '"control", "ho#st"'),
          "node ho#st runs on Zenoh, where its name 'ho#st' is part of a key, so it must not contain / * $ ? # (it has '#')"),
     ],

@@ -51,11 +51,14 @@ def check_endpoint(text: str, what: str) -> str:
     return text
 
 
+_PREFIX_CHUNK = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def check_prefix(prefix: str, what: str = "the Zenoh prefix") -> str:
-    """A key prefix: one or more chunks joined by ``/``, none empty, without ``* $ ? #``."""
-    chunks = prefix.split("/")
-    if not prefix or any(not c for c in chunks) or any(key_unsafe(c) for c in chunks):
-        raise ClusterError(f"{what} {prefix!r} must be key chunks joined by / (none empty, no * $ ? #), e.g. manyfold or site1/manyfold")
+    """A key prefix: chunks of letters, digits, ``_`` and ``-`` joined by single ``/`` (the
+    runtime's rule, ``node::zenoh::prefix_safe``)."""
+    if not prefix or not all(_PREFIX_CHUNK.match(c) for c in prefix.split("/")):
+        raise ClusterError(f"{what} {prefix!r} must be key chunks of letters, digits, _ or - joined by /, e.g. manyfold or site1/manyfold")
     return prefix
 
 
