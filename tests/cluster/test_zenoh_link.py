@@ -31,6 +31,7 @@ from manyfold.cluster.nodes_file import NodeRequest, NodesFile  # noqa: E402
 from manyfold.cluster.place import make_plan  # noqa: E402
 from manyfold.cluster.plan import PlannedNode, Runtime  # noqa: E402
 from manyfold.graph import FLOAT, Graph, LinkCapabilities  # noqa: E402
+from manyfold.query import expose  # noqa: E402
 from manyfold.zenoh import ZenohMode, ZenohOptions, available  # noqa: E402
 
 if not available():
@@ -43,8 +44,8 @@ ZL = LinkCapabilities(ordered=True, reliable=True, authenticated=False, durable=
 TEMP, HUM = r("probe", "temp"), r("probe", "hum")
 SEEN = {TEMP: r("seen", "temp"), HUM: r("seen", "hum")}
 """Each route produced on a, and the route on b it crosses link ab into."""
-DECLARED = {"det_nonreplayable"}
-"""The taint every crossing carries by declaration (the link is not durable)."""
+DECLARED = {"det_nonreplayable", "trust_unverified"}
+"""The taints every crossing carries by declaration (the link is neither durable nor keyed)."""
 LEASE_MS = 1500
 UP_TIMEOUT_S = 20.0
 
@@ -61,6 +62,7 @@ def zenoh_graph(extra: bool = False) -> Graph:
             g.connect(route, g.route(SEEN[route], FLOAT), link=ZL, name=f"ab_{route.stream}")
         if extra:
             g.route(r("seen", "extra"), FLOAT)
+    expose(g, principals=["operator"], kinds=["topology", "taints"])
     return g
 
 
@@ -123,17 +125,19 @@ def taint_names(envelope) -> set[str]:
 
 
 def test_nodes_connect_through_the_router_and_events_cross(tmp_path):
-    """Both ends come up through the router (transport zenoh, requested = provided, the router named
-    as the peer), and events cross in order with only the declared taint."""
+    """Both ends come up through the router (transport zenoh, requested = provided, the router and
+    link key in the status), and events cross in order with only the declared taints."""
     with EclipseRouter() as router, start(tmp_path, ZenohOptions.client(router.endpoint), 43200) as running:
         programs = {p.node.name: p.command.program for p in running.cluster.processes}
         assert programs == {"a": "manyfold-node", "b": "manyfold node"}
         ends = wait_until(lambda: states(running, "up"), UP_TIMEOUT_S, "link ab up at both ends")
         publish(running, [1.0, 2.0, 3.0])
         held = wait_until(lambda: arrived(running, [1.0, 2.0, 3.0]), 10, "the events at b")
-    for end in ends:
+        raw = [next(k for k in running.admin[n].ask({"q": "status"})["links"] if k["name"] == "ab") for n in ("a", "b")]
+    for end, other in zip(ends, ("b", "a")):
         assert (end.transport, end.requested, end.provided, end.missing) == ("zenoh", ("ordered", "reliable"), ("ordered", "reliable"), ())
-        assert router.endpoint in (end.peer or "")
+        assert end.peer == other
+    assert all(router.endpoint in (k["peer_addr"] or "") for k in raw), raw
     for history in held.values():
         assert [e.value for e in history] == [1.0, 2.0, 3.0] and [e.seq for e in history] == [1, 2, 3]
         assert all(taint_names(e) == DECLARED for e in history)
@@ -174,7 +178,7 @@ def test_router_kill_takes_both_ends_down_taints_the_next_events_and_restart_rec
 
 def test_a_short_outage_loses_nothing(tmp_path):
     """The router killed and restarted within the lease: the session survives, what was published
-    meanwhile is retransmitted, and every event arrives once, in order, with only the declared taint."""
+    meanwhile is retransmitted, and every event arrives once, in order, with only the declared taints."""
     with EclipseRouter() as router, start(tmp_path, ZenohOptions.client(router.endpoint), 43260, lease_ms=15000) as running:
         wait_until(lambda: states(running, "up"), UP_TIMEOUT_S, "link ab up")
         publish(running, [1.0, 2.0])
@@ -193,7 +197,7 @@ def test_a_short_outage_loses_nothing(tmp_path):
 
 def test_peer_mode_keeps_delivering_when_the_router_dies(tmp_path):
     """In peer mode the router only introduces the nodes (documented behaviour): once it is
-    killed the link stays up and new events still cross, untainted."""
+    killed the link stays up and new events still cross with only the declared taints."""
     with EclipseRouter() as router:
         peer = ZenohOptions(ZenohMode.PEER, (router.endpoint,), ("tcp/127.0.0.1:0",))
         with start(tmp_path, peer, 43280) as running:
