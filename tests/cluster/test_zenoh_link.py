@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -272,3 +273,26 @@ def test_demo_edge_on_zenoh_gives_the_udp_report(tmp_path):
     federated = report["federated"]
     assert set(federated["answered"]) == {"edge-a", "edge-b", "host"} and federated["unknown"] == []
     assert federated["lineage"]["path"] == ["host", "edge-b", "edge-a", "device greenhouse-sensors"]
+
+
+def test_zenoh_router_command_ready_line_and_clean_stop():
+    """manyfold zenoh-router prints one JSON ready line naming the port it chose, and SIGTERM ends
+    it with exit code 0; a listen address that is not a Zenoh endpoint is one sentence, exit 2."""
+    router = subprocess.Popen([sys.executable, "-m", "manyfold", "zenoh-router", "--listen", "tcp/127.0.0.1:0"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert router.stdout is not None and select.select([router.stdout], [], [], 10)[0], "no ready line within 10 s"
+        ready = json.loads(router.stdout.readline())
+        assert ready["ready"] is True and ready["pid"] == router.pid
+        ((endpoint,),) = (ready["listen"],)
+        assert endpoint.startswith("tcp/127.0.0.1:") and not endpoint.endswith(":0")
+        router.send_signal(signal.SIGTERM)
+        assert router.wait(10) == 0
+    finally:
+        if router.poll() is None:
+            router.kill()
+            router.wait(5)
+        router.stdout.close()
+        router.stderr.close()
+    bad = manyfold("zenoh-router", "--listen", "127.0.0.1:7447")
+    assert bad.returncode == 2 and bad.stderr.strip() == "manyfold zenoh-router: --listen '127.0.0.1:7447' is not a Zenoh endpoint like tcp/127.0.0.1:7447"
