@@ -64,7 +64,7 @@ def zenoh_endpoints(text: str) -> tuple[str, ...]:
 
     endpoints = tuple(e for e in text[len(ZENOH_SCHEME):].split(",") if e)
     if not endpoints:
-        raise ClusterError(f"--cluster {text}: name the Zenoh router, e.g. zenoh:tcp/127.0.0.1:7447")
+        raise ClusterError(f"--cluster {text} names no Zenoh router; give one, e.g. zenoh:tcp/127.0.0.1:7447")
     return tuple(check_endpoint(e, f"--cluster {text}:") for e in endpoints)
 
 

@@ -10,7 +10,7 @@ import json
 from manyfold.cluster.admin import AdminError, AdminRejected
 from manyfold.cluster.errors import ClusterError
 from manyfold.zenoh.keys import NodePresence, PresenceKeyError
-from manyfold.zenoh.native import native
+from manyfold.zenoh.native import native, sentence
 from manyfold.zenoh.options import DEFAULT_PREFIX, check_endpoint, check_prefix
 
 
@@ -26,7 +26,7 @@ class ZenohClient:
         try:
             self._client = n.ZenohClient(list(connect), prefix)
         except Exception as error:  # the binding's errors are sentences
-            raise ClusterError(f"cannot open a Zenoh session to {', '.join(connect)}: {error}") from None
+            raise ClusterError(sentence(error)) from None
 
     @property
     def where(self) -> str:
@@ -38,7 +38,7 @@ class ZenohClient:
         try:
             keys = self._client.nodes(_ms(timeout_s))
         except Exception as error:
-            raise ClusterError(f"the Zenoh router at {self.where} did not list the nodes: {error}") from None
+            raise ClusterError(f"the Zenoh router at {self.where} did not list the nodes: {sentence(error)}") from None
         found: list[NodePresence] = []
         odd: list[str] = []
         for key in keys:
@@ -55,7 +55,7 @@ class ZenohClient:
         try:
             replies = self._client.ask(key, json.dumps(request), _ms(timeout_s))
         except Exception as error:
-            raise AdminError(f"zenoh {key}: {error}") from None
+            raise AdminError(f"zenoh {key}: {sentence(error)}") from None
         if not replies:
             raise AdminError(f"zenoh {key}: no answer within {timeout_s:g} s")
         _reply_key, text = replies[0]

@@ -3,6 +3,7 @@ says so in one sentence instead of an AttributeError."""
 
 from __future__ import annotations
 
+import re
 from types import ModuleType
 
 from manyfold.cluster.errors import ClusterError
@@ -12,6 +13,14 @@ NO_ZENOH = "this build has no Zenoh transport; build manyfold-runtime with the z
 
 class ZenohUnavailable(ClusterError):
     """The extension was built without Zenoh."""
+
+
+_LOCATION = re.compile(r"\s+at /\S+?\.rs:\d+\.?")
+
+
+def sentence(error: BaseException) -> str:
+    """A binding's error as one sentence, without the Rust source location Zenoh appends."""
+    return _LOCATION.sub("", str(error)).strip().rstrip(".!")
 
 
 def available() -> bool:
@@ -30,4 +39,4 @@ def native() -> ModuleType:
     return _native
 
 
-__all__ = ["NO_ZENOH", "ZenohUnavailable", "available", "native"]
+__all__ = ["NO_ZENOH", "ZenohUnavailable", "available", "native", "sentence"]

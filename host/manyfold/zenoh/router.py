@@ -16,7 +16,7 @@ import time
 from typing import TextIO
 
 from manyfold.cluster.errors import ClusterError
-from manyfold.zenoh.native import native
+from manyfold.zenoh.native import native, sentence
 from manyfold.zenoh.options import check_endpoint
 
 DEFAULT_LISTEN = "tcp/127.0.0.1:7447"
@@ -41,7 +41,7 @@ class ZenohRouter:
         try:
             self._router = n.ZenohRouter(list(listen))
         except Exception as error:  # the binding's errors are sentences
-            raise ClusterError(f"the Zenoh router cannot listen on {', '.join(listen)}: {error}") from None
+            raise ClusterError(sentence(error)) from None
 
     def endpoints(self) -> tuple[str, ...]:
         return tuple(self._router.endpoints())
