@@ -89,6 +89,13 @@ pub fn missing_options(link: &str) -> String {
     format!("link {link} runs on zenoh: give --zenoh-connect ENDPOINT (a Zenoh router, e.g. tcp/127.0.0.1:7447)")
 }
 
+/// A Zenoh error as a clause: without the source location Zenoh appends, nor a trailing `!`/`.`.
+pub fn error_text(e: impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    let text = text.split(" at /").next().unwrap_or_default().trim();
+    text.trim_end_matches(['!', '.', ' ']).to_string()
+}
+
 /// The sentence of a build without the `zenoh` feature.
 pub const NOT_BUILT: &str = "this build has no Zenoh transport; build manyfold-runtime with the zenoh feature";
 
@@ -182,12 +189,12 @@ mod session {
     /// scouting off, reconnection every second at most.
     pub fn config(mode: &str, connect: &[String], listen: &[String]) -> Result<zenoh::Config, String> {
         let mut c = zenoh::Config::default();
-        let set = |c: &mut zenoh::Config, key: &str, value: String| c.insert_json5(key, &value).map_err(|e| format!("the Zenoh setting {key} = {value} is refused: {e}"));
+        let set = |c: &mut zenoh::Config, key: &str, value: String| c.insert_json5(key, &value).map_err(|e| format!("the Zenoh setting {key} = {value} is refused: {}", super::error_text(e)));
         set(&mut c, "mode", serde_json::to_string(mode).unwrap_or_default())?;
         for (key, list) in [("connect/endpoints", connect), ("listen/endpoints", listen)] {
             if !list.is_empty() {
                 let text = serde_json::to_string(list).unwrap_or_default();
-                c.insert_json5(key, &text).map_err(|e| format!("the Zenoh endpoints {} are not valid: {e}", list.join(", ")))?;
+                c.insert_json5(key, &text).map_err(|e| format!("the Zenoh endpoints {} are not valid: {}", list.join(", "), super::error_text(e)))?;
             }
         }
         set(&mut c, "scouting/multicast/enabled", "false".into())?;
@@ -211,7 +218,7 @@ mod session {
             if finished() {
                 return;
             }
-            let attempt = node_config(&hub.options).and_then(|c| zenoh::open(c).wait().map_err(|e| e.to_string()));
+            let attempt = node_config(&hub.options).and_then(|c| zenoh::open(c).wait().map_err(super::error_text));
             match attempt {
                 Ok(s) => break s,
                 Err(_) => {
@@ -325,5 +332,6 @@ mod tests {
         assert!(bad.check("ab").unwrap_err().contains("prefix \"a/*\""));
         assert_eq!(ZenohMode::parse("peer"), Ok(ZenohMode::Peer));
         assert!(ZenohMode::parse("router").unwrap_err().contains("client or peer"));
+        assert_eq!(error_text("Unable to connect to any of [x]!  at /root/src/orchestrator.rs:447."), "Unable to connect to any of [x]");
     }
 }
