@@ -91,7 +91,20 @@ fn events_cross_through_the_router_with_seqs_and_taints_intact() {
     assert_eq!((la["transport"].clone(), la["dialer"].clone(), lb["dialer"].clone()), (json!("zenoh"), json!(true), json!(false)));
     assert!(la["peer_addr"].as_str().unwrap().contains("manyfold/link/ab/a"), "{la}");
     assert_eq!(la["note"], Value::Null);
-    let values: Vec<f64> = (0..200).map(f64::from).collect();
+    // Watch the route keys: first-send events of one route go on the route's key.
+    let client = zenoh::open(config("client", &[format!("tcp/127.0.0.1:{port}")], &[]).unwrap()).wait().unwrap();
+    let mid = a.status()["manifest_id"].as_str().unwrap()[..16].to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let keep = seen.clone();
+    let _watch = client.declare_subscriber(format!("manyfold/{mid}/route/ab/a/**")).callback(move |s| keep.lock().unwrap().push(s.key_expr().to_string())).wait().unwrap();
+    // One event at a time until the watcher's subscription has reached the router, then the rest.
+    let mut published = 0u32;
+    wait_for("an events message on the route key", Duration::from_secs(10), || {
+        a.publish(RAW, &[f64::from(published)]);
+        published += 1;
+        (!seen.lock().unwrap().is_empty()).then_some(())
+    });
+    let values: Vec<f64> = (published..200).map(f64::from).collect();
     a.publish(RAW, &values);
     let at_b = wait_for("200 events at b", Duration::from_secs(10), || {
         let h = b.history(SCALED);
@@ -102,6 +115,9 @@ fn events_cross_through_the_router_with_seqs_and_taints_intact() {
         assert_eq!((x["seq"].clone(), taints(x), x["value"].clone()), (y["seq"].clone(), taints(y), y["value"].clone()));
     }
     assert_eq!(unique_seqs(&b, SCALED), (1..=200).collect::<Vec<u64>>());
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "no events message went on the route key");
+    assert!(seen.iter().all(|k| k == &format!("manyfold/{mid}/route/ab/a/read/raw/a/temp/scaled/event/v1")), "{seen:?}");
 }
 
 /// A node of another manifest hears the hello on the link key (no manifest id in it) and the
