@@ -239,8 +239,43 @@ fn presence_and_the_admin_queryable_answer_through_the_router() {
         (format!("manyfold/{mid}/admin/a"), "a".to_string(), "zenoh".to_string()),
         (format!("manyfold/{mid}/admin/b"), "b".to_string(), "zenoh".to_string()),
     ]);
+    let z = a.status()["zenoh"].clone();
+    assert_eq!((z["mode"].clone(), z["open"].clone(), z["prefix"].clone()), (json!("client"), json!(true), json!("manyfold")), "{z}");
+    assert!(z["admin_answered"].as_u64().unwrap() >= 1, "{z}");
     drop(b);
     client.close().wait().unwrap();
+}
+
+/// Peer mode: the router introduces the nodes, which then talk directly, so events still cross
+/// once the router is gone (the documented difference from client mode).
+#[test]
+fn peer_mode_keeps_delivering_without_the_router() {
+    let port = free_port();
+    let first = router(port);
+    let m = zenoh_manifest("chain.json", "peer");
+    let peer = |name: &str, id: u16| {
+        let args: Vec<String> = [
+            "--manifest", m.as_str(), "--node", name, "--node-id", &id.to_string(), "--partition", name, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+            "--lease-ms", "1500", "--zenoh-mode", "peer", "--zenoh-connect", &format!("tcp/127.0.0.1:{port}"), "--zenoh-listen", "tcp/127.0.0.1:0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        NodeProc::start(name, &args)
+    };
+    let (a, b) = (peer("a", 1), peer("b", 2));
+    wait_state(&a, "up", Duration::from_secs(20));
+    wait_state(&b, "up", Duration::from_secs(5));
+    assert_eq!(a.status()["zenoh"]["mode"], json!("peer"));
+    first.close().wait().unwrap();
+    let values: Vec<f64> = (0..50).map(f64::from).collect();
+    a.publish(RAW, &values);
+    let h = wait_for("50 events at b without the router", Duration::from_secs(10), || {
+        let h = b.history(SCALED);
+        (h.len() == 50).then_some(h)
+    });
+    assert_eq!(a.link("ab")["ups"], json!(1), "the session never went down");
+    assert!(h.iter().all(|e| !taints(e).contains(&"delivery_dropped".to_string())));
 }
 
 /// Start-up errors are one sentence: a zenoh link with no router given, and an address given
