@@ -52,14 +52,29 @@ fn zenoh_manifest(fixture_name: &str, tag: &str) -> String {
 
 /// A node of `manifest` hosting `partition`, a client of the router on `port`.
 fn node(manifest: &str, name: &str, id: u16, partition: &str, port: u16, lease_ms: u32) -> NodeProc {
-    let args: Vec<String> = [
+    node_with(manifest, name, id, partition, port, lease_ms, &[])
+}
+
+/// [`node`] with more flags.
+fn node_with(manifest: &str, name: &str, id: u16, partition: &str, port: u16, lease_ms: u32, extra: &[String]) -> NodeProc {
+    let mut args: Vec<String> = [
         "--manifest", manifest, "--node", name, "--node-id", &id.to_string(), "--partition", partition, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
         "--lease-ms", &lease_ms.to_string(), "--zenoh-connect", &format!("tcp/127.0.0.1:{port}"),
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    args.extend(extra.iter().cloned());
     NodeProc::start(name, &args)
+}
+
+/// Watches `key` through the router on `port`: the keys of the samples seen.
+fn watch(port: u16, key: String) -> (zenoh::Session, std::sync::Arc<std::sync::Mutex<Vec<String>>>, zenoh::pubsub::Subscriber<()>) {
+    let client = zenoh::open(config("client", &[format!("tcp/127.0.0.1:{port}")], &[]).unwrap()).wait().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let keep = seen.clone();
+    let sub = client.declare_subscriber(key).callback(move |s| keep.lock().unwrap().push(s.key_expr().to_string())).wait().unwrap();
+    (client, seen, sub)
 }
 
 fn wait_state(node: &NodeProc, state: &str, bound: Duration) -> Value {
@@ -92,11 +107,8 @@ fn events_cross_through_the_router_with_seqs_and_taints_intact() {
     assert!(la["peer_addr"].as_str().unwrap().contains("manyfold/link/ab/a"), "{la}");
     assert_eq!(la["note"], Value::Null);
     // Watch the route keys: first-send events of one route go on the route's key.
-    let client = zenoh::open(config("client", &[format!("tcp/127.0.0.1:{port}")], &[]).unwrap()).wait().unwrap();
     let mid = a.status()["manifest_id"].as_str().unwrap()[..16].to_string();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let keep = seen.clone();
-    let _watch = client.declare_subscriber(format!("manyfold/{mid}/route/ab/a/**")).callback(move |s| keep.lock().unwrap().push(s.key_expr().to_string())).wait().unwrap();
+    let (_client, seen, _watch) = watch(port, format!("manyfold/{mid}/route/ab/a/**"));
     // One event at a time until the watcher's subscription has reached the router, then the rest.
     let mut published = 0u32;
     wait_for("an events message on the route key", Duration::from_secs(10), || {
@@ -309,4 +321,32 @@ fn a_node_waits_for_a_late_router() {
     wait_state(&a, "up", Duration::from_secs(20));
     wait_state(&b, "up", Duration::from_secs(5));
     assert_eq!(a.link("ab")["note"], Value::Null);
+}
+
+/// A keyed zenoh link seals every message; events still cross, and still go on their route's key
+/// (the transport reads the message inside the seal, which authenticates and does not encrypt).
+#[test]
+fn a_keyed_link_crosses_sealed_on_the_route_key() {
+    let port = free_port();
+    let _router = router(port);
+    let m = zenoh_manifest("chain.json", "keyed");
+    let dir = std::env::temp_dir().join(format!("manyfold-zenoh-{}-keyed", std::process::id()));
+    let key = dir.join("ab.key");
+    std::fs::write(&key, "5a".repeat(32)).unwrap();
+    let flag = [format!("--key=ab={}", key.display())];
+    let a = node_with(&m, "a", 1, "a", port, 3000, &flag);
+    let b = node_with(&m, "b", 2, "b", port, 3000, &flag);
+    wait_state(&a, "up", Duration::from_secs(20));
+    wait_state(&b, "up", Duration::from_secs(5));
+    let mid = a.status()["manifest_id"].as_str().unwrap()[..16].to_string();
+    let (_client, seen, _watch) = watch(port, format!("manyfold/{mid}/route/ab/a/**"));
+    let mut published = 0u32;
+    wait_for("a sealed events message on the route key", Duration::from_secs(10), || {
+        a.publish(RAW, &[f64::from(published)]);
+        published += 1;
+        (!seen.lock().unwrap().is_empty()).then_some(())
+    });
+    wait_for("every event at b", Duration::from_secs(10), || (b.history(SCALED).len() == published as usize).then_some(()));
+    assert_eq!(unique_seqs(&b, SCALED), (1..=u64::from(published)).collect::<Vec<u64>>());
+    assert_eq!(b.link("ab")["bad_frames"], json!(0));
 }
