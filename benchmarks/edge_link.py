@@ -3,7 +3,7 @@ one-way latency, beside Eclipse Zenoh Python peers over TCP loopback measured in
 
 One JSON line per transport (after a first line describing the run)::
 
-    {"transport": "udp" | "tcp" | "zenoh-peer", "events_per_s": N, "p50_us": N, "p99_us": N, ...}
+    {"transport": "udp" | "tcp" | "zenoh" | "zenoh-raw" | "zenoh-peer", "events_per_s": N, "p50_us": N, "p99_us": N, ...}
 
 What runs, like for like (each side two OS processes on this machine, Python at both ends):
 
@@ -11,6 +11,12 @@ What runs, like for like (each side two OS processes on this machine, Python at 
   listening on ``tcp/127.0.0.1:PORT`` and the sender connecting to it. The sender ``put``s 8-byte
   payloads through one publisher (``CongestionControl.BLOCK``, as Zenoh's own throughput
   examples); the receiver counts them in a Python callback subscriber.
+- ``zenoh-raw``: the same two eclipse-zenoh sessions in **client** mode, both connected to a Zenoh
+  router in a third process (our ``_native.ZenohRouter``, TCP loopback): raw Zenoh put/subscribe of
+  the same 8-byte payload through a router.
+- ``zenoh``: our two nodes (as for ``udp``) in client mode through the same kind of router in a
+  third process, their link ``ab`` declared ``transport = "zenoh"``. Its line carries ``vs_raw`` =
+  our events/s over ``zenoh-raw``'s in the same run (target: at least 0.8).
 - ``udp`` / ``tcp``: a manifest of two partitions joined by one link (``udp`` or ``tcp``), one
   route crossing it. Each process loads the manifest into a graph hosting one partition and runs
   the runtime node on it (``_native.Node``), the sender dialing the receiver. The sender publishes
@@ -45,7 +51,8 @@ Run from the repository root after ``pip install -e '.[bench]'``::
 
     python benchmarks/edge_link.py --peer
 
-``--transports`` chooses what runs (default ``udp,tcp`` and, with ``--peer``, ``zenoh-peer``).
+``--transports`` chooses what runs (default ``udp,tcp`` and, with ``--peer``, ``zenoh``,
+``zenoh-raw`` and ``zenoh-peer``).
 Beside ``udp`` and ``tcp`` come ``udp-rust`` and ``tcp-rust``: the same manifest and node code
 with no Python (``cargo run --release --example edge_bench``, both nodes in one process sharing
 one clock, ``publish_many`` and a subscriber in Rust), to separate the node from the Python
@@ -150,11 +157,11 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[i]
 
 
-def zenoh_config(listen: str | None, connect: str | None):
+def zenoh_config(listen: str | None, connect: str | None, mode: str = "peer"):
     import zenoh
 
     config = zenoh.Config()
-    config.insert_json5("mode", '"peer"')
+    config.insert_json5("mode", json.dumps(mode))
     config.insert_json5("scouting/multicast/enabled", "false")
     config.insert_json5("transport/shared_memory/enabled", "false")
     config.insert_json5("listen/endpoints", json.dumps([listen] if listen else []))
@@ -166,7 +173,8 @@ def zenoh_receiver(args: argparse.Namespace) -> int:
     import zenoh
 
     rx = Receiver()
-    session = zenoh.open(zenoh_config(f"tcp/127.0.0.1:{args.port}", None))
+    router = f"tcp/127.0.0.1:{args.port}"
+    session = zenoh.open(zenoh_config(None, router, "client") if args.client else zenoh_config(router, None))
     unpack = PACK.unpack
     now = time.monotonic_ns
 
@@ -186,7 +194,7 @@ def zenoh_receiver(args: argparse.Namespace) -> int:
 def zenoh_sender(args: argparse.Namespace) -> int:
     import zenoh
 
-    session = zenoh.open(zenoh_config(None, f"tcp/127.0.0.1:{args.port}"))
+    session = zenoh.open(zenoh_config(None, f"tcp/127.0.0.1:{args.port}", "client" if args.client else "peer"))
     publisher = session.declare_publisher(KEY, congestion_control=zenoh.CongestionControl.BLOCK)
     put = publisher.put
     pack = PACK.pack
@@ -280,6 +288,22 @@ INBOUND = "read.raw.b.bench.stamp.event.v1"
 LINK = "ab"
 
 
+def router_role(args: argparse.Namespace) -> int:
+    """A Zenoh router (ours, ``_native.ZenohRouter``) on ``tcp/127.0.0.1:PORT`` until ``quit``."""
+    from manyfold import _native
+
+    router = _native.ZenohRouter([f"tcp/127.0.0.1:{args.port}"])
+    commands = Commands()
+    emit({"ready": True, "pid": os.getpid(), "listen": router.endpoints()})
+    try:
+        while commands.next()["cmd"] != "quit":
+            pass
+        emit({"quit": True})
+        return 0
+    finally:
+        router.close()
+
+
 def write_manifest(transport: str, path: Path) -> Path:
     """Partition ``a`` (the sender's) publishes ``SOURCE``; partition ``b`` (the receiver's)
     forwards it over link ``ab`` into ``INBOUND``. The link is ordered and reliable (as Zenoh's
@@ -291,26 +315,34 @@ def write_manifest(transport: str, path: Path) -> Path:
     g = Graph(realtime=True)
     a, b = g.partition("a", profile="edge"), g.partition("b", profile="edge")
     caps = LinkCapabilities(ordered=True, reliable=True, authenticated=False, durable=False)
-    g.link(LINK, a, b, transport=transport, capabilities=caps)
+    g.link(LINK, a, b, transport="udp" if transport == "zenoh" else transport, capabilities=caps)
     with a:
         source = g.route(SOURCE, FLOAT)
     with b:
         inbound = g.route(INBOUND, FLOAT)
         g.connect(source, inbound, link=caps, name="forward_b")
-    path.write_bytes(mm.compile(g).to_cbor())
+    m = mm.compile(g)
+    if transport == "zenoh":
+        import dataclasses
+
+        # Declared on udp (the compiler's transports), then moved to zenoh: the node decides.
+        m = dataclasses.replace(m, links=tuple(dataclasses.replace(link, transport="zenoh") for link in m.links))
+    path.write_bytes(m.to_cbor())
     return path
 
 
-def start_node(manifest: Path, name: str, node_id: int, partition: str, dial: str | None, queue_depth: int):
-    """A graph realtime-loaded with ``partition`` of the manifest, and the node serving it."""
+def start_node(manifest: Path, name: str, node_id: int, partition: str, dial: str | None, queue_depth: int, zenoh: str | None = None):
+    """A graph realtime-loaded with ``partition`` of the manifest, and the node serving it
+    (``zenoh``: a router to connect to, for a zenoh link)."""
     import manyfold.manifest as mm
     from manyfold import _native
 
     g = mm.load(manifest, partitions=[partition], realtime=True)
     links = [(LINK, dial)] if dial else []
     node = _native.Node(
-        g._native, manifest.read_bytes(), name, node_id, [partition], "127.0.0.1:0", links=links, queue_depth_max=queue_depth
-    )
+        g._native, manifest.read_bytes(), name, node_id, [partition], "127.0.0.1:0", links=links, queue_depth_max=queue_depth,
+        zenoh_connect=[zenoh] if zenoh else [],
+    )  # fmt: skip
     return g, node
 
 
@@ -320,7 +352,7 @@ def link_up(node) -> bool:
 
 def node_receiver(args: argparse.Namespace) -> int:
     rx = Receiver()
-    g, node = start_node(Path(args.manifest), "b", 2, "b", None, args.queue_depth)
+    g, node = start_node(Path(args.manifest), "b", 2, "b", None, args.queue_depth, args.zenoh)
     now = time.monotonic_ns
 
     def on_envelope(envelope) -> None:
@@ -338,7 +370,7 @@ def node_receiver(args: argparse.Namespace) -> int:
 def node_sender(args: argparse.Namespace) -> int:
     from manyfold.graph import Route
 
-    g, node = start_node(Path(args.manifest), "a", 1, "a", args.connect, args.queue_depth)
+    g, node = start_node(Path(args.manifest), "a", 1, "a", args.connect, args.queue_depth, args.zenoh)
     route = Route.parse(SOURCE)
     producer = g.producer("a")
     publish_many, publish = producer.publish_many, producer.publish
@@ -360,7 +392,7 @@ def node_sender(args: argparse.Namespace) -> int:
         node.stop()
 
 
-ROLES = {"zenoh-recv": zenoh_receiver, "zenoh-send": zenoh_sender, "node-recv": node_receiver, "node-send": node_sender}
+ROLES = {"zenoh-recv": zenoh_receiver, "zenoh-send": zenoh_sender, "node-recv": node_receiver, "node-send": node_sender, "router": router_role}
 
 
 # ---------------------------------------------------------------- the harness
@@ -439,8 +471,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_pair(transport: str, workdir: Path, queue_depth: int) -> tuple[Child, Child]:
-    """Receiver first (its ready line tells where it listens), then the sender."""
+def start_pair(transport: str, workdir: Path, queue_depth: int, extra: list[Child]) -> tuple[Child, Child]:
+    """Receiver first (its ready line tells where it listens), then the sender; a router first of
+    all for ``zenoh`` and ``zenoh-raw`` (added to ``extra``, to be stopped last)."""
+    if transport in ("zenoh", "zenoh-raw"):
+        port = str(free_port())
+        router = Child("router", ["--port", port])
+        extra.append(router)
+        router.read(STARTUP_S)
+        if transport == "zenoh-raw":
+            receiver = Child("zenoh-recv", ["--port", port, "--client"])
+            receiver.read(STARTUP_S)
+            return receiver, Child("zenoh-send", ["--port", port, "--client"])
+        manifest = str(write_manifest(transport, workdir / f"edge-{transport}.mfm"))
+        depth = ["--queue-depth", str(queue_depth)]
+        zenoh = ["--zenoh", f"tcp/127.0.0.1:{port}"]
+        receiver = Child("node-recv", ["--manifest", manifest, *depth, *zenoh])
+        receiver.read(STARTUP_S)
+        return receiver, Child("node-send", ["--manifest", manifest, *depth, *zenoh])
     if transport == "zenoh-peer":
         port = str(free_port())
         receiver = Child("zenoh-recv", ["--port", port])
@@ -457,8 +505,9 @@ def start_pair(transport: str, workdir: Path, queue_depth: int) -> tuple[Child, 
 
 def one_run(transport: str, args: argparse.Namespace, workdir: Path) -> dict:
     receiver = sender = None
+    extra: list[Child] = []
     try:
-        receiver, sender = start_pair(transport, workdir, queue_depth(args))
+        receiver, sender = start_pair(transport, workdir, queue_depth(args), extra)
         ready = sender.read(STARTUP_S)
         if not ready.get("matched", True):
             raise RuntimeError(f"{transport}: the sender never matched the receiver")
@@ -482,7 +531,7 @@ def one_run(transport: str, args: argparse.Namespace, workdir: Path) -> dict:
             phases[phase] = {**got, "sent": n, "publish_s": sent.get("publish_s")}
         return phases
     finally:
-        for child in (sender, receiver):
+        for child in (sender, receiver, *extra):
             if child is not None:
                 child.stop()
 
@@ -532,7 +581,7 @@ def summarize(transport: str, runs: list[dict], args: argparse.Namespace) -> dic
         "loaded_p50_us": round(med("throughput", "p50_us") or 0, 1), "loaded_p99_us": round(med("throughput", "p99_us") or 0, 1),
         "latency_events": args.latency_events, "gap_us": args.gap_us,
         "latency_lost": [r["latency"]["sent"] - r["latency"]["received"] for r in runs],
-        **({} if transport == "zenoh-peer" else {"queue_depth": queue_depth(args)}),
+        **({} if transport in ("zenoh-peer", "zenoh-raw") else {"queue_depth": queue_depth(args)}),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }  # fmt: skip
     return line
@@ -541,7 +590,10 @@ def summarize(transport: str, runs: list[dict], args: argparse.Namespace) -> dic
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--peer", action="store_true", help="also run the Zenoh peers (eclipse-zenoh, the bench extra)")
-    parser.add_argument("--transports", default=None, help="comma-separated: udp, tcp, zenoh-peer (default udp,tcp and zenoh-peer with --peer)")
+    parser.add_argument(
+        "--transports", default=None,
+        help="comma-separated: udp, tcp, zenoh, zenoh-raw, zenoh-peer (default udp,tcp; with --peer also zenoh,zenoh-raw,zenoh-peer)",
+    )  # fmt: skip
     parser.add_argument("--runs", type=int, default=5, help="runs per transport, each a fresh pair of processes (default 5)")
     parser.add_argument("--events", type=int, default=500_000, help="events in the throughput phase (default 500k)")
     parser.add_argument("--chunk", type=int, default=1000, help="events per publish_many call / per timestamp (default 1000)")
@@ -555,11 +607,13 @@ def main() -> int:
     parser.add_argument("--port", help=argparse.SUPPRESS)
     parser.add_argument("--manifest", help=argparse.SUPPRESS)
     parser.add_argument("--connect", help=argparse.SUPPRESS)
+    parser.add_argument("--zenoh", help=argparse.SUPPRESS)
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role:
         return ROLES[args.role](args)
 
-    transports = [t.strip() for t in (args.transports or ("udp,tcp,zenoh-peer" if args.peer else "udp,tcp")).split(",") if t.strip()]
+    transports = [t.strip() for t in (args.transports or ("udp,tcp,zenoh,zenoh-raw,zenoh-peer" if args.peer else "udp,tcp")).split(",") if t.strip()]
     emit({
         "run": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **machine.describe(),
@@ -576,8 +630,11 @@ def main() -> int:
             results[t].append(one_run(t, args, workdir))
         for t in rust:
             rust_results[t].append(rust_run(t, args, workdir))
+    lines = {t: summarize(t, results[t], args) for t in transports}
+    if "zenoh" in lines and "zenoh-raw" in lines and lines["zenoh-raw"]["events_per_s"]:
+        lines["zenoh"]["vs_raw"] = round(lines["zenoh"]["events_per_s"] / lines["zenoh-raw"]["events_per_s"], 2)
     for t in transports:
-        emit({**summarize(t, results[t], args), "load_avg": [round(x, 2) for x in os.getloadavg()]})
+        emit({**lines[t], "load_avg": [round(x, 2) for x in os.getloadavg()]})
     for t in rust:
         emit({**summarize_rust(t, rust_results[t]), "load_avg": [round(x, 2) for x in os.getloadavg()]})
     return 0

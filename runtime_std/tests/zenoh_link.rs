@@ -52,14 +52,29 @@ fn zenoh_manifest(fixture_name: &str, tag: &str) -> String {
 
 /// A node of `manifest` hosting `partition`, a client of the router on `port`.
 fn node(manifest: &str, name: &str, id: u16, partition: &str, port: u16, lease_ms: u32) -> NodeProc {
-    let args: Vec<String> = [
+    node_with(manifest, name, id, partition, port, lease_ms, &[])
+}
+
+/// [`node`] with more flags.
+fn node_with(manifest: &str, name: &str, id: u16, partition: &str, port: u16, lease_ms: u32, extra: &[String]) -> NodeProc {
+    let mut args: Vec<String> = [
         "--manifest", manifest, "--node", name, "--node-id", &id.to_string(), "--partition", partition, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
         "--lease-ms", &lease_ms.to_string(), "--zenoh-connect", &format!("tcp/127.0.0.1:{port}"),
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    args.extend(extra.iter().cloned());
     NodeProc::start(name, &args)
+}
+
+/// Watches `key` through the router on `port`: the keys of the samples seen.
+fn watch(port: u16, key: String) -> (zenoh::Session, std::sync::Arc<std::sync::Mutex<Vec<String>>>, zenoh::pubsub::Subscriber<()>) {
+    let client = zenoh::open(config("client", &[format!("tcp/127.0.0.1:{port}")], &[]).unwrap()).wait().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let keep = seen.clone();
+    let sub = client.declare_subscriber(key).callback(move |s| keep.lock().unwrap().push(s.key_expr().to_string())).wait().unwrap();
+    (client, seen, sub)
 }
 
 fn wait_state(node: &NodeProc, state: &str, bound: Duration) -> Value {
@@ -91,7 +106,17 @@ fn events_cross_through_the_router_with_seqs_and_taints_intact() {
     assert_eq!((la["transport"].clone(), la["dialer"].clone(), lb["dialer"].clone()), (json!("zenoh"), json!(true), json!(false)));
     assert!(la["peer_addr"].as_str().unwrap().contains("manyfold/link/ab/a"), "{la}");
     assert_eq!(la["note"], Value::Null);
-    let values: Vec<f64> = (0..200).map(f64::from).collect();
+    // Watch the route keys: first-send events of one route go on the route's key.
+    let mid = a.status()["manifest_id"].as_str().unwrap()[..16].to_string();
+    let (_client, seen, _watch) = watch(port, format!("manyfold/{mid}/route/ab/a/**"));
+    // One event at a time until the watcher's subscription has reached the router, then the rest.
+    let mut published = 0u32;
+    wait_for("an events message on the route key", Duration::from_secs(10), || {
+        a.publish(RAW, &[f64::from(published)]);
+        published += 1;
+        (!seen.lock().unwrap().is_empty()).then_some(())
+    });
+    let values: Vec<f64> = (published..200).map(f64::from).collect();
     a.publish(RAW, &values);
     let at_b = wait_for("200 events at b", Duration::from_secs(10), || {
         let h = b.history(SCALED);
@@ -102,6 +127,9 @@ fn events_cross_through_the_router_with_seqs_and_taints_intact() {
         assert_eq!((x["seq"].clone(), taints(x), x["value"].clone()), (y["seq"].clone(), taints(y), y["value"].clone()));
     }
     assert_eq!(unique_seqs(&b, SCALED), (1..=200).collect::<Vec<u64>>());
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "no events message went on the route key");
+    assert!(seen.iter().all(|k| k == &format!("manyfold/{mid}/route/ab/a/read/raw/a/temp/scaled/event/v1")), "{seen:?}");
 }
 
 /// A node of another manifest hears the hello on the link key (no manifest id in it) and the
@@ -223,8 +251,43 @@ fn presence_and_the_admin_queryable_answer_through_the_router() {
         (format!("manyfold/{mid}/admin/a"), "a".to_string(), "zenoh".to_string()),
         (format!("manyfold/{mid}/admin/b"), "b".to_string(), "zenoh".to_string()),
     ]);
+    let z = a.status()["zenoh"].clone();
+    assert_eq!((z["mode"].clone(), z["open"].clone(), z["prefix"].clone()), (json!("client"), json!(true), json!("manyfold")), "{z}");
+    assert!(z["admin_answered"].as_u64().unwrap() >= 1, "{z}");
     drop(b);
     client.close().wait().unwrap();
+}
+
+/// Peer mode: the router introduces the nodes, which then talk directly, so events still cross
+/// once the router is gone (the documented difference from client mode).
+#[test]
+fn peer_mode_keeps_delivering_without_the_router() {
+    let port = free_port();
+    let first = router(port);
+    let m = zenoh_manifest("chain.json", "peer");
+    let peer = |name: &str, id: u16| {
+        let args: Vec<String> = [
+            "--manifest", m.as_str(), "--node", name, "--node-id", &id.to_string(), "--partition", name, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+            "--lease-ms", "1500", "--zenoh-mode", "peer", "--zenoh-connect", &format!("tcp/127.0.0.1:{port}"), "--zenoh-listen", "tcp/127.0.0.1:0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        NodeProc::start(name, &args)
+    };
+    let (a, b) = (peer("a", 1), peer("b", 2));
+    wait_state(&a, "up", Duration::from_secs(20));
+    wait_state(&b, "up", Duration::from_secs(5));
+    assert_eq!(a.status()["zenoh"]["mode"], json!("peer"));
+    first.close().wait().unwrap();
+    let values: Vec<f64> = (0..50).map(f64::from).collect();
+    a.publish(RAW, &values);
+    let h = wait_for("50 events at b without the router", Duration::from_secs(10), || {
+        let h = b.history(SCALED);
+        (h.len() == 50).then_some(h)
+    });
+    assert_eq!(a.link("ab")["ups"], json!(1), "the session never went down");
+    assert!(h.iter().all(|e| !taints(e).contains(&"delivery_dropped".to_string())));
 }
 
 /// Start-up errors are one sentence: a zenoh link with no router given, and an address given
@@ -258,4 +321,32 @@ fn a_node_waits_for_a_late_router() {
     wait_state(&a, "up", Duration::from_secs(20));
     wait_state(&b, "up", Duration::from_secs(5));
     assert_eq!(a.link("ab")["note"], Value::Null);
+}
+
+/// A keyed zenoh link seals every message; events still cross, and still go on their route's key
+/// (the transport reads the message inside the seal, which authenticates and does not encrypt).
+#[test]
+fn a_keyed_link_crosses_sealed_on_the_route_key() {
+    let port = free_port();
+    let _router = router(port);
+    let m = zenoh_manifest("chain.json", "keyed");
+    let dir = std::env::temp_dir().join(format!("manyfold-zenoh-{}-keyed", std::process::id()));
+    let key = dir.join("ab.key");
+    std::fs::write(&key, "5a".repeat(32)).unwrap();
+    let flag = [format!("--key=ab={}", key.display())];
+    let a = node_with(&m, "a", 1, "a", port, 3000, &flag);
+    let b = node_with(&m, "b", 2, "b", port, 3000, &flag);
+    wait_state(&a, "up", Duration::from_secs(20));
+    wait_state(&b, "up", Duration::from_secs(5));
+    let mid = a.status()["manifest_id"].as_str().unwrap()[..16].to_string();
+    let (_client, seen, _watch) = watch(port, format!("manyfold/{mid}/route/ab/a/**"));
+    let mut published = 0u32;
+    wait_for("a sealed events message on the route key", Duration::from_secs(10), || {
+        a.publish(RAW, &[f64::from(published)]);
+        published += 1;
+        (!seen.lock().unwrap().is_empty()).then_some(())
+    });
+    wait_for("every event at b", Duration::from_secs(10), || (b.history(SCALED).len() == published as usize).then_some(()));
+    assert_eq!(unique_seqs(&b, SCALED), (1..=u64::from(published)).collect::<Vec<u64>>());
+    assert_eq!(b.link("ab")["bad_frames"], json!(0));
 }

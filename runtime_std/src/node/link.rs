@@ -690,6 +690,7 @@ impl Driver {
         s.retransmits = c.retransmits;
         s.duplicates = c.dup_dropped + self.graph_duplicates;
         s.gaps = c.gaps;
+        s.rx_overflow = t.as_ref().map_or(0, |t| t.stats().rx_overflow);
         s.bad_frames = t.as_ref().map_or(0, |t| t.stats().bad_frames) + c.frames_bad_mac + c.frames_replayed + c.frames_unkeyed + c.frames_undecodable;
         s.rejected = self.rejected;
         s.unacked = self.session.unacked() as u64;

@@ -229,6 +229,8 @@ pub(crate) struct NodeShared {
     pub(crate) device_hook: parking_lot::RwLock<Option<Arc<dyn DeviceHook>>>,
     /// Peers: configured, gossiped, heard on the beacon.
     pub(crate) discovery: discovery::Discovery,
+    /// The Zenoh side's counters, when the node has Zenoh options.
+    pub(crate) zenoh: Option<Arc<zenoh::ZenohState>>,
 }
 
 impl NodeShared {
@@ -242,6 +244,7 @@ impl NodeShared {
             partitions: self.options.partitions.clone(),
             links: self.links.iter().map(|l| l.status(&self.route_names)).collect(),
             stopping: self.stop.load(Ordering::Relaxed),
+            zenoh: self.zenoh.as_ref().zip(self.options.zenoh.as_ref()).map(|(s, o)| s.to_json(o)),
         }
     }
 }
@@ -488,9 +491,10 @@ impl Node {
             _ => None,
         };
         let discovery = discovery::Discovery::new(options.discovery.clone(), me, advertised_admin);
+        let zenoh_state = options.zenoh.as_ref().map(|_| Arc::new(zenoh::ZenohState::default()));
         #[cfg(feature = "zenoh")]
-        let zenoh_hub = options.zenoh.clone().map(|z| Arc::new(zenoh::ZenohHub::new(z, zenoh_links)));
-        let shared = Arc::new(NodeShared { options, incarnation, stop: stop.clone(), finished: finished.clone(), links, graph, plan, route_names: route_names.clone(), route_index, queries: Default::default(), device_hook: Default::default(), discovery });
+        let zenoh_hub = options.zenoh.clone().zip(zenoh_state.clone()).map(|(z, s)| Arc::new(zenoh::ZenohHub::new(z, zenoh_links, s)));
+        let shared = Arc::new(NodeShared { options, incarnation, stop: stop.clone(), finished: finished.clone(), links, graph, plan, route_names: route_names.clone(), route_index, queries: Default::default(), device_hook: Default::default(), discovery, zenoh: zenoh_state });
 
         // The driver builds its session (window and resequencing slots, a few hundred KiB) on
         // its own stack first: every node thread gets room for it.

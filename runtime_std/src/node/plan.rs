@@ -405,6 +405,20 @@ mod tests {
         assert_eq!(report.primitives, NodePlan::new(text.as_bytes(), &["a".to_string()]).unwrap().primitives);
     }
 
+    /// A zenoh link is a mesh link; on zenoh, a name with key-expression syntax is refused.
+    #[test]
+    fn zenoh_links_are_mesh_links_with_key_safe_names() {
+        let udp = "\"name\": \"ab\", \"ordered\": true, \"reliable\": true, \"transport\": \"udp\"";
+        let text = String::from_utf8(fixture("chain.json")).unwrap().replace(udp, &udp.replace("udp", "zenoh"));
+        let plan = NodePlan::new(text.as_bytes(), &["b".to_string()]).unwrap();
+        assert_eq!(plan.links.iter().map(|l| (l.name.as_str(), l.transport.as_str())).collect::<Vec<_>>(), [("ab", "zenoh"), ("bc", "udp")]);
+        let bad = text.replace("\"ab\"", "\"a*b\"");
+        let err = NodePlan::new(bad.as_bytes(), &["b".to_string()]).unwrap_err();
+        assert_eq!(err.0, "link a*b runs on zenoh, so its link name \"a*b\" must not be empty or contain / * $ ? #");
+        // The same name on udp is not a key: accepted.
+        assert!(NodePlan::new(String::from_utf8(fixture("chain.json")).unwrap().replace("\"ab\"", "\"a*b\"").as_bytes(), &["b".to_string()]).is_ok());
+    }
+
     /// The JSON and the CBOR of one manifest have one id: the canonical CBOR's SHA-256.
     #[test]
     fn json_and_cbor_give_one_manifest_id() {

@@ -50,6 +50,8 @@ pub struct LinkStatus {
     pub gaps: u64,
     /// Frames refused by the frame layer (CRC, COBS) or the MAC check.
     pub bad_frames: u64,
+    /// Messages received but dropped because the link's inbox was full (Zenoh).
+    pub rx_overflow: u64,
     /// Events that could not be recorded (unknown route, bad payload, schema).
     pub rejected: u64,
     /// Handshakes refused, by reason.
@@ -91,6 +93,8 @@ pub struct NodeStatus {
     pub links: Vec<LinkStatus>,
     /// True once a stop was asked.
     pub stopping: bool,
+    /// The node's Zenoh side (mode, endpoints, prefix, open, admin counters), if it has one.
+    pub zenoh: Option<serde_json::Value>,
 }
 
 fn caps_json(c: Caps) -> serde_json::Value {
@@ -122,6 +126,7 @@ impl LinkStatus {
             "duplicates": self.duplicates,
             "gaps": self.gaps,
             "bad_frames": self.bad_frames,
+            "rx_overflow": self.rx_overflow,
             "rejected": self.rejected,
             "refused": self.refused,
             "refusal": self.refusal,
@@ -147,6 +152,7 @@ impl NodeStatus {
             "partitions": self.partitions,
             "stopping": self.stopping,
             "links": self.links.iter().map(LinkStatus::to_json).collect::<Vec<_>>(),
+            "zenoh": self.zenoh,
         })
     }
 }

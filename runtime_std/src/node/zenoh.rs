@@ -89,6 +89,13 @@ pub fn missing_options(link: &str) -> String {
     format!("link {link} runs on zenoh: give --zenoh-connect ENDPOINT (a Zenoh router, e.g. tcp/127.0.0.1:7447)")
 }
 
+/// A Zenoh error as a clause: without the source location Zenoh appends, nor a trailing `!`/`.`.
+pub fn error_text(e: impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    let text = text.split(" at /").next().unwrap_or_default().trim();
+    text.trim_end_matches(['!', '.', ' ']).to_string()
+}
+
 /// The sentence of a build without the `zenoh` feature.
 pub const NOT_BUILT: &str = "this build has no Zenoh transport; build manyfold-runtime with the zenoh feature";
 
@@ -139,19 +146,46 @@ pub fn initiator(local: &str, remote: &str) -> bool {
     local.as_bytes() < remote.as_bytes()
 }
 
+/// What the node's Zenoh side shows in its status (`"zenoh"` in the admin `status`).
+#[derive(Debug, Default)]
+pub struct ZenohState {
+    /// The session is open (the router was reached, or peer mode started).
+    pub open: std::sync::atomic::AtomicBool,
+    /// Admin queries refused because the `zenoh-admin` queue was full.
+    pub admin_overflow: std::sync::atomic::AtomicU64,
+    /// Admin queries answered.
+    pub admin_answered: std::sync::atomic::AtomicU64,
+}
+
+impl ZenohState {
+    /// The status JSON: mode, endpoints, prefix, open, admin counters.
+    pub fn to_json(&self, o: &ZenohOptions) -> serde_json::Value {
+        use std::sync::atomic::Ordering::Relaxed;
+        serde_json::json!({
+            "mode": o.mode.name(),
+            "connect": o.connect,
+            "listen": o.listen,
+            "prefix": o.prefix,
+            "open": self.open.load(Relaxed),
+            "admin_answered": self.admin_answered.load(Relaxed),
+            "admin_overflow": self.admin_overflow.load(Relaxed),
+        })
+    }
+}
+
 #[cfg(feature = "zenoh")]
 pub(crate) use session::{run, ZenohHub};
 
 #[cfg(feature = "zenoh")]
 mod session {
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::Ordering;
     use std::sync::mpsc::{sync_channel, RecvTimeoutError};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use zenoh::Wait;
 
-    use super::{admin_key, mid16, token_key, ZenohOptions};
+    use super::{admin_key, mid16, token_key, ZenohOptions, ZenohState};
     use crate::links::ZenohTransport;
     use crate::node::NodeShared;
 
@@ -166,15 +200,12 @@ mod session {
     pub(crate) struct ZenohHub {
         pub(crate) options: ZenohOptions,
         pub(crate) transports: Vec<Arc<ZenohTransport>>,
-        /// Admin queries refused because the queue was full.
-        pub(crate) admin_overflow: AtomicU64,
-        /// Sessions opened (1 once up).
-        pub(crate) opens: AtomicU64,
+        pub(crate) state: Arc<ZenohState>,
     }
 
     impl ZenohHub {
-        pub(crate) fn new(options: ZenohOptions, transports: Vec<Arc<ZenohTransport>>) -> ZenohHub {
-            ZenohHub { options, transports, admin_overflow: AtomicU64::new(0), opens: AtomicU64::new(0) }
+        pub(crate) fn new(options: ZenohOptions, transports: Vec<Arc<ZenohTransport>>, state: Arc<ZenohState>) -> ZenohHub {
+            ZenohHub { options, transports, state }
         }
     }
 
@@ -182,12 +213,12 @@ mod session {
     /// scouting off, reconnection every second at most.
     pub fn config(mode: &str, connect: &[String], listen: &[String]) -> Result<zenoh::Config, String> {
         let mut c = zenoh::Config::default();
-        let set = |c: &mut zenoh::Config, key: &str, value: String| c.insert_json5(key, &value).map_err(|e| format!("the Zenoh setting {key} = {value} is refused: {e}"));
+        let set = |c: &mut zenoh::Config, key: &str, value: String| c.insert_json5(key, &value).map_err(|e| format!("the Zenoh setting {key} = {value} is refused: {}", super::error_text(e)));
         set(&mut c, "mode", serde_json::to_string(mode).unwrap_or_default())?;
         for (key, list) in [("connect/endpoints", connect), ("listen/endpoints", listen)] {
             if !list.is_empty() {
                 let text = serde_json::to_string(list).unwrap_or_default();
-                c.insert_json5(key, &text).map_err(|e| format!("the Zenoh endpoints {} are not valid: {e}", list.join(", ")))?;
+                c.insert_json5(key, &text).map_err(|e| format!("the Zenoh endpoints {} are not valid: {}", list.join(", "), super::error_text(e)))?;
             }
         }
         set(&mut c, "scouting/multicast/enabled", "false".into())?;
@@ -211,7 +242,7 @@ mod session {
             if finished() {
                 return;
             }
-            let attempt = node_config(&hub.options).and_then(|c| zenoh::open(c).wait().map_err(|e| e.to_string()));
+            let attempt = node_config(&hub.options).and_then(|c| zenoh::open(c).wait().map_err(super::error_text));
             match attempt {
                 Ok(s) => break s,
                 Err(_) => {
@@ -223,7 +254,7 @@ mod session {
                 }
             }
         };
-        hub.opens.fetch_add(1, Ordering::Relaxed);
+        hub.state.open.store(true, Ordering::Relaxed);
         for t in &hub.transports {
             t.attach(&session);
         }
@@ -232,21 +263,19 @@ mod session {
         let name = &node.options.name;
         let token = session.liveliness().declare_token(token_key(prefix, &mid, name, node.options.id, node.incarnation)).wait().ok();
         let (tx, rx) = sync_channel::<zenoh::query::Query>(ADMIN_QUEUE_MAX);
-        let overflow = Arc::new(AtomicU64::new(0));
-        let counted = overflow.clone();
+        let counted = hub.state.clone();
         let own_key = admin_key(prefix, &mid, name);
         let queryable = session
             .declare_queryable(own_key.clone())
             .callback(move |q| {
                 if tx.try_send(q).is_err() {
-                    counted.fetch_add(1, Ordering::Relaxed);
+                    counted.admin_overflow.fetch_add(1, Ordering::Relaxed);
                 }
             })
             .wait()
             .ok();
         // Bounded by the finished flag: each pass waits at most 50 ms.
         while !finished() {
-            hub.admin_overflow.store(overflow.load(Ordering::Relaxed), Ordering::Relaxed);
             let q = match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(q) => q,
                 Err(RecvTimeoutError::Timeout) => continue,
@@ -257,6 +286,7 @@ mod session {
             let answer = crate::node::admin::answer(&node, request.trim()).to_string();
             // The reply names this node (the query may name many with `*`).
             let _ = q.reply(own_key.clone(), answer).wait();
+            hub.state.admin_answered.fetch_add(1, Ordering::Relaxed);
         }
         for t in &hub.transports {
             t.detach();
@@ -268,6 +298,7 @@ mod session {
             let _ = t.undeclare().wait();
         }
         let _ = session.close().wait();
+        hub.state.open.store(false, Ordering::Relaxed);
     }
 }
 
@@ -313,6 +344,28 @@ mod tests {
         assert!(!initiator("a", "a"));
     }
 
+    /// A plan with a zenoh link is refused in one sentence without Zenoh options (or, in a
+    /// build without the feature, because there is no Zenoh), and with an address to dial.
+    #[test]
+    fn a_node_refuses_a_zenoh_link_it_cannot_run() {
+        let text = std::fs::read_to_string(format!("{}/tests/fixtures/chain.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let udp = "\"name\": \"ab\", \"ordered\": true, \"reliable\": true, \"transport\": \"udp\"";
+        let text = text.replace(udp, &udp.replace("udp", "zenoh"));
+        let plan = crate::node::NodePlan::new(text.as_bytes(), &["a".to_string()]).unwrap();
+        let mut options = crate::node::NodeOptions::new("a", 1, vec!["a".into()], "127.0.0.1:0".parse().unwrap());
+        let err = crate::node::check_zenoh(&plan, &options).unwrap_err().0;
+        if cfg!(feature = "zenoh") {
+            assert_eq!(err, missing_options("ab"));
+            options.zenoh = Some(ZenohOptions::client(vec!["tcp/127.0.0.1:7447".into()]));
+            assert!(crate::node::check_zenoh(&plan, &options).is_ok());
+            options.dial.push(("ab".into(), crate::node::Dial::Udp("127.0.0.1:9".parse().unwrap())));
+            let err = crate::node::check_zenoh(&plan, &options).unwrap_err().0;
+            assert_eq!(err, "link ab runs on zenoh and takes no --link address: its ends meet through the Zenoh router");
+        } else {
+            assert_eq!(err, NOT_BUILT);
+        }
+    }
+
     /// A client needs a router; peer mode may listen instead; a bad prefix is named.
     #[test]
     fn options_are_checked_in_one_sentence() {
@@ -325,5 +378,6 @@ mod tests {
         assert!(bad.check("ab").unwrap_err().contains("prefix \"a/*\""));
         assert_eq!(ZenohMode::parse("peer"), Ok(ZenohMode::Peer));
         assert!(ZenohMode::parse("router").unwrap_err().contains("client or peer"));
+        assert_eq!(error_text("Unable to connect to any of [x]!  at /root/src/orchestrator.rs:447."), "Unable to connect to any of [x]");
     }
 }

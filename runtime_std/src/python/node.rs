@@ -38,6 +38,8 @@ pub struct PyLinkStatus {
     duplicates: u64,
     gaps: u64,
     bad_frames: u64,
+    /// Messages dropped because the link's inbox was full (Zenoh).
+    rx_overflow: u64,
     rejected: u64,
     refused: BTreeMap<String, u64>,
     refusal: Option<String>,
@@ -84,6 +86,7 @@ impl From<&LinkStatus> for PyLinkStatus {
             duplicates: s.duplicates,
             gaps: s.gaps,
             bad_frames: s.bad_frames,
+            rx_overflow: s.rx_overflow,
             rejected: s.rejected,
             refused: s.refused.clone(),
             refusal: s.refusal.clone(),

@@ -24,7 +24,7 @@ mod imp {
     pub(super) fn open(py: Python<'_>, mode: &str, connect: &[String], listen: &[String]) -> PyResult<zenoh::Session> {
         let c = config(mode, connect, listen).map_err(|e| zenoh_error(py, e))?;
         let what = if mode == "router" { format!("cannot open a Zenoh router on {}", listen.join(", ")) } else { format!("cannot reach the Zenoh router at {}", connect.join(", ")) };
-        py.detach(move || zenoh::open(c).wait().map_err(|e| e.to_string())).map_err(|e| zenoh_error(py, format!("{what}: {e}")))
+        py.detach(move || zenoh::open(c).wait().map_err(crate::node::zenoh::error_text)).map_err(|e| zenoh_error(py, format!("{what}: {e}")))
     }
 
     /// A Zenoh router in this process, listening on `listen` (e.g. `["tcp/127.0.0.1:7447"]`;
@@ -123,7 +123,7 @@ mod imp {
             let s = self.session(py)?;
             let key = format!("{}/*/node/**", self.prefix);
             let got = py.detach(move || -> Result<Vec<String>, String> {
-                let replies = s.liveliness().get(key).timeout(timeout(timeout_ms)).wait().map_err(|e| e.to_string())?;
+                let replies = s.liveliness().get(key).timeout(timeout(timeout_ms)).wait().map_err(crate::node::zenoh::error_text)?;
                 let mut keys = Vec::new();
                 // Bounded: the query ends at its timeout.
                 while let Ok(r) = replies.recv() {
@@ -153,7 +153,7 @@ mod imp {
                     .consolidation(zenoh::query::ConsolidationMode::None)
                     .timeout(timeout(timeout_ms))
                     .wait()
-                    .map_err(|e| e.to_string())?;
+                    .map_err(crate::node::zenoh::error_text)?;
                 let mut out = Vec::new();
                 // Bounded: the query ends at its timeout.
                 while let Ok(r) = replies.recv() {
