@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from manyfold.cli import arguments
+from manyfold.cli.errors import CliError
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -14,6 +15,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from manyfold.federation import targets_from
     from manyfold.monitor.run import MonitorOptions, run
 
+    if args.cluster.startswith("zenoh:"):
+        raise CliError("manyfold monitor watches a plan or a node's admin HOST:PORT; through Zenoh use manyfold nodes or manyfold query --cluster zenoh:...")
     targets = targets_from(args.cluster)
     manifest = None
     if args.manifest:

@@ -346,7 +346,8 @@ class Graph:
         return self._partitions[name]
 
     def link(self, name: str, a: Partition | str, b: Partition | str, *, transport: str = "tcp", capabilities: LinkCapabilities = LinkCapabilities()) -> Link:
-        """Declare a link between two partitions and what it can keep."""
+        """Declare a link between two partitions and what it can keep; ``transport`` is ``udp``,
+        ``tcp`` or ``zenoh`` between runtime nodes, ``serial`` to a device (docs/edge.md)."""
         a_name = a.name if isinstance(a, Partition) else a
         b_name = b.name if isinstance(b, Partition) else b
         for p in (a_name, b_name):
