@@ -251,6 +251,11 @@ fn presence_and_the_admin_queryable_answer_through_the_router() {
         (format!("manyfold/{mid}/admin/a"), "a".to_string(), "zenoh".to_string()),
         (format!("manyfold/{mid}/admin/b"), "b".to_string(), "zenoh".to_string()),
     ]);
+    // Questions only over Zenoh: a stop sent through the router is refused and the node runs on.
+    let replies = client.get(format!("manyfold/{mid}/admin/a")).payload(r#"{"q": "stop"}"#).timeout(Duration::from_secs(3)).wait().unwrap();
+    let refused: Value = serde_json::from_slice(&replies.recv().unwrap().result().unwrap().payload().to_bytes()).unwrap();
+    assert!(refused["error"].as_str().unwrap_or("").contains("answers questions only"), "{refused}");
+    assert_eq!(a.status()["stopping"], json!(false));
     let z = a.status()["zenoh"].clone();
     assert_eq!((z["mode"].clone(), z["open"].clone(), z["prefix"].clone()), (json!("client"), json!(true), json!("manyfold")), "{z}");
     assert!(z["admin_answered"].as_u64().unwrap() >= 1, "{z}");

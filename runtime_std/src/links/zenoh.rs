@@ -34,6 +34,9 @@ use super::{Counters, Transport, TransportStats};
 /// Messages received and not yet taken by the link's reader; more are dropped (counted).
 pub const INBOX_MAX: usize = 4096;
 
+/// Messages one `recv` hands on at most (the reader then lets the driver run).
+const RECV_BATCH_MAX: usize = 256;
+
 /// What a message is, for its key and QoS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Peek {
@@ -257,13 +260,15 @@ impl Transport for ZenohTransport {
         };
         let mut count = 0;
         let mut next = Some(first);
-        // Bounded: takes what is queued now, at most 256 messages per call.
-        for _ in 0..256 {
-            let Some(m) = next.take() else { break };
+        // Bounded: takes what is queued now, at most RECV_BATCH_MAX messages per call; the
+        // rest stays in the inbox for the next call (never taken and then dropped).
+        while let Some(m) = next.take() {
             Counters::add(&self.counters.received, 1);
             on(&m);
             count += 1;
-            next = inbox.try_recv().ok();
+            if count < RECV_BATCH_MAX {
+                next = inbox.try_recv().ok();
+            }
         }
         Ok(count)
     }

@@ -112,6 +112,21 @@ fn error(message: impl Into<String>) -> J {
     json!({ "error": message.into() })
 }
 
+/// Requests that change the node (publish into its graph, stop it): the admin endpoint takes
+/// them, the Zenoh admin queryable does not (anyone on the router could send them).
+pub(crate) const CHANGING_REQUESTS: [&str; 3] = ["publish", "publish_lazy", "stop"];
+
+/// The answer to a request that arrived over Zenoh: questions only.
+pub(crate) fn answer_question(node: &NodeShared, request: &str) -> J {
+    let q = serde_json::from_str::<J>(request).ok().and_then(|r| r.get("q").and_then(J::as_str).map(str::to_string));
+    match q {
+        Some(q) if CHANGING_REQUESTS.contains(&q.as_str()) => error(format!(
+            "over Zenoh a node answers questions only; send {q:?} to the node's admin endpoint"
+        )),
+        _ => answer(node, request),
+    }
+}
+
 /// The answer to one request line.
 pub(crate) fn answer(node: &NodeShared, request: &str) -> J {
     let req: J = match serde_json::from_str(request) {

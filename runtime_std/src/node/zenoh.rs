@@ -6,7 +6,8 @@
 //! without waiting for a router: its zenoh links show `connecting` with a note until then. Once
 //! open, the thread declares every zenoh link's publishers and subscribers
 //! ([`crate::links::ZenohTransport::attach`]), the node's liveliness token and its admin
-//! queryable, then answers admin queries with [`super::admin::answer`] (never on Zenoh's own
+//! queryable, then answers admin questions with [`super::admin::answer_question`] (publish and
+//! stop are refused there: anyone on the router could send them; never on Zenoh's own
 //! threads: the callback only queues the query, bounded). At the end it undeclares everything
 //! and closes the session.
 
@@ -283,7 +284,8 @@ mod session {
             };
             let request = q.payload().map(|p| String::from_utf8_lossy(&p.to_bytes()).into_owned()).unwrap_or_default();
             let request = if request.trim().is_empty() { r#"{"q": "status"}"#.to_string() } else { request };
-            let answer = crate::node::admin::answer(&node, request.trim()).to_string();
+            // Questions only: publish and stop go to the admin endpoint (admin::CHANGING_REQUESTS).
+            let answer = crate::node::admin::answer_question(&node, request.trim()).to_string();
             // The reply names this node (the query may name many with `*`).
             let _ = q.reply(own_key.clone(), answer).wait();
             hub.state.admin_answered.fetch_add(1, Ordering::Relaxed);
