@@ -10,18 +10,28 @@
 //! datagram receiver does: a damaged datagram is refused and counted there (`crc_errors`,
 //! `short_frames`, `oversize_frames`).
 //!
+//! **Faults.** [`UdpPort::with_faults`] puts the seeded datagram fault wrapper of the node's
+//! links ([`crate::links::Faults`]: drop, duplicate, reorder, corrupt, delay) on either
+//! direction, between the client and the board: what the tests and the benchmark use to show
+//! that no damaged datagram is accepted and every loss is counted.
+//!
 //! The socket is connected to the board's address, so datagrams from anyone else are not
 //! read. The board serves the host address that last said hello (one session per host
 //! address); [`UdpPort::reopen`] binds the same local port again where it can, so a resumed
 //! session keeps its address.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use manyfold_core::framing::frame_len_max;
 
 use super::Port;
+use crate::links::faults::{FaultCounts, FaultSpec, Faults};
+
+/// Received datagrams waiting to be read, at most (a fault wrapper may make two of one).
+const RECEIVED_MAX: usize = 256;
 
 /// The largest datagram read: any UDP payload (a longer one than the link's `max_message`
 /// allows is refused as oversize by the frame layer, not cut here).
@@ -67,6 +77,10 @@ pub struct UdpPort {
     body: Vec<u8>,
     sent: u64,
     received: u64,
+    to_board: Option<Faults>,
+    to_host: Option<Faults>,
+    /// Datagrams received (after the faults toward the host) and not yet read.
+    inbox: VecDeque<Vec<u8>>,
 }
 
 impl UdpPort {
@@ -84,6 +98,9 @@ impl UdpPort {
             body: Vec::new(),
             sent: 0,
             received: 0,
+            to_board: None,
+            to_host: None,
+            inbox: VecDeque::new(),
         };
         port.bind()?;
         Ok(port)
@@ -101,7 +118,21 @@ impl UdpPort {
         self.local = socket.local_addr().ok();
         self.socket = Some(socket);
         self.pending.clear();
+        self.inbox.clear();
         Ok(())
+    }
+
+    /// Puts seeded faults on what goes to the board and what comes to the host (None: none).
+    pub fn with_faults(mut self, to_board: Option<FaultSpec>, to_host: Option<FaultSpec>) -> Self {
+        self.to_board = to_board.map(Faults::new);
+        self.to_host = to_host.map(Faults::new);
+        self
+    }
+
+    /// What the faults did so far: toward the board, toward the host.
+    pub fn fault_counts(&self) -> (FaultCounts, FaultCounts) {
+        let counts = |f: &Option<Faults>| f.as_ref().map(Faults::counts).unwrap_or_default();
+        (counts(&self.to_board), counts(&self.to_host))
     }
 
     /// The board's address.
@@ -124,38 +155,90 @@ impl UdpPort {
     }
 }
 
+impl UdpPort {
+    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+        match self.socket()?.send(datagram) {
+            Ok(_) => self.sent += 1,
+            // Nobody at the board's port yet (ICMP from an earlier datagram): lost, like any
+            // datagram; the link protocol resends.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// Sends the delayed datagrams toward the board that are due.
+    fn send_due(&mut self) -> io::Result<()> {
+        let due = match self.to_board.as_mut() {
+            Some(faults) if faults.next_due().is_some() => faults.take_due(Instant::now()),
+            _ => return Ok(()),
+        };
+        for datagram in due {
+            self.send(&datagram)?;
+        }
+        Ok(())
+    }
+}
+
+/// `COBS(datagram) || 0x00` into `buf`; its length. An empty datagram is a body shorter than 5
+/// bytes: a short frame.
+fn reframe(datagram: &[u8], buf: &mut [u8]) -> usize {
+    let n = datagram.len();
+    let need = cobs::max_encoding_length(n) + 1;
+    if buf.len() < need || n > frame_len_max(buf.len()) {
+        // Longer than the client reads at once, so far longer than any message: handed on as
+        // a run of COBS text longer than the longest frame, which the frame layer refuses and
+        // counts as oversize (rule 1), as it would the whole datagram.
+        buf.fill(0x01);
+        if let Some(last) = buf.last_mut() {
+            *last = 0;
+        }
+        return buf.len();
+    }
+    let len = if n == 0 {
+        buf[0] = 0x01;
+        1
+    } else {
+        cobs::encode(datagram, &mut buf[..need - 1])
+    };
+    buf[len] = 0;
+    len + 1
+}
+
 impl Port for UdpPort {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let socket = self.socket.as_ref().ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the UDP port is closed"))?;
-        let n = match socket.recv(&mut self.datagram) {
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(0),
-            // ICMP port unreachable (nobody listens yet, or the board restarts): no data.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return Ok(0),
-            Err(e) => return Err(e),
-        };
-        self.received += 1;
-        // COBS(datagram) || 0x00; an empty datagram is a body shorter than 5 bytes: a short frame.
-        let datagram = &self.datagram[..n];
-        let need = cobs::max_encoding_length(n) + 1;
-        if buf.len() < need || n > frame_len_max(buf.len()) {
-            // Longer than the client reads at once, so far longer than any message: handed on
-            // as a run of COBS text longer than the longest frame, which the frame layer
-            // refuses and counts as oversize (rule 1), as it would the whole datagram.
-            buf.fill(0x01);
-            if let Some(last) = buf.last_mut() {
-                *last = 0;
+        self.send_due()?;
+        if self.inbox.is_empty() {
+            let socket = self.socket.as_ref().ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the UDP port is closed"))?;
+            let n = match socket.recv(&mut self.datagram) {
+                Ok(n) => n,
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => 0,
+                // ICMP port unreachable (nobody listens yet, or the board restarts): no data.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => 0,
+                Err(e) => return Err(e),
+            };
+            let now = Instant::now();
+            let mut got = Vec::new();
+            if n > 0 {
+                self.received += 1;
+                match self.to_host.as_mut() {
+                    Some(faults) => got = faults.apply(now, &self.datagram[..n]),
+                    None => got.push(self.datagram[..n].to_vec()),
+                }
             }
-            return Ok(buf.len());
+            if let Some(faults) = self.to_host.as_mut() {
+                got.extend(faults.take_due(now));
+            }
+            for datagram in got {
+                if self.inbox.len() < RECEIVED_MAX {
+                    self.inbox.push_back(datagram);
+                }
+            }
         }
-        let len = if n == 0 {
-            buf[0] = 0x01;
-            1
-        } else {
-            cobs::encode(datagram, &mut buf[..need - 1])
-        };
-        buf[len] = 0;
-        Ok(len + 1)
+        match self.inbox.pop_front() {
+            Some(datagram) => Ok(reframe(&datagram, buf)),
+            None => Ok(0),
+        }
     }
 
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
@@ -169,13 +252,13 @@ impl Port for UdpPort {
             let Ok(report) = cobs::decode(&frame, &mut self.body) else {
                 continue; // the client writes only frames it encoded; never happens
             };
-            let socket = self.socket()?;
-            match socket.send(&self.body[..report.frame_size()]) {
-                Ok(_) => self.sent += 1,
-                // Nobody at the board's port yet (ICMP from an earlier datagram): lost, like
-                // any datagram; the link protocol resends.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
-                Err(e) => return Err(e),
+            let body = self.body[..report.frame_size()].to_vec();
+            let out = match self.to_board.as_mut() {
+                Some(faults) => faults.apply(Instant::now(), &body),
+                None => vec![body],
+            };
+            for datagram in out {
+                self.send(&datagram)?;
             }
         }
         Ok(())
@@ -193,6 +276,7 @@ impl Port for UdpPort {
     fn close(&mut self) {
         self.socket = None;
         self.pending.clear();
+        self.inbox.clear();
     }
 }
 
@@ -251,5 +335,32 @@ mod tests {
         assert_eq!(port.datagrams(), (1, 2));
         // Nothing waiting: a read times out with no bytes.
         assert_eq!(port.read(&mut buf).unwrap(), 0);
+    }
+
+    /// The fault wrapper sits on each direction: seeded drops and duplicates show in its counts
+    /// and in what crosses.
+    #[test]
+    fn faults_on_both_directions() {
+        let board = UdpSocket::bind("127.0.0.1:0").unwrap();
+        board.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let url = format!("udp://{}", board.local_addr().unwrap());
+        let drop_all = FaultSpec { seed: 1, drop: 1.0, ..FaultSpec::default() };
+        let twice = FaultSpec { seed: 2, dup: 1.0, ..FaultSpec::default() };
+        let mut port = UdpPort::open(&url, Duration::from_millis(300)).unwrap().with_faults(Some(drop_all), Some(twice));
+        let mut frame = vec![0; 64];
+        let n = encode_frame(b"\xe8\x00\x00", &mut frame, 256).unwrap();
+        port.write(&frame[..n]).unwrap();
+        let mut got = [0u8; 64];
+        assert!(board.recv_from(&mut got).is_err(), "dropped on the way to the board");
+        board.send_to(b"\xe8\x00\x00\x01\x02\x03\x04", port.local().unwrap()).unwrap();
+        let mut buf = [0u8; 4096];
+        let first = port.read(&mut buf).unwrap();
+        let copy = buf[..first].to_vec();
+        assert!(first > 0);
+        assert_eq!(port.read(&mut buf).unwrap(), first);
+        assert_eq!(&buf[..first], &copy[..], "duplicated on the way to the host");
+        let (to_board, to_host) = port.fault_counts();
+        assert_eq!((to_board.offered, to_board.dropped, to_host.offered, to_host.duplicated), (1, 1, 1, 1));
+        assert_eq!(port.datagrams(), (0, 1));
     }
 }

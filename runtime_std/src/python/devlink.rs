@@ -170,7 +170,7 @@ record!(
     HostCounters {
         frames: u32 = 0, frame_errors: u32 = 0, decode_errors: u32 = 0, messages_rx: u32 = 0,
         messages_tx: u32 = 0, events: u32 = 0, rx_gaps: u32 = 0, events_undecodable: u32 = 0,
-        events_overflowed: u64 = 0, reconnects: u32 = 0, resumes: u32 = 0, sessions: u32 = 0,
+        events_duplicate: u32 = 0, events_overflowed: u64 = 0, reconnects: u32 = 0, resumes: u32 = 0, sessions: u32 = 0,
         stale: u32 = 0, nacks: u32 = 0, retries: u32 = 0, stray_answers: u32 = 0,
     }
 );
@@ -905,6 +905,7 @@ impl HostClient {
             events: c.events,
             rx_gaps: c.rx_gaps,
             events_undecodable: c.events_undecodable,
+            events_duplicate: c.events_duplicate,
             events_overflowed: self.client.events_overflowed(),
             reconnects: c.reconnects,
             resumes: c.resumes,
@@ -997,14 +998,19 @@ struct PyUdpPort {
 
 #[pymethods]
 impl PyUdpPort {
+    /// `faults_to_board` and `faults_to_host`: seeded datagram faults on each direction, as
+    /// `seed=N,drop=P,dup=P,reorder=P,corrupt=P,delay_ms=N` (the node links' fault wrapper).
     #[new]
-    #[pyo3(signature = (url, timeout = 0.02))]
-    fn new(url: &str, timeout: f64) -> PyResult<Self> {
+    #[pyo3(signature = (url, timeout = 0.02, faults_to_board = None, faults_to_host = None))]
+    fn new(url: &str, timeout: f64, faults_to_board: Option<&str>, faults_to_host: Option<&str>) -> PyResult<Self> {
         let wait = std::time::Duration::from_secs_f64(timeout.clamp(0.001, 60.0));
+        let spec = |text: Option<&str>| text.map(crate::links::FaultSpec::parse).transpose().map_err(PyValueError::new_err);
+        let (to_board, to_host) = (spec(faults_to_board)?, spec(faults_to_host)?);
         let port = crate::devlink::udp::UdpPort::open(url, wait).map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidInput => PyValueError::new_err(e.to_string()),
             _ => pyo3::exceptions::PyOSError::new_err(format!("cannot open {url}: {e}")),
         })?;
+        let port = port.with_faults(to_board, to_host);
         Ok(PyUdpPort { port: Some(port), url: url.to_string(), rest: Vec::new(), buf: vec![0; 1 << 16] })
     }
 
@@ -1059,6 +1065,28 @@ impl PyUdpPort {
     #[getter]
     fn url(&self) -> &str {
         &self.url
+    }
+
+    /// What the faults did, per direction (`to_board`, `to_host`): offered, dropped,
+    /// duplicated, reordered, corrupted and delayed datagrams.
+    #[getter]
+    fn fault_counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        let (to_board, to_host) = self.port.as_ref().map(|p| p.fault_counts()).unwrap_or_default();
+        for (name, c) in [("to_board", to_board), ("to_host", to_host)] {
+            let d = PyDict::new(py);
+            for (k, v) in [("offered", c.offered), ("dropped", c.dropped), ("duplicated", c.duplicated), ("reordered", c.reordered), ("corrupted", c.corrupted), ("delayed", c.delayed)] {
+                d.set_item(k, v)?;
+            }
+            out.set_item(name, d)?;
+        }
+        Ok(out)
+    }
+
+    /// Datagrams sent and received (before the faults toward the host).
+    #[getter]
+    fn datagrams(&self) -> (u64, u64) {
+        self.port.as_ref().map(|p| p.datagrams()).unwrap_or_default()
     }
 
     /// This end's `(host, port)`: the host address the board sees (before any NAT).
