@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from test_flash import FLASH_TIMEOUT_S, _read_until, manifest_file, manyfold  # noqa: F401 (a fixture)
-from test_udp_link import BOARD, udp_elf  # noqa: F401 (a fixture)
+from test_udp_link import BOARD, IMAGE, SPEC, run_udp_board, udp_elf  # noqa: F401 (fixtures)
 
 from manyfold.devices.footprint import FLASH_BUDGET, FLASH_BUDGET_UDP, RAM_BUDGET, RAM_BUDGET_UDP
 from manyfold.examples import greenhouse
@@ -68,3 +68,17 @@ def test_footprint_of_each_link_within_its_budget(udp_elf, link, flash_budget, r
     assert fp["ram_bytes"] == fp["data_bytes"] + fp["bss_bytes"] + fp["stack_peak_bytes"] <= ram_budget
     if link == "udp":
         assert Path(fp["elf"]) == udp_elf and fp["flash_bytes"] > FLASH_BUDGET // 2, "smoltcp and the NIC driver are in"
+
+
+def test_nodes_lists_a_udp_board_found_by_a_direct_probe(run_udp_board):  # noqa: F811
+    """`manyfold nodes --device udp://...` probes the board directly: it is listed with its board,
+    partition and manifest id; an address where no board listens is listed as not answering."""
+    with run_udp_board(IMAGE) as b:
+        result = manyfold("nodes", "--device", b.url, "--device", "udp://127.0.0.1:9", "--json", "--timeout", "1")
+    assert result.returncode == 0, result.stderr
+    found = {x["port"]: x for x in json.loads(result.stdout)["boards"]}
+    answer = found[b.url]["answer"]
+    assert (found[b.url]["status"], answer["board"], answer["partition"], answer["manifest_id"]) == (
+        "answered", BOARD, "greenhouse-sensors", SPEC.image_id().hex(),
+    )  # fmt: skip
+    assert found["udp://127.0.0.1:9"]["status"] == "no answer"

@@ -197,3 +197,17 @@ def test_board_restart_gives_a_new_session_that_the_client_resumes(run_udp_board
         c.close()
     finally:
         b.stop()
+
+
+def test_an_edge_node_owns_the_udp_board(udp_elf):
+    """The edge greenhouse with its sensor partition on the UDP board: node A owns the device by
+    its udp:// address, the board's events reach node A's graph (seq numbers moving, the link's
+    taints added) and the fan command comes back down, as with a serial board."""
+    from manyfold.demos.edge import run_edge_demo
+
+    report = run_edge_demo(board=BOARD, link="udp").to_dict()
+    (device,) = report["devices"]
+    assert device["node"] == "edge-a" and device["port"].startswith("udp://127.0.0.1:")
+    assert device["uplinks"] and all(u["seq"] > 0 for u in device["uplinks"])
+    assert all({"trust_unverified", "det_nonreplayable"} <= set(u["taints"]) for u in device["uplinks"])
+    assert report["fan_command"] is not None and report["stopped"] == {"edge-a": 0, "edge-b": 0, "host": 0}

@@ -174,9 +174,12 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 
 def run_edge_demo(
-    *, seed: int = 7, board: str = "sim", workdir: Path | None = None, progress: Callable[[Progress | str], None] = lambda _e: None
+    *, seed: int = 7, board: str = "sim", workdir: Path | None = None, progress: Callable[[Progress | str], None] = lambda _e: None,
+    link: str = "serial",
 ) -> EdgeReport:
-    """Runs the edge greenhouse as at least three OS processes and reports on it (module docs)."""
+    """Runs the edge greenhouse as at least three OS processes and reports on it (module docs).
+    ``link="udp"`` runs an emulated board with Ethernet on its UDP build: node A owns it by its
+    ``udp://`` address."""
     from manyfold import manifest
 
     with tempfile.TemporaryDirectory(prefix="manyfold-edge-") as tmp:
@@ -192,7 +195,7 @@ def run_edge_demo(
 
             b = qemu.bootable(board)
             progress(f"booting {b.name} in QEMU")
-            running_board = qemu.start_board(b, qemu.build_firmware(b), partition_image(m, gh.SENSORS))
+            running_board = qemu.start_board(b, qemu.build_firmware(b, link=link), partition_image(m, gh.SENSORS), link=link)
             port, stop_board = running_board.url, running_board.stop
         try:
             return _run(m, where, port, seed, board, progress)
