@@ -7,7 +7,7 @@
 //!
 //! The firmware runs the partition image found in the board's partition region with
 //! `manyfold-core`'s device: the link protocol v1.1 (docs/wire.md section 2) over UART0 and the
-//! v1 frame layer, the step executor, and the image decoder (section 3). Free-running, its time
+//! v1 frame layer (or, with the `link-udp` feature, over UDP on the board's Ethernet: [`udp`]), the step executor, and the image decoder (section 3). Free-running, its time
 //! is the SysTick millisecond clock; in lockstep, the host's steps. With an empty or invalid
 //! image it still answers: the describe says why nothing runs. No heap; every buffer is a fixed
 //! array sized from the board's `max_message`, and every table has the capacity of
