@@ -129,6 +129,9 @@ fn main() {
     if env::var_os("CARGO_FEATURE_LINK_UDP").is_some() {
         // The UDP link: the Ethernet controller and the board's IPv4 address (docs/embedded.md,
         // "UDP boards"). Only the `[ethernet]` table of the descriptor, only in this build.
+        if !keys.contains_key("ethernet.kind") {
+            fail(&descriptor, "the `link-udp` build needs an `[ethernet]` table: this board has no Ethernet link (mps2-an386 has one)");
+        }
         if text("ethernet.kind") != "lan9118" {
             fail(&descriptor, "`ethernet.kind` must be \"lan9118\": the driver the UDP link has");
         }

@@ -55,6 +55,18 @@ def test_flash_link_udp_is_refused_where_there_is_no_ethernet(manifest_file, tmp
     assert "Traceback" not in result.stderr
 
 
+def test_build_script_refuses_a_udp_build_without_ethernet(toolchain):
+    """`build.sh BOARD udp` for a board without an [ethernet] table stops with a sentence saying
+    so; an unknown link is refused before any build."""
+    from conftest import BUILD_SCRIPT, BUILD_TIMEOUT_S
+
+    result = subprocess.run(["bash", str(BUILD_SCRIPT), "lm3s6965evb", "udp"], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    assert result.returncode != 0
+    assert "needs an `[ethernet]` table: this board has no Ethernet link" in result.stderr, result.stderr[-3000:]
+    unknown = subprocess.run(["bash", str(BUILD_SCRIPT), "mps2-an386", "tcp"], capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2 and "no link 'tcp' (serial or udp)" in unknown.stderr
+
+
 @pytest.mark.parametrize(("link", "flash_budget", "ram_budget"), [("udp", FLASH_BUDGET_UDP, RAM_BUDGET_UDP), ("serial", FLASH_BUDGET, RAM_BUDGET)])
 def test_footprint_of_each_link_within_its_budget(udp_elf, link, flash_budget, ram_budget):  # noqa: F811
     """`footprint --board mps2-an386 --link L --json` measures that build with the greenhouse

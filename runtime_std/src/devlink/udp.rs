@@ -25,8 +25,6 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
-use manyfold_core::framing::frame_len_max;
-
 use super::Port;
 use crate::links::faults::{FaultCounts, FaultSpec, Faults};
 
@@ -186,7 +184,7 @@ impl UdpPort {
 fn reframe(datagram: &[u8], buf: &mut [u8]) -> usize {
     let n = datagram.len();
     let need = cobs::max_encoding_length(n) + 1;
-    if buf.len() < need || n > frame_len_max(buf.len()) {
+    if buf.len() < need {
         // Longer than the client reads at once, so far longer than any message: handed on as
         // a run of COBS text longer than the longest frame, which the frame layer refuses and
         // counts as oversize (rule 1), as it would the whole datagram.

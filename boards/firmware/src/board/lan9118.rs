@@ -1,7 +1,7 @@
 //! SMSC LAN9118-family Ethernet controller (the one QEMU's `mps2-an386` models at
 //! `0x4020_0000`), polled through its PIO FIFO ports, as a smoltcp [`Device`].
 //!
-//! Register layout from the LAN9118 datasheet (SMSC, rev. 1.5), "System Control and Status
+//! Register layout from the LAN9118 datasheet (SMSC), "System Control and Status
 //! Registers" and "MAC Control and Status Registers", as modelled by QEMU's `hw/net/lan9118.c`:
 //!
 //! - RX data FIFO port +0x00, TX data FIFO port +0x20, RX status FIFO +0x40;
