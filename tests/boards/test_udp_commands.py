@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import BUILD_SCRIPT, BUILD_TIMEOUT_S
 from test_flash import FLASH_TIMEOUT_S, _read_until, manifest_file, manyfold  # noqa: F401 (a fixture)
 from test_udp_link import BOARD, IMAGE, SPEC, run_udp_board, udp_elf  # noqa: F401 (fixtures)
 
@@ -58,8 +59,6 @@ def test_flash_link_udp_is_refused_where_there_is_no_ethernet(manifest_file, tmp
 def test_build_script_refuses_a_udp_build_without_ethernet(toolchain):
     """`build.sh BOARD udp` for a board without an [ethernet] table stops with a sentence saying
     so; an unknown link is refused before any build."""
-    from conftest import BUILD_SCRIPT, BUILD_TIMEOUT_S
-
     result = subprocess.run(["bash", str(BUILD_SCRIPT), "lm3s6965evb", "udp"], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
     assert result.returncode != 0
     assert "needs an `[ethernet]` table: this board has no Ethernet link" in result.stderr, result.stderr[-3000:]
