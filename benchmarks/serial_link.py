@@ -20,7 +20,11 @@ output is byte-identical to a board's: tests/boards checks it):
    (1000 events a step), events received per second of wall time.
 5. ``query_rtt_ms``: median (and 90th percentile) of N ``latest`` queries in lockstep.
 
-Targets: ``qemu`` is ``qemu-system-arm`` running the firmware (``--board``, default
+Targets: ``udp`` is the UDP build of ``mps2-an386`` (LAN9118 + smoltcp, datagram frames) in
+QEMU with user networking forwarding a loopback UDP port to it (``udp://``): the same lockstep
+events/s and ``latest`` round trip over UDP; its wire bytes per event are datagram bytes
+(message + CRC-32C: no COBS, no delimiter), reported with it. ``qemu`` is ``qemu-system-arm``
+running the firmware (``--board``, default
 ``lm3s6965evb``) with UART0 on a local TCP socket (pyserial ``socket://``); QEMU does not pace
 its UART models at the baud rate, so the emulated link can beat the 115200 limit and measures
 the firmware and the host client instead. ``sim`` is ``manyfold.sim`` (the same device code in
@@ -153,6 +157,18 @@ def batched_frames(board: str, steps: int) -> tuple[list[int], int]:
     return sizes, events
 
 
+def batched_messages(board: str, steps: int) -> list[bytes]:
+    """The bench partition's event messages over ``steps`` lockstep steps (a datagram is each
+    with its 4-byte CRC)."""
+    c = sim.open(bench_spec().encode(), board=board, session=5, record=True)
+    c.connect(lockstep=True, reset=True)
+    c.step(STEP_US)
+    c.clear_transcript()
+    for i in range(2, steps + 2):
+        c.step(i * STEP_US)
+    return [m for m in (_unframe(f) for f in c.transcript) if m[0] < 0x80]
+
+
 def limit_events_per_s(frame_bytes: float) -> float:
     return LINE_BYTES_PER_S / frame_bytes
 
@@ -198,7 +214,7 @@ def main() -> int:
     parser.add_argument("--board", default="lm3s6965evb", help="the emulated board (default lm3s6965evb)")
     parser.add_argument("--steps", type=int, default=10, help="lockstep steps of 1 s (1000 events each) to time (default 10)")
     parser.add_argument("--queries", type=int, default=200, help="latest queries to time (default 200)")
-    parser.add_argument("--targets", default="qemu,sim", help="comma-separated: qemu, sim (default both)")
+    parser.add_argument("--targets", default="qemu,udp,sim", help="comma-separated: qemu, udp, sim (default all)")
     args = parser.parse_args()
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
 
@@ -226,10 +242,16 @@ def main() -> int:
         emit(line)
     sizes, events = batched_frames(args.board, 2)
     event_bytes = sum(sizes) / events
+    datagram_sizes = [len(m) + 4 for m in batched_messages(args.board, 2)]
     emit({
         "metric": "wire_bytes_per_event", "frame": "batched", "reading": "bench partition events (float64 source with noise)",
         "events": events, "frames": len(sizes), "bytes_per_event": round(event_bytes, 2),
         "frame_bytes_mean": round(statistics.fmean(sizes), 1), "limit_events_per_s_115200": round(limit_events_per_s(event_bytes), 1),
+    })  # fmt: skip
+    emit({
+        "metric": "wire_bytes_per_event", "frame": "batched", "link": "udp", "reading": "bench partition events (float64 source with noise)",
+        "events": events, "datagrams": len(datagram_sizes), "bytes_per_event": round(sum(datagram_sizes) / events, 2),
+        "datagram_bytes_mean": round(statistics.fmean(datagram_sizes), 1), "note": "UDP payload; IPv4 + UDP headers add 28 B per datagram",
     })  # fmt: skip
     query_frame, reply_frame = singles["latest"]
     rtt_limit_ms = (query_frame + reply_frame) / LINE_BYTES_PER_S * 1e3
@@ -248,6 +270,21 @@ def main() -> int:
             result = measure(client, args.steps, args.queries)
         conditions = f"QEMU {args.board}, UART0 on a local TCP socket (nodelay), pyserial socket://, LinkClient in this process"
         report("qemu", args.board, result, event_bytes, rtt_limit_ms, args.queries, conditions)
+    if "udp" in targets:
+        from manyfold.devices import qemu
+        from manyfold.devices.boards import board as find_board
+
+        udp_board = args.board if find_board(args.board).ethernet is not None else "mps2-an386"
+        elf = qemu.build_firmware(udp_board, link="udp")
+        with qemu.start_board(udp_board, elf, image, link="udp") as running:
+            client = running.client(session=7)
+            result = measure(client, args.steps, args.queries)
+        conditions = (
+            f"QEMU {udp_board} UDP build (LAN9118, smoltcp), user networking forwarding a loopback UDP port, "
+            "udp:// (datagram frames), LinkClient in this process"
+        )
+        udp_event_bytes = sum(datagram_sizes) / events
+        report("udp", udp_board, result, udp_event_bytes, rtt_limit_ms, args.queries, conditions)
     if "sim" in targets:
         client = sim.open(image, board=args.board, session=7)
         result = measure(client, args.steps, args.queries)

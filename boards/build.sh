@@ -4,6 +4,7 @@
 #   boards/build.sh lm3s6965evb
 #   boards/build.sh mps2-an386
 #   boards/build.sh nucleo-f401re
+#   boards/build.sh mps2-an386 udp     # the link over UDP (Ethernet), into out/mps2-an386-udp/
 #
 # Toolchain (Debian packages rustc-web cargo-web rust-web-src gcc-arm-none-eabi): Debian's rustc
 # builds `core` for the target from source (-Zbuild-std, allowed by RUSTC_BOOTSTRAP=1) and binutils'
@@ -26,11 +27,19 @@ usage() {
         descriptor=${descriptor%/board.toml}
         known+=("${descriptor##*/}")
     done
-    echo "usage: $0 BOARD   (one of: ${known[*]})" >&2
+    echo "usage: $0 BOARD [serial|udp]   (BOARD one of: ${known[*]})" >&2
     exit 2
 }
-[[ $# -eq 1 ]] || usage
+[[ $# -eq 1 || $# -eq 2 ]] || usage
 board=$1
+link=${2:-serial}
+features="board-$board"
+out_name=$board
+case $link in
+    serial) ;;
+    udp) features="$features link-udp"; out_name="$board-udp" ;;
+    *) echo "no link '$link' (serial or udp)" >&2; usage ;;
+esac
 descriptor="$boards_dir/$board/board.toml"
 [[ -f $descriptor ]] || { echo "no board '$board' (no $descriptor)" >&2; usage; }
 
@@ -45,18 +54,18 @@ for tool in "$rustc" "$cargo" arm-none-eabi-ld; do
     }
 done
 
-echo "== building manyfold-firmware for $board ($target)" >&2
+echo "== building manyfold-firmware for $board ($target, $link link)" >&2
 (
     cd "$firmware_dir"
     RUSTC="$rustc" RUSTC_BOOTSTRAP=1 "$cargo" build --release \
         -Zbuild-std=core \
         --target "$target" \
-        --features "board-$board" \
+        --features "$features" \
         --target-dir "$firmware_dir/target"
 )
 
 elf="$firmware_dir/target/$target/release/manyfold-firmware"
-out="$boards_dir/out/$board"
+out="$boards_dir/out/$out_name"
 mkdir -p "$out"
 cp "$elf" "$out/firmware.elf"
 if command -v arm-none-eabi-size >/dev/null; then

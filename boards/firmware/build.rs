@@ -126,6 +126,36 @@ fn main() {
     );
     let _ = writeln!(out, "/// UART baud rate, in bit/s.");
     let _ = writeln!(out, "pub const UART_BAUD: u32 = {};", int("uart.baud"));
+    if env::var_os("CARGO_FEATURE_LINK_UDP").is_some() {
+        // The UDP link: the Ethernet controller and the board's IPv4 address (docs/embedded.md,
+        // "UDP boards"). Only the `[ethernet]` table of the descriptor, only in this build.
+        if !keys.contains_key("ethernet.kind") {
+            fail(&descriptor, "the `link-udp` build needs an `[ethernet]` table: this board has no Ethernet link (mps2-an386 has one)");
+        }
+        if text("ethernet.kind") != "lan9118" {
+            fail(&descriptor, "`ethernet.kind` must be \"lan9118\": the driver the UDP link has");
+        }
+        let ip = |key: &str| -> [u8; 4] {
+            let value = text(key);
+            let parts: Vec<u8> = value.split('.').filter_map(|p| p.parse().ok()).collect();
+            parts.try_into().unwrap_or_else(|_| fail(&descriptor, &format!("`{key}` must be an IPv4 address, found {value:?}")))
+        };
+        let port = int("ethernet.udp_port");
+        if !(1..=65535).contains(&port) {
+            fail(&descriptor, "`ethernet.udp_port` must be in 1..=65535");
+        }
+        let prefix = int("ethernet.prefix");
+        if prefix > 32 {
+            fail(&descriptor, "`ethernet.prefix` must be at most 32");
+        }
+        let _ = writeln!(out, "/// The Ethernet controller's register block.");
+        let _ = writeln!(out, "pub const ETH_BASE: usize = {:#010x};", int("ethernet.base"));
+        let _ = writeln!(out, "/// The board's IPv4 address and prefix length.");
+        let _ = writeln!(out, "pub const IP: [u8; 4] = {:?};", ip("ethernet.ip"));
+        let _ = writeln!(out, "pub const IP_PREFIX: u8 = {prefix};");
+        let _ = writeln!(out, "/// The UDP port the board's link listens on.");
+        let _ = writeln!(out, "pub const UDP_PORT: u16 = {port};");
+    }
     fs::write(out_dir.join("board_config.rs"), out).expect("write board_config.rs");
 
     println!("cargo:rustc-link-search=native={}", board_dir.display());

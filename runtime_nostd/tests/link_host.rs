@@ -116,6 +116,32 @@ fn lost_events_taint_the_next_event_of_their_route() {
     }
 }
 
+/// A copy of an event batch (a datagram link duplicates) and a batch that arrives after a later
+/// one are dropped and counted (`events_duplicate`), never delivered twice; a reset starts the
+/// host's references afresh, so the device's new counts are not taken for copies.
+#[test]
+fn copies_and_late_events_are_dropped_and_counted() {
+    let mut p = Pair::new(sensor().build(), HostConfig { max_message: 128, ..HostConfig::DEFAULT });
+    p.connect(3, true, true);
+    let first = step(&mut p, 500_000);
+    let batches: Vec<Vec<u8>> = p.device_frames.iter().filter(|f| message_of(f)[0] < 0x80).cloned().collect();
+    assert!(!first.is_empty() && !batches.is_empty());
+    let now = p.now_ms();
+    for batch in &batches {
+        p.host.receive(now, batch, &mut p.sink);
+    }
+    assert!(p.events().is_empty(), "no event twice");
+    let copies = p.host.counters().events_duplicate;
+    assert_eq!(copies as usize, first.len());
+    assert_eq!(p.host.counters().rx_gaps, 0);
+    // A reset: the device counts from 1 again, and its events are new ones.
+    p.connect(4, true, true);
+    let again = step(&mut p, 500_000);
+    assert_eq!(again.len(), first.len());
+    assert_eq!(p.host.counters().events_duplicate, copies);
+    assert!(again.iter().all(|e| !e.taints.contains(Taint::DeliveryDropped)));
+}
+
 /// A v1-only host is refused by a v1.1 device with a nack it can read (version_unsupported,
 /// the device's version); the device stays ready for a v1.1 host.
 #[test]

@@ -115,9 +115,9 @@ def test_a_node_of_another_manifest_is_listed_and_marked(tmp_path):
 
 
 def test_nodes_without_anywhere_to_look_is_a_usage_error():
-    """No --cluster, --peer or --beacon: one sentence, exit 2."""
+    """No --cluster, --peer, --beacon or --device: one sentence, exit 2."""
     out = run_nodes_cli()
-    assert out.returncode == 2 and out.stderr.strip() == "manyfold nodes: say where to look: --cluster PLAN_OR_ADDRESS (or zenoh:ENDPOINT), --peer HOST:PORT or --beacon"
+    assert out.returncode == 2 and out.stderr.strip() == "manyfold nodes: say where to look: --cluster PLAN_OR_ADDRESS (or zenoh:ENDPOINT), --peer HOST:PORT, --beacon or --device URL"
 
 
 @pytest.mark.parametrize("program", ["manyfold-node", "manyfold node"])

@@ -59,7 +59,8 @@ def cmd_flash(args: argparse.Namespace) -> int:
     try:
         with status:
             done = flash(m, args.board, args.partition, out_dir=out_dir, dry_run=args.dry_run, port=args.port,
-                         partition_only=args.partition_only, uart_port=args.uart_port, progress=progress)  # fmt: skip
+                         partition_only=args.partition_only, uart_port=args.uart_port, link=args.link,
+                         udp_port=args.udp_port, progress=progress)  # fmt: skip
     except OSError as error:  # board and manifest errors are sentences already
         raise CliError(str(error)) from None
     if done.plan is not None:
@@ -72,7 +73,8 @@ def cmd_flash(args: argparse.Namespace) -> int:
         return EXIT_OK
     d = done.describe
     print(f"{d.board} runs partition {d.partition} of manifest {done.manifest_id} (verified by its describe)")
-    print(f"UART: {done.url}    try: manyfold query --port {done.url} topology", flush=True)
+    where = "UDP" if done.running.link == "udp" else "UART"
+    print(f"{where}: {done.url}    try: manyfold query --port {done.url} topology", flush=True)
     try:
         if args.verify_only:
             return EXIT_OK
@@ -118,6 +120,15 @@ def register(subparsers) -> None:
     flash.add_argument(
         "--uart-port", type=arguments.tcp_port, metavar="N",
         help="emulated boards: serve the UART on TCP port N of 127.0.0.1 (default: a free port)",
+    )  # fmt: skip
+    flash.add_argument(
+        "--link", choices=("serial", "udp"), default="serial",
+        help="emulated boards: the board's link: serial (its UART, default) or udp (a board with Ethernet, mps2-an386: "
+        "QEMU forwards a UDP port of 127.0.0.1 to it; the address to use is printed)",
+    )  # fmt: skip
+    flash.add_argument(
+        "--udp-port", type=lambda text: arguments.int_within(text, 1, 65535, "a UDP port (1 to 65535)"), metavar="N",
+        help="with --link udp: forward UDP port N of 127.0.0.1 to the board (default: a free port)",
     )  # fmt: skip
     flash.set_defaults(func=cmd_flash)
 

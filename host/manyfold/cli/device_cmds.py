@@ -137,9 +137,9 @@ def cmd_footprint(args: argparse.Namespace) -> int:
     from manyfold.devices.boards import board
     from manyfold.devices.link import LinkError
 
-    board(args.board)  # unknown boards are named before anything is built
+    board(args.board).check_link(args.link)  # unknown boards and links are named before anything is built
     try:
-        fp = footprint.measure(args.board, args.elf)
+        fp = footprint.measure(args.board, args.elf, link=args.link)
     except LinkError as error:
         raise CliError(f"measuring {args.board} under QEMU failed: {error}") from None
     if args.json:
@@ -147,12 +147,14 @@ def cmd_footprint(args: argparse.Namespace) -> int:
         return EXIT_OK
     from manyfold.cli import render
 
+    flash_budget, ram_budget = fp.budgets
     rows = (
-        ("flash (text + data)", fp.flash_bytes, footprint.FLASH_BUDGET, f"text {fp.text}, data {fp.data}"),
-        ("RAM (data + bss + stack peak)", fp.ram_bytes, footprint.RAM_BUDGET, f"data {fp.data}, bss {fp.bss}, stack peak {fp.stack_peak}"),
+        ("flash (text + data)", fp.flash_bytes, flash_budget, f"text {fp.text}, data {fp.data}"),
+        ("RAM (data + bss + stack peak)", fp.ram_bytes, ram_budget, f"data {fp.data}, bss {fp.bss}, stack peak {fp.stack_peak}"),
     )  # fmt: skip
     console = render.console()
-    console.print(render.table(f"{fp.board} firmware with the greenhouse partition", ("what", "bytes", "budget", "parts"), rows))
+    build = "" if fp.link == "serial" else f" ({fp.link} link)"
+    console.print(render.table(f"{fp.board} firmware{build} with the greenhouse partition", ("what", "bytes", "budget", "parts"), rows))
     console.print(f"ELF: {fp.elf}")
     return EXIT_OK
 
@@ -179,7 +181,7 @@ def register(subparsers) -> None:
     from manyfold.cli.federated_query import CLUSTER_WHATS
     from manyfold.federation.cluster_answer import DEFAULT_PRINCIPAL
 
-    query.add_argument("--port", metavar="URL", help="/dev/ttyACM0, socket://127.0.0.1:4444, ... (UART 8N1 at 115200 baud)")
+    query.add_argument("--port", metavar="URL", help="/dev/ttyACM0, socket://127.0.0.1:4444, ... (UART 8N1 at 115200 baud), or udp://HOST:PORT (a board on the LAN)")
     query.add_argument(
         "--cluster", metavar="PLAN_OR_ADDRESS",
         help="ask every runtime node of a plan file (or the node at an admin HOST:PORT, or every node present at a Zenoh "
@@ -235,6 +237,8 @@ def register(subparsers) -> None:
         ),
     )
     fp.add_argument("--board", required=True, metavar="NAME", help="lm3s6965evb, mps2-an386, or nucleo-f401re (run on its QEMU stand-in, netduinoplus2)")
+    fp.add_argument("--link", choices=("serial", "udp"), default="serial",
+                    help="the firmware build to measure: serial (default) or udp (a board with Ethernet: mps2-an386)")  # fmt: skip
     fp.add_argument("--elf", metavar="PATH", help="measure this firmware ELF instead of building the board's own")
     fp.add_argument("--json", action="store_true", help='print {"flash_bytes": ..., "ram_bytes": ..., "elf": ...} and the parts')
     fp.set_defaults(func=cmd_footprint)

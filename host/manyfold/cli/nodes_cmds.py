@@ -1,5 +1,6 @@
 """``manyfold nodes``: which runtime nodes exist and the devices behind them
-(:mod:`manyfold.discovery`), as a table or, with ``--json``, one object ``{"nodes": [...]}``."""
+(:mod:`manyfold.discovery`), as a table or, with ``--json``, one object ``{"nodes": [...]}``;
+``--device URL`` also probes boards directly (a UDP board on the LAN), listed under ``boards``."""
 
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     from manyfold.discovery import BeaconOptions, NodeState, discover, seeds_from
     from manyfold.federation.targets import is_zenoh
 
+    if not args.cluster and not args.peer and not args.beacon and not args.device:
+        raise CliError("say where to look: --cluster PLAN_OR_ADDRESS (or zenoh:ENDPOINT), --peer HOST:PORT, --beacon or --device URL")
+    boards = _probe_devices(args.device, args.timeout)
     if not args.cluster and not args.peer and not args.beacon:
-        raise CliError("say where to look: --cluster PLAN_OR_ADDRESS (or zenoh:ENDPOINT), --peer HOST:PORT or --beacon")
+        # Boards only (a UDP board on the LAN, say): no node to ask.
+        return _print_boards(boards, args.json)
     if is_zenoh(args.cluster):
         if args.peer or args.beacon:
             raise CliError("--cluster zenoh:ENDPOINT lists the nodes present at the Zenoh router; it does not combine with --peer or --beacon")
@@ -26,7 +31,10 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         beacon = BeaconOptions.parse(args.beacon_group, args.beacon_interface) if args.beacon else None
         listing = discover(seeds, beacon=beacon, listen_s=args.listen_s, timeout_s=args.timeout)
     if args.json:
-        print(json.dumps(listing.to_dict(), indent=2))
+        out = listing.to_dict()
+        if args.device:
+            out["boards"] = [b.to_dict() for b in boards]
+        print(json.dumps(out, indent=2))
     else:
         console = render.console()
         title = f"{len(listing.online)} of {len(listing.nodes)} nodes online"
@@ -43,7 +51,44 @@ def cmd_nodes(args: argparse.Namespace) -> int:
                 console.print(f"{n.name}: {n.error}", markup=False)
         for note in listing.notes:
             console.print(note, markup=False)
-    return EXIT_OK if listing.online else EXIT_FAILED
+        if args.device:
+            _print_boards(boards, False)
+    return EXIT_OK if listing.online or any(b.describe is not None for b in boards) else EXIT_FAILED
+
+
+def _probe_devices(urls: list[str], timeout_s: float) -> list:
+    """The describe handshake on each device URL (``udp://HOST:PORT`` for a board on the LAN,
+    or any serial URL), in parallel: what answered, or why not."""
+    if not urls:
+        return []
+    from concurrent.futures import ThreadPoolExecutor
+
+    from manyfold.devices.ports import probe
+
+    # A device answers within a few ms; a UDP board that is not there only shows by silence.
+    wait_s = max(timeout_s, 1.0)
+    with ThreadPoolExecutor(max_workers=min(8, len(urls))) as pool:
+        return list(pool.map(lambda url: probe(url, timeout_s=wait_s, description="probed directly"), urls))
+
+
+def _print_boards(boards: list, as_json: bool) -> int:
+    """Prints the probed boards (``{"boards": [...]}`` with ``as_json``); exit 1 when none answered."""
+    if as_json:
+        print(json.dumps({"boards": [b.to_dict() for b in boards]}, indent=2))
+    else:
+        from manyfold.cli import render
+
+        answered = [b for b in boards if b.describe is not None]
+        table = render.table(f"{len(answered)} of {len(boards)} boards answered", ("board URL", "state", "board", "partition", "manifest id", "protocol"),
+                             priority=("board URL",))  # fmt: skip
+        for b in boards:
+            d = b.describe
+            if d is None:
+                table.add_row(b.port, b.status, "", "", "", "", style="red")
+            else:
+                table.add_row(b.port, "online", d.board, d.partition, d.manifest_id.hex()[:16] if d.manifest_id else "-", d.protocol)
+        render.console().print(table)
+    return EXIT_OK if any(b.describe is not None for b in boards) else EXIT_FAILED
 
 
 def _zenoh_listing(args: argparse.Namespace):
@@ -70,6 +115,9 @@ def register(subparsers) -> None:
     nodes.add_argument("--zenoh-prefix", metavar="P", help="--cluster zenoh:...: the deployment's key prefix (default manyfold)")  # fmt: skip
     nodes.add_argument("--peer", action="append", default=[], metavar="HOST:PORT", help="a node's admin endpoint (repeatable)")
     nodes.add_argument("--beacon", action="store_true", help="also listen for the nodes' multicast beacon")
+    nodes.add_argument("--device", action="append", default=[], metavar="URL",
+                       help="also probe a board directly (udp://HOST:PORT for a board on the LAN, or a serial URL; repeatable): "
+                       "its describe handshake says board, partition and manifest id")  # fmt: skip
     nodes.add_argument("--beacon-group", metavar="IPV4:PORT", help="the beacon's group (default 239.255.109.102:7477)")
     nodes.add_argument("--beacon-interface", metavar="IPV4", help="the interface's address to listen on (default: the route's)")
     nodes.add_argument("--listen-s", type=arguments.seconds, default=2.0, metavar="S", help="seconds to listen for beacons (default 2)")

@@ -181,12 +181,13 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 def run_edge_demo(
     *, seed: int = 7, board: str = "sim", workdir: Path | None = None, progress: Callable[[Progress | str], None] = lambda _e: None,
-    transport: str | None = None, zenoh_mode: ZenohMode = ZenohMode.CLIENT,
+    transport: str | None = None, zenoh_mode: ZenohMode = ZenohMode.CLIENT, link: str = "serial",
 ) -> EdgeReport:  # fmt: skip
     """Runs the edge greenhouse as at least three OS processes and reports on it (module docs).
     ``transport`` puts both node links on ``udp``, ``tcp`` or ``zenoh`` (default: ab on udp, bh
     on tcp); on zenoh the demo starts ``manyfold zenoh-router`` on a free loopback port and every
-    node joins it in ``zenoh_mode``."""
+    node joins it in ``zenoh_mode``. ``link="udp"`` runs an emulated board with Ethernet on its
+    UDP build: node A owns it by its ``udp://`` address."""
     from manyfold import manifest
 
     if transport not in (None, "udp", "tcp", "zenoh"):
@@ -204,7 +205,7 @@ def run_edge_demo(
 
             b = qemu.bootable(board)
             progress(f"booting {b.name} in QEMU")
-            running_board = qemu.start_board(b, qemu.build_firmware(b), partition_image(m, gh.SENSORS))
+            running_board = qemu.start_board(b, qemu.build_firmware(b, link=link), partition_image(m, gh.SENSORS), link=link)
             port, stop_board = running_board.url, running_board.stop
         try:
             if transport != "zenoh":

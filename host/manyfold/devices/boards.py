@@ -47,6 +47,22 @@ class QemuStandIn:
 
 
 @dataclass(frozen=True)
+class Ethernet:
+    """A board's Ethernet controller and its UDP link (``[ethernet]``): the firmware's
+    ``link-udp`` build listens on ``udp_port`` of ``ip`` (docs/embedded.md, "UDP boards")."""
+
+    kind: str
+    base: int
+    ip: str
+    prefix: int
+    udp_port: int
+
+
+LINKS = ("serial", "udp")
+"""The links a board's firmware can be built for: its UART, or UDP over its Ethernet controller."""
+
+
+@dataclass(frozen=True)
 class Board:
     """A board descriptor."""
 
@@ -67,6 +83,21 @@ class Board:
     qemu_stand_in: QemuStandIn | None = None
     """For a real board QEMU does not model: a sibling machine that runs its firmware, used by
     the tests as a smoke test (``flash`` still treats the board as real hardware)."""
+    ethernet: Ethernet | None = None
+    """The Ethernet controller, for boards whose firmware has a UDP link."""
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        """The links this board's firmware is built for: ``serial``, and ``udp`` with Ethernet."""
+        return LINKS if self.ethernet is not None else ("serial",)
+
+    def check_link(self, link: str) -> None:
+        """Raises a :class:`BoardError` unless the board's firmware has ``link``."""
+        if link not in LINKS:
+            raise BoardError(f"unknown link {link!r}: serial or udp")
+        if link not in self.links:
+            others = ", ".join(b.name for b in all_boards() if link in b.links)
+            raise BoardError(f"board {self.name} has no {link} link (no [ethernet] in its board.toml); boards with one: {others}")
 
     @property
     def qemu_target(self) -> tuple[str, int] | None:
@@ -123,6 +154,16 @@ def _stand_in(data: dict, where: Path) -> QemuStandIn | None:
         raise BoardError(f"{where}: [qemu_stand_in] needs machine = \"...\" and an integer serial_index") from None
 
 
+def _ethernet(data: dict, where: Path) -> Ethernet | None:
+    table = data.get("ethernet")
+    if table is None:
+        return None
+    try:
+        return Ethernet(str(table["kind"]), int(table["base"]), str(table["ip"]), int(table["prefix"]), int(table["udp_port"]))
+    except (KeyError, TypeError, ValueError):
+        raise BoardError(f"{where}: [ethernet] needs kind, base, ip, prefix and udp_port") from None
+
+
 def load_board(path: Path) -> Board:
     """Read one descriptor."""
     try:
@@ -136,7 +177,7 @@ def load_board(path: Path) -> Board:
             clock_hz=int(data["clock_hz"]), flash=_region(data, "flash", path), ram=_region(data, "ram", path),
             partition=_region(data, "partition", path), uart_kind=uart["kind"], uart_base=int(uart["base"]),
             baud=int(uart["baud"]), qemu_machine=data.get("qemu_machine"), platformio=data.get("platformio"),
-            directory=path.parent, qemu_stand_in=_stand_in(data, path),
+            directory=path.parent, qemu_stand_in=_stand_in(data, path), ethernet=_ethernet(data, path),
         )
     except KeyError as missing:
         raise BoardError(f"{path}: missing {missing}") from None

@@ -121,9 +121,16 @@ def _cache_key_dir() -> Path:
     return cache_dir() / f"{__version__}-{sources_hash()[:16]}"
 
 
-def home(board: str | Board) -> FirmwareHome:
-    """Where ``board``'s firmware is built and found (see the module docs)."""
+def out_name(board: str | Board, link: str = "serial") -> str:
+    """The build's directory name: the board's, with ``-udp`` for its UDP-link build."""
     name = board.name if isinstance(board, Board) else board
+    return name if link == "serial" else f"{name}-{link}"
+
+
+def home(board: str | Board, link: str = "serial") -> FirmwareHome:
+    """Where ``board``'s firmware (for ``link``: ``serial`` or ``udp``) is built and found (see
+    the module docs)."""
+    name = out_name(board, link)
     if _installed():
         key = _cache_key_dir()
         return FirmwareHome(key / "source" / "boards", key / name / "firmware.elf", cached=True)
@@ -131,10 +138,10 @@ def home(board: str | Board) -> FirmwareHome:
     return FirmwareHome(boards, boards / "out" / name / "firmware.elf", cached=False)
 
 
-def firmware_path(board: str | Board) -> Path:
-    """Where the board's ELF is: ``boards/out/<board>/firmware.elf`` in a checkout, the user
-    cache for an installed package."""
-    return home(board).elf
+def firmware_path(board: str | Board, link: str = "serial") -> Path:
+    """Where the board's ELF is: ``boards/out/<board>/firmware.elf`` in a checkout
+    (``<board>-udp`` for the UDP build), the user cache for an installed package."""
+    return home(board, link).elf
 
 
 @contextmanager
@@ -154,21 +161,23 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _run_build_sh(boards: Path, name: str, timeout_s: float) -> Path:
-    """Runs ``boards/build.sh name`` and returns the ELF it wrote under ``boards/out``."""
+def _run_build_sh(boards: Path, name: str, timeout_s: float, link: str = "serial") -> Path:
+    """Runs ``boards/build.sh name [link]`` and returns the ELF it wrote under ``boards/out``."""
+    args = [name] if link == "serial" else [name, link]
+    shown = " ".join(args)
     try:
-        result = subprocess.run(["bash", str(boards / "build.sh"), name], capture_output=True, text=True, timeout=timeout_s)
+        result = subprocess.run(["bash", str(boards / "build.sh"), *args], capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        raise BoardError(f"boards/build.sh {name} took longer than {timeout_s:g} s") from None
+        raise BoardError(f"boards/build.sh {shown} took longer than {timeout_s:g} s") from None
     if result.returncode != 0:
-        raise BoardError(f"boards/build.sh {name} failed:\n{result.stderr[-4000:]}")
-    elf = boards / "out" / name / "firmware.elf"
+        raise BoardError(f"boards/build.sh {shown} failed:\n{result.stderr[-4000:]}")
+    elf = boards / "out" / out_name(name, link) / "firmware.elf"
     if not elf.is_file():
-        raise BoardError(f"boards/build.sh {name} did not produce {elf}")
+        raise BoardError(f"boards/build.sh {shown} did not produce {elf}")
     return elf
 
 
-def _build_cached(where: FirmwareHome, name: str, timeout_s: float) -> Path:
+def _build_cached(where: FirmwareHome, name: str, timeout_s: float, link: str = "serial") -> Path:
     """Fills the cache entry: copies the shipped sources next to it once, builds there, and
     moves the ELF into place (a reader sees the whole file or none)."""
     key = where.elf.parent.parent
@@ -182,7 +191,7 @@ def _build_cached(where: FirmwareHome, name: str, timeout_s: float) -> Path:
             shutil.rmtree(tree, ignore_errors=True)
             shutil.copytree(SOURCES, tree, copy_function=shutil.copyfile)  # writable copies
             done.touch()
-        built = _run_build_sh(where.boards, name, timeout_s)
+        built = _run_build_sh(where.boards, name, timeout_s, link)
         where.elf.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=where.elf.parent, prefix=".firmware-", delete=False) as tmp:
             tmp.write(built.read_bytes())
@@ -190,44 +199,48 @@ def _build_cached(where: FirmwareHome, name: str, timeout_s: float) -> Path:
     return where.elf
 
 
-def build_firmware(board: str | Board, *, timeout_s: float = BUILD_TIMEOUT_S) -> Path:
-    """Builds the firmware for ``board`` (emulated or real) and returns the ELF's path: in a
-    checkout with ``boards/build.sh`` (incremental: a few seconds when nothing changed); for an
-    installed package into the user cache, once (a cached ELF is returned as it is)."""
+def build_firmware(board: str | Board, *, timeout_s: float = BUILD_TIMEOUT_S, link: str = "serial") -> Path:
+    """Builds the firmware for ``board`` (emulated or real) and ``link`` (``serial``, or ``udp``
+    for a board with Ethernet) and returns the ELF's path: in a checkout with
+    ``boards/build.sh`` (incremental: a few seconds when nothing changed); for an installed
+    package into the user cache, once (a cached ELF is returned as it is)."""
     b = board if isinstance(board, Board) else find_board(board)
-    where = home(b)
+    b.check_link(link)
+    where = home(b, link)
     if where.cached and where.elf.is_file():
         return where.elf
     missing = missing_tools(build=True, run=False)
     if missing:
         raise BoardError(missing_sentence(missing, f"building the firmware for {b.name}"))
-    return _build(where, b.name, timeout_s)
+    return _build(where, b.name, timeout_s, link)
 
 
-def _build(where: FirmwareHome, name: str, timeout_s: float) -> Path:
+def _build(where: FirmwareHome, name: str, timeout_s: float, link: str = "serial") -> Path:
     """Builds into the user cache (installed package) or ``boards/out`` (checkout); the build
     tools were checked by the caller."""
     if where.cached:
-        return _build_cached(where, name, timeout_s)
-    return _run_build_sh(where.boards, name, timeout_s)
+        return _build_cached(where, name, timeout_s, link)
+    return _run_build_sh(where.boards, name, timeout_s, link)
 
 
-def firmware(board: str | Board, *, build: bool = True, hint: str = "") -> Path:
+def firmware(board: str | Board, *, build: bool = True, hint: str = "", link: str = "serial") -> Path:
     """The firmware ELF for ``board``: built with :func:`build_firmware` when ``build`` and the
     build tools are there (or already in the user cache), else the one built before. Without
     either, a :class:`BoardError` names the missing tools, followed by ``hint``."""
     b = board if isinstance(board, Board) else find_board(board)
-    where = home(b)
+    b.check_link(link)
+    where = home(b, link)
     if where.elf.is_file() and (where.cached or not build):
         return where.elf
     missing = missing_tools(build=True, run=False)
     if build and not missing:
-        return _build(where, b.name, BUILD_TIMEOUT_S)
+        return _build(where, b.name, BUILD_TIMEOUT_S, link)
     if where.elf.is_file():
         return where.elf
     if missing:
         raise BoardError(missing_sentence(missing, f"building the firmware for {b.name}") + hint)
-    raise BoardError(f"no firmware for {b.name} at {where.elf}: build it with boards/build.sh {b.name}{hint}")
+    udp = "" if link == "serial" else f" {link}"
+    raise BoardError(f"no firmware for {b.name} at {where.elf}: build it with boards/build.sh {b.name}{udp}{hint}")
 
 
 __all__ = [
@@ -240,5 +253,6 @@ __all__ = [
     "firmware_path",
     "home",
     "missing_tools",
+    "out_name",
     "sources_hash",
 ]

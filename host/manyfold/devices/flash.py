@@ -7,7 +7,9 @@ boot), writes the image file, and then:
 - on an emulated board, builds the firmware if needed (:mod:`manyfold.devices.firmware`: in a
   checkout ``boards/build.sh``, incremental; installed, once into the user cache), boots it in
   QEMU with the image in the board's partition region and its UART on a local TCP port (a free
-  one, or ``uart_port``), and verifies through the describe handshake that the board runs this
+  one, or ``uart_port``), or with ``link="udp"`` (a board with Ethernet) its UDP build with
+  QEMU's user network forwarding a loopback UDP port (a free one, or ``udp_port``) to the
+  board's, and verifies through the describe handshake that the board runs this
   manifest's partition;
 - on a real board flashed through PlatformIO, builds the firmware likewise and writes the
   PlatformIO project that uploads firmware and image together (one Intel HEX file), or with
@@ -54,7 +56,8 @@ class Flashed:
 
     @property
     def url(self) -> str | None:
-        """The pyserial URL of the emulated board's UART."""
+        """Where the emulated board's link is: its UART's ``socket://`` URL, or ``udp://`` for
+        its UDP link."""
         return self.running.url if self.running is not None else None
 
 
@@ -62,10 +65,10 @@ def _quiet(_: str) -> None:
     pass
 
 
-def _where_built(b: Board) -> str:
+def _where_built(b: Board, link: str = "serial") -> str:
     from manyfold.devices.firmware import home
 
-    where = home(b)
+    where = home(b, link)
     return f"once, into {where.elf.parent}" if where.cached else "boards/build.sh"
 
 
@@ -91,13 +94,25 @@ def flash(
     port: str | None = None,
     partition_only: bool = False,
     uart_port: int | None = None,
+    link: str = "serial",
+    udp_port: int | None = None,
     progress: Progress = _quiet,
 ) -> Flashed:
     """Put ``partition`` of ``manifest`` on ``board``; see the module docs. An emulated board
-    serves its UART on TCP port ``uart_port`` of 127.0.0.1 (default: a free port)."""
+    serves its UART on TCP port ``uart_port`` of 127.0.0.1 (default: a free port); with
+    ``link="udp"`` its link is UDP port ``udp_port`` of 127.0.0.1 (default: a free port)."""
     b = board if isinstance(board, Board) else find_board(board)
     if b.flashing == "none":
         raise BoardError(f"board {b.name} is neither emulated nor flashed through PlatformIO")
+    b.check_link(link)
+    if link != "serial" and not b.emulated:
+        raise BoardError(f"board {b.name} is real hardware: the {link} link is flashed to emulated boards only for now")
+    if udp_port is not None:
+        if link != "udp":
+            raise BoardError("a UDP port applies only to the udp link (--link udp)")
+        from manyfold.devices import qemu
+
+        qemu.check_udp_port(udp_port)
     if uart_port is not None:
         if not b.emulated:
             raise BoardError(f"board {b.name} is real hardware: a UART port applies only to emulated boards")
@@ -126,10 +141,11 @@ def flash(
             return done
         from manyfold.devices import qemu
 
-        progress(f"building the firmware for {b.name} ({_where_built(b)}; the first build takes about a minute)")
-        elf = qemu.build_firmware(b)
+        build = "" if link == "serial" else f", {link} link"
+        progress(f"building the firmware for {b.name}{build} ({_where_built(b, link)}; the first build takes about a minute)")
+        elf = qemu.build_firmware(b, link=link)
         progress(f"booting {b.name} in QEMU with the image at {b.partition.origin:#x}")
-        done.running = qemu.start_board(b, elf, image_path, log=out_dir / "qemu.log", uart_port=uart_port)
+        done.running = qemu.start_board(b, elf, image_path, log=out_dir / "qemu.log", uart_port=uart_port, link=link, udp_port=udp_port)
         try:
             progress("handshake: checking the board runs this manifest's partition")
             client = done.running.client()

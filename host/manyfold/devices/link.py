@@ -113,11 +113,22 @@ class SerialPort:
         return self.serial.in_waiting
 
 
+UDP_SCHEME = "udp://"
+"""A board linked over UDP (``udp://HOST:PORT``): datagram frames, docs/embedded.md "UDP boards"."""
+
+
 def open_serial(url: str, *, baudrate: int = 115_200, timeout: float = 0.02):
     """Opens a pyserial URL or device (``/dev/ttyACM0``, ``socket://host:port``, ``loop://``)
-    at ``baudrate`` (the boards' UART: 8N1 at 115200), as a port whose reads wait at most
-    ``timeout`` seconds. Raises ``serial.SerialException`` when it cannot be opened."""
+    at ``baudrate`` (the boards' UART: 8N1 at 115200), or a UDP board (``udp://host:port``,
+    ``manyfold._native.UdpPort``), as a port whose reads wait at most ``timeout`` seconds.
+    Raises ``serial.SerialException`` when it cannot be opened."""
     import serial
+
+    if url.startswith(UDP_SCHEME):
+        try:
+            return _native.UdpPort(url, timeout)
+        except (OSError, ValueError) as error:
+            raise serial.SerialException(str(error)) from None
 
     port = serial.serial_for_url(url, baudrate=baudrate, timeout=0)
     try:
@@ -165,8 +176,8 @@ class LinkClient:
 
     @classmethod
     def open(cls, url: str, *, baudrate: int = 115_200, **kwargs) -> LinkClient:
-        """A client over the pyserial URL ``url`` (``/dev/ttyACM0``, ``socket://host:port``, ...),
-        which it reopens by itself when the link breaks. ``baudrate`` matters for serial
+        """A client over the pyserial URL ``url`` (``/dev/ttyACM0``, ``socket://host:port``, ...)
+        or a UDP board's ``udp://host:port``, which it reopens by itself when the link breaks. ``baudrate`` matters for serial
         devices only (the boards' UART runs 8N1 at 115200). Raises ``serial.SerialException``
         when the port cannot be opened."""
 
@@ -352,5 +363,6 @@ __all__ = [
     "NackError",
     "SerialPort",
     "Timers",
+    "UDP_SCHEME",
     "open_serial",
 ]

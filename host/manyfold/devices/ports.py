@@ -71,7 +71,8 @@ def open_board(url: str, timeout_s: float) -> LinkClient:
         client.connect(timeout_s=timeout_s)
     except LinkTimeout:
         client.close()
-        raise PortError(f"no answer from {url} within {timeout_s:g} s: is a Manyfold board on it (UART 8N1 at {BAUD} baud)?") from None
+        where = "listening on that UDP port" if url.startswith("udp://") else f"on it (UART 8N1 at {BAUD} baud)"
+        raise PortError(f"no answer from {url} within {timeout_s:g} s: is a Manyfold board {where}?") from None
     except NackError as error:
         client.close()
         raise PortError(f"{url}: {error}") from None

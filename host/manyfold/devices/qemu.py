@@ -82,6 +82,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((UART_HOST, 0))
+        return s.getsockname()[1]
+
+
+def check_udp_port(port: int) -> None:
+    """Raises a :class:`BoardError` unless QEMU can forward UDP ``port`` of 127.0.0.1 to a
+    board: 1..65535 and free."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise BoardError(f"UDP port {port!r} is not a UDP port (1 to 65535)")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((UART_HOST, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise BoardError(f"UDP port {port} is taken (another program holds {UART_HOST}:{port}): choose another, or leave the port out for a free one") from None
+            raise BoardError(f"cannot forward UDP port {UART_HOST}:{port}: {error.strerror or error}") from None
+
+
 def check_uart_port(port: int) -> None:
     """Raises a :class:`BoardError` unless QEMU can serve a UART on TCP ``port`` of
     127.0.0.1: the port must be 1..65535 and free (nothing listens on it) and this user must be
@@ -119,6 +139,12 @@ class RunningBoard:
     port: int
     log: Path
     reply_timeout_s: float = REPLY_TIMEOUT_S
+    link: str = "serial"
+    """``serial`` (``url`` is the UART's socket) or ``udp`` (``url`` is ``udp://127.0.0.1:PORT``,
+    QEMU's user network forwarding that loopback port to the board's UDP port; the UART only
+    carried the boot byte)."""
+    uart_url: str = ""
+    """The UART's ``socket://`` URL (the same as ``url`` on a serial link)."""
     _clients: list[LinkClient] = field(default_factory=list, repr=False)
     _tmp: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
 
@@ -185,6 +211,8 @@ def start_board(
     boot_timeout_s: float = BOOT_TIMEOUT_S,
     reply_timeout_s: float = REPLY_TIMEOUT_S,
     uart_port: int | None = None,
+    link: str = "serial",
+    udp_port: int | None = None,
 ) -> RunningBoard:
     """Boots ``firmware`` on ``board`` in QEMU (its own machine, or for a real board its
     ``[qemu_stand_in]``), with ``image`` (bytes, or the path of a file) in the board's partition
@@ -193,10 +221,17 @@ def start_board(
     then). Returns once the firmware has booted. ``log`` is where QEMU's output goes (default: a
     temporary file, removed by :meth:`RunningBoard.stop`). The UART is served on TCP port
     ``uart_port`` of 127.0.0.1 (a :class:`BoardError` when it is taken or invalid), or on a
-    free port."""
+    free port.
+
+    With ``link="udp"`` (a board with Ethernet, running its ``udp`` build), QEMU's user
+    networking forwards UDP port ``udp_port`` of 127.0.0.1 (a free one when None) to the board's
+    UDP port, and the returned board's ``url`` is ``udp://127.0.0.1:PORT``."""
     b = bootable(board)
+    b.check_link(link)
     if uart_port is not None:
         check_uart_port(uart_port)
+    if udp_port is not None:
+        check_udp_port(udp_port)
     if shutil.which(QEMU) is None:
         raise BoardError(missing_sentence([QEMU], f"running {b.name}"))
     firmware = Path(firmware)
@@ -220,7 +255,8 @@ def start_board(
         # A free port can be taken between probing and QEMU's bind: try a few (a chosen one once).
         for _ in range(3 if uart_port is None else 1):
             port = _free_port() if uart_port is None else uart_port
-            running = _launch(b, firmware, image_path, log_path, boot_timeout_s, reply_timeout_s, tmp, port)
+            forward = None if link == "serial" else (_free_udp_port() if udp_port is None else udp_port)
+            running = _launch(b, firmware, image_path, log_path, boot_timeout_s, reply_timeout_s, tmp, port, forward)
             if running is not None:
                 return running
         tail = log_path.read_text(errors="replace")[-4000:] if log_path.exists() else ""
@@ -232,9 +268,11 @@ def start_board(
 
 
 def _launch(
-    b: Board, firmware: Path, image: Path | None, log: Path, boot_timeout_s: float, reply_timeout_s: float, tmp, tcp_port: int
+    b: Board, firmware: Path, image: Path | None, log: Path, boot_timeout_s: float, reply_timeout_s: float, tmp, tcp_port: int,
+    udp_port: int | None = None,
 ) -> RunningBoard | None:
-    """One attempt on ``tcp_port``; None when QEMU exited at once (the port was taken)."""
+    """One attempt on ``tcp_port`` (and with ``udp_port``, the UDP link forwarded from it);
+    None when QEMU exited at once (a port was taken)."""
     import serial
 
     # nodelay=on: QEMU writes the UART's bytes to the socket one by one; with Nagle's algorithm
@@ -251,11 +289,21 @@ def _launch(
         command += ["-kernel", str(firmware)]
     if image is not None:
         command += ["-device", f"loader,file={image},addr={b.partition.origin:#x},force-raw=on"]
+    if udp_port is not None and b.ethernet is not None:
+        # User networking (no privileges): the board is b.ethernet.ip behind QEMU's NAT, and the
+        # host reaches its UDP port through the forward. (Not `restrict=on`: QEMU 7.2 then drops
+        # the board's replies to the forwarded port. The firmware only ever answers the address
+        # that said hello, here the forward, so nothing leaves this machine.)
+        forward = f"hostfwd=udp:{UART_HOST}:{udp_port}-:{b.ethernet.udp_port}"
+        command += ["-nic", f"user,model={b.ethernet.kind},{forward}"]
     with open(log, "ab") as out:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent()
         )
-    running = RunningBoard(b.name, f"socket://{UART_HOST}:{tcp_port}", process, tcp_port, log, reply_timeout_s, _tmp=tmp)
+    uart_url = f"socket://{UART_HOST}:{tcp_port}"
+    url = uart_url if udp_port is None else f"udp://{UART_HOST}:{udp_port}"
+    link = "serial" if udp_port is None else "udp"
+    running = RunningBoard(b.name, url, process, tcp_port, log, reply_timeout_s, link=link, uart_url=uart_url, _tmp=tmp)
     deadline = time.monotonic() + boot_timeout_s
     try:
         # QEMU (wait=on) starts the CPU when the first client connects. That client waits for
@@ -265,7 +313,7 @@ def _launch(
             if process.poll() is not None:
                 return None  # exited early (port taken, bad arguments): the log says why
             try:
-                boot = open_serial(running.url)
+                boot = open_serial(uart_url)
                 break
             except serial.SerialException:
                 if time.monotonic() > deadline:
@@ -328,6 +376,7 @@ __all__ = [
     "bootable",
     "build_firmware",
     "check_uart_port",
+    "check_udp_port",
     "firmware",
     "firmware_path",
     "missing_tools",

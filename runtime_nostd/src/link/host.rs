@@ -81,6 +81,10 @@ pub struct HostCounters {
     pub rx_gaps: u32,
     /// Short-form events that could not be expanded (their route's references were missing).
     pub events_undecodable: u32,
+    /// Events dropped because their seq was not above their route's last: a copy of one
+    /// received already, or one that arrived after a later one (a datagram link duplicates
+    /// and reorders).
+    pub events_duplicate: u32,
     /// Times the session went down (silence for `down`, or the port broke) and was resumed or
     /// tried to be.
     pub reconnects: u32,
@@ -360,9 +364,13 @@ impl<D: AsMut<[u8]>, B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> HostLink<D,
         c.version = c.config.version_max;
         c.hello_id = c.take_id();
         c.pending = None;
-        // The host numbers its events from the device's seqs again (the route table's).
+        // The host numbers its events from the device's seqs again (the route table's); a
+        // reset starts the device's counts again, so the host's references start afresh.
         for r in c.routes.iter_mut() {
             r.sent = None;
+            if reset {
+                r.seq = None;
+            }
         }
         c.phase = Phase::Hello { resume: false };
         c.machine.connect(session);
@@ -699,8 +707,10 @@ impl<B: AsMut<[u8]>, F: AsMut<[u8]>, const R: usize> Core<B, F, R> {
             sink.route(index, &row);
             if let Some(r) = route_slot(&mut self.routes, index) {
                 // Events newer than the host's last one went by unseen (or unsent): the next
-                // one says so.
-                if r.seq.is_some_and(|last| row.seq > last) {
+                // one says so. A seq below it means the device started its counts again
+                // without a reset from this host (it restarted): what it sent before the
+                // table is unknown, and the next event says so too.
+                if r.seq.is_some_and(|last| row.seq != last) {
                     r.dropped = true;
                 }
                 r.seq = Some(row.seq);
@@ -883,6 +893,11 @@ impl<S: HostSink, const R: usize> v11::EventSink for Events<'_, S, R> {
                 }
             }
             Expanded::Event(mut e) => {
+                if slot.as_ref().is_some_and(|r| r.seq.is_some_and(|last| e.seq <= last)) {
+                    // Not above the route's last (a session's seqs only grow): a copy, or late.
+                    self.counters.events_duplicate = self.counters.events_duplicate.wrapping_add(1);
+                    return;
+                }
                 self.counters.events = self.counters.events.wrapping_add(1);
                 if let Some(r) = slot {
                     let gap = r.seq.is_some_and(|last| e.seq > last.wrapping_add(1));
@@ -892,7 +907,7 @@ impl<S: HostSink, const R: usize> v11::EventSink for Events<'_, S, R> {
                     if gap || core::mem::take(&mut r.dropped) {
                         e.taints = e.taints.with(Taint::DeliveryDropped);
                     }
-                    r.seq = Some(r.seq.map_or(e.seq, |last| last.max(e.seq)));
+                    r.seq = Some(e.seq);
                 }
                 self.sink.event(&e);
             }

@@ -6,6 +6,8 @@
 //! # Layout
 //! - [`client`]: [`Client`], the blocking client: connect, requests with answers, paging,
 //!   upload, polling for events, reconnection.
+//! - [`udp`]: [`udp::UdpPort`], the port of a board linked over UDP (`udp://HOST:PORT`):
+//!   datagram frames, re-framed for the client.
 //! - [`owned`]: owned forms of what the device says (describe, answers, pages), which outlive
 //!   the frame they came in.
 //! - [`Port`] and [`Clock`]: what the client needs from its host: bytes and time.
@@ -15,6 +17,7 @@
 
 pub mod client;
 pub mod owned;
+pub mod udp;
 
 pub use client::{Client, ClientError, ClientTimers, EVENTS_MAX};
 pub use owned::{OwnedAnswer, OwnedDescribe, Page};

@@ -170,7 +170,7 @@ record!(
     HostCounters {
         frames: u32 = 0, frame_errors: u32 = 0, decode_errors: u32 = 0, messages_rx: u32 = 0,
         messages_tx: u32 = 0, events: u32 = 0, rx_gaps: u32 = 0, events_undecodable: u32 = 0,
-        events_overflowed: u64 = 0, reconnects: u32 = 0, resumes: u32 = 0, sessions: u32 = 0,
+        events_duplicate: u32 = 0, events_overflowed: u64 = 0, reconnects: u32 = 0, resumes: u32 = 0, sessions: u32 = 0,
         stale: u32 = 0, nacks: u32 = 0, retries: u32 = 0, stray_answers: u32 = 0,
     }
 );
@@ -905,6 +905,7 @@ impl HostClient {
             events: c.events,
             rx_gaps: c.rx_gaps,
             events_undecodable: c.events_undecodable,
+            events_duplicate: c.events_duplicate,
             events_overflowed: self.client.events_overflowed(),
             reconnects: c.reconnects,
             resumes: c.resumes,
@@ -980,8 +981,124 @@ impl HostClient {
     }
 }
 
+// --- the UDP port -------------------------------------------------------------------------------
+
+/// A board's link over UDP (`udp://HOST:PORT`, `crate::devlink::udp`) with pyserial's API
+/// (`read(n)`, `write(b)`, `flush()`, `close()`, `is_open`), so that `LinkClient` and every tool
+/// built on ports use it as they use a serial port. Reads wait at most `timeout` seconds, without
+/// the GIL. Bytes read are COBS frames, one per datagram (the frame layer checks them).
+#[pyclass(module = "manyfold._native", name = "UdpPort", unsendable)]
+struct PyUdpPort {
+    port: Option<crate::devlink::udp::UdpPort>,
+    url: String,
+    /// Bytes of a frame read but not yet taken (a read of fewer bytes than the frame).
+    rest: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+#[pymethods]
+impl PyUdpPort {
+    /// `faults_to_board` and `faults_to_host`: seeded datagram faults on each direction, as
+    /// `seed=N,drop=P,dup=P,reorder=P,corrupt=P,delay_ms=N` (the node links' fault wrapper).
+    #[new]
+    #[pyo3(signature = (url, timeout = 0.02, faults_to_board = None, faults_to_host = None))]
+    fn new(url: &str, timeout: f64, faults_to_board: Option<&str>, faults_to_host: Option<&str>) -> PyResult<Self> {
+        let wait = std::time::Duration::from_secs_f64(timeout.clamp(0.001, 60.0));
+        let spec = |text: Option<&str>| text.map(crate::links::FaultSpec::parse).transpose().map_err(PyValueError::new_err);
+        let (to_board, to_host) = (spec(faults_to_board)?, spec(faults_to_host)?);
+        let port = crate::devlink::udp::UdpPort::open(url, wait).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidInput => PyValueError::new_err(e.to_string()),
+            _ => pyo3::exceptions::PyOSError::new_err(format!("cannot open {url}: {e}")),
+        })?;
+        let port = port.with_faults(to_board, to_host);
+        Ok(PyUdpPort { port: Some(port), url: url.to_string(), rest: Vec::new(), buf: vec![0; 1 << 16] })
+    }
+
+    /// Up to `n` bytes: what is left of the last frame, else the next datagram as a frame
+    /// (waiting at most the timeout); empty when nothing came.
+    #[pyo3(signature = (n = 1))]
+    fn read<'py>(&mut self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyBytes>> {
+        if self.rest.is_empty() {
+            let Some(port) = self.port.as_mut() else {
+                return Err(pyo3::exceptions::PyOSError::new_err(format!("{} is closed", self.url)));
+            };
+            let buf = &mut self.buf;
+            let got = py.detach(|| crate::devlink::Port::read(port, buf)).map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("{}: {e}", self.url)))?;
+            self.rest.extend_from_slice(&self.buf[..got]);
+        }
+        let take = n.min(self.rest.len());
+        let out = PyBytes::new(py, &self.rest[..take]);
+        self.rest.drain(..take);
+        Ok(out)
+    }
+
+    /// Sends the frames in `data` as datagrams (a frame cut across writes goes when complete).
+    fn write(&mut self, data: &[u8]) -> PyResult<usize> {
+        let Some(port) = self.port.as_mut() else {
+            return Err(pyo3::exceptions::PyOSError::new_err(format!("{} is closed", self.url)));
+        };
+        crate::devlink::Port::write(port, data).map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("{}: {e}", self.url)))?;
+        Ok(data.len())
+    }
+
+    fn flush(&self) {}
+
+    fn close(&mut self) {
+        if let Some(mut port) = self.port.take() {
+            crate::devlink::Port::close(&mut port);
+        }
+        self.rest.clear();
+    }
+
+    #[getter]
+    fn is_open(&self) -> bool {
+        self.port.is_some()
+    }
+
+    /// Bytes read and not yet taken.
+    #[getter]
+    fn in_waiting(&self) -> usize {
+        self.rest.len()
+    }
+
+    /// The URL it was opened with.
+    #[getter]
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// What the faults did, per direction (`to_board`, `to_host`): offered, dropped,
+    /// duplicated, reordered, corrupted and delayed datagrams.
+    #[getter]
+    fn fault_counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        let (to_board, to_host) = self.port.as_ref().map(|p| p.fault_counts()).unwrap_or_default();
+        for (name, c) in [("to_board", to_board), ("to_host", to_host)] {
+            let d = PyDict::new(py);
+            for (k, v) in [("offered", c.offered), ("dropped", c.dropped), ("duplicated", c.duplicated), ("reordered", c.reordered), ("corrupted", c.corrupted), ("delayed", c.delayed)] {
+                d.set_item(k, v)?;
+            }
+            out.set_item(name, d)?;
+        }
+        Ok(out)
+    }
+
+    /// Datagrams sent and received (before the faults toward the host).
+    #[getter]
+    fn datagrams(&self) -> (u64, u64) {
+        self.port.as_ref().map(|p| p.datagrams()).unwrap_or_default()
+    }
+
+    /// This end's `(host, port)`: the host address the board sees (before any NAT).
+    #[getter]
+    fn local(&self) -> Option<(String, u16)> {
+        self.port.as_ref().and_then(|p| p.local()).map(|a| (a.ip().to_string(), a.port()))
+    }
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EVENTS_MAX", crate::devlink::EVENTS_MAX)?;
+    m.add_class::<PyUdpPort>()?;
     m.add_class::<HostClient>()?;
     m.add_class::<Event>()?;
     m.add_class::<Lineage>()?;
