@@ -145,3 +145,47 @@ def _owner(m: Manifest, partition: str) -> str:
 def board_producer(owner: str, i: int) -> str:
     """The producer board ``i`` publishes as."""
     return f"{owner}_{i}"
+
+
+def seeded_spec(spec, seed: int):
+    """``spec`` with source j seeded ``seed + j`` (so ``greenhouse_spec(s)`` is its own seed ``s``)."""
+    import dataclasses
+
+    return dataclasses.replace(spec, sources=[dataclasses.replace(s, seed=seed + j) for j, s in enumerate(spec.sources)])
+
+
+def session_for(seed: int) -> int:
+    """Board session from its seed: odd, never 0."""
+    return (seed & 0xFFFF_FFFF) | 1
+
+
+def fleet(
+    image_or_manifest,
+    count: int,
+    *,
+    seeds=1,
+    partition: str | None = None,
+    board: str = "lm3s6965evb",
+    graph: Graph | None = None,
+    faults=None,
+    step_us: int = 100_000,
+    record=(),
+) -> ReferenceFleet:
+    """``manyfold.sim.fleet``'s signature over the reference: a ``PartitionSpec`` or a manifest
+    plus ``partition``; ``seeds`` is one seed per board, or one int ``s`` for seeds ``s, s+1, ...``
+    spaced by the number of sources. No faults."""
+    from manyfold.devices.lower import partition_spec
+
+    if faults:
+        raise ValueError("the reference fleet runs without faults")
+    manifest = image_or_manifest if isinstance(image_or_manifest, Manifest) else None
+    spec = partition_spec(manifest, partition) if manifest is not None else image_or_manifest
+    if isinstance(seeds, int):
+        stride = max(1, len(spec.sources))
+        seeds = [seeds + i * stride for i in range(count)]
+    seeds = list(seeds)
+    if len(seeds) != count:
+        raise ValueError(f"{len(seeds)} seeds for {count} boards")
+    images = [seeded_spec(spec, s).encode() for s in seeds]
+    return ReferenceFleet(images, sessions=[session_for(s) for s in seeds], board=board, manifest=manifest,
+                          partition=partition, graph=graph, step_us=step_us, record=tuple(record))  # fmt: skip

@@ -99,4 +99,18 @@ def host_graph(m: Manifest) -> Graph:
     return manifest.load(m, partitions=[HOST])
 
 
-__all__ = ["DEVICE", "FLEET_WINDOW_US", "HOST", "HostRoutes", "build", "fleet_manifest", "host_graph"]
+def uplink_routes(m: Manifest) -> list[Route]:
+    """The host routes the UART uplinks feed, in the manifest's order."""
+    return [r.route for r in m.routes if r.route.owner == "uplink"]
+
+
+def fleet_mean_routes(m: Manifest) -> dict[str, Route]:
+    """Fleet-wide window name -> its output route."""
+    out = {}
+    for node in m.nodes:
+        if node.partition == HOST and node.name.startswith("fleet_"):
+            out[node.name.removeprefix("fleet_")] = node.outputs[0]
+    return out
+
+
+__all__ = ["DEVICE", "FLEET_WINDOW_US", "HOST", "HostRoutes", "build", "fleet_manifest", "fleet_mean_routes", "host_graph", "uplink_routes"]
