@@ -6,7 +6,7 @@ It follows ``manyfold.sim.fleet``'s contract (docs/embedded.md, "Fleet simulatio
 
 - one virtual clock in ticks of ``step_us``; each tick steps every board to the tick;
 - the events of a tick are merged by ``(time_us, board, arrival)`` and published in that order,
-  board ``i`` as producer ``"{owner}_{i}"`` (producer names allow a-z, 0-9 and _ only, so not the plan's ``owner#i``) (granted the partition's host-bound routes), then the
+  board ``i`` as producer ``"{owner}#{i}"`` (granted the partition's host-bound routes) (granted the partition's host-bound routes), then the
   graph clock advances to the tick;
 - no faults (the reference is the fault-free oracle) and no Python shortcut: everything goes
   through the public client and bridge APIs, one event at a time.
@@ -144,7 +144,11 @@ def _owner(m: Manifest, partition: str) -> str:
 
 def board_producer(owner: str, i: int) -> str:
     """The producer board ``i`` publishes as."""
-    return f"{owner}_{i}"
+    return f"{owner}#{i}"
+
+
+SEED_STRIDE = 1 << 16
+"""With ``seeds=s``, board ``i`` is seeded ``s + i * SEED_STRIDE`` (the fleet's contract)."""
 
 
 def seeded_spec(spec, seed: int):
@@ -172,8 +176,8 @@ def fleet(
     record=(),
 ) -> ReferenceFleet:
     """``manyfold.sim.fleet``'s signature over the reference: a ``PartitionSpec`` or a manifest
-    plus ``partition``; ``seeds`` is one seed per board, or one int ``s`` for seeds ``s, s+1, ...``
-    spaced by the number of sources. No faults."""
+    plus ``partition``; ``seeds`` is one seed per board, or one int ``s`` for seeds ``s + i * 2**16``.
+    Session ``seeds[i] | 1``. No faults."""
     from manyfold.devices.lower import partition_spec
 
     if faults:
@@ -181,8 +185,7 @@ def fleet(
     manifest = image_or_manifest if isinstance(image_or_manifest, Manifest) else None
     spec = partition_spec(manifest, partition) if manifest is not None else image_or_manifest
     if isinstance(seeds, int):
-        stride = max(1, len(spec.sources))
-        seeds = [seeds + i * stride for i in range(count)]
+        seeds = [seeds + i * SEED_STRIDE for i in range(count)]
     seeds = list(seeds)
     if len(seeds) != count:
         raise ValueError(f"{len(seeds)} seeds for {count} boards")

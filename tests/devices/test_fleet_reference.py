@@ -61,13 +61,13 @@ def test_reference_boards_are_independent_sim_open_boards():
 
 
 def test_reference_publishes_each_board_as_its_own_producer():
-    """Board i's events carry producer greenhouse_i on the host graph."""
+    """Board i's events carry producer greenhouse#i on the host graph."""
     image = partition_image(fs.fleet_manifest(), fs.DEVICE)
     _fleet, graph = reference([image] * 2, [1, 2])
     _fleet.run(2)
     digest = graph_digest(graph)
     producers = {env[0] for _, envs in digest["routes"].values() for env in envs}
-    assert {p for p in producers if p[0] != "node"} == {("producer", "greenhouse_0"), ("producer", "greenhouse_1")}
+    assert {p for p in producers if p[0] != "node"} == {("producer", "greenhouse#0"), ("producer", "greenhouse#1")}
 
 
 @pytest.mark.skipif(not hasattr(sim, "fleet"), reason="manyfold.sim.fleet (the fleet core) is not merged on this branch yet")

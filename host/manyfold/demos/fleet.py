@@ -98,15 +98,6 @@ class FleetDemoReport:
         return out
 
 
-def _taint_names(value) -> list[str]:
-    """A board's taints as names, whether the core gives bits or names."""
-    from manyfold.graph.taints import taints_from_bits
-
-    if isinstance(value, int):
-        return sorted(t.value for t in taints_from_bits(value))
-    return sorted(str(getattr(t, "value", t)) for t in value)
-
-
 def run_fleet_demo(
     boards: int = 1000,
     seconds: float = 60.0,
@@ -150,30 +141,28 @@ def run_fleet_demo(
     fleet_means = {name: (float(e.value) if (e := graph.latest(r)) is not None else None) for name, r in means.items()}
     route_taints = {str(rt.route): sorted(t.value for t in rt.taints) for rt in query.taints(graph) if str(rt.route) in events_by_route}
 
-    reports = [fleet.boards[i] for i in range(boards)]
-    taints_by_boards: dict[str, int] = {}
-    for b in reports:
-        for name in _taint_names(b.taints):
-            taints_by_boards[name] = taints_by_boards.get(name, 0) + 1
+    totals = fleet.report()
+    reports = [fleet.boards[i] for i in range(fleet.count)]  # (iterating fleet.boards ends with FleetError, not IndexError)
     drops = {
-        "bytes_dropped_injected": sum(b.to_device.dropped + b.from_device.dropped for b in reports),
-        "bytes_corrupted_injected": sum(b.to_device.corrupted + b.from_device.corrupted for b in reports),
-        "frame_errors": sum(b.host.frame_errors for b in reports),
-        "rx_gaps": sum(b.host.rx_gaps for b in reports),
+        "bytes_dropped_injected": totals.bytes_dropped,
+        "bytes_corrupted_injected": totals.bytes_corrupted,
+        "frame_errors": totals.frame_errors,
+        "rx_gaps": totals.rx_gaps,
         "events_overflowed": sum(b.host.events_overflowed for b in reports),
         "tx_lost": sum(b.tx_lost for b in reports),
-        "steps_failed": sum(b.steps_failed for b in reports),
+        "steps_failed": totals.steps_failed,
+        "events_refused_by_graph": totals.events_refused,
     }
+    notes = [f"the host graph refused events: {totals.publish_error}"] if totals.publish_error else []
     k = seed % boards
     s = reports[k]
-    sample = SampledBoard(k, fleet.session(k), s.events, s.events_tainted, _taint_names(s.taints), s.resets, s.skew_ppm,
-                          s.host.frame_errors, s.host.rx_gaps)  # fmt: skip
+    sample = SampledBoard(k, s.session, s.events, s.events_tainted, list(s.taints), s.resets, s.skew_ppm, s.host.frame_errors, s.host.rx_gaps)
     return FleetDemoReport(
         boards=boards, seed=seed, step_ms=step_ms, faults=faults, sim_s=fleet.now_us / 1e6, wall_s=wall_s, setup_s=setup_s,
-        events=sum(b.events for b in reports), events_by_route=events_by_route, fleet_means=fleet_means, drops=drops,
-        taints_by_boards=taints_by_boards, events_tainted=sum(b.events_tainted for b in reports), route_taints=route_taints,
-        resets=sum(b.resets for b in reports), boards_reset=sum(1 for b in reports if b.resets),
-        skew_ppm=(min(b.skew_ppm for b in reports), max(b.skew_ppm for b in reports)), sample=sample,
+        events=totals.events, events_by_route=events_by_route, fleet_means=fleet_means, drops=drops,
+        taints_by_boards=dict(sorted(totals.taints.items())), events_tainted=totals.events_tainted, route_taints=route_taints,
+        resets=totals.resets, boards_reset=sum(1 for b in reports if b.resets),
+        skew_ppm=(min(b.skew_ppm for b in reports), max(b.skew_ppm for b in reports)), sample=sample, notes=notes,
     )  # fmt: skip
 
 
@@ -198,7 +187,7 @@ def render_fleet_report(report: FleetDemoReport, console) -> None:
         routes.add_row(name, f"{count:,}", ", ".join(report.route_taints.get(name, [])))
     console.print(routes)
     for name, mean in report.fleet_means.items():
-        console.print(f"Fleet-wide {name} (last 10 s window over every board): {'-' if mean is None else f'{mean:.2f} degC'}")
+        console.print(f"Fleet-wide {name} (last 5 s window over every board): {'-' if mean is None else f'{mean:.2f} degC'}")
 
     drops = Table(title="What was lost, and where", show_header=False)
     drops.add_column("what")
@@ -215,6 +204,8 @@ def render_fleet_report(report: FleetDemoReport, console) -> None:
     console.print(taints)
     console.print(f"{report.events_tainted:,} events carried a taint. Resets: {report.resets} on {report.boards_reset} boards. "
                   f"Clock skew: {report.skew_ppm[0]} to {report.skew_ppm[1]} ppm.")  # fmt: skip
+    for note in report.notes:
+        console.print(f"[yellow]{note}[/]")
     if report.sample is not None:
         s = report.sample
         console.print(

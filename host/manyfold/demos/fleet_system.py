@@ -24,8 +24,8 @@ DEVICE = "greenhouse-sensors"
 """The partition every board of the fleet runs."""
 HOST = "main"
 SECOND_US = 1_000_000
-FLEET_WINDOW_US = 10 * SECOND_US
-"""The fleet-wide windows' width: one mean over every board per 10 simulated seconds."""
+FLEET_WINDOW_US = 5 * SECOND_US
+"""The fleet-wide windows' width: one mean over every board per 5 simulated seconds."""
 
 
 @dataclass(frozen=True)
