@@ -9,10 +9,7 @@ import sys
 
 import pytest
 
-from manyfold import sim
 from manyfold.demos.fleet import parse_faults
-
-needs_core = pytest.mark.skipif(not hasattr(sim, "fleet"), reason="manyfold.sim.fleet (the fleet core) is not merged on this branch yet")
 
 
 def demo(*args: str) -> subprocess.CompletedProcess:
@@ -39,7 +36,6 @@ def test_bad_faults_are_one_sentence_errors(text, says):
     assert says in result.stderr and "Traceback" not in result.stderr
 
 
-@needs_core
 def test_fleet_demo_json_reports_time_events_and_taints():
     """A 20-board, 10 s fleet with faults reports its simulated time, the events each host route
     received (about 7 per board-second), injected losses, taints and skew within the bound."""
@@ -55,7 +51,6 @@ def test_fleet_demo_json_reports_time_events_and_taints():
     assert report["sample"]["board"] == 1
 
 
-@needs_core
 def test_fleet_demo_is_deterministic_and_prints_its_report():
     """The same seed and faults print the same report, but for wall-clock figures."""
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import struct
 
-import pytest
-from reference_fleet import ReferenceFleet
+from reference_fleet import ReferenceFleet, seeded_spec
 
 from manyfold import query, sim
 from manyfold.demos import fleet_system as fs
-from manyfold.devices.lower import partition_image
+from manyfold.devices.lower import partition_image, partition_spec
 
 BOARDS = 4
 SECONDS = 6
@@ -70,7 +69,6 @@ def test_reference_publishes_each_board_as_its_own_producer():
     assert {p for p in producers if p[0] != "node"} == {("producer", "greenhouse#0"), ("producer", "greenhouse#1")}
 
 
-@pytest.mark.skipif(not hasattr(sim, "fleet"), reason="manyfold.sim.fleet (the fleet core) is not merged on this branch yet")
 def test_fleet_host_graph_equals_n_bridges_in_merge_order():
     """A fleet feeding the host graph builds the same graph, envelope for envelope, as N sim.open
     boards behind N DeviceBridges publishing each tick's events in (time, board, arrival) order."""
@@ -78,6 +76,8 @@ def test_fleet_host_graph_equals_n_bridges_in_merge_order():
     graph = fs.host_graph(m)
     fleet = sim.fleet(m, BOARDS, seeds=[11, 23, 37, 41], partition=fs.DEVICE, graph=graph, step_us=STEP_US)
     fleet.run(SECONDS)
+    spec = partition_spec(m, fs.DEVICE)
+    assert [fleet.image(i) for i in range(BOARDS)] == [seeded_spec(spec, s).encode() for s in (11, 23, 37, 41)], "reseeded like the spec"
     oracle, oracle_graph = reference([fleet.image(i) for i in range(BOARDS)], [fleet.session(i) for i in range(BOARDS)])
     oracle.run(SECONDS)
     assert fleet.now_us == oracle.now_us == SECONDS * 1_000_000
