@@ -237,7 +237,12 @@ class _Boards(Sequence):
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        return self._fleet._report(i)
+        if isinstance(i, int) and not isinstance(i, bool) and not -len(self) <= i < len(self):
+            raise IndexError(f"no board {i}: the fleet has boards 0 to {len(self) - 1}")
+        return self._fleet._report(i % len(self) if isinstance(i, int) and not isinstance(i, bool) else i)
+
+    def __iter__(self):
+        return (self._fleet._report(i) for i in range(len(self)))
 
 
 @dataclass
