@@ -13,6 +13,17 @@ steps) gives byte-identical output frames on an emulated board and here.
 >>> len(board.step(1_000_000)) > 0
 True
 
+:func:`fleet` runs N boards of one partition in lockstep on one virtual clock, each behind its
+own link (its own seeds, counters, taints and seeded faults), all in Rust; with ``graph=`` their
+events go into a host graph, board ``i`` as producer ``"{owner}#{i}"``:
+
+>>> boards = fleet(greenhouse_spec(), 10, seeds=[1 + i for i in range(10)], board="lm3s6965evb")
+>>> report = boards.run(5.0)
+>>> (report.boards, report.sim_s, report.events > 0, report.frame_errors)
+(10, 5.0, True, 0)
+>>> boards.boards[3].device_time_us
+5000000
+
 Time: in lockstep the device's time is the host's steps. Free-running, it is the port's clock:
 a virtual clock that starts at 0 and moves with :meth:`SimPort.advance` and with every read that
 finds nothing (the default; the client's timers run on it too), or real time with
@@ -237,7 +248,12 @@ class _Boards(Sequence):
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        return self._fleet._report(i)
+        if isinstance(i, int) and not isinstance(i, bool) and not -len(self) <= i < len(self):
+            raise IndexError(f"no board {i}: the fleet has boards 0 to {len(self) - 1}")
+        return self._fleet._report(i % len(self) if isinstance(i, int) and not isinstance(i, bool) else i)
+
+    def __iter__(self):
+        return (self._fleet._report(i) for i in range(len(self)))
 
 
 @dataclass

@@ -89,6 +89,14 @@ fn core_event(e: &FleetEvent) -> core_link::Event {
     core_link::Event { route: e.route, seq: e.seq, time_us: e.time_us, epoch: e.epoch, taints: e.taints, lineage: e.lineage, value: e.value }
 }
 
+impl SimFleet {
+    /// The state, its lock awaited without the GIL: `run_to` holds it while it publishes,
+    /// which needs the GIL.
+    fn lock<'a>(&'a self, py: Python<'_>) -> parking_lot::MutexGuard<'a, State> {
+        py.detach(|| self.state.lock())
+    }
+}
+
 #[pymethods]
 impl SimFleet {
     /// Boots the boards (one image, session and fault tuple each) and opens their sessions.
@@ -108,7 +116,7 @@ impl SimFleet {
     /// `routes[i]` (a route string, or None to leave it out), board `b` as `producers[b]`
     /// (granted every one of those routes).
     fn attach(&self, py: Python<'_>, graph: PyRef<'_, NativeGraph>, routes: Vec<Option<String>>, producers: Vec<PyRef<'_, PyProducer>>) -> PyResult<()> {
-        let mut state = self.state.lock();
+        let mut state = self.lock(py);
         if producers.len() != state.fleet.len() {
             return Err(PyValueError::new_err(format!("a fleet of {} boards needs {} producers, got {}", state.fleet.len(), state.fleet.len(), producers.len())));
         }
@@ -146,7 +154,7 @@ impl SimFleet {
 
     /// Runs every board to fleet time `t_us` (in ticks), publishing as it goes.
     fn run_to(&self, py: Python<'_>, t_us: i64) -> PyResult<()> {
-        let mut state = self.state.lock();
+        let mut state = self.lock(py);
         if t_us < state.fleet.now_us() {
             return Err(PyValueError::new_err(format!("the fleet is at {} us; it cannot run back to {t_us} us", state.fleet.now_us())));
         }
@@ -162,24 +170,24 @@ impl SimFleet {
 
     /// Fleet time, microseconds.
     #[getter]
-    fn now_us(&self) -> i64 {
-        self.state.lock().fleet.now_us()
+    fn now_us(&self, py: Python<'_>) -> i64 {
+        self.lock(py).fleet.now_us()
     }
 
     /// The boards.
-    fn __len__(&self) -> usize {
-        self.state.lock().fleet.len()
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.lock(py).fleet.len()
     }
 
     /// `(events, unrouted, refused, first_error)`: what publishing into the graph did.
-    fn published(&self) -> (u64, u64, u64, Option<String>) {
-        let s = self.state.lock();
+    fn published(&self, py: Python<'_>) -> (u64, u64, u64, Option<String>) {
+        let s = self.lock(py);
         (s.published.events, s.published.unrouted, s.published.refused, s.published.first_error.clone())
     }
 
     /// Board `i`'s report, by field.
     fn board<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.state.lock();
+        let s = self.lock(py);
         let r = s.fleet.board(i).ok_or_else(|| PyIndexError::new_err(format!("no board {i}: the fleet has boards 0 to {}", s.fleet.len() - 1)))?;
         let d = PyDict::new(py);
         d.set_item("board", r.board)?;
@@ -226,29 +234,29 @@ impl SimFleet {
 
     /// Board `i`'s image.
     fn image<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyBytes>> {
-        let s = self.state.lock();
+        let s = self.lock(py);
         let image = s.fleet.image(i).ok_or_else(|| PyIndexError::new_err(format!("no board {i}")))?;
         Ok(PyBytes::new(py, image))
     }
 
     /// Recorded board `i`'s frames received (None when it is not recorded).
     fn transcript<'py>(&self, py: Python<'py>, i: usize) -> Option<Vec<Bound<'py, PyBytes>>> {
-        let s = self.state.lock();
+        let s = self.lock(py);
         s.fleet.transcript(i).map(|t| t.frames.iter().map(|f| PyBytes::new(py, f)).collect())
     }
 
     /// Recorded board `i`'s link pieces: `(to_device after faults, from_device before faults)`.
     #[allow(clippy::type_complexity)]
     fn pieces<'py>(&self, py: Python<'py>, i: usize) -> Option<(Vec<Bound<'py, PyBytes>>, Vec<Bound<'py, PyBytes>>)> {
-        let s = self.state.lock();
+        let s = self.lock(py);
         s.fleet.transcript(i).map(|t| {
             (t.to_device.iter().map(|f| PyBytes::new(py, f)).collect(), t.from_device.iter().map(|f| PyBytes::new(py, f)).collect())
         })
     }
 
     /// Recorded board `i`'s events, in order (None when it is not recorded).
-    fn events(&self, i: usize) -> Option<Vec<Event>> {
-        let s = self.state.lock();
+    fn events(&self, py: Python<'_>, i: usize) -> Option<Vec<Event>> {
+        let s = self.lock(py);
         s.fleet.transcript(i).map(|t| t.events.iter().map(|e| Event::from_core(&core_event(e))).collect())
     }
 }
