@@ -142,7 +142,7 @@ def run_fleet_demo(
     route_taints = {str(rt.route): sorted(t.value for t in rt.taints) for rt in query.taints(graph) if str(rt.route) in events_by_route}
 
     totals = fleet.report()
-    reports = [fleet.boards[i] for i in range(fleet.count)]  # (iterating fleet.boards ends with FleetError, not IndexError)
+    reports = list(fleet.boards)
     drops = {
         "bytes_dropped_injected": totals.bytes_dropped,
         "bytes_corrupted_injected": totals.bytes_corrupted,
