@@ -6,8 +6,8 @@ It follows ``manyfold.sim.fleet``'s contract (docs/embedded.md, "Fleet simulatio
 
 - one virtual clock in ticks of ``step_us``; each tick steps every board to the tick;
 - the events of a tick are merged by ``(time_us, board, arrival)`` and published in that order,
-  board ``i`` as producer ``"{owner}#{i}"`` (granted the partition's host-bound routes) (granted the partition's host-bound routes), then the
-  graph clock advances to the tick;
+  board ``i`` as producer ``"{owner}#{i}"`` (granted the partition's host-bound
+  routes), then the graph clock advances to the tick;
 - no faults (the reference is the fault-free oracle) and no Python shortcut: everything goes
   through the public client and bridge APIs, one event at a time.
 

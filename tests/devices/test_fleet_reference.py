@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import struct
 
-from reference_fleet import ReferenceFleet, seeded_spec
+import pytest
+from reference_fleet import ReferenceFleet, seeded_spec, session_for
 
 from manyfold import query, sim
 from manyfold.demos import fleet_system as fs
@@ -69,16 +70,20 @@ def test_reference_publishes_each_board_as_its_own_producer():
     assert {p for p in producers if p[0] != "node"} == {("producer", "greenhouse#0"), ("producer", "greenhouse#1")}
 
 
-def test_fleet_host_graph_equals_n_bridges_in_merge_order():
+@pytest.mark.parametrize("step_us", [STEP_US, 1_000_000])
+def test_fleet_host_graph_equals_n_bridges_in_merge_order(step_us):
     """A fleet feeding the host graph builds the same graph, envelope for envelope, as N sim.open
-    boards behind N DeviceBridges publishing each tick's events in (time, board, arrival) order."""
-    m = fs.fleet_manifest(STEP_US)
+    boards behind N DeviceBridges publishing each tick's events in (time, board, arrival) order
+    (with 1 s ticks a board sends several events per route per tick, so the order shows)."""
+    m = fs.fleet_manifest(step_us)
     graph = fs.host_graph(m)
-    fleet = sim.fleet(m, BOARDS, seeds=[11, 23, 37, 41], partition=fs.DEVICE, graph=graph, step_us=STEP_US)
+    fleet = sim.fleet(m, BOARDS, seeds=[11, 23, 37, 41], partition=fs.DEVICE, graph=graph, step_us=step_us)
     fleet.run(SECONDS)
-    spec = partition_spec(m, fs.DEVICE)
-    assert [fleet.image(i) for i in range(BOARDS)] == [seeded_spec(spec, s).encode() for s in (11, 23, 37, 41)], "reseeded like the spec"
-    oracle, oracle_graph = reference([fleet.image(i) for i in range(BOARDS)], [fleet.session(i) for i in range(BOARDS)])
+    spec, seeds = partition_spec(m, fs.DEVICE), (11, 23, 37, 41)
+    images, sessions = [seeded_spec(spec, s).encode() for s in seeds], [session_for(s) for s in seeds]
+    assert [fleet.image(i) for i in range(BOARDS)] == images, "the fleet reseeds the image as the spec would be"
+    assert [fleet.session(i) for i in range(BOARDS)] == sessions
+    oracle, oracle_graph = reference(images, sessions, step_us)
     oracle.run(SECONDS)
     assert fleet.now_us == oracle.now_us == SECONDS * 1_000_000
     ours, theirs = graph_digest(graph), graph_digest(oracle_graph)
