@@ -15,6 +15,7 @@
 //! - [`node`]: the runtime node: hosted partitions, mesh links, the admin endpoint.
 //! - [`store`]: durable stores (event log, snapshots, checkpoints, keyspace) on SQLite in WAL
 //!   mode, with recovery that reports what a crash or a torn file lost.
+//! - [`sim`]: simulated boards and fleets of them (`manyfold.sim`).
 //! - [`shared`]: the thread-safe handle used by real-time mode and the Python extension.
 //! - [`python`] (feature `python`): the PyO3 module. Each submodule binds one layer and keeps
 //!   Python objects at the edge: the work runs in Rust.
@@ -28,6 +29,7 @@ pub mod node;
 pub mod route;
 pub mod schema;
 pub mod shared;
+pub mod sim;
 pub mod store;
 pub mod value;
 

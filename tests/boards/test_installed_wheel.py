@@ -245,3 +245,13 @@ def test_demo_edge_runs_from_the_wheel(installed):
     assert sorted(n["name"] for n in report["nodes"]) == ["edge-a", "edge-b", "host"]
     assert {n["program"] for n in report["nodes"]} == {"manyfold node"}
     assert report["fan_command"] is not None and report["stopped"] == {"edge-a": 0, "edge-b": 0, "host": 0}
+
+
+def test_demo_fleet_runs_from_the_wheel(installed):
+    """`manyfold demo fleet --json` from the wheel, in an empty directory: 50 boards for 10
+    simulated seconds feed the host graph, about 7 events per board-second."""
+    result = installed.manyfold("demo", "fleet", "--boards", "50", "--seconds", "10", "--json", timeout_s=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["boards"] == 50 and report["sim_s"] == 10.0
+    assert 50 * 10 * 6 <= report["events"] <= 50 * 10 * 8

@@ -14,6 +14,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from manyfold.cli.render import console as make_console
 
     console = make_console()
+    if args.which == "fleet":
+        return _fleet(args, console)
+    if args.seed is None:
+        args.seed = 7
     if args.which == "edge":
         return _edge(args, console)
     if args.which == "frames":
@@ -66,21 +70,58 @@ def _edge(args: argparse.Namespace, console) -> int:
     return EXIT_OK if report.fan_command is not None and all(code == 0 for code in report.stopped.values()) else EXIT_FAILED
 
 
+def _fleet(args: argparse.Namespace, console) -> int:
+    import json
+
+    from manyfold.cli.render import console as make_console
+    from manyfold.demos.fleet import parse_faults, render_fleet_report, run_fleet_demo
+
+    try:
+        faults = parse_faults(args.faults)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    progress_console = make_console(stderr=True)
+    seed = 1 if args.seed is None else args.seed
+    with progress_console.status(f"simulating {args.boards:,} boards") as status:
+
+        def progress(sim_s: float, wall_s: float, events: int) -> None:
+            status.update(f"simulating {args.boards:,} boards: {sim_s:g} of {args.seconds:g} s simulated in {wall_s:.1f} s "
+                          f"({sim_s / max(wall_s, 1e-9):.1f}x real time), {events:,} events")  # fmt: skip
+
+        try:
+            report = run_fleet_demo(args.boards, args.seconds, seed=seed, step_ms=args.step_ms, faults=faults, progress=progress)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        render_fleet_report(report, console)
+    return EXIT_OK
+
+
 def register(subparsers) -> None:
     """Adds ``demo``."""
     demo = subparsers.add_parser("demo", help="run the demonstration and print its report")
     demo.add_argument(
-        "which", nargs="?", choices=("greenhouse", "edge", "frames"), default="greenhouse",
+        "which", nargs="?", choices=("greenhouse", "edge", "frames", "fleet"), default="greenhouse",
         help="greenhouse (default): a local graph that explains itself; edge: the greenhouse split across runtime nodes "
-        "(three OS processes and a board); frames: the wire frame layer over a lossy link",
+        "(three OS processes and a board); frames: the wire frame layer over a lossy link; fleet: the sensor board on "
+        "a fleet of simulated boards feeding one host graph",
     )  # fmt: skip
     demo.add_argument("--messages", type=arguments.positive_int, default=200, help="frames demo: readings to send (default 200)")
-    demo.add_argument("--seed", type=int, default=7, help="random seed of the scenario (default 7)")
+    demo.add_argument("--seed", type=int, default=None, help="random seed of the scenario (default 7; fleet demo: 1)")
+    demo.add_argument("--boards", type=arguments.positive_int, default=1000, help="fleet demo: simulated boards (default 1000)")
+    demo.add_argument("--seconds", type=arguments.seconds, default=60.0, help="fleet demo: simulated seconds (default 60)")
+    demo.add_argument("--step-ms", type=arguments.positive_int, default=100, help="fleet demo: lockstep step in milliseconds (default 100)")
+    demo.add_argument(
+        "--faults", default="",
+        help="fleet demo: seeded per-board faults, e.g. drop=0.001,corrupt=0.0005,resets_per_hour=2,skew_ppm=50,seed=3 (default none)",
+    )  # fmt: skip
     demo.add_argument(
         "--board", default="sim",
         help="greenhouse demo: where the sensor partition runs: sim (default, the host simulation) or an emulated board (manyfold boards)",
     )  # fmt: skip
-    demo.add_argument("--json", action="store_true", help="edge demo: print the report as one JSON object")
+    demo.add_argument("--json", action="store_true", help="edge and fleet demos: print the report as one JSON object")
     demo.add_argument("--transport", choices=("udp", "tcp", "zenoh"),
                       help="edge demo: run both node links on this transport (default: ab on udp, bh on tcp); zenoh starts a Zenoh "
                       "router (manyfold zenoh-router) on a free loopback port")

@@ -74,6 +74,12 @@ class DeviceBridge:
             self.client.send_event(device_route, value, time_us=now_us)
             self.counts.events_to_device += 1
         events = self.client.step(now_us)
+        self.publish(events)
+        return events
+
+    def publish(self, events: list) -> None:
+        """Publish device events on the host graph, in the order given (what :meth:`step` does
+        with the events of one step; a fleet of boards interleaves several bridges with it)."""
         for event in events:
             name = self.route_names[event.route] if event.route < len(self.route_names) else None
             if name is None or name not in self.to_host:
@@ -81,4 +87,3 @@ class DeviceBridge:
                 continue
             self._publisher.publish(Route.parse(name), float(event.value), event_time_us=event.time_us, taint_bits=event.taints)
             self.counts.events_from_device += 1
-        return events

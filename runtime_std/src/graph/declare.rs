@@ -224,12 +224,18 @@ impl Graph {
         Ok(self.route_state(route)?.consumers.clone())
     }
 
-    /// An external producer called `name` (created on first use).
+    /// An external producer called `name` (created on first use): a route segment, or a segment,
+    /// `#` and an instance number (`greenhouse#12`).
     pub fn producer(&mut self, name: &str) -> Result<ProducerIdx, GraphError> {
         if let Some(p) = self.by_producer.get(name) {
             return Ok(*p);
         }
-        check_segment("producer", name).map_err(|e| GraphError::NameInvalid(e.0))?;
+        // One of N instances of a producer (boards of a fleet) is named `name#i`.
+        let base = match name.split_once('#') {
+            Some((base, n)) if !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) => base,
+            _ => name,
+        };
+        check_segment("producer", base).map_err(|e| GraphError::NameInvalid(e.0))?;
         let index = ProducerIdx(idx(self.producers.len()));
         self.producers.push(ProducerState { name: name.into(), grants: BTreeSet::new(), published: 0 });
         self.by_producer.insert(name.into(), index);

@@ -280,7 +280,7 @@ impl Event {
 }
 
 impl Event {
-    fn from_core(e: &core_link::Event) -> Self {
+    pub(super) fn from_core(e: &core_link::Event) -> Self {
         Event {
             route: e.route,
             seq: e.seq,

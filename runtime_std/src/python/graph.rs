@@ -453,7 +453,7 @@ impl PyReceipt {
 #[pyclass(module = "manyfold.graph", name = "Producer", frozen)]
 pub struct PyProducer {
     inner: Arc<Inner>,
-    index: ProducerIdx,
+    pub(super) index: ProducerIdx,
     /// The producer's name.
     #[pyo3(get)]
     name: String,

@@ -7,6 +7,7 @@
 //! - `graph`: `NativeGraph`, `Producer`, `Envelope` and friends.
 //! - `snapshots`: typed snapshots of nodes, edges, mailboxes, routes and the scheduler.
 //! - `sim`: `SimDevice`, a board's device (manyfold-core) for `manyfold.sim`.
+//! - `fleet`: `SimFleet`, N simulated boards in lockstep for `manyfold.sim.fleet`.
 //! - `node`: `Node`, the runtime node serving a `NativeGraph` (`manyfold node`), and its typed
 //!   status (`NodeStatus`, `NodeLinkStatus`).
 //! - `zenoh`: `ZENOH`, `ZenohRouter` and `ZenohClient` (a router in this process; nodes found
@@ -21,6 +22,7 @@ mod cbor;
 mod convert;
 mod devlink;
 mod errors;
+mod fleet;
 mod framing;
 mod graph;
 mod node;
@@ -40,6 +42,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     snapshots::register(m)?;
     m.add_function(wrap_pyfunction!(cbor::canonical_cbor, m)?)?;
     sim::register(m)?;
+    fleet::register(m)?;
     devlink::register(m)?;
     node::register(m)?;
     stores::register(m)?;
