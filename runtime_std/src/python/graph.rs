@@ -940,6 +940,18 @@ impl NativeGraph {
         })
     }
 
+    /// Turns the fused batch path on (the default) or off (benchmarks and tests compare the
+    /// two; results are the same either way).
+    fn _set_fusion(&self, py: Python<'_>, on: bool) -> PyResult<()> {
+        self.inner.lock(py, "_set_fusion")?.set_fusion(on);
+        Ok(())
+    }
+
+    /// (batches that took the fused path, batches that took the per-event loop).
+    fn _fusion_stats(&self, py: Python<'_>) -> PyResult<(u64, u64)> {
+        Ok(self.inner.lock(py, "_fusion_stats")?.fusion_stats())
+    }
+
     /// How many guarded publishes may wait at once.
     #[getter]
     fn gated_max(&self, py: Python<'_>) -> PyResult<usize> {
