@@ -40,7 +40,7 @@ impl Graph {
     }
 
     /// Publishes `values` on the float route `route` as `producer`, fused when the route
-    /// allows it ([`fused`](self)), else one by one. Returns how many were published and the
+    /// allows it (see this module), else one by one. Returns how many were published and the
     /// error that stopped the batch, as [`Graph::publish_many`] does.
     pub fn publish_floats(&mut self, producer: ProducerIdx, route: RouteIdx, values: &[f64]) -> (u64, Option<GraphError>) {
         if let Err(e) = self.admit_producer(producer, route) {
