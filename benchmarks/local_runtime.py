@@ -6,9 +6,11 @@ Workloads (one JSON line each, ``{"workload": ..., "events_per_s": ...}``):
    a built-in moving average over the last 3 values (Rust); a Python subscriber counts the
    output envelopes. 500k events after a 20k warm-up.
 2. ``batch_mavg``: the same pipeline fed by ``producer.publish_many(route, list_of_floats)``
-   (100k floats per call), counted by a native counter.
+   (100k floats per call), counted by a native counter. It takes the fused batch path
+   (runtime_std/src/graph/fused.rs); ``batch_mavg_unfused`` is the same workload with fusion
+   off (the per-event loop), run alternately with it in the same process as its same-run peer.
 3. ``batch_mavg_rust``: workload 2 in Rust alone (``cargo run --release --example local_bench``),
-   to separate the engine's cost from the Python boundary.
+   to separate the engine's cost from the Python boundary (fused, and unfused as its peer).
 
 Peer (same run, same machine): manyfold 0.1.42 from PyPI, installed in its own virtualenv
 (``--peer``; created under ``benchmarks/.peer-venv`` on first use), running its
@@ -65,10 +67,11 @@ def per_event(events: int, warmup: int) -> float:
     return events / elapsed
 
 
-def batch(events: int, chunk: int) -> float:
+def batch(events: int, chunk: int, fused: bool = True) -> float:
     from manyfold.graph import FLOAT, Graph, Layer, Plane, Route
 
     g = Graph()
+    g._native._set_fusion(fused)
     temp = g.route(Route(Plane.READ, Layer.LOGICAL, "sensor", "env", "temperature"), FLOAT)
     avg = g.moving_average(temp, 3)
     counter = g.count(avg.output)
@@ -80,13 +83,14 @@ def batch(events: int, chunk: int) -> float:
         producer.publish_many(temp, c)
     elapsed = time.perf_counter() - start
     assert counter.value == chunk + events - 2
+    assert g._native._fusion_stats()[0 if fused else 1] == len(chunks) + 1
     return events / elapsed
 
 
-def rust_batch() -> float:
+def rust_batch() -> list[dict]:
     cmd = ["cargo", "run", "--release", "--quiet", "-p", "manyfold-runtime", "--example", "local_bench", "--", "2000000"]
     out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["events_per_s"]
+    return [json.loads(line) for line in out.strip().splitlines() if line.startswith("{")]
 
 
 PEER_SCRIPT = textwrap.dedent(
@@ -143,10 +147,17 @@ def main() -> int:
 
     w1 = statistics.median(per_event(args.events, 20_000) for _ in range(args.rounds))
     emit({"workload": "publish_mavg_subscribe", "events_per_s": round(w1), "events": args.events, "rounds": args.rounds, "target": 500_000})
-    w2 = statistics.median(batch(args.batch_events, 100_000) for _ in range(args.rounds))
+    # Fused and unfused alternate round by round, so both see the same machine load.
+    fused, unfused = [], []
+    for _ in range(args.rounds):
+        fused.append(batch(args.batch_events, 100_000, fused=True))
+        unfused.append(batch(args.batch_events, 100_000, fused=False))
+    w2 = statistics.median(fused)
     emit({"workload": "batch_mavg", "events_per_s": round(w2), "events": args.batch_events, "rounds": args.rounds, "target": 10_000_000})
+    emit({"workload": "batch_mavg_unfused", "events_per_s": round(statistics.median(unfused)), "events": args.batch_events, "rounds": args.rounds})
     if not args.no_rust:
-        emit({"workload": "batch_mavg_rust", "events_per_s": round(rust_batch()), "events": 2_000_000, "rounds": 5})
+        for line in rust_batch():
+            emit({**line, "events": 2_000_000, "rounds": 5})
     if args.peer:
         result = peer(min(args.events, 50_000), args.rounds)
         emit({"workload": "publish_mavg_subscribe", "peer": f"manyfold {PEER_VERSION}", "events_per_s": round(result["mavg"])})

@@ -102,6 +102,13 @@ pub enum RouteProducer {
 pub trait Subscriber: Send {
     /// Receives one envelope.
     fn deliver(&mut self, envelope: &EnvelopeRef) -> Result<(), OpFailure>;
+
+    /// Receives `n` envelopes it does not look at (the fused batch path): true when it took
+    /// them, false when it needs each envelope (then the graph never fuses a batch through it;
+    /// `n == 0` is the graph's probe and must change nothing).
+    fn deliver_many(&mut self, _n: u64) -> bool {
+        false
+    }
 }
 
 /// A subscriber that only counts, without leaving Rust.
@@ -118,6 +125,12 @@ impl Subscriber for CountingSubscriber {
         let n = self.count.load(std::sync::atomic::Ordering::Relaxed);
         self.count.store(n + 1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+
+    fn deliver_many(&mut self, n: u64) -> bool {
+        let count = self.count.load(std::sync::atomic::Ordering::Relaxed);
+        self.count.store(count + n, std::sync::atomic::Ordering::Relaxed);
+        true
     }
 }
 
@@ -156,6 +169,7 @@ impl Graph {
             admission: None,
             ingested: 0,
             duplicates: 0,
+            fused: None,
         });
         self.by_route.insert(route, index);
         self.topology_version += 1;

@@ -43,6 +43,8 @@
 //!   mailboxes and scheduler state, payload demand and opens, the route audit, failures.
 //! - [`operator`], [`ops`], [`factory`]: the operator interface, the built-in operators over
 //!   the `manyfold-core` kernels, and building them from parameters (Python and manifests).
+//! - [`fused`]: the fused batch path: a batch of floats moved as columns through windows,
+//!   forwards and counters, materializing only what can be observed.
 //! - [`view`]: the `materialized_view` operator (durable keyed state) and reading it.
 //! - [`payload`], [`audit`], [`error`]: lazy payloads, the audit ring, the error enum.
 
@@ -51,6 +53,7 @@ pub mod declare;
 pub mod durable_queue;
 pub mod error;
 pub mod factory;
+pub mod fused;
 pub mod health;
 pub mod ingest;
 pub mod inspect;
@@ -78,7 +81,7 @@ use crate::value::Value;
 pub use audit::{AuditEntry, AuditKind, AuditLog};
 pub use error::GraphError;
 pub use payload::{OpenRecord, PayloadOpener, Payloads, RouteDemand};
-pub use operator::{Health, HealthState, Lineage, OpContext, OpFailure, Operator, Output, Param};
+pub use operator::{Column, ColumnOut, ColumnParents, Health, HealthState, Lineage, OpContext, OpFailure, Operator, Output, Param};
 pub use ingest::{Remote, IngestCounts};
 pub use declare::{CountingSubscriber, EdgePolicy, MailboxSpec, RouteOptions, RouteProducer, Subscriber, Target, RETAIN_DEFAULT};
 pub use inspect::{EdgeInfo, Failure, MailboxInfo, NodeInfo};
@@ -123,6 +126,8 @@ pub(crate) struct RouteState {
     /// Envelopes ingested from links, and those refused as duplicates (see [`ingest`]).
     ingested: u64,
     duplicates: u64,
+    /// Whether a batch published here can take the fused path, cached per topology version.
+    fused: Option<(u64, bool)>,
 }
 
 struct EdgeState {
@@ -237,6 +242,11 @@ pub struct Graph {
     audit: AuditLog,
     /// Where durable operators keep their store files (`<dir>/<store>.sqlite`).
     store_dir: Option<crate::store::StoreDir>,
+    /// Batches of floats may take the fused path (on by default; see [`fused`]).
+    fusion: bool,
+    /// Batches that took the fused path, and those that took the per-event loop.
+    fused_batches: u64,
+    unfused_batches: u64,
 }
 
 fn idx(i: usize) -> u32 {
@@ -287,6 +297,9 @@ impl Graph {
             payloads: Payloads::default(),
             audit: AuditLog::default(),
             store_dir: None,
+            fusion: true,
+            fused_batches: 0,
+            unfused_batches: 0,
         }
     }
 

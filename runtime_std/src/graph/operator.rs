@@ -298,6 +298,123 @@ pub trait Operator: Send {
     fn start_timer(&self) -> Option<u64> {
         None
     }
+
+    /// Handles a whole column of float envelopes arriving on input `port` at once (the fused
+    /// batch path, [`super::fused`]): fills `out` with exactly what [`Operator::on_input`]
+    /// would have emitted for each envelope in turn, and leaves the operator in the state those
+    /// calls would have left it in. `None`: this operator cannot (the graph then never fuses a
+    /// batch through it). An empty column is the graph's probe and must change nothing.
+    fn on_column(&mut self, _port: usize, _input: &Column, _out: &mut ColumnOut) -> Option<Result<(), OpFailure>> {
+        None
+    }
+}
+
+/// How the envelopes of a column past its head name their parents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnParents {
+    /// No parents (published by an external producer).
+    None,
+    /// Element `i` is derived from the `span` consecutive envelopes of `source` whose newest
+    /// has sequence number `newest + i * every`.
+    Span {
+        /// The route the parents were recorded on.
+        source: manyfold_core::envelope::RouteIdx,
+        /// Sequence number of element 0's newest parent.
+        newest: u64,
+        /// Parents' sequence numbers advance by this much per element.
+        every: u64,
+        /// Parents per element.
+        span: u64,
+    },
+}
+
+/// A run of float envelopes on one route that the fused batch path moves without building
+/// them: values, and metadata that is the same for all (event time, taints, parent
+/// arithmetic) except for the first `head.len()` elements, which carry their own taints and
+/// parents. The graph sets `route` and `first_seq` when it records the column.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// The values, oldest first.
+    pub values: Vec<f64>,
+    /// Event time of every element.
+    pub event_time: EventTime,
+    /// Taints of elements past the head.
+    pub taints: TaintSet,
+    /// Taints and parents of the first elements.
+    pub head: Vec<(TaintSet, Parents)>,
+    /// Parents of elements past the head.
+    pub parents: ColumnParents,
+    /// The route the column is recorded on.
+    pub route: manyfold_core::envelope::RouteIdx,
+    /// Sequence number of element 0 on `route`.
+    pub first_seq: u64,
+}
+
+/// What an operator fills from [`Operator::on_column`]: the column it emits on output 0.
+pub type ColumnOut = Column;
+
+impl Column {
+    /// A column with no elements.
+    pub fn empty() -> Column {
+        Column {
+            values: Vec::new(),
+            event_time: EventTime { time_us: 0, domain: manyfold_core::envelope::ClockDomain::INGEST },
+            taints: TaintSet::EMPTY,
+            head: Vec::new(),
+            parents: ColumnParents::None,
+            route: manyfold_core::envelope::RouteIdx(0),
+            first_seq: 0,
+        }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The id of element `i` once recorded.
+    #[inline]
+    pub fn id(&self, i: usize) -> EnvelopeId {
+        EnvelopeId { route: self.route, seq: self.first_seq + i as u64 }
+    }
+
+    /// The taints of element `i`.
+    #[inline]
+    pub fn taints_of(&self, i: usize) -> TaintSet {
+        match self.head.get(i) {
+            Some((t, _)) => *t,
+            None => self.taints,
+        }
+    }
+
+    /// The parents of element `i`.
+    pub fn parents_of(&self, i: usize) -> Parents {
+        if let Some((_, p)) = self.head.get(i) {
+            return p.clone();
+        }
+        match self.parents {
+            ColumnParents::None => Parents::new(),
+            ColumnParents::Span { source, newest, every, span } => {
+                let last = newest + i as u64 * every;
+                (last + 1 - span..=last).map(|seq| EnvelopeId { route: source, seq }).collect()
+            }
+        }
+    }
+
+    /// The join of every element's taints (empty for an empty column).
+    pub fn taints_all(&self) -> TaintSet {
+        let n = self.values.len();
+        let mut all = self.head.iter().take(n).fold(TaintSet::EMPTY, |acc, (t, _)| acc.join(*t));
+        if n > self.head.len() {
+            all = all.join(self.taints);
+        }
+        all
+    }
 }
 
 /// Collects the ids and joined taints of the envelopes an output is derived from, keeping at

@@ -12,7 +12,7 @@ use manyfold_core::kernels::{
 use manyfold_core::mailbox::{Mailbox, Offer, Overflow};
 use manyfold_core::taint::{Taint, TaintSet};
 
-use super::operator::{Health, HealthState, Lineage, OpContext, OpFailure, Operator, Output, Param};
+use super::operator::{Column, ColumnOut, ColumnParents, Health, HealthState, Lineage, OpContext, OpFailure, Operator, Output, Param};
 use crate::envelope::{EnvelopeRef, Parents};
 use crate::value::{Key, Value};
 
@@ -133,6 +133,15 @@ impl Operator for Forward {
     fn on_input(&mut self, _port: usize, input: &EnvelopeRef, ctx: &mut OpContext<'_>) -> Result<(), OpFailure> {
         ctx.emit(Output::derived(input.value.clone(), input, self.added));
         Ok(())
+    }
+    fn on_column(&mut self, _port: usize, input: &Column, out: &mut ColumnOut) -> Option<Result<(), OpFailure>> {
+        // Each output is its input with the crossing's taints, derived from that one input.
+        out.values.extend_from_slice(&input.values);
+        out.event_time = input.event_time;
+        out.taints = input.taints.join(self.added);
+        out.head = input.head.iter().enumerate().map(|(i, (t, _))| (t.join(self.added), std::iter::once(input.id(i)).collect())).collect();
+        out.parents = ColumnParents::Span { source: input.route, newest: input.first_seq, every: 1, span: 1 };
+        Some(Ok(()))
     }
     fn params(&self) -> Vec<(&'static str, Param)> {
         if self.added.is_empty() {
@@ -394,6 +403,51 @@ impl Operator for CountWindowOp {
             });
         }
         Ok(())
+    }
+    fn on_column(&mut self, _port: usize, input: &Column, out: &mut ColumnOut) -> Option<Result<(), OpFailure>> {
+        // Unkeyed windows over whole float values emitting the aggregate: every input goes
+        // through the same kernel `on_input` uses (so each window is re-summed in the same
+        // order, bit for bit, and the kernel ends holding what it would hold). Outputs whose
+        // window reaches before the column, or into the input's head, or that take the pending
+        // taints, are listed one by one; the rest have the input's taints, and parents by
+        // sequence arithmetic.
+        if self.key.is_some() || !matches!(self.value, Extract::Whole) || self.emit != WindowEmit::Value {
+            return None;
+        }
+        if input.is_empty() {
+            return Some(Ok(()));
+        }
+        let (size, step) = (self.size, self.step);
+        let window = self.windows.entry(Key::Unit).or_insert_with(|| {
+            let slots: Box<[Option<(f64, CountTag)>]> = (0..size).map(|_| None).collect();
+            // Cannot fail: size and step were checked in `new`.
+            CountWindow::new(slots, step).unwrap_or_else(|_| unreachable!())
+        });
+        out.event_time = input.event_time;
+        out.taints = input.taints;
+        out.values.reserve(input.len() / step + 1);
+        let listed_below = size - 1 + input.head.len();
+        let time = input.event_time.time_us;
+        let mut first_out = None;
+        for (i, x) in input.values.iter().enumerate() {
+            let Some(acc) = window.push(*x, (input.id(i), input.taints_of(i), time)) else { continue };
+            first_out.get_or_insert(i);
+            if i < listed_below || !self.pending.is_empty() {
+                let mut parents = Parents::new();
+                let mut taints = std::mem::take(&mut self.pending);
+                for (id, t, _) in window.tags() {
+                    parents.push(*id);
+                    taints = taints.join(*t);
+                }
+                out.head.push((taints, parents));
+            }
+            // A full window always has a value (count >= 1).
+            out.values.push(acc.result(self.aggregate).unwrap_or(f64::NAN));
+        }
+        if let Some(first) = first_out {
+            out.parents = ColumnParents::Span { source: input.route, newest: input.first_seq + first as u64, every: step as u64, span: size as u64 };
+        }
+        Some(Ok(()))
     }
     fn params(&self) -> Vec<(&'static str, Param)> {
         vec![

@@ -545,7 +545,7 @@ impl Graph {
         self.keep_failure(origin.to_string(), OpFailure::new(message));
     }
 
-    fn keep_failure(&mut self, origin: String, failure: OpFailure) {
+    pub(super) fn keep_failure(&mut self, origin: String, failure: OpFailure) {
         self.failures_total += 1;
         if self.failures.len() < FAILURES_KEPT_MAX {
             self.failures.push(Failure { origin, message: failure.message, cause: failure.cause });

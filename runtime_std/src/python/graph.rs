@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyFloat, PyList, PyTuple};
 
 use manyfold_core::envelope::{EnvelopeId, PayloadRef, ProducerRef, RouteIdx};
 
@@ -558,6 +558,25 @@ impl PyProducer {
         } else {
             None
         };
+        if entry.schema.ty == SchemaType::Float {
+            // Floats go straight to a column of f64 (the fused batch path when the graph
+            // allows it), converted by the same rules as one publish.
+            let floats = match doubles {
+                Some(buffer) => buffer.to_vec(py)?,
+                None => self.floats(py, &route, &entry, values)?,
+            };
+            let (producer, idx) = (self.index, entry.idx);
+            let mut error = None;
+            let count = self.inner.dispatch(py, "publish_many", |g| {
+                let (n, e) = g.publish_floats(producer, idx, &floats);
+                error = e;
+                Ok(n)
+            })?;
+            return match error {
+                Some(e) => Err(from_graph(py, &e)),
+                None => Ok(count),
+            };
+        }
         if let Some(buffer) = doubles {
             converted = buffer.to_vec(py)?.into_iter().map(Value::Float).collect();
         } else {
@@ -640,6 +659,37 @@ impl PyProducer {
             let route = entry.py_route.borrow(py).inner.clone();
             self.inner.refuse(py, self.index, entry, "time_invalid", format!("cannot publish on {route}: {m}"))
         })
+    }
+
+    /// The items of `values` as floats for a float route, by the rules of one publish (floats
+    /// and ints); the first that is not one is refused (audited, `SchemaError` naming it).
+    fn floats(&self, py: Python<'_>, route: &RouteArg<'_>, entry: &RouteEntry, values: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+        let refuse = |i: usize, item: &Bound<'_, PyAny>| {
+            let m = to_value(item, &entry.schema.ty, &format!("{}[{i}]", entry.schema.name)).err().unwrap_or_default();
+            self.inner.refuse(py, self.index, entry, "schema_check", format!("cannot publish on {}: {m}", route.inner))
+        };
+        let one = |i: usize, item: &Bound<'_, PyAny>| -> PyResult<f64> {
+            if let Ok(f) = item.cast_exact::<PyFloat>() {
+                return Ok(f.value());
+            }
+            // The path is only built for the error message.
+            match to_value(item, &entry.schema.ty, "") {
+                Ok(Value::Float(x)) => Ok(x),
+                _ => Err(refuse(i, item)),
+            }
+        };
+        if let Ok(list) = values.cast::<PyList>() {
+            let mut out = Vec::with_capacity(list.len());
+            for (i, item) in list.iter().enumerate() {
+                out.push(one(i, &item)?);
+            }
+            return Ok(out);
+        }
+        let mut out = Vec::new();
+        for (i, item) in values.try_iter()?.enumerate() {
+            out.push(one(i, &item?)?);
+        }
+        Ok(out)
     }
 }
 
@@ -888,6 +938,18 @@ impl NativeGraph {
                 deferred: Mutex::new(VecDeque::new()),
             }),
         })
+    }
+
+    /// Turns the fused batch path on (the default) or off (benchmarks and tests compare the
+    /// two; results are the same either way).
+    fn _set_fusion(&self, py: Python<'_>, on: bool) -> PyResult<()> {
+        self.inner.lock(py, "_set_fusion")?.set_fusion(on);
+        Ok(())
+    }
+
+    /// (batches that took the fused path, batches that took the per-event loop).
+    fn _fusion_stats(&self, py: Python<'_>) -> PyResult<(u64, u64)> {
+        Ok(self.inner.lock(py, "_fusion_stats")?.fusion_stats())
     }
 
     /// How many guarded publishes may wait at once.

@@ -5,6 +5,7 @@
 mod bounds;
 mod declare;
 mod durable_queue;
+mod fused;
 mod health;
 mod ingest;
 mod lineage;
