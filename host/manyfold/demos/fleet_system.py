@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from manyfold.graph import FLOAT, Graph, LinkCapabilities, Layer, Plane, Route, SyntheticSource
+from manyfold.examples.greenhouse import sensor_chain
+from manyfold.graph import FLOAT, Graph, LinkCapabilities, Layer, Plane, Route
 from manyfold.manifest.model import Manifest
 
 DEVICE = "greenhouse-sensors"
@@ -41,25 +42,10 @@ class HostRoutes:
 def _device_partition(g: Graph) -> dict[str, Route]:
     """The sensor board's routes and operators, as in ``manyfold.devices.greenhouse``; returns
     the routes that go to the host, by name."""
-    from manyfold.devices import greenhouse as dev
-
     board = g.partition(DEVICE, profile="embedded-lite", board="lm3s6965evb")
     with board:
-        def r(text, source=None):
-            return g.route(Route.parse(text), FLOAT, source=source)
-
-        z1_raw = r(dev.Z1_TEMP_RAW, SyntheticSource(dev.TEMP_PERIOD_US, "triangle", 2700.0, 300.0, 48, 8.0, 1))
-        z2_raw = r(dev.Z2_TEMP_RAW, SyntheticSource(dev.TEMP_PERIOD_US, "triangle", 2150.0, 150.0, 64, 8.0, 2, 50_000))
-        h1_raw = r(dev.Z1_HUMIDITY_RAW, SyntheticSource(dev.HUMIDITY_PERIOD_US, "random_walk", 60.0, 15.0, 1, 1.5, 3, 100_000))
-        h2_raw = r(dev.Z2_HUMIDITY_RAW, SyntheticSource(dev.HUMIDITY_PERIOD_US, "triangle", 55.0, 10.0, 20, 0.0, 4, 150_000))
-        z1 = g.scale(z1_raw, scale=0.01, output=r(dev.Z1_TEMP), name="z1_celsius")
-        z1_avg = g.count_window(z1.output, size=4, output=r(dev.Z1_TEMP_AVG), name="z1_mean")
-        hot = g.threshold(z1_avg.output, above=dev.HOT_ABOVE_C, output=r(dev.Z1_HOT), name="z1_hot")
-        z2 = g.scale(z2_raw, scale=0.01, output=r(dev.Z2_TEMP), name="z2_celsius")
-        z2_avg = g.time_window(z2.output, width_us=2 * SECOND_US, slide_us=SECOND_US, records=False, output=r(dev.Z2_TEMP_AVG), name="z2_mean")
-        h1 = g.deadband(h1_raw, band=2.0, output=r(dev.Z1_HUMIDITY), name="h1_deadband")
-        h2 = g.rate_limit(h2_raw, max_events=1, interval_us=2 * SECOND_US, output=r(dev.Z2_HUMIDITY), name="h2_rate")
-    return {"z1_mean": z1_avg.output, "z1_hot": hot.output, "z2_mean": z2_avg.output, "h1": h1.output, "h2": h2.output}
+        # The greenhouse's own board, without the fan (manyfold.examples.greenhouse).
+        return sensor_chain(g)
 
 
 def build(step_us: int = 100_000) -> tuple[Graph, HostRoutes]:

@@ -119,6 +119,30 @@ class Greenhouse:
     device: DeviceSide | None = None
 
 
+def sensor_chain(g: Graph) -> dict[str, Route]:
+    """The sensor board's seeded synthetic sensors and operators (scaling, windows, a deadband, a
+    rate limiter, a threshold), as in ``manyfold.devices.greenhouse``; call it inside the board
+    partition's ``with``. Returns the routes that go to the host, by name: z1_mean, z1_hot,
+    z2_mean, h1, h2 (this order). The greenhouse and the fleet demo both build the board with it."""
+    from manyfold.devices import greenhouse as dev
+
+    def r(text, source=None):
+        return g.route(Route.parse(text), FLOAT, source=source)
+
+    z1_raw = r(dev.Z1_TEMP_RAW, SyntheticSource(dev.TEMP_PERIOD_US, "triangle", 2700.0, 300.0, 48, 8.0, 1))
+    z2_raw = r(dev.Z2_TEMP_RAW, SyntheticSource(dev.TEMP_PERIOD_US, "triangle", 2150.0, 150.0, 64, 8.0, 2, 50_000))
+    h1_raw = r(dev.Z1_HUMIDITY_RAW, SyntheticSource(dev.HUMIDITY_PERIOD_US, "random_walk", 60.0, 15.0, 1, 1.5, 3, 100_000))
+    h2_raw = r(dev.Z2_HUMIDITY_RAW, SyntheticSource(dev.HUMIDITY_PERIOD_US, "triangle", 55.0, 10.0, 20, 0.0, 4, 150_000))
+    z1 = g.scale(z1_raw, scale=0.01, output=r(dev.Z1_TEMP), name="z1_celsius")
+    z1_avg = g.count_window(z1.output, size=4, output=r(dev.Z1_TEMP_AVG), name="z1_mean")
+    hot = g.threshold(z1_avg.output, above=dev.HOT_ABOVE_C, output=r(dev.Z1_HOT), name="z1_hot")
+    z2 = g.scale(z2_raw, scale=0.01, output=r(dev.Z2_TEMP), name="z2_celsius")
+    z2_avg = g.time_window(z2.output, width_us=2 * SECOND_US, slide_us=SECOND_US, records=False, output=r(dev.Z2_TEMP_AVG), name="z2_mean")
+    h1 = g.deadband(h1_raw, band=2.0, output=r(dev.Z1_HUMIDITY), name="h1_deadband")
+    h2 = g.rate_limit(h2_raw, max_events=1, interval_us=2 * SECOND_US, output=r(dev.Z2_HUMIDITY), name="h2_rate")
+    return {"z1_mean": z1_avg.output, "z1_hot": hot.output, "z2_mean": z2_avg.output, "h1": h1.output, "h2": h2.output}
+
+
 def _device_partition(g: Graph) -> DeviceSide:
     """The sensor board: seeded synthetic sensors, scaling, windows, a deadband, a rate limiter,
     a threshold and the fan actuator, as in ``manyfold.devices.greenhouse``; its outputs cross
@@ -130,20 +154,11 @@ def _device_partition(g: Graph) -> DeviceSide:
     uart = LinkCapabilities(ordered=True, reliable=False, authenticated=False, durable=False)
     g.link("uart", board, "main", transport="serial", capabilities=uart)
     with board:
-        def r(text, source=None):
-            return g.route(Route.parse(text), FLOAT, source=source)
+        sensors = sensor_chain(g)
 
-        z1_raw = r(dev.Z1_TEMP_RAW, SyntheticSource(dev.TEMP_PERIOD_US, "triangle", 2700.0, 300.0, 48, 8.0, 1))
-        z2_raw = r(dev.Z2_TEMP_RAW, SyntheticSource(dev.TEMP_PERIOD_US, "triangle", 2150.0, 150.0, 64, 8.0, 2, 50_000))
-        h1_raw = r(dev.Z1_HUMIDITY_RAW, SyntheticSource(dev.HUMIDITY_PERIOD_US, "random_walk", 60.0, 15.0, 1, 1.5, 3, 100_000))
-        h2_raw = r(dev.Z2_HUMIDITY_RAW, SyntheticSource(dev.HUMIDITY_PERIOD_US, "triangle", 55.0, 10.0, 20, 0.0, 4, 150_000))
-        z1 = g.scale(z1_raw, scale=0.01, output=r(dev.Z1_TEMP), name="z1_celsius")
-        z1_avg = g.count_window(z1.output, size=4, output=r(dev.Z1_TEMP_AVG), name="z1_mean")
-        hot = g.threshold(z1_avg.output, above=dev.HOT_ABOVE_C, output=r(dev.Z1_HOT), name="z1_hot")
-        z2 = g.scale(z2_raw, scale=0.01, output=r(dev.Z2_TEMP), name="z2_celsius")
-        z2_avg = g.time_window(z2.output, width_us=2 * SECOND_US, slide_us=SECOND_US, records=False, output=r(dev.Z2_TEMP_AVG), name="z2_mean")
-        h1 = g.deadband(h1_raw, band=2.0, output=r(dev.Z1_HUMIDITY), name="h1_deadband")
-        h2 = g.rate_limit(h2_raw, max_events=1, interval_us=2 * SECOND_US, output=r(dev.Z2_HUMIDITY), name="h2_rate")
+        def r(text):
+            return g.route(Route.parse(text), FLOAT)
+
         desired_in = r(dev.FAN_DESIRED)
         fan_reported, fan_effective = r(dev.FAN_REPORTED), r(dev.FAN_EFFECTIVE)
         g.actuator(desired_in, reported=fan_reported, effective=fan_effective, apply_us=200_000, name="fan_actuator")
@@ -151,14 +166,14 @@ def _device_partition(g: Graph) -> DeviceSide:
     # The host's side: every device output is forwarded over the link into a host route, and
     # a hot zone 1 asks the board's fan to run.
     outputs = {}
-    for out in (z1_avg.output, hot.output, z2_avg.output, h1.output, h2.output, fan_effective):
+    for out in (*sensors.values(), fan_effective):
         host_route = Route(Plane.READ, Layer.LOGICAL, "uplink", out.family, out.stream, out.variant, 1)
         g.connect(out, g.route(host_route, FLOAT), link=uart, name=f"uplink_{out.family}_{out.stream}")
         outputs[str(out)] = host_route
     fan = g.write_binding("host", "fan", "setpoint", FLOAT, retry_max=2, retry_interval_us=2 * SECOND_US,
                           idempotency=Idempotency.ABSOLUTE_VALUE, name="board_fan_binding")
     g.connect(fan_reported, fan.reported, link=uart, name="uplink_fan_reported")
-    g.map(outputs[str(hot.output)], board_fan_speed, schema=FLOAT, output=fan.request, name="board_fan_control")
+    g.map(outputs[str(sensors["z1_hot"])], board_fan_speed, schema=FLOAT, output=fan.request, name="board_fan_control")
     with board:
         # The loop desired -> actuator -> reported -> binding -> desired closes here; the
         # link's transmit queue (a mailbox) makes it safe, and the graph refuses it without.

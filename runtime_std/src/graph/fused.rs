@@ -15,7 +15,6 @@
 //! columns. Anything else takes the per-event loop ([`Graph::publish_many`]), so results never
 //! depend on which path ran.
 
-use std::sync::Arc;
 
 use manyfold_core::envelope::{Envelope as Meta, EventTime, PayloadRef, ProducerRef, RouteIdx};
 use manyfold_core::taint::Taint;
@@ -192,18 +191,7 @@ impl Graph {
                 value: Value::Float(column.values[i]),
                 parents_elided: 0,
             };
-            let evicted = if state.retained.len() >= state.options.retain { state.retained.pop_front() } else { None };
-            let env = match evicted {
-                Some(mut old) => match Arc::get_mut(&mut old) {
-                    Some(slot) => {
-                        *slot = fresh;
-                        old
-                    }
-                    None => Arc::new(fresh),
-                },
-                None => Arc::new(fresh),
-            };
-            state.retained.push_back(env);
+            state.retain_envelope(fresh);
         }
     }
 }

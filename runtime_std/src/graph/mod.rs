@@ -73,7 +73,7 @@ use manyfold_core::envelope::RouteIdx;
 use manyfold_core::mailbox::Mailbox;
 use manyfold_core::taint::TaintSet;
 
-use crate::envelope::EnvelopeRef;
+use crate::envelope::{Envelope, EnvelopeRef};
 use crate::route::Route;
 use crate::schema::Schema;
 use crate::value::Value;
@@ -128,6 +128,27 @@ pub(crate) struct RouteState {
     duplicates: u64,
     /// Whether a batch published here can take the fused path, cached per topology version.
     fused: Option<(u64, bool)>,
+}
+
+impl RouteState {
+    /// Keeps `fresh` in the retained ring (the oldest leaves when full) and returns it. Reuses
+    /// the allocation of the envelope leaving the ring when nobody else holds it: a steady
+    /// stream then publishes without touching the allocator.
+    fn retain_envelope(&mut self, fresh: Envelope) -> EnvelopeRef {
+        let evicted = if self.retained.len() >= self.options.retain { self.retained.pop_front() } else { None };
+        let env = match evicted {
+            Some(mut old) => match Arc::get_mut(&mut old) {
+                Some(slot) => {
+                    *slot = fresh;
+                    old
+                }
+                None => Arc::new(fresh),
+            },
+            None => Arc::new(fresh),
+        };
+        self.retained.push_back(env.clone());
+        env
+    }
 }
 
 struct EdgeState {

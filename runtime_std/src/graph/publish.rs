@@ -3,7 +3,6 @@
 //! run now, mailboxes take it (or drop, counted and tainted), epoch boundaries hold it.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use manyfold_core::envelope::{
     ClockDomain, Envelope as Meta, EnvelopeId, EventTime, PayloadRef, ProducerRef, RouteIdx,
@@ -403,20 +402,7 @@ impl Graph {
             value,
             parents_elided,
         };
-        // Reuse the allocation of the envelope leaving the retained ring when nobody else holds
-        // it: a steady stream then publishes without touching the allocator.
-        let evicted = if state.retained.len() >= state.options.retain { state.retained.pop_front() } else { None };
-        let env = match evicted {
-            Some(mut old) => match Arc::get_mut(&mut old) {
-                Some(slot) => {
-                    *slot = fresh;
-                    old
-                }
-                None => Arc::new(fresh),
-            },
-            None => Arc::new(fresh),
-        };
-        state.retained.push_back(env.clone());
+        let env = state.retain_envelope(fresh);
         state.taints_seen = state.taints_seen.join(taints);
         if state.options.audit {
             let id = env.meta.id;
